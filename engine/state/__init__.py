@@ -1,0 +1,1 @@
+"""Persistent state: SQLite in WAL mode under the data root."""
