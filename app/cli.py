@@ -1,0 +1,186 @@
+"""`berth`: docker-like verbs over `engine.client` (ps, images, run, version).
+
+No Qt is imported here: the CLI starts fast and runs where no display exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from app import __version__
+from app.display import (
+    command_text,
+    container_name,
+    format_table,
+    human_ago,
+    human_size,
+    ports_text,
+    short_id,
+)
+from engine.client import CLIENT_API_VERSION, EngineClient, EngineClientError, EngineUnreachable
+
+# docker's convention: 125 when the engine refused to run the container, so scripts can tell it
+# apart from the container's own exit code.
+EXIT_RUN_FAILED = 125
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="berth", description="Manage containers on a Berth or Docker engine."
+    )
+    parser.add_argument(
+        "-H",
+        "--host",
+        help="engine address, e.g. unix:///run/berth/berth.sock (default: $BERTH_HOST, $DOCKER_HOST, "
+        "then berthd's socket, then dockerd's)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    ps = commands.add_parser("ps", help="list containers")
+    ps.add_argument("-a", "--all", action="store_true", help="show all containers (default: running only)")
+    ps.add_argument("-q", "--quiet", action="store_true", help="only show container ids")
+
+    commands.add_parser("images", help="list images")
+
+    run = commands.add_parser("run", help="create and start a container")
+    run.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    run.add_argument("-d", "--detach", action="store_true", help="run in the background and print its id")
+    run.add_argument("--name", help="name the container")
+    run.add_argument("image", metavar="IMAGE")
+    run.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="command and its arguments")
+
+    commands.add_parser("version", help="show the CLI's and the engine's versions")
+    return parser
+
+
+async def cmd_ps(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
+    items = await engine.containers(all=args.all)
+    items.sort(key=lambda item: int(item.get("Created", 0)), reverse=True)
+    if args.quiet:
+        for item in items:
+            print(short_id(str(item.get("Id", ""))), file=out)
+        return 0
+    rows = [
+        [
+            short_id(str(item.get("Id", ""))),
+            str(item.get("Image", "")),
+            command_text(item),
+            human_ago(float(item.get("Created", 0))),
+            str(item.get("Status", "")),
+            ports_text(item.get("Ports")),
+            container_name(item),
+        ]
+        for item in items
+    ]
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    print(format_table(headers, rows), file=out)
+    return 0
+
+
+async def cmd_images(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
+    rows: list[list[str]] = []
+    for image in sorted(await engine.images(), key=lambda i: int(i.get("Created", 0)), reverse=True):
+        tags = image.get("RepoTags") or ["<none>:<none>"]
+        for tag in tags:
+            repository, _, name = str(tag).rpartition(":")
+            rows.append(
+                [
+                    repository or "<none>",
+                    name or "<none>",
+                    short_id(str(image.get("Id", ""))),
+                    human_ago(float(image.get("Created", 0))),
+                    human_size(float(image.get("Size", 0))),
+                ]
+            )
+    print(format_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows), file=out)
+    return 0
+
+
+async def cmd_run(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    config = {
+        "Image": args.image,
+        "Cmd": list(args.cmd) or None,
+        "AttachStdout": not args.detach,
+        "AttachStderr": not args.detach,
+        "Tty": False,
+        "OpenStdin": False,
+    }
+    try:
+        id = await engine.create_container(config, name=args.name)
+    except EngineClientError as exc:
+        print(f"berth: {exc.message}", file=err)
+        return EXIT_RUN_FAILED
+    try:
+        await engine.start(id)
+    except EngineClientError as exc:
+        print(f"berth: {exc.message}", file=err)
+        if args.rm:
+            await engine.remove(id, force=True)
+        return EXIT_RUN_FAILED
+    if args.detach:
+        print(id, file=out)
+        return 0
+    try:
+        async for chunk in engine.stream_logs(id, follow=True):
+            stream = err if chunk.stream == "stderr" else out
+            stream.write(chunk.text)
+            stream.flush()
+        code = await engine.wait(id)
+    finally:
+        if args.rm:
+            # Removed here rather than with HostConfig.AutoRemove, so the exit code is read first.
+            await engine.remove(id, force=True)
+    return code
+
+
+async def cmd_version(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
+    print(f"Client: Berth CLI\n Version:     {__version__}\n API version: {CLIENT_API_VERSION}", file=out)
+    version = await engine.version()
+    print(
+        f"\nServer: {await engine.describe()}\n"
+        f" Version:     {version.get('Version', '?')}\n"
+        f" API version: {version.get('ApiVersion', '?')} (spoken: {await engine.api_version()})\n"
+        f" OS/Arch:     {version.get('Os', '?')}/{version.get('Arch', '?')}\n"
+        f" Address:     {engine.url}",
+        file=out,
+    )
+    return 0
+
+
+async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    async with EngineClient(args.host) as engine:
+        try:
+            if args.command == "ps":
+                return await cmd_ps(engine, args, out)
+            if args.command == "images":
+                return await cmd_images(engine, args, out)
+            if args.command == "run":
+                return await cmd_run(engine, args, out, err)
+            if args.command == "version":
+                return await cmd_version(engine, args, out)
+        except EngineUnreachable as exc:
+            print(
+                f"berth: cannot reach the engine at {exc.url}: is berthd running? start it with: berthd",
+                file=err,
+            )
+            return 1
+        except EngineClientError as exc:
+            print(f"berth: {exc.message}", file=err)
+            return 1
+    raise AssertionError(f"unknown command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(dispatch(args, sys.stdout, sys.stderr))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

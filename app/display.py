@@ -1,0 +1,144 @@
+"""How engine data is shown to people, shared by the CLI and the desktop (so no Qt here).
+
+The wording follows the docker CLI where people already know it ("Up 2 minutes", "3 days ago",
+"0.0.0.0:8080->80/tcp"), so what Berth shows matches what tutorials print.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+_EXIT_CODE = re.compile(r"Exited \((-?\d+)\)")
+
+
+class Tone(Enum):
+    """The colour family of a state; always shown together with a word (never colour alone)."""
+
+    OK = "ok"  # running: green
+    WARNING = "warning"  # paused: amber
+    NEUTRAL = "neutral"  # exited 0, created: grey
+    ERROR = "error"  # exited non-zero, dead, unhealthy: red
+    PENDING = "pending"  # restarting, health starting: blue
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerState:
+    word: str
+    tone: Tone
+
+    @property
+    def running(self) -> bool:
+        return self.word.startswith("running") or self.word == "starting"
+
+
+def container_state(item: Mapping[str, Any]) -> ContainerState:
+    """The state word and tone of a `/containers/json` entry."""
+    state = str(item.get("State", "")).lower()
+    status = str(item.get("Status", ""))
+    if state == "running":
+        if "(unhealthy)" in status:
+            return ContainerState("running (unhealthy)", Tone.ERROR)
+        if "(health: starting)" in status:
+            return ContainerState("starting", Tone.PENDING)
+        return ContainerState("running", Tone.OK)
+    if state == "paused":
+        return ContainerState("paused", Tone.WARNING)
+    if state == "exited":
+        match = _EXIT_CODE.search(status)
+        code = int(match.group(1)) if match else 0
+        return ContainerState(f"exited ({code})", Tone.NEUTRAL if code == 0 else Tone.ERROR)
+    if state == "dead":
+        return ContainerState("dead", Tone.ERROR)
+    if state in ("restarting", "removing"):
+        return ContainerState(state, Tone.PENDING)
+    return ContainerState(state or "unknown", Tone.NEUTRAL)
+
+
+def short_id(id: str) -> str:
+    return id.removeprefix("sha256:")[:12]
+
+
+def container_name(item: Mapping[str, Any]) -> str:
+    names = item.get("Names") or []
+    if names:
+        return str(names[0]).lstrip("/")
+    return short_id(str(item.get("Id", "")))
+
+
+def command_text(item: Mapping[str, Any], width: int = 20) -> str:
+    """The quoted, shortened command, as `docker ps` shows it."""
+    command = str(item.get("Command", ""))
+    if len(command) > width:
+        command = command[: width - 1] + "…"
+    return f'"{command}"'
+
+
+def ports_text(ports: Sequence[Mapping[str, Any]] | None) -> str:
+    """ "0.0.0.0:8080->80/tcp, 443/tcp": published ports first as the engine lists them."""
+    parts: list[str] = []
+    for port in ports or []:
+        private = f"{port.get('PrivatePort', '')}/{port.get('Type', 'tcp')}"
+        public = port.get("PublicPort")
+        if public:
+            parts.append(f"{port.get('IP') or '0.0.0.0'}:{public}->{private}")
+        else:
+            parts.append(private)
+    # dockerd lists a port once per address family; show each mapping once.
+    return ", ".join(dict.fromkeys(parts))
+
+
+def human_duration(seconds: float) -> str:
+    """ "About a minute", "5 minutes", "3 days": how long something has been so."""
+    seconds = max(0.0, seconds)
+    minutes = seconds / 60
+    hours = minutes / 60
+    days = hours / 24
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 60:
+        n = int(seconds)
+        return "1 second" if n == 1 else f"{n} seconds"
+    if minutes < 60:
+        return "About a minute" if int(minutes) == 1 else f"{int(minutes)} minutes"
+    if hours < 48:
+        return "About an hour" if int(hours) == 1 else f"{int(hours)} hours"
+    if days < 14:
+        return f"{int(days)} days"
+    if days < 60:
+        return f"{int(days / 7)} weeks"
+    if days < 730:
+        return f"{int(days / 30)} months"
+    return f"{int(days / 365)} years"
+
+
+def human_ago(timestamp: float, now: float | None = None) -> str:
+    """ "5 minutes ago", for a Unix timestamp such as a container's `Created`."""
+    current = time.time() if now is None else now
+    return f"{human_duration(current - timestamp)} ago"
+
+
+def human_size(size: float) -> str:
+    """Decimal units, as docker prints image sizes: 4.26MB, 1.2GB."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.3g}{unit}"
+        size /= 1000
+    return f"{size:.3g}TB"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], gap: int = 3) -> str:
+    """Left-aligned columns separated by at least `gap` spaces, like docker's tabwriter output."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for index, cell in enumerate(row):
+            widths[index] = max(widths[index], len(cell))
+    lines = []
+    for row in [list(headers), *rows]:
+        cells = [cell.ljust(widths[index]) for index, cell in enumerate(row)]
+        lines.append((" " * gap).join(cells).rstrip())
+    return "\n".join(lines)

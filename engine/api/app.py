@@ -1,0 +1,98 @@
+"""The HTTP surface: an aiohttp application serving the Docker Engine API v1.45.
+
+Each resource has its own router module; every route is reachable with and without the
+`/v1.xx` prefix. Domain errors become `{"message": ...}` with the spec's status code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from engine import API_VERSION, MIN_API_VERSION
+from engine.backend import Backend
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
+
+
+def backend(request: web.Request) -> Backend:
+    return request.app[BACKEND]
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=json.dumps({"message": message}) + "\n",
+                        content_type="application/json")
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    version = request.match_info.get("api_version")
+    if version is not None:
+        try:
+            requested = _version_tuple(version)
+        except ValueError:
+            return error_response(400, f"invalid API version: {version}")
+        if requested > _version_tuple(API_VERSION):
+            return error_response(
+                400, f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
+        if requested < _version_tuple(MIN_API_VERSION):
+            return error_response(
+                400, f"client version {version} is too old. Minimum supported API version is "
+                     f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+    try:
+        return await handler(request)
+    except EngineError as e:
+        if e.status == 304:
+            return web.Response(status=304)
+        return error_response(e.status, e.message)
+    except web.HTTPException as e:
+        if e.status >= 400:
+            return error_response(e.status, e.reason if e.status != 404 else "page not found")
+        raise
+    except (ConnectionResetError, BrokenPipeError):
+        raise
+    except Exception as e:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, f"internal error: {type(e).__name__}: {e}".splitlines()[0])
+
+
+@web.middleware
+async def server_header(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resp = await handler(request)
+    if not resp.prepared:
+        resp.headers.setdefault("Api-Version", API_VERSION)
+        resp.headers.setdefault("Server", "Berth (linux)")
+    return resp
+
+
+class Routes:
+    """Registers each route twice: unversioned and under /v{version}."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        self.app.router.add_route(method, path, handler)
+        self.app.router.add_route(method, r"/v{api_version:[0-9]+(?:\.[0-9]+)*}" + path, handler)
+
+
+def build_app(engine: Backend) -> web.Application:
+    from engine.api import containers, events, images, system
+
+    app = web.Application(middlewares=[server_header, api_errors], client_max_size=0)
+    app[BACKEND] = engine
+    routes = Routes(app)
+    for module in (system, events, containers, images):
+        module.register(routes)
+    return app

@@ -1,0 +1,226 @@
+"""/containers: create, list, inspect, start, stop, kill, wait, attach, logs, remove."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+
+from engine.api.app import Routes, backend
+from engine.api.params import filters, flag, integer, json_body
+from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
+from engine.containers.logs import LogQuery, read_log
+from engine.containers.model import Container, State
+from engine.errors import InvalidArgument
+from engine.timefmt import parse_timestamp, rfc3339_nano
+
+
+def summary(c: Container) -> dict[str, Any]:
+    """The ContainerSummary shape of GET /containers/json."""
+    return {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Command": " ".join(c.command),
+        "Created": c.created_ns // 1_000_000_000,
+        "Ports": [],
+        "Labels": c.config.get("Labels") or {},
+        "State": c.state.value,
+        "Status": c.status_text(),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    }
+
+
+def inspect(c: Container, request: web.Request) -> dict[str, Any]:
+    svc = backend(request).containers
+    data = svc.data_dir(c.id)
+    cmd = c.command
+    return {
+        "Id": c.id,
+        "Created": rfc3339_nano(c.created_ns),
+        "Path": cmd[0] if cmd else "",
+        "Args": cmd[1:],
+        "State": c.state_api(),
+        "Image": c.image_id,
+        "ResolvConfPath": str(data / "resolv.conf"),
+        "HostnamePath": str(data / "hostname"),
+        "HostsPath": str(data / "hosts"),
+        "LogPath": str(svc.log_path(c.id)),
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": c.host_config,
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": str(data / "upper"), "WorkDir": str(data / "work"),
+            "MergedDir": str(svc.bundle_dir(c.id) / "rootfs")}},
+        "SizeRw": None,
+        "SizeRootFs": None,
+        "Mounts": [],
+        "Config": c.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "MacAddress": "", "Networks": {},
+        },
+    }
+
+
+def _matches(c: Container, flt: dict[str, list[str]]) -> bool:
+    if "status" in flt and c.state.value not in flt["status"]:
+        return False
+    if "name" in flt and not any(n.lstrip("/") in c.name for n in flt["name"]):
+        return False
+    if "id" in flt and not any(c.id.startswith(i) for i in flt["id"]):
+        return False
+    if "exited" in flt and not (c.state is State.EXITED and str(c.exit_code) in flt["exited"]):
+        return False
+    if "ancestor" in flt and not any(a in (c.image, c.image_id) or c.image_id.startswith("sha256:" + a)
+                                     for a in flt["ancestor"]):
+        return False
+    labels = c.config.get("Labels") or {}
+    for lab in flt.get("label", []):
+        key, eq, val = lab.partition("=")
+        if key not in labels or (eq and labels[key] != val):
+            return False
+    return True
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    show_all = flag(request, "all")
+    limit = integer(request, "limit", -1) or -1
+    flt = filters(request)
+    rows = [c for c in backend(request).containers.list()
+            if (show_all or c.running or "status" in flt) and _matches(c, flt)]
+    if limit > 0:
+        rows = rows[:limit]
+    return web.json_response([summary(c) for c in rows])
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    c, warnings = backend(request).containers.create(body, request.query.get("name") or None)
+    return web.json_response({"Id": c.id, "Warnings": warnings}, status=201)
+
+
+async def inspect_container(request: web.Request) -> web.Response:
+    c = backend(request).containers.get(request.match_info["id"])
+    return web.json_response(inspect(c, request))
+
+
+async def start(request: web.Request) -> web.Response:
+    await backend(request).containers.start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def stop(request: web.Request) -> web.Response:
+    await backend(request).containers.stop(request.match_info["id"], integer(request, "t"),
+                                           request.query.get("signal"))
+    return web.Response(status=204)
+
+
+async def kill(request: web.Request) -> web.Response:
+    await backend(request).containers.kill(request.match_info["id"], request.query.get("signal") or None)
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    fut = backend(request).containers.wait_future(request.match_info["id"], request.query.get("condition", ""))
+    # Headers go out at once, as dockerd does, so the client knows the wait is in place.
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    try:
+        code = await fut
+    finally:
+        fut.cancel()
+    await resp.write(b'{"Error":null,"StatusCode":%d}\n' % code)
+    return resp
+
+
+async def remove(request: web.Request) -> web.Response:
+    await backend(request).containers.remove(request.match_info["id"], force=flag(request, "force"))
+    return web.Response(status=204)
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    svc = backend(request).containers
+    c = svc.get(request.match_info["id"])
+    if not flag(request, "stream") and not flag(request, "logs"):
+        raise InvalidArgument("attach needs stream=1 or logs=1")
+    want_stdin = flag(request, "stdin") and bool(c.config.get("OpenStdin"))
+    resp, reader = await hijack(request, RAW if c.tty else MULTIPLEXED)
+    lock = asyncio.Lock()
+
+    async def write(stream: int, data: bytes) -> None:
+        async with lock:
+            await resp.write(data if c.tty else frame(stream, data))
+
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        if flag(request, "stream"):
+            await svc.attach(c.id, write, reader if want_stdin else None,
+                             flag(request, "stdout"), flag(request, "stderr"))
+        await resp.write_eof()
+    return resp
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    svc = backend(request).containers
+    c = svc.get(request.match_info["id"])
+    stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
+    if not stdout and not stderr:
+        raise InvalidArgument("you must choose at least one stream: stdout=1 or stderr=1")
+    tail_raw = request.query.get("tail", "all")
+    if tail_raw in ("all", ""):
+        tail = None
+    else:
+        try:
+            tail = int(tail_raw)
+        except ValueError:
+            raise InvalidArgument(f"invalid tail value: {tail_raw!r} (a number or \"all\")") from None
+    query = LogQuery(
+        stdout=stdout, stderr=stderr,
+        since_ns=parse_timestamp(request.query["since"]) if request.query.get("since", "0") != "0" else 0,
+        until_ns=parse_timestamp(request.query["until"]) if request.query.get("until", "0") != "0" else 0,
+        tail=tail, follow=flag(request, "follow"),
+    )
+    timestamps = flag(request, "timestamps")
+    resp = web.StreamResponse(status=200, headers={"Content-Type": RAW if c.tty else MULTIPLEXED})
+    await resp.prepare(request)
+
+    def running() -> bool:
+        try:
+            return svc.get(c.id).running
+        except Exception:
+            return False
+
+    with contextlib.suppress(ConnectionResetError):
+        async for line in read_log(svc.log_path(c.id), query, running):
+            data = line.data
+            if timestamps:
+                data = rfc3339_nano(line.time_ns).encode() + b" " + data
+            await resp.write(data if c.tty else frame(line.stream, data))
+    return resp
+
+
+def register(routes: Routes) -> None:
+    routes.add("GET", "/containers/json", list_containers)
+    routes.add("POST", "/containers/create", create)
+    routes.add("GET", "/containers/{id}/json", inspect_container)
+    routes.add("POST", "/containers/{id}/start", start)
+    routes.add("POST", "/containers/{id}/stop", stop)
+    routes.add("POST", "/containers/{id}/kill", kill)
+    routes.add("POST", "/containers/{id}/wait", wait)
+    routes.add("POST", "/containers/{id}/attach", attach)
+    routes.add("GET", "/containers/{id}/logs", logs)
+    routes.add("DELETE", "/containers/{id}", remove)

@@ -1,0 +1,69 @@
+"""Query and body parameters, parsed the way Docker parses them, with errors that say
+which parameter was wrong."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from engine.errors import InvalidArgument
+
+_TRUE = {"1", "true", "True", "yes"}
+_FALSE = {"0", "false", "False", "no", ""}
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidArgument(f"invalid value for {name}: {value!r} (use 1/0 or true/false)")
+
+
+def integer(request: web.Request, name: str, default: int | None = None) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {value!r} is not an integer") from None
+
+
+def filters(request: web.Request) -> dict[str, list[str]]:
+    """Docker's `filters` query value: {"name": ["a"]} or the legacy {"name": {"a": true}}."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid filters: {e}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidArgument("invalid filters: expected a JSON object")
+    out: dict[str, list[str]] = {}
+    for key, value in parsed.items():
+        if isinstance(value, dict):
+            out[key] = [k for k, v in value.items() if v]
+        elif isinstance(value, list):
+            out[key] = [str(v) for v in value]
+        else:
+            raise InvalidArgument(f"invalid filter {key!r}: expected a list of values")
+    return out
+
+
+async def json_body(request: web.Request, required: bool = True) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise InvalidArgument("the request body is empty: send a JSON object")
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"malformed JSON in the request body: {e}") from None

@@ -1,0 +1,64 @@
+"""Stream formats of the Docker API: 8-byte multiplexed frames, raw TTY streams,
+JSON-lines progress, and the hijacked connection of attach and exec."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from typing import Any
+
+from aiohttp import web
+
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+RAW = "application/vnd.docker.raw-stream"
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """One multiplexed frame: [stream, 0, 0, 0, size (big-endian u32)] + payload."""
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+class _RawParser:
+    """Stands in for aiohttp's HTTP parser once a connection is hijacked: every byte the
+    client sends from then on goes to `reader` instead of being parsed as a request."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.reader.feed_data(data)
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.reader.feed_eof()
+
+
+async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamResponse, asyncio.StreamReader]:
+    """Take over the connection: 101 UPGRADED when the client asked for `Upgrade: tcp`
+    (the docker CLI does), a plain streamed 200 otherwise."""
+    reader = asyncio.StreamReader()
+    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+    protocol = request.protocol
+    if upgrade and protocol is not None:
+        # aiohttp holds back the bytes after an upgrade request until a parser is set.
+        protocol.set_parser(_RawParser(reader))  # type: ignore[no-untyped-call]
+        resp = web.StreamResponse(status=101, reason="UPGRADED",
+                                  headers={"Content-Type": content_type, "Connection": "Upgrade",
+                                           "Upgrade": "tcp"})
+    else:
+        reader.feed_eof()
+        resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+    resp.force_close()
+    await resp.prepare(request)
+    return resp, reader
+
+
+async def json_stream(request: web.Request, status: int = 200) -> web.StreamResponse:
+    resp = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    return resp
+
+
+async def write_json_line(resp: web.StreamResponse, obj: Any) -> None:
+    await resp.write(json.dumps(obj).encode() + b"\r\n")

@@ -1,0 +1,129 @@
+"""/_ping, /version and /info."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from aiohttp import web
+
+from engine import API_VERSION, MIN_API_VERSION, __version__
+from engine.api.app import Routes, backend
+from engine.containers.model import State
+from engine.runtime.detect import cgroup_mode
+
+PING_HEADERS = {
+    "Api-Version": API_VERSION,
+    "Builder-Version": "1",
+    "Docker-Experimental": "false",
+    "Swarm": "inactive",
+    "OSType": "linux",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
+
+
+async def ping(request: web.Request) -> web.Response:
+    body = "" if request.method == "HEAD" else "OK"
+    return web.Response(text=body, headers=PING_HEADERS, content_type="text/plain")
+
+
+def _go_arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+async def version(request: web.Request) -> web.Response:
+    b = backend(request)
+    kernel = platform.release()
+    details = {
+        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "",
+        "GoVersion": f"python{sys.version_info.major}.{sys.version_info.minor}",
+        "Os": "linux", "Arch": _go_arch(), "KernelVersion": kernel, "BuildTime": "",
+    }
+    return web.json_response({
+        "Platform": {"Name": f"Berth {__version__}"},
+        "Components": [
+            {"Name": "Engine", "Version": __version__, "Details": details},
+            {"Name": b.runtime.name, "Version": "", "Details": {"Path": b.runtime.path}},
+        ],
+        "Version": __version__,
+        **details,
+    })
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+async def info(request: web.Request) -> web.Response:
+    b = backend(request)
+    containers = b.containers.list()
+    count = {s: sum(1 for c in containers if c.state is s) for s in State}
+    mode = cgroup_mode()
+    warnings = [] if b.runtime.name == "crun" else [f"using {b.runtime.name}: {b.runtime.reason}"]
+    return web.json_response({
+        "ID": b.engine_id,
+        "Containers": len(containers),
+        "ContainersRunning": count[State.RUNNING],
+        "ContainersPaused": count[State.PAUSED],
+        "ContainersStopped": len(containers) - count[State.RUNNING] - count[State.PAUSED],
+        "Images": len(b.images.list()),
+        "Driver": "overlay",
+        "DriverStatus": [["Backing Filesystem", "overlayfs"]],
+        "DockerRootDir": str(b.paths.root),
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["k8s-file"]},
+        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "OomKillDisable": False,
+        "IPv4Forwarding": True, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
+        "NGoroutines": 0, "SystemTime": _now_rfc3339(), "LoggingDriver": "k8s-file",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if mode == "v2" else "1",
+        "NEventsListener": 0, "KernelVersion": platform.release(),
+        "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
+        "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "IndexServerAddress": "",
+        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+        "GenericResources": None, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+        "Name": b.hostname, "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
+        "Runtimes": {b.runtime.name: {"path": b.runtime.path}},
+        "DefaultRuntime": b.runtime.name,
+        "RuntimeReason": b.runtime.reason,
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                  "Error": "", "RemoteManagers": None},
+        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
+        "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
+        "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=cgroupns"] if mode == "v2" else []),
+        "Warnings": warnings,
+    })
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def _now_rfc3339() -> str:
+    from engine.timefmt import now_ns, rfc3339_nano
+
+    return rfc3339_nano(now_ns())
+
+
+def register(routes: Routes) -> None:
+    routes.add("GET", "/_ping", ping)
+    routes.add("HEAD", "/_ping", ping)
+    routes.add("GET", "/version", version)
+    routes.add("GET", "/info", info)

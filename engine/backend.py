@@ -1,0 +1,27 @@
+"""The engine's services wired together; the API layer reaches everything through this."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+
+from engine.config import EnginePaths
+from engine.containers.service import ContainerService
+from engine.events import EventBus
+from engine.images.service import ImageService
+from engine.runtime.detect import RuntimeChoice
+from engine.state.db import Database
+
+
+@dataclass
+class Backend:
+    paths: EnginePaths
+    db: Database
+    events: EventBus
+    images: ImageService
+    containers: ContainerService
+    runtime: RuntimeChoice
+    engine_id: str
+    started: float = field(default_factory=time.time)
+    hostname: str = field(default_factory=socket.gethostname)

@@ -1,0 +1,24 @@
+"""engine.client: the async client Berth Desktop and the `berth` CLI use to reach any engine.
+
+No Qt here, and nothing from berthd's server side: it speaks only the Docker Engine API, so the
+same code drives berthd, a machine's berthd, dockerd or podman.
+"""
+
+from __future__ import annotations
+
+from engine.client.address import default_engine_url, normalize_url, socket_path
+from engine.client.client import CLIENT_API_VERSION, EngineClient, describe_version
+from engine.client.errors import EngineClientError, EngineUnreachable
+from engine.client.streams import LogChunk
+
+__all__ = [
+    "CLIENT_API_VERSION",
+    "EngineClient",
+    "EngineClientError",
+    "EngineUnreachable",
+    "LogChunk",
+    "default_engine_url",
+    "describe_version",
+    "normalize_url",
+    "socket_path",
+]

@@ -1,0 +1,85 @@
+"""Decoders for the engine's two streaming formats, kept free of HTTP so they are easy to test.
+
+- Logs and attach of a container without a TTY come as frames: an 8-byte header (stream byte,
+  three zero bytes, big-endian uint32 length) then that many bytes. With a TTY the bytes are raw.
+- Events and progress come as JSON objects one after another (newline-separated by convention,
+  but a decoder must not rely on an object arriving in one chunk).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+STREAM_NAMES = {0: "stdin", 1: "stdout", 2: "stderr"}
+_HEADER = struct.Struct(">BxxxL")
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """Text a container wrote, and on which stream ("stdout" or "stderr")."""
+
+    stream: str
+    text: str
+
+
+class FrameDecoder:
+    """Feed bytes as they arrive; get back whole `LogChunk`s (text decoded per stream)."""
+
+    def __init__(self, *, raw: bool = False) -> None:
+        self._raw = raw
+        self._buffer = bytearray()
+        self._decoders: dict[str, codecs.IncrementalDecoder] = {}
+
+    def feed(self, data: bytes) -> list[LogChunk]:
+        if self._raw:
+            return self._text("stdout", data)
+        self._buffer.extend(data)
+        chunks: list[LogChunk] = []
+        while len(self._buffer) >= _HEADER.size:
+            stream_id, length = _HEADER.unpack_from(self._buffer)
+            end = _HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            payload = bytes(self._buffer[_HEADER.size : end])
+            del self._buffer[:end]
+            chunks.extend(self._text(STREAM_NAMES.get(stream_id, "stdout"), payload))
+        return chunks
+
+    def _text(self, stream: str, payload: bytes) -> list[LogChunk]:
+        decoder = self._decoders.get(stream)
+        if decoder is None:
+            # A multi-byte character may be split across frames: decode incrementally per stream.
+            decoder = self._decoders[stream] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = decoder.decode(payload)
+        return [LogChunk(stream, text)] if text else []
+
+
+class JSONStreamDecoder:
+    """Feed bytes; get back each complete top-level JSON object (dicts only)."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._decoder = json.JSONDecoder()
+        self._bytes = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self._text += self._bytes.decode(data)
+        objects: list[dict[str, Any]] = []
+        while True:
+            stripped = self._text.lstrip()
+            if not stripped:
+                self._text = ""
+                return objects
+            try:
+                value, end = self._decoder.raw_decode(stripped)
+            except json.JSONDecodeError:
+                # Incomplete object: keep it until more bytes arrive.
+                self._text = stripped
+                return objects
+            self._text = stripped[end:]
+            if isinstance(value, dict):
+                objects.append(value)

@@ -1,0 +1,87 @@
+"""A container: its settings and its place in the state machine
+created -> running <-> paused -> exited -> removed."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.timefmt import human_duration, now_ns, rfc3339_nano
+
+
+class State(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    REMOVING = "removing"
+    DEAD = "dead"
+
+
+@dataclass
+class Container:
+    id: str
+    name: str  # without the leading "/"
+    image: str  # as the user asked for it
+    image_id: str
+    config: dict[str, Any]  # the API's ContainerConfig, image defaults merged in
+    host_config: dict[str, Any]
+    created_ns: int = field(default_factory=now_ns)
+    state: State = State.CREATED
+    pid: int = 0
+    conmon_pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_ns: int = 0
+    finished_ns: int = 0
+    restart_count: int = 0
+    oom_killed: bool = False
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def running(self) -> bool:
+        return self.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.config.get("Entrypoint") or []) + list(self.config.get("Cmd") or [])
+
+    def status_text(self, now: int | None = None) -> str:
+        """The human `Status` column of `docker ps`."""
+        now = now or now_ns()
+        if self.state in (State.RUNNING, State.PAUSED):
+            text = "Up " + human_duration((now - self.started_ns) / 1e9)
+            return text + " (Paused)" if self.state is State.PAUSED else text
+        if self.state is State.RESTARTING:
+            return f"Restarting ({self.exit_code}) {human_duration((now - self.finished_ns) / 1e9)} ago"
+        if self.state is State.EXITED:
+            return f"Exited ({self.exit_code}) {human_duration((now - self.finished_ns) / 1e9)} ago"
+        if self.state is State.REMOVING:
+            return "Removal In Progress"
+        if self.state is State.DEAD:
+            return "Dead"
+        return "Created"
+
+    def state_api(self) -> dict[str, Any]:
+        return {
+            "Status": self.state.value,
+            "Running": self.state in (State.RUNNING, State.PAUSED),
+            "Paused": self.state is State.PAUSED,
+            "Restarting": self.state is State.RESTARTING,
+            "OOMKilled": self.oom_killed,
+            "Dead": self.state is State.DEAD,
+            "Pid": self.pid if self.running else 0,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": rfc3339_nano(self.started_ns),
+            "FinishedAt": rfc3339_nano(self.finished_ns),
+        }

@@ -1,0 +1,548 @@
+"""The container service: the domain behind /containers.
+
+A container moves through created -> running -> exited (-> removed), persisted on every
+transition. Starting mounts its overlay rootfs, writes an OCI bundle and hands it to
+conmon; a watcher per running container turns conmon's exit into state, events and
+answers to waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal as signals
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.config import EnginePaths
+from engine.containers import names
+from engine.containers.model import Container, State
+from engine.containers.store import ContainerStore
+from engine.containers.users import resolve_user
+from engine.errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFailure
+from engine.events import EventBus
+from engine.runtime.conmon import (
+    PIPE_STDERR,
+    PIPE_STDOUT,
+    ConmonLayout,
+    ConmonRuntime,
+    process_alive,
+    read_exit_code,
+    signal_number,
+    wait_for_exit,
+)
+from engine.runtime.spec import Mount, RuntimeSpec, build_config
+from engine.timefmt import now_ns
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+STDOUT, STDERR = 1, 2
+
+
+class ImageSource(Protocol):
+    """What the container service needs of the image service."""
+
+    def image_id(self, ref: str) -> str: ...
+    def runtime_config(self, image_id: str) -> dict[str, Any]: ...
+    def layer_dirs(self, image_id: str) -> list[Path]: ...
+
+
+class RootfsMounter(Protocol):
+    def mount(self, lowers: list[Path], upper: Path, work: Path, target: Path) -> None: ...
+    def unmount(self, target: Path) -> None: ...
+
+
+OutputWriter = Callable[[int, bytes], Awaitable[None]]
+
+
+@dataclass
+class AttachRequest:
+    """A client attached (or waiting to attach) to a container's stdio."""
+
+    write: OutputWriter
+    stdin: asyncio.StreamReader | None
+    stdout: bool
+    stderr: bool
+    connected: asyncio.Future[socket.socket]
+
+
+class ContainerService:
+    def __init__(self, paths: EnginePaths, store: ContainerStore, images: ImageSource,
+                 runtime: ConmonRuntime, rootfs: RootfsMounter, events: EventBus) -> None:
+        self.paths = paths
+        self.store = store
+        self.images = images
+        self.runtime = runtime
+        self.rootfs = rootfs
+        self.events = events
+        self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self._removed_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self._pending_attach: dict[str, list[AttachRequest]] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ---- layout -------------------------------------------------------------------------
+
+    def data_dir(self, cid: str) -> Path:
+        return self.paths.containers / cid
+
+    def bundle_dir(self, cid: str) -> Path:
+        return self.paths.bundles / cid
+
+    def log_path(self, cid: str) -> Path:
+        return self.data_dir(cid) / "container.log"
+
+    def layout(self, c: Container) -> ConmonLayout:
+        return ConmonLayout(bundle=self.bundle_dir(c.id), log_path=self.log_path(c.id),
+                            exit_file=self.paths.exits / c.id, socket_dir=self.paths.sockets,
+                            short_id=c.short_id)
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    # ---- queries ------------------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        return self.store.resolve(ref)
+
+    def list(self) -> list[Container]:
+        return self.store.all()
+
+    # ---- create -------------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any], name: str | None) -> tuple[Container, list[str]]:
+        if not isinstance(body, dict):
+            raise InvalidArgument("the request body must be a JSON object (a container config)")
+        image_ref = body.get("Image")
+        if not image_ref or not isinstance(image_ref, str):
+            raise InvalidArgument("config error: no image given: set \"Image\" to the image to run")
+        image_id = self.images.image_id(image_ref)
+        image_cfg = self.images.runtime_config(image_id)
+        host_config = body.get("HostConfig") or {}
+        if not isinstance(host_config, dict):
+            raise InvalidArgument("HostConfig must be a JSON object")
+        config = merge_config(image_cfg, body)
+        if not config.get("Entrypoint") and not config.get("Cmd"):
+            raise InvalidArgument("no command specified: give a command, or use an image with a CMD")
+        cname = names.validate(name) if name else self._unused_name()
+        cid = secrets.token_hex(32)
+        config.setdefault("Hostname", cid[:12])
+        if not config.get("Hostname"):
+            config["Hostname"] = cid[:12]
+        warnings: list[str] = []
+        c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config,
+                      host_config=normalise_host_config(host_config))
+        self.store.insert(c)
+        try:
+            data = self.data_dir(cid)
+            data.mkdir(parents=True, mode=0o710)
+            (data / "upper").mkdir()
+            (data / "work").mkdir()
+        except OSError:
+            self.store.delete(cid)
+            raise
+        self._publish(c, "create")
+        return c, warnings
+
+    def _unused_name(self) -> str:
+        for _ in range(50):
+            candidate = names.generate()
+            try:
+                self.store.resolve(candidate)
+            except NotFound:
+                return candidate
+        return f"{names.generate()}_{secrets.token_hex(2)}"
+
+    # ---- start --------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.state in (State.RUNNING, State.PAUSED):
+                raise NotModified("container already started")
+            if c.state in (State.REMOVING, State.DEAD):
+                raise Conflict(f"cannot start container {c.name}: it is being removed")
+            await self._start_locked(c)
+
+    async def _start_locked(self, c: Container) -> None:
+        layout = self.layout(c)
+        bundle = layout.bundle
+        rootfs = bundle / "rootfs"
+        bundle.mkdir(parents=True, exist_ok=True)
+        rootfs.mkdir(exist_ok=True)
+        data = self.data_dir(c.id)
+        lowers = self.images.layer_dirs(c.image_id)
+        await asyncio.to_thread(self.rootfs.mount, lowers, data / "upper", data / "work", rootfs)
+        try:
+            spec = self._runtime_spec(c, rootfs)
+            oci, _warnings = build_config(spec)
+            (bundle / "config.json").write_text(json.dumps(oci))
+            stdin = bool(c.config.get("OpenStdin"))
+            created = await self.runtime.create(c.id, c.name, layout, stdin=stdin)
+            await self._connect_pending_attaches(c, layout)
+            await self.runtime.start(c.id)
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                await self.runtime.delete(c.id)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.rootfs.unmount, rootfs)
+            self._fail_pending_attaches(c.id, e)
+            c.error = e.message if isinstance(e, RuntimeFailure) else str(e)
+            c.exit_code = 128 if isinstance(e, RuntimeFailure) else c.exit_code
+            self.store.save(c)
+            raise
+        c.state = State.RUNNING
+        c.pid = created.pid
+        c.conmon_pid = created.conmon_pid
+        c.started_ns = now_ns()
+        c.error = ""
+        self.store.save(c)
+        self._publish(c, "start")
+        self._watch(c)
+
+    def _runtime_spec(self, c: Container, rootfs: Path) -> RuntimeSpec:
+        cfg, hc = c.config, c.host_config
+        user = resolve_user(rootfs, cfg.get("User") or "", list(hc.get("GroupAdd") or []))
+        env = list(cfg.get("Env") or [])
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.append(f"HOSTNAME={cfg.get('Hostname', c.short_id)}")
+        mounts = self._etc_files(c)
+        netns = None  # a private network namespace until networks arrive
+        return RuntimeSpec(
+            container_id=c.id, rootfs=rootfs, args=c.command, env=env,
+            cwd=cfg.get("WorkingDir") or "/", uid=user.uid, gid=user.gid,
+            additional_gids=user.additional_gids, hostname=str(cfg.get("Hostname") or c.short_id),
+            terminal=c.tty, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), netns_path=netns,
+            cap_add=list(hc.get("CapAdd") or []), cap_drop=list(hc.get("CapDrop") or []),
+            privileged=bool(hc.get("Privileged")), mounts=mounts,
+            memory_limit=int(hc.get("Memory") or 0), pids_limit=int(hc.get("PidsLimit") or 0),
+            cpu_shares=int(hc.get("CpuShares") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
+        )
+
+    def _etc_files(self, c: Container) -> list[Mount]:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf, owned by the engine."""
+        data = self.data_dir(c.id)
+        hostname = str(c.config.get("Hostname") or c.short_id)
+        (data / "hostname").write_text(hostname + "\n")
+        (data / "hosts").write_text(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            f"127.0.1.1\t{hostname}\n"
+            + "".join(f"{h.partition(':')[2]}\t{h.partition(':')[0]}\n"
+                      for h in c.host_config.get("ExtraHosts") or [])
+        )
+        resolv = data / "resolv.conf"
+        try:
+            shutil.copyfile("/etc/resolv.conf", resolv)
+        except OSError:
+            resolv.write_text("")
+        return [Mount(source=str(data / name), destination=f"/etc/{name}", type="bind",
+                      options=["rbind", "rprivate"])
+                for name in ("hostname", "hosts", "resolv.conf")]
+
+    # ---- exit ---------------------------------------------------------------------------
+
+    def _watch(self, c: Container) -> None:
+        self._watchers[c.id] = asyncio.get_running_loop().create_task(self._watch_exit(c.id, c.conmon_pid))
+
+    async def _watch_exit(self, cid: str, conmon_pid: int) -> None:
+        await wait_for_exit(conmon_pid)
+        try:
+            await self._on_exit(cid)
+        except Exception:
+            log.exception("handling the exit of container %s failed", cid)
+        finally:
+            self._watchers.pop(cid, None)
+
+    async def _on_exit(self, cid: str) -> None:
+        async with self._lock(cid):
+            try:
+                c = self.get(cid)
+            except NotFound:
+                return
+            code = read_exit_code(self.paths.exits / cid)
+            with contextlib.suppress(RuntimeFailure):
+                await self.runtime.delete(cid)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(cid) / "rootfs")
+            c.state = State.EXITED
+            c.exit_code = code if code is not None else 255
+            if code is None:
+                c.error = "conmon exited without recording the container's exit code"
+            c.pid = 0
+            c.conmon_pid = 0
+            c.finished_ns = now_ns()
+            self.store.save(c)
+        self._publish(c, "die", exitCode=str(c.exit_code))
+        for fut in self._exit_waiters.pop(cid, []):
+            if not fut.done():
+                fut.set_result(c.exit_code)
+        if c.host_config.get("AutoRemove"):
+            try:
+                await self.remove(cid, force=True)
+            except Exception:
+                log.exception("auto-removing container %s failed", cid)
+
+    # ---- stop / kill --------------------------------------------------------------------
+
+    async def kill(self, ref: str, signal: str | int | None = None) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {c.name}: container {c.id} is not running")
+        sig = signal_number(signal, signals.SIGKILL)
+        await self.runtime.kill(c.id, sig)
+        self._publish(c, "kill", signal=str(sig))
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise NotModified("container already stopped")
+        if timeout is None:
+            timeout = int(c.config.get("StopTimeout") or 10)
+        sig = signal_number(signal or c.config.get("StopSignal"), signals.SIGTERM)
+        exited = self._exit_future(c.id)
+        if c.state is State.PAUSED:
+            await self.runtime.resume(c.id)
+        with contextlib.suppress(RuntimeFailure):
+            await self.runtime.kill(c.id, sig)
+            self._publish(c, "kill", signal=str(sig))
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), timeout=max(timeout, 0))
+        except TimeoutError:
+            with contextlib.suppress(RuntimeFailure):
+                await self.runtime.kill(c.id, signals.SIGKILL, all_processes=True)
+                self._publish(c, "kill", signal=str(int(signals.SIGKILL)))
+            await exited
+        self._publish(self.get(c.id) if self._exists(c.id) else c, "stop")
+
+    def _exists(self, cid: str) -> bool:
+        try:
+            self.get(cid)
+        except NotFound:
+            return False
+        return True
+
+    # ---- wait ---------------------------------------------------------------------------
+
+    def _exit_future(self, cid: str) -> asyncio.Future[int]:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._exit_waiters.setdefault(cid, []).append(fut)
+        return fut
+
+    def wait_future(self, ref: str, condition: str = "not-running") -> asyncio.Future[int]:
+        """Register a waiter now (before the response starts), resolved with the exit code."""
+        condition = condition or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
+        c = self.get(ref)
+        if condition == "removed":
+            fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._removed_waiters.setdefault(c.id, []).append(fut)
+            return fut
+        if condition == "not-running" and not c.running:
+            done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            done.set_result(c.exit_code)
+            return done
+        return self._exit_future(c.id)
+
+    # ---- remove -------------------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False) -> None:
+        c = self.get(ref)
+        if c.running:
+            if not force:
+                raise Conflict(
+                    f"cannot remove container \"/{c.name}\": container is running: "
+                    "stop the container before removing or force remove"
+                )
+            await self.kill(c.id, signals.SIGKILL)
+            await self._await_exit(c.id)
+            c = self.get(c.id)
+        async with self._lock(c.id):
+            try:
+                c = self.get(c.id)
+            except NotFound:
+                return
+            c.state = State.REMOVING
+            self.store.save(c)
+            with contextlib.suppress(RuntimeFailure):
+                await self.runtime.delete(c.id)
+            rootfs = self.bundle_dir(c.id) / "rootfs"
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.rootfs.unmount, rootfs)
+            await asyncio.to_thread(shutil.rmtree, self.bundle_dir(c.id), True)
+            await asyncio.to_thread(shutil.rmtree, self.data_dir(c.id), True)
+            (self.paths.exits / c.id).unlink(missing_ok=True)
+            self.store.delete(c.id)
+        self._locks.pop(c.id, None)
+        self._publish(c, "destroy")
+        for fut in self._removed_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.exit_code)
+        for fut in self._exit_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.exit_code)
+
+    async def _await_exit(self, cid: str, timeout: float = 30) -> None:
+        c = self.get(cid)
+        if not c.running:
+            return
+        fut = self._exit_future(cid)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fut, timeout)
+
+    # ---- attach -------------------------------------------------------------------------
+
+    async def attach(self, ref: str, write: OutputWriter, stdin: asyncio.StreamReader | None,
+                     stdout: bool, stderr: bool) -> None:
+        """Stream the container's output to `write` until it exits; feed `stdin` to it.
+
+        Attaching to a created container waits for its start, so no output is lost."""
+        c = self.get(ref)
+        req = AttachRequest(write=write, stdin=stdin, stdout=stdout, stderr=stderr,
+                            connected=asyncio.get_running_loop().create_future())
+        if c.state is State.CREATED or (c.state is State.EXITED and not c.running):
+            self._pending_attach.setdefault(c.id, []).append(req)
+            sock = await req.connected
+        else:
+            sock = await self._connect_attach(self.layout(c))
+        await self._pump(sock, req)
+
+    async def _connect_pending_attaches(self, c: Container, layout: ConmonLayout) -> None:
+        for req in self._pending_attach.pop(c.id, []):
+            try:
+                sock = await self._connect_attach(layout)
+            except OSError as e:
+                req.connected.set_exception(RuntimeFailure(f"cannot attach to {c.name}: {e}"))
+                continue
+            req.connected.set_result(sock)
+
+    def _fail_pending_attaches(self, cid: str, err: BaseException) -> None:
+        for req in self._pending_attach.pop(cid, []):
+            if not req.connected.done():
+                req.connected.set_exception(err if isinstance(err, Exception) else RuntimeFailure(str(err)))
+
+    async def _connect_attach(self, layout: ConmonLayout) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)
+        # sun_path holds 108 bytes: reach the socket through its directory's fd instead.
+        dir_fd = os.open(layout.attach_socket.parent, os.O_PATH)
+        try:
+            await asyncio.get_running_loop().sock_connect(
+                sock, f"/proc/self/fd/{dir_fd}/{layout.attach_socket.name}")
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.close(dir_fd)
+        return sock
+
+    async def _pump(self, sock: socket.socket, req: AttachRequest) -> None:
+        loop = asyncio.get_running_loop()
+        feeder = loop.create_task(self._feed_stdin(sock, req.stdin)) if req.stdin is not None else None
+        try:
+            while True:
+                packet = await loop.sock_recv(sock, 8193)
+                if not packet:
+                    break
+                pipe, data = packet[0], packet[1:]
+                if pipe == PIPE_STDOUT and req.stdout:
+                    await req.write(STDOUT, data)
+                elif pipe == PIPE_STDERR and req.stderr:
+                    await req.write(STDERR, data)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if feeder is not None:
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feeder
+            sock.close()
+
+    async def _feed_stdin(self, sock: socket.socket, stdin: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await stdin.read(8192)
+            if not chunk:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                return
+            await loop.sock_sendall(sock, chunk)
+
+    # ---- restore ------------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """After a berthd restart: re-watch live containers, settle the ones that exited."""
+        for c in self.store.in_states([State.RUNNING, State.PAUSED, State.RESTARTING, State.REMOVING]):
+            if c.state is State.REMOVING:
+                await self.remove(c.id, force=True)
+            elif process_alive(c.conmon_pid):
+                self._watch(c)
+            else:
+                await self._on_exit(c.id)
+
+    async def close(self) -> None:
+        """Stop watching; containers keep running under conmon."""
+        for task in list(self._watchers.values()):
+            task.cancel()
+        for task in list(self._watchers.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _publish(self, c: Container, action: str, **extra: str) -> None:
+        attrs = {"name": c.name, "image": c.image}
+        attrs.update({k: str(v) for k, v in (c.config.get("Labels") or {}).items()})
+        attrs.update(extra)
+        self.events.publish("container", action, c.id, attrs)
+
+
+def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
+    """The container's Config: the request over the image's defaults, as Docker merges them."""
+    cfg = {k: v for k, v in req.items() if k != "HostConfig" and k != "NetworkingConfig"}
+    for key in ("Cmd", "Entrypoint", "Env"):
+        value = cfg.get(key)
+        if isinstance(value, str):
+            cfg[key] = [value]
+        elif value is not None and not (isinstance(value, list) and all(isinstance(x, str) for x in value)):
+            raise InvalidArgument(f"{key} must be a list of strings")
+    if cfg.get("Entrypoint") is None:
+        cfg["Entrypoint"] = image.get("Entrypoint")
+        if not cfg.get("Cmd"):
+            cfg["Cmd"] = image.get("Cmd")
+    env: dict[str, str] = {}
+    for item in list(image.get("Env") or [f"PATH={DEFAULT_PATH}"]) + list(cfg.get("Env") or []):
+        k, _, v = item.partition("=")
+        env[k] = v
+    cfg["Env"] = [f"{k}={v}" for k, v in env.items()]
+    for key in ("WorkingDir", "User", "StopSignal"):
+        if not cfg.get(key) and image.get(key):
+            cfg[key] = image[key]
+    labels = dict(image.get("Labels") or {})
+    labels.update(cfg.get("Labels") or {})
+    cfg["Labels"] = labels
+    exposed = dict(image.get("ExposedPorts") or {})
+    exposed.update(cfg.get("ExposedPorts") or {})
+    cfg["ExposedPorts"] = exposed or None
+    cfg["Image"] = req.get("Image")
+    return cfg
+
+
+def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
+    out = dict(hc)
+    out.setdefault("NetworkMode", "bridge" if hc.get("NetworkMode") in (None, "", "default") else hc["NetworkMode"])
+    if out.get("NetworkMode") in ("", "default"):
+        out["NetworkMode"] = "bridge"
+    out.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    out.setdefault("LogConfig", {"Type": "k8s-file", "Config": {}})
+    return out

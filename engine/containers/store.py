@@ -1,0 +1,117 @@
+"""Containers persisted in SQLite: one row each, written on every state transition.
+
+Listing is one query on this table; nothing here touches a container's directories.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from engine.containers.model import Container, State
+from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.state.db import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    config TEXT NOT NULL,
+    host_config TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL DEFAULT 0,
+    conmon_pid INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    started_ns INTEGER NOT NULL DEFAULT 0,
+    finished_ns INTEGER NOT NULL DEFAULT 0,
+    restart_count INTEGER NOT NULL DEFAULT 0,
+    oom_killed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS containers_created ON containers(created_ns);
+"""
+
+_COLUMNS = ("id", "name", "image", "image_id", "config", "host_config", "created_ns", "state", "pid",
+            "conmon_pid", "exit_code", "error", "started_ns", "finished_ns", "restart_count", "oom_killed")
+
+
+def _row_to_container(row: sqlite3.Row) -> Container:
+    return Container(
+        id=row["id"], name=row["name"], image=row["image"], image_id=row["image_id"],
+        config=json.loads(row["config"]), host_config=json.loads(row["host_config"]),
+        created_ns=row["created_ns"], state=State(row["state"]), pid=row["pid"],
+        conmon_pid=row["conmon_pid"], exit_code=row["exit_code"], error=row["error"],
+        started_ns=row["started_ns"], finished_ns=row["finished_ns"],
+        restart_count=row["restart_count"], oom_killed=bool(row["oom_killed"]),
+    )
+
+
+def _values(c: Container) -> tuple[object, ...]:
+    return (c.id, c.name, c.image, c.image_id, json.dumps(c.config), json.dumps(c.host_config),
+            c.created_ns, c.state.value, c.pid, c.conmon_pid, c.exit_code, c.error, c.started_ns,
+            c.finished_ns, c.restart_count, int(c.oom_killed))
+
+
+class ContainerStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.ensure_schema(SCHEMA)
+
+    def insert(self, c: Container) -> None:
+        placeholders = ",".join("?" * len(_COLUMNS))
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(f"INSERT INTO containers ({','.join(_COLUMNS)}) VALUES ({placeholders})",
+                           _values(c))
+        except sqlite3.IntegrityError as e:
+            other = self.db.query_one("SELECT id FROM containers WHERE name = ?", (c.name,))
+            if other is not None:
+                raise Conflict(
+                    f'Conflict. The container name "/{c.name}" is already in use by container '
+                    f'"{other["id"]}". You have to remove (or rename) that container to be able to '
+                    "reuse that name."
+                ) from e
+            raise
+
+    def save(self, c: Container) -> None:
+        """Persist the whole row; called on every transition."""
+        sets = ",".join(f"{col} = ?" for col in _COLUMNS[1:])
+        with self.db.transaction() as tx:
+            tx.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*_values(c)[1:], c.id))
+
+    def delete(self, container_id: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    def all(self) -> list[Container]:
+        rows = self.db.query("SELECT * FROM containers ORDER BY created_ns DESC")
+        return [_row_to_container(r) for r in rows]
+
+    def in_states(self, states: Iterable[State]) -> list[Container]:
+        values = [s.value for s in states]
+        marks = ",".join("?" * len(values))
+        rows = self.db.query(f"SELECT * FROM containers WHERE state IN ({marks})", tuple(values))
+        return [_row_to_container(r) for r in rows]
+
+    def uses_image(self, image_id: str) -> bool:
+        return self.db.query_one("SELECT 1 FROM containers WHERE image_id = ? LIMIT 1", (image_id,)) is not None
+
+    def resolve(self, ref: str) -> Container:
+        """By full id, by name (with or without "/"), then by unique id prefix, as Docker does."""
+        if not ref:
+            raise InvalidArgument("a container id or name is required")
+        row = self.db.query_one("SELECT * FROM containers WHERE id = ?", (ref,))
+        if row is None:
+            row = self.db.query_one("SELECT * FROM containers WHERE name = ?", (ref.lstrip("/"),))
+        if row is None and all(ch in "0123456789abcdef" for ch in ref):
+            rows = self.db.query("SELECT * FROM containers WHERE id LIKE ? LIMIT 2", (ref + "%",))
+            if len(rows) > 1:
+                raise InvalidArgument(f"multiple containers found with provided prefix: {ref}")
+            row = rows[0] if rows else None
+        if row is None:
+            raise NotFound(f"No such container: {ref}")
+        return _row_to_container(row)

@@ -1,0 +1,147 @@
+"""berthd: the daemon's entry point. Parses flags, wires the services, serves the API on a
+Unix socket, restores containers left running by a previous berthd, and on SIGTERM stops
+serving while leaving containers running under conmon (live restore)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import grp
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from engine import __version__
+from engine.api.app import build_app
+from engine.backend import Backend
+from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, DEFAULT_SOCKET, EnginePaths
+from engine.containers.service import ContainerService
+from engine.containers.store import ContainerStore
+from engine.errors import EngineError
+from engine.events import EventBus
+from engine.images.service import ImageService
+from engine.runtime.conmon import ConmonRuntime
+from engine.runtime.detect import detect_runtime
+from engine.state.db import Database
+from engine.storage.overlay import OverlayMounter
+
+log = logging.getLogger("berthd")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="berthd", description="Berth's container engine (Docker Engine API v1.45)")
+    p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="data root (default: %(default)s)")
+    p.add_argument("--exec-root", type=Path, default=DEFAULT_EXEC_ROOT,
+                   help="run-time state: bundles, sockets (default: %(default)s)")
+    p.add_argument("-H", "--host", default=f"unix://{DEFAULT_SOCKET}",
+                   help="where to serve the API: unix:///path or a path (default: %(default)s)")
+    p.add_argument("--runtime", choices=["crun", "runc"], default=None,
+                   help="OCI runtime (default: crun where it can run on this host, else runc)")
+    p.add_argument("--group", default="berth", help="group that may use the socket (default: %(default)s)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--version", action="version", version=f"berthd {__version__}")
+    return p.parse_args(argv)
+
+
+def socket_path(host: str) -> Path:
+    if host.startswith("unix://"):
+        return Path(host[len("unix://"):])
+    if "://" in host:
+        raise SystemExit(f"berthd: only unix:// sockets are served (TCP needs mutual TLS): {host}")
+    return Path(host)
+
+
+def engine_id(db: Database) -> str:
+    db.ensure_schema("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+    row = db.query_one("SELECT value FROM meta WHERE key = 'engine_id'")
+    if row is not None:
+        return str(row["value"])
+    value = secrets.token_hex(16)
+    with db.transaction() as tx:
+        tx.execute("INSERT INTO meta (key, value) VALUES ('engine_id', ?)", (value,))
+    return value
+
+
+def lock_exec_root(paths: EnginePaths) -> int:
+    """One berthd per exec root: a second one would fight the first over its containers."""
+    fd = os.open(paths.exec_root / "berthd.pid", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"berthd: another berthd is already using {paths.exec_root}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def build_backend(paths: EnginePaths, runtime_name: str | None) -> Backend:
+    paths.ensure()
+    db = Database(paths.database)
+    choice = detect_runtime(runtime_name)
+    events = EventBus()
+    images = ImageService(paths.images, db)
+    containers = ContainerService(
+        paths, ContainerStore(db), images, ConmonRuntime(choice.name, choice.path, paths.runtime_state),
+        OverlayMounter(), events,
+    )
+    images.in_use = containers.store.uses_image
+    return Backend(paths=paths, db=db, events=events, images=images, containers=containers,
+                   runtime=choice, engine_id=engine_id(db))
+
+
+async def serve(args: argparse.Namespace) -> None:
+    sock = socket_path(args.host)
+    paths = EnginePaths(root=args.root.resolve(), exec_root=args.exec_root.resolve(), socket=sock)
+    paths.ensure()
+    lock_fd = lock_exec_root(paths)
+    try:
+        backend = build_backend(paths, args.runtime)
+    except EngineError as e:
+        raise SystemExit(f"berthd: {e.message}") from None
+    log.info("berthd %s: runtime %s (%s), root %s", __version__, backend.runtime.name,
+             backend.runtime.reason, paths.root)
+    await backend.containers.restore()
+
+    app = build_app(backend)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
+    await runner.setup()
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    sock.unlink(missing_ok=True)
+    site = web.UnixSite(runner, str(sock))
+    await site.start()
+    os.chmod(sock, 0o660)
+    with contextlib.suppress(KeyError, PermissionError):
+        os.chown(sock, 0, grp.getgrnam(args.group).gr_gid)
+    log.info("serving the Docker Engine API on unix://%s", sock)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down; containers keep running")
+    await backend.containers.close()
+    await runner.cleanup()
+    sock.unlink(missing_ok=True)
+    backend.db.close()
+    os.close(lock_fd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.geteuid() != 0:
+        raise SystemExit("berthd: must run as root (it creates namespaces, cgroups and mounts)")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The layering of the BRIEF, checked on the source: engine/ and vmhost/ never import Qt,
+app/ reaches berthd only through engine.client."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+QT = ("PySide6", "qasync", "PyQt5", "PyQt6", "shiboken6")
+BERTHD_INTERNALS = ("engine.api", "engine.containers", "engine.images", "engine.runtime", "engine.storage",
+                    "engine.state", "engine.daemon", "engine.backend", "engine.events", "engine.config")
+
+
+def imports(package: str) -> list[tuple[Path, str]]:
+    found = []
+    for path in (REPO / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found += [(path, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.append((path, node.module))
+    return found
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("package", ["engine", "vmhost"])
+def test_no_qt_outside_app(package: str) -> None:
+    bad = [f"{p.relative_to(REPO)}: {m}" for p, m in imports(package) if m.split(".")[0] in QT]
+    assert not bad, bad
+
+
+@pytest.mark.unit
+def test_app_uses_only_engine_client() -> None:
+    bad = [f"{p.relative_to(REPO)}: {m}" for p, m in imports("app")
+           if any(m == i or m.startswith(i + ".") for i in BERTHD_INTERNALS)]
+    assert not bad, bad
+
+
+@pytest.mark.unit
+def test_the_checker_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text("from PySide6 import QtCore\nimport engine.api.app\n")
+    tree = ast.parse((tmp_path / "x.py").read_text())
+    mods = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    mods += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert "PySide6" in mods and "engine.api.app" in mods

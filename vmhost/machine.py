@@ -1,0 +1,118 @@
+"""A Berth machine: the QEMU VM that runs berthd on hosts that are not Linux.
+
+This module knows what a machine is made of and how QEMU is asked to run it; starting,
+stopping and watching the process live elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+QEMU = "qemu-system-x86_64"
+KVM_DEVICE = Path("/dev/kvm")
+
+# Machine names become file and directory names.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_ACCELERATORS = ("kvm", "hvf", "whpx", "tcg")
+
+
+@dataclass
+class MachineConfig:
+    name: str
+    image: Path  # the machine's boot disk (qcow2, or raw for any other suffix)
+    ssh_port: int  # host port on 127.0.0.1 forwarded to the guest's sshd
+    data_dir: Path  # logs, pid file and sockets of this machine
+    cpus: int = 2
+    memory_mib: int = 2048
+    disk_gib: int = 20
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"machine name {self.name!r}: use up to 63 letters, digits, '_', '.' or '-'")
+        if not 1 <= self.ssh_port <= 65535:
+            raise ValueError(f"ssh port {self.ssh_port} is not a TCP port (1-65535)")
+        if self.cpus < 1:
+            raise ValueError("a machine needs at least one CPU")
+        if self.memory_mib < 256:
+            raise ValueError("a machine needs at least 256 MiB of memory")
+        if self.disk_gib < 1:
+            raise ValueError("a machine needs a disk of at least 1 GiB")
+
+    @property
+    def serial_log(self) -> Path:
+        return self.data_dir / "serial.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "qemu.pid"
+
+
+def kvm_device_usable(device: Path = KVM_DEVICE) -> bool:
+    """Whether this user may open /dev/kvm (it exists on hosts where we may not use it)."""
+    return device.exists() and os.access(device, os.R_OK | os.W_OK)
+
+
+def choose_accel(system: str | None = None, kvm_usable: bool | None = None) -> str:
+    """The hypervisor QEMU should use: the platform's own, else TCG (emulation, slow but sure).
+
+    `system` is a platform.system() name; `kvm_usable` defaults to probing /dev/kvm.
+    """
+    system = system if system is not None else platform.system()
+    if system == "Darwin":
+        return "hvf"
+    if system == "Windows":
+        return "whpx"
+    if system == "Linux":
+        usable = kvm_usable if kvm_usable is not None else kvm_device_usable()
+        return "kvm" if usable else "tcg"
+    return "tcg"
+
+
+def qemu_argv(config: MachineConfig, accel: str) -> list[str]:
+    """The qemu-system-x86_64 command line that boots `config` headless."""
+    if accel not in _ACCELERATORS:
+        raise ValueError(f"unknown accelerator {accel!r}: use one of {', '.join(_ACCELERATORS)}")
+    disk_format = "qcow2" if config.image.suffix == ".qcow2" else "raw"
+    # Hardware acceleration can pass the host CPU through; TCG emulates the richest model it can.
+    cpu = "max" if accel == "tcg" else "host"
+    # QEMU's WHPX irqchip is unreliable on many Windows builds; the userspace one works.
+    accel_option = "whpx,kernel-irqchip=off" if accel == "whpx" else accel
+    return [
+        QEMU,
+        "-name",
+        config.name,
+        "-machine",
+        "q35",
+        "-accel",
+        accel_option,
+        "-cpu",
+        cpu,
+        "-smp",
+        str(config.cpus),
+        "-m",
+        f"{config.memory_mib}M",
+        "-drive",
+        f"file={_qemu_path(config.image)},if=virtio,format={disk_format},cache=writeback",
+        # User-mode networking: no host privileges needed. Only loopback can reach the guest's sshd.
+        "-netdev",
+        f"user,id=net0,hostfwd=tcp:127.0.0.1:{config.ssh_port}-:22",
+        "-device",
+        "virtio-net-pci,netdev=net0",
+        "-nographic",
+        "-serial",
+        f"file:{config.serial_log}",
+        # -nographic would otherwise put the monitor on stdio, where nobody reads it.
+        "-monitor",
+        "none",
+        "-pidfile",
+        str(config.pidfile),
+    ]
+
+
+def _qemu_path(path: Path) -> str:
+    # Inside a -drive option string a comma separates options; QEMU reads ",," as a literal comma.
+    return str(path).replace(",", ",,")
