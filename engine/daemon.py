@@ -22,6 +22,7 @@ from engine import __version__
 from engine.api.app import build_app
 from engine.backend import Backend
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, DEFAULT_SOCKET, EnginePaths
+from engine.containers.rootfs import OverlayRootfs
 from engine.containers.service import ContainerService
 from engine.containers.store import ContainerStore
 from engine.errors import EngineError
@@ -30,7 +31,6 @@ from engine.images.service import ImageService
 from engine.runtime.conmon import ConmonRuntime
 from engine.runtime.detect import detect_runtime
 from engine.state.db import Database
-from engine.storage.overlay import OverlayMounter
 
 log = logging.getLogger("berthd")
 
@@ -89,7 +89,7 @@ def build_backend(paths: EnginePaths, runtime_name: str | None) -> Backend:
     images = ImageService(paths.images, db)
     containers = ContainerService(
         paths, ContainerStore(db), images, ConmonRuntime(choice.name, choice.path, paths.runtime_state),
-        OverlayMounter(), events,
+        OverlayRootfs(), events,
     )
     images.in_use = containers.store.uses_image
     return Backend(paths=paths, db=db, events=events, images=images, containers=containers,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -12,7 +12,7 @@ def rfc3339_nano(ns: int) -> str:
     if ns <= 0:
         return ZERO_TIME
     secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{frac:09d}Z"
 
 
@@ -29,7 +29,7 @@ def parse_timestamp(value: str) -> int:
         v, frac = v.split(".", 1)
         digits = "".join(ch for ch in frac if ch.isdigit())[:9]
         frac_ns = int(digits.ljust(9, "0")) if digits else 0
-    dt = datetime.fromisoformat(v).replace(tzinfo=timezone.utc)
+    dt = datetime.fromisoformat(v).replace(tzinfo=UTC)
     return int(dt.timestamp()) * 1_000_000_000 + frac_ns
 
 

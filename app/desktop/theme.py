@@ -53,17 +53,24 @@ class Theme:
         }
         for role, key in roles.items():
             palette.setColor(role, self.color(key))
-        palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, self.color("muted_text"))
-        palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, self.color("muted_text"))
-        palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, self.color("muted_text"))
+        # An unfocused window keeps the same selection colours: a faded selection reads as "none".
+        for role in (QPalette.ColorRole.Highlight, QPalette.ColorRole.HighlightedText):
+            palette.setColor(QPalette.ColorGroup.Inactive, role, palette.color(QPalette.ColorGroup.Active, role))
+        disabled = QPalette.ColorGroup.Disabled
+        for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+            palette.setColor(disabled, role, self.color("muted_text"))
         return palette
 
     def style_sheet(self) -> str:
         # Only what a palette cannot say: the sidebar's own background and the hint text colour.
         return (
-            f"#sidebar {{ background: {self.colors['sidebar']}; border: none; "
+            f"#sidebar {{ background: {self.colors['sidebar']}; "
             f"border-right: 1px solid {self.colors['border']}; }}\n"
-            "#sidebar::item { padding: 6px 12px; }\n"
+            "#sidebar #brand { font-size: 16px; font-weight: 600; padding: 0 8px; }\n"
+            "QListWidget#places { background: transparent; }\n"
+            "QListWidget#places::item { padding: 5px 8px; border-radius: 4px; }\n"
+            f"QListWidget#places::item:selected {{ background: {self.colors['highlight']}; "
+            f"color: {self.colors['highlighted_text']}; }}\n"
             f"QLabel[role='hint'] {{ color: {self.colors['muted_text']}; }}\n"
             f"QLabel[role='error'] {{ color: {self.tones[Tone.ERROR]}; }}\n"
         )

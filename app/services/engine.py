@@ -56,13 +56,14 @@ class EngineConnection(QObject):
         self._tasks.spawn(self._check(), name="engine-check")
 
     async def _check(self) -> None:
-        if not await self.client.ping():
-            self._set_unreachable("it does not answer")
-            return
         try:
+            await self.client.ensure_reachable()
             description = await self.client.describe()
-        except (EngineUnreachable, EngineClientError) as exc:
-            self._set_unreachable(str(exc))
+        except EngineUnreachable as exc:
+            self._set_unreachable(exc.reason)
+            return
+        except EngineClientError as exc:
+            self._set_unreachable(f"the engine answered with an error: {exc.message}")
             return
         self._set_status(EngineStatus(self.url, True, description, events=self.status.events))
         if self._events_task is None or self._events_task.done():

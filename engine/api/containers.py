@@ -101,7 +101,7 @@ async def list_containers(request: web.Request) -> web.Response:
     show_all = flag(request, "all")
     limit = integer(request, "limit", -1) or -1
     flt = filters(request)
-    rows = [c for c in backend(request).containers.list()
+    rows = [c for c in backend(request).containers.all()
             if (show_all or c.running or "status" in flt) and _matches(c, flt)]
     if limit > 0:
         rows = rows[:limit]

@@ -34,6 +34,32 @@ class _RawParser:
         self.reader.feed_eof()
 
 
+class _HalfCloseProtocol(asyncio.Protocol):
+    """The docker CLI half-closes its side when it has no stdin to send. asyncio closes the
+    transport on EOF unless eof_received returns True, which would cut the output short:
+    this keeps it open for writing and ends only the input. All else goes to aiohttp."""
+
+    def __init__(self, inner: asyncio.Protocol, reader: asyncio.StreamReader) -> None:
+        self.inner = inner
+        self.reader = reader
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool:
+        self.reader.feed_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
 async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamResponse, asyncio.StreamReader]:
     """Take over the connection: 101 UPGRADED when the client asked for `Upgrade: tcp`
     (the docker CLI does), a plain streamed 200 otherwise."""
@@ -42,7 +68,11 @@ async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamRes
     protocol = request.protocol
     if upgrade and protocol is not None:
         # aiohttp holds back the bytes after an upgrade request until a parser is set.
-        protocol.set_parser(_RawParser(reader))  # type: ignore[no-untyped-call]
+        protocol.set_parser(_RawParser(reader))  # type: ignore[arg-type]
+
+        transport = request.transport
+        if transport is not None:
+            transport.set_protocol(_HalfCloseProtocol(protocol, reader))
         resp = web.StreamResponse(status=101, reason="UPGRADED",
                                   headers={"Content-Type": content_type, "Connection": "Upgrade",
                                            "Upgrade": "tcp"})

@@ -66,7 +66,7 @@ def _mem_total() -> int:
 
 async def info(request: web.Request) -> web.Response:
     b = backend(request)
-    containers = b.containers.list()
+    containers = b.containers.all()
     count = {s: sum(1 for c in containers if c.state is s) for s in State}
     mode = cgroup_mode()
     warnings = [] if b.runtime.name == "crun" else [f"using {b.runtime.name}: {b.runtime.reason}"]

@@ -79,12 +79,19 @@ class EngineClient:
     # -- system ------------------------------------------------------------------------------
 
     async def ping(self) -> bool:
-        """True when the engine answers `/_ping` with OK; False when nothing answers."""
+        """True when the engine answers `/_ping` with OK; False when nothing (or something else) answers."""
         try:
-            async with self._stream("GET", "_ping", versioned=False, timeout=_PING_TIMEOUT) as response:
-                return (await response.text()).strip() == "OK"
+            await self.ensure_reachable()
         except (EngineUnreachable, EngineClientError):
             return False
+        return True
+
+    async def ensure_reachable(self) -> None:
+        """`/_ping` with a short timeout; raises `EngineUnreachable` saying why nothing answered."""
+        async with self._stream("GET", "_ping", versioned=False, timeout=_PING_TIMEOUT) as response:
+            body = (await response.text()).strip()
+        if body != "OK":
+            raise EngineUnreachable(self.url, f"something answered, but not an engine (it said {body[:40]!r})")
 
     async def version(self) -> dict[str, Any]:
         return _object(await self._json("GET", "version", versioned=False))
@@ -335,11 +342,11 @@ class EngineClient:
 
     def _translate(self, exc: DockerError) -> Exception:
         if exc.status == _AIODOCKER_CONNECT_FAILED:
-            reason = str(exc.message)
-            # aiodocker wraps the OS error as "Cannot connect to ... [reason]": keep the reason.
-            if "[" in reason and reason.endswith("]"):
-                reason = reason[reason.index("[") + 1 : -1]
-            return EngineUnreachable(self.url, reason)
+            # aiodocker raised this while handling aiohttp's error: its OS error says it best.
+            cause = exc.__context__
+            if isinstance(cause, aiohttp.ClientConnectorError) and cause.os_error.strerror:
+                return EngineUnreachable(self.url, cause.os_error.strerror.lower())
+            return EngineUnreachable(self.url, str(exc.message))
         return EngineClientError(exc.status, _error_message(str(exc.message)))
 
 

@@ -48,11 +48,16 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STDOUT, STDERR = 1, 2
 
 
+class ImageRecord(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
 class ImageSource(Protocol):
     """What the container service needs of the image service."""
 
-    def image_id(self, ref: str) -> str: ...
-    def runtime_config(self, image_id: str) -> dict[str, Any]: ...
+    def resolve(self, name_or_id: str) -> ImageRecord: ...
+    def config(self, image_id: str) -> dict[str, Any]: ...
     def layer_dirs(self, image_id: str) -> list[Path]: ...
 
 
@@ -114,7 +119,7 @@ class ContainerService:
     def get(self, ref: str) -> Container:
         return self.store.resolve(ref)
 
-    def list(self) -> list[Container]:
+    def all(self) -> list[Container]:
         return self.store.all()
 
     # ---- create -------------------------------------------------------------------------
@@ -125,8 +130,8 @@ class ContainerService:
         image_ref = body.get("Image")
         if not image_ref or not isinstance(image_ref, str):
             raise InvalidArgument("config error: no image given: set \"Image\" to the image to run")
-        image_id = self.images.image_id(image_ref)
-        image_cfg = self.images.runtime_config(image_id)
+        image_id = self.images.resolve(image_ref).id
+        image_cfg = self.images.config(image_id)
         host_config = body.get("HostConfig") or {}
         if not isinstance(host_config, dict):
             raise InvalidArgument("HostConfig must be a JSON object")
@@ -410,6 +415,7 @@ class ContainerService:
 
         Attaching to a created container waits for its start, so no output is lost."""
         c = self.get(ref)
+        log.debug("attach %s in state %s", c.id[:12], c.state)
         req = AttachRequest(write=write, stdin=stdin, stdout=stdout, stderr=stderr,
                             connected=asyncio.get_running_loop().create_future())
         if c.state is State.CREATED or (c.state is State.EXITED and not c.running):
@@ -454,6 +460,7 @@ class ContainerService:
         try:
             while True:
                 packet = await loop.sock_recv(sock, 8193)
+                log.debug("attach packet %r", packet[:50])
                 if not packet:
                     break
                 pipe, data = packet[0], packet[1:]
@@ -461,8 +468,8 @@ class ContainerService:
                     await req.write(STDOUT, data)
                 elif pipe == PIPE_STDERR and req.stderr:
                     await req.write(STDERR, data)
-        except (ConnectionError, OSError):
-            pass
+        except (ConnectionError, OSError) as e:
+            log.debug("attach ended: %r", e)
         finally:
             if feeder is not None:
                 feeder.cancel()

@@ -116,9 +116,7 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
     if not text:
         raise InvalidArgument("invalid reference format: repository name must have at least one component")
     if _SHA256_HEX_RE.match(text):
-        raise InvalidArgument(
-            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
-        )
+        raise InvalidArgument(f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
 
     name, at, digest = text.partition("@")
     tag: str | None = None
@@ -137,9 +135,8 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
             f"invalid reference format: repository name must not be longer than {NAME_TOTAL_LENGTH_MAX}"
             " characters"
         )
-    if tag is not None:
-        if not _TAG_RE.match(tag):
-            raise InvalidArgument(f"invalid reference format: invalid tag {tag!r} in {text!r}")
+    if tag is not None and not _TAG_RE.match(tag):
+        raise InvalidArgument(f"invalid reference format: invalid tag {tag!r} in {text!r}")
     if at:
         validate_digest(digest)
     ref = Reference(domain=domain, path=path, tag=tag, digest=digest if at else None)

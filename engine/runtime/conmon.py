@@ -56,7 +56,8 @@ class Created:
 
 
 class ConmonRuntime:
-    def __init__(self, runtime_name: str, runtime_path: str, state_root: Path, conmon: str = "conmon") -> None:
+    def __init__(self, runtime_name: str, runtime_path: str, state_root: Path,
+                 conmon: str = "conmon") -> None:
         self.name = runtime_name
         self.path = runtime_path
         self.state_root = state_root
@@ -95,9 +96,11 @@ class ConmonRuntime:
         finally:
             os.close(sync_r)
         await proc.wait()
-        pid = int(message.get("data", -1))
+        data = message.get("data", -1)
+        pid = data if isinstance(data, int) else -1
         if pid <= 0:
-            raise RuntimeFailure(_runtime_message(message.get("message") or "the OCI runtime failed to create the container"))
+            raise RuntimeFailure(_runtime_message(
+                str(message.get("message") or "the OCI runtime failed to create the container")))
         conmon_pid = int(layout.conmon_pidfile.read_text().strip())
         return Created(pid=pid, conmon_pid=conmon_pid)
 
@@ -129,7 +132,8 @@ class ConmonRuntime:
         )
         out, err = await proc.communicate()
         if proc.returncode != 0:
-            raise RuntimeFailure(_runtime_message(err.decode(errors="replace") or f"{self.name} {args[0]} failed"))
+            text = err.decode(errors="replace") or f"{self.name} {args[0]} failed"
+            raise RuntimeFailure(_runtime_message(text))
         return out.decode(errors="replace")
 
 
@@ -164,7 +168,12 @@ async def wait_for_exit(pid: int) -> None:
     except ProcessLookupError:
         return
     done: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
     try:
         await done
     finally:

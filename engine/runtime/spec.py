@@ -97,7 +97,7 @@ DEFAULT_DEVICES: tuple[tuple[str, int, int], ...] = (
 DEFAULT_DEVICE_RULES: tuple[tuple[str, int | None, int | None, str], ...] = (
     ("c", None, None, "m"),  # mknod of any device is allowed; using it is not
     ("b", None, None, "m"),
-    *((("c", major, minor, "rwm") for _, major, minor in DEFAULT_DEVICES)),
+    *(("c", major, minor, "rwm") for _, major, minor in DEFAULT_DEVICES),
     ("c", 5, 1, "rwm"),  # /dev/console
     ("c", 5, 2, "rwm"),  # /dev/ptmx
     ("c", 136, None, "rwm"),  # /dev/pts/*

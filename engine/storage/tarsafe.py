@@ -193,8 +193,7 @@ class _Extractor:
                 except OSError as e:
                     if e.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise UnsafeArchive(
-                            f"refusing layer: {member!r} goes through {part!r}, which is a symlink or"
-                            " not a directory"
+                            f"refusing layer: {member!r} goes through {part!r}, which is a symlink or not a directory"
                         ) from None
                     raise
                 os.close(fd)
@@ -204,8 +203,9 @@ class _Extractor:
             raise
         return fd
 
-    def clear(self, parent_fd: int, name: str, *, keep_dir: bool) -> bool:
-        """Remove whatever `name` is (never following it). True if an existing dir was kept."""
+    def clear(self, parent_fd: int, parts: tuple[str, ...], *, keep_dir: bool) -> bool:
+        """Remove whatever `parts` names (never following it). True if an existing dir was kept."""
+        name = parts[-1]
         try:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -214,6 +214,8 @@ class _Extractor:
             if keep_dir:
                 return True
             shutil.rmtree(name, dir_fd=parent_fd)  # fd-based: safe against symlinks inside
+            n = len(parts)
+            self.dirs = {k: v for k, v in self.dirs.items() if k[:n] != parts}
         else:
             os.unlink(name, dir_fd=parent_fd)
         return False
@@ -231,25 +233,26 @@ class _Extractor:
             if base.startswith(WHITEOUT_PREFIX):
                 self.whiteout(parent_fd, parts, member)
             elif member.isreg():
-                self.regular(tf, parent_fd, base, member)
+                self.regular(tf, parent_fd, parts, member)
             elif member.isdir():
                 self.directory(parent_fd, parts, member)
             elif member.issym():
-                self.clear(parent_fd, base, keep_dir=False)
+                self.clear(parent_fd, parts, keep_dir=False)
                 os.symlink(member.linkname, base, dir_fd=parent_fd)
                 self.chown(base, member, dir_fd=parent_fd)
                 os.utime(base, ns=_times(member), dir_fd=parent_fd, follow_symlinks=False)
             elif member.islnk():
                 self.hardlink(parent_fd, parts, member)
             elif member.ischr() or member.isblk() or member.isfifo():
-                self.special(parent_fd, base, member)
+                self.special(parent_fd, parts, member)
             else:
                 log.warning("layer: skipping %r of unsupported tar type %r", member.name, member.type)
         finally:
             os.close(parent_fd)
 
-    def regular(self, tf: tarfile.TarFile, parent_fd: int, base: str, member: tarfile.TarInfo) -> None:
-        self.clear(parent_fd, base, keep_dir=False)
+    def regular(self, tf: tarfile.TarFile, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        base = parts[-1]
+        self.clear(parent_fd, parts, keep_dir=False)
         fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=parent_fd)
         try:
             src = tf.extractfile(member)
@@ -266,7 +269,7 @@ class _Extractor:
 
     def directory(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
         base = parts[-1]
-        if not self.clear(parent_fd, base, keep_dir=True):
+        if not self.clear(parent_fd, parts, keep_dir=True):
             os.mkdir(base, 0o700, dir_fd=parent_fd)
         fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
         try:
@@ -289,17 +292,18 @@ class _Extractor:
                 ) from None
             if stat.S_ISDIR(st.st_mode):
                 raise UnsafeArchive(f"refusing layer: hardlink {member.name!r} to a directory")
-            self.clear(parent_fd, parts[-1], keep_dir=False)
+            self.clear(parent_fd, parts, keep_dir=False)
             # follow_symlinks=False: a link to a symlink links the symlink itself, never its target.
             os.link(target[-1], parts[-1], src_dir_fd=target_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
         finally:
             os.close(target_fd)
 
-    def special(self, parent_fd: int, base: str, member: tarfile.TarInfo) -> None:
+    def special(self, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        base = parts[-1]
         if not member.isfifo() and not self.privileged:
             log.warning("layer: skipping device node %r (needs root)", member.name)
             return
-        self.clear(parent_fd, base, keep_dir=False)
+        self.clear(parent_fd, parts, keep_dir=False)
         if member.isfifo():
             os.mkfifo(base, 0o600, dir_fd=parent_fd)
         else:
@@ -320,7 +324,7 @@ class _Extractor:
         hidden = base[len(WHITEOUT_PREFIX) :]
         if hidden in ("", ".", ".."):
             raise UnsafeArchive(f"refusing layer: bad whiteout {member.name!r}")
-        self.clear(parent_fd, hidden, keep_dir=False)
+        self.clear(parent_fd, (*parts[:-1], hidden), keep_dir=False)
         os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent_fd)
         self.chown(hidden, member, dir_fd=parent_fd)
 
@@ -391,7 +395,7 @@ def extract_layer(
             with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
                 while (member := tf.next()) is not None:
                     extractor.entry(tf, member)
-                    tf.members.clear()  # stream mode keeps every header otherwise
+                    tf.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every header otherwise
                     if on_progress is not None:
                         on_progress(hashing.size)
             extractor.finish_dirs()

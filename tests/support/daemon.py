@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -41,13 +42,12 @@ class Berthd:
 
     def start(self, timeout: float = 20) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        log = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.daemon", "--root", str(self.root), "--exec-root",
-             str(self.exec_root), "--host", self.url, "--log-level", "debug"],
-            stdout=log, stderr=log, cwd=REPO, start_new_session=True,
-        )
-        log.close()
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "engine.daemon", "--root", str(self.root), "--exec-root",
+                 str(self.exec_root), "--host", self.url, "--log-level", "debug"],
+                stdout=log, stderr=log, cwd=REPO, start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -86,10 +86,8 @@ class Berthd:
     def cleanup(self) -> None:
         """Remove containers, stop the daemon, and undo anything left: mounts, runtime state."""
         if self.proc is not None and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 self.remove_all_containers()
-            except OSError:
-                pass
         self.stop()
         for runtime in ("runc", "crun"):
             state = self.exec_root / "runtime"

@@ -150,7 +150,7 @@ def test_preferred_by_path(tmp_path: Path) -> None:
 def test_preferred_crun_on_hybrid_host_is_refused(tmp_path: Path) -> None:
     info, root = fake_host(tmp_path, ROOT + TMPFS + V1 + UNIFIED, "hugetlb")
     bin_dir = fake_runtimes(tmp_path, "crun", "runc")
-    with pytest.raises(InvalidArgument, match="crun cannot run here: .*hybrid cgroups.*; use runc"):
+    with pytest.raises(InvalidArgument, match=r"crun cannot run here: .*hybrid cgroups.*; use runc"):
         detect.detect_runtime("crun", search_path=bin_dir, mountinfo=info, fs_root=root)
 
 

@@ -135,7 +135,9 @@ def test_excludes_min_kernel_and_arches() -> None:
 def test_includes_caps_need_all_listed() -> None:
     profile = {
         "defaultAction": "SCMP_ACT_ERRNO",
-        "syscalls": [{"names": ["both"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_A", "CAP_B"]}}],
+        "syscalls": [
+            {"names": ["both"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_A", "CAP_B"]}}
+        ],
     }
     assert names(seccomp.to_oci(profile, ["CAP_A"], arch="x86_64", kernel=(6, 1))) == set()
     assert names(seccomp.to_oci(profile, ["CAP_A", "B"], arch="x86_64", kernel=(6, 1))) == {"both"}
@@ -179,7 +181,10 @@ def test_unknown_arch_is_refused() -> None:
 def test_security_opt_values() -> None:
     assert seccomp.profile_from_security_opt("unconfined") is None
     assert seccomp.profile_from_security_opt("builtin") == seccomp.default_profile()
-    custom = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO"}]}
+    custom = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO"}],
+    }
     assert seccomp.profile_from_security_opt(json.dumps(custom)) == custom
 
 
@@ -203,7 +208,10 @@ def test_user_profile_from_json_converts() -> None:
         ("[1, 2]", "must be a JSON object"),
         ("{}", "defaultAction must be one of"),
         ('{"defaultAction": "SCMP_ACT_MAYBE"}', "defaultAction must be one of"),
-        ('{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}', "defaultErrnoRet must be a non-negative"),
+        (
+            '{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}',
+            "defaultErrnoRet must be a non-negative",
+        ),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": {}}', "'syscalls' must be a list"),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": ["read"]}', r"syscalls\[0\] must be an object"),
         (

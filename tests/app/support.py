@@ -1,0 +1,36 @@
+"""Helpers shared by the desktop tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from app.desktop.window import MainWindow
+from app.models.containers import Column
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+
+
+def run_in_loop(qtbot: Any, coro: Any, timeout: int = 10_000) -> Any:
+    """Run a coroutine to completion on the Qt-hosted loop, processing Qt events meanwhile."""
+    task = asyncio.ensure_future(coro)
+    qtbot.waitUntil(task.done, timeout=timeout)
+    return task.result()
+
+
+def state_text(window: MainWindow, name: str) -> str | None:
+    """The State cell of the row named `name`, as the table shows it (None: no such row)."""
+    model = window.containers_model
+    for row in range(model.rowCount()):
+        if model.data(model.index(row, Column.NAME)) == name:
+            return str(model.data(model.index(row, Column.STATE)))
+    return None
+
+
+def save_screenshot(window: MainWindow, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    assert window.grab().save(str(path)), f"could not save {path}"
+    return path

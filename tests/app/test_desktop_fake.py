@@ -1,0 +1,117 @@
+"""The desktop against an in-memory engine: events, fallback refresh, actions, unreachable."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.app.support import run_in_loop, save_screenshot, state_text
+from tests.engine.client.fake_engine import FakeEngine, short_socket_dir
+
+pytestmark = pytest.mark.gui
+
+
+def test_lists_and_follows_events(qtbot: Any, fake_engine: FakeEngine, make_window: Any) -> None:
+    fake_engine.add_container("web", state="running")
+    window = make_window(fake_engine.url)
+    qtbot.waitUntil(lambda: state_text(window, "web") == "running")
+    assert "Fake Engine 9.9.9" in window.engine_status.plain_text
+    assert "answers" in window.engine_status.plain_text
+    qtbot.waitUntil(lambda: window.connection.status.events is True)
+
+    id = fake_engine.add_container("db", state="created")
+    qtbot.waitUntil(lambda: state_text(window, "db") == "created")
+    fake_engine.set_state(id, "exited", exit_code=3)
+    qtbot.waitUntil(lambda: state_text(window, "db") == "exited (3)")
+
+
+def test_stop_and_remove_through_actions(qtbot: Any, fake_engine: FakeEngine, make_window: Any) -> None:
+    id = fake_engine.add_container("web", state="running")
+    window = make_window(fake_engine.url)
+    page = window.containers_page
+    qtbot.waitUntil(lambda: state_text(window, "web") == "running")
+    assert page.select_container(id)
+    assert page.action_stop.isEnabled() and not page.action_start.isEnabled()
+    page.action_stop.trigger()
+    qtbot.waitUntil(lambda: state_text(window, "web") == "exited (137)")
+    assert page.action_start.isEnabled()
+
+    page.action_remove.trigger()  # stopped: removed without a question
+    qtbot.waitUntil(lambda: window.containers_model.rowCount() == 0)
+    assert window.confirmation is None
+    assert page.stack.currentWidget() is page.empty
+
+
+def test_remove_running_asks_first(qtbot: Any, fake_engine: FakeEngine, make_window: Any) -> None:
+    id = fake_engine.add_container("web", state="running")
+    window = make_window(fake_engine.url)
+    page = window.containers_page
+    qtbot.waitUntil(lambda: state_text(window, "web") == "running")
+    page.select_container(id)
+    page.action_remove.trigger()
+    box = window.confirmation
+    assert box is not None and box.isVisible()
+    assert "web" in box.text()
+    box.reject()  # Cancel: nothing happens
+    qtbot.wait(100)
+    assert state_text(window, "web") == "running"
+
+    page.action_remove.trigger()
+    box = window.confirmation
+    assert box is not None
+    destructive = [b for b in box.buttons() if box.buttonRole(b) == box.ButtonRole.DestructiveRole]
+    qtbot.mouseClick(destructive[0], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.containers_model.rowCount() == 0)
+    assert fake_engine.containers == {}
+
+
+def test_without_events_refreshes_after_actions(qtbot: Any, fake_engine: FakeEngine, make_window: Any) -> None:
+    fake_engine.events_enabled = False
+    id = fake_engine.add_container("web", state="running")
+    window = make_window(fake_engine.url)
+    page = window.containers_page
+    qtbot.waitUntil(lambda: window.connection.status.events is False)
+    qtbot.waitUntil(lambda: state_text(window, "web") == "running")
+    assert "no live updates" in window.engine_status.plain_text
+    page.select_container(id)
+    page.action_stop.trigger()
+    qtbot.waitUntil(lambda: state_text(window, "web") == "exited (137)")
+
+
+def test_action_error_shows_in_place(qtbot: Any, fake_engine: FakeEngine, make_window: Any) -> None:
+    id = fake_engine.add_container("web", state="running")
+    window = make_window(fake_engine.url)
+    page = window.containers_page
+    qtbot.waitUntil(lambda: state_text(window, "web") == "running")
+    fake_engine.call(lambda: fake_engine.containers.pop(id))  # gone behind the app's back
+    window.containers.start(id)
+    qtbot.waitUntil(lambda: page.message.isVisible())
+    assert "No such container" in page.message.text()
+
+
+def test_unreachable_then_retry(qtbot: Any, make_window: Any) -> None:
+    directory = short_socket_dir()
+    socket = directory / "later.sock"
+    window = make_window(f"unix://{socket}")
+    page = window.containers_page
+    qtbot.waitUntil(lambda: page.stack.currentWidget() is page.unreachable)
+    assert "Cannot reach the engine" in page.unreachable.message
+    assert "berthd" in page.unreachable.message
+    assert page.unreachable.retry.isVisible()
+    assert "not answering" in window.engine_status.plain_text
+    assert not page.action_stop.isEnabled()
+    save_screenshot(window, "engine-unreachable.png")
+
+    engine = FakeEngine(socket).start()  # the engine comes up; Retry finds it
+    try:
+        engine.add_container("web", state="running")
+        qtbot.mouseClick(page.unreachable.retry, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: state_text(window, "web") == "running")
+        assert page.stack.currentWidget() is page.table
+    finally:
+        run_in_loop(qtbot, window.shutdown())
+        engine.stop()
+        shutil.rmtree(directory, ignore_errors=True)
