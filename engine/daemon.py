@@ -22,6 +22,7 @@ from engine import __version__
 from engine.api.app import build_app
 from engine.backend import Backend
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, DEFAULT_SOCKET, EnginePaths
+from engine.containers.hooks import NoMounts, PrivateNetworking
 from engine.containers.rootfs import OverlayRootfs
 from engine.containers.service import ContainerService
 from engine.containers.store import ContainerStore
@@ -89,7 +90,7 @@ def build_backend(paths: EnginePaths, runtime_name: str | None) -> Backend:
     images = ImageService(paths.images, db)
     containers = ContainerService(
         paths, ContainerStore(db), images, ConmonRuntime(choice.name, choice.path, paths.runtime_state),
-        OverlayRootfs(), events,
+        OverlayRootfs(), events, networking=PrivateNetworking(), mounts=NoMounts(),
     )
     images.in_use = containers.store.uses_image
     return Backend(paths=paths, db=db, events=events, images=images, containers=containers,

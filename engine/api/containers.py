@@ -17,8 +17,10 @@ from engine.errors import InvalidArgument
 from engine.timefmt import parse_timestamp, rfc3339_nano
 
 
-def summary(c: Container) -> dict[str, Any]:
+def summary(c: Container, request: web.Request) -> dict[str, Any]:
     """The ContainerSummary shape of GET /containers/json."""
+    svc = backend(request).containers
+    settings = svc.networking.settings(c)
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -26,13 +28,13 @@ def summary(c: Container) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": " ".join(c.command),
         "Created": c.created_ns // 1_000_000_000,
-        "Ports": [],
+        "Ports": svc.networking.ports(c),
         "Labels": c.config.get("Labels") or {},
         "State": c.state.value,
         "Status": c.status_text(),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "NetworkSettings": {"Networks": settings.get("Networks") or {}},
+        "Mounts": svc.mounts.inspect(c),
     }
 
 
@@ -65,15 +67,9 @@ def inspect(c: Container, request: web.Request) -> dict[str, Any]:
             "MergedDir": str(svc.bundle_dir(c.id) / "rootfs")}},
         "SizeRw": None,
         "SizeRootFs": None,
-        "Mounts": [],
+        "Mounts": svc.mounts.inspect(c),
         "Config": c.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "MacAddress": "", "Networks": {},
-        },
+        "NetworkSettings": svc.networking.settings(c),
     }
 
 
@@ -105,7 +101,7 @@ async def list_containers(request: web.Request) -> web.Response:
             if (show_all or c.running or "status" in flt) and _matches(c, flt)]
     if limit > 0:
         rows = rows[:limit]
-    return web.json_response([summary(c) for c in rows])
+    return web.json_response([summary(c, request) for c in rows])
 
 
 async def create(request: web.Request) -> web.Response:
@@ -149,7 +145,8 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 
 async def remove(request: web.Request) -> web.Response:
-    await backend(request).containers.remove(request.match_info["id"], force=flag(request, "force"))
+    await backend(request).containers.remove(request.match_info["id"], force=flag(request, "force"),
+                                             volumes=flag(request, "v"))
     return web.Response(status=204)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from engine.config import EnginePaths
 from engine.containers import names
+from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
 from engine.containers.model import Container, State
 from engine.containers.store import ContainerStore
 from engine.containers.users import resolve_user
@@ -82,8 +83,11 @@ class AttachRequest:
 
 class ContainerService:
     def __init__(self, paths: EnginePaths, store: ContainerStore, images: ImageSource,
-                 runtime: ConmonRuntime, rootfs: RootfsMounter, events: EventBus) -> None:
+                 runtime: ConmonRuntime, rootfs: RootfsMounter, events: EventBus,
+                 networking: ContainerNetworking, mounts: ContainerMounts) -> None:
         self.paths = paths
+        self.networking = networking
+        self.mounts = mounts
         self.store = store
         self.images = images
         self.runtime = runtime
@@ -146,6 +150,8 @@ class ContainerService:
         warnings: list[str] = []
         c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config,
                       host_config=normalise_host_config(host_config))
+        self.networking.validate(c)
+        self.mounts.validate(c)
         self.store.insert(c)
         try:
             data = self.data_dir(cid)
@@ -189,7 +195,9 @@ class ContainerService:
         lowers = self.images.layer_dirs(c.image_id)
         await asyncio.to_thread(self.rootfs.mount, lowers, data / "upper", data / "work", rootfs)
         try:
-            spec = self._runtime_spec(c, rootfs)
+            attachment = await self.networking.attach(c)
+            extra_mounts = await asyncio.to_thread(self.mounts.prepare, c, rootfs)
+            spec = self._runtime_spec(c, rootfs, attachment, extra_mounts)
             oci, _warnings = build_config(spec)
             (bundle / "config.json").write_text(json.dumps(oci))
             stdin = bool(c.config.get("OpenStdin"))
@@ -199,6 +207,10 @@ class ContainerService:
         except BaseException as e:
             with contextlib.suppress(Exception):
                 await self.runtime.delete(c.id)
+            with contextlib.suppress(Exception):
+                await self.networking.detach(c)
+            with contextlib.suppress(Exception):
+                self.mounts.release(c)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.rootfs.unmount, rootfs)
             self._fail_pending_attaches(c.id, e)
@@ -215,7 +227,8 @@ class ContainerService:
         self._publish(c, "start")
         self._watch(c)
 
-    def _runtime_spec(self, c: Container, rootfs: Path) -> RuntimeSpec:
+    def _runtime_spec(self, c: Container, rootfs: Path, net: NetworkAttachment,
+                      extra_mounts: list[Mount]) -> RuntimeSpec:
         cfg, hc = c.config, c.host_config
         user = resolve_user(rootfs, cfg.get("User") or "", list(hc.get("GroupAdd") or []))
         env = list(cfg.get("Env") or [])
@@ -223,35 +236,41 @@ class ContainerService:
             env.append(f"HOME={user.home}")
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={cfg.get('Hostname', c.short_id)}")
-        mounts = self._etc_files(c)
-        netns = None  # a private network namespace until networks arrive
+        mounts = self._etc_files(c, net) + extra_mounts
         return RuntimeSpec(
             container_id=c.id, rootfs=rootfs, args=c.command, env=env,
             cwd=cfg.get("WorkingDir") or "/", uid=user.uid, gid=user.gid,
             additional_gids=user.additional_gids, hostname=str(cfg.get("Hostname") or c.short_id),
-            terminal=c.tty, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), netns_path=netns,
+            terminal=c.tty, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), netns_path=net.netns_path,
+            host_network=net.host_network,
             cap_add=list(hc.get("CapAdd") or []), cap_drop=list(hc.get("CapDrop") or []),
             privileged=bool(hc.get("Privileged")), mounts=mounts,
             memory_limit=int(hc.get("Memory") or 0), pids_limit=int(hc.get("PidsLimit") or 0),
             cpu_shares=int(hc.get("CpuShares") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
         )
 
-    def _etc_files(self, c: Container) -> list[Mount]:
+    def _etc_files(self, c: Container, net: NetworkAttachment) -> list[Mount]:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, owned by the engine."""
         data = self.data_dir(c.id)
         hostname = str(c.config.get("Hostname") or c.short_id)
         (data / "hostname").write_text(hostname + "\n")
+        own = [(addr, names) for addr, names in net.hosts] or [("127.0.1.1", hostname)]
+        extra = []
+        for entry in c.host_config.get("ExtraHosts") or []:
+            name, _, addr = str(entry).partition(":")
+            extra.append((addr, name))
         (data / "hosts").write_text(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            f"127.0.1.1\t{hostname}\n"
-            + "".join(f"{h.partition(':')[2]}\t{h.partition(':')[0]}\n"
-                      for h in c.host_config.get("ExtraHosts") or [])
+            + "".join(f"{addr}\t{names}\n" for addr, names in own + extra)
         )
         resolv = data / "resolv.conf"
-        try:
-            shutil.copyfile("/etc/resolv.conf", resolv)
-        except OSError:
-            resolv.write_text("")
+        if net.resolv_conf is not None:
+            resolv.write_text(net.resolv_conf)
+        else:
+            try:
+                shutil.copyfile("/etc/resolv.conf", resolv)
+            except OSError:
+                resolv.write_text("")
         return [Mount(source=str(data / name), destination=f"/etc/{name}", type="bind",
                       options=["rbind", "rprivate"])
                 for name in ("hostname", "hosts", "resolv.conf")]
@@ -279,6 +298,10 @@ class ContainerService:
             code = read_exit_code(self.paths.exits / cid)
             with contextlib.suppress(RuntimeFailure):
                 await self.runtime.delete(cid)
+            with contextlib.suppress(Exception):
+                await self.networking.detach(c)
+            with contextlib.suppress(Exception):
+                self.mounts.release(c)
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(cid) / "rootfs")
             c.state = State.EXITED
@@ -363,7 +386,7 @@ class ContainerService:
 
     # ---- remove -------------------------------------------------------------------------
 
-    async def remove(self, ref: str, force: bool = False) -> None:
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         if c.running:
             if not force:
@@ -386,6 +409,8 @@ class ContainerService:
             rootfs = self.bundle_dir(c.id) / "rootfs"
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(self.rootfs.unmount, rootfs)
+            await self.networking.release(c)
+            await asyncio.to_thread(self.mounts.remove, c, volumes)
             await asyncio.to_thread(shutil.rmtree, self.bundle_dir(c.id), True)
             await asyncio.to_thread(shutil.rmtree, self.data_dir(c.id), True)
             (self.paths.exits / c.id).unlink(missing_ok=True)

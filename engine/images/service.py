@@ -142,9 +142,10 @@ class ImageService:
     ) -> str:
         """`docker import` (POST /images/create?fromSrc=-): one layer from a (gzipped) tar.
 
-        `source` is the request body as an async iterator of chunks, or a blocking file-like
-        object (read in the worker thread). Arguments are validated before the body is read.
-        Returns the new image id.
+        `source` is the request body as an async iterator of byte chunks (with aiohttp:
+        `request.content.iter_chunked(65536)`, not the StreamReader itself, which iterates by
+        lines), or a blocking file-like object (read in the worker thread). Arguments are
+        validated before the body is read. Returns the new image id.
         """
         plan = self._plan_import(repo, tag, message, changes, platform)
         reader: ByteSource

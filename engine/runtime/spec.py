@@ -140,6 +140,7 @@ class RuntimeSpec:
     terminal: bool = False
     readonly_rootfs: bool = False
     netns_path: str | None = None  # None: a new private network namespace
+    host_network: bool = False  # True: no network namespace, the host's network (--network host)
     cgroups_path: str = ""  # "" means /berth/<container_id>
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
@@ -288,7 +289,9 @@ def _namespaces(spec: RuntimeSpec, host: HostFacts) -> list[dict[str, str]]:
     network: dict[str, str] = {"type": "network"}
     if spec.netns_path is not None:
         network["path"] = spec.netns_path
-    namespaces = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, network]
+    namespaces = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+    if not spec.host_network:
+        namespaces.append(network)
     # A cgroup namespace on v1 or hybrid hosts hides nothing useful and breaks tools that
     # expect the host's v1 layout; dockerd makes the same choice ("host" cgroupns on v1).
     if host.cgroup_mode == "v2":

@@ -85,7 +85,9 @@ class BlobWriter:
         digest = "sha256:" + self._hash.hexdigest()
         if self._expected is not None and digest != self._expected:
             self.abort()
-            raise DigestMismatch(f"blob content does not match digest {self._expected}: it hashes to {digest}")
+            raise DigestMismatch(
+                f"blob content does not match digest {self._expected}: it hashes to {digest}"
+            )
         final = self._store.path(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(self._tmp, 0o644)

@@ -141,7 +141,9 @@ class LayerStore:
                         ),
                     )
                     if staged.parent is not None:
-                        conn.execute("UPDATE layers SET refcount = refcount + 1 WHERE chain_id = ?", (staged.parent,))
+                        conn.execute(
+                            "UPDATE layers SET refcount = refcount + 1 WHERE chain_id = ?", (staged.parent,)
+                        )
         finally:
             self.discard(staged)  # no-op once renamed
         return self.get(chain)
@@ -205,7 +207,9 @@ class LayerStore:
         with self.db.transaction() as conn:
             current: str | None = chain
             while current is not None:
-                row = conn.execute("SELECT parent, refcount FROM layers WHERE chain_id = ?", (current,)).fetchone()
+                row = conn.execute(
+                    "SELECT parent, refcount FROM layers WHERE chain_id = ?", (current,)
+                ).fetchone()
                 if row is None:
                     raise NotFound(f"layer {current} not found")
                 if row["refcount"] > 1:

@@ -58,7 +58,9 @@ def mount_rootfs(lowers: list[Path], upper: Path, work: Path, target: Path) -> N
             short = [Path(_fd_path(p, fds)) for p in paths]
             opts = overlay_options(short[:-2], short[-2], short[-1])
         if len(opts) > OPTIONS_MAX:
-            raise InvalidArgument(f"too many layers to mount ({len(lowers)}): the overlay options exceed a page")
+            raise InvalidArgument(
+                f"too many layers to mount ({len(lowers)}): the overlay options exceed a page"
+            )
         try:
             _mount("overlay", target, "overlay", 0, opts)
         except OSError as e:

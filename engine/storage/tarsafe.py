@@ -193,7 +193,8 @@ class _Extractor:
                 except OSError as e:
                     if e.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise UnsafeArchive(
-                            f"refusing layer: {member!r} goes through {part!r}, which is a symlink or not a directory"
+                            f"refusing layer: {member!r} goes through {part!r},"
+                            " which is a symlink or not a directory"
                         ) from None
                     raise
                 os.close(fd)
@@ -250,7 +251,9 @@ class _Extractor:
         finally:
             os.close(parent_fd)
 
-    def regular(self, tf: tarfile.TarFile, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+    def regular(
+        self, tf: tarfile.TarFile, parent_fd: int, parts: tuple[str, ...], member: tarfile.TarInfo
+    ) -> None:
         base = parts[-1]
         self.clear(parent_fd, parts, keep_dir=False)
         fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=parent_fd)

@@ -73,7 +73,15 @@ def test_bad_changes_rejected(change: str, message: str) -> None:
 @pytest.mark.unit
 def test_platforms() -> None:
     host = host_platform()
-    assert host.os == "linux" and host.architecture in {"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64"}
+    assert host.os == "linux" and host.architecture in {
+        "amd64",
+        "arm64",
+        "arm",
+        "386",
+        "ppc64le",
+        "s390x",
+        "riscv64",
+    }
     assert parse_platform(None) == host
     assert parse_platform("") == host
     assert parse_platform("linux/arm64") == Platform("linux", "arm64")

@@ -25,7 +25,7 @@ class TarBuilder:
     mtime: int = 1_700_000_000
 
     def __post_init__(self) -> None:
-        self.tar = tarfile.open(fileobj=self.buf, mode="w", format=tarfile.PAX_FORMAT)
+        self.tar = tarfile.open(fileobj=self.buf, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115 closed by bytes()
 
     def _info(self, name: str, type_: bytes, mode: int, **kw: object) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import bz2
+import hashlib
 import io
 import lzma
 import os
 import stat
 import tarfile
+import tracemalloc
 import uuid
 from pathlib import Path
 
@@ -307,3 +309,42 @@ def test_in_root_symlinked_parent_is_refused_too(sandbox: tuple[Path, Path]) -> 
 def test_bad_whiteout_names_refused(sandbox: tuple[Path, Path], name: str) -> None:
     with pytest.raises(UnsafeArchive):
         extract(TarBuilder().dir("d").file(name, b"").bytes(), sandbox[0])
+
+
+@pytest.mark.unit
+def test_large_layer_streams_without_buffering(sandbox: tuple[Path, Path]) -> None:
+    """A 64 MiB file goes through in bounded memory: the layer is never held whole."""
+    root, _ = sandbox
+    size = 64 << 20
+    info = tarfile.TarInfo("big")
+    info.size = size
+    header = info.tobuf(format=tarfile.PAX_FORMAT)
+    trailer = b"\0" * (-size % 512) + b"\0" * 1024
+
+    class Generated:
+        """Produces the tar on the fly, hashing what it hands out."""
+
+        def __init__(self) -> None:
+            self.parts = iter([header, *([b"\0" * (1 << 20)] * (size >> 20)), trailer])
+            self.pending = b""
+            self.digest = hashlib.sha256()
+
+        def read(self, n: int = -1, /) -> bytes:
+            while not self.pending:
+                self.pending = next(self.parts, b"")
+                if not self.pending:
+                    return b""
+            out, self.pending = self.pending[:n], self.pending[n:]
+            self.digest.update(out)
+            return out
+
+    src = Generated()
+    tracemalloc.start()
+    try:
+        result = extract_layer(src, root)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.diff_id == "sha256:" + src.digest.hexdigest()
+    assert result.content_size == size and (root / "big").stat().st_size == size
+    assert peak < 16 << 20, f"peak {peak} bytes"

@@ -1,0 +1,119 @@
+"""What the container service asks of networking and of storage mounts.
+
+The container service owns the lifecycle; these two collaborators own their resources
+(network namespaces, veths, addresses and port rules; volumes, binds and tmpfs). Each
+hook is called at a fixed point of the lifecycle, so the services stay testable apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.containers.model import Container
+from engine.runtime.spec import Mount
+
+
+@dataclass
+class NetworkAttachment:
+    """How a starting container is networked."""
+
+    netns_path: str | None = None  # join this namespace; None: a new, empty one (loopback only)
+    host_network: bool = False  # share the host's namespace (no network namespace at all)
+    hosts: list[tuple[str, str]] = field(default_factory=list)  # extra (address, names) /etc/hosts lines
+    resolv_conf: str | None = None  # /etc/resolv.conf contents; None: a copy of the host's
+
+
+class ContainerNetworking(Protocol):
+    def validate(self, c: Container) -> None:
+        """At create: refuse bad network settings (unknown network, bad port spec) with a clear error."""
+
+    async def attach(self, c: Container) -> NetworkAttachment:
+        """Before the runtime creates the container: namespace, interfaces, addresses, ports."""
+
+    async def detach(self, c: Container) -> None:
+        """After the container exited: undo what attach did (idempotent)."""
+
+    async def release(self, c: Container) -> None:
+        """The container is being removed: forget its endpoints and reservations."""
+
+    def settings(self, c: Container) -> dict[str, Any]:
+        """NetworkSettings for inspect."""
+
+    def ports(self, c: Container) -> list[dict[str, Any]]:
+        """The Ports list of GET /containers/json."""
+
+
+class ContainerMounts(Protocol):
+    def validate(self, c: Container) -> None:
+        """At create: refuse malformed Binds/Mounts/Tmpfs with a message that says what is wrong."""
+
+    def prepare(self, c: Container, rootfs: Path) -> list[Mount]:
+        """After the rootfs is mounted, before the bundle is written: the container's mounts."""
+
+    def release(self, c: Container) -> None:
+        """After the container exited."""
+
+    def remove(self, c: Container, remove_anonymous: bool) -> None:
+        """The container is being removed (`v=1` also removes its anonymous volumes)."""
+
+    def inspect(self, c: Container) -> list[dict[str, Any]]:
+        """The Mounts list of inspect and of GET /containers/json."""
+
+
+class PrivateNetworking:
+    """Every container in its own empty network namespace: what berthd does without networks."""
+
+    def validate(self, c: Container) -> None:
+        mode = c.host_config.get("NetworkMode", "bridge")
+        if mode not in ("bridge", "default", "none", "host"):
+            raise _invalid(f"network {mode} not found")
+
+    async def attach(self, c: Container) -> NetworkAttachment:
+        return NetworkAttachment(host_network=c.host_config.get("NetworkMode") == "host")
+
+    async def detach(self, c: Container) -> None:
+        return None
+
+    async def release(self, c: Container) -> None:
+        return None
+
+    def settings(self, c: Container) -> dict[str, Any]:
+        return {
+            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "MacAddress": "", "Networks": {},
+        }
+
+    def ports(self, c: Container) -> list[dict[str, Any]]:
+        return []
+
+
+class NoMounts:
+    """Only the image's filesystem: what berthd does without volumes."""
+
+    def validate(self, c: Container) -> None:
+        hc = c.host_config
+        if hc.get("Binds") or hc.get("Mounts") or hc.get("Tmpfs"):
+            raise _invalid("volumes and bind mounts are not available in this berthd build")
+
+    def prepare(self, c: Container, rootfs: Path) -> list[Mount]:
+        return []
+
+    def release(self, c: Container) -> None:
+        return None
+
+    def remove(self, c: Container, remove_anonymous: bool) -> None:
+        return None
+
+    def inspect(self, c: Container) -> list[dict[str, Any]]:
+        return []
+
+
+def _invalid(message: str) -> Exception:
+    from engine.errors import InvalidArgument
+
+    return InvalidArgument(message)
