@@ -29,9 +29,7 @@ EXIT_RUN_FAILED = 125
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="berth", description="Manage containers on a Berth or Docker engine."
-    )
+    parser = argparse.ArgumentParser(prog="berth", description="Manage containers on a Berth or Docker engine.")
     parser.add_argument(
         "-H",
         "--host",

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from engine.config import EnginePaths
+from engine.containers.execs import ExecService
 from engine.containers.service import ContainerService
 from engine.events import EventBus
 from engine.images.service import ImageService
@@ -21,6 +22,7 @@ class Backend:
     events: EventBus
     images: ImageService
     containers: ContainerService
+    execs: ExecService
     runtime: RuntimeChoice
     engine_id: str
     started: float = field(default_factory=time.time)

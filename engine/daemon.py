@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -22,16 +23,21 @@ from engine import __version__
 from engine.api.app import build_app
 from engine.backend import Backend
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, DEFAULT_SOCKET, EnginePaths
-from engine.containers.hooks import NoMounts, PrivateNetworking
+from engine.containers.execs import ExecService
 from engine.containers.rootfs import OverlayRootfs
 from engine.containers.service import ContainerService
 from engine.containers.store import ContainerStore
 from engine.errors import EngineError
 from engine.events import EventBus
+from engine.images.registry import RegistryConfig
 from engine.images.service import ImageService
+from engine.networks.config import config_for
+from engine.networks.service import NetworkService
 from engine.runtime.conmon import ConmonRuntime
 from engine.runtime.detect import detect_runtime
 from engine.state.db import Database
+from engine.volumes.mounts import VolumeMounts
+from engine.volumes.store import VolumeStore
 
 log = logging.getLogger("berthd")
 
@@ -47,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="OCI runtime (default: crun where it can run on this host, else runc)")
     p.add_argument("--group", default="berth", help="group that may use the socket (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST|CIDR",
+                   help="registry reachable over plain HTTP or unverified TLS (loopback always is); repeatable")
     p.add_argument("--version", action="version", version=f"berthd {__version__}")
     return p.parse_args(argv)
 
@@ -82,18 +90,39 @@ def lock_exec_root(paths: EnginePaths) -> int:
     return fd
 
 
-def build_backend(paths: EnginePaths, runtime_name: str | None) -> Backend:
+def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registries: Sequence[str] = ()) -> Backend:
     paths.ensure()
     db = Database(paths.database)
     choice = detect_runtime(runtime_name)
     events = EventBus()
-    images = ImageService(paths.images, db)
+    images = ImageService(paths.images, db, registries=RegistryConfig.from_flags(insecure_registries))
+    store = ContainerStore(db)
+
+    def container_exists(cid: str) -> bool:
+        try:
+            store.resolve(cid)
+        except EngineError:
+            return False
+        return True
+
+    def container_running(cid: str) -> bool:
+        try:
+            return store.resolve(cid).running
+        except EngineError:
+            return False
+
+    mounts = VolumeMounts(VolumeStore(paths.root / "volumes", db, container_exists), events,
+                          image_volumes=lambda image_id: list(images.config(image_id).get("Volumes") or {}),
+                          is_running=container_running)
+    networking = NetworkService(db, events, config_for(paths.exec_root), lookup=store.resolve,
+                                all_containers=store.all)
     containers = ContainerService(
-        paths, ContainerStore(db), images, ConmonRuntime(choice.name, choice.path, paths.runtime_state),
-        OverlayRootfs(), events, networking=PrivateNetworking(), mounts=NoMounts(),
+        paths, store, images, ConmonRuntime(choice.name, choice.path, paths.runtime_state),
+        OverlayRootfs(), events, networking=networking, mounts=mounts,
     )
     images.in_use = containers.store.uses_image
     return Backend(paths=paths, db=db, events=events, images=images, containers=containers,
+                   execs=ExecService(containers),
                    runtime=choice, engine_id=engine_id(db))
 
 
@@ -103,12 +132,14 @@ async def serve(args: argparse.Namespace) -> None:
     paths.ensure()
     lock_fd = lock_exec_root(paths)
     try:
-        backend = build_backend(paths, args.runtime)
+        backend = build_backend(paths, args.runtime, args.insecure_registry)
     except EngineError as e:
         raise SystemExit(f"berthd: {e.message}") from None
     log.info("berthd %s: runtime %s (%s), root %s", __version__, backend.runtime.name,
              backend.runtime.reason, paths.root)
     await backend.containers.restore()
+    if isinstance(backend.containers.networking, NetworkService):
+        await backend.containers.networking.reconcile()
 
     app = build_app(backend)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)

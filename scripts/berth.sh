@@ -10,6 +10,8 @@ VENV="$REPO/.venv"
 SOCKET="${BERTH_SOCKET:-/run/berth/berth.sock}"
 SYSTEM_PACKAGES=(
   conmon crun runc busybox-static iptables nftables iproute2 file
+  # registry tests: a real registry on loopback, and peers that cross-check our images
+  docker-registry skopeo umoci apache2-utils
   python3 python3-venv python3-dev
   # what PySide6's offscreen and xcb platforms load
   libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3

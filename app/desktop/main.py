@@ -44,15 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(args.host, theme)
     window.show()
 
-    async def run() -> None:
-        closed = asyncio.Event()
-        app.aboutToQuit.connect(closed.set)
-        window.start()
-        await closed.wait()
-        await window.shutdown()
-
     with loop:
-        loop.run_until_complete(run())
+        loop.call_soon(window.start)  # once the loop runs: checking the engine is a task
+        loop.run_forever()  # Qt's event loop, until the last window closes or the app quits
+        # Qt's loop has ended; run asyncio a last time to close streams and the engine connection.
+        loop.run_until_complete(window.shutdown())
     return 0
 
 

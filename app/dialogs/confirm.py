@@ -12,9 +12,7 @@ from collections.abc import Callable, Sequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 
-def ask_to_remove_running(
-    parent: QWidget, names: Sequence[str], on_confirmed: Callable[[], None]
-) -> QMessageBox:
+def ask_to_remove_running(parent: QWidget, names: Sequence[str], on_confirmed: Callable[[], None]) -> QMessageBox:
     """Ask before removing running containers (their processes are killed); returns the open box."""
     box = QMessageBox(parent)
     box.setObjectName("confirm-remove")

@@ -7,7 +7,7 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from app.display import ContainerState, Tone, container_name, container_state, human_ago, ports_text
 
@@ -53,6 +53,7 @@ class ContainersModel(QAbstractTableModel):
         self._rows: list[dict[str, Any]] = []
         self._states: list[ContainerState] = []
         self._tones = {tone: QColor(color) for tone, color in _DEFAULT_TONES.items()}
+        self._dots: dict[Tone, QIcon] = {}
 
     # -- Qt model interface ----------------------------------------------------------------------
 
@@ -62,9 +63,7 @@ class ContainersModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(Column)
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         horizontal = orientation == Qt.Orientation.Horizontal
         if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(Column):
             return HEADERS[Column(section)]
@@ -84,6 +83,8 @@ class ContainersModel(QAbstractTableModel):
             return self._text(item, state, column).lower()
         if role == Qt.ItemDataRole.ForegroundRole and column == Column.STATE:
             return self._tones[state.tone]
+        if role == Qt.ItemDataRole.DecorationRole and column == Column.STATE:
+            return self._dot(state.tone)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(item, column)
         if role == ID_ROLE:
@@ -154,12 +155,28 @@ class ContainersModel(QAbstractTableModel):
 
     def set_tone_colors(self, colors: dict[Tone, QColor]) -> None:
         self._tones = dict(colors)
+        self._dots.clear()
         if self._rows:
             self.dataChanged.emit(
                 self.index(0, Column.STATE),
                 self.index(len(self._rows) - 1, Column.STATE),
                 [Qt.ItemDataRole.ForegroundRole],
             )
+
+    def _dot(self, tone: Tone) -> QIcon:
+        # A coloured dot beside the state word: still readable when a selection repaints the text.
+        icon = self._dots.get(tone)
+        if icon is None:
+            pixmap = QPixmap(12, 12)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(self._tones[tone])
+            painter.drawEllipse(2, 2, 8, 8)
+            painter.end()
+            icon = self._dots[tone] = QIcon(pixmap)
+        return icon
 
     # -- lookups ---------------------------------------------------------------------------------
 

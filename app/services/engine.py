@@ -104,4 +104,3 @@ class EngineConnection(QObject):
         self._retry.stop()
         await self._tasks.cancel_all()
         await self.client.close()
-

@@ -88,11 +88,24 @@ class Routes:
 
 
 def build_app(engine: Backend) -> web.Application:
-    from engine.api import containers, events, images, system
+    from engine.api import (
+        auth,
+        berth_ext,
+        container_files,
+        containers,
+        distribution,
+        events,
+        execs,
+        images,
+        networks,
+        system,
+        volumes,
+    )
 
     app = web.Application(middlewares=[server_header, api_errors], client_max_size=0)
     app[BACKEND] = engine
     routes = Routes(app)
-    for module in (system, events, containers, images):
+    for module in (system, events, containers, container_files, execs, images, volumes, networks, berth_ext,
+                   distribution, auth):
         module.register(routes)
     return app

@@ -13,6 +13,7 @@ from engine.api.params import filters, flag, integer, json_body
 from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
 from engine.containers.logs import LogQuery, read_log
 from engine.containers.model import Container, State
+from engine.containers.stdio import parse_detach_keys
 from engine.errors import InvalidArgument
 from engine.timefmt import parse_timestamp, rfc3339_nano
 
@@ -163,12 +164,19 @@ async def attach(request: web.Request) -> web.StreamResponse:
         async with lock:
             await resp.write(data if c.tty else frame(stream, data))
 
+    keys = parse_detach_keys(request.query.get("detachKeys"))
     with contextlib.suppress(ConnectionResetError, BrokenPipeError):
         if flag(request, "stream"):
             await svc.attach(c.id, write, reader if want_stdin else None,
-                             flag(request, "stdout"), flag(request, "stderr"))
+                             flag(request, "stdout"), flag(request, "stderr"), keys)
         await resp.write_eof()
     return resp
+
+
+async def resize(request: web.Request) -> web.Response:
+    h, w = integer(request, "h", 0) or 0, integer(request, "w", 0) or 0
+    backend(request).containers.resize(request.match_info["id"], h, w)
+    return web.Response(status=200)
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -220,4 +228,5 @@ def register(routes: Routes) -> None:
     routes.add("POST", "/containers/{id}/wait", wait)
     routes.add("POST", "/containers/{id}/attach", attach)
     routes.add("GET", "/containers/{id}/logs", logs)
+    routes.add("POST", "/containers/{id}/resize", resize)
     routes.add("DELETE", "/containers/{id}", remove)

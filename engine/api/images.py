@@ -1,15 +1,73 @@
-"""/images: list, import (create?fromSrc), inspect, history, tag, remove."""
+"""/images: list, create (import and pull), inspect, history, tag, push, remove, get/save, load,
+prune; and /system/df, whose bulk is the images' (the containers part is a cheap summary)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
+from engine.api import containers as containers_api
 from engine.api.app import Routes, backend
 from engine.api.params import filters, flag
 from engine.api.streams import json_stream, write_json_line
-from engine.errors import InvalidArgument, NotFound
+from engine.errors import EngineError, InvalidArgument
+from engine.images.auth import decode_registry_auth
+from engine.images.progress import ProgressSink
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
+
+
+async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awaitable[Any]]) -> web.StreamResponse:
+    """Run `work`, streaming what it reports as JSON lines.
+
+    As in Docker, the 200 is only sent with the first line: an error before that (bad name,
+    unknown manifest, refused credentials) is a plain error response with its own status; an
+    error after it becomes a final `{"errorDetail": ..., "error": ...}` line. If the client goes
+    away, the work is cancelled.
+    """
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.ensure_future(work(queue.put_nowait))
+    resp: web.StreamResponse | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            if resp is None:
+                resp = await json_stream(request)
+            await write_json_line(resp, getter.result())
+        while not queue.empty():
+            if resp is None:
+                resp = await json_stream(request)
+            await write_json_line(resp, queue.get_nowait())
+        error = task.exception()
+        if error is not None:
+            if resp is None:
+                raise error
+            if isinstance(error, EngineError):
+                message = error.message
+            else:
+                log.error("%s %s failed", request.method, request.path, exc_info=error)
+                message = f"internal error: {type(error).__name__}: {error}".splitlines()[0]
+            await write_json_line(resp, {"errorDetail": {"message": message}, "error": message})
+        if resp is None:
+            resp = await json_stream(request)
+        return resp
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -17,16 +75,23 @@ async def list_images(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    images = backend(request).images
+    b = backend(request)
+    images = b.images
     src = request.query.get("fromSrc")
     if src is None:
-        ref = request.query.get("fromImage", "")
-        if not ref:
+        name = request.query.get("fromImage", "")
+        if not name:
             raise InvalidArgument("give fromSrc=- (import a rootfs tar) or fromImage=<name> (pull)")
-        tag = request.query.get("tag")
-        name = f"{ref}:{tag}" if tag and ":" not in ref.rsplit("/", 1)[-1] else ref
-        raise NotFound(f"pull access denied for {name}: pulling from registries is not available yet; "
-                       "import a root filesystem with `docker import`")
+        credentials = decode_registry_auth(request.headers.get("X-Registry-Auth"))
+        tag = request.query.get("tag") or None
+        platform = request.query.get("platform") or None
+
+        async def pull(sink: ProgressSink) -> None:
+            result = await images.pull(name, tag, platform, credentials, sink)
+            b.events.publish("image", "pull", result.image_id, {"name": name if not tag else
+                                                                 f"{name}{'@' if ':' in tag else ':'}{tag}"})
+
+        return await with_progress(request, pull)
     if src != "-":
         raise InvalidArgument("only fromSrc=- (the tar in the request body) is supported; "
                               "download the file and send it as the body")
@@ -38,10 +103,23 @@ async def create(request: web.Request) -> web.StreamResponse:
         changes=request.query.getall("changes", []),
         platform=request.query.get("platform") or None,
     )
-    backend(request).events.publish("image", "import", image_id, {"name": request.query.get("repo", "")})
+    b.events.publish("image", "import", image_id, {"name": request.query.get("repo", "")})
     resp = await json_stream(request)
     await write_json_line(resp, {"status": image_id})
     return resp
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    b = backend(request)
+    name = request.match_info["name"]
+    tag = request.query.get("tag") or None
+    credentials = decode_registry_auth(request.headers.get("X-Registry-Auth"))
+
+    async def work(sink: ProgressSink) -> None:
+        for pushed in await b.images.push(name, tag, credentials, sink):
+            b.events.publish("image", "push", f"{name}:{pushed.tag}", {"name": f"{name}:{pushed.tag}"})
+
+    return await with_progress(request, work)
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -66,16 +144,84 @@ async def remove(request: web.Request) -> web.Response:
     b = backend(request)
     records = b.images.delete(request.match_info["name"], force=flag(request, "force"),
                               prune=not flag(request, "noprune"))
+    _publish_removals(request, records)
+    return web.json_response(records)
+
+
+def _publish_removals(request: web.Request, records: list[dict[str, str]]) -> None:
+    b = backend(request)
     for rec in records:
         for action, ident in rec.items():
-            b.events.publish("image", "untag" if action == "Untagged" else "delete", ident)
-    return web.json_response(records)
+            if ident.startswith("sha256:") and action == "Deleted" and not b.images.store.exists(ident):
+                b.events.publish("image", "delete", ident)
+            elif action == "Untagged":
+                b.events.publish("image", "untag", ident)
+
+
+async def _send_archive(request: web.Request, names: list[str]) -> web.StreamResponse:
+    images = backend(request).images
+    plan = images.plan_save(names)  # 404 before any byte is sent
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+    await resp.prepare(request)
+    async for chunk in images.save(plan):
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+async def get_one(request: web.Request) -> web.StreamResponse:
+    return await _send_archive(request, [request.match_info["name"]])
+
+
+async def get_many(request: web.Request) -> web.StreamResponse:
+    return await _send_archive(request, request.query.getall("names", []))
+
+
+async def load(request: web.Request) -> web.StreamResponse:
+    b = backend(request)
+
+    async def work(sink: ProgressSink) -> None:
+        for image_id in await b.images.load(request.content.iter_chunked(CHUNK), sink):
+            b.events.publish("image", "load", image_id)
+
+    return await with_progress(request, work)
+
+
+async def prune(request: web.Request) -> web.Response:
+    b = backend(request)
+    result = b.images.prune(filters(request))
+    _publish_removals(request, result["ImagesDeleted"] or [])
+    return web.json_response(result)
+
+
+async def system_df(request: web.Request) -> web.Response:
+    b = backend(request)
+    wanted = set(request.query.getall("type", [])) or {"container", "image", "volume", "build-cache"}
+    all_containers = b.containers.all()
+    per_image = Counter(c.image_id for c in all_containers)
+    body: dict[str, Any] = {"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}
+    if "image" in wanted:
+        body["LayersSize"], body["Images"] = b.images.disk_usage(dict(per_image))
+    if "container" in wanted:
+        # A container's writable-layer size needs a walk of its upper dir: not cheap, so 0 here.
+        body["Containers"] = [{**containers_api.summary(c, request), "SizeRw": 0, "SizeRootFs": 0}
+                              for c in all_containers]
+    volumes = getattr(b, "volumes", None)
+    if "volume" in wanted and volumes is not None and hasattr(volumes, "disk_usage"):
+        body["Volumes"] = volumes.disk_usage()
+    return web.json_response(body)
 
 
 def register(routes: Routes) -> None:
     routes.add("GET", "/images/json", list_images)
     routes.add("POST", "/images/create", create)
+    routes.add("GET", "/images/get", get_many)
+    routes.add("POST", "/images/load", load)
+    routes.add("POST", "/images/prune", prune)
+    routes.add("GET", "/system/df", system_df)
     routes.add("GET", "/images/{name:.+}/json", inspect)
     routes.add("GET", "/images/{name:.+}/history", history)
+    routes.add("GET", "/images/{name:.+}/get", get_one)
     routes.add("POST", "/images/{name:.+}/tag", tag)
+    routes.add("POST", "/images/{name:.+}/push", push)
     routes.add("DELETE", "/images/{name:.+}", remove)

@@ -315,9 +315,7 @@ class EngineClient:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise EngineClientError(
-                response.status, f"the engine sent something that is not JSON: {exc}"
-            ) from exc
+            raise EngineClientError(response.status, f"the engine sent something that is not JSON: {exc}") from exc
 
     async def _call(
         self,

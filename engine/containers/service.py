@@ -12,33 +12,32 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import shutil
 import signal as signals
 import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.config import EnginePaths
-from engine.containers import names
+from engine.containers import names, stdio
 from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
 from engine.containers.model import Container, State
+from engine.containers.stdio import OutputWriter
 from engine.containers.store import ContainerStore
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from engine.events import EventBus
 from engine.runtime.conmon import (
-    PIPE_STDERR,
-    PIPE_STDOUT,
+    RESIZE,
     ConmonLayout,
     ConmonRuntime,
     process_alive,
     read_exit_code,
     signal_number,
     wait_for_exit,
+    write_control,
 )
 from engine.runtime.spec import Mount, RuntimeSpec, build_config
 from engine.timefmt import now_ns
@@ -46,7 +45,6 @@ from engine.timefmt import now_ns
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-STDOUT, STDERR = 1, 2
 
 
 class ImageRecord(Protocol):
@@ -66,8 +64,6 @@ class RootfsMounter(Protocol):
     def mount(self, lowers: list[Path], upper: Path, work: Path, target: Path) -> None: ...
     def unmount(self, target: Path) -> None: ...
 
-
-OutputWriter = Callable[[int, bytes], Awaitable[None]]
 
 
 @dataclass
@@ -201,7 +197,9 @@ class ContainerService:
             oci, _warnings = build_config(spec)
             (bundle / "config.json").write_text(json.dumps(oci))
             stdin = bool(c.config.get("OpenStdin"))
-            created = await self.runtime.create(c.id, c.name, layout, stdin=stdin)
+            created = await self.runtime.create(
+                c.id, c.name, layout, stdin=stdin, tty=c.tty,
+                leave_stdin_open=stdin and not c.config.get("StdinOnce"))
             await self._connect_pending_attaches(c, layout)
             await self.runtime.start(c.id)
         except BaseException as e:
@@ -435,25 +433,34 @@ class ContainerService:
     # ---- attach -------------------------------------------------------------------------
 
     async def attach(self, ref: str, write: OutputWriter, stdin: asyncio.StreamReader | None,
-                     stdout: bool, stderr: bool) -> None:
-        """Stream the container's output to `write` until it exits; feed `stdin` to it.
+                     stdout: bool, stderr: bool, detach_keys: bytes = stdio.DEFAULT_DETACH_KEYS) -> bool:
+        """Stream the container's output to `write` until it exits or the client detaches;
+        feed `stdin` to it. Returns True if the client detached.
 
-        Attaching to a created container waits for its start, so no output is lost."""
+        Attaching to a container that is not running waits for its next start, so no output
+        is lost (what `docker run` and `docker start -a` rely on)."""
         c = self.get(ref)
-        log.debug("attach %s in state %s", c.id[:12], c.state)
         req = AttachRequest(write=write, stdin=stdin, stdout=stdout, stderr=stderr,
                             connected=asyncio.get_running_loop().create_future())
-        if c.state is State.CREATED or (c.state is State.EXITED and not c.running):
+        if c.state in (State.CREATED, State.EXITED):
             self._pending_attach.setdefault(c.id, []).append(req)
-            sock = await req.connected
+            try:
+                sock = await req.connected
+            finally:
+                pending = self._pending_attach.get(c.id, [])
+                if req in pending:
+                    pending.remove(req)
         else:
-            sock = await self._connect_attach(self.layout(c))
-        await self._pump(sock, req)
+            sock = await stdio.connect(self.layout(c).attach_socket)
+        return await stdio.pump(sock, write, stdin, stdout=stdout, stderr=stderr, detach_keys=detach_keys,
+                                close_stdin_on_eof=bool(c.config.get("StdinOnce")))
 
     async def _connect_pending_attaches(self, c: Container, layout: ConmonLayout) -> None:
         for req in self._pending_attach.pop(c.id, []):
+            if req.connected.done():
+                continue
             try:
-                sock = await self._connect_attach(layout)
+                sock = await stdio.connect(layout.attach_socket)
             except OSError as e:
                 req.connected.set_exception(RuntimeFailure(f"cannot attach to {c.name}: {e}"))
                 continue
@@ -464,53 +471,12 @@ class ContainerService:
             if not req.connected.done():
                 req.connected.set_exception(err if isinstance(err, Exception) else RuntimeFailure(str(err)))
 
-    async def _connect_attach(self, layout: ConmonLayout) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        sock.setblocking(False)
-        # sun_path holds 108 bytes: reach the socket through its directory's fd instead.
-        dir_fd = os.open(layout.attach_socket.parent, os.O_PATH)
-        try:
-            await asyncio.get_running_loop().sock_connect(
-                sock, f"/proc/self/fd/{dir_fd}/{layout.attach_socket.name}")
-        except OSError:
-            sock.close()
-            raise
-        finally:
-            os.close(dir_fd)
-        return sock
-
-    async def _pump(self, sock: socket.socket, req: AttachRequest) -> None:
-        loop = asyncio.get_running_loop()
-        feeder = loop.create_task(self._feed_stdin(sock, req.stdin)) if req.stdin is not None else None
-        try:
-            while True:
-                packet = await loop.sock_recv(sock, 8193)
-                log.debug("attach packet %r", packet[:50])
-                if not packet:
-                    break
-                pipe, data = packet[0], packet[1:]
-                if pipe == PIPE_STDOUT and req.stdout:
-                    await req.write(STDOUT, data)
-                elif pipe == PIPE_STDERR and req.stderr:
-                    await req.write(STDERR, data)
-        except (ConnectionError, OSError) as e:
-            log.debug("attach ended: %r", e)
-        finally:
-            if feeder is not None:
-                feeder.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await feeder
-            sock.close()
-
-    async def _feed_stdin(self, sock: socket.socket, stdin: asyncio.StreamReader) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            chunk = await stdin.read(8192)
-            if not chunk:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR)
-                return
-            await loop.sock_sendall(sock, chunk)
+    def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"cannot resize container {c.name}: it is not running")
+        if c.tty:
+            write_control(self.bundle_dir(c.id), RESIZE, height, width)
 
     # ---- restore ------------------------------------------------------------------------
 

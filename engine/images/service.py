@@ -18,24 +18,33 @@ import asyncio
 import builtins
 import concurrent.futures
 import fnmatch
+import hashlib
 import json
 import re
+import shutil
+import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.images import reference
+from engine.images import archive, progress, reference
+from engine.images.auth import ANONYMOUS, Credentials, repository_scope
 from engine.images.changes import DEFAULT_PATH, apply_changes
+from engine.images.content import ContentIndex, LayerBlob
+from engine.images.manifest import DOCKER_LAYER_TAR, Index, config_platform, parse_config, platform_json
 from engine.images.platform import Platform, parse_platform
+from engine.images.pull import Pull, PullResult
+from engine.images.push import Push, PushedTag
 from engine.images.reference import Reference
+from engine.images.registry import RegistryClient, RegistryConfig, new_session
 from engine.images.store import Image, ImageStore, parse_rfc3339_unix
 from engine.state.db import Database
-from engine.storage.blobs import BlobStore
-from engine.storage.layers import LayerStore, StagedLayer, rfc3339_nano
-from engine.storage.tarsafe import ByteSource
+from engine.storage.blobs import BlobInfo, BlobStore, BlobWriter
+from engine.storage.layers import LayerStore, StagedLayer, chain_id, rfc3339_nano
+from engine.storage.tarsafe import ByteSource, decompressed
 
 _HEX_PREFIX_RE = re.compile(r"^[0-9a-f]{1,64}$")
 _SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -56,6 +65,21 @@ RUNTIME_CONFIG_KEYS = (
     "OnBuild",
     "ArgsEscaped",
 )
+
+
+class _TeeSource:
+    """Reads from `source` and copies every byte into a blob: the layer's plain tar, kept for
+    push and save while the same stream is being extracted."""
+
+    def __init__(self, source: ByteSource, writer: BlobWriter) -> None:
+        self._source = source
+        self._writer = writer
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._source.read(size)
+        if data:
+            self._writer.write(data)
+        return data
 
 
 class ImportCancelled(Exception):
@@ -117,17 +141,23 @@ class _ImportPlan:
 
 
 class ImageService:
-    def __init__(self, root: Path, db: Database, in_use: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, root: Path, db: Database, in_use: Callable[[str], bool] | None = None,
+                 registries: RegistryConfig | None = None) -> None:
         self.root = root
         self.db = db
         self.blobs = BlobStore(root / "blobs")
         self.layers = LayerStore(root / "layers", db)
         self.store = ImageStore(db, self.blobs)
+        self.content = ContentIndex(db, self.blobs)
+        self.registries = registries or RegistryConfig.from_flags()
+        self.scratch = root / "tmp"
         # Whether a container (in any state) uses the image; the containers service sets it.
         self.in_use: Callable[[str], bool] = in_use or (lambda _image_id: False)
-        # Startup: crash leftovers (half-written blobs, half-extracted layers) go now.
+        # Startup: crash leftovers (half-written blobs, half-extracted layers, load scratch) go now.
         self.blobs.remove_stale_temp()
         self.layers.remove_orphans()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir(parents=True, exist_ok=True)
 
     # -- import -------------------------------------------------------------------------------
 
@@ -156,12 +186,12 @@ class ImageService:
         else:
             reader = source
         try:
-            staged = await asyncio.to_thread(self.layers.stage, reader, None)
+            staged, tar = await asyncio.to_thread(self._stage_keeping_tar, reader, None)
         except asyncio.CancelledError:
             if bridge is not None:
                 bridge.cancel()  # the worker then fails its read and removes its temp dir
             raise
-        return self._finish_import(plan, staged)
+        return self._finish_import(plan, staged, tar)
 
     def import_rootfs_sync(
         self,
@@ -174,7 +204,24 @@ class ImageService:
     ) -> str:
         """`import_rootfs` for callers without an event loop (blocks while extracting)."""
         plan = self._plan_import(repo, tag, message, changes, platform)
-        return self._finish_import(plan, self.layers.stage(source, None))
+        return self._finish_import(plan, *self._stage_keeping_tar(source, None))
+
+    def _stage_keeping_tar(self, source: ByteSource, parent: str | None) -> tuple[StagedLayer, BlobInfo]:
+        """Extract a layer and keep its uncompressed tar as a blob (digest = diff_id). Blocking."""
+        with self.blobs.writer() as writer:
+            staged = self.layers.stage(_TeeSource(decompressed(source), writer), parent)
+            try:
+                info = writer.commit()
+            except BaseException:
+                self.layers.discard(staged)
+                raise
+        return staged, info
+
+    def _record_tar(self, diff_id: str, tar: BlobInfo) -> None:
+        if tar.digest == diff_id:
+            self.content.add_layer_blob(LayerBlob(tar.digest, diff_id, DOCKER_LAYER_TAR, tar.size))
+        elif self.content.layer_blob(tar.digest) is None:
+            self.blobs.delete(tar.digest)  # cannot happen unless tee and hash disagree; keep nothing wrong
 
     def _plan_import(
         self,
@@ -199,8 +246,9 @@ class ImageService:
             platform=parse_platform(platform),
         )
 
-    def _finish_import(self, plan: _ImportPlan, staged: StagedLayer) -> str:
+    def _finish_import(self, plan: _ImportPlan, staged: StagedLayer, tar: BlobInfo) -> str:
         layer = self.layers.commit(staged)  # this reference becomes the image's
+        self._record_tar(layer.diff_id, tar)
         try:
             created = rfc3339_nano(time.time_ns())
             config: dict[str, Any] = {"architecture": plan.platform.architecture}
@@ -231,6 +279,10 @@ class ImageService:
         """Find an image by full id, unique id prefix (with or without `sha256:`), or reference."""
         image_id, _ = self._lookup(name_or_id)
         return self.store.get(image_id)
+
+    def lookup(self, name: str) -> tuple[str, Reference | None]:
+        """(image id, the reference it was found by, or None when found by id)."""
+        return self._lookup(name)
 
     def _lookup(self, name: str) -> tuple[str, Reference | None]:
         """(image id, the reference it was found by, or None when found by id)."""
@@ -384,6 +436,10 @@ class ImageService:
         self.store.set_reference(ref, image_id)
         # An image that lost its last name is dangling; it stays until `docker image prune`.
 
+    def set_tag(self, ref: Reference, image_id: str) -> None:
+        _refuse_id_like(ref)
+        self._set_tag(ref, image_id)
+
     def delete(self, name: str, force: bool = False, prune: bool = True) -> builtins.list[dict[str, str]]:
         """DELETE /images/{name}: the list of {"Untagged": ...} and {"Deleted": ...} records.
 
@@ -440,10 +496,13 @@ class ImageService:
         return records
 
     def _remove_image(self, image: Image) -> builtins.list[dict[str, str]]:
+        diff_ids = [layer.diff_id for layer in self.layers.chain(image.top_layer)] if image.top_layer else []
+        self.content.forget_image(image.id)
         self.store.delete(image.id)
         records = [{"Deleted": image.id}]
         if image.top_layer is not None:
             records.extend({"Deleted": chain} for chain in self.layers.release(image.top_layer))
+            self.content.collect_layers(diff_ids)  # tars of layers no image unpacks any more
         return records
 
     def _prune_parent(self, parent_id: str) -> builtins.list[dict[str, str]]:
@@ -456,6 +515,281 @@ class ImageService:
             records.extend(self._remove_image(parent))
             current = parent.parent
         return records
+
+    # -- registries ---------------------------------------------------------------------------
+
+    async def pull(self, name: str, tag: str | None = None, platform: str | None = None,
+                   credentials: Credentials = ANONYMOUS, sink: progress.ProgressSink = progress.discard
+                   ) -> PullResult:
+        """POST /images/create?fromImage: pull `name` (with `tag`, a tag or a digest) for `platform`."""
+        ref = _pull_reference(name, tag)
+        return await Pull(self, ref, parse_platform(platform), explicit_platform=bool(platform),
+                          credentials=credentials, sink=sink).run()
+
+    async def push(self, name: str, tag: str | None = None, credentials: Credentials = ANONYMOUS,
+                   sink: progress.ProgressSink = progress.discard) -> builtins.list[PushedTag]:
+        """POST /images/{name}/push: one tag, or every tag of the repository when none is given."""
+        ref = reference.parse(name, default_tag=False)
+        if ref.digest is not None:
+            raise InvalidArgument("cannot push a digest reference; push a tag")
+        if tag:
+            reference.validate_tag(tag)
+            tags = [tag]
+        elif ref.tag is not None:
+            tags = [ref.tag]
+        else:
+            tags = sorted({r.tag for image in self.store.all() for r in image.repo_tags
+                           if r.name == ref.name and r.tag is not None})
+        return await Push(self, ref, tags, credentials, sink).run()
+
+    async def login(self, credentials: Credentials) -> dict[str, str]:
+        """POST /auth: check credentials against the registry they name."""
+        domain = registry_domain(credentials.server_address)
+        async with new_session() as session:
+            await RegistryClient(session, domain, self.registries, credentials).login()
+        return {"Status": "Login Succeeded", "IdentityToken": ""}
+
+    async def distribution(self, name: str, credentials: Credentials = ANONYMOUS) -> dict[str, Any]:
+        """GET /distribution/{name}/json: the manifest descriptor and platforms a registry holds."""
+        ref = reference.parse(name)
+        async with new_session() as session:
+            client = RegistryClient(session, ref.domain, self.registries, credentials,
+                                    [repository_scope(ref.path, "pull")])
+            doc = await client.get_manifest(ref.path, ref.digest or ref.tag or "latest")
+            if isinstance(doc, Index):
+                platforms = [platform_json(d.platform) for d in doc.manifests if d.platform is not None]
+            else:
+                config = parse_config(await client.get_blob_bytes(ref.path, doc.config.digest, doc.config.size))
+                platforms = [platform_json(config_platform(config))]
+        return {"Descriptor": {"mediaType": doc.media_type, "digest": doc.digest, "size": len(doc.raw)},
+                "Platforms": platforms}
+
+    # -- archives -----------------------------------------------------------------------------
+
+    def plan_save(self, names: builtins.list[str]) -> archive.SavePlan:
+        """Resolve names for GET /images/get (raises before anything is streamed)."""
+        return archive.plan_save(self, names)
+
+    def save(self, plan: archive.SavePlan) -> AsyncIterator[bytes]:
+        return archive.stream_save(self, plan)
+
+    async def load(self, source: AsyncIterable[bytes] | ByteSource,
+                   sink: progress.ProgressSink = progress.discard) -> builtins.list[str]:
+        """POST /images/load: a docker-archive or OCI layout tar (optionally compressed).
+        Returns the ids of the images loaded."""
+        reader: ByteSource
+        bridge: AsyncByteSource | None = None
+        if isinstance(source, AsyncIterable):
+            bridge = AsyncByteSource(source, asyncio.get_running_loop())
+            reader = bridge
+        else:
+            reader = source
+        scratch = Path(tempfile.mkdtemp(dir=self.scratch, prefix="load-"))
+        loaded: archive.LoadedArchive | None = None
+        loaded_ids: builtins.list[str] = []
+        try:
+            try:
+                loaded = await asyncio.to_thread(archive.read_archive, self, reader, scratch)
+            except asyncio.CancelledError:
+                if bridge is not None:
+                    bridge.cancel()
+                raise
+            for item in archive.images_in(loaded, self):
+                image_id = await self._load_image(loaded, item)
+                loaded_ids.append(image_id)
+                for tag in item.tags:
+                    self.set_tag(tag, image_id)
+                    sink({"stream": f"Loaded image: {tag.familiar()}\n"})
+                if not item.tags:
+                    sink({"stream": f"Loaded image ID: {image_id}\n"})
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            if loaded is not None:
+                for digest in loaded.new_blobs:
+                    if self.content.layer_blob(digest) is None and not self.store.exists(digest):
+                        self.blobs.delete(digest)  # a manifest or unused file from the archive
+        return loaded_ids
+
+    async def _load_image(self, loaded: archive.LoadedArchive, item: archive.ArchiveImage) -> str:
+        diff_ids = list(parse_config(item.config)["rootfs"]["diff_ids"])
+        if len(diff_ids) != len(item.layers):
+            raise InvalidArgument(f"invalid archive: {len(item.layers)} layers for {len(diff_ids)} diff_ids")
+
+        async def stage(index: int, parent: str | None) -> tuple[StagedLayer, LayerBlob]:
+            f, blob_digest = archive.open_layer(loaded, self, item.layers[index])
+            with f:
+                if blob_digest is None:
+                    staged, tar = await asyncio.to_thread(self._stage_keeping_tar, f, parent)
+                    return staged, LayerBlob(tar.digest, staged.result.diff_id, DOCKER_LAYER_TAR, tar.size)
+                media = item.layer_types[index] or archive.sniff_layer_type(f)
+                staged = await asyncio.to_thread(self.layers.stage, f, parent)
+                return staged, LayerBlob(blob_digest, diff_ids[index], media, self.blobs.size(blob_digest))
+
+        return await self._store_image(item.config, diff_ids, stage)
+
+    async def _store_image(self, config_bytes: bytes, diff_ids: builtins.list[str],
+                           stage: Callable[[int, str | None], Awaitable[tuple[StagedLayer, LayerBlob]]],
+                           parent_image: str = "") -> str:
+        """Unpack the layers not yet stored (in order, sharing those that are) and add the image."""
+        chains: builtins.list[str] = []
+        parent: str | None = None
+        for diff_id in diff_ids:
+            parent = chain_id(parent, diff_id)
+            chains.append(parent)
+        image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+        if self.store.exists(image_id):
+            return image_id
+        first_missing = next((i for i, c in enumerate(chains) if not self.layers.exists(c)), len(chains))
+        held: str | None = None
+        try:
+            if first_missing > 0:
+                held = self.layers.acquire(chains[first_missing - 1]).chain_id
+            for i in range(first_missing, len(chains)):
+                staged, blob = await stage(i, chains[i - 1] if i else None)
+                if staged.result.diff_id != diff_ids[i]:
+                    self.layers.discard(staged)
+                    raise InvalidArgument(f"layer {i} unpacks to {staged.result.diff_id}, but the image config "
+                                          f"says {diff_ids[i]}")
+                layer = self.layers.commit(staged)
+                self.content.add_layer_blob(blob)
+                if held is not None:
+                    self.layers.release(held)  # the new layer holds its parent now
+                held = layer.chain_id
+            top = chains[-1] if chains else None
+            stored_id, new = self.store.add(config_bytes, top, self.layers.size(top) if top else 0, parent_image)
+            if not new and held is not None:
+                self.layers.release(held)
+            held = None
+        finally:
+            if held is not None and self.layers.release(held):
+                self.content.collect_layers(diff_ids)
+        return stored_id
+
+    # -- commit -------------------------------------------------------------------------------
+
+    async def commit(self, layer_tar_source: AsyncIterable[bytes] | ByteSource, parent_image_id: str,
+                     config_overrides: dict[str, Any], repo: str | None, tag: str | None, comment: str,
+                     author: str) -> str:
+        """`docker commit`: a new image = the parent's layers + this tar, with the parent's config
+        updated by `config_overrides` (ContainerConfig keys: Cmd, Env, Labels...) and a history
+        entry appended. Returns the new image id."""
+        ref = reference.parse_repository(repo, tag) if repo else None
+        if ref is None and tag:
+            raise InvalidArgument("a tag needs a repository name")
+        if ref is not None:
+            _refuse_id_like(ref)
+        parent = self.resolve(parent_image_id)
+        config = self.store.config(parent.id)
+        created = rfc3339_nano(time.time_ns())
+        runtime = dict(config.get("config") or {})
+        for key, value in config_overrides.items():
+            runtime[key] = value
+        rootfs = config.get("rootfs") or {"type": "layers", "diff_ids": []}
+        reader: ByteSource
+        bridge: AsyncByteSource | None = None
+        if isinstance(layer_tar_source, AsyncIterable):
+            bridge = AsyncByteSource(layer_tar_source, asyncio.get_running_loop())
+            reader = bridge
+        else:
+            reader = layer_tar_source
+        parent_chain = parent.top_layer
+        if parent_chain is not None:
+            self.layers.acquire(parent_chain)  # the parent image may be removed while we extract
+        try:
+            try:
+                staged, tar = await asyncio.to_thread(self._stage_keeping_tar, reader, parent_chain)
+            except asyncio.CancelledError:
+                if bridge is not None:
+                    bridge.cancel()
+                raise
+            diff_ids = [*rootfs.get("diff_ids", []), staged.result.diff_id]
+            history = [*(config.get("history") or []), {"created": created, "comment": comment, "author": author}
+                       if author else {"created": created, "comment": comment}]
+            new_config = {**config, "created": created, "config": runtime,
+                          "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
+            if author:
+                new_config["author"] = author
+            if comment:
+                new_config["comment"] = comment
+            config_bytes = json.dumps(new_config, separators=(",", ":")).encode()
+            blob = LayerBlob(tar.digest, staged.result.diff_id, DOCKER_LAYER_TAR, tar.size)
+
+            async def stage(index: int, parent_chain_id: str | None) -> tuple[StagedLayer, LayerBlob]:
+                if index != len(diff_ids) - 1 or parent_chain_id != parent_chain:
+                    raise NotFound(f"layers of image {parent.short_id} vanished during the commit")
+                return staged, blob
+
+            try:
+                image_id = await self._store_image(config_bytes, diff_ids, stage, parent_image=parent.id)
+            finally:
+                self.layers.discard(staged)  # no-op once committed
+        finally:
+            if parent_chain is not None:
+                self.layers.release(parent_chain)
+        if ref is not None:
+            self._set_tag(ref, image_id)
+        return image_id
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
+        """POST /images/prune: dangling images (or, with dangling=false, every unused one)."""
+        filters = filters or {}
+        for key in filters:
+            if key not in ("dangling", "until", "label", "label!"):
+                raise InvalidArgument(f"invalid filter '{key}'")
+        dangling_only = True
+        for value in filters.get("dangling", []):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling={value}'")
+            dangling_only = value.lower() in ("true", "1")
+        until = None
+        for value in filters.get("until", []):
+            until = _until_timestamp(value)
+        sizes = {row["chain_id"]: row["size"] for row in self.db.query("SELECT chain_id, size FROM layers")}
+        deleted: builtins.list[dict[str, str]] = []
+        for _ in range(len(sizes) + 64):  # bounded: each round removes at least one image or stops
+            progress_made = False
+            for image in self.store.all():
+                if dangling_only and image.repo_tags:
+                    continue
+                if until is not None and image.created_unix >= until:
+                    continue
+                if not _labels_match(image.labels, filters.get("label", []), filters.get("label!", [])):
+                    continue
+                if self.in_use(image.id) or self.store.children(image.id):
+                    continue
+                deleted.extend(self.delete(image.id, force=True, prune=False))
+                progress_made = True
+            if not progress_made:
+                break
+        reclaimed = sum(sizes.get(rec.get("Deleted", ""), 0) for rec in deleted)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def disk_usage(self, containers_per_image: dict[str, int]) -> tuple[int, builtins.list[dict[str, Any]]]:
+        """The images part of GET /system/df: (LayersSize, ImageSummary list with SharedSize and
+        Containers filled in). Layer sizes are the database's; nothing walks the disk."""
+        images = self.store.all()
+        layer_rows = {r["chain_id"]: (r["parent"], r["size"])
+                      for r in self.db.query("SELECT chain_id, parent, size FROM layers")}
+        chains: dict[str, builtins.list[str]] = {}
+        users: dict[str, int] = {}
+        for image in images:
+            chain: builtins.list[str] = []
+            current = image.top_layer
+            while current is not None and current in layer_rows and len(chain) < 1000:
+                chain.append(current)
+                current = layer_rows[current][0]
+            chains[image.id] = chain
+            for c in chain:
+                users[c] = users.get(c, 0) + 1
+        layers_size = sum(size for _, size in layer_rows.values()) + self.content.blob_bytes()
+        summaries = self.list()
+        for summary in summaries:
+            chain = chains.get(summary["Id"], [])
+            summary["SharedSize"] = sum(layer_rows[c][1] for c in chain if users.get(c, 0) > 1)
+            summary["Containers"] = containers_per_image.get(summary["Id"], 0)
+        return layers_size, summaries
 
     # -- what containers need -----------------------------------------------------------------
 
@@ -509,3 +843,48 @@ def _reference_matches(pattern: str, image: Image) -> bool:
         if fnmatch.fnmatchcase(ref.familiar_name(), pattern) or fnmatch.fnmatchcase(ref.familiar(), pattern):
             return True
     return False
+
+
+def _pull_reference(name: str, tag: str | None) -> Reference:
+    ref = reference.parse(name, default_tag=False)
+    if tag:
+        # The CLI sends a digest pull as fromImage=name&tag=sha256:...
+        ref = ref.with_digest(tag) if ":" in tag else ref.with_tag(tag)
+    elif ref.tag is None and ref.digest is None:
+        ref = ref.with_tag(reference.DEFAULT_TAG)
+    return ref
+
+
+def registry_domain(server_address: str) -> str:
+    """`https://index.docker.io/v1/`, `localhost:5000`, `http://127.0.0.1:5000/` -> the domain."""
+    address = server_address.strip()
+    for prefix in ("https://", "http://"):
+        address = address.removeprefix(prefix)
+    address = address.split("/", 1)[0].lower()
+    if not address or address in ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"):
+        return reference.DEFAULT_DOMAIN
+    return address
+
+
+def _until_timestamp(value: str) -> int:
+    """`until`: a Unix timestamp, an RFC 3339 time, or a Go duration like 24h (that long ago)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if m:
+        factor = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return int(time.time() - float(m.group(1)) * factor)
+    try:
+        return int(float(value))
+    except ValueError:
+        pass
+    stamp = parse_rfc3339_unix(value)
+    if stamp == 0:
+        raise InvalidArgument(f"invalid filter 'until={value}'")
+    return stamp
+
+
+def _labels_match(labels: dict[str, str], want: builtins.list[str], refuse: builtins.list[str]) -> bool:
+    def has(label: str) -> bool:
+        key, eq, value = label.partition("=")
+        return key in labels and (not eq or labels[key] == value)
+
+    return all(has(label) for label in want) and not any(has(label) for label in refuse)

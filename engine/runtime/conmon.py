@@ -10,6 +10,7 @@ conmon is no longer our child.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -63,46 +64,65 @@ class ConmonRuntime:
         self.state_root = state_root
         self.conmon = conmon
 
-    async def create(self, container_id: str, name: str, layout: ConmonLayout, *, stdin: bool) -> Created:
+    async def create(self, container_id: str, name: str, layout: ConmonLayout, *, stdin: bool = False,
+                     tty: bool = False, leave_stdin_open: bool = False, log_size_max: int = 0) -> Created:
         """Run conmon (and `runtime create`); return once the container exists."""
         layout.exit_file.unlink(missing_ok=True)
         for stale in (layout.pidfile, layout.conmon_pidfile):
             stale.unlink(missing_ok=True)
-        sync_r, sync_w = os.pipe()
-        args = [
-            self.conmon, "--api-version", "1", "-c", container_id, "-u", layout.short_id, "-n", name,
-            "-r", self.path, "-b", str(layout.bundle), "-p", str(layout.pidfile),
-            "-P", str(layout.conmon_pidfile), "-l", f"k8s-file:{layout.log_path}",
-            "--exit-dir", str(layout.exit_file.parent), "--socket-dir-path", str(layout.socket_dir),
-            "--runtime-arg", f"--root={self.state_root}", "--syslog=false", "--log-level=error",
-        ]
-        if stdin:
-            args.append("-i")
-        env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w))
+        args = self._common_args(container_id, layout.short_id, name, layout.bundle, layout.socket_dir)
+        args += ["-p", str(layout.pidfile), "-P", str(layout.conmon_pidfile),
+                 "-l", f"k8s-file:{layout.log_path}", "--exit-dir", str(layout.exit_file.parent)]
+        args += _stdio_flags(stdin=stdin, tty=tty, leave_stdin_open=leave_stdin_open)
+        if log_size_max > 0:
+            args += ["--log-size-max", str(log_size_max)]
+        sync = SyncPipe()
         try:
-            # conmon forks and its first process exits at once; its stdio must not be pipes we
-            # read, since the daemonised child would hold them open until the container exits.
-            proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, pass_fds=(sync_w,), env=env, start_new_session=True,
-            )
-        except OSError as e:
-            os.close(sync_r)
-            os.close(sync_w)
-            raise RuntimeFailure(f"cannot run conmon: {e}") from e
-        os.close(sync_w)
+            await _spawn(args, {"_OCI_SYNCPIPE": sync.child_end})
+        except BaseException:
+            sync.close()
+            raise
+        sync.close_child_end()  # so that conmon's death reads as EOF
         try:
-            message = await _read_sync_message(sync_r)
+            message = await sync.message()
         finally:
-            os.close(sync_r)
-        await proc.wait()
-        data = message.get("data", -1)
-        pid = data if isinstance(data, int) else -1
-        if pid <= 0:
-            raise RuntimeFailure(_runtime_message(
-                str(message.get("message") or "the OCI runtime failed to create the container")))
+            sync.close()
+        pid = _pid_of(message, "the OCI runtime failed to create the container")
         conmon_pid = int(layout.conmon_pidfile.read_text().strip())
         return Created(pid=pid, conmon_pid=conmon_pid)
+
+    async def exec(self, container_id: str, name: str, session: ExecLayout, *, tty: bool,
+                   stdin: bool) -> ExecProcess:
+        """Start conmon for an exec session; it waits on the start pipe until `ExecProcess.go()`,
+        so the caller can connect to the attach socket first and lose no output."""
+        args = self._common_args(container_id, session.short_id, name, session.bundle, session.socket_dir)
+        args += ["-p", str(session.bundle / "pidfile"), "-l", "none",
+                 "--exit-dir", str(session.bundle), "--exec", "--exec-attach",
+                 "--exec-process-spec", str(session.process_spec)]
+        args += _stdio_flags(stdin=stdin, tty=tty, leave_stdin_open=False)
+        sync, start, attach = SyncPipe(), StartPipe(), SyncPipe()
+        try:
+            await _spawn(args, {"_OCI_SYNCPIPE": sync.child_end, "_OCI_STARTPIPE": start.child_end,
+                                "_OCI_ATTACHPIPE": attach.child_end}, before_wait=start)
+            sync.close_child_end()
+            attach.close_child_end()
+            start.close_child_end()
+            message = await attach.message()
+            if message.get("data") != 0:
+                raise RuntimeFailure(_runtime_message(str(message.get("message") or "conmon failed to set up exec")))
+        except BaseException:
+            for pipe in (sync, start, attach):
+                pipe.close()
+            raise
+        attach.close()
+        return ExecProcess(session=session, sync=sync, start=start)
+
+    def _common_args(self, container_id: str, short_id: str, name: str, bundle: Path, socket_dir: Path) -> list[str]:
+        return [
+            self.conmon, "--api-version", "1", "-c", container_id, "-u", short_id, "-n", name,
+            "-r", self.path, "-b", str(bundle), "--socket-dir-path", str(socket_dir),
+            "--runtime-arg", f"--root={self.state_root}", "--syslog=false", "--log-level=error",
+        ]
 
     async def start(self, container_id: str) -> None:
         await self._run("start", container_id)
@@ -181,38 +201,178 @@ async def wait_for_exit(pid: int) -> None:
         os.close(fd)
 
 
-async def _read_sync_message(fd: int) -> dict[str, object]:
-    """Read conmon's first JSON message from the sync pipe without blocking the loop."""
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    buf = b""
-    ready: asyncio.Queue[None] = asyncio.Queue()
-    loop.add_reader(fd, ready.put_nowait, None)
+class SyncPipe:
+    """A pipe conmon writes JSON messages on ({"data": n, "message": ...}); we read them in turn."""
+
+    def __init__(self) -> None:
+        self.read_end, self.child_end = os.pipe()
+        os.set_blocking(self.read_end, False)
+        self._buf = b""
+        self._closed_child = False
+
+    def close_child_end(self) -> None:
+        if not self._closed_child:
+            os.close(self.child_end)
+            self._closed_child = True
+
+    def close(self) -> None:
+        self.close_child_end()
+        if self.read_end >= 0:
+            os.close(self.read_end)
+            self.read_end = -1
+
+    async def message(self, timeout: float | None = 60) -> dict[str, object]:
+        """The next message; {"data": -1, ...} if conmon went away without one."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Queue[None] = asyncio.Queue()
+        loop.add_reader(self.read_end, ready.put_nowait, None)
+        try:
+            while True:
+                line, sep, rest = self._buf.partition(b"\n")
+                if sep:
+                    self._buf = rest
+                    try:
+                        msg = json.loads(line)
+                    except ValueError:
+                        continue
+                    return msg if isinstance(msg, dict) else {"data": -1, "message": str(msg)}
+                await asyncio.wait_for(ready.get(), timeout=timeout)
+                try:
+                    chunk = os.read(self.read_end, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    text = self._buf.decode(errors="replace").strip()
+                    self._buf = b""
+                    return {"data": -1, "message": text or "conmon exited without reporting"}
+                self._buf += chunk
+        finally:
+            loop.remove_reader(self.read_end)
+
+
+class StartPipe:
+    """The pipe conmon blocks on before an exec: each write lets it take one step."""
+
+    def __init__(self) -> None:
+        self.child_end, self.write_end = os.pipe()
+
+    def signal(self) -> None:
+        os.write(self.write_end, b"0")
+
+    def close_child_end(self) -> None:
+        if self.child_end >= 0:
+            os.close(self.child_end)
+            self.child_end = -1
+
+    def close(self) -> None:
+        for fd in (self.child_end, self.write_end):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.child_end = self.write_end = -1
+
+
+@dataclass(frozen=True)
+class ExecLayout:
+    """The files of one exec session: its own little bundle with the process spec."""
+
+    bundle: Path
+    socket_dir: Path
+    short_id: str
+
+    @property
+    def process_spec(self) -> Path:
+        return self.bundle / "process.json"
+
+    @property
+    def attach_socket(self) -> Path:
+        return self.socket_dir / self.short_id / "attach"
+
+
+class ExecProcess:
+    def __init__(self, session: ExecLayout, sync: SyncPipe, start: StartPipe) -> None:
+        self.session = session
+        self._sync = sync
+        self._start = start
+        self.pid = 0
+
+    async def go(self) -> int:
+        """Let conmon run `runtime exec`; returns the process's pid."""
+        self._start.signal()
+        self._start.close()
+        self._sync.close_child_end()
+        message = await self._sync.message()
+        try:
+            self.pid = _pid_of(message, "the OCI runtime failed to exec the process")
+        except RuntimeFailure:
+            self._sync.close()
+            raise
+        return self.pid
+
+    async def wait(self) -> int:
+        """The exit code, once the process has exited."""
+        try:
+            message = await self._sync.message(timeout=None)
+        finally:
+            self._sync.close()
+        data = message.get("data", -1)
+        return data if isinstance(data, int) and data >= 0 else 126
+
+    def close(self) -> None:
+        self._start.close()
+        self._sync.close()
+
+
+async def _spawn(args: list[str], pipes: dict[str, int], before_wait: StartPipe | None = None) -> None:
+    """Run conmon with `pipes` inherited and named in its environment; wait for its first
+    process, which exits once the daemonised one has taken over. With a start pipe, conmon
+    reads it once before it forks, so it is signalled first."""
+    env = dict(os.environ, **{k: str(v) for k, v in pipes.items()})
     try:
-        while True:
-            await asyncio.wait_for(ready.get(), timeout=60)
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            buf += chunk
-            try:
-                msg = json.loads(buf.decode())
-            except ValueError:
-                continue
-            if isinstance(msg, dict):
-                return msg
+        # Its stdio must not be pipes we read: the daemonised child would hold them open.
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, pass_fds=tuple(pipes.values()), env=env, start_new_session=True,
+        )
+    except OSError as e:
+        raise RuntimeFailure(f"cannot run conmon: {e}") from e
+    if before_wait is not None:
+        before_wait.signal()
+    await proc.wait()
+
+
+def _stdio_flags(*, stdin: bool, tty: bool, leave_stdin_open: bool) -> list[str]:
+    flags = []
+    if stdin:
+        flags.append("-i")
+    if tty:
+        flags.append("-t")
+    if leave_stdin_open:
+        flags.append("--leave-stdin-open")
+    return flags
+
+
+def _pid_of(message: dict[str, object], default_error: str) -> int:
+    data = message.get("data", -1)
+    pid = data if isinstance(data, int) else -1
+    if pid <= 0:
+        raise RuntimeFailure(_runtime_message(str(message.get("message") or default_error)))
+    return pid
+
+
+def write_control(bundle: Path, kind: int, height: int = 0, width: int = 0) -> None:
+    """A message on conmon's ctl FIFO: 1 = resize the terminal, 2 = reopen the log file."""
+    try:
+        fd = os.open(bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise RuntimeFailure(f"cannot reach conmon's control fifo: {e.strerror}") from e
+    try:
+        os.write(fd, f"{kind} {height} {width}\n".encode())
     finally:
-        loop.remove_reader(fd)
-    if not buf:
-        return {"data": -1, "message": "conmon exited before the container was created"}
-    try:
-        msg = json.loads(buf.decode().splitlines()[0])
-    except (ValueError, IndexError):
-        return {"data": -1, "message": buf.decode(errors="replace")}
-    return msg if isinstance(msg, dict) else {"data": -1, "message": str(msg)}
+        os.close(fd)
+
+
+RESIZE, REOPEN_LOG = 1, 2
 
 
 def _runtime_message(text: str) -> str:

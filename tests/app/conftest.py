@@ -78,9 +78,7 @@ def run_async(qtbot: Any, qt_loop: asyncio.AbstractEventLoop) -> Callable[..., A
 
 
 @pytest.fixture
-def make_window(
-    qtbot: Any, qapp: Any, run_async: Callable[..., Any]
-) -> Iterator[Callable[[str], Any]]:
+def make_window(qtbot: Any, qapp: Any, run_async: Callable[..., Any]) -> Iterator[Callable[[str], Any]]:
     """Open Berth's main window on an engine URL; its connections are closed after the test."""
     from app.desktop.theme import Theme, apply_theme
     from app.desktop.window import MainWindow

@@ -28,7 +28,7 @@ def test_ps_table(fake_engine: FakeEngine) -> None:
     assert code == 0
     assert lines[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     assert len(lines) == 2
-    assert lines[1].startswith(running[:12] + "   busybox:latest   \"sleep 300\"   2 minutes ago   Up 2 minutes")
+    assert lines[1].startswith(running[:12] + '   busybox:latest   "sleep 300"   2 minutes ago   Up 2 minutes')
     assert lines[1].endswith("web")
 
     code, out, _ = berth("--host", fake_engine.url, "ps", "-a")

@@ -115,3 +115,29 @@ def test_unreachable_then_retry(qtbot: Any, make_window: Any) -> None:
         run_in_loop(qtbot, window.shutdown())
         engine.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("theme_name", ["light", "dark"])
+def test_screenshots_in_both_themes(
+    qtbot: Any, qapp: Any, fake_engine: FakeEngine, make_window: Any, theme_name: str
+) -> None:
+    from app.desktop.theme import Theme, apply_theme
+
+    for name, state, code in [("web", "running", 0), ("job", "exited", 0), ("crashed", "exited", 2)]:
+        id = fake_engine.add_container(name, state=state)
+        if state == "exited":
+            fake_engine.set_state(id, state, exit_code=code)
+    fake_engine.add_container("paused-one", state="paused")
+    fake_engine.add_container("fresh", state="created")
+    theme = Theme.load(theme_name)
+    apply_theme(qapp, theme)
+    try:
+        window = make_window(fake_engine.url)
+        window.use_theme(theme)
+        window.resize(1100, 420)
+        qtbot.waitUntil(lambda: window.containers_model.rowCount() == 5)
+        qtbot.waitUntil(lambda: window.connection.status.events is True)
+        assert state_text(window, "crashed") == "exited (2)"
+        save_screenshot(window, f"containers-fake-{theme_name}.png")
+    finally:
+        apply_theme(qapp, Theme.load("light"))

@@ -47,6 +47,8 @@ class Berthd:
                 [sys.executable, "-m", "engine.daemon", "--root", str(self.root), "--exec-root",
                  str(self.exec_root), "--host", self.url, "--log-level", "debug"],
                 stdout=log, stderr=log, cwd=REPO, start_new_session=True,
+                # the embedded DNS never forwards a test's unknown names to the host's real resolvers
+                env={**os.environ, "BERTH_DNS_FORWARDERS": ""},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -95,8 +97,18 @@ class Berthd:
                 out = subprocess.run([runtime, f"--root={state}", "list", "-q"], capture_output=True, text=True)
                 for cid in out.stdout.split():
                     subprocess.run([runtime, f"--root={state}", "delete", "--force", cid], capture_output=True)
+        teardown_networks(self.exec_root)
         unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def teardown_networks(exec_root: Path) -> None:
+    """The daemon's bridges, veths, namespaces and iptables chains outlive it: remove them."""
+    from engine.networks.config import config_for
+    from engine.networks.service import teardown
+
+    with contextlib.suppress(Exception):
+        teardown(config_for(exec_root))
 
 
 def unmount_under(base: Path) -> None:

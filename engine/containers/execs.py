@@ -1,0 +1,207 @@
+"""Exec sessions: a process started inside a running container (`docker exec`).
+
+Each session gets its own small bundle (the OCI process spec) and its own conmon, which
+runs `runtime exec`. Sessions live in memory, as in dockerd; they are forgotten with
+their container or a while after they end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import shutil
+import signal as signals
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.containers import stdio
+from engine.containers.model import State
+from engine.containers.service import ContainerService
+from engine.containers.users import resolve_user
+from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.runtime.conmon import RESIZE, ExecLayout, ExecProcess, write_control
+from engine.runtime.spec import capability_set
+
+KEEP_ENDED = 64  # ended sessions remembered for inspect
+
+
+@dataclass
+class ExecSession:
+    id: str
+    container_id: str
+    cmd: list[str]
+    env: list[str]
+    user: str
+    workdir: str
+    tty: bool
+    privileged: bool
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    detach_keys: str
+    running: bool = False
+    started: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    process: ExecProcess | None = field(default=None, repr=False)
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def inspect(self) -> dict[str, Any]:
+        return {
+            "ID": self.id, "ContainerID": self.container_id, "Running": self.running,
+            "ExitCode": self.exit_code, "Pid": self.pid, "CanRemove": not self.running,
+            "DetachKeys": self.detach_keys, "OpenStdin": self.attach_stdin, "OpenStdout": self.attach_stdout,
+            "OpenStderr": self.attach_stderr,
+            "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0] if self.cmd else "",
+                              "arguments": self.cmd[1:], "privileged": self.privileged, "user": self.user},
+        }
+
+
+class ExecService:
+    def __init__(self, containers: ContainerService) -> None:
+        self.containers = containers
+        self.sessions: dict[str, ExecSession] = {}
+
+    def create(self, ref: str, body: dict[str, Any]) -> ExecSession:
+        c = self.containers.get(ref)
+        if c.state is State.PAUSED:
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        if c.state is not State.RUNNING:
+            raise Conflict(f"Container {c.id} is not running")
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd or not all(isinstance(x, str) for x in cmd):
+            raise InvalidArgument("no exec command specified: Cmd must be a non-empty list of strings")
+        env = body.get("Env") or []
+        if not isinstance(env, list) or not all(isinstance(x, str) and "=" in x for x in env):
+            raise InvalidArgument("Env must be a list of KEY=value strings")
+        stdio.parse_detach_keys(body.get("DetachKeys"))
+        session = ExecSession(
+            id=secrets.token_hex(32), container_id=c.id, cmd=list(cmd), env=list(env),
+            user=str(body.get("User") or c.config.get("User") or ""),
+            workdir=str(body.get("WorkingDir") or c.config.get("WorkingDir") or "/"),
+            tty=bool(body.get("Tty")), privileged=bool(body.get("Privileged")),
+            attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
+            attach_stderr=bool(body.get("AttachStderr")), detach_keys=str(body.get("DetachKeys") or ""),
+        )
+        self.sessions[session.id] = session
+        self._forget_old()
+        self.containers._publish(c, f"exec_create: {' '.join(session.cmd)}", execID=session.id)
+        return session
+
+    def get(self, exec_id: str) -> ExecSession:
+        session = self.sessions.get(exec_id)
+        if session is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return session
+
+    async def start(self, exec_id: str, write: stdio.OutputWriter | None,
+                    stdin: asyncio.StreamReader | None, tty: bool | None = None) -> None:
+        """Run the session; with `write`, stream its stdio until it ends (or the client
+        detaches), and return only once its exit code is known."""
+        session = self.get(exec_id)
+        if session.started:
+            raise Conflict(f"exec {exec_id} has already been started")
+        c = self.containers.get(session.container_id)
+        if c.state is not State.RUNNING:
+            raise Conflict(f"Container {c.id} is not running")
+        session.started = True
+        if tty is not None:
+            session.tty = tty
+        layout = ExecLayout(bundle=self.containers.paths.exec_root / "execs" / session.id,
+                            socket_dir=self.containers.paths.sockets, short_id=session.id[:12])
+        layout.bundle.mkdir(parents=True, exist_ok=True)
+        try:
+            layout.process_spec.write_text(json.dumps(self._process_spec(session)))
+            use_stdin = session.attach_stdin and stdin is not None
+            proc = await self.containers.runtime.exec(c.id, c.name, layout, tty=session.tty, stdin=use_stdin)
+        except BaseException:
+            session.exit_code, session.running = 126, False
+            session.ended.set()
+            shutil.rmtree(layout.bundle, ignore_errors=True)
+            raise
+        session.process = proc
+        sock = None
+        try:
+            if write is not None:
+                sock = await stdio.connect(layout.attach_socket)
+            session.pid = await proc.go()
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            proc.close()
+            session.exit_code, session.running = 126, False
+            session.ended.set()
+            shutil.rmtree(layout.bundle, ignore_errors=True)
+            raise
+        session.running = True
+        self.containers._publish(c, f"exec_start: {' '.join(session.cmd)}", execID=session.id)
+        waiter = asyncio.get_running_loop().create_task(self._wait(session, layout))
+        if sock is None or write is None:
+            return
+        await stdio.pump(sock, write, stdin if session.attach_stdin else None,
+                         stdout=session.attach_stdout, stderr=session.attach_stderr,
+                         detach_keys=stdio.parse_detach_keys(session.detach_keys))
+        # The client learns the exit code from inspect right after the stream ends.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
+
+    async def _wait(self, session: ExecSession, layout: ExecLayout) -> None:
+        assert session.process is not None
+        try:
+            session.exit_code = await session.process.wait()
+        finally:
+            session.running = False
+            session.ended.set()
+            shutil.rmtree(layout.bundle, ignore_errors=True)
+        with contextlib.suppress(NotFound):
+            c = self.containers.get(session.container_id)
+            self.containers._publish(c, "exec_die", execID=session.id, exitCode=str(session.exit_code))
+
+    def resize(self, exec_id: str, height: int, width: int) -> None:
+        session = self.get(exec_id)
+        if not session.running:
+            raise Conflict(f"exec {exec_id} is not running")
+        if session.tty:
+            write_control(self.containers.paths.exec_root / "execs" / session.id, RESIZE, height, width)
+
+    def _process_spec(self, session: ExecSession) -> dict[str, Any]:
+        """The container's own process settings, with the exec's command, env, user and cwd."""
+        bundle = self.containers.bundle_dir(session.container_id)
+        config = json.loads((bundle / "config.json").read_text())
+        process: dict[str, Any] = dict(config["process"])
+        user = resolve_user(bundle / "rootfs", session.user)
+        env = {e.partition("=")[0]: e for e in process.get("env", [])}
+        env.update({e.partition("=")[0]: e for e in session.env})
+        process.update(args=session.cmd, env=list(env.values()), cwd=session.workdir, terminal=session.tty,
+                       user={"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids})
+        if session.tty and not any(e.startswith("TERM=") for e in process["env"]):
+            process["env"].append("TERM=xterm")
+        if session.privileged:
+            caps = capability_set([], [], privileged=True)
+            process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+        elif user.uid != 0:
+            caps_all = process.get("capabilities", {})
+            process["capabilities"] = {**caps_all, "effective": [], "permitted": []}
+        process.pop("consoleSize", None)
+        return process
+
+    def _forget_old(self) -> None:
+        ended = [s for s in self.sessions.values() if s.started and not s.running]
+        for s in ended[: max(0, len(ended) - KEEP_ENDED)]:
+            self.sessions.pop(s.id, None)
+
+    def forget_container(self, container_id: str) -> None:
+        for sid in [s.id for s in self.sessions.values() if s.container_id == container_id]:
+            self.sessions.pop(sid, None)
+
+    async def kill_all(self, container_id: str) -> None:
+        """Exec processes die with their container's pid namespace; nothing to signal here."""
+        _ = signals.SIGKILL
+        for s in list(self.sessions.values()):
+            if s.container_id == container_id and s.running:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(s.ended.wait(), timeout=5)

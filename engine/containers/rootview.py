@@ -1,0 +1,189 @@
+"""A private view of a container's root filesystem, running or not, held by one fd.
+
+`docker cp` and `docker export` work on stopped containers too, so we cannot rely on the
+rootfs the service mounts at start. Both cases end up as a *detached* mount, a clone made
+with open_tree(2), that lives exactly as long as our fd:
+
+- running: a clone of the overlay mounted at `<bundle>/rootfs`. The service unmounts that
+  mount point when the container exits; because we hold a clone and not the mount point
+  itself, its umount never fails with EBUSY while a copy is streaming.
+- stopped (created or exited): the overlay is mounted on a scratch dir under the bundle
+  through the service's own `RootfsMounter` (same lowers, upper and work as at start),
+  cloned, and unmounted again at once. Nothing stays mounted in berthd's namespace, not
+  even if berthd dies mid-copy, and writes land in the container's upper dir as they
+  would through its own mount. Concurrent copies of one stopped container share a single
+  view (refcounted), since two overlays on the same upper dir may disagree.
+
+We chose mounting over reading upper and lower dirs ourselves: the kernel's overlay already
+knows whiteouts, opaque dirs and copy-up, and PUT needs copy-up anyway.
+
+Where open_tree is unavailable (kernels before 5.2, or a seccomp filter) the view falls back
+to the mounted directory itself and unmounts the scratch mount when released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import logging
+import os
+import platform
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from engine.containers.model import Container
+from engine.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+AT_FDCWD = -100
+OPEN_TREE_CLONE = 1
+# open_tree is 428 in the unified syscall table (5.2+) that x86-64 and arm64 share.
+_SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428, "arm64": 428}.get(platform.machine())
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class ImageLayers(Protocol):
+    def layer_dirs(self, image_id: str) -> list[Path]: ...
+
+
+class RootfsMounter(Protocol):
+    def mount(self, lowers: list[Path], upper: Path, work: Path, target: Path) -> None: ...
+    def unmount(self, target: Path) -> None: ...
+
+
+class ContainerLayout(Protocol):
+    """What a view needs of the container service (its public surface only)."""
+
+    @property
+    def images(self) -> ImageLayers: ...
+    @property
+    def rootfs(self) -> RootfsMounter: ...
+    def data_dir(self, cid: str) -> Path: ...
+    def bundle_dir(self, cid: str) -> Path: ...
+
+
+def clone_mount(path: Path) -> int | None:
+    """An O_PATH fd on a detached copy of the mount at `path`, or None if the kernel can't."""
+    if _SYS_OPEN_TREE is None:
+        return None
+    fd = _libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, os.fsencode(path), OPEN_TREE_CLONE | os.O_CLOEXEC)
+    if fd < 0:
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EPERM):
+            return None
+        raise OSError(err, f"open_tree {path}: {os.strerror(err)}")
+    return int(fd)
+
+
+def is_mount_point(path: Path) -> bool:
+    try:
+        return os.stat(path).st_dev != os.stat(path.parent).st_dev
+    except FileNotFoundError:
+        return False
+
+
+@dataclass
+class _SharedView:
+    fd: int
+    users: int
+    scratch: Path | None  # still mounted there when open_tree was unavailable
+
+
+class RootfsViews:
+    """Hands out root fds of containers; one per engine, shared by the request handlers."""
+
+    def __init__(self, containers: ContainerLayout) -> None:
+        self.containers = containers
+        self._stopped: dict[str, _SharedView] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def open(self, c: Container) -> AsyncIterator[int]:
+        """The container's root as an O_PATH directory fd, valid inside the `async with`.
+
+        Do not close it; duplicate it (RootedDir.open_root does) to keep it longer."""
+        if c.running:
+            fd = await asyncio.to_thread(self._running_view, c)
+            if fd is not None:
+                try:
+                    yield fd
+                finally:
+                    os.close(fd)
+                return
+            # The rootfs is not mounted (any more): the container is on its way out.
+        view = await self._acquire_stopped(c)
+        try:
+            yield view.fd
+        finally:
+            await self._release_stopped(c.id)
+
+    def _running_view(self, c: Container) -> int | None:
+        rootfs = self.containers.bundle_dir(c.id) / "rootfs"
+        if not is_mount_point(rootfs):
+            return None
+        fd = clone_mount(rootfs)
+        if fd is None:
+            fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return fd
+
+    async def _acquire_stopped(self, c: Container) -> _SharedView:
+        lock = self._locks.setdefault(c.id, asyncio.Lock())
+        async with lock:
+            view = self._stopped.get(c.id)
+            if view is None:
+                view = await asyncio.to_thread(self._mount_stopped, c)
+                self._stopped[c.id] = view
+            else:
+                view.users += 1
+            return view
+
+    async def _release_stopped(self, cid: str) -> None:
+        lock = self._locks.setdefault(cid, asyncio.Lock())
+        async with lock:
+            view = self._stopped[cid]
+            view.users -= 1
+            if view.users > 0:
+                return
+            del self._stopped[cid]
+            self._locks.pop(cid, None)
+            os.close(view.fd)
+            if view.scratch is not None:
+                await asyncio.to_thread(self._drop_scratch, view.scratch)
+
+    def _mount_stopped(self, c: Container) -> _SharedView:
+        svc = self.containers
+        lowers = svc.images.layer_dirs(c.image_id)
+        if not lowers:
+            raise Conflict(f"container {c.name} has no filesystem layers to read")
+        data = svc.data_dir(c.id)
+        scratch = svc.bundle_dir(c.id) / f".view-{secrets.token_hex(4)}"
+        scratch.mkdir(parents=True)
+        try:
+            svc.rootfs.mount(lowers, data / "upper", data / "work", scratch)
+        except BaseException:
+            scratch.rmdir()
+            raise
+        try:
+            fd = clone_mount(scratch)
+            if fd is None:
+                log.debug("open_tree unavailable: keeping %s mounted while in use", scratch)
+                return _SharedView(os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), 1, scratch)
+        except BaseException:
+            self._drop_scratch(scratch)
+            raise
+        self._drop_scratch(scratch)
+        return _SharedView(fd, 1, None)
+
+    def _drop_scratch(self, scratch: Path) -> None:
+        self.containers.rootfs.unmount(scratch)
+        with contextlib.suppress(OSError):
+            scratch.rmdir()

@@ -1,0 +1,150 @@
+"""Moving a process's stdio between a client and conmon's attach socket.
+
+conmon's attach socket is SOCK_SEQPACKET: each packet from it starts with a byte naming
+the pipe (2 stdout, 3 stderr); bytes sent to it are the process's stdin, and a half-close
+closes that stdin. Used by both container attach and exec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from engine.errors import InvalidArgument
+from engine.runtime.conmon import PIPE_STDERR, PIPE_STDOUT
+
+log = logging.getLogger(__name__)
+
+STDOUT, STDERR = 1, 2
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+OutputWriter = Callable[[int, bytes], Awaitable[None]]
+
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """Docker's detach key syntax: "ctrl-p,ctrl-q", "a,b", "ctrl-@" ... ("" keeps the default)."""
+    if not spec:
+        return DEFAULT_DETACH_KEYS
+    out = bytearray()
+    for key in spec.split(","):
+        k = key.strip()
+        if len(k) == 1:
+            out.append(ord(k))
+        elif k.lower().startswith("ctrl-") and len(k) == 6:
+            ch = k[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+            elif ch in "@[\\]^_":
+                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[ch])
+            else:
+                raise InvalidArgument(f"invalid detach keys: {spec!r}: unknown key {k!r}")
+        else:
+            raise InvalidArgument(f"invalid detach keys: {spec!r}: use keys like ctrl-p,ctrl-q or a,b")
+    return bytes(out)
+
+
+async def connect(attach_socket: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.setblocking(False)
+    # sun_path holds 108 bytes: reach the socket through its directory's fd instead.
+    dir_fd = os.open(attach_socket.parent, os.O_PATH)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, f"/proc/self/fd/{dir_fd}/{attach_socket.name}")
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.close(dir_fd)
+    return sock
+
+
+class DetachWatcher:
+    """Spots the detach sequence in a client's stdin, across chunk boundaries."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.matched = 0
+
+    def feed(self, chunk: bytes) -> tuple[bytes, bool]:
+        """The bytes to pass on, and whether the client asked to detach."""
+        if not self.keys:
+            return chunk, False
+        out = bytearray()
+        for b in chunk:
+            if b == self.keys[self.matched]:
+                self.matched += 1
+                if self.matched == len(self.keys):
+                    return bytes(out), True
+                continue
+            if self.matched:
+                out += self.keys[: self.matched]
+                self.matched = 0
+                if b == self.keys[0]:
+                    self.matched = 1
+                    continue
+            out.append(b)
+        return bytes(out), False
+
+
+async def pump(sock: socket.socket, write: OutputWriter, stdin: asyncio.StreamReader | None, *,
+               stdout: bool = True, stderr: bool = True, detach_keys: bytes = DEFAULT_DETACH_KEYS,
+               close_stdin_on_eof: bool = True) -> bool:
+    """Copy output to `write` and `stdin` to the process until the process ends or the client
+    detaches. Returns True if the client detached."""
+    loop = asyncio.get_running_loop()
+    detached = asyncio.Event()
+    feeder = (loop.create_task(_feed_stdin(sock, stdin, DetachWatcher(detach_keys), detached, close_stdin_on_eof))
+              if stdin is not None else None)
+    reader = loop.create_task(_copy_output(sock, write, stdout, stderr))
+    waiter = loop.create_task(detached.wait())
+    try:
+        await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (feeder, reader, waiter):
+            if task is not None and not task.done():
+                task.cancel()
+        for task in (feeder, reader, waiter):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        sock.close()
+    return detached.is_set()
+
+
+async def _copy_output(sock: socket.socket, write: OutputWriter, stdout: bool, stderr: bool) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            packet = await loop.sock_recv(sock, 8193)
+            if not packet:
+                return
+            pipe, data = packet[0], packet[1:]
+            if pipe == PIPE_STDOUT and stdout:
+                await write(STDOUT, data)
+            elif pipe == PIPE_STDERR and stderr:
+                await write(STDERR, data)
+    except (ConnectionError, OSError) as e:
+        log.debug("attach output ended: %r", e)
+
+
+async def _feed_stdin(sock: socket.socket, stdin: asyncio.StreamReader, watcher: DetachWatcher,
+                      detached: asyncio.Event, close_on_eof: bool) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        chunk = await stdin.read(8192)
+        if not chunk:
+            if close_on_eof:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+            return
+        data, detach = watcher.feed(chunk)
+        if data:
+            await loop.sock_sendall(sock, data)
+        if detach:
+            detached.set()
+            return

@@ -1,0 +1,213 @@
+"""The embedded DNS responder of user-defined networks.
+
+One UDP socket per network on its gateway address, port 53 (containers find it in their
+resolv.conf). A query for a container name or alias is answered from berthd's own records,
+scoped to the networks of the container that asks; any other name is forwarded to the host's
+resolvers (not on internal networks, which have no way out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+log = logging.getLogger(__name__)
+
+TYPE_A = 1
+CLASS_IN = 1
+TTL = 600
+FORWARD_TIMEOUT = 3.0
+MAX_PENDING = 256  # forwarded queries in flight per network: bounded, so a flood cannot grow memory
+
+# (network id, asking address, name) -> the name's addresses; None when the name is not ours.
+Lookup = Callable[[str, str, str], list[str] | None]
+
+
+@dataclass(frozen=True)
+class Question:
+    id: int
+    flags: int
+    name: str
+    qtype: int
+    qclass: int
+    end: int  # offset just past the question
+
+
+def parse_question(data: bytes) -> Question | None:
+    if len(data) < 12:
+        return None
+    qid, flags, qdcount = struct.unpack("!HHH", data[:6])
+    if qdcount != 1 or flags & 0x8000:
+        return None
+    labels: list[str] = []
+    pos = 12
+    for _ in range(128):  # bounded: a name has at most 127 labels
+        if pos >= len(data):
+            return None
+        length = data[pos]
+        pos += 1
+        if length == 0:
+            break
+        if length & 0xC0 or pos + length > len(data):
+            return None
+        labels.append(data[pos:pos + length].decode("ascii", "replace"))
+        pos += length
+    else:
+        return None
+    if pos + 4 > len(data):
+        return None
+    qtype, qclass = struct.unpack("!HH", data[pos:pos + 4])
+    return Question(qid, flags, ".".join(labels).lower(), qtype, qclass, pos + 4)
+
+
+def answer(query: bytes, q: Question, addresses: list[str] | None) -> bytes:
+    """Our reply: A records for a name we know, no records for other types, NXDOMAIN otherwise."""
+    rd = q.flags & 0x0100
+    rcode = 3 if addresses is None else 0
+    records = [a for a in (addresses or []) if q.qtype == TYPE_A and q.qclass == CLASS_IN]
+    header = struct.pack("!HHHHHH", q.id, 0x8000 | 0x0400 | rd | 0x0080 | rcode, 1, len(records), 0, 0)
+    body = query[12:q.end]
+    for addr in records:
+        body += struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, TTL, 4) + ipaddress.IPv4Address(addr).packed
+    return header + body
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, responder: DnsResponder) -> None:
+        self.responder = responder
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.responder.received(data, addr)
+
+
+class _Upstream(asyncio.DatagramProtocol):
+    def __init__(self, reply: asyncio.Future[bytes], query_id: bytes) -> None:
+        self.reply = reply
+        self.query_id = query_id
+
+    def datagram_received(self, payload: bytes, _addr: tuple[str | Any, int]) -> None:
+        if not self.reply.done() and payload[:2] == self.query_id:
+            self.reply.set_result(payload)
+
+
+class DnsResponder:
+    def __init__(self, network_id: str, lookup: Lookup, forwarders: list[tuple[str, int]],
+                 forward: bool = True) -> None:
+        self.network_id = network_id
+        self.lookup = lookup
+        self.forwarders = forwarders
+        self.forward = forward
+        self._protocol: _Protocol | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self, address: str, port: int = 53) -> None:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # IP_FREEBIND: the bridge's address may still be settling when berthd starts.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_IP, 15, 1)
+        sock.bind((address, port))
+        _, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        self._protocol = protocol
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._protocol is not None and self._protocol.transport is not None
+        name: tuple[str, int] = self._protocol.transport.get_extra_info("sockname")
+        return name
+
+    def close(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+        for task in self._pending:
+            task.cancel()
+        self._protocol = None
+
+    def _send(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.sendto(data, addr)
+
+    def received(self, data: bytes, addr: tuple[str, int]) -> None:
+        q = parse_question(data)
+        if q is None:
+            return
+        try:
+            found = self.lookup(self.network_id, addr[0], q.name)
+        except Exception:
+            log.exception("DNS lookup of %s failed", q.name)
+            found = None
+        if found is not None or not self.forward or not self.forwarders:
+            self._send(answer(data, q, found), addr)
+            return
+        if len(self._pending) >= MAX_PENDING:
+            return  # the client retries; we do not queue without bound
+        task = asyncio.get_running_loop().create_task(self._forward(data, q, addr))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _forward(self, data: bytes, q: Question, addr: tuple[str, int]) -> None:
+        loop = asyncio.get_running_loop()
+        for server in self.forwarders[:3]:
+            reply: asyncio.Future[bytes] = loop.create_future()
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    functools.partial(_Upstream, reply, data[:2]), remote_addr=server)
+            except OSError:
+                continue
+            try:
+                transport.sendto(data)
+                self._send(await asyncio.wait_for(reply, FORWARD_TIMEOUT), addr)
+                return
+            except (TimeoutError, OSError):
+                continue
+            finally:
+                transport.close()
+        self._send(struct.pack("!HH", q.id, 0x8000 | (q.flags & 0x0100) | 0x0080 | 2) + data[4:q.end], addr)
+
+
+def host_resolvers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
+    """The host's nameservers, for names that are not containers'."""
+    out: list[tuple[str, int]] = []
+    with contextlib.suppress(OSError), open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                with contextlib.suppress(ValueError):
+                    if ipaddress.ip_address(parts[1]).version == 4:
+                        out.append((parts[1], 53))
+    return out
+
+
+def container_resolv_conf(nameserver: str | None, path: str = "/etc/resolv.conf") -> str:
+    """A container's resolv.conf: the host's search and options, with our nameserver or the host's
+    (loopback ones removed: they would point into the container itself)."""
+    lines: list[str] = []
+    servers: list[str] = []
+    with contextlib.suppress(OSError), open(path) as f:
+        for line in f:
+            parts = line.split()
+            if not parts or parts[0].startswith(("#", ";")):
+                continue
+            if parts[0] == "nameserver" and len(parts) >= 2:
+                with contextlib.suppress(ValueError):
+                    if not ipaddress.ip_address(parts[1]).is_loopback:
+                        servers.append(parts[1])
+            elif parts[0] in ("search", "domain", "options"):
+                lines.append(" ".join(parts))
+    if nameserver is not None:
+        servers = [nameserver]
+        lines = [ln for ln in lines if not ln.startswith("options")] + ["options ndots:0"]
+    return "".join(f"nameserver {s}\n" for s in servers) + "".join(f"{ln}\n" for ln in lines)

@@ -1,0 +1,238 @@
+"""Bridges, veth pairs, addresses, routes and network namespaces, through netlink (pyroute2).
+
+All calls block (netlink round trips, a short `unshare`): the service runs them in a worker
+thread. Every link berthd makes carries an alias "berthd:<tag>:<owner>", so that start-up
+reconciliation and teardown find exactly this berthd's links and never another engine's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import ipaddress
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from engine.errors import RuntimeFailure
+from engine.storage import overlay
+
+# pyroute2 logs every netlink message at debug level: far too much for berthd's own debug log.
+logging.getLogger("pyroute2").setLevel(logging.INFO)
+
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.setns.restype = ctypes.c_int
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def netns_route(path: Path) -> Iterator[IPRoute]:
+    """A netlink socket inside the namespace at `path`.
+
+    The calling (worker) thread enters the namespace just long enough to open the socket, which
+    stays bound to it, then returns. pyroute2's own `IPRoute(netns=...)` forks a child instead, and
+    a forked copy of berthd that gets SIGTERM reports it through the event loop's inherited
+    signal wake-up fd: berthd would think it was told to stop.
+    """
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(target)
+        try:
+            ipr = IPRoute()
+        finally:
+            _setns(own)  # cannot fail with a valid fd to our own namespace; if it did, we must not go on
+    except BaseException:
+        os.close(own)
+        os.close(target)
+        raise
+    os.close(own)
+    os.close(target)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def _set_sysctl(path: str, value: str) -> bool:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError:
+        return False
+    return True
+
+
+def enable_forwarding() -> None:
+    """Routing between bridges and the host's uplinks; Docker turns it on too."""
+    _set_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+
+
+def find_link(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str) -> None:
+    """The bridge `name` exists, is up and holds `gateway`/`prefixlen` (idempotent)."""
+    with IPRoute() as ipr:
+        idx = find_link(ipr, name)
+        if idx is None:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise RuntimeFailure(f"cannot create bridge {name}: {e}") from None
+            idx = find_link(ipr, name)
+            if idx is None:
+                raise RuntimeFailure(f"bridge {name} vanished after creation")
+        ipr.link("set", index=idx, ifalias=alias)
+        have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=2)}
+        if (gateway, prefixlen) not in have:
+            with contextlib.suppress(NetlinkError):
+                ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        ipr.link("set", index=idx, state="up")
+    # Published ports answer on 127.0.0.1: DNAT to a container from a loopback source needs this.
+    _set_sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+
+
+def delete_link(name: str) -> None:
+    with IPRoute() as ipr:
+        idx = find_link(ipr, name)
+        if idx is not None:
+            with contextlib.suppress(NetlinkError):
+                ipr.link("del", index=idx)
+
+
+@dataclass(frozen=True)
+class OwnedLink:
+    name: str
+    kind: str
+    owner: str  # what follows "berthd:<tag>:" in the alias
+
+
+def owned_links(tag: str) -> list[OwnedLink]:
+    prefix = f"berthd:{tag}:"
+    out: list[OwnedLink] = []
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            alias = link.get("ifalias") or ""
+            if alias.startswith(prefix):
+                linkinfo = link.get("linkinfo")
+                kind = linkinfo.get("kind") if linkinfo is not None else ""
+                out.append(OwnedLink(link.get("ifname"), kind or "", alias[len(prefix):]))
+    return out
+
+
+def create_netns(path: Path) -> None:
+    """A new network namespace kept alive by a bind mount on `path` (like `ip netns add`)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o711)
+    if path.exists() and overlay.is_mounted(path):
+        return
+    path.touch(mode=0o644)
+    out = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeFailure(f"cannot create a network namespace: {out.stderr.strip()}")
+    with netns_route(path) as ns:
+        lo = find_link(ns, "lo")
+        if lo is not None:
+            ns.link("set", index=lo, state="up")
+
+
+def delete_netns(path: Path) -> None:
+    with contextlib.suppress(RuntimeFailure):
+        overlay.unmount(path, lazy=True)
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+@dataclass(frozen=True)
+class Plug:
+    """One interface of a container: a veth from `bridge` into the namespace at `netns`."""
+
+    bridge: str
+    host_name: str  # the host end, enslaved to the bridge
+    ifname: str  # the container end's name inside: eth0, eth1...
+    mac: str
+    address: str
+    prefixlen: int
+    gateway: str | None  # a default route through this interface; None for none
+    alias: str
+
+
+def plug(netns: Path, p: Plug) -> None:
+    peer_tmp = "vp" + p.host_name[2:]
+    with IPRoute() as ipr:
+        bridge = find_link(ipr, p.bridge)
+        if bridge is None:
+            raise RuntimeFailure(f"bridge {p.bridge} is missing")
+        fd = os.open(netns, os.O_RDONLY)
+        try:
+            ipr.link("add", ifname=p.host_name, kind="veth", peer={"ifname": peer_tmp, "net_ns_fd": fd})
+        except NetlinkError as e:
+            raise RuntimeFailure(f"cannot create a veth pair for {p.ifname}: {e}") from None
+        finally:
+            os.close(fd)
+        host = find_link(ipr, p.host_name)
+        if host is None:
+            raise RuntimeFailure(f"veth {p.host_name} vanished after creation")
+        ipr.link("set", index=host, ifalias=p.alias, master=bridge, state="up")
+    try:
+        with netns_route(netns) as ns:
+            idx = find_link(ns, peer_tmp)
+            if idx is None:
+                raise RuntimeFailure(f"the container end of {p.host_name} did not arrive in its namespace")
+            ns.link("set", index=idx, ifname=p.ifname, address=p.mac)
+            ns.addr("add", index=idx, address=p.address, prefixlen=p.prefixlen)
+            ns.link("set", index=idx, state="up")
+            if p.gateway:
+                ns.route("replace", dst="0.0.0.0/0", gateway=p.gateway, oif=idx)
+    except BaseException:
+        delete_link(p.host_name)
+        raise
+
+
+def unplug(host_name: str) -> None:
+    """Deleting one end of a veth pair deletes the other, inside the container too."""
+    delete_link(host_name)
+
+
+def set_default_route(netns: Path, ifname: str, gateway: str | None) -> None:
+    with netns_route(netns) as ns:
+        idx = find_link(ns, ifname)
+        if gateway and idx is not None:
+            ns.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+
+
+def ns_ifnames(netns: Path) -> list[str]:
+    with netns_route(netns) as ns:
+        return [str(link.get("ifname")) for link in ns.get_links()]
+
+
+def host_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 destination routed or assigned on the host (any table): what a new subnet must avoid."""
+    out: list[ipaddress.IPv4Network] = []
+    with IPRoute() as ipr:
+        for route in ipr.get_routes(family=2, table=254):
+            dst = route.get("dst")
+            if dst:
+                out.append(ipaddress.IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
+        for addr in ipr.get_addr(family=2):
+            out.append(ipaddress.IPv4Network(f"{addr.get('address')}/{addr['prefixlen']}", strict=False))
+    return out

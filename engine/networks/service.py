@@ -1,0 +1,640 @@
+"""The network service: the domain behind /networks, and the container service's networking
+collaborator (validate, attach, detach, release, settings, ports).
+
+A bridge-networked container gets a network namespace bind-mounted at
+`<exec-root>/netns/<id>`, one veth per network (eth0, eth1...) into that network's bridge, the
+address its endpoint holds, and a default route through its first network that has a way out.
+Published ports become DNAT rules; the firewall's chains are rewritten from the store after
+every change, so they always say what the store says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import ipaddress
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.containers.hooks import NetworkAttachment
+from engine.containers.model import Container
+from engine.errors import Conflict, EngineError, Forbidden, InvalidArgument, NotFound
+from engine.events import EventBus
+from engine.networks import dns, links
+from engine.networks.config import NetworkConfig
+from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
+from engine.networks.ipam import AddressPool, mac_for, parse_address, parse_subnet, pick_subnet
+from engine.networks.ports import Binding, PortRequest, PortReservations, exposed, parse_port_key, requested
+from engine.networks.store import Endpoint, Network, NetworkStore, network_row_fields
+from engine.state.db import Database
+from engine.timefmt import now_ns, rfc3339_nano
+
+log = logging.getLogger(__name__)
+
+PREDEFINED = ("bridge", "host", "none")
+BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+_KNOWN_OPTIONS = {BRIDGE_NAME_OPT, "com.docker.network.bridge.enable_icc",
+                  "com.docker.network.bridge.enable_ip_masquerade", "com.docker.network.driver.mtu",
+                  "com.docker.network.bridge.host_binding_ipv4", "com.docker.network.bridge.default_bridge",
+                  "com.docker.network.container_iface_prefix"}
+_IFNAME = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
+
+ContainerLookup = Callable[[str], Container]
+ContainerList = Callable[[], list[Container]]
+
+
+class NetworkService:
+    def __init__(self, db: Database, events: EventBus, config: NetworkConfig, lookup: ContainerLookup,
+                 all_containers: ContainerList, firewall: Firewall | None = None,
+                 forwarders: list[tuple[str, int]] | None = None) -> None:
+        self.store = NetworkStore(db)
+        self.events = events
+        self.config = config
+        self.lookup = lookup
+        self.all_containers = all_containers
+        self.firewall = firewall or Firewall(Chains(config.chain_prefix))
+        if forwarders is None:
+            forwarders = config.forwarders if config.forwarders is not None else dns.host_resolvers()
+        self.forwarders = forwarders
+        self.reservations = PortReservations()
+        self.active: set[str] = set()  # containers whose namespace and interfaces are up
+        self.responders: dict[str, dns.DnsResponder] = {}
+        self._lock = asyncio.Lock()
+        self._ensure_predefined()
+
+    # ---- naming -------------------------------------------------------------------------
+
+    def _alias(self, owner: str) -> str:
+        return f"berthd:{self.config.alias_tag}:{owner}"
+
+    def netns_path(self, cid: str) -> Path:
+        return self.config.netns_dir / cid
+
+    def _ensure_predefined(self) -> None:
+        existing = {n.name for n in self.store.all() if n.predefined}
+        for name in PREDEFINED:
+            if name in existing:
+                continue
+            n = Network(id=secrets.token_hex(32), name=name, created_ns=now_ns(), predefined=True,
+                        driver={"bridge": "bridge", "host": "host", "none": "null"}[name])
+            if name == "bridge":
+                subnet = (parse_subnet(self.config.bridge_subnet) if self.config.bridge_subnet
+                          else pick_subnet(self._taken_subnets()))
+                n.subnet, n.gateway, n.bridge = subnet, subnet.network_address + 1, self.config.bridge_name
+                n.options = {"com.docker.network.bridge.default_bridge": "true",
+                             "com.docker.network.bridge.enable_icc": "true",
+                             "com.docker.network.bridge.enable_ip_masquerade": "true",
+                             "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                             BRIDGE_NAME_OPT: self.config.bridge_name,
+                             "com.docker.network.driver.mtu": "1500"}
+            with contextlib.suppress(Conflict):
+                self.store.insert(n)
+
+    def _taken_subnets(self) -> list[ipaddress.IPv4Network]:
+        taken = [n.subnet for n in self.store.all() if n.subnet is not None]
+        try:
+            # pyroute2's synchronous API refuses to run inside an event loop's thread: use a worker.
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                taken += pool.submit(links.host_networks).result(timeout=30)
+        except Exception as e:  # no netlink (a unit test without privileges): our own networks still count
+            log.warning("cannot read the host's routes: %s", e)
+        return taken
+
+    # ---- networks -----------------------------------------------------------------------
+
+    def get(self, ref: str) -> Network:
+        return self.store.resolve(ref)
+
+    def all(self) -> list[Network]:
+        return self.store.all()
+
+    async def create(self, body: dict[str, Any]) -> Network:
+        name = body.get("Name")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument("a network needs a Name")
+        driver = body.get("Driver") or "bridge"
+        if driver != "bridge":
+            raise NotFound(f"plugin {driver!r} not found: berthd's networks use the bridge driver")
+        if body.get("EnableIPv6"):
+            raise InvalidArgument("IPv6 networks are not supported by berthd yet")
+        if name in PREDEFINED or self.store.by_name(name) is not None:
+            raise Conflict(f"network with name {name} already exists")
+        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+        unknown = sorted(set(options) - _KNOWN_OPTIONS)
+        if unknown:
+            raise InvalidArgument(f"unknown bridge driver option {unknown[0]!r}")
+        ipam = body.get("IPAM") or {}
+        if ipam.get("Driver") not in (None, "", "default"):
+            raise NotFound(f"IPAM driver {ipam['Driver']!r} not found: only the default one is available")
+        configs = [c for c in (ipam.get("Config") or []) if isinstance(c, dict)]
+        v4 = [c for c in configs if c.get("Subnet") and ":" not in str(c["Subnet"])]
+        if len(v4) > 1:
+            raise InvalidArgument("berthd networks take one IPv4 subnet")
+        nid = secrets.token_hex(32)
+        bridge = options.get(BRIDGE_NAME_OPT) or f"br-{nid[:12]}"
+        if not _IFNAME.match(bridge):
+            raise InvalidArgument(f"invalid bridge name {bridge!r}: at most 15 letters, digits, '_', '.' or '-'")
+        others = [n for n in self.store.all() if n.subnet is not None]
+        if any(n.bridge == bridge for n in others):
+            raise Conflict(f"bridge {bridge} is already used by another network")
+        async with self._lock:
+            if v4:
+                subnet = parse_subnet(str(v4[0]["Subnet"]))
+                for other in others:
+                    assert other.subnet is not None
+                    if subnet.overlaps(other.subnet):
+                        raise Forbidden(f"Pool overlaps with other one on this address space ({other.name})")
+            else:
+                if any(c.get("Gateway") or c.get("IPRange") for c in configs):
+                    raise InvalidArgument("a gateway or ip-range needs a subnet too")
+                subnet = pick_subnet(self._taken_subnets())
+            conf = v4[0] if v4 else {}
+            gateway = (parse_address(str(conf["Gateway"]), "gateway") if conf.get("Gateway")
+                       else subnet.network_address + 1)
+            ip_range = parse_subnet(str(conf["IPRange"])) if conf.get("IPRange") else None
+            AddressPool(subnet, gateway, ip_range).check()
+            labels = body.get("Labels") or {}
+            if not isinstance(labels, dict):
+                raise InvalidArgument("Labels must be a JSON object")
+            n = Network(id=nid, name=name, driver="bridge", created_ns=now_ns(), subnet=subnet, gateway=gateway,
+                        ip_range=ip_range, internal=bool(body.get("Internal")),
+                        attachable=bool(body.get("Attachable")), labels={str(k): str(v) for k, v in labels.items()},
+                        options=options, bridge=bridge)
+            self.store.insert(n)
+            try:
+                await self._bring_up(n)
+                await self._sync_firewall()
+            except BaseException:
+                await asyncio.to_thread(links.delete_link, bridge)
+                self.store.delete(n.id)
+                raise
+        self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
+        return n
+
+    async def _bring_up(self, n: Network) -> None:
+        assert n.subnet is not None and n.gateway is not None
+        await asyncio.to_thread(links.ensure_bridge, n.bridge, str(n.gateway), n.subnet.prefixlen,
+                                self._alias("net:" + n.id[:12]))
+        if not n.internal:
+            await asyncio.to_thread(links.enable_forwarding)
+        if n.user_defined and n.id not in self.responders:
+            responder = dns.DnsResponder(n.id, self.resolve_name, self.forwarders, forward=not n.internal)
+            try:
+                await responder.start(str(n.gateway))
+            except OSError as e:
+                log.warning("network %s: no embedded DNS on %s:53: %s", n.name, n.gateway, e)
+            else:
+                self.responders[n.id] = responder
+
+    async def remove(self, ref: str) -> None:
+        n = self.get(ref)
+        if n.predefined:
+            raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
+        async with self._lock:
+            users = [ep.container_id for ep in self.store.endpoints(network_id=n.id)
+                     if ep.container_id in self.active]
+            if users:
+                raise Forbidden(f"error while removing network: network {n.name} id {n.id} has active endpoints")
+            responder = self.responders.pop(n.id, None)
+            if responder is not None:
+                responder.close()
+            self.store.delete(n.id)
+            await asyncio.to_thread(links.delete_link, n.bridge)
+            await self._sync_firewall()
+        self.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
+
+    async def prune(self, labels: list[str], until_ns: int | None = None) -> list[str]:
+        removed: list[str] = []
+        existing = {c.id for c in self.all_containers()}
+        for n in self.store.all():
+            if n.predefined or (until_ns is not None and n.created_ns >= until_ns):
+                continue
+            if not _labels_match(n.labels, labels):
+                continue
+            if any(ep.container_id in existing for ep in self.store.endpoints(network_id=n.id)):
+                continue
+            with contextlib.suppress(EngineError):
+                await self.remove(n.id)
+                removed.append(n.name)
+        return removed
+
+    def inspect(self, n: Network, with_containers: bool = True) -> dict[str, Any]:
+        containers: dict[str, Any] = {}
+        if with_containers:
+            for ep in self.store.endpoints(network_id=n.id):
+                if ep.container_id not in self.active or ep.ip is None or n.subnet is None:
+                    continue
+                try:
+                    c = self.lookup(ep.container_id)
+                except NotFound:
+                    continue
+                containers[c.id] = {"Name": c.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
+                                    "IPv4Address": f"{ep.ip}/{n.subnet.prefixlen}", "IPv6Address": ""}
+        options = dict(n.options)
+        return {
+            "Name": n.name, "Id": n.id, "Created": rfc3339_nano(n.created_ns), "Scope": "local", "Driver": n.driver,
+            "EnableIPv6": False, "IPAM": network_row_fields(n), "Internal": n.internal, "Attachable": n.attachable,
+            "Ingress": False, "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
+            "Options": options, "Labels": n.labels,
+        }
+
+    # ---- ContainerNetworking: create time -----------------------------------------------
+
+    def _mode(self, c: Container) -> str:
+        mode = str(c.host_config.get("NetworkMode") or "bridge")
+        return "bridge" if mode == "default" else mode
+
+    def validate(self, c: Container, endpoints_config: dict[str, Any] | None = None) -> None:
+        """Check the network settings; record the container's endpoints (aliases, static addresses).
+
+        `endpoints_config` is the create request's NetworkingConfig.EndpointsConfig."""
+        mode = self._mode(c)
+        requests = requested(c.host_config, c.config)
+        if mode in ("host", "none"):
+            return
+        if mode.startswith("container:"):
+            if requests:
+                raise InvalidArgument("conflicting options: port publishing and the container type network mode")
+            other = self.lookup(mode.partition(":")[2])
+            if other.id == c.id:
+                raise InvalidArgument("cannot join own network namespace")
+            return
+        primary = self.get(mode)
+        if primary.driver != "bridge":
+            raise InvalidArgument(f"network {primary.name} cannot be combined with others")
+        wanted: list[tuple[Network, dict[str, Any]]] = [(primary, {})]
+        for key, settings in (endpoints_config or {}).items():
+            n = self.get(key)
+            if n.driver != "bridge":
+                raise InvalidArgument(f"container cannot be connected to network {n.name} and to others")
+            if n.id == primary.id:
+                wanted[0] = (primary, settings or {})
+            else:
+                wanted.append((n, settings or {}))
+        for position, (n, settings) in enumerate(wanted):
+            self._add_endpoint(c, n, settings, position)
+
+    def _add_endpoint(self, c: Container, n: Network, settings: dict[str, Any], position: int) -> Endpoint:
+        if not isinstance(settings, dict):
+            raise InvalidArgument("EndpointSettings must be a JSON object")
+        ipam = settings.get("IPAMConfig") or {}
+        static = str(ipam.get("IPv4Address") or "")
+        if static:
+            if n.predefined:
+                raise InvalidArgument("user specified IP address is supported on user defined networks only")
+            n.pool.static(parse_address(static, "IPv4 address"), self.store.used_addresses(n.id))
+        aliases = [str(a) for a in (settings.get("Aliases") or [])]
+        if aliases and n.predefined:
+            raise InvalidArgument("network-scoped aliases are supported for user-defined networks only")
+        ep = Endpoint(network_id=n.id, container_id=c.id, endpoint_id=secrets.token_hex(32), ip=None, mac="",
+                      static_ip=static, aliases=aliases, position=position)
+        self.store.add_endpoint(ep)
+        return ep
+
+    # ---- ContainerNetworking: run time --------------------------------------------------
+
+    async def attach(self, c: Container) -> NetworkAttachment:
+        mode = self._mode(c)
+        if mode == "host":
+            return NetworkAttachment(host_network=True)
+        if mode == "none":
+            return NetworkAttachment()
+        if mode.startswith("container:"):
+            other = self.lookup(mode.partition(":")[2])
+            if not other.running or not other.pid:
+                raise Conflict(f"cannot join the network of container {other.name}: it is not running")
+            path = self.netns_path(other.id)
+            netns = str(path) if path.exists() else f"/proc/{other.pid}/ns/net"
+            return NetworkAttachment(netns_path=netns, hosts=self._hosts(other), resolv_conf=self._resolv(other))
+        async with self._lock:
+            return await self._attach_bridged(c, mode)
+
+    async def _attach_bridged(self, c: Container, mode: str) -> NetworkAttachment:
+        eps = self.store.endpoints(container_id=c.id)
+        if not eps:  # created before this berthd knew networks, or its endpoints were dropped
+            self._add_endpoint(c, self.get(mode), {}, 0)
+            eps = self.store.endpoints(container_id=c.id)
+        netns = self.netns_path(c.id)
+        await asyncio.to_thread(links.create_netns, netns)
+        self.active.add(c.id)
+        try:
+            routed = False
+            for index, ep in enumerate(eps):
+                try:
+                    n = self.get(ep.network_id)
+                except NotFound:
+                    raise NotFound(f"network {ep.network_id[:12]} of container {c.name} not found") from None
+                gateway = None if n.internal or routed else str(n.gateway)
+                routed = routed or gateway is not None
+                await self._plug(c, n, ep, netns, f"eth{index}", gateway)
+            bindings = self.reservations.reserve(c.id, requested(c.host_config, c.config))
+            self.store.set_bindings(c.id, bindings)
+            await self._sync_firewall()
+        except BaseException:
+            await self._teardown(c.id)
+            raise
+        return NetworkAttachment(netns_path=str(netns), hosts=self._hosts(c), resolv_conf=self._resolv(c))
+
+    async def _plug(self, c: Container, n: Network, ep: Endpoint, netns: Path, ifname: str,
+                    gateway: str | None) -> None:
+        assert n.subnet is not None
+        addr = self.store.assign_address(n, ep)
+        ep.mac = mac_for(addr)
+        self.store.set_mac(ep)
+        await self._bring_up(n)  # the bridge may be gone (host reboot, someone's `ip link del`)
+        plug = links.Plug(bridge=n.bridge, host_name="vb" + secrets.token_hex(5), ifname=ifname, mac=ep.mac,
+                          address=str(addr), prefixlen=n.subnet.prefixlen, gateway=gateway,
+                          alias=self._alias(f"{c.id}:{n.id[:12]}"))
+        await asyncio.to_thread(links.plug, netns, plug)
+
+    async def detach(self, c: Container) -> None:
+        if self._mode(c) in ("host", "none") or self._mode(c).startswith("container:"):
+            return
+        async with self._lock:
+            await self._teardown(c.id)
+            await self._sync_firewall()
+
+    async def _teardown(self, cid: str) -> None:
+        self.active.discard(cid)
+        self.reservations.release(cid)
+        self.store.set_bindings(cid, [])
+        owned = await asyncio.to_thread(links.owned_links, self.config.alias_tag)
+        for link in owned:
+            if link.kind == "veth" and link.owner.startswith(cid + ":"):
+                await asyncio.to_thread(links.unplug, link.name)
+        await asyncio.to_thread(links.delete_netns, self.netns_path(cid))
+
+    async def release(self, c: Container) -> None:
+        await self.detach(c)
+        for ep in self.store.endpoints(container_id=c.id):
+            with contextlib.suppress(NotFound):
+                n = self.get(ep.network_id)
+                self.events.publish("network", "disconnect", n.id,
+                                    {"container": c.id, "name": n.name, "type": n.driver})
+        self.store.remove_container(c.id)
+
+    # ---- connect / disconnect -----------------------------------------------------------
+
+    async def connect(self, ref: str, container_ref: str, settings: dict[str, Any] | None) -> None:
+        n = self.get(ref)
+        c = self.lookup(container_ref)
+        mode = self._mode(c)
+        if n.driver != "bridge":
+            raise Forbidden(f"container cannot be connected to the {n.name} network")
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise Forbidden(f"container sharing network namespace with another container or host cannot be "
+                            f"connected to any other network (network mode {mode})")
+        async with self._lock:
+            if self.store.endpoint(n.id, c.id) is not None:
+                raise Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
+            eps = self.store.endpoints(container_id=c.id)
+            position = max((e.position for e in eps), default=-1) + 1
+            ep = self._add_endpoint(c, n, settings or {}, position)
+            if c.id in self.active:
+                try:
+                    netns = self.netns_path(c.id)
+                    names = await asyncio.to_thread(links.ns_ifnames, netns)
+                    ifname = next(f"eth{i}" for i in range(64) if f"eth{i}" not in names)
+                    has_route = any(not self.get(e.network_id).internal for e in eps if self._exists(e.network_id))
+                    gateway = None if n.internal or has_route else str(n.gateway)
+                    await self._plug(c, n, ep, netns, ifname, gateway)
+                    await self._sync_firewall()
+                except BaseException:
+                    self.store.remove_endpoint(n.id, c.id)
+                    raise
+        self.events.publish("network", "connect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
+
+    def _exists(self, network_id: str) -> bool:
+        try:
+            self.get(network_id)
+        except NotFound:
+            return False
+        return True
+
+    async def disconnect(self, ref: str, container_ref: str, force: bool = False) -> None:
+        n = self.get(ref)
+        try:
+            c = self.lookup(container_ref)
+        except NotFound:
+            if not force:
+                raise
+            return
+        async with self._lock:
+            ep = self.store.endpoint(n.id, c.id)
+            if ep is None:
+                raise Forbidden(f"container {c.id} is not connected to network {n.name}")
+            owned = await asyncio.to_thread(links.owned_links, self.config.alias_tag)
+            for link in owned:
+                if link.kind == "veth" and link.owner == f"{c.id}:{n.id[:12]}":
+                    await asyncio.to_thread(links.unplug, link.name)
+            self.store.remove_endpoint(n.id, c.id)
+            await self._sync_firewall()
+        self.events.publish("network", "disconnect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
+
+    # ---- what a container sees ----------------------------------------------------------
+
+    def _primary(self, c: Container) -> tuple[Network, Endpoint] | None:
+        for ep in self.store.endpoints(container_id=c.id):
+            with contextlib.suppress(NotFound):
+                return self.get(ep.network_id), ep
+        return None
+
+    def _hosts(self, c: Container) -> list[tuple[str, str]]:
+        hostname = str(c.config.get("Hostname") or c.short_id)
+        found = self._primary(c)
+        if found is None or found[1].ip is None:
+            return []
+        return [(str(found[1].ip), hostname)]
+
+    def _resolv(self, c: Container) -> str:
+        found = self._primary(c)
+        nameserver = None
+        if found is not None and found[0].user_defined and found[0].id in self.responders:
+            nameserver = str(found[0].gateway)
+        return dns.container_resolv_conf(nameserver)
+
+    def resolve_name(self, network_id: str, client: str, name: str) -> list[str] | None:
+        """The embedded DNS: `name` as a container on the asking container's networks sees it."""
+        name = name.rstrip(".").lower()
+        asking = next((ep for ep in self.store.endpoints(network_id=network_id) if str(ep.ip) == client), None)
+        scope = [network_id]
+        if asking is not None:
+            scope += [ep.network_id for ep in self.store.endpoints(container_id=asking.container_id)
+                      if ep.network_id != network_id]
+        for nid in scope:
+            found: list[str] = []
+            for ep in self.store.endpoints(network_id=nid):
+                if ep.container_id not in self.active or ep.ip is None:
+                    continue
+                try:
+                    c = self.lookup(ep.container_id)
+                except NotFound:
+                    continue
+                if name in {c.name.lower(), c.short_id, *(a.lower() for a in ep.aliases)}:
+                    found.append(str(ep.ip))
+            if found:
+                return found
+        return None
+
+    def settings(self, c: Container) -> dict[str, Any]:
+        running = c.id in self.active
+        networks: dict[str, Any] = {}
+        for ep in self.store.endpoints(container_id=c.id):
+            try:
+                n = self.get(ep.network_id)
+            except NotFound:
+                continue
+            show = running and ep.ip is not None
+            networks[n.name] = {
+                "IPAMConfig": {"IPv4Address": ep.static_ip} if ep.static_ip else None, "Links": None,
+                "Aliases": ep.aliases or None, "MacAddress": ep.mac if show else "", "DriverOpts": None,
+                "NetworkID": n.id, "EndpointID": ep.endpoint_id if show else "",
+                "Gateway": str(n.gateway) if show else "", "IPAddress": str(ep.ip) if show else "",
+                "IPPrefixLen": n.subnet.prefixlen if show and n.subnet else 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": [c.name, c.short_id, *ep.aliases] if n.user_defined else None,
+            }
+        mode = self._mode(c)
+        if mode in ("host", "none"):
+            special = self.store.by_name(mode)
+            if special is not None:
+                networks[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                                  "NetworkID": special.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
+                                  "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                                  "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
+        default = networks.get("bridge") or {}
+        return {
+            "Bridge": "", "SandboxID": c.id if running else "",
+            "SandboxKey": str(self.netns_path(c.id)) if running else "",
+            "Ports": self._port_map(c) if running else {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": default.get("IPAddress", ""),
+            "IPPrefixLen": default.get("IPPrefixLen", 0), "IPv6Gateway": "",
+            "MacAddress": default.get("MacAddress", ""), "Networks": networks,
+        }
+
+    def _port_map(self, c: Container) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            for port, proto in exposed(c.config, c.host_config):
+                out[f"{port}/{proto}"] = None
+        except InvalidArgument:
+            pass
+        for b in self.store.bindings(c.id).get(c.id, []):
+            out.setdefault(f"{b.container_port}/{b.proto}", None)
+            out[f"{b.container_port}/{b.proto}"] = [
+                *(out[f"{b.container_port}/{b.proto}"] or []),
+                {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(b.host_port)}]
+        return out
+
+    def ports(self, c: Container) -> list[dict[str, Any]]:
+        if c.id not in self.active:
+            return []
+        out: list[dict[str, Any]] = []
+        for key, bindings in self._port_map(c).items():
+            port, proto = parse_port_key(key)
+            if not bindings:
+                out.append({"PrivatePort": port, "Type": proto})
+            for b in bindings or []:
+                out.append({"IP": b["HostIp"], "PrivatePort": port, "PublicPort": int(b["HostPort"]), "Type": proto})
+        return out
+
+    # ---- firewall -----------------------------------------------------------------------
+
+    def firewall_state(self) -> FirewallState:
+        state = FirewallState()
+        nets = {n.id: n for n in self.store.all() if n.driver == "bridge" and n.subnet is not None}
+        for n in nets.values():
+            state.networks.append(NetworkRules(bridge=n.bridge, subnet=str(n.subnet), internal=n.internal,
+                                               icc=n.icc, masquerade=n.masquerade, dns=n.user_defined))
+        for cid, bindings in self.store.bindings().items():
+            primary = next((ep for ep in self.store.endpoints(container_id=cid)
+                            if ep.network_id in nets and ep.ip is not None), None)
+            if primary is None:
+                continue
+            n = nets[primary.network_id]
+            if n.internal:
+                continue  # Docker publishes nothing from an internal network
+            for b in bindings:
+                state.mappings.append(PortMapping(proto=b.proto, host_ip=b.host_ip, host_port=b.host_port,
+                                                  container_ip=str(primary.ip), container_port=b.container_port,
+                                                  bridge=n.bridge))
+        return state
+
+    async def _sync_firewall(self) -> None:
+        await asyncio.to_thread(self.firewall.sync, self.firewall_state())
+
+    # ---- start-up -----------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """After a (re)start: put back what running containers need, remove what a crash left."""
+        async with self._lock:
+            containers = {c.id: c for c in self.all_containers()}
+            running = {cid for cid, c in containers.items() if c.running}
+            for ep in self.store.endpoints():
+                if ep.container_id not in containers:
+                    self.store.remove_endpoint(ep.network_id, ep.container_id)
+            networks = [n for n in self.store.all() if n.driver == "bridge" and n.subnet is not None]
+            for n in networks:
+                await self._bring_up(n)
+            bridges = {n.bridge for n in networks}
+            for link in await asyncio.to_thread(links.owned_links, self.config.alias_tag):
+                stale = (link.kind == "bridge" and link.name not in bridges) or (
+                    link.kind == "veth" and link.owner.partition(":")[0] not in running)
+                if stale:
+                    log.info("removing %s %s left behind", link.kind, link.name)
+                    await asyncio.to_thread(links.delete_link, link.name)
+            netns_dir = self.config.netns_dir
+            if netns_dir.is_dir():
+                for entry in netns_dir.iterdir():
+                    if entry.name not in running:
+                        await asyncio.to_thread(links.delete_netns, entry)
+            self.active = {cid for cid in running if self.netns_path(cid).exists()}
+            for cid, bindings in self.store.bindings().items():
+                if cid not in self.active:
+                    self.store.set_bindings(cid, [])
+                    continue
+                try:
+                    self.reservations.reserve(cid, [_again(b) for b in bindings])
+                except EngineError as e:
+                    log.warning("container %s: cannot hold its published ports again: %s", cid[:12], e.message)
+            await self._sync_firewall()
+
+    def close(self) -> None:
+        for responder in self.responders.values():
+            responder.close()
+        self.responders.clear()
+        self.reservations.close()
+
+
+def _again(b: Binding) -> PortRequest:
+    return PortRequest(b.container_port, b.proto, b.host_ip, b.host_port, b.host_port)
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for item in wanted:
+        negate = item.startswith("!")
+        key, _, value = item.lstrip("!").partition("=")
+        present = key in labels and (not value or labels[key] == value)
+        if present == negate:
+            return False
+    return True
+
+
+def teardown(config: NetworkConfig) -> None:
+    """Remove every bridge, veth, namespace and rule of the berthd on `config` (for tests and uninstall)."""
+    for link in links.owned_links(config.alias_tag):
+        if link.kind == "veth":
+            links.delete_link(link.name)
+    for link in links.owned_links(config.alias_tag):
+        links.delete_link(link.name)
+    if config.netns_dir.is_dir():
+        for entry in config.netns_dir.iterdir():
+            links.delete_netns(entry)
+    Firewall(Chains(config.chain_prefix)).teardown()

@@ -1,0 +1,377 @@
+"""Networks through the real `docker` CLI against private berthds.
+
+"The outside" is a network namespace these tests create (198.19.x.0/30 on a veth pair, a
+benchmarking range routed nowhere else); no test sends traffic to any other address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.networks import links
+from engine.networks.config import config_for
+from engine.networks.firewall import Chains, Firewall
+from tests.support.daemon import Berthd, prerequisites_missing
+
+pytestmark = pytest.mark.e2e
+
+PAGE = "mkdir -p /w && echo {text} > /w/index.html && exec httpd -f -p 80 -h /w"
+
+
+def docker(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def ok(env: dict[str, str], *args: str) -> str:
+    out = docker(env, *args)
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
+    return out.stdout
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 5) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return str(resp.read().decode())
+
+
+class Outside:
+    """A network namespace standing in for the world: a veth from the host, an httpd on it."""
+
+    def __init__(self, base: Path) -> None:
+        third = random.randrange(0, 256)
+        self.net = ipaddress.IPv4Network(f"198.19.{third}.0/30")
+        self.host_ip, self.ip = str(self.net.network_address + 1), str(self.net.network_address + 2)
+        self.path = base / "outside.netns"
+        self.host_if = "vx" + uuid.uuid4().hex[:8]
+        self.www = base / "outside-www"
+        self.httpd: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.www.mkdir(parents=True, exist_ok=True)
+        (self.www / "index.html").write_text("the outside\n")
+        links.create_netns(self.path)
+        peer = "vy" + self.host_if[2:]
+        subprocess.run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", peer], check=True)
+        subprocess.run(["ip", "link", "set", peer, "netns", str(self.path)], check=True)
+        subprocess.run(["ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if], check=True)
+        subprocess.run(["ip", "link", "set", self.host_if, "up"], check=True)
+        inside = ["nsenter", f"--net={self.path}"]
+        subprocess.run([*inside, "ip", "addr", "add", f"{self.ip}/30", "dev", peer], check=True)
+        subprocess.run([*inside, "ip", "link", "set", peer, "up"], check=True)
+        self.httpd = subprocess.Popen([*inside, "/bin/busybox", "httpd", "-f", "-p", f"{self.ip}:80",
+                                       "-h", str(self.www)])
+
+    def run(self, *argv: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["nsenter", f"--net={self.path}", *argv], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.httpd.wait(5)
+            if self.httpd.poll() is None:
+                self.httpd.kill()
+                self.httpd.wait()
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+        links.delete_netns(self.path)
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outside]:
+    missing = prerequisites_missing()
+    if missing:
+        pytest.skip(missing)
+    forwarding = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+    world = Outside(tmp_path_factory.mktemp("outside"))
+    try:
+        world.start()
+        yield world
+    finally:
+        world.stop()
+        # berthd turns forwarding on, as dockerd does; give the host back what it had.
+        Path("/proc/sys/net/ipv4/ip_forward").write_text(forwarding)
+
+
+@pytest.fixture
+def made(docker_env: dict[str, str]) -> Iterator[list[tuple[str, str]]]:
+    """("container"|"network", name) to remove after the test, containers first."""
+    items: list[tuple[str, str]] = []
+    yield items
+    for kind, name in sorted(items, key=lambda i: i[0] != "container"):
+        docker(docker_env, "rm" if kind == "container" else "network", *(["-f"] if kind == "container"
+                                                                           else ["rm"]), name)
+
+
+def network(env: dict[str, str], made: list[tuple[str, str]], *opts: str) -> tuple[str, ipaddress.IPv4Network]:
+    name = "n" + uid()
+    ok(env, "network", "create", *opts, name)
+    made.append(("network", name))
+    subnet = json.loads(ok(env, "network", "inspect", name))[0]["IPAM"]["Config"][0]["Subnet"]
+    return name, ipaddress.IPv4Network(subnet)
+
+
+def web(env: dict[str, str], made: list[tuple[str, str]], image: str, *opts: str, text: str = "hello") -> str:
+    name = "w" + uid()
+    ok(env, "run", "-d", "--name", name, *opts, image, "sh", "-c", PAGE.format(text=text))
+    made.append(("container", name))
+    return name
+
+
+def address(env: dict[str, str], container: str, net: str) -> str:
+    nets = json.loads(ok(env, "inspect", container))[0]["NetworkSettings"]["Networks"]
+    return str(nets[net]["IPAddress"])
+
+
+def fetch(env: dict[str, str], image: str, net: str, url: str, timeout: int = 2) -> subprocess.CompletedProcess[str]:
+    """wget from a throwaway container on `net` (an address in `url`: busybox's wget cannot resolve)."""
+    # httpd may take a moment to listen: a few bounded tries
+    return docker(env, "run", "--rm", "--network", net, image, "sh", "-c",
+                  f"for i in 1 2 3; do wget -q -T {timeout} -O - {url} && exit 0; sleep 0.3; done; exit 1")
+
+
+def lookup(env: dict[str, str], image: str, net: str, name: str) -> str | None:
+    out = docker(env, "run", "--rm", "--network", net, image, "nslookup", name)
+    if out.returncode != 0:
+        return None
+    answers = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("Address:")
+               and not line.endswith(":53")]
+    return answers[0] if answers else None
+
+
+def test_containers_reach_each_other_by_name(busybox_image: str, docker_env: dict[str, str],
+                                             made: list[tuple[str, str]]) -> None:
+    net, subnet = network(docker_env, made)
+    server = web(docker_env, made, busybox_image, "--network", net)
+    ip = lookup(docker_env, busybox_image, net, server)
+    assert ip == address(docker_env, server, net)
+    assert ipaddress.IPv4Address(ip) in subnet
+    out = fetch(docker_env, busybox_image, net, f"http://{ip}/")
+    assert out.stdout == "hello\n", out.stderr
+    resolv = ok(docker_env, "run", "--rm", "--network", net, busybox_image, "cat", "/etc/resolv.conf")
+    assert f"nameserver {subnet.network_address + 1}" in resolv
+    hosts = ok(docker_env, "run", "--rm", "--network", net, "--hostname", "box", busybox_image, "cat", "/etc/hosts")
+    assert "\tbox\n" in hosts
+
+
+def test_published_ports_reach_httpd_from_the_host(busybox_image: str, docker_env: dict[str, str],
+                                                   made: list[tuple[str, str]], outside: Outside) -> None:
+    fixed = free_port()
+    server = web(docker_env, made, busybox_image, "-p", f"{fixed}:80", "-p", "127.0.0.1::80",
+                 "--expose", "8080", "-P")
+    ports = ok(docker_env, "port", server).splitlines()
+    assert f"80/tcp -> 0.0.0.0:{fixed}" in ports
+    local = next(p for p in ports if p.startswith("80/tcp -> 127.0.0.1:"))
+    assert any(p.startswith("8080/tcp -> 0.0.0.0:") for p in ports), ports
+    deadline = time.monotonic() + 10
+    while True:  # httpd starts listening a moment after the container starts
+        try:
+            assert http_get(f"http://127.0.0.1:{fixed}/") == "hello\n"
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert http_get(f"http://{local.rsplit(' ', 1)[1]}/") == "hello\n"
+    # one of the host's own addresses, and from another machine (the outside namespace)
+    assert http_get(f"http://{outside.host_ip}:{fixed}/") == "hello\n"
+    remote = outside.run("/bin/busybox", "wget", "-q", "-T", "3", "-O", "-", f"http://{outside.host_ip}:{fixed}/")
+    assert remote.stdout == "hello\n", remote.stderr
+    summary = json.loads(ok(docker_env, "inspect", server))[0]["NetworkSettings"]["Ports"]
+    assert summary["80/tcp"][0] == {"HostIp": "0.0.0.0", "HostPort": str(fixed)}
+    assert "PORTS" in ok(docker_env, "ps", "--filter", f"name={server}")
+    assert f"0.0.0.0:{fixed}->80/tcp" in ok(docker_env, "ps", "--filter", f"name={server}", "--format", "{{.Ports}}")
+    # a second container cannot take the same host port
+    clash = docker(docker_env, "run", "-d", "--name", server + "x", "-p", f"{fixed}:80", busybox_image, "true")
+    made.append(("container", server + "x"))
+    assert clash.returncode != 0 and "port is already allocated" in clash.stderr
+
+
+def test_published_udp_port_and_range(busybox_image: str, docker_env: dict[str, str],
+                                      made: list[tuple[str, str]]) -> None:
+    low = free_port()
+    name = "u" + uid()
+    ok(docker_env, "run", "-d", "--name", name, "-p", f"{low}-{low + 5}:9999/udp", busybox_image,
+       "nc", "-u", "-l", "-p", "9999")
+    made.append(("container", name))
+    mapping = ok(docker_env, "port", name, "9999/udp").strip()
+    host_port = int(mapping.rsplit(":", 1)[1])
+    assert low <= host_port <= low + 5
+    deadline = time.monotonic() + 10
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        while time.monotonic() < deadline:
+            s.sendto(b"ping over udp\n", ("127.0.0.1", host_port))
+            if "ping over udp" in ok(docker_env, "logs", name):
+                break
+            time.sleep(0.2)
+    assert "ping over udp" in ok(docker_env, "logs", name)
+
+
+def test_internal_network_has_no_way_out(busybox_image: str, docker_env: dict[str, str],
+                                         made: list[tuple[str, str]], outside: Outside) -> None:
+    open_net, _ = network(docker_env, made)
+    out = fetch(docker_env, busybox_image, open_net, f"http://{outside.ip}/")
+    assert out.stdout == "the outside\n", out.stderr  # egress, masqueraded: the outside has no route back
+    closed, _ = network(docker_env, made, "--internal")
+    blocked = fetch(docker_env, busybox_image, closed, f"http://{outside.ip}/", timeout=1)
+    assert blocked.returncode != 0 and blocked.stdout == ""
+    # containers on an internal network still find each other
+    server = web(docker_env, made, busybox_image, "--network", closed)
+    ip = lookup(docker_env, busybox_image, closed, server)
+    assert ip is not None and fetch(docker_env, busybox_image, closed, f"http://{ip}/").stdout == "hello\n"
+
+
+def test_networks_are_isolated(busybox_image: str, docker_env: dict[str, str], made: list[tuple[str, str]]) -> None:
+    one, _ = network(docker_env, made)
+    two, _ = network(docker_env, made)
+    server = web(docker_env, made, busybox_image, "--network", one)
+    ip = address(docker_env, server, one)
+    assert fetch(docker_env, busybox_image, one, f"http://{ip}/").stdout == "hello\n"
+    assert fetch(docker_env, busybox_image, two, f"http://{ip}/", timeout=1).returncode != 0
+    assert lookup(docker_env, busybox_image, two, server) is None
+
+
+def test_connect_with_alias_and_address_then_disconnect(busybox_image: str, docker_env: dict[str, str],
+                                                         made: list[tuple[str, str]]) -> None:
+    net, subnet = network(docker_env, made)
+    server = web(docker_env, made, busybox_image)  # on the default bridge
+    static = str(subnet.network_address + 50)
+    ok(docker_env, "network", "connect", "--alias", "svc", "--ip", static, net, server)
+    assert address(docker_env, server, net) == static
+    members = json.loads(ok(docker_env, "network", "inspect", net))[0]["Containers"]
+    assert [m["IPv4Address"] for m in members.values()] == [f"{static}/{subnet.prefixlen}"]
+    assert lookup(docker_env, busybox_image, net, "svc") == static
+    assert fetch(docker_env, busybox_image, net, f"http://{static}/").stdout == "hello\n"
+    twice = docker(docker_env, "network", "connect", net, server)
+    assert twice.returncode != 0 and "already exists" in twice.stderr
+    ok(docker_env, "network", "disconnect", net, server)
+    assert fetch(docker_env, busybox_image, net, f"http://{static}/", timeout=1).returncode != 0
+    assert lookup(docker_env, busybox_image, net, "svc") is None
+    assert net not in json.loads(ok(docker_env, "inspect", server))[0]["NetworkSettings"]["Networks"]
+    # the network can go once nothing uses it; the predefined ones cannot
+    assert "pre-defined" in docker(docker_env, "network", "rm", "bridge").stderr
+
+
+def test_network_modes_host_none_and_container(busybox_image: str, docker_env: dict[str, str],
+                                               made: list[tuple[str, str]]) -> None:
+    none = ok(docker_env, "run", "--rm", "--network", "none", busybox_image, "ip", "-o", "link")
+    assert [line.split(":")[1].strip() for line in none.splitlines()] == ["lo"]
+    host = ok(docker_env, "run", "--rm", "--network", "host", busybox_image, "cat", "/sys/class/net/lo/ifindex")
+    assert host.strip() == "1"
+    server = web(docker_env, made, busybox_image)
+    shared = ok(docker_env, "run", "--rm", "--network", f"container:{server}", busybox_image, "sh", "-c",
+                "for i in 1 2 3; do wget -q -T 2 -O - http://127.0.0.1/ && exit 0; sleep 0.3; done; exit 1")
+    assert shared == "hello\n"
+
+
+def test_network_ls_filters_prune_and_errors(docker_env: dict[str, str], made: list[tuple[str, str]],
+                                            busybox_image: str) -> None:
+    label = "t" + uid()
+    net, _ = network(docker_env, made, "--label", f"suite={label}", "--subnet", "10.231.0.0/24",
+                     "--gateway", "10.231.0.254", "--ip-range", "10.231.0.128/25")
+    data = json.loads(ok(docker_env, "network", "inspect", net))[0]
+    assert data["IPAM"]["Config"] == [{"Subnet": "10.231.0.0/24", "Gateway": "10.231.0.254",
+                                       "IPRange": "10.231.0.128/25"}]
+    assert data["Labels"] == {"suite": label}
+    server = web(docker_env, made, busybox_image, "--network", net)
+    ip = ipaddress.IPv4Address(address(docker_env, server, net))
+    assert ip in ipaddress.IPv4Network("10.231.0.128/25")
+    overlap = docker(docker_env, "network", "create", "--subnet", "10.231.0.0/16", "n" + uid())
+    assert overlap.returncode != 0 and "overlaps" in overlap.stderr
+    unknown = docker(docker_env, "run", "--rm", "--network", "nosuchnet", busybox_image, "true")
+    assert unknown.returncode != 0 and "network nosuchnet not found" in unknown.stderr
+    listed = ok(docker_env, "network", "ls", "--filter", f"label=suite={label}", "--format", "{{.Name}}")
+    assert listed.split() == [net]
+    ok(docker_env, "rm", "-f", server)
+    pruned = ok(docker_env, "network", "prune", "-f", "--filter", f"label=suite={label}")
+    assert net in pruned
+    assert docker(docker_env, "network", "inspect", net).returncode != 0
+
+
+# ---- a private berthd: restart, crash reconciliation, nothing left behind ----------------------
+
+
+@pytest.fixture
+def private(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path, docker_cli: str) -> Iterator[Berthd]:
+    missing = prerequisites_missing()
+    if missing:
+        pytest.skip(missing)
+    daemon = Berthd(Path(tmp_path_factory.mktemp("restart", numbered=True)))
+    try:
+        daemon.start()
+        status, _, body = daemon.api.request("POST", "/images/create?fromSrc=-&repo=busybox&tag=latest",
+                                             busybox_tar.read_bytes(), {"Content-Type": "application/x-tar"})
+        assert status == 200, body
+        yield daemon
+    finally:
+        daemon.cleanup()
+    cfg = config_for(daemon.exec_root)
+    assert links.owned_links(cfg.alias_tag) == []
+    assert Firewall(Chains(cfg.chain_prefix)).leftovers() == []
+
+
+def test_restart_keeps_addresses_and_connectivity_and_rm_leaves_nothing(private: Berthd, outside: Outside) -> None:
+    env = dict(os.environ, DOCKER_HOST=private.url, DOCKER_CONFIG=str(private.base / "docker-config"))
+    made: list[tuple[str, str]] = []
+    net, _ = network(env, made)
+    port = free_port()
+    server = web(env, made, "busybox", "--network", net, "-p", f"{port}:80")
+    before = address(env, server, net)
+    assert lookup(env, "busybox", net, server) == before
+
+    private.stop()  # SIGTERM: containers keep running
+    private.start()
+    assert address(env, server, net) == before
+    assert lookup(env, "busybox", net, server) == before
+    assert fetch(env, "busybox", net, f"http://{before}/").stdout == "hello\n"
+    assert http_get(f"http://127.0.0.1:{port}/") == "hello\n"
+    second = web(env, made, "busybox", "--network", net)
+    assert address(env, second, net) != before  # never handed out twice
+
+    # a crash: berthd is killed, one container dies meanwhile, and a stray veth of ours is left
+    cfg = config_for(private.exec_root)
+    private.stop(signal.SIGKILL)
+    stray = "vb" + uid() + "ff"
+    subprocess.run(["ip", "link", "add", stray, "type", "veth", "peer", "name", "vp" + stray[2:]], check=True)
+    subprocess.run(["ip", "link", "set", stray, "alias", f"berthd:{cfg.alias_tag}:{'0' * 64}:deadbeef0000"],
+                   check=True)
+    stale_ns = cfg.netns_dir / ("f" * 64)
+    links.create_netns(stale_ns)
+    private.start()
+    names = {link.name for link in links.owned_links(cfg.alias_tag)}
+    assert stray not in names
+    assert not stale_ns.exists()
+    assert http_get(f"http://127.0.0.1:{port}/") == "hello\n"
+
+    # remove everything: no veth, namespace or rule for it remains
+    ok(env, "rm", "-f", server, second)
+    ok(env, "network", "rm", net)
+    kinds = {link.kind for link in links.owned_links(cfg.alias_tag)}
+    assert kinds == {"bridge"}  # the default bridge alone, like docker0
+    assert list(cfg.netns_dir.iterdir()) == []
+    rules = "\n".join(Firewall(Chains(cfg.chain_prefix)).leftovers())
+    assert "DNAT" not in rules and f"--dport {port}" not in rules
+    assert len([line for line in rules.splitlines() if "MASQUERADE" in line and "-s 172." in line]) <= 1
