@@ -27,8 +27,9 @@ def backend(request: web.Request) -> Backend:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=json.dumps({"message": message}) + "\n",
-                        content_type="application/json")
+    # Exactly "application/json": the docker CLI parses an error body only then.
+    return web.Response(status=status, body=json.dumps({"message": message}).encode() + b"\n",
+                        headers={"Content-Type": "application/json"})
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

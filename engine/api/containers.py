@@ -218,6 +218,58 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def restart(request: web.Request) -> web.Response:
+    await backend(request).containers.restart(request.match_info["id"], integer(request, "t"),
+                                              request.query.get("signal"))
+    return web.Response(status=204)
+
+
+async def pause(request: web.Request) -> web.Response:
+    await backend(request).containers.pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await backend(request).containers.unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def rename(request: web.Request) -> web.Response:
+    backend(request).containers.rename(request.match_info["id"], request.query.get("name", ""))
+    return web.Response(status=204)
+
+
+async def update(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    warnings = await backend(request).containers.update(request.match_info["id"], body)
+    return web.json_response({"Warnings": warnings})
+
+
+async def prune(request: web.Request) -> web.Response:
+    flt = filters(request)
+    unknown = set(flt) - {"until", "label", "label!"}
+    if unknown:
+        raise InvalidArgument(f"invalid filter {sorted(unknown)[0]!r}: use until or label")
+    until = flt.get("until", [])
+    labels = flt.get("label", []) + [f"{x.partition('=')[0]}!={x.partition('=')[2]}" for x in flt.get("label!", [])]
+    deleted, space = await backend(request).containers.prune(
+        until_ns=_until_ns(until[0]) if until else 0, labels=labels)
+    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": space})
+
+
+def _until_ns(value: str) -> int:
+    """`until` as a timestamp or a Go duration ago ("10m", "2h")."""
+    import re
+
+    from engine.timefmt import now_ns
+
+    m = re.fullmatch(r"(\d+)(ns|us|ms|s|m|h)", value.strip())
+    if m:
+        scale = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}[m.group(2)]
+        return now_ns() - int(m.group(1)) * scale
+    return parse_timestamp(value)
+
+
 def register(routes: Routes) -> None:
     routes.add("GET", "/containers/json", list_containers)
     routes.add("POST", "/containers/create", create)
@@ -229,4 +281,10 @@ def register(routes: Routes) -> None:
     routes.add("POST", "/containers/{id}/attach", attach)
     routes.add("GET", "/containers/{id}/logs", logs)
     routes.add("POST", "/containers/{id}/resize", resize)
+    routes.add("POST", "/containers/{id}/restart", restart)
+    routes.add("POST", "/containers/{id}/pause", pause)
+    routes.add("POST", "/containers/{id}/unpause", unpause)
+    routes.add("POST", "/containers/{id}/rename", rename)
+    routes.add("POST", "/containers/{id}/update", update)
+    routes.add("POST", "/containers/prune", prune)
     routes.add("DELETE", "/containers/{id}", remove)

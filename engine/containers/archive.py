@@ -149,9 +149,12 @@ class Located:
         self.close()
 
     @property
-    def contents_only(self) -> bool:
-        """"dir/." (or the root): the tar holds what is in the directory, not the directory."""
-        return self.abs_path == "/" or self.abs_path.endswith("/.")
+    def contents_prefix(self) -> str | None:
+        """For "dir/." and "/", the tar holds the directory's entries, named as dockerd names
+        them ("./bin/..." and "/bin/..."), which is what the CLI expects to rename; else None."""
+        if self.abs_path == "/":
+            return "/"
+        return "./" if self.abs_path.endswith("/.") else None
 
     def path_stat(self) -> PathStat:
         return PathStat(name=base_name(self.abs_path), size=self.st.st_size, mode=go_file_mode(self.st.st_mode),
@@ -160,8 +163,8 @@ class Located:
     def write_tar(self, sink: ByteSink) -> None:
         """Stream a tar of the path to `sink`, named as dockerd names it (by its base name)."""
         with TreeTar(sink) as tar:
-            if self.contents_only:
-                tar.add_directory_contents(self.parent.fd, "", include_self=True)
+            if self.contents_prefix is not None:
+                tar.add_directory_contents(self.parent.fd, self.contents_prefix, include_self=True)
             elif not self.name:
                 tar.add_fd(os.dup(self.parent.fd), base_name(self.abs_path))
             else:
@@ -262,9 +265,10 @@ class TreeTar:
             os.close(fd)
 
     def add_directory_contents(self, dir_fd: int, prefix: str, *, include_self: bool) -> None:
-        """Everything below the directory `dir_fd`, names prefixed with `prefix` ("" or "x/")."""
+        """Everything below the directory `dir_fd`, names prefixed with `prefix` ("", "x/", "./");
+        with `include_self`, the directory too, named `prefix`."""
         if include_self:
-            self._entry(dir_fd, os.fstat(dir_fd), "./")
+            self._entry(dir_fd, os.fstat(dir_fd), prefix)
         # Depth first with an explicit stack: a deep tree must not exhaust Python's recursion.
         stack: list[tuple[int, Iterator[str], str]] = []
         try:

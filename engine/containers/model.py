@@ -38,6 +38,12 @@ class Container:
     finished_ns: int = 0
     restart_count: int = 0
     oom_killed: bool = False
+    manually_stopped: bool = False  # restart policies leave such a container alone
+    health: dict[str, Any] | None = None  # State.Health: Status, FailingStreak, Log
+
+    @property
+    def health_status(self) -> str:
+        return str(self.health.get("Status", "")) if self.health else ""
 
     @property
     def short_id(self) -> str:
@@ -60,7 +66,12 @@ class Container:
         now = now or now_ns()
         if self.state in (State.RUNNING, State.PAUSED):
             text = "Up " + human_duration((now - self.started_ns) / 1e9)
-            return text + " (Paused)" if self.state is State.PAUSED else text
+            if self.state is State.PAUSED:
+                return text + " (Paused)"
+            status = self.health_status
+            if status == "starting":
+                return text + " (health: starting)"
+            return f"{text} ({status})" if status in ("healthy", "unhealthy") else text
         if self.state is State.RESTARTING:
             return f"Restarting ({self.exit_code}) {human_duration((now - self.finished_ns) / 1e9)} ago"
         if self.state is State.EXITED:
@@ -72,7 +83,7 @@ class Container:
         return "Created"
 
     def state_api(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "Status": self.state.value,
             "Running": self.state in (State.RUNNING, State.PAUSED),
             "Paused": self.state is State.PAUSED,
@@ -85,3 +96,6 @@ class Container:
             "StartedAt": rfc3339_nano(self.started_ns),
             "FinishedAt": rfc3339_nano(self.finished_ns),
         }
+        if self.health is not None:
+            state["Health"] = self.health
+        return state

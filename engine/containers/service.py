@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import signal as signals
@@ -94,6 +95,9 @@ class ContainerService:
         self._pending_attach: dict[str, list[AttachRequest]] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._restart_tasks: dict[str, asyncio.Task[None]] = {}
+        self._backoff: dict[str, float] = {}
+        self._restarting: set[str] = set()  # a manual restart is under way: not a final stop
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -146,6 +150,9 @@ class ContainerService:
         warnings: list[str] = []
         c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config,
                       host_config=normalise_host_config(host_config))
+        policy = restart_policy(c.host_config)
+        if c.host_config.get("AutoRemove") and policy.name != "no":
+            raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
         self.networking.validate(c)
         self.mounts.validate(c)
         self.store.insert(c)
@@ -179,6 +186,8 @@ class ContainerService:
                 raise NotModified("container already started")
             if c.state in (State.REMOVING, State.DEAD):
                 raise Conflict(f"cannot start container {c.name}: it is being removed")
+            self._cancel_restart(c)
+            c.manually_stopped = False
             await self._start_locked(c)
 
     async def _start_locked(self, c: Container) -> None:
@@ -302,23 +311,74 @@ class ContainerService:
                 self.mounts.release(c)
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(cid) / "rootfs")
-            c.state = State.EXITED
             c.exit_code = code if code is not None else 255
             if code is None:
                 c.error = "conmon exited without recording the container's exit code"
             c.pid = 0
             c.conmon_pid = 0
             c.finished_ns = now_ns()
+            restart = cid in self._restarting or self._policy_restarts(c)
+            c.state = State.RESTARTING if restart else State.EXITED
+            if c.health is not None:
+                c.health = {**c.health, "Status": "unhealthy" if c.health_status == "unhealthy" else "starting"}
             self.store.save(c)
         self._publish(c, "die", exitCode=str(c.exit_code))
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
                 fut.set_result(c.exit_code)
-        if c.host_config.get("AutoRemove"):
+        if restart and cid not in self._restarting:
+            self._schedule_restart(c)
+        elif c.host_config.get("AutoRemove"):
             try:
                 await self.remove(cid, force=True)
             except Exception:
                 log.exception("auto-removing container %s failed", cid)
+
+    def _policy_restarts(self, c: Container) -> bool:
+        policy = restart_policy(c.host_config)
+        if c.manually_stopped or policy.name == "no":
+            return False
+        if policy.name == "on-failure":
+            return c.exit_code != 0 and (policy.max_retries == 0 or c.restart_count < policy.max_retries)
+        return True  # always, unless-stopped
+
+    def _schedule_restart(self, c: Container) -> None:
+        """Docker's back-off: 100 ms, doubling up to a minute; reset after 10 s of running."""
+        ran = (c.finished_ns - c.started_ns) / 1e9
+        delay = RESTART_DELAY_MIN if ran >= 10 else min(self._backoff.get(c.id, RESTART_DELAY_MIN / 2) * 2,
+                                                        RESTART_DELAY_MAX)
+        self._backoff[c.id] = delay
+        self._restart_tasks[c.id] = asyncio.get_running_loop().create_task(self._restart_after(c.id, delay))
+
+    async def _restart_after(self, cid: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            async with self._lock(cid):
+                try:
+                    c = self.get(cid)
+                except NotFound:
+                    return
+                if c.state is not State.RESTARTING:
+                    return
+                c.restart_count += 1
+                try:
+                    await self._start_locked(c)
+                except Exception as e:
+                    log.warning("restarting container %s failed: %s", c.name, e)
+                    c = self.get(cid)
+                    c.state = State.EXITED
+                    self.store.save(c)
+                    self._publish(c, "die", exitCode=str(c.exit_code))
+        finally:
+            self._restart_tasks.pop(cid, None)
+
+    def _cancel_restart(self, c: Container) -> None:
+        task = self._restart_tasks.pop(c.id, None)
+        if task is not None:
+            task.cancel()
+        if c.state is State.RESTARTING and c.id not in self._restarting:
+            c.state = State.EXITED
+            self.store.save(c)
 
     # ---- stop / kill --------------------------------------------------------------------
 
@@ -332,8 +392,16 @@ class ContainerService:
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
+        if c.state is State.RESTARTING and c.id not in self._restarting:
+            self._cancel_restart(c)
+            c.manually_stopped = True
+            self.store.save(c)
+            self._publish(c, "stop")
+            return
         if not c.running:
             raise NotModified("container already stopped")
+        c.manually_stopped = c.id not in self._restarting
+        self.store.save(c)
         if timeout is None:
             timeout = int(c.config.get("StopTimeout") or 10)
         sig = signal_number(signal or c.config.get("StopSignal"), signals.SIGTERM)
@@ -351,6 +419,107 @@ class ContainerService:
                 self._publish(c, "kill", signal=str(int(signals.SIGKILL)))
             await exited
         self._publish(self.get(c.id) if self._exists(c.id) else c, "stop")
+
+    async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        self._restarting.add(c.id)
+        try:
+            if c.running and c.state is not State.RESTARTING:
+                await self.stop(c.id, timeout, signal)
+        finally:
+            self._restarting.discard(c.id)
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.state in (State.RUNNING, State.PAUSED):
+                return
+            self._cancel_restart(c)
+            c.manually_stopped = False
+            await self._start_locked(c)
+        self._publish(c, "restart")
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.state is State.PAUSED:
+                raise Conflict(f"Container {c.id} is already paused")
+            if c.state is not State.RUNNING:
+                raise Conflict(f"Container {c.id} is not running")
+            await self.runtime.pause(c.id)
+            c.state = State.PAUSED
+            self.store.save(c)
+        self._publish(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.state is not State.PAUSED:
+                raise Conflict(f"Container {c.id} is not paused")
+            await self.runtime.resume(c.id)
+            c.state = State.RUNNING
+            self.store.save(c)
+        self._publish(c, "unpause")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        if not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        c = self.get(ref)
+        name = names.validate(new_name)
+        if name == c.name:
+            raise Conflict(f"Renaming a container with the same name as its current name: {name}")
+        old = c.name
+        c.name = name
+        self.store.rename(c)
+        self._publish(c, "rename", oldName="/" + old)
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """Change resources (live, when running) and the restart policy."""
+        c = self.get(ref)
+        if not isinstance(body, dict):
+            raise InvalidArgument("the request body must be a JSON object (resources to update)")
+        # The CLI sends every Resources field; only the ones with a value matter.
+        body = {k: v for k, v in body.items() if v not in (None, "", 0, [], {})}
+        unknown = set(body) - UPDATABLE
+        if unknown:
+            raise InvalidArgument(f"cannot update {', '.join(sorted(unknown))}: only resources and RestartPolicy")
+        changes = {k: v for k, v in body.items() if v not in (None, "") and not (k != "RestartPolicy" and v == 0)}
+        for key, value in changes.items():
+            if key not in ("RestartPolicy", "CpusetCpus", "CpusetMems") and not isinstance(value, int):
+                raise InvalidArgument(f"{key} must be an integer")
+        if "RestartPolicy" in changes:
+            policy = restart_policy({"RestartPolicy": changes["RestartPolicy"]})
+            if policy.name != "no" and c.host_config.get("AutoRemove"):
+                raise InvalidArgument(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container")
+        if "Memory" in changes and "MemorySwap" not in changes:
+            old_swap = int(c.host_config.get("MemorySwap") or 0)
+            if old_swap > 0 and old_swap < changes["Memory"]:
+                raise InvalidArgument("Memory limit should be smaller than already set memoryswap limit, "
+                                      "update the memoryswap at the same time")
+        if c.state in (State.RUNNING, State.PAUSED):
+            await self.runtime.update(c.id, {k: v for k, v in changes.items() if k != "RestartPolicy"})
+        c = self.get(c.id)
+        c.host_config.update(changes)
+        self.store.save(c)
+        self._publish(c, "update")
+        return []
+
+    async def prune(self, until_ns: int = 0, labels: list[str] | None = None) -> tuple[list[str], int]:
+        deleted: list[str] = []
+        space = 0
+        for c in self.store.all():
+            if c.state not in (State.EXITED, State.CREATED, State.DEAD):
+                continue
+            if until_ns and c.created_ns > until_ns:
+                continue
+            if not _labels_match(c.config.get("Labels") or {}, labels or []):
+                continue
+            space += await asyncio.to_thread(_tree_size, self.data_dir(c.id) / "upper")
+            with contextlib.suppress(NotFound, Conflict):
+                await self.remove(c.id)
+                deleted.append(c.id)
+        return deleted, space
 
     def _exists(self, cid: str) -> bool:
         try:
@@ -386,6 +555,9 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
+        if c.state is State.RESTARTING and force:
+            self._cancel_restart(c)
+            c = self.get(c.id)
         if c.running:
             if not force:
                 raise Conflict(
@@ -414,6 +586,7 @@ class ContainerService:
             (self.paths.exits / c.id).unlink(missing_ok=True)
             self.store.delete(c.id)
         self._locks.pop(c.id, None)
+        self._backoff.pop(c.id, None)
         self._publish(c, "destroy")
         for fut in self._removed_waiters.pop(c.id, []):
             if not fut.done():
@@ -544,3 +717,50 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     out.setdefault("LogConfig", {"Type": "k8s-file", "Config": {}})
     return out
+
+
+RESTART_DELAY_MIN = 0.1
+RESTART_DELAY_MAX = 60.0
+UPDATABLE = {"CpuShares", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota",
+             "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "KernelMemory", "RestartPolicy",
+             "CpuRealtimePeriod", "CpuRealtimeRuntime", "OomKillDisable", "MemorySwappiness"}
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    name: str
+    max_retries: int
+
+
+def restart_policy(host_config: dict[str, Any]) -> RestartPolicy:
+    raw = host_config.get("RestartPolicy") or {}
+    if not isinstance(raw, dict):
+        raise InvalidArgument("RestartPolicy must be an object with Name and MaximumRetryCount")
+    name = raw.get("Name") or "no"
+    retries = raw.get("MaximumRetryCount") or 0
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"invalid restart policy: {name!r}: use no, always, unless-stopped or on-failure[:N]")
+    if not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument("invalid restart policy: the maximum retry count must be a non-negative integer")
+    if retries and name != "on-failure":
+        raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    return RestartPolicy(name, retries)
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for item in wanted:
+        negate = "!=" in item
+        key, _, value = item.partition("!=" if negate else "=")
+        has = key in labels and (not value or labels[key] == value)
+        if has == negate:
+            return False
+    return True
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total

@@ -30,13 +30,16 @@ CREATE TABLE IF NOT EXISTS containers (
     started_ns INTEGER NOT NULL DEFAULT 0,
     finished_ns INTEGER NOT NULL DEFAULT 0,
     restart_count INTEGER NOT NULL DEFAULT 0,
-    oom_killed INTEGER NOT NULL DEFAULT 0
+    oom_killed INTEGER NOT NULL DEFAULT 0,
+    manually_stopped INTEGER NOT NULL DEFAULT 0,
+    health TEXT
 );
 CREATE INDEX IF NOT EXISTS containers_created ON containers(created_ns);
 """
 
 _COLUMNS = ("id", "name", "image", "image_id", "config", "host_config", "created_ns", "state", "pid",
-            "conmon_pid", "exit_code", "error", "started_ns", "finished_ns", "restart_count", "oom_killed")
+            "conmon_pid", "exit_code", "error", "started_ns", "finished_ns", "restart_count", "oom_killed",
+            "manually_stopped", "health")
 
 
 def _row_to_container(row: sqlite3.Row) -> Container:
@@ -47,13 +50,16 @@ def _row_to_container(row: sqlite3.Row) -> Container:
         conmon_pid=row["conmon_pid"], exit_code=row["exit_code"], error=row["error"],
         started_ns=row["started_ns"], finished_ns=row["finished_ns"],
         restart_count=row["restart_count"], oom_killed=bool(row["oom_killed"]),
+        manually_stopped=bool(row["manually_stopped"]),
+        health=json.loads(row["health"]) if row["health"] else None,
     )
 
 
 def _values(c: Container) -> tuple[object, ...]:
     return (c.id, c.name, c.image, c.image_id, json.dumps(c.config), json.dumps(c.host_config),
             c.created_ns, c.state.value, c.pid, c.conmon_pid, c.exit_code, c.error, c.started_ns,
-            c.finished_ns, c.restart_count, int(c.oom_killed))
+            c.finished_ns, c.restart_count, int(c.oom_killed), int(c.manually_stopped),
+            json.dumps(c.health) if c.health is not None else None)
 
 
 class ContainerStore:
@@ -82,6 +88,15 @@ class ContainerStore:
         sets = ",".join(f"{col} = ?" for col in _COLUMNS[1:])
         with self.db.transaction() as tx:
             tx.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*_values(c)[1:], c.id))
+
+    def rename(self, c: Container) -> None:
+        try:
+            with self.db.transaction() as tx:
+                tx.execute("UPDATE containers SET name = ? WHERE id = ?", (c.name, c.id))
+        except sqlite3.IntegrityError as e:
+            raise Conflict(
+                f'Error when allocating new name: Conflict. The container name "/{c.name}" is already in use. '
+                "You have to remove (or rename) that container to be able to reuse that name.") from e
 
     def delete(self, container_id: str) -> None:
         with self.db.transaction() as tx:

@@ -253,6 +253,13 @@ class NetworkService:
         """Check the network settings; record the container's endpoints (aliases, static addresses).
 
         `endpoints_config` is the create request's NetworkingConfig.EndpointsConfig."""
+        try:
+            self._validate(c, endpoints_config)
+        except NotFound as e:
+            # 400, not 404: the docker CLI takes a 404 from create for a missing image and pulls.
+            raise InvalidArgument(e.message) from None
+
+    def _validate(self, c: Container, endpoints_config: dict[str, Any] | None) -> None:
         mode = self._mode(c)
         requests = requested(c.host_config, c.config)
         if mode in ("host", "none"):

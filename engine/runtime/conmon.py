@@ -22,6 +22,13 @@ from engine.errors import InvalidArgument, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
+_UPDATE_FLAGS = {
+    "Memory": "--memory", "MemorySwap": "--memory-swap", "MemoryReservation": "--memory-reservation",
+    "CpuShares": "--cpu-share", "CpuPeriod": "--cpu-period", "CpuQuota": "--cpu-quota",
+    "CpusetCpus": "--cpuset-cpus", "CpusetMems": "--cpuset-mems", "PidsLimit": "--pids-limit",
+    "BlkioWeight": "--blkio-weight",
+}
+
 # conmon's attach socket packets start with a byte naming the pipe.
 PIPE_STDOUT = 2
 PIPE_STDERR = 3
@@ -136,6 +143,20 @@ class ConmonRuntime:
 
     async def resume(self, container_id: str) -> None:
         await self._run("resume", container_id)
+
+    async def update(self, container_id: str, resources: dict[str, int | str]) -> None:
+        """Live resource changes (`docker update`), in the API's field names."""
+        flags: list[str] = []
+        for key, value in resources.items():
+            if key == "NanoCpus":
+                period = 100_000
+                flags += ["--cpu-period", str(period), "--cpu-quota", str(int(value) * period // 1_000_000_000)]
+            elif key in _UPDATE_FLAGS:
+                flags += [_UPDATE_FLAGS[key], str(value)]
+        if "Memory" in resources and "MemorySwap" not in resources:
+            flags += ["--memory-swap", "-1"]
+        if flags:
+            await self._run("update", *flags, container_id)
 
     async def delete(self, container_id: str) -> None:
         """Remove the runtime's state and cgroups; quietly succeeds if already gone."""

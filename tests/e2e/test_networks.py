@@ -14,6 +14,7 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -148,9 +149,9 @@ def address(env: dict[str, str], container: str, net: str) -> str:
 
 def fetch(env: dict[str, str], image: str, net: str, url: str, timeout: int = 2) -> subprocess.CompletedProcess[str]:
     """wget from a throwaway container on `net` (an address in `url`: busybox's wget cannot resolve)."""
-    # httpd may take a moment to listen: a few bounded tries
+    # httpd may take a moment to listen: a few bounded tries. (busybox-static's `wget -T` crashes: `timeout`.)
     return docker(env, "run", "--rm", "--network", net, image, "sh", "-c",
-                  f"for i in 1 2 3; do wget -q -T {timeout} -O - {url} && exit 0; sleep 0.3; done; exit 1")
+                  f"for i in 1 2 3; do timeout {timeout} wget -q -O - {url} && exit 0; sleep 0.3; done; exit 1")
 
 
 def lookup(env: dict[str, str], image: str, net: str, name: str) -> str | None:
@@ -198,7 +199,8 @@ def test_published_ports_reach_httpd_from_the_host(busybox_image: str, docker_en
     assert http_get(f"http://{local.rsplit(' ', 1)[1]}/") == "hello\n"
     # one of the host's own addresses, and from another machine (the outside namespace)
     assert http_get(f"http://{outside.host_ip}:{fixed}/") == "hello\n"
-    remote = outside.run("/bin/busybox", "wget", "-q", "-T", "3", "-O", "-", f"http://{outside.host_ip}:{fixed}/")
+    remote = outside.run("/bin/busybox", "timeout", "3", "/bin/busybox", "wget", "-q", "-O", "-",
+                         f"http://{outside.host_ip}:{fixed}/")
     assert remote.stdout == "hello\n", remote.stderr
     summary = json.loads(ok(docker_env, "inspect", server))[0]["NetworkSettings"]["Ports"]
     assert summary["80/tcp"][0] == {"HostIp": "0.0.0.0", "HostPort": str(fixed)}
@@ -214,20 +216,28 @@ def test_published_udp_port_and_range(busybox_image: str, docker_env: dict[str, 
                                       made: list[tuple[str, str]]) -> None:
     low = free_port()
     name = "u" + uid()
-    ok(docker_env, "run", "-d", "--name", name, "-p", f"{low}-{low + 5}:9999/udp", busybox_image,
-       "nc", "-u", "-l", "-p", "9999")
+    ok(docker_env, "run", "-d", "--name", name, "-p", f"{low}-{low + 5}:9999/udp", busybox_image, "sleep", "60")
     made.append(("container", name))
     mapping = ok(docker_env, "port", name, "9999/udp").strip()
     host_port = int(mapping.rsplit(":", 1)[1])
     assert low <= host_port <= low + 5
-    deadline = time.monotonic() + 10
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        while time.monotonic() < deadline:
-            s.sendto(b"ping over udp\n", ("127.0.0.1", host_port))
-            if "ping over udp" in ok(docker_env, "logs", name):
-                break
-            time.sleep(0.2)
-    assert "ping over udp" in ok(docker_env, "logs", name)
+    # busybox has no UDP server: one in the container's network namespace stands in for it
+    sandbox = json.loads(ok(docker_env, "inspect", name))[0]["NetworkSettings"]["SandboxKey"]
+    server = subprocess.Popen(
+        ["nsenter", f"--net={sandbox}", sys.executable, "-c",
+         "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 9999));"
+         "s.settimeout(10); print('ready', flush=True); print(s.recvfrom(100)[0].decode(), flush=True)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline() == "ready\n"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"ping over udp", ("127.0.0.1", host_port))
+        out, _ = server.communicate(timeout=15)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert out.strip() == "ping over udp"
 
 
 def test_internal_network_has_no_way_out(busybox_image: str, docker_env: dict[str, str],
@@ -283,7 +293,7 @@ def test_network_modes_host_none_and_container(busybox_image: str, docker_env: d
     assert host.strip() == "1"
     server = web(docker_env, made, busybox_image)
     shared = ok(docker_env, "run", "--rm", "--network", f"container:{server}", busybox_image, "sh", "-c",
-                "for i in 1 2 3; do wget -q -T 2 -O - http://127.0.0.1/ && exit 0; sleep 0.3; done; exit 1")
+                "for i in 1 2 3; do timeout 2 wget -q -O - http://127.0.0.1/ && exit 0; sleep 0.3; done; exit 1")
     assert shared == "hello\n"
 
 
@@ -373,5 +383,5 @@ def test_restart_keeps_addresses_and_connectivity_and_rm_leaves_nothing(private:
     assert kinds == {"bridge"}  # the default bridge alone, like docker0
     assert list(cfg.netns_dir.iterdir()) == []
     rules = "\n".join(Firewall(Chains(cfg.chain_prefix)).leftovers())
-    assert "DNAT" not in rules and f"--dport {port}" not in rules
+    assert "-j DNAT" not in rules and f"--dport {port}" not in rules
     assert len([line for line in rules.splitlines() if "MASQUERADE" in line and "-s 172." in line]) <= 1

@@ -17,7 +17,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(self.timeout)
-        s.connect(self.socket_path)
+        try:
+            s.connect(self.socket_path)
+        except OSError:
+            s.close()  # a stale socket file (a killed daemon's) refuses: do not leak the socket
+            raise
         self.sock = s
 
 
