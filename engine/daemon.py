@@ -24,6 +24,8 @@ from engine.api.app import build_app
 from engine.backend import Backend
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, DEFAULT_SOCKET, EnginePaths
 from engine.containers.execs import ExecService
+from engine.containers.health import HealthMonitor
+from engine.containers.logrotate import LogRotator
 from engine.containers.rootfs import OverlayRootfs
 from engine.containers.service import ContainerService
 from engine.containers.store import ContainerStore
@@ -138,6 +140,10 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("berthd %s: runtime %s (%s), root %s", __version__, backend.runtime.name,
              backend.runtime.reason, paths.root)
     await backend.containers.restore()
+    health = HealthMonitor(backend.containers, backend.execs, backend.events)
+    health.start()
+    rotator = LogRotator(backend.containers, backend.events)
+    rotator.start()
     if isinstance(backend.containers.networking, NetworkService):
         await backend.containers.networking.reconcile()
 
@@ -159,6 +165,8 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down; containers keep running")
+    await health.close()
+    await rotator.close()
     await backend.containers.close()
     await runner.cleanup()
     sock.unlink(missing_ok=True)

@@ -9,14 +9,58 @@ Partial (P) records are joined until the final (F) one, so each entry is one lin
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from engine.errors import InvalidArgument
 from engine.timefmt import parse_timestamp
 
 STDOUT, STDERR = 1, 2
+DRIVERS = {"", "json-file", "k8s-file", "local"}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    max_size: int  # bytes; 0 = unlimited
+    max_files: int  # files kept, the live one included
+
+    @classmethod
+    def from_host_config(cls, host_config: dict[str, Any]) -> LogLimits:
+        cfg = host_config.get("LogConfig") or {}
+        driver = cfg.get("Type") or ""
+        if driver not in DRIVERS:
+            raise InvalidArgument(f"logging driver {driver!r} is not supported: use json-file, k8s-file or local")
+        opts = cfg.get("Config") or {}
+        unknown = set(opts) - {"max-size", "max-file", "compress", "mode", "max-buffer-size"}
+        if unknown:
+            raise InvalidArgument(f"unknown log opt {sorted(unknown)[0]!r} for log driver {driver or 'json-file'}")
+        size = parse_size(str(opts["max-size"])) if opts.get("max-size") else 0
+        try:
+            files = int(opts.get("max-file") or 1)
+        except ValueError:
+            raise InvalidArgument(f"invalid max-file {opts.get('max-file')!r}: a whole number of files") from None
+        if files < 1:
+            raise InvalidArgument("max-file cannot be less than 1")
+        if files > 1 and not size:
+            raise InvalidArgument("max-file can only be used with max-size")
+        return cls(size, files)
+
+
+def parse_size(text: str) -> int:
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise InvalidArgument(f"invalid max-size {text!r}: use a size such as 10m, 512k or 1g")
+    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+    return int(float(m.group(1)) * scale)
+
+
+
 FOLLOW_POLL = 0.05
 
 
@@ -77,36 +121,55 @@ def _utc(ts: str) -> str:
     return ts[:-6] if ts.endswith("+00:00") else ts
 
 
-async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> AsyncIterator[LogLine]:
-    """Lines of the log that match `query`; with `follow`, keep reading until the container
-    has stopped running and the file is drained."""
-    parser = _Parser()
-    try:
-        f = await asyncio.to_thread(open, path, "rb")
-    except FileNotFoundError:
-        if not query.follow:
-            return
-        while not path.exists():
-            if not running():
-                return
-            await asyncio.sleep(FOLLOW_POLL)
-        f = await asyncio.to_thread(open, path, "rb")
-    with f:
-        # History first: read it in one go (bounded by tail if asked).
-        data = await asyncio.to_thread(f.read)
+def rotated_files(log_path: Path) -> list[Path]:
+    """The log's files, oldest first, the live one last (container.log.2, .1, container.log)."""
+    old = sorted((p for p in log_path.parent.glob(log_path.name + ".*") if p.suffix[1:].isdigit()),
+                 key=lambda p: int(p.suffix[1:]), reverse=True)
+    return [*old, log_path]
+
+
+def _read_history(path: Path, parser: _Parser, query: LogQuery) -> tuple[list[LogLine], bytes, int | None, Any]:
+    """Every complete line of the rotated files and the live one; the live file stays open
+    (returned with its unfinished tail and inode) for following."""
+    lines: list[LogLine] = []
+    files = rotated_files(path)
+    live = None
+    rest = b""
+    for p in files:
+        try:
+            f = open(p, "rb")  # noqa: SIM115 - the live file outlives this function
+        except FileNotFoundError:
+            continue
+        data = f.read()
         cut = data.rfind(b"\n") + 1
-        rest = data[cut:]
-        lines = [ln for ln in parser.feed(data[:cut].splitlines()) if query.wants(ln)]
-        if query.tail is not None:
-            lines = list(deque(lines, maxlen=query.tail)) if query.tail > 0 else []
-        for ln in lines:
-            yield ln
-        if not query.follow:
-            return
-        pending = rest
+        lines += [ln for ln in parser.feed(data[:cut].splitlines()) if query.wants(ln)]
+        if p == path:
+            live, rest = f, data[cut:]
+        else:
+            f.close()
+        if query.tail is not None and len(lines) > 4 * max(query.tail, 1024):
+            lines = lines[-max(query.tail, 0):] if query.tail > 0 else []
+    inode = os.fstat(live.fileno()).st_ino if live is not None else None
+    return lines, rest, inode, live
+
+
+async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> AsyncIterator[LogLine]:
+    """Lines of the log that match `query`; with `follow`, keep reading, across rotations and
+    restarts, until the container has stopped running and the file is drained."""
+    parser = _Parser()
+    lines, pending, inode, f = await asyncio.to_thread(_read_history, path, parser, query)
+    if query.tail is not None:
+        lines = list(deque(lines, maxlen=query.tail)) if query.tail > 0 else []
+    for ln in lines:
+        yield ln
+    if not query.follow:
+        if f is not None:
+            f.close()
+        return
+    try:
         while True:
             alive = running()
-            chunk = await asyncio.to_thread(f.read)
+            chunk = await asyncio.to_thread(f.read) if f is not None else b""
             if chunk:
                 pending += chunk
                 cut = pending.rfind(b"\n") + 1
@@ -115,11 +178,25 @@ async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> 
                         yield ln
                 pending = pending[cut:]
                 continue
+            # Rotated (or first created) under us: the old file is drained, go on with the new one.
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current is not None and current != inode:
+                if f is not None:
+                    f.close()
+                f = open(path, "rb")  # noqa: SIM115
+                inode, pending = current, b""
+                continue
             if not alive:
                 return
             if query.until_ns and _now_ns() > query.until_ns:
                 return
             await asyncio.sleep(FOLLOW_POLL)
+    finally:
+        if f is not None:
+            f.close()
 
 
 def _now_ns() -> int:

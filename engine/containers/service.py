@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from engine.config import EnginePaths
 from engine.containers import names, stdio
 from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
+from engine.containers.logs import LogLimits
 from engine.containers.model import Container, State
 from engine.containers.stdio import OutputWriter
 from engine.containers.store import ContainerStore
@@ -153,6 +154,7 @@ class ContainerService:
         policy = restart_policy(c.host_config)
         if c.host_config.get("AutoRemove") and policy.name != "no":
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+        LogLimits.from_host_config(c.host_config)
         self.networking.validate(c)
         self.mounts.validate(c)
         self.store.insert(c)
@@ -521,6 +523,14 @@ class ContainerService:
                 deleted.append(c.id)
         return deleted, space
 
+    def set_health(self, cid: str, health: dict[str, Any]) -> None:
+        c = self.get(cid)
+        old = c.health_status
+        c.health = health
+        self.store.save(c)
+        if health.get("Status") != old and health.get("Status") != "starting":
+            self._publish(c, f"health_status: {health.get('Status')}")
+
     def _exists(self, cid: str) -> bool:
         try:
             self.get(cid)
@@ -699,6 +709,8 @@ def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     for key in ("WorkingDir", "User", "StopSignal"):
         if not cfg.get(key) and image.get(key):
             cfg[key] = image[key]
+    if not cfg.get("Healthcheck") and image.get("Healthcheck"):
+        cfg["Healthcheck"] = image["Healthcheck"]
     labels = dict(image.get("Labels") or {})
     labels.update(cfg.get("Labels") or {})
     cfg["Labels"] = labels

@@ -173,3 +173,70 @@ def test_volume_rm_prune_and_labels(busybox_image: str, docker_env: dict[str, st
     ok(docker_env, "volume", "rm", name + "a")
     missing = docker(docker_env, "volume", "inspect", name + "a")
     assert missing.returncode != 0 and "no such volume" in missing.stderr.lower()
+
+
+def _tar_files(data: bytes) -> dict[str, tuple[str, int, bytes]]:
+    """name -> (type, mode, content) for every member of a tar."""
+    out: dict[str, tuple[str, int, bytes]] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar:
+            name = m.name.removeprefix("./")
+            if not name or name == ".":
+                continue
+            content = tar.extractfile(m).read() if m.isfile() else m.linkname.encode()  # type: ignore[union-attr]
+            out[name] = ("dir" if m.isdir() else "file" if m.isfile() else "link", m.mode, content)
+    return out
+
+
+def test_export_then_import_into_a_new_volume_gives_the_same_files(
+        berthd, busybox_image: str, docker_env: dict[str, str], name: str, cleanup: list[tuple[str, str]]) -> None:
+    cleanup.append(("volume", name))
+    cleanup.append(("volume", name + "copy"))
+    cleanup.append(("volume", name + "clone"))
+    ok(docker_env, "run", "--rm", "-v", f"{name}:/v", busybox_image, "sh", "-c",
+       "mkdir -p /v/sub/deeper && echo one > /v/a.txt && echo two > /v/sub/deeper/b.txt && "
+       "chmod 600 /v/a.txt && ln -s a.txt /v/link && chown 1000:1000 /v/sub")
+    status, headers, exported = berthd.api.request("GET", f"/berth/v1/volumes/{name}/export")
+    assert status == 200 and headers["Content-Type"] == "application/x-tar"
+    files = _tar_files(exported)
+    assert files["a.txt"] == ("file", 0o600, b"one\n")
+    assert files["sub/deeper/b.txt"][2] == b"two\n"
+    assert files["link"] == ("link", 0o777, b"a.txt")
+
+    status, _, body = berthd.api.request("PUT", f"/berth/v1/volumes/{name}copy/import?create=1", exported,
+                                         {"Content-Type": "application/x-tar"})
+    assert status == 200, body
+    status, _, again = berthd.api.request("GET", f"/berth/v1/volumes/{name}copy/export")
+    assert status == 200 and _tar_files(again) == files
+    out = ok(docker_env, "run", "--rm", "-v", f"{name}copy:/v", busybox_image, "sh", "-c",
+             "cat /v/sub/deeper/b.txt; stat -c '%u %a' /v/sub /v/a.txt; readlink /v/link")
+    assert out == "two\n1000 755\n0 600\na.txt\n"
+
+    listing = berthd.api.json("GET", f"/berth/v1/volumes/{name}copy/files?path=/sub")
+    assert listing["Path"] == "/sub"
+    assert [(e["Name"], e["Type"]) for e in listing["Entries"]] == [("deeper", "dir")]
+    top = berthd.api.json("GET", f"/berth/v1/volumes/{name}copy/files")
+    assert {e["Name"]: e["Type"] for e in top["Entries"]} == {"a.txt": "file", "link": "symlink", "sub": "dir"}
+    assert next(e for e in top["Entries"] if e["Name"] == "link")["LinkTarget"] == "a.txt"
+    status, _, _ = berthd.api.request("GET", f"/berth/v1/volumes/{name}copy/files?path=/link/..%2F..%2F..")
+    assert status in (400, 404)  # a path never leaves the volume
+    escape = berthd.api.json("GET", f"/berth/v1/volumes/{name}copy/files?path=/../../..")
+    assert {e["Name"] for e in escape["Entries"]} == {"a.txt", "link", "sub"}
+
+    clone = berthd.api.json("POST", f"/berth/v1/volumes/{name}/clone?name={name}clone")
+    assert clone["Name"] == name + "clone"
+    status, _, cloned = berthd.api.request("GET", f"/berth/v1/volumes/{name}clone/export")
+    assert _tar_files(cloned) == files
+
+
+def test_import_refuses_a_tar_that_escapes(berthd, name: str, cleanup: list[tuple[str, str]]) -> None:
+    cleanup.append(("volume", name))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        evil = tarfile.TarInfo("../escaped.txt")
+        evil.size = 1
+        tar.addfile(evil, io.BytesIO(b"x"))
+    status, _, body = berthd.api.request("PUT", f"/berth/v1/volumes/{name}/import?create=1", buf.getvalue())
+    assert status == 400 and b"'..'" in body
+    status, _, _ = berthd.api.request("GET", "/berth/v1/volumes/nosuchvolume-x/files")
+    assert status == 404
