@@ -141,7 +141,8 @@ async def wait(request: web.Request) -> web.StreamResponse:
         code = await fut
     finally:
         fut.cancel()
-    await resp.write(b'{"Error":null,"StatusCode":%d}\n' % code)
+    with contextlib.suppress(ConnectionError):  # the client may have given up waiting
+        await resp.write(b'{"Error":null,"StatusCode":%d}\n' % code)
     return resp
 
 

@@ -26,8 +26,11 @@ class NetworkAttachment:
 
 
 class ContainerNetworking(Protocol):
-    def validate(self, c: Container) -> None:
-        """At create: refuse bad network settings (unknown network, bad port spec) with a clear error."""
+    def validate(self, c: Container, endpoints_config: dict[str, Any] | None = None) -> None:
+        """At create: refuse bad network settings (unknown network, bad port spec) with a clear error.
+
+        `endpoints_config` is the request's NetworkingConfig.EndpointsConfig (aliases, static addresses),
+        which the stored Config does not keep."""
 
     async def attach(self, c: Container) -> NetworkAttachment:
         """Before the runtime creates the container: namespace, interfaces, addresses, ports."""
@@ -65,7 +68,7 @@ class ContainerMounts(Protocol):
 class PrivateNetworking:
     """Every container in its own empty network namespace: what berthd does without networks."""
 
-    def validate(self, c: Container) -> None:
+    def validate(self, c: Container, endpoints_config: dict[str, Any] | None = None) -> None:
         mode = c.host_config.get("NetworkMode", "bridge")
         if mode not in ("bridge", "default", "none", "host"):
             raise _invalid(f"network {mode} not found")

@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal as signals
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,7 +75,7 @@ class AttachRequest:
     stdin: asyncio.StreamReader | None
     stdout: bool
     stderr: bool
-    connected: asyncio.Future[socket.socket]
+    connected: asyncio.Future[stdio.AttachHub]
 
 
 class ContainerService:
@@ -94,6 +93,7 @@ class ContainerService:
         self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._removed_waiters: dict[str, list[asyncio.Future[int]]] = {}
         self._pending_attach: dict[str, list[AttachRequest]] = {}
+        self._hubs: dict[str, stdio.AttachHub] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._restart_tasks: dict[str, asyncio.Task[None]] = {}
@@ -208,10 +208,8 @@ class ContainerService:
             oci, _warnings = build_config(spec)
             (bundle / "config.json").write_text(json.dumps(oci))
             stdin = bool(c.config.get("OpenStdin"))
-            created = await self.runtime.create(
-                c.id, c.name, layout, stdin=stdin, tty=c.tty,
-                leave_stdin_open=stdin and not c.config.get("StdinOnce"))
-            await self._connect_pending_attaches(c, layout)
+            created = await self.runtime.create(c.id, c.name, layout, stdin=stdin, tty=c.tty)
+            await self._connect_hub(c, layout)
             await self.runtime.start(c.id)
         except BaseException as e:
             with contextlib.suppress(Exception):
@@ -318,12 +316,13 @@ class ContainerService:
                 c.error = "conmon exited without recording the container's exit code"
             c.pid = 0
             c.conmon_pid = 0
-            c.finished_ns = now_ns()
+            c.finished_ns = _exit_time(self.paths.exits / cid)
             restart = cid in self._restarting or self._policy_restarts(c)
             c.state = State.RESTARTING if restart else State.EXITED
             if c.health is not None:
                 c.health = {**c.health, "Status": "unhealthy" if c.health_status == "unhealthy" else "starting"}
             self.store.save(c)
+        self._hubs.pop(cid, None)
         self._publish(c, "die", exitCode=str(c.exit_code))
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
@@ -625,29 +624,39 @@ class ContainerService:
         c = self.get(ref)
         req = AttachRequest(write=write, stdin=stdin, stdout=stdout, stderr=stderr,
                             connected=asyncio.get_running_loop().create_future())
-        if c.state in (State.CREATED, State.EXITED):
+        if c.state in (State.CREATED, State.EXITED, State.RESTARTING):
             self._pending_attach.setdefault(c.id, []).append(req)
             try:
-                sock = await req.connected
+                hub = await req.connected
             finally:
                 pending = self._pending_attach.get(c.id, [])
                 if req in pending:
                     pending.remove(req)
         else:
-            sock = await stdio.connect(self.layout(c).attach_socket)
-        return await stdio.pump(sock, write, stdin, stdout=stdout, stderr=stderr, detach_keys=detach_keys,
-                                close_stdin_on_eof=bool(c.config.get("StdinOnce")))
+            hub = await self._hub(c)
+        return await hub.serve(write, stdin, stdout=stdout, stderr=stderr, detach_keys=detach_keys,
+                               # as dockerd: a TTY's stdin outlives its clients
+                               close_stdin_on_eof=bool(c.config.get("StdinOnce")) and not c.tty)
 
-    async def _connect_pending_attaches(self, c: Container, layout: ConmonLayout) -> None:
+    async def _hub(self, c: Container) -> stdio.AttachHub:
+        """The container's attach hub, connected now if berthd restarted since it started."""
+        hub = self._hubs.get(c.id)
+        if hub is None or hub.ended.is_set():
+            hub = await stdio.AttachHub.open(self.layout(c).attach_socket)
+            self._hubs[c.id] = hub
+        return hub
+
+    async def _connect_hub(self, c: Container, layout: ConmonLayout) -> None:
+        """At start, before the process runs: no output is lost to waiting clients."""
+        try:
+            hub = await stdio.AttachHub.open(layout.attach_socket)
+        except OSError as e:
+            self._fail_pending_attaches(c.id, RuntimeFailure(f"cannot attach to {c.name}: {e}"))
+            return
+        self._hubs[c.id] = hub
         for req in self._pending_attach.pop(c.id, []):
-            if req.connected.done():
-                continue
-            try:
-                sock = await stdio.connect(layout.attach_socket)
-            except OSError as e:
-                req.connected.set_exception(RuntimeFailure(f"cannot attach to {c.name}: {e}"))
-                continue
-            req.connected.set_result(sock)
+            if not req.connected.done():
+                req.connected.set_result(hub)
 
     def _fail_pending_attaches(self, cid: str, err: BaseException) -> None:
         for req in self._pending_attach.pop(cid, []):
@@ -664,14 +673,19 @@ class ContainerService:
     # ---- restore ------------------------------------------------------------------------
 
     async def restore(self) -> None:
-        """After a berthd restart: re-watch live containers, settle the ones that exited."""
+        """After a berthd restart: re-watch live containers, settle the ones that exited.
+
+        The exit file decides, not the process table: conmon writes it as the container
+        exits, while a conmon nobody has reaped yet would still look alive."""
         for c in self.store.in_states([State.RUNNING, State.PAUSED, State.RESTARTING, State.REMOVING]):
             if c.state is State.REMOVING:
                 await self.remove(c.id, force=True)
-            elif process_alive(c.conmon_pid):
-                self._watch(c)
-            else:
+            elif c.state is State.RESTARTING:
+                self._schedule_restart(c)
+            elif (self.paths.exits / c.id).exists() or not process_alive(c.conmon_pid):
                 await self._on_exit(c.id)
+            else:
+                self._watch(c)
 
     async def close(self) -> None:
         """Stop watching; containers keep running under conmon."""
@@ -776,3 +790,12 @@ def _tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
     return total
+
+
+def _exit_time(exit_file: Path) -> int:
+    """When the container exited: conmon wrote the exit file then (it may have been while
+    berthd was down), else now."""
+    try:
+        return exit_file.stat().st_mtime_ns
+    except OSError:
+        return now_ns()

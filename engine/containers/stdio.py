@@ -148,3 +148,102 @@ async def _feed_stdin(sock: socket.socket, stdin: asyncio.StreamReader, watcher:
         if detach:
             detached.set()
             return
+
+
+class _Subscriber:
+    def __init__(self, write: OutputWriter, stdout: bool, stderr: bool) -> None:
+        self.write = write
+        self.stdout = stdout
+        self.stderr = stderr
+        self.gone = asyncio.Event()  # the client went away
+
+
+class AttachHub:
+    """berthd's one connection to a container's attach socket, shared by all its clients.
+
+    conmon closes the container's stdin when a client holding it disconnects; a client
+    that detaches (ctrl-p ctrl-q) must not do that, and several clients may attach at
+    once. So berthd keeps this connection for the container's whole life and fans out."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.subscribers: set[_Subscriber] = set()
+        self.ended = asyncio.Event()
+        self.stdin_closed = False
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def open(cls, attach_socket: Path) -> AttachHub:
+        return cls(await connect(attach_socket))
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                packet = await loop.sock_recv(self.sock, 8193)
+                if not packet:
+                    return
+                pipe, data = packet[0], packet[1:]
+                stream = STDOUT if pipe == PIPE_STDOUT else STDERR if pipe == PIPE_STDERR else 0
+                for sub in list(self.subscribers):
+                    if (stream == STDOUT and sub.stdout) or (stream == STDERR and sub.stderr):
+                        try:
+                            await sub.write(stream, data)
+                        except (ConnectionError, OSError):
+                            sub.gone.set()
+                            self.subscribers.discard(sub)
+        except (ConnectionError, OSError) as e:
+            log.debug("attach hub ended: %r", e)
+        finally:
+            self.ended.set()
+            self.sock.close()
+
+    async def send(self, data: bytes) -> None:
+        if not self.stdin_closed and not self.ended.is_set():
+            await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    def close_stdin(self) -> None:
+        if not self.stdin_closed and not self.ended.is_set():
+            self.stdin_closed = True
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+
+    async def serve(self, write: OutputWriter, stdin: asyncio.StreamReader | None, *, stdout: bool = True,
+                    stderr: bool = True, detach_keys: bytes = DEFAULT_DETACH_KEYS,
+                    close_stdin_on_eof: bool = False) -> bool:
+        """One client: output until the container ends, the client goes or detaches.
+        Returns True if the client detached."""
+        sub = _Subscriber(write, stdout, stderr)
+        self.subscribers.add(sub)
+        loop = asyncio.get_running_loop()
+        detached = asyncio.Event()
+        feeder = loop.create_task(self._feed(stdin, DetachWatcher(detach_keys), detached, close_stdin_on_eof)) \
+            if stdin is not None else None
+        waits = {loop.create_task(e.wait()) for e in (self.ended, sub.gone, detached)}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.subscribers.discard(sub)
+            for task in [*waits, feeder]:
+                if task is not None and not task.done():
+                    task.cancel()
+            for task in [*waits, feeder]:
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        return detached.is_set()
+
+    async def _feed(self, stdin: asyncio.StreamReader, watcher: DetachWatcher, detached: asyncio.Event,
+                    close_on_eof: bool) -> None:
+        while True:
+            chunk = await stdin.read(8192)
+            if not chunk:
+                if close_on_eof:
+                    self.close_stdin()
+                return
+            data, detach = watcher.feed(chunk)
+            if data:
+                await self.send(data)
+            if detach:
+                detached.set()
+                return

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import docker
+
 pytestmark = pytest.mark.e2e
-
-
-def docker(env: dict[str, str], *args: str, timeout: float = 60, input: bytes | None = None
-           ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          input=input.decode() if input else None)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.api import UnixHTTPConnection
+from tests.support.daemon import Berthd
+
 pytestmark = pytest.mark.e2e
 
 
@@ -105,7 +108,7 @@ def test_cp_into_and_out_of_running(env: dict[str, str], running: str, tmp_path:
 
 
 def test_cp_into_created_then_start_reads_it(env: dict[str, str], created: str, tmp_path: Path,
-                                             berthd) -> None:  # type: ignore[no-untyped-def]
+                                             berthd: Berthd) -> None:
     src = tmp_path / "in"
     src.mkdir()
     (src / "hello.txt").write_text("copied before start\n")
@@ -117,7 +120,7 @@ def test_cp_into_created_then_start_reads_it(env: dict[str, str], created: str, 
 
 
 def test_cp_out_of_and_into_stopped(env: dict[str, str], stopped: str, tmp_path: Path,
-                                    berthd) -> None:  # type: ignore[no-untyped-def]
+                                    berthd: Berthd) -> None:
     out = tmp_path / "f"
     ok(docker(env, "cp", f"{stopped}:/data/f", str(out)))
     assert out.read_text() == "inside\n"
@@ -162,7 +165,7 @@ def test_symlink_escape_out_stays_inside(env: dict[str, str], running: str, tmp_
 
 
 def test_symlink_escape_in_stays_inside(env: dict[str, str], running: str, tmp_path: Path,
-                                        berthd) -> None:  # type: ignore[no-untyped-def]
+                                        berthd: Berthd) -> None:
     """A tar whose symlink entry is followed by a file through it writes inside the container."""
     victim = berthd.base / f"victim-{uuid.uuid4().hex[:6]}"
     buf = io.BytesIO()
@@ -258,19 +261,8 @@ def test_stats_no_stream(env: dict[str, str], running: str, stopped: str) -> Non
     assert running in plain[1]
 
 
-def test_stats_stream_sends_a_report_per_second(env: dict[str, str], running: str, berthd) -> None:  # type: ignore[no-untyped-def]
-    import http.client
-    import socket
-    import time
-
-    class Conn(http.client.HTTPConnection):
-        def connect(self) -> None:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(10)
-            s.connect(str(berthd.socket))
-            self.sock = s
-
-    conn = Conn("localhost")
+def test_stats_stream_sends_a_report_per_second(env: dict[str, str], running: str, berthd: Berthd) -> None:
+    conn = UnixHTTPConnection(berthd.socket, timeout=10)
     try:
         conn.request("GET", f"/v1.45/containers/{running}/stats")
         resp = conn.getresponse()
@@ -285,3 +277,32 @@ def test_stats_stream_sends_a_report_per_second(env: dict[str, str], running: st
     assert second["precpu_stats"]["cpu_usage"]["total_usage"] == first["cpu_stats"]["cpu_usage"]["total_usage"]
     assert second["memory_stats"]["usage"] > 0
     assert second["pids_stats"]["current"] == 1
+
+
+def test_cp_into_a_read_only_rootfs_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    name = f"files-ro-{uuid.uuid4().hex[:8]}"
+    ok(docker(env, "create", "--read-only", "--name", name, "busybox", "true"))
+    try:
+        src = tmp_path / "f"
+        src.write_text("x")
+        out = docker(env, "cp", str(src), f"{name}:/tmp/")
+        assert out.returncode != 0
+        assert "marked read-only" in out.stderr.decode()
+    finally:
+        docker(env, "rm", "-f", name)
+
+
+def test_cp_archive_mode_chowns_to_the_container_user(env: dict[str, str], tmp_path: Path) -> None:
+    name = f"files-user-{uuid.uuid4().hex[:8]}"
+    ok(docker(env, "create", "--user", "guest", "--name", name, "busybox", "true"))
+    try:
+        src = tmp_path / "owned"
+        src.write_text("mine")
+        ok(docker(env, "cp", "-a", str(src), f"{name}:/tmp/"))
+        out = docker(env, "cp", f"{name}:/tmp/owned", "-")
+        ok(out)
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+            member = tar.next()
+            assert member is not None and (member.uid, member.gid) == (1000, 1000)
+    finally:
+        docker(env, "rm", "-f", name)

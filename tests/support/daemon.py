@@ -99,6 +99,11 @@ class Berthd:
                     subprocess.run([runtime, f"--root={state}", "delete", "--force", cid], capture_output=True)
         teardown_networks(self.exec_root)
         unmount_under(self.base)
+        if os.environ.get("BERTH_KEEP_TEST_LOGS"):  # for a post-mortem: keep the daemon's log
+            keep = Path(os.environ["BERTH_KEEP_TEST_LOGS"]) / f"{self.base.name}-berthd.log"
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                shutil.copyfile(self.log, keep)
         shutil.rmtree(self.base, ignore_errors=True)
 
 

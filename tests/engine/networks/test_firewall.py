@@ -1,0 +1,58 @@
+"""The firewall's rules are a function of networks and ports; applying them and tearing down
+leaves the host's tables as they were."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping, rules
+
+
+def _state() -> FirewallState:
+    return FirewallState(
+        networks=[NetworkRules("br-a", "172.30.0.0/16", dns=True),
+                  NetworkRules("br-i", "172.31.0.0/16", internal=True)],
+        mappings=[PortMapping("tcp", "127.0.0.1", 8080, "172.30.0.2", 80, "br-a"),
+                  PortMapping("udp", "", 5353, "172.30.0.2", 53, "br-a")])
+
+
+@pytest.mark.unit
+def test_rules_isolate_nat_and_publish() -> None:
+    text = rules(Chains("BT"), _state())
+    lines = text.splitlines()
+    assert lines[0] == "*filter" and ":BT-FWD - [0:0]" in lines and lines[-1] == "COMMIT"
+    # leaving a network for another of ours goes through isolation first
+    assert lines.index("-A BT-FWD -i br-a ! -o br-a -j BT-ISO") < lines.index("-A BT-FWD -i br-a -j ACCEPT")
+    assert "-A BT-ISO -o br-i -j DROP" in lines
+    # internal: no way out, no way in, no masquerade
+    assert "-A BT-FWD -i br-i -j DROP" in lines and "-A BT-FWD -o br-i -j DROP" in lines
+    assert not any("172.31.0.0/16" in line and "MASQUERADE" in line for line in lines)
+    assert "-A BT-POST -s 172.30.0.0/16 ! -o br-a -j MASQUERADE" in lines
+    assert ("-A BT-PRE -p tcp -d 127.0.0.1 --dport 8080 ! -i br-a -j DNAT --to-destination 172.30.0.2:80"
+            in lines)
+    assert "-A BT-OUT -p udp --dport 5353 ! -i br-a -j DNAT --to-destination 172.30.0.2:53" in lines
+    assert "-A BT-IN -i br-a -p udp --dport 53 -j ACCEPT" in lines
+    assert not any("br-i" in line and "--dport 53" in line for line in lines)
+
+
+@pytest.mark.integration
+def test_sync_then_teardown_leaves_nothing() -> None:
+    if os.geteuid() != 0 or not shutil.which("iptables"):
+        pytest.skip("needs root and iptables")
+    fw = Firewall(Chains("BERTH-t" + uuid.uuid4().hex[:6]))
+    try:
+        fw.sync(_state())
+        fw.sync(_state())  # idempotent: one jump per built-in chain, not two
+        saved = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        assert saved.count(f"-j {fw.chains.forward}") == 1
+        assert "--to-destination 172.30.0.2:80" in saved
+        fw.sync(FirewallState())  # everything gone: the chains empty out
+        assert not [line for line in fw.leftovers() if line.startswith("-A BERTH-t")]
+    finally:
+        fw.teardown()
+    assert fw.leftovers() == []

@@ -1,0 +1,28 @@
+"""Running the real `docker` CLI against a berthd."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def docker(env: dict[str, str], *args: str, timeout: float = 60, input: str | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def ok(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """Run and insist on success; the stdout, stripped."""
+    out = docker(env, *args, timeout=timeout)
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
+    return out.stdout.strip()
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
