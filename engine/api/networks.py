@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from engine.api.params import filters, json_body
 from engine.errors import InvalidArgument, NotFound
 from engine.networks.service import NetworkService
 from engine.networks.store import Network
-from engine.timefmt import parse_timestamp
+from engine.timefmt import now_ns, parse_timestamp
 
 
 def networks(request: web.Request) -> NetworkService:
@@ -90,9 +91,21 @@ async def disconnect(request: web.Request) -> web.Response:
 async def prune(request: web.Request) -> web.Response:
     flt = filters(request)
     labels = list(flt.get("label", [])) + ["!" + v for v in flt.get("label!", [])]
-    until = parse_timestamp(flt["until"][-1]) if flt.get("until") else None
+    until = _until(flt["until"][-1]) if flt.get("until") else None
     removed = await networks(request).prune(labels, until)
     return web.json_response({"NetworksDeleted": removed})
+
+
+def _until(value: str) -> int:
+    """A prune `until`: a timestamp, or a duration before now such as 24h or 90m (Go's syntax, simply)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(h|m|s)", value.strip())
+    if match:
+        seconds = float(match.group(1)) * {"h": 3600, "m": 60, "s": 1}[match.group(2)]
+        return now_ns() - int(seconds * 1e9)
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid until filter {value!r}: use a timestamp or a duration like 24h") from None
 
 
 def register(routes: Routes) -> None:

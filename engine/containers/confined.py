@@ -101,20 +101,6 @@ class RootedDir:
             raise
         return out, name or ""
 
-    def enter(self, name: str) -> RootedDir:
-        """The child directory `name` itself: a symlink is refused (ELOOP), not followed."""
-        if name in ("", ".", "..") or "/" in name:
-            raise ValueError(f"not a single path component: {name!r}")
-        out = self.copy()
-        try:
-            fd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=out.fd)
-            out._fds.append(fd)
-            out._names.append(name)
-        except BaseException:
-            out.close()
-            raise
-        return out
-
     def canonical(self, path: str) -> str:
         """Where `path` leads inside the root, every symlink followed as far as things exist;
         what is missing is appended as written. For reporting (a link's target), not opening."""

@@ -309,7 +309,7 @@ class ContainerService:
                 await self.networking.detach(c)
             with contextlib.suppress(Exception):
                 self.mounts.release(c)
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):  # a busy rootfs must not leave it "running"
                 await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(cid) / "rootfs")
             c.exit_code = code if code is not None else 255
             if code is None:
@@ -586,7 +586,7 @@ class ContainerService:
             with contextlib.suppress(RuntimeFailure):
                 await self.runtime.delete(c.id)
             rootfs = self.bundle_dir(c.id) / "rootfs"
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.rootfs.unmount, rootfs)
             await self.networking.release(c)
             await asyncio.to_thread(self.mounts.remove, c, volumes)

@@ -292,6 +292,7 @@ class NetworkService:
         ipam = settings.get("IPAMConfig") or {}
         static = str(ipam.get("IPv4Address") or "")
         if static:
+            self._purge_stale(n.id, keep=c.id)
             if n.predefined:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
             n.pool.static(parse_address(static, "IPv4 address"), self.store.used_addresses(n.id))
@@ -302,6 +303,16 @@ class NetworkService:
                       static_ip=static, aliases=aliases, position=position)
         self.store.add_endpoint(ep)
         return ep
+
+    def _purge_stale(self, network_id: str, keep: str) -> None:
+        """Forget endpoints of containers that were never stored (a create that failed after validate)."""
+        for ep in self.store.endpoints(network_id=network_id):
+            if ep.container_id == keep:
+                continue
+            try:
+                self.lookup(ep.container_id)
+            except NotFound:
+                self.store.remove_endpoint(network_id, ep.container_id)
 
     # ---- ContainerNetworking: run time --------------------------------------------------
 
@@ -345,6 +356,7 @@ class NetworkService:
         except BaseException:
             await self._teardown(c.id)
             raise
+        self._publish_endpoints(c.id, "connect")
         return NetworkAttachment(netns_path=str(netns), hosts=self._hosts(c), resolv_conf=self._resolv(c))
 
     async def _plug(self, c: Container, n: Network, ep: Endpoint, netns: Path, ifname: str,
@@ -366,7 +378,16 @@ class NetworkService:
             await self._teardown(c.id)
             await self._sync_firewall()
 
+    def _publish_endpoints(self, cid: str, action: str) -> None:
+        """Docker announces a container's endpoints joining at start and leaving at stop."""
+        for ep in self.store.endpoints(container_id=cid):
+            with contextlib.suppress(NotFound):
+                n = self.get(ep.network_id)
+                self.events.publish("network", action, n.id, {"container": cid, "name": n.name, "type": n.driver})
+
     async def _teardown(self, cid: str) -> None:
+        if cid in self.active:
+            self._publish_endpoints(cid, "disconnect")
         self.active.discard(cid)
         self.reservations.release(cid)
         self.store.set_bindings(cid, [])
@@ -378,11 +399,6 @@ class NetworkService:
 
     async def release(self, c: Container) -> None:
         await self.detach(c)
-        for ep in self.store.endpoints(container_id=c.id):
-            with contextlib.suppress(NotFound):
-                n = self.get(ep.network_id)
-                self.events.publish("network", "disconnect", n.id,
-                                    {"container": c.id, "name": n.name, "type": n.driver})
         self.store.remove_container(c.id)
 
     # ---- connect / disconnect -----------------------------------------------------------

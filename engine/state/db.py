@@ -1,13 +1,16 @@
 """The engine's SQLite database.
 
-One connection, used from the event loop thread only. WAL mode with synchronous=FULL so
-that an acknowledged write survives a crash. Each service declares its own tables with
-`ensure_schema`; writes go through `transaction()`.
+One connection, mostly used from the event loop thread; a service may also write from a
+worker thread (volume copy-up, for one), so transactions are serialised by a lock. WAL
+mode with synchronous=FULL so that an acknowledged write survives a crash. Each service
+declares its own tables with `ensure_schema`; writes go through `transaction()`, which
+must not span an `await`.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +26,7 @@ class Database:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
+        self._lock = threading.RLock()
 
     def ensure_schema(self, ddl: str) -> None:
         """Run idempotent DDL (CREATE TABLE IF NOT EXISTS ...)."""
@@ -30,13 +34,14 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return list(self.conn.execute(sql, params))

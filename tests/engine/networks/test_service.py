@@ -114,3 +114,13 @@ def test_dns_names_are_scoped_to_the_askers_networks(world: tuple[NetworkService
     assert svc.resolve_name(front, addr["both"]["front"], "db") == [addr["db"]["back"]]  # both sees back too
     svc.active.discard(web.id)
     assert svc.resolve_name(front, "10.50.0.200", "web") is None  # stopped containers have no name
+
+
+def test_a_failed_create_does_not_keep_its_static_address(world: tuple[NetworkService, Containers]) -> None:
+    svc, containers = world
+    lost = containers.add("lost", "front")
+    svc.validate(lost, {"front": {"IPAMConfig": {"IPv4Address": "10.50.0.7"}}})
+    del containers.by_id[lost.id]  # its create failed after validation (say, a name conflict)
+    retry = containers.add("retry", "front")
+    svc.validate(retry, {"front": {"IPAMConfig": {"IPv4Address": "10.50.0.7"}}})
+    assert [e.container_id for e in svc.store.endpoints(network_id=svc.get("front").id)] == [retry.id]
