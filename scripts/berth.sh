@@ -9,7 +9,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 SOCKET="${BERTH_SOCKET:-/run/berth/berth.sock}"
 SYSTEM_PACKAGES=(
-  conmon crun runc busybox-static iptables nftables iproute2 file
+  conmon crun runc tini busybox-static iptables nftables iproute2 file
   # registry tests: a real registry on loopback, and peers that cross-check our images
   docker-registry skopeo umoci apache2-utils
   python3 python3-venv python3-dev

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.config import EnginePaths
-from engine.containers import names, stdio
+from engine.containers import hostconfig, names, stdio
 from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
 from engine.containers.logs import LogLimits
 from engine.containers.model import Container, State
@@ -155,6 +155,7 @@ class ContainerService:
         if c.host_config.get("AutoRemove") and policy.name != "no":
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
         LogLimits.from_host_config(c.host_config)
+        warnings += hostconfig.parse(c.host_config).warnings
         self.networking.validate(c)
         self.mounts.validate(c)
         self.store.insert(c)
@@ -243,9 +244,13 @@ class ContainerService:
             env.append(f"HOME={user.home}")
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={cfg.get('Hostname', c.short_id)}")
-        mounts = self._etc_files(c, net) + extra_mounts
+        box = hostconfig.parse(hc)
+        mounts = self._etc_files(c, net) + extra_mounts + box.init_mount()
+        args = c.command
+        if box.init is not None:
+            args = [hostconfig.INIT_IN_CONTAINER, "--", *args]
         return RuntimeSpec(
-            container_id=c.id, rootfs=rootfs, args=c.command, env=env,
+            container_id=c.id, rootfs=rootfs, args=args, env=env,
             cwd=cfg.get("WorkingDir") or "/", uid=user.uid, gid=user.gid,
             additional_gids=user.additional_gids, hostname=str(cfg.get("Hostname") or c.short_id),
             terminal=c.tty, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), netns_path=net.netns_path,
@@ -254,6 +259,10 @@ class ContainerService:
             privileged=bool(hc.get("Privileged")), mounts=mounts,
             memory_limit=int(hc.get("Memory") or 0), pids_limit=int(hc.get("PidsLimit") or 0),
             cpu_shares=int(hc.get("CpuShares") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
+            memory_swap=int(hc.get("MemorySwap") or 0), cpuset_cpus=str(hc.get("CpusetCpus") or ""),
+            cpuset_mems=str(hc.get("CpusetMems") or ""), domainname=str(cfg.get("Domainname") or ""),
+            devices=box.devices, ulimits=box.ulimits, no_new_privileges=box.no_new_privileges,
+            seccomp=box.seccomp, shm_size=box.shm_size,
         )
 
     def _etc_files(self, c: Container, net: NetworkAttachment) -> list[Mount]:

@@ -117,6 +117,18 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Device:
+    """A host device node given to the container (`--device host[:container[:rwm]]`)."""
+
+    kind: str  # "c" or "b"
+    major: int
+    minor: int
+    path: str  # inside the container
+    access: str = "rwm"
+    file_mode: int = 0o666
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """What about the host changes a container's config."""
 
@@ -155,6 +167,11 @@ class RuntimeSpec:
     cpu_shares: int = 0  # relative weight; 0 keeps the runtime's default
     nano_cpus: int = 0  # CPUs times 10^9; 0 is no limit
     shm_size: int = 64 * MIB
+    memory_swap: int = 0  # bytes of memory+swap; 0: the runtime's default, -1: unlimited
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    domainname: str = ""
+    devices: list[Device] = field(default_factory=list)  # host devices made visible (--device)
     masked_paths: list[str] | None = None  # None: Docker's list (none when privileged)
     readonly_paths: list[str] | None = None  # None: Docker's list (none when privileged)
 
@@ -208,6 +225,10 @@ def build_config(spec: RuntimeSpec, host: HostFacts | None = None) -> tuple[dict
         "devices": [
             {"path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0}
             for path, major, minor in DEFAULT_DEVICES
+        ] + [
+            {"path": d.path, "type": d.kind, "major": d.major, "minor": d.minor, "fileMode": d.file_mode,
+             "uid": 0, "gid": 0}
+            for d in spec.devices
         ],
         "maskedPaths": _paths(spec.masked_paths, DEFAULT_MASKED_PATHS, spec.privileged),
         "readonlyPaths": _paths(spec.readonly_paths, DEFAULT_READONLY_PATHS, spec.privileged),
@@ -222,6 +243,7 @@ def build_config(spec: RuntimeSpec, host: HostFacts | None = None) -> tuple[dict
         "root": {"path": str(spec.rootfs), "readonly": spec.readonly_rootfs},
         "hostname": spec.hostname or spec.container_id[:12],
         "mounts": _mounts(spec),
+        **({"domainname": spec.domainname} if spec.domainname else {}),
         "linux": linux,
     }
     return config, warnings
@@ -311,9 +333,13 @@ def _resources(spec: RuntimeSpec) -> dict[str, Any]:
             if minor is not None:
                 rule["minor"] = minor
             devices.append(rule)
+    for d in spec.devices:
+        devices.append({"allow": True, "type": d.kind, "major": d.major, "minor": d.minor, "access": d.access})
     resources: dict[str, Any] = {"devices": devices}
     if spec.memory_limit:
         resources["memory"] = {"limit": spec.memory_limit}
+        if spec.memory_swap:
+            resources["memory"]["swap"] = spec.memory_swap
     if spec.pids_limit > 0:
         resources["pids"] = {"limit": spec.pids_limit}
     cpu: dict[str, Any] = {}
@@ -322,6 +348,10 @@ def _resources(spec: RuntimeSpec) -> dict[str, Any]:
     if spec.nano_cpus:
         cpu["quota"] = spec.nano_cpus * CPU_PERIOD_US // 1_000_000_000
         cpu["period"] = CPU_PERIOD_US
+    if spec.cpuset_cpus:
+        cpu["cpus"] = spec.cpuset_cpus
+    if spec.cpuset_mems:
+        cpu["mems"] = spec.cpuset_mems
     if cpu:
         resources["cpu"] = cpu
     return resources

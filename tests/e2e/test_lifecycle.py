@@ -4,6 +4,7 @@ tests/README.md that is marked "lifecycle"."""
 from __future__ import annotations
 
 import json
+import resource
 import signal
 import subprocess
 import time
@@ -232,3 +233,28 @@ def test_live_restore_after_sigkill(own_berthd: Berthd, docker_env: dict[str, st
     own_berthd.stop(signal.SIGTERM)
     own_berthd.start()
     assert status(env, "stays") == "running"
+
+
+def test_sandbox_options(env: dict[str, str]) -> None:
+    out = ok(env, "run", "--rm", "--init", "--ulimit", "nofile=512:1024", "--security-opt", "no-new-privileges",
+             "--shm-size", "32m", "--cpuset-cpus", "0", "--cap-drop", "NET_RAW", "busybox", "sh", "-c",
+             "ps -o comm | sed -n 2p; ulimit -n; grep -E 'NoNewPrivs|Seccomp:|CapEff|Cpus_allowed_list' "
+             "/proc/self/status; df -k /dev/shm | tail -1")
+    lines = out.splitlines()
+    assert lines[0] == "berth-init"  # --init runs a small init as PID 1
+    assert lines[1] == "512"
+    status = dict(line.split(":\t") for line in lines[2:6])
+    assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2" and status["Cpus_allowed_list"] == "0"
+    assert int(status["CapEff"], 16) == 0xA80425FB & ~(1 << 13)  # Docker's default set less NET_RAW
+    assert lines[6].split()[1] == str(32 * 1024)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    ask = hard + 1 if hard != resource.RLIM_INFINITY else 1 << 20
+    clamped = docker(env, "run", "--rm", "--ulimit", f"nofile={ask}:{ask}", "busybox", "sh", "-c", "ulimit -n")
+    assert clamped.returncode == 0 and int(clamped.stdout) <= hard
+    if hard != resource.RLIM_INFINITY:
+        assert "exceeds the host's hard limit" in clamped.stderr  # said as a warning, not refused
+    unconfined = ok(env, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:",
+                    "/proc/self/status")
+    assert unconfined.split()[-1] == "0"
+    bad = docker(env, "run", "--rm", "--ulimit", "bogus=1:2", "busybox", "true")
+    assert bad.returncode != 0
