@@ -11,8 +11,10 @@ from engine.containers.execs import ExecService
 from engine.containers.service import ContainerService
 from engine.events import EventBus
 from engine.images.service import ImageService
+from engine.networks.service import NetworkService
 from engine.runtime.detect import RuntimeChoice
 from engine.state.db import Database
+from engine.volumes.mounts import VolumeMounts
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Backend:
     images: ImageService
     containers: ContainerService
     execs: ExecService
+    networks: NetworkService
+    volumes: VolumeMounts
     runtime: RuntimeChoice
     engine_id: str
     started: float = field(default_factory=time.time)

@@ -124,7 +124,7 @@ def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registr
     )
     images.in_use = containers.store.uses_image
     return Backend(paths=paths, db=db, events=events, images=images, containers=containers,
-                   execs=ExecService(containers),
+                   execs=ExecService(containers), networks=networking, volumes=mounts,
                    runtime=choice, engine_id=engine_id(db))
 
 

@@ -92,6 +92,7 @@ def build_app(engine: Backend) -> web.Application:
     from engine.api import (
         auth,
         berth_ext,
+        commit,
         container_files,
         containers,
         distribution,
@@ -107,6 +108,6 @@ def build_app(engine: Backend) -> web.Application:
     app[BACKEND] = engine
     routes = Routes(app)
     for module in (system, events, containers, container_files, execs, images, volumes, networks, berth_ext,
-                   distribution, auth):
+                   distribution, auth, commit):
         module.register(routes)
     return app

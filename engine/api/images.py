@@ -206,9 +206,8 @@ async def system_df(request: web.Request) -> web.Response:
         # A container's writable-layer size needs a walk of its upper dir: not cheap, so 0 here.
         body["Containers"] = [{**containers_api.summary(c, request), "SizeRw": 0, "SizeRootFs": 0}
                               for c in all_containers]
-    volumes = getattr(b, "volumes", None)
-    if "volume" in wanted and volumes is not None and hasattr(volumes, "disk_usage"):
-        body["Volumes"] = volumes.disk_usage()
+    if "volume" in wanted:
+        body["Volumes"] = await asyncio.to_thread(b.volumes.disk_usage)
     return web.json_response(body)
 
 

@@ -9,17 +9,14 @@ from aiohttp import web
 
 from engine.api.app import Routes, backend
 from engine.api.params import filters, json_body
-from engine.errors import InvalidArgument, NotFound
+from engine.errors import InvalidArgument
 from engine.networks.service import NetworkService
 from engine.networks.store import Network
 from engine.timefmt import now_ns, parse_timestamp
 
 
 def networks(request: web.Request) -> NetworkService:
-    svc = backend(request).containers.networking
-    if not isinstance(svc, NetworkService):
-        raise NotFound("networks are not available in this berthd build")
-    return svc
+    return backend(request).networks
 
 
 def _matches(svc: NetworkService, n: Network, flt: dict[str, list[str]]) -> bool:

@@ -7,8 +7,10 @@ same code drives berthd, a machine's berthd, dockerd or podman.
 from __future__ import annotations
 
 from engine.client.address import default_engine_url, normalize_url, socket_path
-from engine.client.client import CLIENT_API_VERSION, EngineClient, describe_version
+from engine.client.client import CLIENT_API_VERSION, EngineClient, describe_version, split_reference
 from engine.client.errors import EngineClientError, EngineUnreachable
+from engine.client.execs import ExecStream
+from engine.client.stats import PullProgress, StatsSample
 from engine.client.streams import LogChunk
 
 __all__ = [
@@ -16,9 +18,13 @@ __all__ = [
     "EngineClient",
     "EngineClientError",
     "EngineUnreachable",
+    "ExecStream",
     "LogChunk",
+    "PullProgress",
+    "StatsSample",
     "default_engine_url",
     "describe_version",
     "normalize_url",
     "socket_path",
+    "split_reference",
 ]

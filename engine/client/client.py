@@ -9,17 +9,21 @@ and the transport can change without touching callers. Every request goes throug
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiodocker
+import aiodocker.stream
 import aiohttp
 from aiodocker.exceptions import DockerError
 
 from engine.client.address import default_engine_url, normalize_url
 from engine.client.errors import EngineClientError, EngineUnreachable
+from engine.client.execs import ExecStream
 from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
 
 # The newest API this client is written against; older engines are spoken to in their own version.
@@ -174,12 +178,224 @@ class EngineClient:
             except aiohttp.ClientError as exc:
                 raise EngineUnreachable(self.url, f"log stream broke: {exc}") from exc
 
+
+    async def restart(self, id: str, timeout: int | None = None) -> None:
+        params = {"t": timeout} if timeout is not None else None
+        await self._call("POST", f"containers/{id}/restart", params=params, timeout=_STREAM_TIMEOUT)
+
+    async def pause(self, id: str) -> None:
+        await self._call("POST", f"containers/{id}/pause")
+
+    async def unpause(self, id: str) -> None:
+        await self._call("POST", f"containers/{id}/unpause")
+
+    async def kill(self, id: str, signal: str = "SIGKILL") -> None:
+        await self._call("POST", f"containers/{id}/kill", params={"signal": signal})
+
+    async def top(self, id: str) -> dict[str, Any]:
+        return _object(await self._json("GET", f"containers/{id}/top"))
+
+    async def stats(self, id: str) -> AsyncIterator[dict[str, Any]]:
+        """The container's `/stats` stream: one raw sample a second (see `StatsSample.from_api`)."""
+        async for sample in self._json_lines("GET", f"containers/{id}/stats", params={"stream": True}):
+            yield sample
+
+    async def stats_once(self, id: str) -> dict[str, Any]:
+        return _object(await self._json("GET", f"containers/{id}/stats", params={"stream": False}))
+
+    # -- exec --------------------------------------------------------------------------------
+
+    async def exec_create(
+        self,
+        id: str,
+        cmd: list[str],
+        *,
+        tty: bool = True,
+        stdin: bool = True,
+        env: list[str] | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+    ) -> str:
+        """Create an exec instance in a running container; returns its id."""
+        config: dict[str, Any] = {
+            "Cmd": cmd,
+            "Tty": tty,
+            "AttachStdin": stdin,
+            "AttachStdout": True,
+            "AttachStderr": True,
+        }
+        if env:
+            config["Env"] = env
+        if user:
+            config["User"] = user
+        if workdir:
+            config["WorkingDir"] = workdir
+        result = await self._json("POST", f"containers/{id}/exec", body=config)
+        return str(result["Id"])
+
+    async def exec_start(self, exec_id: str, *, tty: bool = True) -> ExecStream:
+        """Start an exec and take over the connection (101 Upgrade): bytes flow both ways."""
+        await self._negotiate()
+        docker = self._connection()
+        body = json.dumps({"Detach": False, "Tty": tty}).encode()
+
+        async def setup() -> tuple[Any, bytes | None, bool]:
+            return docker._canonicalize_url(f"exec/{exec_id}/start"), body, tty
+
+        stream = ExecStream(aiodocker.stream.Stream(docker, setup, timeout=_STREAM_TIMEOUT), self.url)
+        await stream.open()
+        return stream
+
+    async def exec_resize(self, exec_id: str, rows: int, columns: int) -> None:
+        await self._call("POST", f"exec/{exec_id}/resize", params={"h": rows, "w": columns})
+
+    async def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return _object(await self._json("GET", f"exec/{exec_id}/json"))
+
+    # -- files -------------------------------------------------------------------------------
+
+    async def archive(self, id: str, path: str) -> AsyncIterator[bytes]:
+        """A tar of `path` in the container (GET /containers/{id}/archive), as it streams."""
+        async with self._stream("GET", f"containers/{id}/archive", params={"path": path}) as response:
+            try:
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    yield chunk
+            except aiohttp.ClientError as exc:
+                raise EngineUnreachable(self.url, f"archive stream broke: {exc}") from exc
+
+    async def path_stat(self, id: str, path: str) -> dict[str, Any]:
+        """What `path` is in the container (name, size, mode, mtime, linkTarget), from the archive's HEAD."""
+        async with self._stream("HEAD", f"containers/{id}/archive", params={"path": path}) as response:
+            header = response.headers.get("X-Docker-Container-Path-Stat", "")
+        if not header:
+            return {}
+        try:
+            return _object(json.loads(base64.b64decode(header)))
+        except (ValueError, binascii.Error) as exc:
+            raise EngineClientError(200, f"the engine sent an unreadable path stat: {exc}") from exc
+
     # -- images ------------------------------------------------------------------------------
 
     async def images(self, all: bool = False) -> list[dict[str, Any]]:
         """The `/images/json` list: one dict per image (Id, RepoTags, Created, Size, ...)."""
         result = await self._json("GET", "images/json", params={"all": all})
         return list(result) if isinstance(result, list) else []
+
+
+    async def inspect_image(self, name: str) -> dict[str, Any]:
+        return _object(await self._json("GET", f"images/{name}/json"))
+
+    async def image_history(self, name: str) -> list[dict[str, Any]]:
+        result = await self._json("GET", f"images/{name}/history")
+        return list(result) if isinstance(result, list) else []
+
+    async def pull(self, reference: str, auth: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Pull an image; yields the engine's progress objects. An `error` object raises."""
+        image, tag = split_reference(reference)
+        params = {"fromImage": image, "tag": tag or "latest"}
+        headers = {"X-Registry-Auth": auth} if auth else None
+        async for item in self._json_lines("POST", "images/create", params=params, headers=headers):
+            _raise_progress_error(item)
+            yield item
+
+    async def push(self, reference: str, auth: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Push an image; yields progress objects. An `error` object raises."""
+        image, tag = split_reference(reference)
+        # The API insists on X-Registry-Auth; an empty credential object means "anonymous".
+        headers = {"X-Registry-Auth": auth or base64.urlsafe_b64encode(b"{}").decode()}
+        params = {"tag": tag} if tag else None
+        async for item in self._json_lines("POST", f"images/{image}/push", params=params, headers=headers):
+            _raise_progress_error(item)
+            yield item
+
+    async def import_image(self, data: bytes, repo: str, tag: str = "latest") -> None:
+        """`docker import`: a rootfs tar becomes image `repo:tag`."""
+        params = {"fromSrc": "-", "repo": repo, "tag": tag}
+        headers = {"Content-Type": "application/x-tar"}
+        async for item in self._json_lines("POST", "images/create", params=params, data=data, headers=headers):
+            _raise_progress_error(item)
+
+    async def tag(self, name: str, repo: str, tag: str = "latest") -> None:
+        await self._call("POST", f"images/{name}/tag", params={"repo": repo, "tag": tag})
+
+    async def remove_image(self, name: str, force: bool = False) -> list[dict[str, Any]]:
+        result = await self._json("DELETE", f"images/{name}", params={"force": force} if force else None)
+        return list(result) if isinstance(result, list) else []
+
+    # -- volumes -----------------------------------------------------------------------------
+
+    async def volumes(self, usage: bool = True) -> list[dict[str, Any]]:
+        """Every volume; with `usage`, berthd adds `UsageData` (Size, RefCount), other engines ignore it."""
+        result = await self._json("GET", "volumes", params={"usage": True} if usage else None)
+        items = result.get("Volumes") if isinstance(result, dict) else None
+        return list(items) if isinstance(items, list) else []
+
+    async def inspect_volume(self, name: str) -> dict[str, Any]:
+        return _object(await self._json("GET", f"volumes/{name}"))
+
+    async def create_volume(
+        self, name: str = "", driver: str = "local", labels: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        body = {"Name": name, "Driver": driver, "Labels": dict(labels or {})}
+        return _object(await self._json("POST", "volumes/create", body=body))
+
+    async def remove_volume(self, name: str, force: bool = False) -> None:
+        await self._call("DELETE", f"volumes/{name}", params={"force": force} if force else None)
+
+    async def volume_files(self, name: str, path: str = "/") -> dict[str, Any]:
+        """Berth's own: one directory of a volume (`/berth/v1/volumes/{name}/files`)."""
+        return _object(
+            await self._json("GET", f"berth/v1/volumes/{name}/files", params={"path": path}, versioned=False)
+        )
+
+    async def export_volume(self, name: str) -> AsyncIterator[bytes]:
+        """Berth's own: the volume's files as a tar stream."""
+        async with self._stream("GET", f"berth/v1/volumes/{name}/export", versioned=False) as response:
+            try:
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    yield chunk
+            except aiohttp.ClientError as exc:
+                raise EngineUnreachable(self.url, f"export broke: {exc}") from exc
+
+    async def import_volume(self, name: str, data: bytes, create: bool = False) -> dict[str, Any]:
+        """Berth's own: extract a tar into the volume (created first with `create`)."""
+        return _object(
+            await self._json_body(
+                "PUT",
+                f"berth/v1/volumes/{name}/import",
+                params={"create": True} if create else None,
+                data=data,
+                headers={"Content-Type": "application/x-tar"},
+                versioned=False,
+            )
+        )
+
+    async def clone_volume(self, name: str, new_name: str) -> dict[str, Any]:
+        """Berth's own: a new local volume with a copy of `name`'s files."""
+        return _object(
+            await self._json_body("POST", f"berth/v1/volumes/{name}/clone", params={"name": new_name}, versioned=False)
+        )
+
+    # -- networks ----------------------------------------------------------------------------
+
+    async def networks(self) -> list[dict[str, Any]]:
+        result = await self._json("GET", "networks")
+        return list(result) if isinstance(result, list) else []
+
+    async def inspect_network(self, id: str) -> dict[str, Any]:
+        return _object(await self._json("GET", f"networks/{id}"))
+
+    async def create_network(
+        self, name: str, driver: str = "bridge", *, internal: bool = False, subnet: str | None = None
+    ) -> str:
+        body: dict[str, Any] = {"Name": name, "Driver": driver, "Internal": internal}
+        if subnet:
+            body["IPAM"] = {"Config": [{"Subnet": subnet}]}
+        result = await self._json("POST", "networks/create", body=body)
+        return str(result.get("Id", ""))
+
+    async def remove_network(self, id: str) -> None:
+        await self._call("DELETE", f"networks/{id}")
 
     # -- events ------------------------------------------------------------------------------
 
@@ -260,19 +476,23 @@ class EngineClient:
         *,
         params: Params | None = None,
         body: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
         versioned: bool = True,
         timeout: aiohttp.ClientTimeout = _STREAM_TIMEOUT,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         if versioned:
             await self._negotiate()
         docker = self._connection()
-        data = json.dumps(body) if body is not None else None
+        if body is not None:
+            data = json.dumps(body)
         try:
             async with docker._query(
                 path,
                 method,
                 params=_query_params(params),
                 data=data,
+                headers=headers,
                 timeout=timeout,
                 versioned_api=versioned,
             ) as response:
@@ -317,16 +537,56 @@ class EngineClient:
         except ValueError as exc:
             raise EngineClientError(response.status, f"the engine sent something that is not JSON: {exc}") from exc
 
+    async def _json_body(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        versioned: bool = True,
+    ) -> Any:
+        async with self._stream(
+            method, path, params=params, data=data, headers=headers, versioned=versioned, timeout=_STREAM_TIMEOUT
+        ) as response:
+            text = await response.text()
+        return json.loads(text) if text.strip() else {}
+
     async def _call(
         self,
         method: str,
         path: str,
         *,
         params: Params | None = None,
+        body: Any = None,
         timeout: aiohttp.ClientTimeout = _CALL_TIMEOUT,
     ) -> None:
-        async with self._stream(method, path, params=params, timeout=timeout) as response:
+        async with self._stream(method, path, params=params, body=body, timeout=timeout) as response:
             await response.read()
+
+    async def _json_lines(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        versioned: bool = True,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A streamed answer of JSON objects (progress, stats), decoded as they arrive."""
+        async with self._stream(
+            method, path, params=params, body=body, data=data, headers=headers, versioned=versioned
+        ) as response:
+            decoder = JSONStreamDecoder()
+            try:
+                async for chunk in response.content.iter_any():
+                    for item in decoder.feed(chunk):
+                        yield item
+            except aiohttp.ClientError as exc:
+                raise EngineUnreachable(self.url, f"stream broke: {exc}") from exc
 
     async def _is_raw_stream(self, id: str, response: aiohttp.ClientResponse) -> bool:
         content_type = response.headers.get("Content-Type", "")
@@ -346,6 +606,24 @@ class EngineClient:
                 return EngineUnreachable(self.url, cause.os_error.strerror.lower())
             return EngineUnreachable(self.url, str(exc.message))
         return EngineClientError(exc.status, _error_message(str(exc.message)))
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """ "registry:5000/a/b:tag" -> ("registry:5000/a/b", "tag"); a digest stays on the name."""
+    if "@" in reference:
+        return reference, ""
+    name, _, tag = reference.rpartition(":")
+    if not name or "/" in tag:
+        return reference, ""
+    return name, tag
+
+
+def _raise_progress_error(item: Mapping[str, Any]) -> None:
+    # Streams answer 200 first; a failure later comes as {"error": ..., "errorDetail": {...}}.
+    if item.get("error"):
+        detail = item.get("errorDetail") or {}
+        code = detail.get("code") if isinstance(detail, Mapping) else None
+        raise EngineClientError(int(code) if isinstance(code, int) else 500, str(item["error"]))
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -156,7 +156,10 @@ class ContainerService:
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
         LogLimits.from_host_config(c.host_config)
         warnings += hostconfig.parse(c.host_config).warnings
-        self.networking.validate(c)
+        networking_config = body.get("NetworkingConfig") or {}
+        if not isinstance(networking_config, dict):
+            raise InvalidArgument("NetworkingConfig must be a JSON object")
+        self.networking.validate(c, networking_config.get("EndpointsConfig"))
         self.mounts.validate(c)
         self.store.insert(c)
         try:

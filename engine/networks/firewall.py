@@ -16,11 +16,14 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 from engine.errors import RuntimeFailure
 
 log = logging.getLogger(__name__)
+
+JUMP_RECHECK = 30.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class Firewall:
         self.restore = (shutil.which("iptables-restore") or "") if self.iptables else ""
         if not self.iptables or not self.restore:
             log.warning("iptables not found: no NAT, published ports or network isolation")
+        self._jumps_checked = -JUMP_RECHECK
 
     @property
     def available(self) -> bool:
@@ -151,10 +155,16 @@ class Firewall:
             raise RuntimeFailure(f"{' '.join(args[:3])} failed: {out.stderr.strip()}")
         return out
 
-    def sync(self, state: FirewallState) -> None:
+    def sync(self, state: FirewallState, check_jumps: bool = False) -> None:
         if not self.available:
             return
         self._run(self.restore, "-w", "--noflush", stdin=rules(self.chains, state))
+        # Checking the jumps costs a process each: done at start and then at most every JUMP_RECHECK
+        # seconds, which puts them back soon after someone flushes the built-in chains.
+        now = time.monotonic()
+        if not check_jumps and now - self._jumps_checked < JUMP_RECHECK:
+            return
+        self._jumps_checked = now
         for table, chain, rule in self.chains.jumps():
             if self._run(self.iptables, "-w", "-t", table, "-C", chain, *rule, check=False).returncode != 0:
                 self._run(self.iptables, "-w", "-t", table, "-I", chain, "1", *rule)

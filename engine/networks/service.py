@@ -276,7 +276,8 @@ class NetworkService:
             raise InvalidArgument(f"network {primary.name} cannot be combined with others")
         wanted: list[tuple[Network, dict[str, Any]]] = [(primary, {})]
         for key, settings in (endpoints_config or {}).items():
-            n = self.get(key)
+            # The CLI names the primary network as given: "default" when none was.
+            n = primary if key in ("default", c.host_config.get("NetworkMode")) else self.get(key)
             if n.driver != "bridge":
                 raise InvalidArgument(f"container cannot be connected to network {n.name} and to others")
             if n.id == primary.id:
@@ -590,8 +591,8 @@ class NetworkService:
                                                   bridge=n.bridge))
         return state
 
-    async def _sync_firewall(self) -> None:
-        await asyncio.to_thread(self.firewall.sync, self.firewall_state())
+    async def _sync_firewall(self, check_jumps: bool = False) -> None:
+        await asyncio.to_thread(self.firewall.sync, self.firewall_state(), check_jumps)
 
     # ---- start-up -----------------------------------------------------------------------
 
@@ -627,7 +628,7 @@ class NetworkService:
                     self.reservations.reserve(cid, [_again(b) for b in bindings])
                 except EngineError as e:
                     log.warning("container %s: cannot hold its published ports again: %s", cid[:12], e.message)
-            await self._sync_firewall()
+            await self._sync_firewall(check_jumps=True)
 
     def close(self) -> None:
         for responder in self.responders.values():

@@ -127,6 +127,10 @@ class VolumeMounts:
                     self.store.remove(name)
                     self.events.publish("volume", "destroy", name, {"driver": "local"})
 
+    def disk_usage(self) -> list[dict[str, Any]]:
+        """The Volumes part of GET /system/df: every volume with its size and users."""
+        return [vol.to_api(self.store.usage(vol)) for vol in self.store.all()]
+
     def inspect(self, c: Container) -> list[dict[str, Any]]:
         try:
             specs = self.specs(c)

@@ -1,0 +1,263 @@
+"""The Logs tab: a `LogView` with search (regex, count, next/previous, filter) and view options."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.ansi import strip_ansi
+from app.models.logs import LogBuffer, LogSearch
+from app.widgets.log_view import LogView
+
+
+def _toggle(parent: QWidget, text: str, tip: str, checked: bool = False) -> QToolButton:
+    button = QToolButton(parent)
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setCheckable(True)
+    button.setChecked(checked)
+    button.setAutoRaise(True)
+    return button
+
+
+class LogPanel(QWidget):
+    saved = Signal(str)  # path written
+    saveFailed = Signal(str)
+
+    def __init__(self, buffer: LogBuffer | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("log-panel")
+        self.buffer = buffer if buffer is not None else LogBuffer()
+        self.search = LogSearch(self.buffer)
+        self.view = LogView(self.buffer, self.search, self)
+
+        self.query = QLineEdit(self)
+        self.query.setObjectName("log-search")
+        self.query.setPlaceholderText("Search logs (regex)   Ctrl+F")
+        self.query.setClearButtonEnabled(True)
+        self.query.textChanged.connect(self._on_query)
+        self.query.returnPressed.connect(self.next_match)
+        self.count = QLabel(self)
+        self.count.setObjectName("log-count")
+        self.count.setProperty("role", "hint")
+        self.count.setMinimumWidth(110)
+        self.previous = QToolButton(self)
+        self.previous.setText("↑")
+        self.previous.setToolTip("Previous match (Shift+Enter)")
+        self.previous.clicked.connect(self.previous_match)
+        self.next = QToolButton(self)
+        self.next.setText("↓")
+        self.next.setToolTip("Next match (Enter)")
+        self.next.clicked.connect(self.next_match)
+        self.case = _toggle(self, "Aa", "Match case")
+        self.case.toggled.connect(lambda _: self._on_query(self.query.text()))
+        self.regex = _toggle(self, ".*", "Regular expression", checked=True)
+        self.regex.toggled.connect(lambda _: self._on_query(self.query.text()))
+        self.filter = _toggle(self, "Filter", "Show only the lines that match")
+        self.filter.toggled.connect(self._on_filter)
+        self.timestamps = _toggle(self, "Time", "Show timestamps (docker logs -t)")
+        self.timestamps.toggled.connect(self._on_timestamps)
+        self.wrap = _toggle(self, "Wrap", "Wrap long lines")
+        self.wrap.toggled.connect(self._on_wrap)
+        self.follow = _toggle(self, "Follow", "Keep the newest line in view (docker logs -f)", checked=True)
+        self.follow.toggled.connect(self._on_follow_button)
+        self.view.followChanged.connect(self._on_follow_view)
+        self.copy_button = QToolButton(self)
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy the selected lines (Ctrl+C); all visible lines if none")
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.clicked.connect(self.view.copy)
+        self.save_button = QToolButton(self)
+        self.save_button.setText("Save…")
+        self.save_button.setToolTip("Save the whole log to a file")
+        self.save_button.setAutoRaise(True)
+        self.save_button.clicked.connect(self.ask_save)
+        self.status = QLabel(self)
+        self.status.setProperty("role", "hint")
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.setSpacing(4)
+        bar.addWidget(self.query, 2)
+        bar.addWidget(self.count)
+        for widget in (self.previous, self.next, self.case, self.regex, self.filter, self.timestamps, self.wrap,
+                       self.follow, self.copy_button, self.save_button):
+            bar.addWidget(widget)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.status)
+        self.status.hide()
+
+        previous = QAction(self)
+        previous.setShortcut(QKeySequence("Shift+Return"))
+        previous.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        previous.triggered.connect(self.previous_match)
+        self.query.addAction(previous)
+        find = QAction(self)
+        find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.triggered.connect(self.focus_search)
+        self.addAction(find)
+
+        # The search advances in slices between events until it has caught up with the buffer.
+        self._searching = QTimer(self)
+        self._searching.setInterval(0)
+        self._searching.timeout.connect(self._search_step)
+        self._dialog: QFileDialog | None = None
+        self._saving: asyncio.Task[None] | None = None
+
+    # -- feeding ---------------------------------------------------------------------------------
+
+    def on_appended(self) -> None:
+        """Connected to a follower's `appended`: the view relayouts soon; the search catches up."""
+        self.view.notify_appended()
+        if self.search.active and not self._searching.isActive():
+            self._searching.start()
+
+    def reset(self) -> None:
+        self.search.set_pattern(self.query.text(), regex=self.regex.isChecked(), case_sensitive=self.case.isChecked())
+        self.view.reset()
+        self._update_count()
+
+    def show_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def focus_search(self) -> None:
+        self.query.setFocus()
+        self.query.selectAll()
+
+    def set_query(self, text: str) -> None:
+        self.query.setText(text)
+
+    def _on_query(self, text: str) -> None:
+        ok = self.search.set_pattern(text, regex=self.regex.isChecked(), case_sensitive=self.case.isChecked())
+        self.view.current_match = None
+        self.query.setProperty("invalid", not ok)
+        self.query.setToolTip(self.search.error)
+        if self.search.active:
+            self._searching.start()
+        else:
+            self._searching.stop()
+        self.view.relayout()
+        self._update_count()
+
+    def _search_step(self) -> None:
+        before = self.search.count
+        done = self.search.step()
+        if self.search.count != before:
+            if self.view.filtering:
+                self.view.notify_appended()
+            if self.view.current_match is None and self.search.count:
+                # The first match found: show it, as editors do while typing.
+                self.view.current_match = 0
+                if not self.view.follow or self.view.filtering:
+                    self.view.scroll_to_line(self.search.lines[0])
+            self.view.viewport().update()
+        if done:
+            self._searching.stop()
+        self._update_count()
+
+    def _update_count(self) -> None:
+        if self.search.error:
+            self.count.setText("invalid pattern")
+        elif not self.search.active:
+            self.count.setText("")
+        else:
+            more = "" if self.search.done else "+"
+            current = self.view.current_match
+            where = f"{current + 1:,} of " if current is not None and self.search.count else ""
+            self.count.setText(f"{where}{self.search.count:,}{more} match{'es' if self.search.count != 1 else ''}")
+
+    def next_match(self) -> None:
+        self._go(+1)
+
+    def previous_match(self) -> None:
+        self._go(-1)
+
+    def _go(self, step: int) -> None:
+        if not self.search.count:
+            return
+        current = self.view.current_match
+        current = (0 if step > 0 else self.search.count - 1) if current is None else (current + step) % self.search.count
+        self.view.current_match = current
+        self.view.scroll_to_line(self.search.lines[current])
+        self._update_count()
+
+    # -- options ---------------------------------------------------------------------------------
+
+    def _on_filter(self, on: bool) -> None:
+        self.view.filtering = on
+        self.view.relayout()
+        if self.view.current_match is not None:
+            self.view.scroll_to_line(self.search.lines[self.view.current_match])
+
+    def _on_timestamps(self, on: bool) -> None:
+        self.view.show_timestamps = on
+        self.view.relayout()
+
+    def _on_wrap(self, on: bool) -> None:
+        self.view.wrap = on
+        self.view.relayout()
+
+    def _on_follow_button(self, on: bool) -> None:
+        if on and not self.view.follow:
+            self.view.scroll_to_end()
+        elif not on and self.view.follow:
+            self.view.set_follow(False)
+
+    def _on_follow_view(self, following: bool) -> None:
+        self.follow.blockSignals(True)
+        self.follow.setChecked(following)
+        self.follow.blockSignals(False)
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    def ask_save(self) -> None:
+        # open() and a signal, never exec(): no nested event loop.
+        dialog = QFileDialog(self, "Save log")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("log")
+        dialog.fileSelected.connect(self.save_to)
+        dialog.open()
+        self._dialog = dialog
+
+    def save_to(self, path: str) -> None:
+        pieces = [(first, list(lines)) for first, lines in self.buffer.chunks(0)]
+        timestamps = self.timestamps.isChecked()
+        split = self.buffer.split_timestamp
+
+        def write() -> None:
+            with open(path, "w", encoding="utf-8") as out:
+                for _, lines in pieces:
+                    for raw in lines:
+                        stamp, rest = split(raw)
+                        rest = strip_ansi(rest)
+                        out.write(f"{stamp} {rest}\n" if timestamps and stamp else rest + "\n")
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(write)
+            except OSError as exc:
+                self.saveFailed.emit(f"could not save {Path(path).name}: {exc.strerror or exc}")
+                return
+            self.saved.emit(path)
+
+        self._saving = asyncio.ensure_future(run())

@@ -1,0 +1,402 @@
+"""`LogView`: draws only the visible lines of a `LogBuffer` (a million lines scroll like ten).
+
+The vertical scroll bar counts lines (or matching lines when filtering), not pixels. Follow mode
+keeps the last line in view; scrolling up pauses it and a "n new lines ↓" button brings it back.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QFontMetrics,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import QAbstractScrollArea, QPushButton, QWidget
+
+from app.models.ansi import parse
+from app.models.logs import STDERR, LogBuffer, LogSearch
+
+# Colours of merged sources' name prefixes (compose), cycled.
+SOURCE_COLORS = ["#2f6fde", "#1a7f37", "#bc3fbc", "#b35900", "#11a8cd", "#cf222e"]
+_GUTTER = 6
+
+
+class LogView(QAbstractScrollArea):
+    followChanged = Signal(bool)
+    newLinesChanged = Signal(int)
+
+    def __init__(self, buffer: LogBuffer, search: LogSearch, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("log-view")
+        self.buffer = buffer
+        self.search = search
+        self.show_timestamps = False
+        self.wrap = False
+        self.filtering = False
+        self.follow = True
+        self.new_lines = 0
+        self.current_match: int | None = None  # index into search's match arrays
+        self._anchor: int | None = None  # selection: rows (visible indices), inclusive
+        self._cursor: int | None = None
+        self._adjusting = False
+        self._known_rows = 0
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        self.setFont(font)
+        self.viewport().setFont(font)
+        self._metrics()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.verticalScrollBar().setSingleStep(3)
+        self.horizontalScrollBar().setSingleStep(self._cw * 4)
+        self.jump = QPushButton(self.viewport())
+        self.jump.setObjectName("log-jump")
+        self.jump.setToolTip("Jump to the newest line and follow again (End)")
+        self.jump.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump.clicked.connect(self.scroll_to_end)
+        self.jump.hide()
+        self.stderr_color = QColor("#cf222e")
+        self.match_color = QColor(255, 214, 0, 150)
+        self.current_color = QColor(255, 140, 0, 220)
+        # Appends arrive in bursts: lay out and repaint at most once a frame.
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.setInterval(16)
+        self._pending.timeout.connect(self._apply_appended)
+
+    def _metrics(self) -> None:
+        metrics = QFontMetrics(self.font())
+        self._cw = max(1, metrics.horizontalAdvance("M"))
+        self._lh = max(1, metrics.height())
+        self._ascent = metrics.ascent()
+
+    # -- rows ------------------------------------------------------------------------------------
+
+    def row_count(self) -> int:
+        return len(self.search.matching_lines) if self.filtering and self.search.active else len(self.buffer)
+
+    def line_of_row(self, row: int) -> int:
+        return self.search.matching_lines[row] if self.filtering and self.search.active else row
+
+    def row_of_line(self, line: int) -> int | None:
+        if not (self.filtering and self.search.active):
+            return line
+        from bisect import bisect_left
+
+        i = bisect_left(self.search.matching_lines, line)
+        return i if i < len(self.search.matching_lines) and self.search.matching_lines[i] == line else None
+
+    def page_rows(self) -> int:
+        return max(1, self.viewport().height() // self._lh)
+
+    def top_row(self) -> int:
+        return self.verticalScrollBar().value()
+
+    # -- updates ---------------------------------------------------------------------------------
+
+    def notify_appended(self) -> None:
+        """Lines were added to the buffer (or the matching set grew): relayout soon, at most once a frame."""
+        if not self._pending.isActive():
+            self._pending.start()
+
+    def _apply_appended(self) -> None:
+        rows = self.row_count()
+        added = rows - self._known_rows
+        self._known_rows = rows
+        self._update_ranges()
+        if self.follow:
+            self._scroll_to(self.verticalScrollBar().maximum())
+        elif added > 0:
+            self.new_lines += added
+            self._show_jump()
+        self.viewport().update()
+
+    def relayout(self) -> None:
+        """Options changed (filter, wrap, timestamps): recompute ranges, keep following."""
+        self._known_rows = self.row_count()
+        self._update_ranges()
+        if self.follow:
+            self._scroll_to(self.verticalScrollBar().maximum())
+        self.viewport().update()
+
+    def reset(self) -> None:
+        self._known_rows = 0
+        self.new_lines = 0
+        self._anchor = self._cursor = None
+        self.current_match = None
+        self.set_follow(True)
+        self.relayout()
+
+    def _update_ranges(self) -> None:
+        rows = self.row_count()
+        self._adjusting = True
+        try:
+            bar = self.verticalScrollBar()
+            bar.setRange(0, max(0, rows - self.page_rows()))
+            bar.setPageStep(self.page_rows())
+            hbar = self.horizontalScrollBar()
+            if self.wrap:
+                hbar.setRange(0, 0)
+            else:
+                stamp = 31 if self.show_timestamps and self.buffer.timestamped else 0
+                width = (self.buffer.max_length + stamp + 2) * self._cw + _GUTTER
+                hbar.setRange(0, max(0, width - self.viewport().width()))
+                hbar.setPageStep(self.viewport().width())
+        finally:
+            self._adjusting = False
+
+    def _scroll_to(self, value: int) -> None:
+        self._adjusting = True
+        try:
+            self.verticalScrollBar().setValue(value)
+        finally:
+            self._adjusting = False
+
+    def _on_scrolled(self, value: int) -> None:
+        if self._adjusting:
+            return
+        at_end = value >= self.verticalScrollBar().maximum()
+        if at_end and not self.follow:
+            self.set_follow(True)
+        elif not at_end and self.follow:
+            self.set_follow(False)
+
+    def set_follow(self, follow: bool) -> None:
+        if follow:
+            self.new_lines = 0
+            self.jump.hide()
+        if follow != self.follow:
+            self.follow = follow
+            self.followChanged.emit(follow)
+        if follow:
+            self._scroll_to(self.verticalScrollBar().maximum())
+            self.newLinesChanged.emit(0)
+
+    def scroll_to_end(self) -> None:
+        self._update_ranges()
+        self.set_follow(True)
+        self.viewport().update()
+
+    def _show_jump(self) -> None:
+        self.jump.setText(f"{self.new_lines:,} new line{'s' if self.new_lines != 1 else ''} ↓")
+        self.jump.adjustSize()
+        self._place_jump()
+        self.jump.show()
+        self.newLinesChanged.emit(self.new_lines)
+
+    def _place_jump(self) -> None:
+        size = self.jump.sizeHint()
+        self.jump.resize(size)
+        self.jump.move(self.viewport().width() - size.width() - 12, self.viewport().height() - size.height() - 8)
+
+    def scroll_to_line(self, line: int) -> None:
+        """Bring a buffer line into view (about a third from the top); pauses follow."""
+        row = self.row_of_line(line)
+        if row is None:
+            return
+        self._update_ranges()
+        target = max(0, min(row - self.page_rows() // 3, self.verticalScrollBar().maximum()))
+        if self.follow and target < self.verticalScrollBar().maximum():
+            self.set_follow(False)
+        self._scroll_to(target)
+        self.viewport().update()
+
+    # -- selection and copy ----------------------------------------------------------------------
+
+    def selected_rows(self) -> range:
+        if self._anchor is None or self._cursor is None:
+            return range(0)
+        low, high = sorted((self._anchor, self._cursor))
+        return range(low, min(high, self.row_count() - 1) + 1)
+
+    def select_rows(self, first: int, last: int) -> None:
+        self._anchor, self._cursor = first, last
+        self.viewport().update()
+
+    def selected_text(self) -> str:
+        return "\n".join(self.buffer.plain(self.line_of_row(r), self.show_timestamps) for r in self.selected_rows())
+
+    def copy(self) -> None:
+        rows = self.selected_rows()
+        if not rows:
+            # Nothing selected: copy what is on screen, as people expect from Ctrl+C in a viewer.
+            top = self.top_row()
+            rows = range(top, min(self.row_count(), top + self.page_rows()))
+            text = "\n".join(self.buffer.plain(self.line_of_row(r), self.show_timestamps) for r in rows)
+        else:
+            text = self.selected_text()
+        QGuiApplication.clipboard().setText(text)
+
+    def _row_at(self, pos: QPoint) -> int | None:
+        # In wrap mode a line may take several visual rows: walk the painted layout.
+        y = pos.y()
+        for row, rect in self._layout():
+            if rect.top() <= y < rect.bottom() + 1:
+                return row
+        return None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        row = self._row_at(event.position().toPoint())
+        if event.button() == Qt.MouseButton.LeftButton and row is not None:
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and self._anchor is not None:
+                self._cursor = row
+            else:
+                self._anchor = self._cursor = row
+            self.viewport().update()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton and self._anchor is not None:
+            row = self._row_at(event.position().toPoint())
+            if row is not None and row != self._cursor:
+                self._cursor = row
+                self.viewport().update()
+        super().mouseMoveEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        bar = self.verticalScrollBar()
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self.copy()
+        elif event.matches(QKeySequence.StandardKey.SelectAll):
+            self.select_rows(0, max(0, self.row_count() - 1))
+        elif event.key() == Qt.Key.Key_End or event.matches(QKeySequence.StandardKey.MoveToEndOfDocument):
+            self.scroll_to_end()
+        elif event.key() == Qt.Key.Key_Home or event.matches(QKeySequence.StandardKey.MoveToStartOfDocument):
+            bar.setValue(0)
+        elif event.key() == Qt.Key.Key_PageDown:
+            bar.setValue(bar.value() + bar.pageStep())
+        elif event.key() == Qt.Key.Key_PageUp:
+            bar.setValue(bar.value() - bar.pageStep())
+        elif event.key() == Qt.Key.Key_Down:
+            bar.setValue(bar.value() + 1)
+        elif event.key() == Qt.Key.Key_Up:
+            bar.setValue(bar.value() - 1)
+        else:
+            super().keyPressEvent(event)
+
+    # -- painting --------------------------------------------------------------------------------
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._update_ranges()
+        if self.follow:
+            self._scroll_to(self.verticalScrollBar().maximum())
+        self._place_jump()
+
+    def _columns(self) -> int:
+        return max(8, (self.viewport().width() - _GUTTER - 4) // self._cw)
+
+    def _prefix(self, line: int) -> str:
+        if len(self.buffer.sources) > 1:
+            return f"{self.buffer.sources[self.buffer.source(line)]} | "
+        return ""
+
+    def _layout(self) -> list[tuple[int, QRect]]:
+        """The rows on screen and the rectangle each takes (several text rows when wrapping)."""
+        out: list[tuple[int, QRect]] = []
+        height = self.viewport().height()
+        width = self.viewport().width()
+        y = 0
+        row = self.top_row()
+        rows = self.row_count()
+        columns = self._columns()
+        while y < height and row < rows:
+            visual = 1
+            if self.wrap:
+                line = self.line_of_row(row)
+                length = len(self._prefix(line)) + len(self.buffer.plain(line, self.show_timestamps))
+                visual = max(1, -(-length // columns))
+            rect = QRect(0, y, width, visual * self._lh)
+            out.append((row, rect))
+            y += visual * self._lh
+            row += 1
+        return out
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self.viewport())
+        palette = self.palette()
+        painter.fillRect(self.viewport().rect(), palette.color(QPalette.ColorRole.Base))
+        text_color = palette.color(QPalette.ColorRole.Text)
+        muted = palette.color(QPalette.ColorRole.PlaceholderText)
+        selection = palette.color(QPalette.ColorRole.Highlight)
+        selection.setAlpha(70)
+        selected = self.selected_rows()
+        x0 = _GUTTER + 2 - (0 if self.wrap else self.horizontalScrollBar().value())
+        columns = self._columns()
+        current_line = self.search.lines[self.current_match] if self.current_match is not None else None
+        current_span = (
+            (self.search.starts[self.current_match], self.search.ends[self.current_match])
+            if self.current_match is not None
+            else None
+        )
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for row, rect in self._layout():
+            line = self.line_of_row(row)
+            if row in selected:
+                painter.fillRect(rect, selection)
+            if self.buffer.stream(line) == STDERR:
+                painter.fillRect(QRect(0, rect.top(), 3, rect.height()), self.stderr_color)
+            stamp, raw = self.buffer.split_timestamp(self.buffer.line(line))
+            plain, spans, _ = parse(raw)
+            prefix = self._prefix(line)
+            pieces: list[tuple[str, QColor, QColor | None, bool]] = []
+            if prefix:
+                color = QColor(SOURCE_COLORS[self.buffer.source(line) % len(SOURCE_COLORS)])
+                pieces.append((prefix, color, None, True))
+            if stamp and self.show_timestamps:
+                pieces.append((stamp + " ", muted, None, False))
+            lead = sum(len(p[0]) for p in pieces)
+            for span in spans:
+                fg = QColor(span.style.fg) if span.style.fg else text_color
+                bg = QColor(span.style.bg) if span.style.bg else None
+                if span.style.inverse:
+                    fg, bg = (bg or palette.color(QPalette.ColorRole.Base)), fg
+                pieces.append((plain[span.start : span.end], fg, bg, span.style.bold))
+            if self.search.active:
+                for start, end in self.search.matches_in(line):
+                    is_current = line == current_line and current_span == (start, end)
+                    self._mark(painter, rect, x0, columns, lead + start, lead + end, is_current)
+            column = 0
+            for text, fg, bg, is_bold in pieces:
+                painter.setFont(bold if is_bold else self.font())
+                painter.setPen(fg)
+                position = 0
+                while position < len(text):
+                    if self.wrap:
+                        visual, col = divmod(column, columns)
+                        take = min(len(text) - position, columns - col)
+                    else:
+                        visual, col, take = 0, column, len(text) - position
+                    x = x0 + col * self._cw
+                    y = rect.top() + visual * self._lh
+                    piece = text[position : position + take]
+                    if bg is not None:
+                        painter.fillRect(QRect(x, y, take * self._cw, self._lh), bg)
+                    if not self.wrap and x > self.viewport().width():
+                        break
+                    painter.drawText(x, y + self._ascent, piece)
+                    position += take
+                    column += take
+        painter.end()
+
+    def _mark(self, painter: QPainter, rect: QRect, x0: int, columns: int, start: int, end: int, current: bool) -> None:
+        color = self.current_color if current else self.match_color
+        column = start
+        while column < end:
+            visual, col = divmod(column, columns) if self.wrap else (0, column)
+            take = min(end - column, columns - col) if self.wrap else end - column
+            painter.fillRect(
+                QRect(x0 + col * self._cw, rect.top() + visual * self._lh, take * self._cw, self._lh), color
+            )
+            column += take

@@ -1,0 +1,73 @@
+"""A small synchronous HTTP client over a Unix socket: the Docker Engine API, spoken raw.
+
+The benchmark drives setup (creating 1,000 containers, say) through the API rather than a CLI,
+so that setup cost is the engine's, not a client's start-up."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = str(path)
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            s.connect(self.socket_path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
+class EngineApi:
+    def __init__(self, socket_path: Path, prefix: str = "") -> None:
+        self.socket_path = socket_path
+        self.prefix = prefix  # e.g. "/v1.41" for a peer that refuses newer versions
+
+    def request(self, method: str, path: str, body: bytes | dict[str, Any] | None = None,
+                timeout: float = 120) -> tuple[int, bytes]:
+        conn = _UnixConnection(self.socket_path, timeout)
+        try:
+            headers: dict[str, str] = {}
+            if isinstance(body, dict):
+                body = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            conn.request(method, self.prefix + path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def json(self, method: str, path: str, body: bytes | dict[str, Any] | None = None,
+             timeout: float = 120) -> Any:
+        status, data = self.request(method, path, body, timeout)
+        if status >= 400:
+            raise ApiError(f"{method} {path}: {status} {data[:300]!r}")
+        return json.loads(data) if data.strip() else None
+
+    def answers(self) -> bool:
+        try:
+            return self.request("GET", "/_ping", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def has_route(self, method: str, path: str) -> bool:
+        """Whether the engine serves `method path` at all: an unknown route is a 404 "page not found"
+        (or 405), a known one answers anything else (400 for a bad body, 404 "no such container")."""
+        status, data = self.request(method, path, b"", timeout=30)
+        if status == 405:
+            return False
+        return not (status == 404 and b"page not found" in data.lower())
