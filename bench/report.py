@@ -50,7 +50,7 @@ def table(metrics: Sequence[Metric], engines: Sequence[str]) -> str:
             target = ""
         rows.append([m.title, m.unit, *(cell(m.results.get(e), footnotes) for e in engines), *ratios, target])
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
         lines.append("  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) if i < len(head) - 1 else str(c)

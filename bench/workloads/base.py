@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 from bench.engines import Engine
 from bench.procs import timed
 from bench.profile import Profiler
-from bench.summary import Metric, Result
+from bench.summary import Metric, Result, Skipped
 
 # Setup loops (1,000 creates) use a few connections at once: fast enough, and bounded.
 SETUP_WORKERS = 4
@@ -95,6 +95,15 @@ def repeat_timed(engine: Engine, args: Sequence[str], reps: int, budget: Budget,
             break
         out.append(1000 * timed(engine.cli(*args), env=engine.env, timeout=budget.timeout(cap)))
     return out
+
+
+def attempt(measure: Callable[[], Result]) -> Result:
+    """One row's figure, or why there is none: one failing row must not take the others with it."""
+    try:
+        return measure()
+    except Exception as e:  # figures only: a failure is reported in the table
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return Skipped(f"failed: {first[:200]}")
 
 
 def truncated_note(got: int, wanted: int) -> str:

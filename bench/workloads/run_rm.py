@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench.engines import NO_NETWORK, Engine
 from bench.summary import Metric, Result, Samples, Skipped
-from bench.workloads.base import Budget, Context, Workload, repeat_timed, truncated_note
+from bench.workloads.base import Budget, Context, Workload, attempt, repeat_timed, truncated_note
 
 RUN = ["run", "--rm", *NO_NETWORK, "busybox", "true"]
 RUN_DEFAULT_NET = ["run", "--rm", "busybox", "true"]
@@ -23,16 +23,18 @@ class RunRm(Workload):
 
     def run(self, engine: Engine, ctx: Context, budget: Budget) -> dict[str, Result]:
         reps = ctx.reps(20, 5)
-        out: dict[str, Result] = {}
-        got = repeat_timed(engine, RUN, reps, budget, warmup=2)
-        out["run_rm"] = Samples(got, truncated_note(len(got), reps))
+
+        def measure(args: list[str], note: str = "") -> Samples:
+            got = repeat_timed(engine, args, reps, budget, warmup=2)
+            return Samples(got, "; ".join(filter(None, [note, truncated_note(len(got), reps)])))
+
+        out: dict[str, Result] = {"run_rm": attempt(lambda: measure(RUN))}
         if engine.name == "podman":
             out["run_rm_default_net"] = Skipped("podman's default bridge needs the host's firewall rules")
         else:
-            got = repeat_timed(engine, RUN_DEFAULT_NET, reps, budget, warmup=1)
             note = "dockerd runs with --bridge=none: its default is a loopback-only namespace" \
                 if engine.name == "dockerd" else "berthd's default bridge: veth pair, address, its own chains"
-            out["run_rm_default_net"] = Samples(got, "; ".join(filter(None, [note, truncated_note(len(got), reps)])))
+            out["run_rm_default_net"] = attempt(lambda: measure(RUN_DEFAULT_NET, note))
         with ctx.profiler.attached(engine.python_pid(), "run_rm") as on:
             if on:  # a separate pass: py-spy's sampling would skew the measured one
                 repeat_timed(engine, RUN, reps, budget, warmup=0)

@@ -216,7 +216,8 @@ def test_live_restore_after_sigkill(own_berthd: Berthd, docker_env: dict[str, st
     time.sleep(2)  # mortal exits while no berthd is watching
     own_berthd.start()
     assert ok(env, "inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor") == f"running {pid}"
-    assert eventually(lambda: ok(env, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "mortal") == "exited 42")
+    assert eventually(lambda: ok(env, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "mortal")
+                      == "exited 42")
     ticks = [int(x.split("-")[1]) for x in docker(env, "logs", "survivor").stdout.split()]
     assert ticks == list(range(len(ticks))) and len(ticks) >= 15  # no gap while berthd was down
     assert ok(env, "exec", "survivor", "echo", "exec-ok") == "exec-ok"
