@@ -145,11 +145,11 @@ def run_workloads(workloads: list[Workload], engines: list[Engine], ctx: Context
                 except Exception as e:  # figures only: a failure is reported, not raised
                     detail = traceback.format_exception_only(e)[-1].strip()
                     ctx.notes.append(f"{w.name} on {engine.name} failed: {detail[:400]}")
-                    results[engine.name] = {m.key: Skipped(f"failed on {engine.name}") for m in w.metrics()}
+                    results[engine.name] = {m.key: Skipped(f"failed on {engine.name}") for m in w.metrics(ctx)}
                 say(f"  {engine.name}: {time.monotonic() - t0:.0f}s")
         finally:
             w.finish(ctx)
-        metrics = w.metrics()
+        metrics = w.metrics(ctx)
         known = {m.key for m in metrics}
         for engine_name, by_key in results.items():
             for key, result in by_key.items():

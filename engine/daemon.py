@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST|CIDR",
                    help="registry reachable over plain HTTP or unverified TLS (loopback always is); repeatable")
+    p.add_argument("--check", action="store_true",
+                   help="do not serve: check the stopped engine's roots, repair what is safe, report (engine/check.py)")
     p.add_argument("--version", action="version", version=f"berthd {__version__}")
     return p.parse_args(argv)
 
@@ -180,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if os.geteuid() != 0:
         raise SystemExit("berthd: must run as root (it creates namespaces, cgroups and mounts)")
+    if args.check:
+        from engine.check import run
+        raise SystemExit(run(args.root, args.exec_root))
     asyncio.run(serve(args))
 
 

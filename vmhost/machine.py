@@ -72,7 +72,21 @@ def choose_accel(system: str | None = None, kvm_usable: bool | None = None) -> s
     return "tcg"
 
 
-def qemu_argv(config: MachineConfig, accel: str) -> list[str]:
+@dataclass(frozen=True)
+class Boot:
+    """What a Berth guest image needs beyond a disk: a direct kernel boot, its seed and shared folders."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    seed: Path | None = None  # raw disk holding the seed archive; the guest finds it by its serial
+    shares: tuple[tuple[str, Path], ...] = ()  # (9p mount tag, host directory)
+
+
+SEED_SERIAL = "berth-seed"
+
+
+def qemu_argv(config: MachineConfig, accel: str, boot: Boot | None = None, qemu: str = QEMU) -> list[str]:
     """The qemu-system-x86_64 command line that boots `config` headless."""
     if accel not in _ACCELERATORS:
         raise ValueError(f"unknown accelerator {accel!r}: use one of {', '.join(_ACCELERATORS)}")
@@ -81,8 +95,8 @@ def qemu_argv(config: MachineConfig, accel: str) -> list[str]:
     cpu = "max" if accel == "tcg" else "host"
     # QEMU's WHPX irqchip is unreliable on many Windows builds; the userspace one works.
     accel_option = "whpx,kernel-irqchip=off" if accel == "whpx" else accel
-    return [
-        QEMU,
+    argv = [
+        qemu,
         "-name",
         config.name,
         "-machine",
@@ -111,6 +125,19 @@ def qemu_argv(config: MachineConfig, accel: str) -> list[str]:
         "-pidfile",
         str(config.pidfile),
     ]
+    if boot is not None:
+        argv += ["-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.cmdline]
+        # Entropy from the host: sshd and Python block on an empty pool otherwise, slowly under TCG.
+        argv += ["-device", "virtio-rng-pci"]
+        if boot.seed is not None:
+            argv += [
+                "-drive", f"file={_qemu_path(boot.seed)},if=none,id=seed,format=raw,readonly=on",
+                "-device", f"virtio-blk-pci,drive=seed,serial={SEED_SERIAL}",
+            ]
+        for tag, path in boot.shares:
+            # security_model=none: files keep the host user's ownership, which bind mounts expect.
+            argv += ["-virtfs", f"local,path={_qemu_path(path)},mount_tag={tag},security_model=none,id={tag}"]
+    return argv
 
 
 def _qemu_path(path: Path) -> str:

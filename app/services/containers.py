@@ -24,6 +24,7 @@ class ContainerService(QObject):
     actionStarted = Signal(str, str)  # id, action
     actionFailed = Signal(str, str, str)  # id, action, the engine's message
     actionFinished = Signal(str, str)  # id, action
+    ran = Signal(str)  # id of a container `run` created and started
 
     def __init__(self, connection: EngineConnection, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -86,6 +87,37 @@ class ContainerService(QObject):
 
     def stop(self, id: str) -> None:
         self._act(id, "stop", lambda: self._connection.client.stop(id))
+
+    def restart(self, id: str) -> None:
+        self._act(id, "restart", lambda: self._connection.client.restart(id))
+
+    def pause(self, id: str) -> None:
+        self._act(id, "pause", lambda: self._connection.client.pause(id))
+
+    def unpause(self, id: str) -> None:
+        self._act(id, "unpause", lambda: self._connection.client.unpause(id))
+
+    def kill(self, id: str) -> None:
+        self._act(id, "kill", lambda: self._connection.client.kill(id))
+
+    def run(self, config: dict[str, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Create and start a container (docker run -d); `ran` or `actionFailed` tells the outcome."""
+        return self._tasks.spawn(self._run(config, name), name="container-run")
+
+    async def _run(self, config: dict[str, Any], name: str | None) -> None:
+        client = self._connection.client
+        self.actionStarted.emit("", "run")
+        try:
+            id = await client.create_container(config, name=name or None)
+            await client.start(id)
+        except EngineUnreachable:
+            self.actionFailed.emit("", "run", "the engine does not answer")
+            return
+        except EngineClientError as exc:
+            self.actionFailed.emit("", "run", exc.message)
+            return
+        self.ran.emit(id)
+        self.refresh_container(id)
 
     def remove(self, id: str, force: bool = False) -> None:
         self._act(id, "remove", lambda: self._connection.client.remove(id, force=force))

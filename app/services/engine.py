@@ -29,6 +29,9 @@ class EngineConnection(QObject):
 
     statusChanged = Signal(object)  # EngineStatus
     containerEvent = Signal(dict)  # one `/events` entry of Type "container"
+    engineEvent = Signal(dict)  # an `/events` entry of another type (image, volume, network)
+    # The window now talks to another engine (the client was replaced): lists must start over.
+    switched = Signal(str)
     # Emitted after (re)connecting once the current state must be listed again.
     resyncNeeded = Signal()
 
@@ -74,13 +77,16 @@ class EngineConnection(QObject):
 
     async def _watch_events(self) -> None:
         try:
-            async with self.client.open_events(filters={"type": ["container"]}) as events:
+            types = ["container", "image", "volume", "network"]
+            async with self.client.open_events(filters={"type": types}) as events:
                 self._set_status(replace(self.status, events=True))
                 # Changes between the first listing and the subscription would otherwise be missed.
                 self.resyncNeeded.emit()
                 async for event in events:
                     if event.get("Type") == "container":
                         self.containerEvent.emit(event)
+                    else:
+                        self.engineEvent.emit(event)
         except EngineClientError:
             # An engine without /events (404/501) or failing it: services refresh after each action.
             self._set_status(replace(self.status, events=False))
@@ -90,6 +96,22 @@ class EngineConnection(QObject):
             self._set_unreachable(exc.reason)
             return
         # The engine ended the stream (restart, shutdown): check whether it is still there.
+        self.check()
+
+    def switch(self, url: str) -> None:
+        """Talk to another engine from now on (a context switch)."""
+        if url == self.url:
+            return
+        old, self.client = self.client, EngineClient(url)
+        self._tasks.spawn(self._replace(old), name="engine-switch")
+
+    async def _replace(self, old: EngineClient) -> None:
+        if self._events_task is not None:
+            self._events_task.cancel()
+            self._events_task = None
+        await old.close()
+        self._set_status(EngineStatus(self.url, None))
+        self.switched.emit(self.url)
         self.check()
 
     def _set_unreachable(self, reason: str) -> None:

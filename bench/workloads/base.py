@@ -64,7 +64,7 @@ class Workload(ABC):
     quick_seconds: float = 90
 
     @abstractmethod
-    def metrics(self) -> list[Metric]:
+    def metrics(self, ctx: Context) -> list[Metric]:
         """The rows this workload fills, fresh for each run."""
 
     def prepare(self, ctx: Context, engines: Sequence[Engine]) -> None:  # noqa: B027  optional hook

@@ -26,7 +26,7 @@ class BuildAndRebuild(Workload):
     full_seconds = 300
     quick_seconds = 120
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, ctx: Context) -> list[Metric]:
         return [Metric("build", "build (4 steps, 16 MB context, no cache)", "s", "lower"),
                 Metric("rebuild", "  rebuild, nothing changed (cache)", "s", "lower")]
 

@@ -27,7 +27,7 @@ class DesktopFigures(Workload):
         self.found: dict[str, Any] = {}
         self.rows: list[Metric] = [Metric("desktop", "Berth Desktop (python -m app.bench)", "", "lower")]
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, ctx: Context) -> list[Metric]:
         return self.rows
 
     def run(self, engine: Engine, ctx: Context, budget: Budget) -> dict[str, Result]:

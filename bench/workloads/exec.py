@@ -14,7 +14,7 @@ class ExecLatency(Workload):
     full_seconds = 180
     quick_seconds = 60
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, ctx: Context) -> list[Metric]:
         return [Metric("exec", "exec <running container> true (CLI)", "ms", "lower")]
 
     def run(self, engine: Engine, ctx: Context, budget: Budget) -> dict[str, Result]:

@@ -17,7 +17,7 @@ class ListAll(Workload):
     full_seconds = 600
     quick_seconds = 240
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, ctx: Context) -> list[Metric]:
         return [Metric("ps_cli", "ps -a, 1,000 containers (CLI)", "ms", "lower"),
                 Metric("ps_api", "  GET /containers/json?all=1, 1,000 containers (API)", "ms", "lower")]
 

@@ -29,7 +29,7 @@ class PullThroughput(Workload):
         self.image: GeneratedImage | None = None
         self.problem = ""
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, ctx: Context) -> list[Metric]:
         return [Metric("pull_rate", "pull, loopback registry (CLI)", "MB/s", "higher"),
                 Metric("pull_time", "  pull, wall time", "s", "lower")]
 

@@ -17,7 +17,7 @@ class RunRm(Workload):
     full_seconds = 240
     quick_seconds = 60
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, ctx: Context) -> list[Metric]:
         return [Metric("run_rm", "run --rm busybox true (--network none)", "ms", "lower"),
                 Metric("run_rm_default_net", "run --rm busybox true (engine's default network)", "ms", "lower")]
 
