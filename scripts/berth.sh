@@ -119,5 +119,6 @@ cmd_test() {
 case "${1:-}" in
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
-  *) echo "usage: $0 run | test [pytest args]" >&2; exit 2 ;;
+  setup) shift; setup ;;  # install only (what scripts/bench.sh builds on)
+  *) echo "usage: $0 run | test [pytest args] | setup" >&2; exit 2 ;;
 esac

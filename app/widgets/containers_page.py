@@ -1,44 +1,119 @@
-"""The Containers page: a sortable table with Start/Stop/Remove, and in-place engine messages.
+"""The Containers page: a tree grouped by compose project, live CPU/memory, search, actions on a
+multi-selection, and the selected container's detail below.
 
-A view only: it shows a `ContainersModel` and asks for actions through signals; the window decides
-what they do (services) and whether to confirm (dialogs).
+A view only: it asks for actions through signals; the window decides what they do.
 """
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, QTimer, Signal, SignalInstance
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    SignalInstance,
+)
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHeaderView,
     QLabel,
+    QLineEdit,
+    QSplitter,
     QStackedWidget,
-    QTableView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolBar,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
-from app.models.containers import ID_ROLE, RUNNING_ROLE, SORT_ROLE, Column, ContainersModel
+from app.models.containers import (
+    HISTORY_ROLE,
+    ID_ROLE,
+    PORTS_ROLE,
+    PROJECT_ROLE,
+    RUNNING_ROLE,
+    SORT_ROLE,
+    STATE_ROLE,
+    Column,
+    ContainersModel,
+)
 from app.resources import icon_path
 from app.services.engine import EngineStatus
 from app.widgets.unreachable import EngineUnreachablePanel
 
 EMPTY_HINT = (
     "<h3>No containers yet</h3>"
-    "Containers are running (or stopped) instances of images. Run a first one from a terminal:<br>"
+    "Containers are running (or stopped) instances of images.<br>"
+    "Go to <b>Images</b> and press <b>Run</b>, or from a terminal:<br>"
     "<code>berth run -d --name hello busybox sleep 300</code><br>"
     "It appears here at once."
 )
+
+ACTIONS = {
+    # name: (label, busy label, tooltip)
+    "start": ("Start", "Starting…", "Start the selected containers (docker start)"),
+    "stop": ("Stop", "Stopping…", "Stop the selected containers (docker stop)"),
+    "restart": ("Restart", "Restarting…", "Restart the selected containers (docker restart)"),
+    "pause": ("Pause", "Pausing…", "Pause the selected containers (docker pause)"),
+    "unpause": ("Resume", "Resuming…", "Resume the selected paused containers (docker unpause)"),
+    "remove": ("Remove", "Removing…", "Remove the selected containers (docker rm)"),
+}
+
+
+class ContainerDelegate(QStyledItemDelegate):
+    """CPU as a sparkline behind its number; published ports drawn as links."""
+
+    link = QColor("#2f6fde")
+    spark = QColor(47, 111, 222, 90)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        column = index.column()
+        if column == Column.CPU:
+            history = index.data(HISTORY_ROLE) or []
+            if len(history) > 1:
+                rect: QRect = option.rect.adjusted(2, 3, -2, -3)  # type: ignore[attr-defined]
+                top = max(max(history), 5.0)
+                step = rect.width() / (len(history) - 1)
+                painter.save()
+                painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+                painter.setPen(QPen(self.spark, 1.2))
+                points = [
+                    (rect.left() + i * step, rect.bottom() - rect.height() * min(1.0, v / top))
+                    for i, v in enumerate(history)
+                ]
+                for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+                    painter.drawLine(int(x0), int(y0), int(x1), int(y1))
+                painter.restore()
+        if column == Column.PORTS and index.data(PORTS_ROLE):
+            option.font.setUnderline(True)  # type: ignore[attr-defined]
+            option.palette.setColor(option.palette.ColorRole.Text, self.link)  # type: ignore[attr-defined]
+        super().paint(painter, option, index)
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        if index.column() == Column.PORTS and index.data(PORTS_ROLE):
+            option.font.setUnderline(True)  # type: ignore[attr-defined]
+            option.palette.setColor(option.palette.ColorRole.Text, self.link)  # type: ignore[attr-defined]
 
 
 class ContainersPage(QWidget):
     startRequested = Signal(list)  # container ids
     stopRequested = Signal(list)
+    restartRequested = Signal(list)
+    pauseRequested = Signal(list)
+    unpauseRequested = Signal(list)
     removeRequested = Signal(list)
     retryRequested = Signal()
+    selectionChanged = Signal()
+    portOpened = Signal(str)  # the URL opened
 
     def __init__(self, model: ContainersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,40 +121,60 @@ class ContainersPage(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(model)
         self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)
 
         self.toolbar = QToolBar("Container actions", self)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.action_start = self._action("start", "Start", "Start the selected containers (docker start)")
-        self.action_stop = self._action("stop", "Stop", "Stop the selected containers (docker stop)")
-        self.action_remove = self._action("remove", "Remove", "Remove the selected containers (docker rm)")
+        self.actions_by_name: dict[str, QAction] = {}
+        signals = {
+            "start": self.startRequested, "stop": self.stopRequested, "restart": self.restartRequested,
+            "pause": self.pauseRequested, "unpause": self.unpauseRequested, "remove": self.removeRequested,
+        }
+        for name, (label, _, tip) in ACTIONS.items():
+            action = QAction(QIcon(str(icon_path(name))) if icon_path(name).exists() else QIcon(), label, self)
+            action.setObjectName(f"action-{name}")
+            action.setToolTip(tip)
+            self.toolbar.addAction(action)
+            action.triggered.connect(lambda _=False, n=name, s=signals[name]: self._request(n, s))
+            self.actions_by_name[name] = action
+        self.action_start = self.actions_by_name["start"]
+        self.action_stop = self.actions_by_name["stop"]
+        self.action_remove = self.actions_by_name["remove"]
         self.action_remove.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
-        self.action_start.triggered.connect(lambda: self._request(self.startRequested, running=False))
-        self.action_stop.triggered.connect(lambda: self._request(self.stopRequested, running=True))
-        self.action_remove.triggered.connect(lambda: self._request(self.removeRequested, running=None))
+        self._busy: dict[str, int] = {}
 
-        self.table = QTableView(self)
+        self.search = QLineEdit(self)
+        self.search.setObjectName("containers-search")
+        self.search.setPlaceholderText("Filter containers (name, image, state, project)   Ctrl+F")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._on_filter)
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(self.search)
+
+        self.table = QTreeView(self)
         self.table.setObjectName("containers-table")
         self.table.setModel(self.proxy)
+        self.table.setItemDelegate(ContainerDelegate(self.table))
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(Column.CREATED, Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Interactive)
-        self.table.setColumnWidth(Column.NAME, 180)
-        self.table.setColumnWidth(Column.IMAGE, 160)
-        self.table.setColumnWidth(Column.STATE, 130)
-        self.table.setColumnWidth(Column.CREATED, 150)
-        self.table.addActions([self.action_start, self.action_stop, self.action_remove])
+        self.table.setUniformRowHeights(True)
+        self.table.setRootIsDecorated(True)
+        for column, width in ((Column.NAME, 200), (Column.IMAGE, 150), (Column.STATE, 140), (Column.CPU, 70),
+                              (Column.MEMORY, 80), (Column.PORTS, 170)):
+            self.table.setColumnWidth(column, width)
+        self.table.addActions(list(self.actions_by_name.values()))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.table.clicked.connect(self._on_clicked)
         model.dataChanged.connect(self._update_actions)
-        model.rowsInserted.connect(self._update_view)
+        model.rowsInserted.connect(self._on_rows)
         model.rowsRemoved.connect(self._update_view)
-        model.modelReset.connect(self._update_view)
+        model.modelReset.connect(self._on_rows)
 
         self.message = QLabel(self)
         self.message.setObjectName("containers-message")
@@ -100,28 +195,37 @@ class ContainersPage(QWidget):
         self.stack = QStackedWidget(self)
         for widget in (self.connecting, self.table, self.empty, self.unreachable):
             self.stack.addWidget(widget)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.stack)
+        self.detail_holder = QWidget(self)
+        self.detail_layout = QVBoxLayout(self.detail_holder)
+        self.detail_layout.setContentsMargins(0, 0, 0, 0)
+        self.splitter.addWidget(self.detail_holder)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.detail_holder.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.setSpacing(4)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.message)
-        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.splitter, 1)
 
         self._reachable: bool | None = None
-        # "Created 3 minutes ago" ages by itself: repaint the column now and then, no engine traffic.
         self._clock = QTimer(self)
         self._clock.setInterval(30_000)
         self._clock.timeout.connect(model.refresh_times)
         self._clock.start()
         self._update_actions()
 
-    def _action(self, name: str, text: str, tip: str) -> QAction:
-        action = QAction(QIcon(str(icon_path(name))), text, self)
-        action.setObjectName(f"action-{name}")
-        action.setToolTip(tip)
-        self.toolbar.addAction(action)
-        return action
+    def set_detail(self, widget: QWidget) -> None:
+        self.detail_layout.addWidget(widget)
+
+    def set_link_color(self, color: QColor) -> None:
+        delegate = self.table.itemDelegate()
+        if isinstance(delegate, ContainerDelegate):
+            delegate.link = color
 
     # -- engine status ---------------------------------------------------------------------------
 
@@ -140,43 +244,110 @@ class ContainersPage(QWidget):
         self.message.clear()
         self.message.hide()
 
+    def set_busy(self, action: str, delta: int) -> None:
+        """An action started (+1) or ended (-1): its button says so while any runs."""
+        if action not in self.actions_by_name:
+            return
+        self._busy[action] = max(0, self._busy.get(action, 0) + delta)
+        label, busy, _ = ACTIONS[action]
+        count = self._busy[action]
+        self.actions_by_name[action].setText(f"{busy} ({count})" if count > 1 else busy if count else label)
+        self._update_actions()
+
+    def busy(self, action: str) -> int:
+        return self._busy.get(action, 0)
+
     # -- selection -------------------------------------------------------------------------------
 
-    def selected_rows(self) -> list[int]:
-        rows = {self.proxy.mapToSource(index).row() for index in self.table.selectionModel().selectedRows()}
-        return sorted(rows)
-
-    def selected_ids(self, running: bool | None = None) -> list[str]:
-        ids = []
-        for row in self.selected_rows():
-            index = self.model.index(row, 0)
-            if running is None or bool(self.model.data(index, RUNNING_ROLE)) == running:
-                ids.append(str(self.model.data(index, ID_ROLE)))
+    def selected_ids(self, running: bool | None = None, state: str | None = None) -> list[str]:
+        ids: list[str] = []
+        for index in self.table.selectionModel().selectedRows():
+            source = self.proxy.mapToSource(index)
+            project = source.data(PROJECT_ROLE)
+            members = (
+                [self.model.index(r, 0, source) for r in range(self.model.rowCount(source))] if project else [source]
+            )
+            for member in members:
+                id = str(member.data(ID_ROLE))
+                if id in ids:
+                    continue
+                if running is not None and bool(member.data(RUNNING_ROLE)) != running:
+                    continue
+                if state is not None and member.data(STATE_ROLE) != state:
+                    continue
+                ids.append(id)
         return ids
 
+    def current_id(self) -> str:
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return ""
+        return str(self.proxy.mapToSource(index).data(ID_ROLE) or "")
+
+    def current_project(self) -> str:
+        index = self.table.currentIndex()
+        return str(self.proxy.mapToSource(index).data(PROJECT_ROLE) or "") if index.isValid() else ""
+
     def select_container(self, id: str) -> bool:
-        row = self.model.row_of(id)
-        if row is None:
+        index = self.model.index_of(id)
+        if index is None:
             return False
-        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+        proxied = self.proxy.mapFromSource(index)
+        if not proxied.isValid():
+            return False
+        self.table.expand(proxied.parent())
+        self.table.setCurrentIndex(proxied)
+        self.table.selectionModel().select(
+            proxied,
+            self.table.selectionModel().SelectionFlag.ClearAndSelect | self.table.selectionModel().SelectionFlag.Rows,
+        )
         return True
 
-    def _request(self, signal: SignalInstance, running: bool | None) -> None:
-        ids = self.selected_ids(running)
+    def _request(self, name: str, signal: SignalInstance) -> None:
+        filters = {
+            "start": {"running": False}, "stop": {"running": True}, "restart": {},
+            "pause": {"state": "running"}, "unpause": {"state": "paused"}, "remove": {},
+        }[name]
+        ids = self.selected_ids(**filters)  # type: ignore[arg-type]
         if ids:
             self.clear_message()
             signal.emit(ids)
 
-    def _on_selection(self, selected: QItemSelection, deselected: QItemSelection) -> None:
+    def _on_selection(self, *args: object) -> None:
         self._update_actions()
+        self.selectionChanged.emit()
 
-    def _update_actions(self) -> None:
+    def _on_clicked(self, index: QModelIndex) -> None:
+        source = self.proxy.mapToSource(index)
+        if source.column() == Column.PORTS:
+            ports = source.data(PORTS_ROLE) or []
+            if ports:
+                url = f"http://localhost:{ports[0]}"
+                QDesktopServices.openUrl(QUrl(url))
+                self.portOpened.emit(url)
+
+    def _on_filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+        self.table.expandAll()
+
+    def _on_rows(self, *args: object) -> None:
+        self.table.expandAll()
+        self._update_view()
+
+    def _update_actions(self, *args: object) -> None:
         reachable = self._reachable is True
-        self.action_start.setEnabled(reachable and bool(self.selected_ids(running=False)))
-        self.action_stop.setEnabled(reachable and bool(self.selected_ids(running=True)))
-        self.action_remove.setEnabled(reachable and bool(self.selected_ids()))
+        enabled = {
+            "start": bool(self.selected_ids(running=False)),
+            "stop": bool(self.selected_ids(running=True)),
+            "restart": bool(self.selected_ids()),
+            "pause": bool(self.selected_ids(state="running")),
+            "unpause": bool(self.selected_ids(state="paused")),
+            "remove": bool(self.selected_ids()),
+        }
+        for name, action in self.actions_by_name.items():
+            action.setEnabled(reachable and enabled[name] and not self._busy.get(name))
 
-    def _update_view(self) -> None:
+    def _update_view(self, *args: object) -> None:
         if self._reachable is False:
             target: QWidget = self.unreachable
         elif self._reachable is None:

@@ -19,7 +19,8 @@ class RunRm(Workload):
 
     def metrics(self, ctx: Context) -> list[Metric]:
         return [Metric("run_rm", "run --rm busybox true (--network none)", "ms", "lower"),
-                Metric("run_rm_default_net", "run --rm busybox true (engine's default network)", "ms", "lower")]
+                Metric("run_rm_default_net", "run --rm busybox true (engine's default network)", "ms", "lower"),
+                Metric("cli_floor", "  CLI floor: `version` (client start + one request)", "ms", "lower")]
 
     def run(self, engine: Engine, ctx: Context, budget: Budget) -> dict[str, Result]:
         reps = ctx.reps(20, 5)
@@ -35,6 +36,7 @@ class RunRm(Workload):
             note = "dockerd runs with --bridge=none: its default is a loopback-only namespace" \
                 if engine.name == "dockerd" else "berthd's default bridge: veth pair, address, its own chains"
             out["run_rm_default_net"] = attempt(lambda: measure(RUN_DEFAULT_NET, note))
+        out["cli_floor"] = attempt(lambda: measure(["version"]))
         with ctx.profiler.attached(engine.python_pid(), "run_rm") as on:
             if on:  # a separate pass: py-spy's sampling would skew the measured one
                 repeat_timed(engine, RUN, reps, budget, warmup=0)

@@ -92,6 +92,7 @@ def build_app(engine: Backend) -> web.Application:
     from engine.api import (
         auth,
         berth_ext,
+        build,
         commit,
         container_files,
         containers,
@@ -108,6 +109,6 @@ def build_app(engine: Backend) -> web.Application:
     app[BACKEND] = engine
     routes = Routes(app)
     for module in (system, events, containers, container_files, execs, images, volumes, networks, berth_ext,
-                   distribution, auth, commit):
+                   distribution, auth, commit, build):
         module.register(routes)
     return app

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.containers import stdio
 from engine.containers.model import State
-from engine.containers.service import ContainerService
+from engine.containers.service import ContainerService, check_workdir
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.runtime.conmon import RESIZE, ExecLayout, ExecProcess, write_control
@@ -79,6 +79,7 @@ class ExecService:
         if not isinstance(env, list) or not all(isinstance(x, str) and "=" in x for x in env):
             raise InvalidArgument("Env must be a list of KEY=value strings")
         stdio.parse_detach_keys(body.get("DetachKeys"))
+        check_workdir(body.get("WorkingDir"))
         session = ExecSession(
             id=secrets.token_hex(32), container_id=c.id, cmd=list(cmd), env=list(env),
             user=str(body.get("User") or c.config.get("User") or ""),

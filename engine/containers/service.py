@@ -141,6 +141,7 @@ class ContainerService:
         if not isinstance(host_config, dict):
             raise InvalidArgument("HostConfig must be a JSON object")
         config = merge_config(image_cfg, body)
+        check_workdir(config.get("WorkingDir"))
         if not config.get("Entrypoint") and not config.get("Cmd"):
             raise InvalidArgument("no command specified: give a command, or use an image with a CMD")
         cname = names.validate(name) if name else self._unused_name()
@@ -698,6 +699,18 @@ class ContainerService:
                 await self._on_exit(c.id)
             else:
                 self._watch(c)
+        # A start that berthd died in the middle of: the row still says created (or exited), but the
+        # runtime may hold a started process and the rootfs may be mounted. Undo both.
+        mounted = _mount_points()
+        for c in self.store.in_states([State.CREATED, State.EXITED]):
+            if str(self.bundle_dir(c.id) / "rootfs") in mounted:
+                log.info("container %s: undoing a start interrupted by a crash", c.short_id)
+                with contextlib.suppress(RuntimeFailure):
+                    await self.runtime.delete(c.id)
+                with contextlib.suppress(Exception):
+                    self.mounts.release(c)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(c.id) / "rootfs")
 
     async def close(self) -> None:
         """Stop watching; containers keep running under conmon."""
@@ -745,6 +758,21 @@ def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     cfg["ExposedPorts"] = exposed or None
     cfg["Image"] = req.get("Image")
     return cfg
+
+
+def check_workdir(workdir: object) -> None:
+    """Refuse a working directory the runtime would open on the host's side: /proc/<pid>/fd/<n>
+    is a descriptor leaked into the container (CVE-2024-21626), never a directory of its own."""
+    if workdir in (None, ""):
+        return
+    if not isinstance(workdir, str):
+        raise InvalidArgument("WorkingDir must be a string (an absolute path)")
+    if not workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+    parts = [p for p in os.path.normpath(workdir).split("/") if p]
+    if len(parts) >= 3 and parts[0] == "proc" and parts[2] in ("fd", "fdinfo", "cwd", "root"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid: a path under /proc/<pid>/{parts[2]} "
+                              "refers to the runtime's own descriptors, not a directory in the container")
 
 
 def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
@@ -802,6 +830,11 @@ def _tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
     return total
+
+
+def _mount_points() -> set[str]:
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        return {line.split(" ", 5)[4] for line in f}
 
 
 def _exit_time(exit_file: Path) -> int:

@@ -1,0 +1,177 @@
+"""Services for images, volumes and networks: list them, act on them, report through signals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.services.engine import EngineConnection
+from app.services.jobs import Job, JobCenter
+from app.services.tasks import TaskSet
+from engine.client import EngineClientError, EngineUnreachable, PullProgress
+
+
+class ResourceService(QObject):
+    listed = Signal(list)
+    actionStarted = Signal(str, str)  # target, action
+    actionFailed = Signal(str, str, str)  # target, action, the engine's message
+    actionFinished = Signal(str, str)  # target, action
+    unsupported = Signal(str)  # what the engine does not offer (e.g. Berth's own volume endpoints)
+
+    kind = ""
+
+    def __init__(self, connection: EngineConnection, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._connection = connection
+        self._tasks = TaskSet()
+        self._listing: asyncio.Task[Any] | None = None
+        connection.resyncNeeded.connect(self.refresh)
+        connection.engineEvent.connect(self._on_event)
+
+    @property
+    def client(self) -> Any:
+        return self._connection.client
+
+    def refresh(self) -> None:
+        if self._listing is None or self._listing.done():
+            self._listing = self._tasks.spawn(self._list(), name=f"{self.kind}-list")
+
+    async def _list(self) -> None:
+        try:
+            items = await self._fetch()
+        except EngineUnreachable:
+            return
+        except EngineClientError as exc:
+            self.actionFailed.emit("", "list", exc.message)
+            return
+        self.listed.emit(items)
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("Type") == self.kind:
+            self.refresh()
+
+    def act(self, target: str, action: str, call: Callable[[], Awaitable[Any]]) -> asyncio.Task[Any]:
+        return self._tasks.spawn(self._act(target, action, call), name=f"{self.kind}-{action}")
+
+    async def _act(self, target: str, action: str, call: Callable[[], Awaitable[Any]]) -> None:
+        self.actionStarted.emit(target, action)
+        try:
+            await call()
+        except EngineUnreachable:
+            self.actionFailed.emit(target, action, "the engine does not answer")
+            return
+        except EngineClientError as exc:
+            if exc.not_implemented and action in ("browse", "export", "import", "clone"):
+                self.unsupported.emit(action)
+            self.actionFailed.emit(target, action, exc.message)
+            return
+        except OSError as exc:
+            self.actionFailed.emit(target, action, exc.strerror or str(exc))
+            return
+        self.actionFinished.emit(target, action)
+        if not self._connection.status.events:
+            self.refresh()
+
+    async def close(self) -> None:
+        await self._tasks.cancel_all()
+
+
+class ImageService(ResourceService):
+    kind = "image"
+    historyReady = Signal(str, list)
+
+    def __init__(self, connection: EngineConnection, jobs: JobCenter, parent: QObject | None = None) -> None:
+        super().__init__(connection, parent)
+        self._jobs = jobs
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        return list(await self.client.images())
+
+    def remove(self, name: str, force: bool = False) -> None:
+        self.act(name, "remove", lambda: self.client.remove_image(name, force=force))
+
+    def tag(self, name: str, repo: str, tag: str) -> None:
+        self.act(name, "tag", lambda: self.client.tag(name, repo, tag))
+
+    def history(self, name: str) -> None:
+        async def load() -> None:
+            self.historyReady.emit(name, await self.client.image_history(name))
+
+        self.act(name, "history", load)
+
+    def pull(self, reference: str) -> Job:
+        return self._progress_job(f"pulling {reference}", reference, "pull", self.client.pull)
+
+    def push(self, reference: str) -> Job:
+        return self._progress_job(f"pushing {reference}", reference, "push", self.client.push)
+
+    def _progress_job(self, title: str, reference: str, action: str, stream: Callable[[str], Any]) -> Job:
+        job = self._jobs.add(title)
+
+        async def run() -> None:
+            progress = PullProgress()
+            async for item in stream(reference):
+                progress.feed(item)
+                job.update(progress.fraction, progress.status)
+            self.refresh()
+
+        job.task = self._tasks.spawn(self._jobs.run(job, run()), name=f"image-{action}")
+        return job
+
+
+class VolumeService(ResourceService):
+    kind = "volume"
+    filesListed = Signal(str, dict)  # volume, the /files answer
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        return list(await self.client.volumes(usage=True))
+
+    def create(self, name: str) -> None:
+        self.act(name, "create", lambda: self.client.create_volume(name))
+
+    def remove(self, name: str) -> None:
+        self.act(name, "remove", lambda: self.client.remove_volume(name))
+
+    def browse(self, name: str, path: str = "/") -> None:
+        async def load() -> None:
+            self.filesListed.emit(name, await self.client.volume_files(name, path))
+
+        self.act(name, "browse", load)
+
+    def clone(self, name: str, new_name: str) -> None:
+        self.act(name, "clone", lambda: self.client.clone_volume(name, new_name))
+
+    def export(self, name: str, path: str) -> None:
+        async def save() -> None:
+            with open(path, "wb") as out:
+                async for chunk in self.client.export_volume(name):
+                    await asyncio.to_thread(out.write, chunk)
+
+        self.act(name, "export", save)
+
+    def import_tar(self, name: str, path: str) -> None:
+        async def load() -> None:
+            data = await asyncio.to_thread(Path(path).read_bytes)
+            await self.client.import_volume(name, data, create=True)
+
+        self.act(name, "import", load)
+
+
+class NetworkService(ResourceService):
+    kind = "network"
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        return list(await self.client.networks())
+
+    def create(self, name: str, driver: str = "bridge") -> None:
+        self.act(name, "create", lambda: self.client.create_network(name, driver))
+
+    def remove(self, id: str) -> None:
+        self.act(id, "remove", lambda: self.client.remove_network(id))

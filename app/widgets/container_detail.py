@@ -1,0 +1,385 @@
+"""The detail of the selected container: Overview · Logs · Stats · Terminal · Files · Inspect · Environment."""
+
+from __future__ import annotations
+
+import html
+import json
+import posixpath
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.display import human_size, short_id
+from app.models.logs import LogBuffer
+from app.services.details import Inspector, TerminalSession
+from app.services.engine import EngineConnection
+from app.services.logs import LogFollower
+from app.services.stats import StatsService
+from app.widgets.log_panel import LogPanel
+from app.widgets.stats_graph import StatsGraph
+from app.widgets.terminal import TerminalView
+
+TABS = ["Overview", "Logs", "Stats", "Terminal", "Files", "Inspect", "Environment"]
+
+
+def _rates(values: list[tuple[float, int]]) -> list[float]:
+    """Bytes per second between consecutive cumulative readings."""
+    out = []
+    for (t0, v0), (t1, v1) in zip(values, values[1:], strict=False):
+        out.append(max(0.0, (v1 - v0) / (t1 - t0)) if t1 > t0 else 0.0)
+    return out
+
+
+class ContainerDetail(QWidget):
+    def __init__(
+        self, connection: EngineConnection, stats: StatsService, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("container-detail")
+        self.connection = connection
+        self.stats = stats
+        self.inspector = Inspector(connection, self)
+        self.id = ""
+        self.name = ""
+        self.running = False
+        self.inspected: dict[str, Any] = {}
+
+        self.title = QLabel(self)
+        self.title.setObjectName("detail-title")
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("detail-tabs")
+        self.tabs.setDocumentMode(True)
+
+        # Overview
+        self.overview = QLabel(self)
+        self.overview.setObjectName("detail-overview")
+        self.overview.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.overview.setOpenExternalLinks(True)
+        self.overview.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.overview.setWordWrap(True)
+        self.copy_id = QPushButton("Copy id", self)
+        self.copy_id.setToolTip("Copy the full container id")
+        self.copy_id.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.id))
+        overview = QWidget(self)
+        box = QVBoxLayout(overview)
+        box.addWidget(self.overview, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.copy_id)
+        row.addStretch(1)
+        box.addLayout(row)
+
+        # Logs
+        self.log_buffer = LogBuffer()
+        self.logs = LogPanel(self.log_buffer, self)
+        self.follower = LogFollower(self.log_buffer, self)
+        self.follower.appended.connect(self.logs.on_appended)
+        self.follower.ended.connect(lambda reason: self.logs.show_status(f"log stream ended: {reason}" if reason else ""))
+
+        # Stats
+        stats_page = QWidget(self)
+        grid = QGridLayout(stats_page)
+        self.cpu_graph = StatsGraph("CPU", lambda v: f"{v:.1f} %", stats_page)
+        self.memory_graph = StatsGraph("Memory", lambda v: human_size(v), stats_page)
+        self.network_graph = StatsGraph("Network", lambda v: f"{human_size(v)}/s", stats_page)
+        self.block_graph = StatsGraph("Block I/O", lambda v: f"{human_size(v)}/s", stats_page)
+        for i, graph in enumerate((self.cpu_graph, self.memory_graph, self.network_graph, self.block_graph)):
+            grid.addWidget(graph, i // 2, i % 2)
+        stats.sampled.connect(self._on_sampled)
+
+        # Terminal
+        self.terminal = TerminalView(self)
+        self.session: TerminalSession | None = None
+        self.terminal_status = QLabel("Open a shell in the running container (docker exec -it … sh).", self)
+        self.terminal_status.setProperty("role", "hint")
+        self.terminal_button = QPushButton("Connect", self)
+        self.terminal_button.setObjectName("terminal-connect")
+        self.terminal_button.clicked.connect(self.open_terminal)
+        terminal_page = QWidget(self)
+        tbox = QVBoxLayout(terminal_page)
+        trow = QHBoxLayout()
+        trow.addWidget(self.terminal_status, 1)
+        trow.addWidget(self.terminal_button)
+        tbox.addLayout(trow)
+        tbox.addWidget(self.terminal, 1)
+
+        # Files
+        self.files_path = QLineEdit("/", self)
+        self.files_path.setObjectName("files-path")
+        self.files_path.returnPressed.connect(lambda: self.list_files(self.files_path.text()))
+        self.files_up = QPushButton("Up", self)
+        self.files_up.clicked.connect(lambda: self.list_files(posixpath.dirname(self.files_path.text().rstrip("/"))))
+        self.files_download = QPushButton("Download…", self)
+        self.files_download.setToolTip("Save the selected file (docker cp)")
+        self.files_download.clicked.connect(self._ask_download)
+        self.files = QTreeWidget(self)
+        self.files.setObjectName("files")
+        self.files.setHeaderLabels(["Name", "Size", "Mode", "Link"])
+        self.files.setRootIsDecorated(False)
+        self.files.itemActivated.connect(self._on_file_activated)
+        self.files_status = QLabel(self)
+        self.files_status.setProperty("role", "hint")
+        files_page = QWidget(self)
+        fbox = QVBoxLayout(files_page)
+        frow = QHBoxLayout()
+        frow.addWidget(self.files_up)
+        frow.addWidget(self.files_path, 1)
+        frow.addWidget(self.files_download)
+        fbox.addLayout(frow)
+        fbox.addWidget(self.files, 1)
+        fbox.addWidget(self.files_status)
+        self.inspector.filesListed.connect(self._on_files)
+        self.inspector.downloaded.connect(lambda path, dest: self.files_status.setText(f"saved {path} to {dest}"))
+
+        # Inspect, Environment
+        self.inspect_tree = QTreeWidget(self)
+        self.inspect_tree.setObjectName("inspect-tree")
+        self.inspect_tree.setHeaderLabels(["Key", "Value"])
+        self.environment = QTableWidget(0, 2, self)
+        self.environment.setObjectName("environment")
+        self.environment.setHorizontalHeaderLabels(["Variable", "Value"])
+        self.environment.horizontalHeader().setStretchLastSection(True)
+        self.environment.verticalHeader().hide()
+
+        for widget, name in zip(
+            (overview, self.logs, stats_page, terminal_page, files_page, self.inspect_tree, self.environment),
+            TABS,
+            strict=True,
+        ):
+            self.tabs.addTab(widget, name)
+        self.tabs.currentChanged.connect(self._on_tab)
+        self.inspector.inspected.connect(self._on_inspected)
+        self.inspector.failed.connect(self._on_failed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.tabs, 1)
+        self._files_loaded_for = ""
+
+    # -- selection -------------------------------------------------------------------------------
+
+    def show_container(self, id: str, name: str, running: bool) -> None:
+        if id == self.id:
+            self.running = running
+            return
+        self.id, self.name, self.running = id, name, running
+        self.title.setText(f"<b>{html.escape(name)}</b> <span style='color:gray'>{short_id(id)}</span>")
+        self.inspector.inspect(id)
+        self.logs.reset()
+        self.follower.follow(self.connection.client, [id], [name])
+        self.logs.show_status("")
+        self._close_terminal()
+        self.terminal.screen.reset()
+        self.terminal.update()
+        self._files_loaded_for = ""
+        self.files.clear()
+        self._draw_stats()
+        self._on_tab(self.tabs.currentIndex())
+
+    def show_project(self, project: str, ids: list[str], names: list[str]) -> None:
+        """A compose project: its containers' logs merged, each line with a coloured name."""
+        self.id, self.name, self.running = "", project, False
+        self.title.setText(f"<b>{html.escape(project)}</b> <span style='color:gray'>compose project</span>")
+        self.logs.reset()
+        self.follower.follow(self.connection.client, ids, names)
+        self.tabs.setCurrentIndex(TABS.index("Logs"))
+
+    def refresh(self) -> None:
+        if self.id:
+            self.inspector.inspect(self.id)
+
+    def clear(self) -> None:
+        self.follower.stop()
+        self._close_terminal()
+        self.id = ""
+
+    def show_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TABS.index(name))
+
+    def _on_tab(self, index: int) -> None:
+        name = TABS[index] if 0 <= index < len(TABS) else ""
+        if name == "Files" and self.id and self._files_loaded_for != self.id and self.running:
+            self.list_files("/")
+        if name == "Terminal" and self.id and self.running and self.session is None:
+            self.open_terminal()
+        if name == "Logs":
+            self.logs.view.setFocus()
+
+    # -- overview, inspect, environment -----------------------------------------------------------
+
+    def _on_inspected(self, id: str, data: dict[str, Any]) -> None:
+        if id != self.id:
+            return
+        self.inspected = data
+        config = data.get("Config") or {}
+        state = data.get("State") or {}
+        host = data.get("HostConfig") or {}
+        ports = []
+        for private, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+            for binding in bindings or []:
+                port = binding.get("HostPort")
+                if port:
+                    ports.append(f"<a href='http://localhost:{port}'>localhost:{port}</a> → {html.escape(private)}")
+        mounts = [f"{html.escape(str(m.get('Name') or m.get('Source', '')))} → {html.escape(str(m.get('Destination')))}"
+                  for m in data.get("Mounts") or []]
+        networks = list(((data.get("NetworkSettings") or {}).get("Networks") or {}).keys())
+        rows = [
+            ("Id", f"<code>{html.escape(str(data.get('Id', '')))}</code>"),
+            ("Image", html.escape(str(config.get("Image", "")))),
+            ("State", html.escape(f"{state.get('Status', '')} (exit code {state.get('ExitCode', 0)})"
+                                  if state.get("Status") == "exited" else str(state.get("Status", "")))),
+            ("Health", html.escape(str((state.get("Health") or {}).get("Status", "—")))),
+            ("Created", html.escape(str(data.get("Created", ""))[:19].replace("T", " "))),
+            ("Started", html.escape(str(state.get("StartedAt", ""))[:19].replace("T", " "))),
+            ("Command", f"<code>{html.escape(' '.join(config.get('Cmd') or []))}</code>"),
+            ("Ports", "<br>".join(ports) or "none published"),
+            ("Mounts", "<br>".join(mounts) or "none"),
+            ("Networks", html.escape(", ".join(networks)) or "none"),
+            ("Restart", html.escape(str((host.get("RestartPolicy") or {}).get("Name") or "no"))),
+        ]
+        self.overview.setText(
+            "<table cellspacing=4>"
+            + "".join(f"<tr><td style='color:gray'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+        self.inspect_tree.clear()
+        self._fill(self.inspect_tree.invisibleRootItem(), data)
+        self.inspect_tree.resizeColumnToContents(0)
+        env = [str(e) for e in config.get("Env") or []]
+        self.environment.setRowCount(len(env))
+        for row, entry in enumerate(env):
+            key, _, value = entry.partition("=")
+            self.environment.setItem(row, 0, QTableWidgetItem(key))
+            self.environment.setItem(row, 1, QTableWidgetItem(value))
+
+    def _fill(self, parent: QTreeWidgetItem, value: Any) -> None:
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            item = QTreeWidgetItem(parent, [str(key)])
+            if isinstance(child, dict | list) and child:
+                self._fill(item, child)
+            else:
+                item.setText(1, json.dumps(child) if not isinstance(child, str) else child)
+
+    def _on_failed(self, id: str, message: str) -> None:
+        if id == self.id:
+            self.files_status.setText(message)
+
+    # -- stats -----------------------------------------------------------------------------------
+
+    def _on_sampled(self, samples: dict[str, Any], sparks: dict[str, Any]) -> None:
+        if self.id in samples and self.isVisible():
+            self._draw_stats()
+
+    def _draw_stats(self) -> None:
+        history = self.stats.history(self.id) if self.id else []
+        samples = [s for _, s in history]
+        times = [t for t, _ in history]
+        self.cpu_graph.set_series([("CPU", QColor("#2f6fde"), [s.cpu_percent for s in samples])])
+        limit = samples[-1].memory_limit if samples else None
+        self.memory_graph.set_series([("used", QColor("#1a7f37"), [float(s.memory) for s in samples])],
+                                     float(limit) if limit else None)
+        self.network_graph.set_series([
+            ("rx", QColor("#2f6fde"), _rates(list(zip(times, [s.net_rx for s in samples], strict=True)))),
+            ("tx", QColor("#bc3fbc"), _rates(list(zip(times, [s.net_tx for s in samples], strict=True)))),
+        ])
+        self.block_graph.set_series([
+            ("read", QColor("#b35900"), _rates(list(zip(times, [s.block_read for s in samples], strict=True)))),
+            ("write", QColor("#11a8cd"), _rates(list(zip(times, [s.block_write for s in samples], strict=True)))),
+        ])
+
+    # -- terminal --------------------------------------------------------------------------------
+
+    def open_terminal(self) -> None:
+        if not self.id or not self.running:
+            self.terminal_status.setText("The container is not running: start it to open a shell.")
+            return
+        self._close_terminal()
+        session = TerminalSession(self.connection, self)
+        session.output.connect(self.terminal.feed)
+        session.ended.connect(self._on_terminal_ended)
+        session.started.connect(lambda: self.terminal_status.setText("Connected: /bin/sh (Ctrl+Shift+C/V copy/paste)"))
+        self.terminal.typed.connect(session.write)
+        self.terminal.resized.connect(session.resize)
+        self.session = session
+        session.open(self.id, ["/bin/sh"], self.terminal.screen.lines, self.terminal.screen.columns)
+        self.terminal.setFocus()
+
+    def _on_terminal_ended(self, reason: str) -> None:
+        self.terminal_status.setText(f"Disconnected: {reason}" if reason else "The shell exited.")
+        self.terminal_button.setText("Reconnect")
+
+    def _close_terminal(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            self.terminal.typed.disconnect(session.write)
+            self.terminal.resized.disconnect(session.resize)
+            session.output.disconnect(self.terminal.feed)
+            import asyncio
+
+            asyncio.ensure_future(session.close())
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def list_files(self, path: str) -> None:
+        path = path or "/"
+        self.files_path.setText(path)
+        self.files_status.setText(f"reading {path} …")
+        self._files_loaded_for = self.id
+        self.inspector.list_files(self.id, path)
+
+    def _on_files(self, id: str, path: str, entries: list[dict[str, Any]], truncated: bool) -> None:
+        if id != self.id:
+            return
+        self.files.clear()
+        for entry in entries:
+            item = QTreeWidgetItem(self.files, [
+                entry["name"] + ("/" if entry["type"] == "dir" else ""),
+                human_size(entry["size"]) if entry["type"] == "file" else "",
+                entry["mode"],
+                entry["link"],
+            ])
+            item.setData(0, Qt.ItemDataRole.UserRole, entry)
+        self.files.resizeColumnToContents(0)
+        self.files_status.setText(f"{len(entries)} entries in {path}" + (" (listing cut short)" if truncated else ""))
+
+    def _on_file_activated(self, item: QTreeWidgetItem, column: int) -> None:
+        entry = item.data(0, Qt.ItemDataRole.UserRole)
+        if entry and entry["type"] == "dir":
+            self.list_files(posixpath.join(self.files_path.text(), entry["name"]))
+
+    def _ask_download(self) -> None:
+        item = self.files.currentItem()
+        if item is None:
+            return
+        entry = item.data(0, Qt.ItemDataRole.UserRole)
+        source = posixpath.join(self.files_path.text(), entry["name"])
+        dialog = QFileDialog(self, f"Save {entry['name']}")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.selectFile(entry["name"] + (".tar" if entry["type"] == "dir" else ""))
+        dialog.fileSelected.connect(lambda dest: self.inspector.download(self.id, source, dest))
+        dialog.open()
+
+    async def close(self) -> None:
+        self.follower.stop()
+        await self.follower.close()
+        if self.session is not None:
+            await self.session.close()
+        await self.inspector.close()

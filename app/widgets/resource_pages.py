@@ -1,0 +1,364 @@
+"""The Images, Volumes and Networks pages: a sortable, filterable list, inline forms, errors in place."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE, ResourceModel
+
+
+class ResourcePage(QWidget):
+    """Toolbar row of buttons and a filter, a message line, then the table (or the empty state)."""
+
+    def __init__(self, name: str, model: ResourceModel, empty_hint: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"{name}-page")
+        self.model = model
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.buttons = QHBoxLayout()
+        self.buttons.setSpacing(4)
+        self.search = QLineEdit(self)
+        self.search.setObjectName(f"{name}-search")
+        self.search.setPlaceholderText(f"Filter {name}   Ctrl+F")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.message = QLabel(self)
+        self.message.setObjectName(f"{name}-message")
+        self.message.setProperty("role", "error")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        self.table = QTableView(self)
+        self.table.setObjectName(f"{name}-table")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setColumnWidth(0, 220)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.empty = QLabel(empty_hint, self)
+        self.empty.setObjectName(f"{name}-empty")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.table)
+        model.rowsInserted.connect(self._update_view)
+        model.rowsRemoved.connect(self._update_view)
+        model.modelReset.connect(self._update_view)
+
+        self.body = QHBoxLayout()
+        self.body.addWidget(self.stack, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 4)
+        layout.setSpacing(4)
+        top = QHBoxLayout()
+        top.addLayout(self.buttons)
+        top.addStretch(1)
+        top.addWidget(self.search, 1)
+        layout.addLayout(top)
+        self.forms = QVBoxLayout()
+        layout.addLayout(self.forms)
+        layout.addWidget(self.message)
+        layout.addLayout(self.body, 1)
+        self._update_view()
+
+    def button(self, text: str, tip: str, name: str) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        self.buttons.addWidget(button)
+        return button
+
+    def selected_key(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
+
+    def selected_item(self) -> dict[str, Any] | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.proxy.mapToSource(rows[0]).data(ITEM_ROLE) if rows else None
+
+    def select_key(self, key: str) -> bool:
+        row = self.model.row_of(key)
+        if row is None:
+            return False
+        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+        return True
+
+    def show_error(self, text: str) -> None:
+        self.message.setProperty("role", "error")
+        self.message.setText(html.escape(text))
+        self.message.show()
+
+    def show_info(self, text: str) -> None:
+        self.message.setProperty("role", "hint")
+        self.message.setText(html.escape(text))
+        self.message.show()
+
+    def clear_message(self) -> None:
+        self.message.hide()
+
+    def _update_view(self, *args: object) -> None:
+        self.stack.setCurrentWidget(self.table if self.model.rowCount() else self.empty)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        pass
+
+
+def _form(parent: QWidget, placeholder: str, button_text: str, name: str) -> tuple[QWidget, QLineEdit, QPushButton]:
+    row = QWidget(parent)
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    edit = QLineEdit(row)
+    edit.setObjectName(f"{name}-input")
+    edit.setPlaceholderText(placeholder)
+    button = QPushButton(button_text, row)
+    button.setObjectName(f"{name}-submit")
+    layout.addWidget(edit, 1)
+    layout.addWidget(button)
+    row.hide()
+    return row, edit, button
+
+
+class ImagesPage(ResourcePage):
+    pullRequested = Signal(str)
+    runRequested = Signal(str)  # image reference
+    removeRequested = Signal(str)
+    tagRequested = Signal(str, str, str)  # image, repo, tag
+    pushRequested = Signal(str)
+    historyRequested = Signal(str)
+
+    def __init__(self, model: ResourceModel, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "images", model,
+            "<h3>No images yet</h3>Images are the templates containers start from.<br>"
+            "Pull one (for example <code>busybox</code>) with <b>Pull</b> above, "
+            "or build one: <code>berth build -t myapp .</code>",
+            parent,
+        )
+        self.pull_button = self.button("Pull…", "Download an image from a registry (docker pull)", "image-pull")
+        self.run_button = self.button("Run…", "Start a container from the selected image (docker run)", "image-run")
+        self.tag_button = self.button("Tag…", "Give the selected image another name (docker tag)", "image-tag")
+        self.push_button = self.button("Push", "Upload the selected image to its registry (docker push)", "image-push")
+        self.history_button = self.button("History", "Show the layers (docker history)", "image-history")
+        self.remove_button = self.button("Remove", "Remove the selected image (docker rmi)", "image-remove")
+        self.pull_form, self.pull_input, pull_go = _form(self, "image to pull, e.g. busybox:latest", "Pull", "pull")
+        self.tag_form, self.tag_input, tag_go = _form(self, "new name, e.g. myrepo/app:v1", "Tag", "tag")
+        self.forms.addWidget(self.pull_form)
+        self.forms.addWidget(self.tag_form)
+        self.pull_button.clicked.connect(lambda: self._toggle(self.pull_form, self.pull_input))
+        self.tag_button.clicked.connect(lambda: self._toggle(self.tag_form, self.tag_input))
+        pull_go.clicked.connect(self._pull)
+        self.pull_input.returnPressed.connect(self._pull)
+        tag_go.clicked.connect(self._tag)
+        self.tag_input.returnPressed.connect(self._tag)
+        self.run_button.clicked.connect(lambda: self._emit(self.runRequested))
+        self.push_button.clicked.connect(lambda: self._emit(self.pushRequested))
+        self.remove_button.clicked.connect(lambda: self._emit(self.removeRequested))
+        self.history_button.clicked.connect(lambda: self._emit(self.historyRequested))
+        self.table.doubleClicked.connect(lambda *_: self._emit(self.runRequested))
+        self.history = QListWidget(self)
+        self.history.setObjectName("image-history-list")
+        self.history.hide()
+        self.body.addWidget(self.history, 2)
+        self._update_buttons()
+
+    def reference(self) -> str:
+        item = self.selected_item()
+        if not item:
+            return ""
+        tags = [t for t in item.get("RepoTags") or [] if t != "<none>:<none>"]
+        return tags[0] if tags else str(item.get("Id", ""))
+
+    def _emit(self, signal: Any) -> None:
+        reference = self.reference()
+        if reference:
+            self.clear_message()
+            signal.emit(reference)
+
+    def _toggle(self, form: QWidget, edit: QLineEdit) -> None:
+        form.setVisible(not form.isVisible())
+        if form.isVisible():
+            edit.setFocus()
+
+    def _pull(self) -> None:
+        reference = self.pull_input.text().strip()
+        if reference:
+            self.pullRequested.emit(reference)
+            self.pull_input.clear()
+            self.pull_form.hide()
+
+    def _tag(self) -> None:
+        target = self.tag_input.text().strip()
+        source = self.reference()
+        if target and source:
+            repo, _, tag = target.rpartition(":") if ":" in target.rsplit("/", 1)[-1] else (target, "", "latest")
+            self.tagRequested.emit(source, repo, tag)
+            self.tag_input.clear()
+            self.tag_form.hide()
+
+    def show_history(self, name: str, layers: list[dict[str, Any]]) -> None:
+        from app.display import human_size
+
+        self.history.clear()
+        self.history.addItem(f"History of {name}:")
+        for layer in layers:
+            self.history.addItem(f"{human_size(int(layer.get('Size', 0))):>8}  {str(layer.get('CreatedBy', ''))[:90]}")
+        self.history.show()
+
+    def _update_buttons(self) -> None:
+        if not hasattr(self, "remove_button"):
+            return
+        selected = bool(self.selected_key())
+        for button in (self.run_button, self.tag_button, self.push_button, self.history_button, self.remove_button):
+            button.setEnabled(selected)
+
+
+class VolumesPage(ResourcePage):
+    createRequested = Signal(str)
+    removeRequested = Signal(str)
+    browseRequested = Signal(str, str)  # volume, path
+    exportRequested = Signal(str)
+    importRequested = Signal(str)
+    cloneRequested = Signal(str, str)
+
+    def __init__(self, model: ResourceModel, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "volumes", model,
+            "<h3>No volumes yet</h3>Volumes keep data beyond a container's life (databases, uploads).<br>"
+            "Create one with <b>Create…</b> above, then mount it when you run a container "
+            "(<code>-v data:/var/lib/data</code>).",
+            parent,
+        )
+        self.create_button = self.button("Create…", "Create a named volume (docker volume create)", "volume-create")
+        self.browse_button = self.button("Browse", "List the files in the volume", "volume-browse")
+        self.export_button = self.button("Export…", "Save the volume's files as a tar", "volume-export")
+        self.import_button = self.button("Import…", "Extract a tar into the volume", "volume-import")
+        self.clone_button = self.button("Clone…", "Copy the volume into a new one", "volume-clone")
+        self.remove_button = self.button("Remove", "Remove the selected volume (docker volume rm)", "volume-remove")
+        self.create_form, self.create_input, create_go = _form(self, "volume name", "Create", "volume-create")
+        self.clone_form, self.clone_input, clone_go = _form(self, "name of the copy", "Clone", "volume-clone")
+        self.forms.addWidget(self.create_form)
+        self.forms.addWidget(self.clone_form)
+        self.create_button.clicked.connect(lambda: (self.create_form.setVisible(not self.create_form.isVisible()),
+                                                    self.create_input.setFocus()))
+        self.clone_button.clicked.connect(lambda: (self.clone_form.setVisible(not self.clone_form.isVisible()),
+                                                   self.clone_input.setFocus()))
+        create_go.clicked.connect(self._create)
+        self.create_input.returnPressed.connect(self._create)
+        clone_go.clicked.connect(self._clone)
+        self.clone_input.returnPressed.connect(self._clone)
+        self.remove_button.clicked.connect(lambda: self._emit(self.removeRequested))
+        self.export_button.clicked.connect(lambda: self._emit(self.exportRequested))
+        self.import_button.clicked.connect(lambda: self._emit(self.importRequested))
+        self.browse_button.clicked.connect(lambda: self.selected_key() and self.browseRequested.emit(
+            self.selected_key(), "/"))
+        self.files = QListWidget(self)
+        self.files.setObjectName("volume-files")
+        self.files.hide()
+        self.body.addWidget(self.files, 2)
+        self.berth_extensions = True
+        self._update_buttons()
+
+    def _emit(self, signal: Any) -> None:
+        key = self.selected_key()
+        if key:
+            self.clear_message()
+            signal.emit(key)
+
+    def _create(self) -> None:
+        name = self.create_input.text().strip()
+        self.createRequested.emit(name)
+        self.create_input.clear()
+        self.create_form.hide()
+
+    def _clone(self) -> None:
+        name = self.clone_input.text().strip()
+        if name and self.selected_key():
+            self.cloneRequested.emit(self.selected_key(), name)
+            self.clone_input.clear()
+            self.clone_form.hide()
+
+    def show_files(self, volume: str, listing: dict[str, Any]) -> None:
+        from app.display import human_size
+
+        self.files.clear()
+        self.files.addItem(f"{volume}:{listing.get('Path', '/')}")
+        for entry in listing.get("Entries") or []:
+            kind = entry.get("Type")
+            size = human_size(int(entry.get("Size", 0))) if kind == "file" else ""
+            self.files.addItem(f"{entry.get('Mode', '')}  {size:>8}  {entry.get('Name')}{'/' if kind == 'dir' else ''}")
+        self.files.show()
+
+    def disable_extensions(self) -> None:
+        """The engine has no /berth/v1 volume endpoints (a stock dockerd): hide what needs them."""
+        self.berth_extensions = False
+        for button in (self.browse_button, self.export_button, self.import_button, self.clone_button):
+            button.setEnabled(False)
+            button.setToolTip("Needs berthd (this engine has no Berth volume endpoints)")
+
+    def _update_buttons(self) -> None:
+        if not hasattr(self, "remove_button"):
+            return
+        selected = bool(self.selected_key())
+        self.remove_button.setEnabled(selected)
+        for button in (self.browse_button, self.export_button, self.import_button, self.clone_button):
+            button.setEnabled(selected and self.berth_extensions)
+
+
+class NetworksPage(ResourcePage):
+    createRequested = Signal(str, str)  # name, driver
+    removeRequested = Signal(str)
+
+    def __init__(self, model: ResourceModel, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "networks", model,
+            "<h3>No networks</h3>Networks connect containers; containers on one user-defined network "
+            "find each other by name.<br>Create one with <b>Create…</b> above.",
+            parent,
+        )
+        self.create_button = self.button("Create…", "Create a bridge network (docker network create)", "network-create")
+        self.remove_button = self.button("Remove", "Remove the selected network (docker network rm)", "network-remove")
+        self.create_form, self.create_input, create_go = _form(self, "network name", "Create", "network-create")
+        self.forms.addWidget(self.create_form)
+        self.create_button.clicked.connect(lambda: (self.create_form.setVisible(not self.create_form.isVisible()),
+                                                    self.create_input.setFocus()))
+        create_go.clicked.connect(self._create)
+        self.create_input.returnPressed.connect(self._create)
+        self.remove_button.clicked.connect(
+            lambda: self.selected_key() and self.removeRequested.emit(self.selected_key()))
+        self._update_buttons()
+
+    def _create(self) -> None:
+        name = self.create_input.text().strip()
+        if name:
+            self.createRequested.emit(name, "bridge")
+            self.create_input.clear()
+            self.create_form.hide()
+
+    def _update_buttons(self) -> None:
+        if hasattr(self, "remove_button"):
+            self.remove_button.setEnabled(bool(self.selected_key()))

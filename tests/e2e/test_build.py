@@ -1,0 +1,291 @@
+"""Dockerfile builds: a corpus built by berthd and by a stock dockerd must give the same images (files
+and config); the real CLI's classic builder (`DOCKER_BUILDKIT=0`) against berthd, cache included."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.cli import docker, ok
+from tests.support.daemon import Berthd
+from tests.support.peers import PrivateDockerd, dockerd_missing
+
+pytestmark = pytest.mark.e2e
+
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CONFIG_KEYS = ("Cmd", "Entrypoint", "Env", "WorkingDir", "User", "ExposedPorts", "Labels", "Volumes", "StopSignal",
+               "Healthcheck", "OnBuild", "Shell")
+# What the runtime makes in every container, never part of an image.
+RUNTIME_PATHS = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab", ".dockerenv")
+RUNTIME_DIRS = ("dev", "proc", "sys")
+
+
+def _tar_gz(entries: list[tuple[str, bytes | None, int, int, str]]) -> bytes:
+    """(name, data or None for a dir, mode, uid, linkname) -> a gzipped tar."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data, mode, uid, link in entries:
+            info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid, info.mtime = mode, uid, uid, 1_700_000_000
+            if link:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            elif data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+# name -> (context files, build args, target); a file value of None is a directory.
+CORPUS: dict[str, tuple[dict[str, bytes | str | None], dict[str, str], str]] = {
+    "multistage": ({
+        "Dockerfile": """\
+FROM busybox AS build
+WORKDIR /src
+COPY src/ ./
+RUN mkdir -p /out && cat a.txt sub/b.txt > /out/combined.txt && chmod 640 /out/combined.txt
+RUN ln -s combined.txt /out/link && mkdir /out/empty
+
+FROM busybox AS unused
+RUN echo never > /never
+
+FROM busybox
+COPY --from=build /out/combined.txt /app/
+COPY --from=build /out /copied-out
+COPY --from=0 /src/sub /from-index/
+CMD ["cat", "/app/combined.txt"]
+""",
+        "src/a.txt": "alpha\n", "src/sub/b.txt": "beta\n", "src/run.sh": "#!/bin/sh\necho run\n",
+    }, {}, ""),
+    "args": ({
+        "Dockerfile": """\
+ARG BASE=busybox
+ARG VERSION=1.0
+FROM ${BASE}
+ARG VERSION
+ARG EXTRA=default
+ARG UNSET
+ENV APP_VERSION=$VERSION OTHER="${UNSET:-fallback}"
+RUN echo "$VERSION $EXTRA ${UNSET:-none}" > /version.txt
+LABEL version=$VERSION extra="$EXTRA" 'quoted label'="a b"
+ENV VERSION=from-env
+RUN echo "$VERSION" > /shadowed.txt
+""",
+    }, {"EXTRA": "given"}, ""),
+    "dockerignore": ({
+        "Dockerfile": "FROM busybox\nCOPY . /ctx/\nCOPY *.txt /glob/\n",
+        ".dockerignore": "*.log\n!keep.log\nsecret/\ndocs/**/*.md\n!docs/important.md\n# a comment\n\n",
+        "a.log": "a", "keep.log": "keep", "secret/x": "x", "docs/a/b.md": "b", "docs/important.md": "i",
+        "docs/other.txt": "o", "main.txt": "main", "second.txt": "2", "empty-dir": None,
+    }, {}, ""),
+    "add-tar": ({
+        "Dockerfile": """\
+FROM busybox
+ADD files.tar.gz /opt/
+ADD plain.txt /opt/plain.txt
+ADD raw.tar /raw/
+COPY files.tar.gz /not-extracted/
+""",
+        "files.tar.gz": _tar_gz([("pkg", None, 0o750, 0, ""), ("pkg/bin.sh", b"#!/bin/sh\n", 0o755, 1000, ""),
+                                 ("pkg/data.txt", b"data\n", 0o600, 0, ""), ("pkg/link", None, 0o777, 0, "data.txt")]),
+        "plain.txt": "plain\n",
+        "raw.tar": b"",
+    }, {}, ""),
+    "user-workdir": ({
+        "Dockerfile": """\
+FROM busybox
+RUN mkdir /home/guest/work && chown guest:guest /home/guest/work
+USER guest
+WORKDIR /home/guest/work
+RUN echo "$(id -u):$(id -g) $(pwd)" > whoami.txt && touch mine
+USER root
+WORKDIR sub/dir
+COPY --chown=guest:users f.txt ./
+COPY --chown=1000 f.txt /data/numeric/
+WORKDIR /home/guest/work
+USER guest:users
+EXPOSE 8080 53/udp 9000-9001
+STOPSIGNAL SIGQUIT
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat whoami.txt"]
+HEALTHCHECK --interval=5s --retries=2 CMD true
+""",
+        "f.txt": "file\n",
+    }, {}, ""),
+    "directives": ({
+        "Dockerfile": """\
+# escape=`
+# a comment after the directive
+
+FROM busybox
+# comments between instructions
+RUN echo first `
+    second `
+# a comment inside a continuation
+    third > /continued.txt
+SHELL ["/bin/sh", "-ec"]
+RUN echo "shell form via SHELL" > /shell.txt
+ENV A=1 `
+    B=2
+VOLUME ["/vol/a", "/vol/b"]
+ONBUILD RUN echo triggered
+CMD echo shell form cmd
+""",
+    }, {}, ""),
+    "target": ({
+        "Dockerfile": """\
+FROM busybox AS base
+RUN echo base > /base.txt
+FROM base AS tested
+RUN echo tested > /tested.txt
+FROM busybox AS final
+RUN echo final > /final.txt
+""",
+    }, {}, "tested"),
+}
+
+HEREDOC_CASE: dict[str, bytes | str | None] = {
+    "Dockerfile": """\
+FROM busybox
+RUN <<EOF
+echo one > /one.txt
+echo two >> /one.txt
+EOF
+RUN cat > /two.txt <<'END'
+literal $HOME
+END
+COPY <<EOF /etc/greeting
+hello
+EOF
+""",
+}
+
+
+def _write_context(dest: Path, files: dict[str, bytes | str | None]) -> Path:
+    for name, content in files.items():
+        path = dest / name
+        if content is None:
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name == "raw.tar":
+            with tarfile.open(path, "w") as tar:
+                info = tarfile.TarInfo("inner/raw.txt")
+                info.size, info.mode = 4, 0o644
+                tar.addfile(info, io.BytesIO(b"raw\n"))
+            continue
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    if (dest / "src/run.sh").exists():
+        os.chmod(dest / "src/run.sh", 0o755)
+    return dest
+
+
+def _env(url: str, base: Path, buildkit: bool = False) -> dict[str, str]:
+    env = dict(os.environ, DOCKER_HOST=url, DOCKER_CONFIG=str(base / "docker-config"))
+    env.pop("DOCKER_CONTEXT", None)
+    env["DOCKER_BUILDKIT"] = "1" if buildkit else "0"
+    return env
+
+
+def _build(env: dict[str, str], ctx: Path, tag: str, args: dict[str, str], target: str = "",
+           extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    cmd = ["build", "-t", tag, *extra]
+    for k, v in args.items():
+        cmd += ["--build-arg", f"{k}={v}"]
+    if target:
+        cmd += ["--target", target]
+    return docker(env, *cmd, str(ctx), timeout=180)
+
+
+def _files(env: dict[str, str], image: str) -> dict[str, tuple[Any, ...]]:
+    """The image's files as `docker export` gives them: path -> (type, mode, uid, gid, link, content hash)."""
+    cid = ok(env, "create", image, "true")
+    try:
+        data = subprocess.run(["docker", "export", cid], env=env, capture_output=True, timeout=60, check=True).stdout
+    finally:
+        docker(env, "rm", "-f", cid)
+    out: dict[str, tuple[Any, ...]] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar.getmembers():
+            name = m.name.removeprefix("./").strip("/")
+            if not name or name in RUNTIME_PATHS or name.split("/")[0] in RUNTIME_DIRS:
+                continue
+            digest = ""
+            if m.isreg():
+                f = tar.extractfile(m)
+                digest = hashlib.sha256(f.read() if f else b"").hexdigest()[:16]
+            link = m.linkname if m.issym() else ""
+            kind = "file" if m.isreg() or m.islnk() else m.type.decode()
+            out[name] = (kind, oct(m.mode), m.uid, m.gid, link, digest)
+    return out
+
+
+def _config(env: dict[str, str], image: str) -> dict[str, Any]:
+    cfg = json.loads(ok(env, "image", "inspect", image))[0]["Config"]
+    return {k: cfg.get(k) or None for k in CONFIG_KEYS}
+
+
+@pytest.fixture(scope="module")
+def dockerd(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path, docker_cli: str) -> Iterator[PrivateDockerd]:
+    missing = dockerd_missing()
+    if missing:
+        pytest.skip(missing)
+    peer = PrivateDockerd(Path(tmp_path_factory.mktemp("dockerd", numbered=True)))
+    try:
+        peer.start()
+        env = _env(peer.url, peer.base)
+        ok(env, "import", "--change", f"ENV {PATH_ENV}", str(busybox_tar), "busybox:latest")
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def berth_env(berthd: Berthd, busybox_image: str) -> Iterator[dict[str, str]]:
+    env = _env(berthd.url, berthd.base)
+    yield env
+    for tag in ok(env, "images", "--format", "{{.Repository}}:{{.Tag}}").split():
+        if tag.startswith(("corpus-", "cli-build")):
+            docker(env, "rmi", tag)
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_corpus_matches_dockerd(case: str, dockerd: PrivateDockerd, berth_env: dict[str, str],
+                                tmp_path: Path) -> None:
+    files, args, target = CORPUS[case]
+    ctx = _write_context(tmp_path / "ctx", files)
+    docker_env = _env(dockerd.url, dockerd.base)
+    tag = f"corpus-{case}:latest"
+    theirs = _build(docker_env, ctx, tag, args, target)
+    assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    ours = _build(berth_env, ctx, tag, args, target)
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert _config(berth_env, tag) == _config(docker_env, tag)
+    assert _files(berth_env, tag) == _files(docker_env, tag)
+
+
+def test_heredoc_matches_dockerd_buildkit(dockerd: PrivateDockerd, berth_env: dict[str, str], tmp_path: Path) -> None:
+    """Heredocs are BuildKit's syntax: dockerd's classic builder refuses them, its BuildKit is the peer."""
+    ctx = _write_context(tmp_path / "ctx", HEREDOC_CASE)
+    docker_env = _env(dockerd.url, dockerd.base, buildkit=True)
+    theirs = _build(docker_env, ctx, "corpus-heredoc", {})
+    if theirs.returncode != 0 and "buildx" in theirs.stderr:
+        pytest.skip("dockerd's BuildKit needs the buildx plugin in this CLI")
+    assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    ours = _build(berth_env, ctx, "corpus-heredoc", {})
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert _files(berth_env, "corpus-heredoc") == _files(docker_env, "corpus-heredoc")
+    assert ok(berth_env, "run", "--rm", "corpus-heredoc", "cat", "/one.txt", "/two.txt", "/etc/greeting").split(
+        "\n") == ["one", "two", "literal $HOME", "hello"]

@@ -1,0 +1,215 @@
+"""A machine's supervisor: runs QEMU, waits for SSH, keeps the tunnels up, shuts the guest down.
+
+`berth machine start` launches `python -m vmhost.agent NAME`, which detaches (so the CLI may exit) and
+reports through `<machine dir>/status.json`; SIGTERM asks it to power the guest off and exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import paramiko
+
+from vmhost.machines import GUEST_ENGINE_SOCKET, Machine, Machines, Status, write_json_atomic
+from vmhost.ports import PortWatcher, Published, engine_get
+from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward, unix_forward
+
+log = logging.getLogger("vmhost.agent")
+
+
+class Stopped(Exception):
+    """Asked to stop (SIGTERM) or QEMU went away while starting."""
+
+
+class Agent:
+    def __init__(self, machines: Machines, machine: Machine, timeout: float) -> None:
+        self.machines = machines
+        self.machine = machine
+        self.timeout = timeout
+        self.stopping = threading.Event()
+        self.qemu: subprocess.Popen[bytes] | None = None
+        self.connection: Connection | None = None
+        self.forwards: list[Forward] = []
+        self.watcher: PortWatcher | None = None
+        self.published: list[int] = []
+        self.status = Status("starting")
+
+    def report(self, state: str, message: str) -> None:
+        log.info("%s: %s", state, message)
+        self.status = Status(state, message, os.getpid(), self.qemu.pid if self.qemu else None, self.published)
+        data: dict[str, Any] = {
+            "state": state, "message": message, "agent_pid": os.getpid(),
+            "qemu_pid": self.qemu.pid if self.qemu else None, "published": self.published,
+            "socket": str(self.machine.engine_socket), "updated": time.time(),
+        }
+        write_json_atomic(self.machine.dir / "status.json", data)
+
+    def run(self) -> int:
+        machine = self.machine
+        deadline = time.monotonic() + self.timeout
+        code = 0
+        try:
+            argv = self.machines.argv(machine)
+            machine.boot_log.write_bytes(b"")
+            with (machine.dir / "qemu.log").open("wb") as qemu_log:
+                self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT)
+            self.report("starting", "booting the guest")
+            self.connection = self._wait_ssh(deadline)
+            self.report("starting", "connecting to the engine")
+            self.forwards.append(unix_forward(self.connection, machine.engine_socket, GUEST_ENGINE_SOCKET))
+            for host_port, guest_port in machine.forwards():
+                try:
+                    self.forwards.append(tcp_forward(self.connection, host_port, "127.0.0.1", guest_port))
+                except OSError as e:
+                    log.warning("cannot forward 127.0.0.1:%d: %s", host_port, e)
+            self._wait_engine(deadline)
+            self.watcher = PortWatcher(self.connection, machine.engine_socket, on_change=self._published).start()
+            self.report("running", f"engine ready: DOCKER_HOST={machine.docker_host}")
+            while not self.stopping.wait(1.0):
+                if self.qemu.poll() is not None:
+                    self.report("stopped", f"QEMU exited ({self.qemu.returncode}); see {machine.dir / 'qemu.log'}")
+                    code = 1
+                    break
+        except Stopped as e:
+            self.report("stopping", str(e))
+        except (HostKeyMismatch, OSError, paramiko.SSHException, RuntimeError) as e:
+            log.exception("machine %s failed", machine.name)
+            self.report("error", str(e))
+            code = 1
+        finally:
+            self._shutdown()
+        return code
+
+    def _published(self, ports: set[Published]) -> None:
+        self.published = sorted(p.port for p in ports)
+        if self.status.state == "running":
+            self.report("running", self.status.message)
+
+    def _check(self, deadline: float, what: str) -> None:
+        assert self.qemu is not None
+        if self.stopping.is_set():
+            raise Stopped("stopped while starting")
+        if self.qemu.poll() is not None:
+            tail = (self.machine.dir / "qemu.log").read_text(errors="replace").strip()[-500:]
+            raise RuntimeError(f"QEMU exited ({self.qemu.returncode}) while {what}: {tail}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out {what} (boot log: {self.machine.boot_log})")
+
+    def _wait_ssh(self, deadline: float) -> Connection:
+        attempt = 0
+        while True:
+            self._check(deadline, "waiting for the guest's ssh")
+            attempt += 1
+            connection = Connection(self.machine.endpoint(), keepalive=10, connect_timeout=5)
+            try:
+                connection.transport()
+                log.info("ssh up after %d attempts", attempt)
+                return connection
+            except HostKeyMismatch:
+                connection.close()
+                raise
+            except (OSError, paramiko.SSHException, EOFError) as e:
+                # QEMU accepts the forwarded port before sshd listens; such attempts fail fast.
+                connection.close()
+                log.debug("ssh not ready: %s", e)
+            self.stopping.wait(0.5)
+
+    def _wait_engine(self, deadline: float) -> None:
+        while True:
+            self._check(deadline, "waiting for berthd")
+            with contextlib.suppress(OSError):
+                status, _ = engine_get(self.machine.engine_socket, "/_ping", timeout=5)
+                if status == 200:
+                    return
+            self.stopping.wait(0.3)
+
+    def _shutdown(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+        for forward in self.forwards:
+            forward.close()
+        self.machine.engine_socket.unlink(missing_ok=True)
+        qemu = self.qemu
+        if qemu is not None and qemu.poll() is None:
+            if self.status.state != "error":
+                self.report("stopping", "shutting down the guest")
+            if self.connection is not None:
+                with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                    # The guest closes the session as it goes down; that error is expected.
+                    self.connection.run("systemctl poweroff --no-block", timeout=10)
+            try:
+                qemu.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                qemu.terminate()
+                try:
+                    qemu.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    qemu.kill()
+                    qemu.wait(timeout=10)
+        if self.connection is not None:
+            self.connection.close()
+        if self.status.state != "error":
+            self.report("stopped", "")
+        (self.machine.dir / "agent.pid").unlink(missing_ok=True)
+
+
+def _daemonize(pidfile: Path, logfile: Path) -> None:
+    """Detach from the caller; return in the child once agent.pid names it."""
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        os.read(read_end, 1)  # the child has written its pid: the caller may now poll status.json
+        os._exit(0)
+    os.close(read_end)
+    os.setsid()
+    pidfile.write_text(f"{os.getpid()}\n")
+    fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.close(null)
+    os.write(write_end, b"x")
+    os.close(write_end)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vmhost.agent")
+    parser.add_argument("--machines-dir", type=Path)
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the engine")
+    parser.add_argument("--foreground", action="store_true")
+    parser.add_argument("name")
+    args = parser.parse_args(argv)
+    machines = Machines(args.machines_dir)
+    machine = machines.get(args.name)
+    if not args.foreground:
+        _daemonize(machine.dir / "agent.pid", machine.dir / "agent.log")
+    else:
+        (machine.dir / "agent.pid").write_text(f"{os.getpid()}\n")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    agent = Agent(machines, machine, args.timeout)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        agent.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return agent.run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""`berth machine ...`: the machine verbs. app/cli.py hands `berth machine <args>` to run(args)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from vmhost.machines import Machine, MachineError, Machines, Progress
+
+DEFAULT = "default"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="berth machine", description="Linux VMs that run berthd (macOS, Windows).")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def named(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help)
+        sub.add_argument("name", nargs="?", default=DEFAULT, help=f"machine name (default: {DEFAULT})")
+        return sub
+
+    def settings(sub: argparse.ArgumentParser, defaults: bool) -> None:
+        sub.add_argument("--cpus", type=int, default=2 if defaults else None)
+        sub.add_argument("--memory", type=int, default=2048 if defaults else None, metavar="MIB")
+        sub.add_argument("--disk", type=int, default=20 if defaults else None, metavar="GIB")
+        sub.add_argument("--port", action="append", metavar="HOST:GUEST",
+                         help="forward a fixed port to the host's loopback (repeatable)")
+        sub.add_argument("--share", action="append", metavar="DIR",
+                         help="share DIR at the same path in the guest (repeatable; default: your home)")
+        sub.add_argument("--no-share", action="store_true", help="share no folder")
+        sub.add_argument("--accel", choices=["auto", "kvm", "hvf", "whpx", "tcg"],
+                         default="auto" if defaults else None, help="hypervisor (default: the host's)")
+        sub.add_argument("--qemu", metavar="PATH", help="qemu-system-x86_64 to run (default: from PATH)")
+
+    init = named("init", "create a machine")
+    settings(init, defaults=True)
+    init.add_argument("--image", type=Path, help="guest image directory (default: the one built here)")
+    init.add_argument("--start", action="store_true", help="start it once created")
+    start = named("start", "boot a machine and tunnel its engine")
+    start.add_argument("--timeout", type=float, default=600, help="seconds to wait for the engine")
+    named("stop", "shut a machine down")
+    rm = named("rm", "remove a machine and its disk")
+    rm.add_argument("-f", "--force", action="store_true", help="stop it first if running")
+    ls = commands.add_parser("ls", help="list machines")
+    ls.add_argument("--format", choices=["table", "json"], default="table")
+    named("inspect", "show a machine's settings and state as JSON")
+    ssh = named("ssh", "log into a machine, or run a command in it")
+    ssh.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD")
+    settings(named("set", "change a stopped machine's settings"), defaults=False)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None, out: TextIO | None = None, machines: Machines | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    machines = machines or Machines()
+
+    def progress(message: str) -> None:
+        print(f"{args.command}: {message}", file=sys.stderr, flush=True)
+
+    try:
+        return _dispatch(args, machines, out, progress)
+    except MachineError as e:
+        print(f"berth machine: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _shares(args: argparse.Namespace) -> list[str] | None:
+    if args.no_share:
+        return []
+    return list(args.share) if args.share else None
+
+
+def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report: Progress) -> int:
+    if args.command == "init":
+        machine = machines.init(args.name, args.image, args.cpus, args.memory, args.disk, args.port,
+                                _shares(args), args.accel, args.qemu or "", report)
+        print(f"created machine {machine.name} ({machine.dir})", file=out)
+        if args.start:
+            machines.start(machine.name, report)
+            _print_ready(machine, out)
+    elif args.command == "start":
+        machine = machines.start(args.name, report, args.timeout)
+        _print_ready(machine, out)
+    elif args.command == "stop":
+        machines.stop(args.name, report)
+    elif args.command == "rm":
+        machines.remove(args.name, args.force)
+        print(f"removed machine {args.name}", file=out)
+    elif args.command == "ls":
+        _ls(machines, args.format, out)
+    elif args.command == "inspect":
+        print(json.dumps(machines.inspect(args.name), indent=2), file=out)
+    elif args.command == "ssh":
+        return _ssh(machines, args.name, args.cmd)
+    elif args.command == "set":
+        machines.update(args.name, cpus=args.cpus, memory_mib=args.memory, disk_gib=args.disk, ports=args.port,
+                        shares=_shares(args) if (args.share or args.no_share) else None, accel=args.accel,
+                        qemu=args.qemu)
+        print(f"updated machine {args.name}", file=out)
+    return 0
+
+
+def _print_ready(machine: Machine, out: TextIO) -> None:
+    print(f"machine {machine.name} is running; to use it:\n  export DOCKER_HOST={machine.docker_host}", file=out)
+
+
+def _ls(machines: Machines, fmt: str, out: TextIO) -> None:
+    rows = []
+    for machine in machines.all():
+        status = machines.status(machine.name)
+        rows.append({"name": machine.name, "state": status.state, "cpus": machine.cpus,
+                     "memory_mib": machine.memory_mib, "disk_gib": machine.disk_gib,
+                     "docker_host": machine.docker_host, "published_ports": status.published})
+    if fmt == "json":
+        print(json.dumps(rows, indent=2), file=out)
+        return
+    header = ("NAME", "STATE", "CPUS", "MEMORY", "DISK", "DOCKER_HOST")
+    table: list[tuple[str, ...]] = [header]
+    for r in rows:
+        table.append((str(r["name"]), str(r["state"]), str(r["cpus"]), f"{r['memory_mib']} MiB",
+                      f"{r['disk_gib']} GiB", str(r["docker_host"])))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip(), file=out)
+
+
+def _ssh(machines: Machines, name: str, command: list[str]) -> int:
+    machine = machines.get(name)
+    if machines.status(name).state != "running":
+        raise MachineError(f"machine {name} is not running: `berth machine start {name}`")
+    if shutil.which("ssh"):
+        argv = machines.ssh_argv(name, command)
+        if not command and hasattr(os, "execvp"):
+            os.execvp(argv[0], argv)  # an interactive shell owns the terminal
+        return subprocess.run(argv).returncode
+    if not command:
+        raise MachineError("an interactive shell needs OpenSSH's ssh client on PATH")
+    # No OpenSSH client (some Windows installs): run the command over paramiko instead.
+    from vmhost.ssh import Connection
+
+    connection = Connection(machine.endpoint())
+    try:
+        status, stdout, stderr = connection.run(" ".join(command), timeout=300)
+    finally:
+        connection.close()
+    sys.stdout.write(stdout)
+    sys.stderr.write(stderr)
+    return status
+
+
+def main() -> None:
+    raise SystemExit(run())
+
+
+if __name__ == "__main__":
+    main()

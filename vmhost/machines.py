@@ -1,0 +1,496 @@
+"""Berth machines: what they are (kept as JSON in the user's config directory) and their life cycle.
+
+Each machine has a directory `<machines dir>/<name>/`:
+
+    machine.json              the settings below
+    id_ed25519(.pub)          the key Berth logs in with
+    guest_host_key(.pub)      the guest's ssh host key, generated here and pinned
+    disk.qcow2                the machine's disk, backed by the guest image's root file system
+    seed.img                  keys, hostname and shared folders, read by the guest at every boot
+    serial.log                the guest's console (the boot log)
+    agent.pid, agent.log, status.json   the supervisor that runs QEMU and the tunnels (vmhost.agent)
+
+A running machine is one supervisor process (vmhost.agent) that owns QEMU and the SSH tunnels;
+start and stop talk to it through its pid and status file, so the CLI and the desktop app can both
+drive it and neither has to stay running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from vmhost.image import GuestImage, find_image
+from vmhost.keys import generate_ed25519, write_private_key
+from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
+from vmhost.ssh import Endpoint
+
+Progress = Callable[[str], None]
+GUEST_ENGINE_SOCKET = "/run/berth/berth.sock"
+GUEST_USER = "root"
+# Direct kernel boot: the root disk is the first virtio disk; eth0 matches the guest's network config.
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet mitigations=off"
+# sun_path holds 108 bytes on Linux, 104 on macOS; keep a margin.
+_MAX_SOCKET_PATH = 100
+
+
+class MachineError(Exception):
+    """A failure a person can act on; the message says what to do."""
+
+
+def machines_dir() -> Path:
+    env = os.environ.get("BERTH_MACHINES_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "berth" / "machines"
+
+
+@dataclass
+class Machine:
+    name: str
+    image: str  # the guest image directory (kernel, initrd, rootfs.qcow2)
+    ssh_port: int  # host loopback port QEMU forwards to the guest's sshd
+    cpus: int = 2
+    memory_mib: int = 2048
+    disk_gib: int = 20
+    ports: list[str] = field(default_factory=list)  # fixed forwards "HOST:GUEST" besides published ports
+    shares: list[str] = field(default_factory=list)  # host directories mounted at the same path in the guest
+    accel: str = "auto"  # auto, kvm, hvf, whpx or tcg
+    qemu: str = ""  # qemu-system-x86_64 to use; empty: $BERTH_QEMU, then PATH
+    created: str = ""
+    dir: Path = field(default=Path(), compare=False, repr=False)
+
+    def config(self) -> MachineConfig:
+        # MachineConfig validates the numbers, so building one checks the settings.
+        return MachineConfig(self.name, self.dir / "disk.qcow2", self.ssh_port, self.dir,
+                             self.cpus, self.memory_mib, self.disk_gib)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("dir")
+        return data
+
+    @property
+    def engine_socket(self) -> Path:
+        """The host end of the tunnel to berthd: point DOCKER_HOST here."""
+        path = self.dir / "berth.sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        # A deep config directory: sockets go to a short per-user directory instead.
+        return Path(tempfile.gettempdir()) / f"berth-{os.getuid()}" / f"{self.name}.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.engine_socket}"
+
+    @property
+    def boot_log(self) -> Path:
+        return self.dir / "serial.log"
+
+    @property
+    def client_key(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def host_key_file(self) -> Path:
+        return self.dir / "guest_host_key"
+
+    @property
+    def host_key_line(self) -> str:
+        return self.host_key_file.with_name("guest_host_key.pub").read_text().strip()
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint("127.0.0.1", self.ssh_port, GUEST_USER, self.client_key, self.host_key_line)
+
+    def forwards(self) -> list[tuple[int, int]]:
+        return [parse_port(spec) for spec in self.ports]
+
+
+@dataclass
+class Status:
+    state: str  # stopped, starting, running, stopping, error
+    message: str = ""
+    agent_pid: int | None = None
+    qemu_pid: int | None = None
+    published: list[int] = field(default_factory=list)  # container ports forwarded to 127.0.0.1
+
+
+def parse_port(spec: str) -> tuple[int, int]:
+    """"8080:80" (host:guest) or "8080" (same on both): ports on the host's loopback and in the guest."""
+    parts = spec.split(":")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (1, 2) or not all(0 < n < 65536 for n in numbers):
+        raise MachineError(f"port {spec!r}: use HOST:GUEST or PORT, with ports 1-65535")
+    return numbers[0], numbers[-1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def find_qemu(machine: Machine | None = None) -> str:
+    """The QEMU binary to run, or a MachineError that says how to get one."""
+    configured = (machine.qemu if machine else "") or os.environ.get("BERTH_QEMU", "")
+    if configured:
+        if shutil.which(configured):
+            return configured
+        raise MachineError(f"QEMU not found at {configured!r} (set by `berth machine set --qemu` or $BERTH_QEMU)")
+    found = shutil.which(QEMU)
+    if found:
+        return found
+    hint = {
+        "Darwin": "brew install qemu",
+        "Windows": "install QEMU from qemu.org and add it to PATH",
+    }.get(platform.system(), "apt install qemu-system-x86 qemu-utils")
+    raise MachineError(f"{QEMU} not found on PATH: {hint}, or point $BERTH_QEMU at it")
+
+
+def find_qemu_img(qemu: str) -> str:
+    # qemu-img ships next to qemu-system-* in every QEMU distribution.
+    sibling = Path(qemu).with_name("qemu-img" + (".exe" if qemu.endswith(".exe") else ""))
+    if sibling.exists():
+        return str(sibling)
+    found = shutil.which("qemu-img")
+    if found:
+        return found
+    raise MachineError("qemu-img not found: install qemu-utils (or QEMU's full package)")
+
+
+def resolve_accel(machine: Machine) -> str:
+    """$BERTH_MACHINE_ACCEL, else the machine's setting, else the host's hypervisor (see choose_accel)."""
+    accel = os.environ.get("BERTH_MACHINE_ACCEL") or machine.accel
+    if accel == "auto":
+        return choose_accel()
+    if accel not in _ACCELERATORS:
+        raise MachineError(f"accelerator {accel!r}: use auto or one of {', '.join(_ACCELERATORS)}")
+    return accel
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        # A zombie has exited; only its parent has not reaped it yet.
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def write_seed(machine: Machine) -> Path:
+    """The seed disk: a tar archive the guest unpacks at boot (works without any host tool)."""
+    host_key = machine.host_key_file
+    files: dict[str, tuple[bytes, int]] = {
+        "ssh_host_ed25519_key": (host_key.read_bytes(), 0o600),
+        "ssh_host_ed25519_key.pub": ((machine.host_key_line + "\n").encode(), 0o644),
+        "authorized_keys": (machine.client_key.with_name("id_ed25519.pub").read_bytes(), 0o600),
+        "hostname": (f"berth-{machine.name}\n".encode(), 0o644),
+        "shares": ("".join(f"{tag}\t{path}\n" for tag, path in share_tags(machine)).encode(), 0o644),
+    }
+    seed = machine.dir / "seed.img"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, (data, mode) in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    data = buffer.getvalue()
+    data += b"\0" * (-len(data) % 65536)  # whole sectors; a little slack for QEMU's raw driver
+    fd = os.open(seed, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return seed
+
+
+def share_tags(machine: Machine) -> list[tuple[str, str]]:
+    return [(f"share{i}", path) for i, path in enumerate(machine.shares)]
+
+
+def shares_supported() -> bool:
+    # QEMU's virtfs (9p) exists on Linux and macOS builds, not on Windows.
+    return platform.system() != "Windows"
+
+
+class Machines:
+    """The machines of one user (or of a test's directory)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or machines_dir()
+
+    # ---- settings ----
+
+    def all(self) -> list[Machine]:
+        if not self.root.is_dir():
+            return []
+        return [self.get(p.name) for p in sorted(self.root.iterdir()) if (p / "machine.json").is_file()]
+
+    def get(self, name: str) -> Machine:
+        path = self.root / name / "machine.json"
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise MachineError(f"no such machine: {name} (see `berth machine ls`)")
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(Machine)} - {"dir"}
+        machine = Machine(**{k: v for k, v in data.items() if k in known})
+        machine.dir = path.parent
+        return machine
+
+    def save(self, machine: Machine) -> None:
+        machine.config()  # validates
+        write_json_atomic(machine.dir / "machine.json", machine.to_json())
+
+    def init(self, name: str = "default", image: Path | None = None, cpus: int = 2, memory_mib: int = 2048,
+             disk_gib: int = 20, ports: list[str] | None = None, shares: list[str] | None = None,
+             accel: str = "auto", qemu: str = "", progress: Progress = lambda _: None) -> Machine:
+        if (self.root / name / "machine.json").exists():
+            raise MachineError(f"machine {name} already exists (remove it with `berth machine rm {name}`)")
+        guest = GuestImage(image) if image else find_image()
+        if guest is None or not guest.complete():
+            raise MachineError("no guest image: build one with `python -m vmhost.image build` (as root)"
+                               if image is None else f"{image} is not a complete guest image")
+        if shares is None:
+            shares = [str(Path.home())] if shares_supported() else []
+        machine = Machine(name=name, image=str(guest.path.resolve()), ssh_port=free_port(), cpus=cpus,
+                          memory_mib=memory_mib, disk_gib=disk_gib, ports=list(ports or []),
+                          shares=[str(Path(s).resolve()) for s in shares], accel=accel, qemu=qemu,
+                          created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        machine.dir = self.root / name
+        machine.config()
+        for spec in machine.ports:
+            parse_port(spec)
+        if accel != "auto" and accel not in _ACCELERATORS:
+            raise MachineError(f"accelerator {accel!r}: use auto or one of {', '.join(_ACCELERATORS)}")
+        qemu_img = find_qemu_img(find_qemu(machine))
+        machine.dir.mkdir(parents=True, exist_ok=False)
+        try:
+            progress("generating keys")
+            write_private_key(machine.client_key, generate_ed25519(f"berth@{name}"))
+            write_private_key(machine.host_key_file, generate_ed25519(f"root@berth-{name}"))
+            progress(f"creating a {disk_gib} GiB disk on {guest.path.name}")
+            subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(guest.rootfs),
+                            str(machine.dir / "disk.qcow2"), f"{disk_gib}G"], check=True, capture_output=True)
+            write_seed(machine)
+            self.save(machine)
+        except BaseException:
+            shutil.rmtree(machine.dir, ignore_errors=True)
+            raise
+        return machine
+
+    def update(self, name: str, *, cpus: int | None = None, memory_mib: int | None = None,
+            disk_gib: int | None = None, ports: list[str] | None = None, shares: list[str] | None = None,
+            accel: str | None = None, qemu: str | None = None) -> Machine:
+        machine = self.get(name)
+        if self.status(name).state != "stopped":
+            raise MachineError(f"machine {name} is running: stop it before changing its settings")
+        if disk_gib is not None and disk_gib < machine.disk_gib:
+            raise MachineError(f"disks only grow: {name} has {machine.disk_gib} GiB")
+        for spec in ports or []:
+            parse_port(spec)
+        if accel is not None and accel != "auto" and accel not in _ACCELERATORS:
+            raise MachineError(f"accelerator {accel!r}: use auto or one of {', '.join(_ACCELERATORS)}")
+        if disk_gib is not None and disk_gib > machine.disk_gib:
+            subprocess.run([find_qemu_img(find_qemu(machine)), "resize", "-q", str(machine.dir / "disk.qcow2"),
+                            f"{disk_gib}G"], check=True, capture_output=True)
+            machine.disk_gib = disk_gib  # the guest grows its file system at the next boot
+        for attr, value in (("cpus", cpus), ("memory_mib", memory_mib), ("ports", ports), ("accel", accel),
+                            ("qemu", qemu)):
+            if value is not None:
+                setattr(machine, attr, value)
+        if shares is not None:
+            machine.shares = [str(Path(s).resolve()) for s in shares]
+        self.save(machine)
+        write_seed(machine)
+        return machine
+
+    # ---- life cycle ----
+
+    def status(self, name: str) -> Status:
+        machine = self.get(name)
+        agent = read_pid(machine.dir / "agent.pid")
+        try:
+            recorded = json.loads((machine.dir / "status.json").read_text())
+        except (OSError, ValueError):
+            recorded = {}
+        qemu = recorded.get("qemu_pid")
+        if not pid_alive(agent):
+            if pid_alive(qemu):
+                return Status("error", "QEMU runs without its supervisor: `berth machine stop` ends it",
+                              None, qemu)
+            message = recorded.get("message", "") if recorded.get("state") == "error" else ""
+            return Status("stopped", message)
+        return Status(recorded.get("state", "starting"), recorded.get("message", ""), agent,
+                      qemu if pid_alive(qemu) else None, list(recorded.get("published", [])))
+
+    def argv(self, machine: Machine) -> list[str]:
+        """QEMU's command line for `machine` (also what `inspect` shows)."""
+        guest = GuestImage(Path(machine.image))
+        shares = tuple((tag, Path(path)) for tag, path in share_tags(machine)) if shares_supported() else ()
+        boot = Boot(guest.kernel, guest.initrd, KERNEL_CMDLINE, machine.dir / "seed.img", shares)
+        return qemu_argv(machine.config(), resolve_accel(machine), boot, find_qemu(machine))
+
+    def start(self, name: str, progress: Progress = lambda _: None, timeout: float = 600) -> Machine:
+        """Boot `name` and wait until berthd answers through the tunnel (or raise MachineError)."""
+        machine = self.get(name)
+        status = self.status(name)
+        if status.state == "running":
+            progress(f"machine {name} is already running")
+            return machine
+        if status.state == "error" and status.qemu_pid:
+            self._kill_orphan(status.qemu_pid)
+        elif status.state in ("starting", "stopping"):
+            raise MachineError(f"machine {name} is {status.state}; wait for it, or `berth machine stop {name}`")
+        guest = GuestImage(Path(machine.image))
+        if not guest.complete():
+            raise MachineError(f"guest image {machine.image} is missing: build it with `python -m vmhost.image build`")
+        if not port_free(machine.ssh_port):
+            machine.ssh_port = free_port()  # something took the port since init: any free one will do
+            self.save(machine)
+        self.argv(machine)  # fail here, with the message, if QEMU or the accelerator is wrong
+        write_seed(machine)
+        (machine.dir / "status.json").unlink(missing_ok=True)
+        progress(f"starting QEMU ({resolve_accel(machine)}, {machine.cpus} CPUs, {machine.memory_mib} MiB)")
+        launcher = subprocess.run(
+            [sys.executable, "-m", "vmhost.agent", "--machines-dir", str(self.root), "--timeout", str(timeout), name],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                                          os.environ.get("PYTHONPATH")]))),
+        )
+        if launcher.returncode != 0:
+            raise MachineError(f"could not start the machine's supervisor: {launcher.stderr.strip()}")
+        return self._wait_state(machine, {"running"}, progress, timeout + 30)
+
+    def _wait_state(self, machine: Machine, wanted: set[str], progress: Progress, timeout: float) -> Machine:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            status = self.status(machine.name)
+            if status.message and status.message != last:
+                last = status.message
+                progress(status.message)
+            if status.state in wanted:
+                return machine
+            if status.state in ("error", "stopped"):
+                raise MachineError(
+                    f"machine {machine.name} did not start: {status.message or 'its supervisor exited'} "
+                    f"(boot log: {machine.boot_log}, supervisor log: {machine.dir / 'agent.log'})")
+            time.sleep(0.2)
+        raise MachineError(f"machine {machine.name} not ready after {timeout:.0f} s (boot log: {machine.boot_log})")
+
+    def stop(self, name: str, progress: Progress = lambda _: None, timeout: float = 90) -> None:
+        status = self.status(name)
+        if status.state == "stopped":
+            progress(f"machine {name} is not running")
+            return
+        if status.agent_pid is None:
+            if status.qemu_pid:
+                self._kill_orphan(status.qemu_pid)
+            return
+        progress(f"stopping machine {name}")
+        os.kill(status.agent_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        last = ""
+        while pid_alive(status.agent_pid) and time.monotonic() < deadline:
+            message = self.status(name).message
+            if message and message != last:
+                last = message
+                progress(message)
+            time.sleep(0.2)
+        if pid_alive(status.agent_pid):
+            os.kill(status.agent_pid, signal.SIGKILL)
+        current = self.status(name)
+        if current.qemu_pid:
+            self._kill_orphan(current.qemu_pid)
+        progress(f"machine {name} stopped")
+
+    @staticmethod
+    def _kill_orphan(pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not pid_alive(pid):
+                return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def remove(self, name: str, force: bool = False) -> None:
+        machine = self.get(name)
+        if self.status(name).state != "stopped":
+            if not force:
+                raise MachineError(f"machine {name} is running: stop it first, or use --force")
+            self.stop(name)
+        machine.engine_socket.unlink(missing_ok=True)
+        shutil.rmtree(machine.dir)
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        machine = self.get(name)
+        status = self.status(name)
+        data = machine.to_json()
+        data.update({
+            "state": status.state, "message": status.message, "dir": str(machine.dir),
+            "docker_host": machine.docker_host, "boot_log": str(machine.boot_log),
+            "ssh": {"host": "127.0.0.1", "port": machine.ssh_port, "user": GUEST_USER,
+                    "key": str(machine.client_key), "host_key": machine.host_key_line},
+            "published_ports": status.published, "agent_pid": status.agent_pid, "qemu_pid": status.qemu_pid,
+        })
+        with contextlib.suppress(MachineError):
+            data["accelerator"] = resolve_accel(machine)
+        return data
+
+    def ssh_argv(self, name: str, command: list[str]) -> list[str]:
+        """An OpenSSH command line that logs into the machine with its pinned host key."""
+        machine = self.get(name)
+        known_hosts = machine.dir / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{machine.ssh_port} {machine.host_key_line}\n")
+        return ["ssh", "-i", str(machine.client_key), "-p", str(machine.ssh_port),
+                "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
+                *(["-t"] if not command and sys.stdin.isatty() else []), f"{GUEST_USER}@127.0.0.1", *command]
