@@ -1,3 +1,4 @@
 """Berth Desktop and the `berth` CLI: front ends that reach engines only through `engine.client`."""
 
-__version__ = "0.1.0"
+# One version number for berthd, the CLI and the desktop: engine.__version__ (pyproject reads it too).
+from engine import __version__ as __version__

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="engine address, e.g. unix:///run/berth/berth.sock (default: $BERTH_HOST, $DOCKER_HOST, "
         "then berthd's socket, then dockerd's)",
     )
+    parser.add_argument("--version", action="version", version=f"berth {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     ps = commands.add_parser("ps", help="list containers")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+# A frozen bundle (PyInstaller, packaging/berth.spec) carries resources/ in its own data directory.
+_FROZEN_ROOT = getattr(sys, "_MEIPASS", None)
+RESOURCES = (
+    Path(_FROZEN_ROOT) / "resources" if _FROZEN_ROOT else Path(__file__).resolve().parent.parent / "resources"
+)
 
 
 def icon_path(name: str) -> Path:

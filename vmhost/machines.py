@@ -43,8 +43,9 @@ from vmhost.ssh import Endpoint
 Progress = Callable[[str], None]
 GUEST_ENGINE_SOCKET = "/run/berth/berth.sock"
 GUEST_USER = "root"
-# Direct kernel boot: the root disk is the first virtio disk; eth0 matches the guest's network config.
-KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet mitigations=off"
+# Direct kernel boot. The root is found by label: virtio disks enumerate in PCI order, not in the order
+# given to QEMU, so the seed disk may come first. eth0 matches the guest's network config.
+KERNEL_CMDLINE = "root=LABEL=berth-root rw console=ttyS0 net.ifnames=0 quiet mitigations=off"
 # sun_path holds 108 bytes on Linux, 104 on macOS; keep a margin.
 _MAX_SOCKET_PATH = 100
 

@@ -13,12 +13,19 @@ from PySide6.QtWidgets import QApplication
 from app.desktop.theme import Theme, apply_theme, system_theme_name
 from app.desktop.window import MainWindow
 from app.resources import icon_path
+from app.services.engine import EngineStatus
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="berth-desktop", description="Berth Desktop")
     parser.add_argument("-H", "--host", help="engine address (default: $BERTH_HOST, $DOCKER_HOST, berthd)")
     parser.add_argument("--theme", choices=["system", "light", "dark"], default="system")
+    parser.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="show the window, print 'connected: <engine>' at the engine's first answer and quit (exit 1 if it "
+        "does not answer): checks an installed bundle",
+    )
     return parser.parse_known_args(argv)[0]  # the rest (e.g. -platform) is Qt's
 
 
@@ -43,13 +50,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     window = MainWindow(args.host, theme)
     window.show()
+    smoke_outcome: list[int] = []
+    if args.smoke_test:
+        quit_after_first_answer(app, window, smoke_outcome)
 
     with loop:
         loop.call_soon(window.start)  # once the loop runs: checking the engine is a task
         loop.run_forever()  # Qt's event loop, until the last window closes or the app quits
         # Qt's loop has ended; run asyncio a last time to close streams and the engine connection.
         loop.run_until_complete(window.shutdown())
+    if args.smoke_test:
+        return smoke_outcome[0] if smoke_outcome else 1
     return 0
+
+
+def quit_after_first_answer(app: QApplication, window: MainWindow, outcome: list[int]) -> None:
+    """`--smoke-test` (packaging's check of a frozen bundle): report the engine's first answer, then quit."""
+
+    def on_status(status: EngineStatus) -> None:
+        if outcome or status.reachable is None:
+            return
+        if status.reachable and window.isVisible():
+            print(f"connected: {status.description}", flush=True)
+            outcome.append(0)
+        else:
+            print(f"not connected: {status.reason or 'the window is not shown'}", file=sys.stderr, flush=True)
+            outcome.append(1)
+        app.quit()
+
+    window.connection.statusChanged.connect(on_status)
 
 
 if __name__ == "__main__":

@@ -1,145 +1,517 @@
-"""The main window: sidebar of places, one page per place, engine status in the status bar.
+"""The main window: sidebar of places, header (palette, engine switcher), one page per place, the
+task panel and the engine status at the bottom.
 
-This is the composition root: it creates the services and the model, and wires views to them.
+This is the composition root: it creates the services and models, and wires views to them.
 """
 
 from __future__ import annotations
 
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QMessageBox, QStackedWidget, QWidget
+import asyncio
+from typing import Any
 
-from app.desktop.theme import Theme
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.desktop.theme import Theme, apply_theme, system_theme_name
 from app.dialogs.confirm import ask_to_remove_running
+from app.dialogs.palette import Command, CommandPalette
+from app.dialogs.run import RunDialog
 from app.display import container_name
 from app.models.containers import ContainersModel
+from app.models.resources import images_model, networks_model, volumes_model
 from app.resources import icon_path
 from app.services.containers import ContainerService
 from app.services.engine import EngineConnection, EngineStatus
+from app.services.jobs import JobCenter
+from app.services.resources import ImageService, NetworkService, VolumeService
+from app.services.settings import Settings
+from app.services.stats import StatsService
+from app.services.watch import ContainerWatch
+from app.widgets.chrome import Header, NoticeBar, TaskPanel
+from app.widgets.container_detail import ContainerDetail
 from app.widgets.containers_page import ContainersPage
 from app.widgets.engine_status import EngineStatusLabel
 from app.widgets.placeholder import ComingSoonPage
+from app.widgets.resource_pages import ImagesPage, NetworksPage, VolumesPage
+from app.widgets.settings_page import SettingsPage
 from app.widgets.sidebar import Sidebar
 
-# What each place will be for, and a first step people can take today.
 PLACEHOLDERS = {
-    "images": ("Images", "Pull, build, tag and push images.", "list them with <code>berth images</code>."),
-    "volumes": ("Volumes", "Browse, export, import and clone volumes.", "use <code>docker volume ls</code>."),
-    "networks": ("Networks", "See and create networks.", "use <code>docker network ls</code>."),
-    "compose": ("Compose", "Compose projects as first-class objects.", "use <code>docker compose up</code>."),
+    "compose": ("Compose", "Compose projects as first-class objects.",
+                "the Containers page groups each project's containers; use <code>docker compose up</code>."),
     "machines": (
         "Machines",
         "Linux VMs running berthd on macOS and Windows.",
         "on Linux, berthd runs natively: start it with <code>berthd</code>.",
     ),
-    "settings": ("Settings", "Engines, theme and resources.", "choose the engine with <code>--host</code>."),
 }
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, url: str | None = None, theme: Theme | None = None) -> None:
+    def __init__(self, url: str | None = None, theme: Theme | None = None, settings: Settings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Berth")
         self.setWindowIcon(QIcon(str(icon_path("berth"))))
-        self.resize(1040, 640)
+        self.resize(1180, 760)
+        self.settings = settings or Settings(parent=self)
+        self.theme = theme
 
         self.connection = EngineConnection(url, self)
+        self.jobs = JobCenter(self)
         self.containers = ContainerService(self.connection, self)
+        self.stats = StatsService(self.connection, self)
+        self.images = ImageService(self.connection, self.jobs, self)
+        self.volumes = VolumeService(self.connection, self)
+        self.networks = NetworkService(self.connection, self)
+        self.watch = ContainerWatch(self)
         self.containers_model = ContainersModel(self)
+        self.images_model = images_model(self._image_users, self)
+        self.volumes_model = volumes_model(self._volume_users, self)
+        self.networks_model = networks_model(self._network_members, self)
 
         self.sidebar = Sidebar(self)
+        self.header = Header(self)
         self.pages = QStackedWidget(self)
         self.containers_page = ContainersPage(self.containers_model, self)
-        self._page_index = {"containers": self.pages.addWidget(self.containers_page)}
+        self.detail = ContainerDetail(self.connection, self.stats, self)
+        self.containers_page.set_detail(self.detail)
+        self.images_page = ImagesPage(self.images_model, self)
+        self.volumes_page = VolumesPage(self.volumes_model, self)
+        self.networks_page = NetworksPage(self.networks_model, self)
+        self.settings_page = SettingsPage(self)
+        self._page_index = {
+            "containers": self.pages.addWidget(self.containers_page),
+            "images": self.pages.addWidget(self.images_page),
+            "volumes": self.pages.addWidget(self.volumes_page),
+            "networks": self.pages.addWidget(self.networks_page),
+        }
         for key, (title, purpose, step) in PLACEHOLDERS.items():
             self._page_index[key] = self.pages.addWidget(ComingSoonPage(title, purpose, step, self))
-        self.sidebar.placeSelected.connect(self.show_place)
+        self._page_index["settings"] = self.pages.addWidget(self.settings_page)
+        self.notices = NoticeBar(self)
+        self.task_panel = TaskPanel(self.jobs, self)
 
+        right = QWidget(self)
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.header)
+        column.addWidget(self.notices)
+        column.addWidget(self.pages, 1)
+        column.addWidget(self.task_panel)
         central = QWidget(self)
         layout = QHBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.sidebar)
-        layout.addWidget(self.pages, 1)
+        layout.addWidget(right, 1)
         self.setCentralWidget(central)
 
-        self.confirmation: QMessageBox | None = None  # the open question, if any (tests answer it)
+        self.confirmation: QMessageBox | None = None
+        self.run_dialog: RunDialog | None = None
+        self.palette: CommandPalette | None = None
         self.engine_status = EngineStatusLabel(self)
         self.statusBar().addPermanentWidget(self.engine_status, 1)
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(QIcon(str(icon_path("berth"))), self)
+            self.tray.setToolTip("Berth")
+            self.tray.activated.connect(lambda *_: (self.showNormal(), self.raise_()))
+            self.tray.show()
+        self._closed = False
+        self._history: list[str] = []
+        self._future: list[str] = []
+
+        # Coalesced follow-ups of container changes: stats streams to keep, "in use" columns.
+        self._containers_settled = QTimer(self)
+        self._containers_settled.setSingleShot(True)
+        self._containers_settled.setInterval(50)
+        self._containers_settled.timeout.connect(self._after_containers_changed)
 
         self._wire()
+        self._shortcuts()
         if theme is not None:
             self.use_theme(theme)
+        self.settings_page.set_theme(self.settings.theme)
+        self._refresh_contexts()
         self.sidebar.select_place("containers")
-        self.engine_status.set_status(self.connection.status)
-        self.containers_page.show_engine_status(self.connection.status)
+        self._on_status(self.connection.status)
+
+    # -- wiring ----------------------------------------------------------------------------------
 
     def _wire(self) -> None:
-        connection, service, model, page = (
-            self.connection,
-            self.containers,
-            self.containers_model,
-            self.containers_page,
-        )
+        connection, service, model, page = self.connection, self.containers, self.containers_model, self.containers_page
+        self.sidebar.placeSelected.connect(self._navigate)
         connection.statusChanged.connect(self._on_status)
+        connection.switched.connect(self._on_switched)
+        connection.containerEvent.connect(self.watch.on_event)
         service.listed.connect(model.set_containers)
         service.changed.connect(model.upsert)
         service.removed.connect(model.remove_container)
         service.actionFailed.connect(self._on_action_failed)
+        service.actionStarted.connect(lambda id, action: page.set_busy(action, +1))
+        service.actionFinished.connect(lambda id, action: page.set_busy(action, -1))
+        service.actionFailed.connect(lambda id, action, message: page.set_busy(action, -1))
+        service.ran.connect(self._on_ran)
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
+            signal.connect(lambda *_: self._containers_settled.start())
+        self.stats.sampled.connect(model.set_stats)
         page.retryRequested.connect(connection.check)
-        page.startRequested.connect(self._start)
+        page.startRequested.connect(lambda ids: [service.start(id) for id in ids])
         page.stopRequested.connect(self._stop)
+        page.restartRequested.connect(lambda ids: [self._expect(id) or service.restart(id) for id in ids])
+        page.pauseRequested.connect(lambda ids: [service.pause(id) for id in ids])
+        page.unpauseRequested.connect(lambda ids: [service.unpause(id) for id in ids])
         page.removeRequested.connect(self._remove)
+        page.selectionChanged.connect(self._on_container_selected)
+        self.watch.alert.connect(self.notify)
+
+        self.images.listed.connect(self.images_model.set_items)
+        self.images.actionFailed.connect(lambda target, action, message: self._failed(self.images_page, target,
+                                                                                      action, message))
+        self.images.historyReady.connect(self.images_page.show_history)
+        self.images_page.pullRequested.connect(self.images.pull)
+        self.images_page.pushRequested.connect(self.images.push)
+        self.images_page.removeRequested.connect(self.images.remove)
+        self.images_page.tagRequested.connect(self.images.tag)
+        self.images_page.historyRequested.connect(self.images.history)
+        self.images_page.runRequested.connect(self.open_run_dialog)
+        self.jobs.jobFinished.connect(self._on_job_finished)
+
+        self.volumes.listed.connect(self.volumes_model.set_items)
+        self.volumes.actionFailed.connect(lambda target, action, message: self._failed(self.volumes_page, target,
+                                                                                       action, message))
+        self.volumes.actionFinished.connect(self._on_volume_done)
+        self.volumes.unsupported.connect(lambda _: self.volumes_page.disable_extensions())
+        self.volumes.filesListed.connect(self.volumes_page.show_files)
+        self.volumes_page.createRequested.connect(self.volumes.create)
+        self.volumes_page.removeRequested.connect(self.volumes.remove)
+        self.volumes_page.browseRequested.connect(self.volumes.browse)
+        self.volumes_page.cloneRequested.connect(self.volumes.clone)
+        self.volumes_page.exportRequested.connect(self._export_volume)
+        self.volumes_page.importRequested.connect(self._import_volume)
+
+        self.networks.listed.connect(self.networks_model.set_items)
+        self.networks.actionFailed.connect(lambda target, action, message: self._failed(self.networks_page, target,
+                                                                                        action, message))
+        self.networks_page.createRequested.connect(self.networks.create)
+        self.networks_page.removeRequested.connect(self.networks.remove)
+
+        self.header.paletteRequested.connect(self.open_palette)
+        self.header.contextChosen.connect(self.switch_engine)
+        self.header.back.clicked.connect(self.go_back)
+        self.header.forward.clicked.connect(self.go_forward)
+        self.settings_page.contextChosen.connect(self.switch_engine)
+        self.settings_page.contextAdded.connect(self._add_context)
+        self.settings_page.themeChosen.connect(self.choose_theme)
+
+    def _shortcuts(self) -> None:
+        for keys, handler in (
+            ("Ctrl+K", self.open_palette),
+            ("Ctrl+F", self.focus_search),
+            ("Ctrl+L", lambda: self.open_detail_tab("Logs")),
+            ("Ctrl+T", lambda: self.open_detail_tab("Terminal")),
+            ("Alt+Left", self.go_back),
+            ("Alt+Right", self.go_forward),
+        ):
+            action = QAction(self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(handler)
+            self.addAction(action)
 
     def start(self) -> None:
-        """Begin talking to the engine (needs the asyncio loop to be running in Qt)."""
         self.connection.check()
 
+    # -- navigation ------------------------------------------------------------------------------
+
     def show_place(self, key: str) -> None:
+        self.sidebar.select_place(key)
+
+    def current_place(self) -> str:
+        index = self.pages.currentIndex()
+        return next((k for k, i in self._page_index.items() if i == index), "containers")
+
+    def _navigate(self, key: str) -> None:
+        current = self.current_place()
+        if key != current and self.pages.currentIndex() >= 0:
+            self._history.append(current)
+            self._future.clear()
         self.pages.setCurrentIndex(self._page_index.get(key, 0))
 
+    def go_back(self) -> None:
+        if self._history:
+            self._future.append(self.current_place())
+            place = self._history.pop()
+            self.pages.setCurrentIndex(self._page_index[place])
+            self.sidebar.places.blockSignals(True)
+            self.sidebar.select_place(place)
+            self.sidebar.places.blockSignals(False)
+
+    def go_forward(self) -> None:
+        if self._future:
+            self._history.append(self.current_place())
+            place = self._future.pop()
+            self.pages.setCurrentIndex(self._page_index[place])
+            self.sidebar.places.blockSignals(True)
+            self.sidebar.select_place(place)
+            self.sidebar.places.blockSignals(False)
+
+    def focus_search(self) -> None:
+        place = self.current_place()
+        if place == "containers" and self.detail.isVisible() and self.detail.tabs.currentIndex() == 1 and (
+            self.detail.logs.isVisible()
+        ):
+            self.detail.logs.focus_search()
+            return
+        page = {"containers": self.containers_page, "images": self.images_page, "volumes": self.volumes_page,
+                "networks": self.networks_page}.get(place)
+        if page is not None:
+            page.search.setFocus()
+            page.search.selectAll()
+
+    def open_detail_tab(self, tab: str) -> None:
+        self.show_place("containers")
+        if self.containers_page.current_id():
+            self.containers_page.detail_holder.show()
+            self.detail.show_tab(tab)
+
+    # -- theme and engines -----------------------------------------------------------------------
+
     def use_theme(self, theme: Theme) -> None:
+        self.theme = theme
         self.containers_model.set_tone_colors({tone: theme.tone_color(tone) for tone in theme.tones})
+        self.containers_page.set_link_color(theme.color("link"))
         self.engine_status.set_tones(dict(theme.tones))
+
+    def choose_theme(self, name: str) -> None:
+        self.settings.theme = name
+        theme = Theme.load(system_theme_name() if name == "system" else name)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, theme)
+        self.use_theme(theme)
+
+    def switch_engine(self, url: str) -> None:
+        if not url or url == self.connection.url or url.startswith("ssh://"):
+            return
+        self.connection.switch(url)
+
+    def _add_context(self, name: str, url: str) -> None:
+        self.settings.add_context(name, url)
+        self._refresh_contexts()
+
+    def _refresh_contexts(self) -> None:
+        contexts = self.settings.contexts(self.connection.url)
+        self.header.set_contexts(contexts, self.connection.url)
+        self.settings_page.set_contexts(contexts, self.connection.url)
+
+    def _on_switched(self, url: str) -> None:
+        self.stats.stop_all()
+        self.detail.clear()
+        self.containers_page.detail_holder.hide()
+        self.containers_model.clear()
+        for model in (self.images_model, self.volumes_model, self.networks_model):
+            model.set_items([])
+            model.beginResetModel()
+            model._rows, model._keys = [], []
+            model.endResetModel()
+        self.volumes_page.berth_extensions = True
+        self._refresh_contexts()
 
     def _on_status(self, status: EngineStatus) -> None:
         self.engine_status.set_status(status)
         self.containers_page.show_engine_status(status)
+        if self.tray is not None:
+            self.tray.setToolTip(f"Berth — engine {'answers' if status.reachable else 'not answering'}")
+
+    # -- notifications ---------------------------------------------------------------------------
+
+    def notify(self, title: str, message: str) -> None:
+        self.notices.notify(title, message)
+        if self.tray is not None and not self.isActiveWindow():
+            self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 8000)
+
+    def _failed(self, page: Any, target: str, action: str, message: str) -> None:
+        text = f"Could not {action} {target[:40]}: {message}" if target else message
+        if "in use" in message and action == "remove":
+            text += " — stop and remove the containers that use it first."
+        page.show_error(text)
+        self.notify(f"{action} failed", message)
 
     def _on_action_failed(self, id: str, action: str, message: str) -> None:
-        row = self.containers_model.row_of(id) if id else None
-        name = container_name(self.containers_model.container_at(row)) if row is not None else id[:12]
-        self.containers_page.show_error(f"Could not {action} {name}: {message}" if name else message)
+        item = self.containers_model.container(id) if id else None
+        name = container_name(item) if item else id[:12]
+        text = f"Could not {action} {name}: {message}" if name else f"Could not {action}: {message}"
+        if "port is already allocated" in message or "address already in use" in message:
+            text += " — choose another host port."
+        self.containers_page.show_error(text)
+        if action == "run" and self.run_dialog is not None:
+            self.images_page.show_error(text)
+        self.notify(f"{action} failed", message)
 
-    def _start(self, ids: list[str]) -> None:
-        for id in ids:
-            self.containers.start(id)
+    def _on_job_finished(self, job: Any) -> None:
+        if job.state == "failed":
+            self.notify(f"{job.title} failed", job.error)
+
+    # -- containers ------------------------------------------------------------------------------
+
+    def _expect(self, id: str) -> None:
+        self.watch.expect_stop(id)
 
     def _stop(self, ids: list[str]) -> None:
         for id in ids:
+            self.watch.expect_stop(id)
             self.containers.stop(id)
 
     def _force_remove(self, ids: list[str]) -> None:
         for id in ids:
+            self.watch.expect_stop(id)
             self.containers.remove(id, force=True)
 
     def _remove(self, ids: list[str]) -> None:
-        running = []
+        running = [id for id in ids if (state := self.containers_model.state_of(id)) is not None and state.running]
         for id in ids:
-            row = self.containers_model.row_of(id)
-            if row is not None and self.containers_model.state_at(row).running:
-                running.append(id)
-        stopped = [id for id in ids if id not in running]
-        for id in stopped:
-            self.containers.remove(id)
+            if id not in running:
+                self.containers.remove(id)
         if running:
-            names = [container_name(self.containers_model.container_at(r)) for r in self._rows(running)]
-            # Only running containers lose something (their processes): ask only for them.
+            names = [container_name(self.containers_model.container(id) or {"Id": id}) for id in running]
             self.confirmation = ask_to_remove_running(self, names, lambda: self._force_remove(running))
 
-    def _rows(self, ids: list[str]) -> list[int]:
-        return [row for id in ids if (row := self.containers_model.row_of(id)) is not None]
+    def _on_container_selected(self) -> None:
+        page = self.containers_page
+        id = page.current_id()
+        project = page.current_project()
+        if id:
+            item = self.containers_model.container(id) or {}
+            state = self.containers_model.state_of(id)
+            page.detail_holder.show()
+            self.detail.show_container(id, container_name(item), bool(state and state.running))
+        elif project:
+            ids = self.containers_model.project_ids(project)
+            names = [container_name(self.containers_model.container(i) or {}) for i in ids]
+            page.detail_holder.show()
+            self.detail.show_project(project, ids, names)
+
+    def _after_containers_changed(self) -> None:
+        if self._closed:
+            return
+        model = self.containers_model
+        running = {id for id in model.ids() if (s := model.state_of(id)) is not None and s.running}
+        self.stats.track(running)
+        if self.detail.id:
+            state = model.state_of(self.detail.id)
+            self.detail.set_running(bool(state and state.running))
+        for resource in (self.images_model, self.volumes_model, self.networks_model):
+            if resource.rowCount():
+                resource.dataChanged.emit(resource.index(0, 0),
+                                          resource.index(resource.rowCount() - 1, resource.columnCount() - 1))
+
+    def _image_users(self, image_id: str) -> int:
+        return sum(1 for id in self.containers_model.ids()
+                   if (self.containers_model.container(id) or {}).get("ImageID") == image_id)
+
+    def _volume_users(self, name: str) -> list[str]:
+        users = []
+        for id in self.containers_model.ids():
+            item = self.containers_model.container(id) or {}
+            if any(m.get("Name") == name for m in item.get("Mounts") or []):
+                users.append(container_name(item))
+        return users
+
+    def _network_members(self, name: str) -> list[str]:
+        members = []
+        for id in self.containers_model.ids():
+            item = self.containers_model.container(id) or {}
+            if name in ((item.get("NetworkSettings") or {}).get("Networks") or {}):
+                members.append(container_name(item))
+        return members
+
+    # -- images, volumes -------------------------------------------------------------------------
+
+    def open_run_dialog(self, image: str) -> RunDialog:
+        dialog = RunDialog(image, self)
+        dialog.runRequested.connect(lambda config, name: self.containers.run(config, name))
+        dialog.open()  # never exec(): no nested loop
+        self.run_dialog = dialog
+        return dialog
+
+    def _on_ran(self, id: str) -> None:
+        self.images_page.show_info("Started. It is on the Containers page, its logs below it.")
+        QTimer.singleShot(0, lambda: self._show_new_container(id, 40))
+
+    def _show_new_container(self, id: str, attempts: int) -> None:
+        if self.containers_page.select_container(id):
+            self.show_place("containers")
+            self.detail.show_tab("Logs")
+        elif attempts > 0:
+            QTimer.singleShot(50, lambda: self._show_new_container(id, attempts - 1))
+
+    def _on_volume_done(self, target: str, action: str) -> None:
+        if action in ("create", "remove", "clone", "import"):
+            self.volumes_page.clear_message()
+            self.volumes.refresh()
+
+    def _export_volume(self, name: str) -> None:
+        dialog = QFileDialog(self, f"Export volume {name}")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.selectFile(f"{name}.tar")
+        dialog.fileSelected.connect(lambda path: self.volumes.export(name, path))
+        dialog.open()
+
+    def _import_volume(self, name: str) -> None:
+        dialog = QFileDialog(self, f"Import a tar into {name}")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(lambda path: self.volumes.import_tar(name, path))
+        dialog.open()
+
+    # -- palette ---------------------------------------------------------------------------------
+
+    def palette_commands(self) -> list[Command]:
+        commands: list[Command] = []
+        for key in self._page_index:
+            commands.append((f"Go to {key.capitalize()}", "place", lambda k=key: self.show_place(k)))
+        for id in self.containers_model.ids():
+            name = container_name(self.containers_model.container(id) or {})
+            commands.append((f"Container {name}", "show its logs",
+                             lambda i=id: self.containers_page.select_container(i) and self.open_detail_tab("Logs")))
+        commands.append(("Pull an image…", "docker pull", lambda: (self.show_place("images"),
+                                                                  self.images_page.pull_form.show(),
+                                                                  self.images_page.pull_input.setFocus())))
+        commands.append(("Create a volume…", "docker volume create",
+                         lambda: (self.show_place("volumes"), self.volumes_page.create_form.show())))
+        for name in ("light", "dark", "system"):
+            commands.append((f"Theme: {name}", "settings", lambda n=name: self.choose_theme(n)))
+        for context in self.settings.contexts(self.connection.url):
+            if context.available:
+                commands.append((f"Use engine {context.name}", context.url, lambda u=context.url: self.switch_engine(u)))
+        return commands
+
+    def open_palette(self) -> CommandPalette:
+        palette = CommandPalette(self.palette_commands(), self)
+        palette.open()
+        palette.query.setFocus()
+        self.palette = palette
+        return palette
 
     async def shutdown(self) -> None:
-        """Stop background work and close the engine connection."""
-        await self.containers.close()
+        if self._closed:
+            return
+        self._closed = True
+        self._containers_settled.stop()
+        await self.detail.close()
+        await self.stats.close()
+        for service in (self.images, self.volumes, self.networks, self.containers):
+            await service.close()
         await self.connection.close()
+        await asyncio.sleep(0)

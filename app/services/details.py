@@ -51,12 +51,12 @@ class Inspector(QObject):
 
     async def _list(self, id: str, path: str) -> None:
         client = self._connection.client
-        path = posixpath.normpath("/" + path)
+        path = "/" + posixpath.normpath("/" + path).strip("/")
         entries: dict[str, dict[str, Any]] = {}
         truncated = False
         data = bytearray()
         try:
-            async for chunk in client.archive(id, path.rstrip("/") + "/." if path != "/" else "/"):
+            async for chunk in client.archive(id, path):
                 data.extend(chunk)
                 if len(data) > _LISTING_LIMIT:
                     truncated = True
@@ -64,7 +64,7 @@ class Inspector(QObject):
         except (EngineClientError, EngineUnreachable) as exc:
             self.failed.emit(id, _failure(exc))
             return
-        entries_list, tar_truncated = await asyncio.to_thread(_children, bytes(data))
+        entries_list, tar_truncated = await asyncio.to_thread(_children, bytes(data), posixpath.basename(path))
         for entry in entries_list:
             entries[entry["name"]] = entry
         self.filesListed.emit(id, path, sorted(entries.values(), key=lambda e: (e["type"] != "dir", e["name"])),
@@ -105,20 +105,22 @@ class Inspector(QObject):
         await self._tasks.cancel_all()
 
 
-def _children(data: bytes) -> tuple[list[dict[str, Any]], bool]:
-    """The direct children of the archived directory (its tar names start with "./" or "<dir>/")."""
+def _children(data: bytes, base: str) -> tuple[list[dict[str, Any]], bool]:
+    """The direct children of the archived directory (tar names "<base>/child/..." or "./child/...")."""
     out: dict[str, dict[str, Any]] = {}
     truncated = False
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as tar:
             for member in tar:
                 parts = [p for p in member.name.split("/") if p not in ("", ".")]
-                if len(parts) < 2:
+                if base and parts and parts[0] == base:
+                    parts = parts[1:]
+                if not parts:
                     continue  # the directory itself
-                name = parts[1]
+                name = parts[0]
                 if name in out:
                     continue
-                kind = "dir" if len(parts) > 2 or member.isdir() else (
+                kind = "dir" if len(parts) > 1 or member.isdir() else (
                     "symlink" if member.issym() else "file" if member.isfile() else "other")
                 out[name] = {
                     "name": name,

@@ -33,13 +33,14 @@ class StatsService(QObject):
         self._history: dict[str, deque[tuple[float, StatsSample]]] = {}
         self._dirty: set[str] = set()
         self.enabled = True
+        self._closed = False
         self._publish = QTimer(self)
         self._publish.setInterval(1000)
         self._publish.timeout.connect(self._flush)
 
     def track(self, running: set[str]) -> None:
         """Read the containers in `running`; stop reading the others."""
-        if not self.enabled:
+        if not self.enabled or self._closed:
             running = set()
         for id in [id for id in self._streams if id not in running]:
             self._streams.pop(id).cancel()
@@ -89,6 +90,7 @@ class StatsService(QObject):
         self.sampled.emit(samples, sparks)
 
     async def close(self) -> None:
+        self._closed = True
         self._publish.stop()
         self._streams.clear()
         await self._tasks.cancel_all()

@@ -177,7 +177,7 @@ class ContainerDetail(QWidget):
 
     def show_container(self, id: str, name: str, running: bool) -> None:
         if id == self.id:
-            self.running = running
+            self.set_running(running)
             return
         self.id, self.name, self.running = id, name, running
         self.title.setText(f"<b>{html.escape(name)}</b> <span style='color:gray'>{short_id(id)}</span>")
@@ -200,6 +200,15 @@ class ContainerDetail(QWidget):
         self.logs.reset()
         self.follower.follow(self.connection.client, ids, names)
         self.tabs.setCurrentIndex(TABS.index("Logs"))
+
+    def set_running(self, running: bool) -> None:
+        """The container started or stopped: refresh what depends on it (files, terminal)."""
+        if running == self.running:
+            return
+        self.running = running
+        self.refresh()
+        if running:
+            self._on_tab(self.tabs.currentIndex())
 
     def refresh(self) -> None:
         if self.id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,9 @@ async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awa
                 raise error
             if isinstance(error, EngineError):
                 message = error.message
+            elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
+                # a full data root is the user's to fix, not an internal error
+                message = f"no space left on device: free space under berthd's data root and retry ({error})"
             else:
                 log.error("%s %s failed", request.method, request.path, exc_info=error)
                 message = f"internal error: {type(error).__name__}: {error}".splitlines()[0]
@@ -71,7 +75,7 @@ async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awa
 
 
 async def list_images(request: web.Request) -> web.Response:
-    return web.json_response(backend(request).images.list(filters(request)))
+    return web.json_response(backend(request).images.list(filters(request), all=flag(request, "all")))
 
 
 async def create(request: web.Request) -> web.StreamResponse:

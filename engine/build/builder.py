@@ -174,6 +174,8 @@ class Builder:
             ref = self.images.tag(final, tag)
             self.events.publish("image", "tag", final, {"name": ref.familiar()})
             run.emit(f"Successfully tagged {ref.familiar()}\n")
+        if opts.quiet:
+            run.out({"stream": final + "\n"})  # all that -q prints, as dockerd sends it
         return final
 
     def _split_stages(self, run: _Run, dockerfile: Dockerfile) -> None:

@@ -20,6 +20,7 @@ import aiodocker
 import aiodocker.stream
 import aiohttp
 from aiodocker.exceptions import DockerError
+from yarl import URL
 
 from engine.client.address import default_engine_url, normalize_url
 from engine.client.errors import EngineClientError, EngineUnreachable
@@ -240,7 +241,7 @@ class EngineClient:
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
 
         async def setup() -> tuple[Any, bytes | None, bool]:
-            return docker._canonicalize_url(f"exec/{exec_id}/start"), body, tty
+            return URL(f"exec/{exec_id}/start"), body, tty
 
         stream = ExecStream(aiodocker.stream.Stream(docker, setup, timeout=_STREAM_TIMEOUT), self.url)
         await stream.open()

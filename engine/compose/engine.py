@@ -153,10 +153,7 @@ class EngineConnection:
 
 
 def all_labels_match(labels: Mapping[str, str], wanted: list[tuple[str, str, str]]) -> bool:
-    for key, eq, value in wanted:
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
+    return all(key in labels and (not eq or labels[key] == value) for key, eq, value in wanted)
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, str] | None:

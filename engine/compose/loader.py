@@ -382,11 +382,11 @@ def parse_port(entry: Any, where: str = "") -> list[dict[str, Any]]:
 def parse_volume(entry: Any, workdir: Path, where: str = "") -> dict[str, Any]:
     """A service volume in short (`name:/data:ro`, `./src:/src`) or long syntax, as a normal-form dict."""
     if isinstance(entry, dict):
-        vol = {key: value for key, value in entry.items() if not key.startswith("x-")}
-        if vol.get("type") == "bind" and vol.get("source"):
-            vol["source"] = _host_path(str(vol["source"]), workdir)
-        vol["read_only"] = bool(vol.get("read_only", False))
-        return vol
+        long = {key: value for key, value in entry.items() if not key.startswith("x-")}
+        if long.get("type") == "bind" and long.get("source"):
+            long["source"] = _host_path(str(long["source"]), workdir)
+        long["read_only"] = bool(long.get("read_only", False))
+        return long
     text = str(entry)
     parts = text.split(":")
     if len(parts) == 1:

@@ -75,7 +75,9 @@ class Service:
         hashed = {key: value for key, value in self.config.items() if key not in _NOT_HASHED}
         if isinstance(deploy, dict):
             # Resource limits make a different container; the replica count does not.
-            hashed["deploy"] = {key: value for key, value in deploy.items() if key != "replicas"}
+            rest = {key: value for key, value in deploy.items() if key != "replicas"}
+            if rest:
+                hashed["deploy"] = rest
         encoded = json.dumps(hashed, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(encoded.encode()).hexdigest()
 
@@ -113,7 +115,7 @@ class Project:
 
     def with_dependencies(self, names: list[str] | None) -> list[str]:
         """`names` (all services when None or empty) and everything they depend on, in start order."""
-        wanted = list(self.services) if not names else names
+        wanted = names or list(self.services)
         seen: set[str] = set()
         order: list[str] = []
 

@@ -303,9 +303,15 @@ class ContainerService:
     async def _watch_exit(self, cid: str, conmon_pid: int) -> None:
         await wait_for_exit(conmon_pid)
         try:
-            await self._on_exit(cid)
-        except Exception:
-            log.exception("handling the exit of container %s failed", cid)
+            # Retried: with the data root full, the state write fails until space is freed, and a
+            # container left "running" for good could be neither waited for, started nor removed.
+            for delay in (1.0, 2.0, 5.0, 10.0, *[30.0] * 120):
+                try:
+                    await self._on_exit(cid)
+                    return
+                except Exception:
+                    log.exception("handling the exit of container %s failed; retrying in %.0fs", cid, delay)
+                await asyncio.sleep(delay)
         finally:
             self._watchers.pop(cid, None)
 

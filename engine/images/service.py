@@ -314,9 +314,14 @@ class ImageService:
 
     # -- list / inspect -----------------------------------------------------------------------
 
-    def list(self, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
-        """GET /images/json: ImageSummary objects, newest first."""
+    def list(self, filters: dict[str, builtins.list[str]] | None = None,
+             all: bool = False) -> builtins.list[dict[str, Any]]:
+        """GET /images/json: ImageSummary objects, newest first. Without `all`, untagged
+        images that others build on (intermediate build steps) are left out, as in Docker."""
         images = self.store.all()
+        if not all:
+            parents = {image.parent for image in images if image.parent}
+            images = [i for i in images if i.repo_tags or i.repo_digests or i.id not in parents]
         if filters:
             images = self._filter(images, filters)
         return [
@@ -667,6 +672,71 @@ class ImageService:
 
     # -- commit -------------------------------------------------------------------------------
 
+    def full_config(self, image_id: str | None, platform: str | None = None) -> dict[str, Any]:
+        """The whole image config (os, architecture, config, rootfs, history); scratch's
+        (image_id None) is empty, for `platform` or the host's."""
+        if image_id is None:
+            p = parse_platform(platform)
+            base: dict[str, Any] = {"architecture": p.architecture, "os": p.os}
+            if p.variant:
+                base["variant"] = p.variant
+            return base | {"config": {}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
+        return self.store.config(image_id)
+
+    async def add_image(self, parent: str | None, runtime: dict[str, Any], history_entry: dict[str, Any],
+                        layer: AsyncIterable[bytes] | ByteSource | None, platform: str | None = None,
+                        top_level: dict[str, Any] | None = None) -> str:
+        """A new image: `parent`'s layers (+ `layer`, an uncompressed or gzipped tar), with
+        `runtime` as its config and `history_entry` appended. What `docker commit` and each
+        build step make. Returns the new image id."""
+        base = self.full_config(parent, platform)
+        parent_chain = self.resolve(parent).top_layer if parent else None
+        if parent_chain is not None:
+            self.layers.acquire(parent_chain)  # the parent may be removed while we extract
+        staged: StagedLayer | None = None
+        try:
+            diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
+            entry = {"created": rfc3339_nano(time.time_ns()), **history_entry}
+            blob: LayerBlob | None = None
+            if layer is not None:
+                reader: ByteSource
+                bridge: AsyncByteSource | None = None
+                if isinstance(layer, AsyncIterable):
+                    bridge = AsyncByteSource(layer, asyncio.get_running_loop())
+                    reader = bridge
+                else:
+                    reader = layer
+                try:
+                    new, tar = await asyncio.to_thread(self._stage_keeping_tar, reader, parent_chain)
+                except asyncio.CancelledError:
+                    if bridge is not None:
+                        bridge.cancel()
+                    raise
+                staged = new
+                diff_ids.append(new.result.diff_id)
+                blob = LayerBlob(tar.digest, new.result.diff_id, DOCKER_LAYER_TAR, tar.size)
+            else:
+                entry["empty_layer"] = True
+            config = {k: v for k, v in base.items() if k not in ("container", "container_config", "comment",
+                                                                  "author")}
+            config |= {"created": entry["created"], "config": {k: v for k, v in runtime.items() if v is not None},
+                       "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                       "history": [*(base.get("history") or []), entry]}
+            config |= top_level or {}
+            config_bytes = json.dumps(config, separators=(",", ":")).encode()
+
+            async def stage(index: int, parent_chain_id: str | None) -> tuple[StagedLayer, LayerBlob]:
+                if staged is None or blob is None or index != len(diff_ids) - 1:
+                    raise NotFound(f"layers of image {parent} vanished while adding an image on it")
+                return staged, blob
+
+            return await self._store_image(config_bytes, diff_ids, stage, parent_image=parent or "")
+        finally:
+            if staged is not None:
+                self.layers.discard(staged)  # a no-op once committed
+            if parent_chain is not None:
+                self.layers.release(parent_chain)
+
     async def commit(self, layer_tar_source: AsyncIterable[bytes] | ByteSource, parent_image_id: str,
                      config_overrides: dict[str, Any], repo: str | None, tag: str | None, comment: str,
                      author: str) -> str:
@@ -679,53 +749,10 @@ class ImageService:
         if ref is not None:
             _refuse_id_like(ref)
         parent = self.resolve(parent_image_id)
-        config = self.store.config(parent.id)
-        created = rfc3339_nano(time.time_ns())
-        runtime = dict(config.get("config") or {})
-        for key, value in config_overrides.items():
-            runtime[key] = value
-        rootfs = config.get("rootfs") or {"type": "layers", "diff_ids": []}
-        reader: ByteSource
-        bridge: AsyncByteSource | None = None
-        if isinstance(layer_tar_source, AsyncIterable):
-            bridge = AsyncByteSource(layer_tar_source, asyncio.get_running_loop())
-            reader = bridge
-        else:
-            reader = layer_tar_source
-        parent_chain = parent.top_layer
-        if parent_chain is not None:
-            self.layers.acquire(parent_chain)  # the parent image may be removed while we extract
-        try:
-            try:
-                staged, tar = await asyncio.to_thread(self._stage_keeping_tar, reader, parent_chain)
-            except asyncio.CancelledError:
-                if bridge is not None:
-                    bridge.cancel()
-                raise
-            diff_ids = [*rootfs.get("diff_ids", []), staged.result.diff_id]
-            history = [*(config.get("history") or []), {"created": created, "comment": comment, "author": author}
-                       if author else {"created": created, "comment": comment}]
-            new_config = {**config, "created": created, "config": runtime,
-                          "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
-            if author:
-                new_config["author"] = author
-            if comment:
-                new_config["comment"] = comment
-            config_bytes = json.dumps(new_config, separators=(",", ":")).encode()
-            blob = LayerBlob(tar.digest, staged.result.diff_id, DOCKER_LAYER_TAR, tar.size)
-
-            async def stage(index: int, parent_chain_id: str | None) -> tuple[StagedLayer, LayerBlob]:
-                if index != len(diff_ids) - 1 or parent_chain_id != parent_chain:
-                    raise NotFound(f"layers of image {parent.short_id} vanished during the commit")
-                return staged, blob
-
-            try:
-                image_id = await self._store_image(config_bytes, diff_ids, stage, parent_image=parent.id)
-            finally:
-                self.layers.discard(staged)  # no-op once committed
-        finally:
-            if parent_chain is not None:
-                self.layers.release(parent_chain)
+        runtime = {**(self.store.config(parent.id).get("config") or {}), **config_overrides}
+        entry = {"comment": comment, **({"author": author} if author else {})}
+        top = {k: v for k, v in (("author", author), ("comment", comment)) if v}
+        image_id = await self.add_image(parent.id, runtime, entry, layer_tar_source, top_level=top)
         if ref is not None:
             self._set_tag(ref, image_id)
         return image_id

@@ -113,9 +113,7 @@ def test_sigkill_during_create_and_start(tmp_path: Path, busybox_tar: Path) -> N
         stop.set()
         for t in threads:
             t.join(30)
-        code, report = run_check(d)
-        assert code == 0, report
-        d.start()
+        d.start()  # berthd's own restore, no check first: it must settle interrupted starts itself
         containers = _containers(d)
         assert containers, "nothing was created before the kill"
         _assert_no_leftovers(d)
@@ -141,8 +139,6 @@ def test_sigkill_during_volume_prune(tmp_path: Path) -> None:
             data = Path(d.api.json("GET", f"/volumes/{n}")["Mountpoint"])
             for j in range(20):
                 (data / f"f{j}").write_bytes(b"x" * 4096)
-        conn_thread = threading.Thread(target=lambda: contextlib.suppress(OSError) and None)
-        conn_thread.start()
         result: list[object] = []
 
         def prune() -> None:
@@ -154,7 +150,6 @@ def test_sigkill_during_volume_prune(tmp_path: Path) -> None:
         time.sleep(0.3)
         sigkill(d)
         t.join(30)
-        conn_thread.join()
         assert not result, "the prune finished before the kill: make it bigger"
         code, report = run_check(d)
         assert code == 0, report
@@ -226,24 +221,32 @@ def test_full_disk_during_pull_and_log_write(tmp_path: Path, busybox_tar: Path) 
         name = f"{registry.host}/faults/big"
         out = skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:big", f"docker://{name}:1", timeout=120)
         assert out.returncode == 0, out.stderr
-        d = Berthd(tmp_path / "d")
-        d.root = small / "root"  # the data root on the small filesystem; run dir and socket elsewhere
         with private_berthd(tmp_path / "d", start=False) as d:
-            d.root = small / "root"
+            d.root = small / "root"  # the data root on the small filesystem; run dir and socket elsewhere
             d.start()
             import_tar(d, busybox_tar.read_bytes(), "busybox")
             last = list(stream_lines(d, "POST", f"/images/create?fromImage={name}&tag=1"))[-1]
             assert "no space left on device" in str(last.get("error", "")).lower(), last
             assert d.api.request("GET", "/_ping")[0] == 200
             assert d.api.request("GET", f"/images/{name}:1/json")[0] == 404
-            # a container that writes until the disk is full: its log stops, berthd does not
+            assert "internal error" not in last["error"], last
+            # a container whose log fills the disk: its log stops, berthd does not
             status, _, body = d.api.request("POST", "/containers/create", {
-                "Image": "busybox", "Cmd": ["sh", "-c", "yes 0123456789012345678901234567890123456789 | head -c 80000000"]})
+                "Image": "busybox", "Cmd": ["sh", "-c", "yes 0123456789012345678901234567890123456789 | head -c 6000000"]})
             assert status == 201, body
             cid = json.loads(body)["Id"]
+            free = os.statvfs(small).f_bavail * os.statvfs(small).f_frsize
+            filler = small / "filler"
+            with open(filler, "wb") as f:
+                f.truncate(0)
+                os.posix_fallocate(f.fileno(), 0, max(free - (2 << 20), 0))
             assert d.api.request("POST", f"/containers/{cid}/start")[0] == 204
-            d.api.request("POST", f"/containers/{cid}/wait")
+            time.sleep(3)
             assert d.api.request("GET", "/_ping")[0] == 200
+            filler.unlink()  # space back: berthd records the exit it could not write while the disk was full
+            assert wait_until(lambda: d.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "exited", 30), \
+                subprocess.run(f"df {small}; du -a {small} | sort -n | tail", shell=True, capture_output=True,
+                               text=True).stdout
             status, _, logs = d.api.request("GET", f"/containers/{cid}/logs?stdout=1&tail=3")
             assert status == 200, logs
             # what is stored still verifies, and the busybox image still runs once space is back

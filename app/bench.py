@@ -1,0 +1,171 @@
+"""`python -m app.bench`: Berth Desktop's performance figures (not a test).
+
+Prints: cold start to first painted window; idle CPU with 20 running containers; RSS; refresh of a
+1,000-container table; log lines appended per second with the longest event-loop stall.
+Containers come from the in-memory fake engine of the test suite (tests/engine/client/fake_engine.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parent.parent
+
+_CHILD = """
+import sys, time
+t0 = time.perf_counter()
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+from app.desktop.main import create_app
+from app.desktop.theme import Theme, apply_theme
+app = create_app([sys.argv[0]])
+apply_theme(app, Theme.load("light"))
+from app.desktop.window import MainWindow
+window = MainWindow(sys.argv[1])
+class Painted(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            print(f"painted {time.perf_counter() - t0:.4f}", flush=True)
+            app.exit(0)
+        return False
+watcher = Painted()
+window.installEventFilter(watcher)
+window.show()
+QTimer.singleShot(5000, app.quit)
+app.exec()
+"""
+
+
+def cold_start(url: str) -> float:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _CHILD, url], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    wall = time.perf_counter() - started
+    for line in out.stdout.splitlines():
+        if line.startswith("painted"):
+            return wall  # interpreter start included
+    raise RuntimeError(f"the window never painted: {out.stderr[-2000:]}")
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.bench")
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--log-lines", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO))
+    import qasync  # type: ignore[import-untyped]
+    from PySide6.QtWidgets import QApplication
+
+    from app.desktop.theme import Theme, apply_theme
+    from app.desktop.window import MainWindow
+    from app.widgets.log_panel import LogPanel
+    from tests.app.heartbeat import Heartbeat
+    from tests.engine.client.fake_engine import FakeEngine, short_socket_dir
+
+    directory = short_socket_dir()
+    engine = FakeEngine(directory / "engine.sock").start()
+    results: list[tuple[str, str, str]] = []
+    try:
+        start_s = min(cold_start(engine.url) for _ in range(3))
+        results.append(("cold start to first painted window", f"{start_s * 1000:.0f} ms", "< 1000 ms"))
+
+        app = QApplication.instance() or QApplication([sys.argv[0]])
+        apply_theme(app, Theme.load("light"))  # type: ignore[arg-type]
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+
+        async def run() -> None:
+            for i in range(20):
+                engine.add_container(f"idle-{i}", state="running")
+            window = MainWindow(engine.url)
+            window.show()
+            window.start()
+            while window.containers_model.rowCount() < 20:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            cpu0 = time.process_time()
+            wall0 = time.perf_counter()
+            await asyncio.sleep(args.idle_seconds)
+            cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100
+            results.append((f"idle CPU, {args.idle_seconds:.0f} s, 20 running containers", f"{cpu:.2f} %", "< 1 %"))
+            results.append(("RSS (window with 20 containers)", f"{rss_mb():.0f} MB", "< 200 MB"))
+
+            for i in range(980):
+                engine.add_container(f"bulk-{i}", state="running")
+            await asyncio.sleep(0.5)
+            # Every row changes (all stop): one listing folded into the table, then painted.
+            def stop_all() -> None:
+                for container in engine.containers.values():
+                    container.state = "exited"
+                    container.exit_code = 137
+
+            engine.call(stop_all)
+            items = await window.connection.client.containers(all=True)
+            t0 = time.perf_counter()
+            window.containers_model.set_containers(items)
+            app.processEvents()
+            window.containers_page.table.viewport().repaint()
+            refresh = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            window.containers.refresh()
+            while window.containers_model.state_of(next(iter(engine.containers))) is None:
+                await asyncio.sleep(0)
+            fetch_and_apply = time.perf_counter() - t0
+            results.append(("refresh of a 1,000-container table (all rows changed)", f"{refresh * 1000:.1f} ms",
+                            "< 100 ms"))
+            results.append(("  …including the engine listing round trip", f"{fetch_and_apply * 1000:.1f} ms", ""))
+            await window.shutdown()
+            window.close()
+
+            panel = LogPanel()
+            panel.resize(1000, 600)
+            panel.show()
+            beat = Heartbeat(5).start()
+            batch_lines = 2_000
+            chunk = "".join(f"2026-11-28T02:40:42.{i:09d}Z GET /api/items/{i} 200 \x1b[32mok\x1b[0m\n"
+                            for i in range(batch_lines))
+            t0 = time.perf_counter()
+            added = 0
+            while added < args.log_lines:
+                panel.buffer.append(chunk)
+                panel.on_appended()
+                added += batch_lines
+                await asyncio.sleep(0)  # as the follower yields between bursts
+            await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - t0
+            stall = beat.stop()
+            results.append(("log lines appended per second (follow on, view painting)",
+                            f"{added / elapsed:,.0f} lines/s", "≥ 50,000"))
+            results.append(("  max event-loop stall while appending", f"{stall * 1000:.1f} ms", "≤ 50 ms"))
+            panel.close()
+
+        with loop:
+            loop.run_until_complete(run())
+    finally:
+        engine.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    width = max(len(r[0]) for r in results)
+    for name, value, target in results:
+        print(f"{name.ljust(width)}  {value:>16}  {('target ' + target) if target else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
