@@ -114,9 +114,10 @@ build_linux() {
     fi
   fi
   say "building the Linux bundle with PyInstaller"
-  local started=$SECONDS staging
-  staging="$(mktemp -d "${TMPDIR:-/tmp}/berth-bundle.XXXXXX")"
-  trap 'rm -rf "$staging"' EXIT
+  local started=$SECONDS
+  STAGING="$(mktemp -d "${TMPDIR:-/tmp}/berth-bundle.XXXXXX")"
+  trap 'rm -rf "$STAGING"' EXIT
+  local staging="$STAGING"
   run_pyinstaller "$staging" berth-linux
   add_linux_files "$staging/berth-linux"
   check_linux_bundle "$staging/berth-linux"
@@ -148,9 +149,9 @@ build_macos() {
   fi
   dmg="$DIST/Berth-$ver.dmg"
   rm -f "$dmg"
-  local stage; stage="$(mktemp -d)"; trap 'rm -rf "$stage"' EXIT
-  cp -R "$app" "$stage/"; ln -s /Applications "$stage/Applications"
-  hdiutil create -volname "Berth $ver" -srcfolder "$stage" -format UDZO -fs HFS+ "$dmg"
+  STAGING="$(mktemp -d)"; trap 'rm -rf "$STAGING"' EXIT
+  cp -R "$app" "$STAGING/"; ln -s /Applications "$STAGING/Applications"
+  hdiutil create -volname "Berth $ver" -srcfolder "$STAGING" -format UDZO -fs HFS+ "$dmg"
   if [ -n "${BERTH_NOTARY_PROFILE:-}" ]; then
     xcrun notarytool submit "$dmg" --keychain-profile "$BERTH_NOTARY_PROFILE" --wait
     xcrun stapler staple "$dmg"

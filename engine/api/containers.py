@@ -98,6 +98,10 @@ async def list_containers(request: web.Request) -> web.Response:
     show_all = flag(request, "all")
     limit = integer(request, "limit", -1) or -1
     flt = filters(request)
+    bad = [s for s in flt.get("status", []) if s not in {st.value for st in State}]
+    if bad:
+        raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of "
+                              + ", ".join(st.value for st in State))
     rows = [c for c in backend(request).containers.all()
             if (show_all or c.running or "status" in flt) and _matches(c, flt)]
     if limit > 0:

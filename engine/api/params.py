@@ -57,8 +57,28 @@ def filters(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
+JSON_BODY_MAX = 16 << 20  # far above any container, network or volume config
+
+
+class BodyTooLarge(InvalidArgument):
+    status = 413
+
+
 async def json_body(request: web.Request, required: bool = True) -> Any:
-    raw = await request.read()
+    # The app has no global size limit (image and build bodies are large): bound JSON here,
+    # so a huge or endless body is refused instead of buffered whole.
+    too_large = BodyTooLarge(f"the request body is larger than {JSON_BODY_MAX >> 20} MiB: "
+                             "a JSON config never needs that much")
+    if request.content_length is not None and request.content_length > JSON_BODY_MAX:
+        raise too_large
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(1 << 16):
+        size += len(chunk)
+        if size > JSON_BODY_MAX:
+            raise too_large
+        parts.append(chunk)
+    raw = b"".join(parts)
     if not raw.strip():
         if required:
             raise InvalidArgument("the request body is empty: send a JSON object")

@@ -156,6 +156,10 @@ class ContainerService:
         if c.host_config.get("AutoRemove") and policy.name != "no":
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
         LogLimits.from_host_config(c.host_config)
+        for key in ("Memory", "MemorySwap", "PidsLimit", "CpuShares", "NanoCpus"):  # int()-ed at every start
+            value = c.host_config.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidArgument(f"HostConfig.{key} must be an integer, not {value!r}")
         warnings += hostconfig.parse(c.host_config).warnings
         networking_config = body.get("NetworkingConfig") or {}
         if not isinstance(networking_config, dict):

@@ -14,19 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import UnixHTTPConnection
+from tests.support.cli import docker_bytes as docker
+from tests.support.cli import succeeded as ok
 from tests.support.daemon import Berthd
 
 pytestmark = pytest.mark.e2e
-
-
-def docker(env: dict[str, str], *args: str, timeout: float = 60, input: bytes | None = None
-           ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["docker", *args], env=env, capture_output=True, timeout=timeout, input=input)
-
-
-def ok(out: subprocess.CompletedProcess[bytes]) -> str:
-    assert out.returncode == 0, out.stderr.decode()
-    return out.stdout.decode(errors="replace")
 
 
 @pytest.fixture

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.engine.registry.test_registry import GREETING, umoci_image
+from tests.support.cli import docker_bytes as docker
+from tests.support.cli import succeeded as ok
 from tests.support.daemon import Berthd
 from tests.support.registry import Registry, htpasswd_file, running_registry, skopeo
 
 pytestmark = pytest.mark.e2e
-
-
-def docker(env: dict[str, str], *args: str, timeout: float = 120, input: bytes | None = None
-           ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["docker", *args], env=env, capture_output=True, timeout=timeout, input=input)
-
-
-def ok(out: subprocess.CompletedProcess[bytes]) -> str:
-    assert out.returncode == 0, out.stderr.decode()
-    return out.stdout.decode()
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ import pytest
 from engine.networks import links
 from engine.networks.config import config_for
 from engine.networks.firewall import Chains, Firewall
+from tests.support.cli import docker
+from tests.support.cli import ok as _ok
 from tests.support.daemon import Berthd, prerequisites_missing
 
 pytestmark = pytest.mark.e2e
@@ -33,14 +35,8 @@ pytestmark = pytest.mark.e2e
 PAGE = "mkdir -p /w && echo {text} > /w/index.html && exec httpd -f -p 80 -h /w"
 
 
-def docker(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
 def ok(env: dict[str, str], *args: str) -> str:
-    out = docker(env, *args)
-    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
-    return out.stdout
+    return _ok(env, *args, strip=False)
 
 
 def uid() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -12,17 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import docker
+from tests.support.cli import ok as _ok
+
 pytestmark = pytest.mark.e2e
 
 
-def docker(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
 def ok(env: dict[str, str], *args: str) -> str:
-    out = docker(env, *args)
-    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
-    return out.stdout
+    return _ok(env, *args, strip=False)
 
 
 @pytest.fixture

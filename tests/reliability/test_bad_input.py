@@ -31,7 +31,6 @@ CASES: list[tuple[str, str, bytes | str | dict[str, Any] | None, dict[str, str]]
     ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"], "WorkingDir": "relative/dir"}, {}),
     ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"], "WorkingDir": "/proc/self/fd/7"}, {}),
     ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"], "WorkingDir": "/proc/1/../self/./fd/3"}, {}),
-    ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["relative:/x"]}}, {}),
     ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["/tmp:relative"]}}, {}),
     ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["../../etc:/x"]}}, {}),
     ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"],
@@ -40,13 +39,13 @@ CASES: list[tuple[str, str, bytes | str | dict[str, Any] | None, dict[str, str]]
                       "HostConfig": {"Mounts": [{"Type": "nope", "Target": "/x"}]}}, {}),
     ("POST", CREATE + "?name=../../etc", {"Image": "busybox", "Cmd": ["true"]}, {}),
     ("POST", CREATE + "?name=a/b", {"Image": "busybox", "Cmd": ["true"]}, {}),
-    ("POST", CREATE + "?name=" + "x" * 300, {"Image": "busybox", "Cmd": ["true"]}, {}),
+    ("POST", CREATE, {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"PidsLimit": True}}, {}),
     ("POST", CREATE, {"Image": "UPPER/Case:tag", "Cmd": ["true"]}, {}),
     ("POST", CREATE, {"Image": "busybox:bad tag", "Cmd": ["true"]}, {}),
     ("POST", CREATE, {"Image": "busybox@sha256:short", "Cmd": ["true"]}, {}),
     ("POST", "/images/create?fromImage=../../etc/passwd", None, {}),
     ("POST", "/images/create?fromImage=busybox&tag=" + "t" * 200, None, {}),
-    ("POST", "/images/busybox/tag?repo=Bad Repo&tag=x", None, {}),
+    ("POST", "/images/busybox/tag?repo=Bad%20Repo&tag=x", None, {}),
     ("POST", "/images/busybox/tag?repo=ok&tag=-bad", None, {}),
     ("GET", "/images/..%2F..%2Fetc/json", None, {}),
     ("POST", "/volumes/create", {"Name": "../escape"}, {}),
@@ -174,12 +173,20 @@ def _raw(d: Berthd, payload: bytes) -> bytes:
 def test_oversized_headers_and_bodies_are_refused(berthd: Berthd) -> None:
     huge_header = b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n"
     answer = _raw(berthd, huge_header)
-    assert answer.startswith(b"HTTP/1.1 4") or answer == b"", answer[:200]
+    assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")) or answer == b"", answer[:200]
     many = b"GET /_ping HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(20000)) + b"\r\n"
     answer = _raw(berthd, many)
-    assert answer.startswith(b"HTTP/1.1 4") or answer == b"", answer[:200]
-    # a JSON body far bigger than any config: refused, not buffered into memory
-    big = b'{"Image": "busybox", "Labels": {"x": "' + b"y" * (64 << 20) + b'"}}'
-    status, _, data = berthd.api.request("POST", CREATE, big, {"Content-Type": "application/json"})
-    assert 400 <= status < 500, (status, data[:200])
+    assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")) or answer == b"", answer[:200]
+    # a JSON body far bigger than any config: refused before it is read, not buffered into memory
+    head = (b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (64 << 20))
+    answer = _raw(berthd, head + b'{"Image": "busybox", "Labels": {"x": "' + b"y" * 65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    # the same without a length (chunked): refused once it passes the limit
+    try:
+        status, _, data = berthd.api.request("POST", CREATE, iter([b'{"Labels": {"x": "'] + [b"y" * (1 << 20)] * 20),
+                                             {"Content-Type": "application/json"})
+        assert status == 413, data
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # answered 413 and closed while the rest was still being sent
     assert berthd.api.request("GET", "/_ping")[0] == 200

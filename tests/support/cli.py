@@ -12,11 +12,23 @@ def docker(env: dict[str, str], *args: str, timeout: float = 60, input: str | No
     return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout, input=input)
 
 
-def ok(env: dict[str, str], *args: str, timeout: float = 60) -> str:
-    """Run and insist on success; the stdout, stripped."""
+def ok(env: dict[str, str], *args: str, timeout: float = 60, strip: bool = True) -> str:
+    """Run and insist on success; the stdout (stripped unless told otherwise)."""
     out = docker(env, *args, timeout=timeout)
     assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
-    return out.stdout.strip()
+    return out.stdout.strip() if strip else out.stdout
+
+
+def docker_bytes(env: dict[str, str], *args: str, timeout: float = 120, input: bytes | None = None
+                 ) -> subprocess.CompletedProcess[bytes]:
+    """For commands whose output is binary (tars from cp, save, export)."""
+    return subprocess.run(["docker", *args], env=env, capture_output=True, timeout=timeout, input=input)
+
+
+def succeeded(out: subprocess.CompletedProcess[bytes]) -> str:
+    """Insist on success of a docker_bytes run; its stdout as text."""
+    assert out.returncode == 0, out.stderr.decode()
+    return out.stdout.decode(errors="replace")
 
 
 def eventually(check: Callable[[], bool], timeout: float = 15, interval: float = 0.1) -> bool:
