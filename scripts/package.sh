@@ -14,6 +14,7 @@ DIST="$REPO/dist"
 WORK="$REPO/build/pyinstaller"
 ASSETS="$REPO/build/packaging-assets"
 CACHE="${BERTH_BUNDLE_CACHE:-}"
+STAGING=""
 # The pinned guest image the macOS and Windows apps download on first run (packaging/guest_image.py).
 GUEST_MANIFEST="${BERTH_GUEST_MANIFEST:-$REPO/packaging/guest-image.json}"
 # What the xcb platform plugin links but a headless build host may lack: installed so the bundle

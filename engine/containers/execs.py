@@ -12,7 +12,6 @@ import contextlib
 import json
 import secrets
 import shutil
-import signal as signals
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +89,7 @@ class ExecService:
         )
         self.sessions[session.id] = session
         self._forget_old()
-        self.containers._publish(c, f"exec_create: {' '.join(session.cmd)}", execID=session.id)
+        self.containers.publish(c, f"exec_create: {' '.join(session.cmd)}", execID=session.id)
         return session
 
     def get(self, exec_id: str) -> ExecSession:
@@ -139,7 +138,7 @@ class ExecService:
             shutil.rmtree(layout.bundle, ignore_errors=True)
             raise
         session.running = True
-        self.containers._publish(c, f"exec_start: {' '.join(session.cmd)}", execID=session.id)
+        self.containers.publish(c, f"exec_start: {' '.join(session.cmd)}", execID=session.id)
         waiter = asyncio.get_running_loop().create_task(self._wait(session, layout))
         if sock is None or write is None:
             return
@@ -160,7 +159,7 @@ class ExecService:
             shutil.rmtree(layout.bundle, ignore_errors=True)
         with contextlib.suppress(NotFound):
             c = self.containers.get(session.container_id)
-            self.containers._publish(c, "exec_die", execID=session.id, exitCode=str(session.exit_code))
+            self.containers.publish(c, "exec_die", execID=session.id, exitCode=str(session.exit_code))
 
     def resize(self, exec_id: str, height: int, width: int) -> None:
         session = self.get(exec_id)
@@ -194,15 +193,3 @@ class ExecService:
         ended = [s for s in self.sessions.values() if s.started and not s.running]
         for s in ended[: max(0, len(ended) - KEEP_ENDED)]:
             self.sessions.pop(s.id, None)
-
-    def forget_container(self, container_id: str) -> None:
-        for sid in [s.id for s in self.sessions.values() if s.container_id == container_id]:
-            self.sessions.pop(sid, None)
-
-    async def kill_all(self, container_id: str) -> None:
-        """Exec processes die with their container's pid namespace; nothing to signal here."""
-        _ = signals.SIGKILL
-        for s in list(self.sessions.values()):
-            if s.container_id == container_id and s.running:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(s.ended.wait(), timeout=5)

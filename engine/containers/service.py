@@ -175,7 +175,7 @@ class ContainerService:
         except OSError:
             self.store.delete(cid)
             raise
-        self._publish(c, "create")
+        self.publish(c, "create")
         return c, warnings
 
     def _unused_name(self) -> str:
@@ -240,7 +240,7 @@ class ContainerService:
         c.started_ns = now_ns()
         c.error = ""
         self.store.save(c)
-        self._publish(c, "start")
+        self.publish(c, "start")
         self._watch(c)
 
     def _runtime_spec(self, c: Container, rootfs: Path, net: NetworkAttachment,
@@ -346,7 +346,7 @@ class ContainerService:
                 c.health = {**c.health, "Status": "unhealthy" if c.health_status == "unhealthy" else "starting"}
             self.store.save(c)
         self._hubs.pop(cid, None)
-        self._publish(c, "die", exitCode=str(c.exit_code))
+        self.publish(c, "die", exitCode=str(c.exit_code))
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
                 fut.set_result(c.exit_code)
@@ -392,7 +392,7 @@ class ContainerService:
                     c = self.get(cid)
                     c.state = State.EXITED
                     self.store.save(c)
-                    self._publish(c, "die", exitCode=str(c.exit_code))
+                    self.publish(c, "die", exitCode=str(c.exit_code))
         finally:
             self._restart_tasks.pop(cid, None)
 
@@ -412,7 +412,7 @@ class ContainerService:
             raise Conflict(f"Cannot kill container: {c.name}: container {c.id} is not running")
         sig = signal_number(signal, signals.SIGKILL)
         await self.runtime.kill(c.id, sig)
-        self._publish(c, "kill", signal=str(sig))
+        self.publish(c, "kill", signal=str(sig))
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -420,7 +420,7 @@ class ContainerService:
             self._cancel_restart(c)
             c.manually_stopped = True
             self.store.save(c)
-            self._publish(c, "stop")
+            self.publish(c, "stop")
             return
         if not c.running:
             raise NotModified("container already stopped")
@@ -434,15 +434,15 @@ class ContainerService:
             await self.runtime.resume(c.id)
         with contextlib.suppress(RuntimeFailure):
             await self.runtime.kill(c.id, sig)
-            self._publish(c, "kill", signal=str(sig))
+            self.publish(c, "kill", signal=str(sig))
         try:
             await asyncio.wait_for(asyncio.shield(exited), timeout=max(timeout, 0))
         except TimeoutError:
             with contextlib.suppress(RuntimeFailure):
                 await self.runtime.kill(c.id, signals.SIGKILL, all_processes=True)
-                self._publish(c, "kill", signal=str(int(signals.SIGKILL)))
+                self.publish(c, "kill", signal=str(int(signals.SIGKILL)))
             await exited
-        self._publish(self.get(c.id) if self._exists(c.id) else c, "stop")
+        self.publish(self.get(c.id) if self._exists(c.id) else c, "stop")
 
     async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -459,7 +459,7 @@ class ContainerService:
             self._cancel_restart(c)
             c.manually_stopped = False
             await self._start_locked(c)
-        self._publish(c, "restart")
+        self.publish(c, "restart")
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
@@ -472,7 +472,7 @@ class ContainerService:
             await self.runtime.pause(c.id)
             c.state = State.PAUSED
             self.store.save(c)
-        self._publish(c, "pause")
+        self.publish(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
@@ -483,7 +483,7 @@ class ContainerService:
             await self.runtime.resume(c.id)
             c.state = State.RUNNING
             self.store.save(c)
-        self._publish(c, "unpause")
+        self.publish(c, "unpause")
 
     def rename(self, ref: str, new_name: str) -> None:
         if not new_name:
@@ -495,7 +495,7 @@ class ContainerService:
         old = c.name
         c.name = name
         self.store.rename(c)
-        self._publish(c, "rename", oldName="/" + old)
+        self.publish(c, "rename", oldName="/" + old)
 
     async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
         """Change resources (live, when running) and the restart policy."""
@@ -526,7 +526,7 @@ class ContainerService:
         c = self.get(c.id)
         c.host_config.update(changes)
         self.store.save(c)
-        self._publish(c, "update")
+        self.publish(c, "update")
         return []
 
     async def prune(self, until_ns: int = 0, labels: list[str] | None = None) -> tuple[list[str], int]:
@@ -551,7 +551,7 @@ class ContainerService:
         c.health = health
         self.store.save(c)
         if health.get("Status") != old and health.get("Status") != "starting":
-            self._publish(c, f"health_status: {health.get('Status')}")
+            self.publish(c, f"health_status: {health.get('Status')}")
 
     def _exists(self, cid: str) -> bool:
         try:
@@ -619,7 +619,7 @@ class ContainerService:
             self.store.delete(c.id)
         self._locks.pop(c.id, None)
         self._backoff.pop(c.id, None)
-        self._publish(c, "destroy")
+        self.publish(c, "destroy")
         for fut in self._removed_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(c.exit_code)
@@ -730,7 +730,7 @@ class ContainerService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _publish(self, c: Container, action: str, **extra: str) -> None:
+    def publish(self, c: Container, action: str, **extra: str) -> None:
         attrs = {"name": c.name, "image": c.image}
         attrs.update({k: str(v) for k, v in (c.config.get("Labels") or {}).items()})
         attrs.update(extra)

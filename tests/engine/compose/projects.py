@@ -11,11 +11,13 @@ from urllib.parse import quote
 
 from tests.support.api import RawApi
 
-# busybox services the tests share; `{port}` is a free loopback port.
+# busybox services the tests share; `{port}` is a free loopback port. `init: true` because a shell or
+# sleep as pid 1 ignores SIGTERM, and every stop would wait out its grace period.
 STACK = """\
 services:
   db:
     image: busybox
+    init: true
     # Ready a moment after start; the first run leaves a mark in the volume that later runs find.
     command: ["sh", "-c", "[ -f /data/first ] || date > /data/first; sleep 1; touch /tmp/ready; exec sleep 3600"]
     volumes: [data:/data]
@@ -25,6 +27,7 @@ services:
       retries: 40
   web:
     image: busybox
+    init: true
     command: ["sh", "-c", "mkdir -p /w && echo {page} > /w/index.html && exec httpd -f -p 80 -h /w"]
     depends_on:
       db: {{condition: service_healthy}}
@@ -35,6 +38,7 @@ services:
         limits: {{memory: 64m, cpus: "0.5"}}
   worker:
     image: busybox
+    init: true
     command: ["sh", "-c", "while true; do wget -qO- http://web/ || echo no-web; sleep 0.5; done"]
     depends_on: [web]
     deploy: {{replicas: 2}}

@@ -146,6 +146,7 @@ def test_completed_successfully_gates_and_failures_stop_up(berthd: Berthd, proje
             command: ["sh", "-c", "sleep 0.5; echo migrated"]
           app:
             image: busybox
+            init: true
             command: ["sleep", "3600"]
             depends_on:
               migrate: {condition: service_completed_successfully}
@@ -155,6 +156,7 @@ def test_completed_successfully_gates_and_failures_stop_up(berthd: Berthd, proje
             profiles: [broken]
           after-broken:
             image: busybox
+            init: true
             command: ["sleep", "3600"]
             profiles: [broken]
             depends_on:
@@ -192,6 +194,7 @@ def test_build_then_run(berthd: Berthd, projects: list[str], tmp_path: Path) -> 
         services:
           app:
             build: ./app
+            init: true
             command: ["sh", "-c", "cat /greeting.txt; ls /secret.txt 2>&1; sleep 3600"]
         """)
     project = load_project([path], environ={})
