@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
 
             for i in range(980):
                 engine.add_container(f"bulk-{i}", state="running")
+            while window.containers_model.rowCount() < 1000:
+                await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
             # Every row changes (all stop): one listing folded into the table, then painted.
             def stop_all() -> None:
@@ -118,11 +120,18 @@ def main(argv: list[str] | None = None) -> int:
 
             engine.call(stop_all)
             items = await window.connection.client.containers(all=True)
+            import cProfile
+            import pstats
+            profile = cProfile.Profile() if os.environ.get("BERTH_BENCH_PROFILE") else None
+            if profile:
+                profile.enable()
             t0 = time.perf_counter()
             window.containers_model.set_containers(items)
-            app.processEvents()
             window.containers_page.table.viewport().repaint()
             refresh = time.perf_counter() - t0
+            if profile:
+                profile.disable()
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(15)
             t0 = time.perf_counter()
             window.containers.refresh()
             while window.containers_model.state_of(next(iter(engine.containers))) is None:

@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--engines", default="berthd,dockerd,podman", help="comma-separated (default: %(default)s)")
     p.add_argument("--pull-mb", type=int, default=0, help="size of the pull image (default 500, 48 with --quick)")
     p.add_argument("--profile", action="store_true",
-                   help="profile berthd with py-spy over an extra pass of `run` and `ps`")
+                   help="profile berthd with py-spy over an extra pass of `run`, `ps`, `logs` and `pull`")
     p.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench", help="where the JSON goes")
     args = p.parse_args(argv)
     args.only = [n for item in args.only for n in item.split(",") if n]

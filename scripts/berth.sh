@@ -12,9 +12,13 @@ SYSTEM_PACKAGES=(
   conmon crun runc tini busybox-static iptables nftables iproute2 file
   # registry tests: a real registry on loopback, and peers that cross-check our images
   docker-registry skopeo umoci apache2-utils
+  # compose tests: Debian's docker-compose (1.29.2) is a second compose client against berthd
+  docker-compose
   python3 python3-venv python3-dev
   # what PySide6's offscreen and xcb platforms load
   libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
+  # machines: QEMU, the guest image's build, and sshd standing in for a guest in tests
+  qemu-system-x86 qemu-utils debootstrap openssh-server openssh-client
 )
 
 say() { printf 'berth: %s\n' "$*" >&2; }

@@ -80,6 +80,9 @@ run_pyinstaller() {
 
 add_linux_files() {
   local bundle="$1"
+  # One executable serves the three programs, by the name it is started as.
+  ln -sf berth-desktop "$bundle/berth"
+  ln -sf berth-desktop "$bundle/berthd"
   install -D -m 0644 "$REPO/packaging/linux/berth-desktop.desktop" "$bundle/share/applications/berth-desktop.desktop"
   install -D -m 0644 "$REPO/resources/icons/berth.svg" "$bundle/share/icons/hicolor/scalable/apps/berth.svg"
   install -D -m 0644 "$REPO/packaging/linux/berthd.service" "$bundle/lib/systemd/system/berthd.service"

@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,7 @@ class PortWatcher:
         self._on_change = on_change
         self.forwards: dict[Published, Forward] = {}
         self.failed: dict[Published, str] = {}  # ports we could not listen on, and why
+        self.event_streams = 0  # /events streams followed so far (one more after each reconnect)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._events: UnixHTTPConnection | None = None
@@ -138,10 +140,12 @@ class PortWatcher:
         conn = UnixHTTPConnection(self.engine_socket, timeout=None)
         self._events = conn
         try:
-            conn.request("GET", "/events?filters=" + json.dumps({"type": ["container"]}))
+            query = urllib.parse.urlencode({"filters": json.dumps({"type": ["container"]})})
+            conn.request("GET", f"/events?{query}")
             response = conn.getresponse()
             if response.status != 200:
                 raise OSError(f"engine answered {response.status} to /events")
+            self.event_streams += 1
             while not self._stop.is_set():
                 line = response.readline()
                 if not line:

@@ -58,6 +58,7 @@ _DEFAULT_TONES = {
     Tone.ERROR: "#cf222e",
     Tone.PENDING: "#0969da",
 }
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _TOP = 0  # internalId of top-level rows; children carry their project's number
 
 
@@ -148,7 +149,7 @@ class ContainersModel(QAbstractItemModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return _FLAGS
 
     def _key(self, index: Index) -> str:
         """ "c:<id>" or "p:<project>" for any valid index."""
@@ -239,6 +240,17 @@ class ContainersModel(QAbstractItemModel):
     def set_containers(self, items: Iterable[dict[str, Any]]) -> None:
         """Bring the rows in line with a full listing, in place (a reset only when empty)."""
         incoming = {str(item.get("Id", "")): item for item in items}
+        if sum(1 for id in incoming if id not in self._items) > 50:
+            # Many new rows (first listing, a reconnect, another engine): one reset beats many inserts.
+            self.beginResetModel()
+            stats, history = self._stats, self._history
+            self._items, self._states, self._top, self._children = {}, {}, [], {}
+            for id, item in incoming.items():
+                self._add(id, item)
+            self._stats = {id: v for id, v in stats.items() if id in incoming}
+            self._history = {id: v for id, v in history.items() if id in incoming}
+            self.endResetModel()
+            return
         if not self._items:
             self.beginResetModel()
             for id, item in incoming.items():
@@ -247,8 +259,22 @@ class ContainersModel(QAbstractItemModel):
             return
         for id in [id for id in self._items if id not in incoming]:
             self.remove_container(id)
-        for item in incoming.values():
-            self.upsert(item)
+        changed = False
+        for id, item in incoming.items():
+            if id not in self._items:
+                self.upsert(item)
+            elif self._items[id] != item:
+                # Changed rows are updated quietly and announced in one signal per parent below:
+                # a thousand per-row signals would make the sorting proxy re-sort a thousand times.
+                self._items[id] = item
+                self._states[id] = container_state(item)
+                changed = True
+        if changed:
+            last = len(Column) - 1
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._top) - 1, last))
+            for project, ids in self._children.items():
+                parent = self.index(self._top.index(f"p:{project}"), 0)
+                self.dataChanged.emit(self.index(0, 0, parent), self.index(len(ids) - 1, last, parent))
 
     def _add(self, id: str, item: dict[str, Any]) -> None:
         self._items[id] = item

@@ -174,7 +174,7 @@ class ContainersPage(QWidget):
         model.dataChanged.connect(self._update_actions)
         model.rowsInserted.connect(self._on_rows)
         model.rowsRemoved.connect(self._update_view)
-        model.modelReset.connect(self._on_rows)
+        model.modelReset.connect(lambda: self._on_rows())
 
         self.message = QLabel(self)
         self.message.setObjectName("containers-message")
@@ -330,8 +330,15 @@ class ContainersPage(QWidget):
         self.proxy.setFilterFixedString(text)
         self.table.expandAll()
 
-    def _on_rows(self, *args: object) -> None:
-        self.table.expandAll()
+    def _on_rows(self, parent: QModelIndex | None = None, first: int = 0, last: int = -1) -> None:
+        # Open new compose groups (only those: expandAll walks every row).
+        if parent is None or last < 0:
+            self.table.expandAll()
+        elif not parent.isValid():
+            for row in range(first, last + 1):
+                index = self.model.index(row, 0)
+                if index.data(PROJECT_ROLE):
+                    self.table.expand(self.proxy.mapFromSource(index))
         self._update_view()
 
     def _update_actions(self, *args: object) -> None:

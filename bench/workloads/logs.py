@@ -43,6 +43,9 @@ class LogsThroughput(Workload):
                 if got != lines:
                     short = f"logs gave {got} of {lines} lines"
                 reads.append(lines / took)
+            with ctx.profiler.attached(engine.python_pid(), "logs_read") as on:
+                if on:
+                    _read_logs(engine, cid, budget.timeout(240))
         finally:
             output(engine.cli("rm", "-f", cid), env=engine.env, timeout=60)
         note = "; ".join(filter(None, [short,

@@ -67,6 +67,10 @@ class PullThroughput(Workload):
             times.append(took)
             rates.append(self.image.compressed_bytes / MB / took)
             output(engine.cli("rmi", ref), env=engine.env, timeout=120)
+        with ctx.profiler.attached(engine.python_pid(), "pull") as on:
+            if on:
+                timed(engine.cli(*pull), env=engine.env, timeout=budget.timeout(600))
+                output(engine.cli("rmi", ref), env=engine.env, timeout=120)
         note = "; ".join(filter(None, [f"MB of gzip'd layers per second ({self.image.compressed_bytes / MB:.0f} MB)",
                                        truncated_note(len(rates), reps)]))
         return {"pull_rate": Samples(rates, note), "pull_time": Samples(times, truncated_note(len(times), reps))}

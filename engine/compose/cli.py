@@ -65,9 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     ps = sub.add_parser("ps", help="list containers")
     ps.add_argument("-a", "--all", action="store_true")
     ps.add_argument("-q", "--quiet", action="store_true")
-    ps.add_argument("--services", action="store_true")
+    ps.add_argument("--services", dest="list_services", action="store_true")
     ps.add_argument("--format", choices=("table", "json"), default="table")
-    ps.add_argument("services_", nargs="*", metavar="services")
+    ps.add_argument("services", nargs="*")
 
     logs = sub.add_parser("logs", help="view output from containers")
     logs.add_argument("-f", "--follow", action="store_true")
@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="validate and show the resolved project")
     config.add_argument("-q", "--quiet", action="store_true")
-    config.add_argument("--services", action="store_true")
-    config.add_argument("--volumes", action="store_true")
+    config.add_argument("--services", dest="list_services", action="store_true")
+    config.add_argument("--volumes", dest="list_volumes", action="store_true")
     config.add_argument("--profiles", action="store_true")
     config.add_argument("--images", action="store_true")
     config.add_argument("--format", choices=("yaml", "json"), default="yaml")
@@ -146,7 +146,7 @@ def main(argv: list[str]) -> int:
 
 
 def _project(args: argparse.Namespace) -> Project:
-    wanted = [s for s in (getattr(args, "services", None) or [])]
+    wanted = list(getattr(args, "services", None) or [])
     if getattr(args, "service", None):
         wanted.append(args.service)
     try:
@@ -205,9 +205,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace, project: Project) -> int:
     if args.quiet:
         return 0
-    if args.services:
+    if args.list_services:
         print("\n".join(project.services))
-    elif args.volumes:
+    elif args.list_volumes:
         print("\n".join(project.volumes))
     elif args.profiles:
         print("\n".join(sorted({p for s in (*project.services.values(), *project.disabled.values())
@@ -284,10 +284,10 @@ async def _down(engine: EngineConnection, project: Project, args: argparse.Names
 
 
 async def _ps(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
-    found = await ops.ps(engine, project, args.services_ or None, all=args.all)
+    found = await ops.ps(engine, project, args.services or None, all=args.all)
     if args.quiet:
         print("\n".join(c.id for c in found))
-    elif args.services:
+    elif args.list_services:
         print("\n".join(dict.fromkeys(c.service for c in found)))
     elif args.format == "json":
         print(json.dumps([{"ID": c.id, "Name": c.name, "Service": c.service, "Image": c.image, "State": c.state,

@@ -212,7 +212,19 @@ def _describe(error: jsonschema.ValidationError, source: str) -> str:
 # -- normal form ---------------------------------------------------------------------------------
 
 
+# Valid Compose that this implementation does not run yet: refused by name rather than ignored.
+_UNSUPPORTED_TOP = ("include", "secrets", "configs")
+_UNSUPPORTED_SERVICE = ("extends", "secrets", "configs", "develop")
+
+
 def _normalize_file(raw: Mapping[str, Any], workdir: Path, source: str) -> dict[str, Any]:
+    for key in _UNSUPPORTED_TOP:
+        if raw.get(key):
+            raise ConfigError(f"{source}: {key}: not supported by Berth's compose yet")
+    for name, cfg in (raw.get("services") or {}).items():
+        for key in _UNSUPPORTED_SERVICE:
+            if (cfg or {}).get(key):
+                raise ConfigError(f"{source}: services.{name}.{key}: not supported by Berth's compose yet")
     out: dict[str, Any] = {}
     if raw.get("name"):
         out["name"] = str(raw["name"])

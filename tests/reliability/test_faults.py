@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,7 @@ def test_sigkill_during_create_and_start(tmp_path: Path, busybox_tar: Path) -> N
         assert mounts_under(d.base) == []
         assert bridge_ports(d) == []
         d.stop()
-        code, report = run_check(d, "--no-repair")
+        _code, report = run_check(d, "--no-repair")
         assert report["clean"], report
 
 
@@ -155,7 +156,7 @@ def test_sigkill_during_volume_prune(tmp_path: Path) -> None:
         assert code == 0, report
         d.start()
         listed = {v["Name"] for v in d.api.json("GET", "/volumes")["Volumes"] or []}
-        assert 0 < len(names) - len(listed), "the prune removed nothing before the kill"
+        assert len(names) - len(listed) > 0, "the prune removed nothing before the kill"
         on_disk = {p.name for p in (d.root / "volumes").iterdir() if p.is_dir()}
         # a listed volume still has its data; a volume gone from the list may leave no dir behind for long
         for n in listed:
@@ -193,7 +194,7 @@ def test_conmon_killed_marks_the_container_exited(berthd: Berthd, busybox_image:
 
 
 @contextlib.contextmanager
-def small_filesystem(where: Path, size_mb: int) -> Path:  # type: ignore[misc]
+def small_filesystem(where: Path, size_mb: int) -> Iterator[Path]:
     """An ext4 filesystem of `size_mb` on a loop device, mounted on `where`; always undone."""
     image = where.with_suffix(".img")
     with open(image, "wb") as f:
@@ -232,7 +233,7 @@ def test_full_disk_during_pull_and_log_write(tmp_path: Path, busybox_tar: Path) 
             assert "internal error" not in last["error"], last
             # a container whose log fills the disk: its log stops, berthd does not
             status, _, body = d.api.request("POST", "/containers/create", {
-                "Image": "busybox", "Cmd": ["sh", "-c", "yes 0123456789012345678901234567890123456789 | head -c 6000000"]})
+                "Image": "busybox", "Cmd": ["sh", "-c", "yes 0123456789abcdef0123456789abcdef | head -c 6000000"]})
             assert status == 201, body
             cid = json.loads(body)["Id"]
             free = os.statvfs(small).f_bavail * os.statvfs(small).f_frsize
@@ -244,7 +245,8 @@ def test_full_disk_during_pull_and_log_write(tmp_path: Path, busybox_tar: Path) 
             time.sleep(3)
             assert d.api.request("GET", "/_ping")[0] == 200
             filler.unlink()  # space back: berthd records the exit it could not write while the disk was full
-            assert wait_until(lambda: d.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "exited", 30), \
+            assert wait_until(lambda: d.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "exited",
+                              30), \
                 subprocess.run(f"df {small}; du -a {small} | sort -n | tail", shell=True, capture_output=True,
                                text=True).stdout
             status, _, logs = d.api.request("GET", f"/containers/{cid}/logs?stdout=1&tail=3")

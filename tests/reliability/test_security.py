@@ -92,7 +92,7 @@ def test_default_sandbox_from_inside_a_container(berthd: Berthd, busybox_image: 
               "(echo 1 > /proc/sys/kernel/panic) 2>&1 || true; "
               "(echo x > /proc/sysrq-trigger) 2>&1 || true; "
               "(mount -t tmpfs none /mnt) 2>&1 || true")
-    code, out = _run(berthd, busybox_image, ["sh", "-c", script])
+    _code, out = _run(berthd, busybox_image, ["sh", "-c", script])
     status, _, rest = out.partition("---")
     assert int(_status_field(status, "CapEff"), 16) == DOCKER_DEFAULT_CAPS
     assert int(_status_field(status, "CapBnd"), 16) == DOCKER_DEFAULT_CAPS
@@ -101,7 +101,7 @@ def test_default_sandbox_from_inside_a_container(berthd: Berthd, busybox_image: 
     lines = rest.split()
     assert lines[0] == "0" and lines[1] == "0"  # /proc/kcore and /sys/firmware masked
     assert "Read-only file system" in rest  # /proc/sys and /proc/sysrq-trigger read-only
-    assert "Operation not permitted" in rest or "Permission denied" in rest  # no mount without CAP_SYS_ADMIN
+    assert "mount: permission denied" in rest.lower()  # no mount without CAP_SYS_ADMIN
 
 
 def test_no_new_privileges_and_privileged_are_honoured(berthd: Berthd, busybox_image: str) -> None:
@@ -114,7 +114,8 @@ def test_no_new_privileges_and_privileged_are_honoured(berthd: Berthd, busybox_i
     assert int(_status_field(out, "CapEff"), 16) == 0
 
 
-@pytest.mark.parametrize("workdir", ["/proc/self/fd/3", "/proc/self/fd/7/", "/proc/1/cwd", "/proc/thread-self/../self/fd/5"])
+@pytest.mark.parametrize("workdir", ["/proc/self/fd/3", "/proc/self/fd/7/", "/proc/1/cwd",
+                                     "/proc/thread-self/../self/fd/5"])
 def test_workdir_under_proc_fd_is_refused(berthd: Berthd, busybox_image: str, workdir: str) -> None:
     status, _, body = berthd.api.request("POST", "/containers/create",
                                          {"Image": busybox_image, "Cmd": ["true"], "WorkingDir": workdir})
@@ -142,7 +143,7 @@ def _fd_targets(pid: int) -> dict[str, str]:
 
 def test_conmon_and_the_container_inherit_no_berthd_descriptor(berthd: Berthd, busybox_image: str) -> None:
     assert berthd.proc is not None
-    status, _, data = berthd.api.request("POST", "/containers/create", {"Image": busybox_image, "Cmd": ["sleep", "60"]})
+    _, _, data = berthd.api.request("POST", "/containers/create", {"Image": busybox_image, "Cmd": ["sleep", "60"]})
     cid = json.loads(data)["Id"]
     try:
         assert berthd.api.request("POST", f"/containers/{cid}/start")[0] == 204

@@ -179,14 +179,18 @@ def test_published_ports_follow_container_events(guest: Guest, connection: Conne
                 break
             time.sleep(0.05)
         assert changes[-1] == set()
-        time.sleep(0.3)  # the watcher is now following /events
+        for _ in range(100):
+            if watcher.event_streams:
+                break
+            time.sleep(0.05)
+        assert watcher.event_streams == 1
         port = guest.tcp_port
         containers.write_text(json.dumps([{"Id": "c1", "Ports": [
             {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": port, "Type": "tcp"},
             {"IP": "0.0.0.0", "PrivatePort": 53, "PublicPort": 5353, "Type": "udp"}]}]))
         with events.open("a") as f:
             f.write(json.dumps({"Type": "container", "Action": "start", "id": "c1"}) + "\n")
-        for _ in range(100):
+        for _ in range(20):  # an event, not a retry: well under the watcher's backoff
             if changes[-1]:
                 break
             time.sleep(0.05)
@@ -202,6 +206,7 @@ def test_published_ports_follow_container_events(guest: Guest, connection: Conne
         assert changes[-1] == set()
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+        assert watcher.event_streams == 1  # driven by the one stream, not by retries
     finally:
         watcher.close()
         tunnel.close()

@@ -7,6 +7,7 @@ import socket
 import textwrap
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from tests.support.api import RawApi
@@ -64,7 +65,7 @@ def write_project(directory: Path, text: str, name: str = "compose.yaml") -> Pat
     return path
 
 
-def labelled(api: RawApi, kind: str, project: str) -> list[dict[str, object]]:
+def labelled(api: RawApi, kind: str, project: str) -> list[dict[str, Any]]:
     filters = quote(json.dumps({"label": [f"com.docker.compose.project={project}"]}))
     path = {"containers": f"/containers/json?all=1&filters={filters}", "networks": f"/networks?filters={filters}",
             "volumes": f"/volumes?filters={filters}"}[kind]

@@ -237,3 +237,12 @@ def test_volumes(tmp_path: Path) -> None:
                                                    "read_only": True}
     assert parse_volume("./src:/src", tmp_path)["source"] == str(tmp_path / "src")
     assert parse_volume("/anon", tmp_path) == {"type": "volume", "target": "/anon", "read_only": False}
+
+
+def test_unsupported_features_are_refused_by_name(tmp_path: Path) -> None:
+    path = write(tmp_path / "p" / "compose.yaml", """\
+        services:
+          web: {image: busybox, extends: {file: other.yaml, service: base}}
+        """)
+    with pytest.raises(ConfigError, match=rf"{path}: services\.web\.extends: not supported"):
+        load_project(cwd=tmp_path / "p", environ={})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import urllib.request
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from engine.compose import (
     exec_command,
     list_projects,
     load_project,
+    load_project_from_dict,
     logs,
     ps,
     up,
@@ -26,6 +29,7 @@ from engine.compose import (
 from tests.engine.compose.projects import STACK, free_port, labelled, remove_project, unique, write_project
 from tests.support.cli import eventually
 from tests.support.daemon import Berthd
+from tests.support.peers import PrivateDockerd, dockerd_missing
 
 pytestmark = pytest.mark.integration
 
@@ -224,3 +228,41 @@ def test_build_then_run(berthd: Berthd, projects: list[str], tmp_path: Path) -> 
 
     go(go_down())
     assert berthd.api.request("GET", f"/images/{name}-app/json")[0] == 404
+
+
+def test_same_project_on_stock_dockerd(tmp_path: Path, busybox_tar: Path) -> None:
+    """The library speaks only the Engine API: a stock dockerd runs the same project."""
+    missing = dockerd_missing()
+    if missing:
+        pytest.skip(missing)
+    # containerd's socket lives under the exec root: pytest's tmp paths are too long for a socket name.
+    short = Path(tempfile.mkdtemp(prefix="bcd", dir="/tmp"))
+    dockerd = PrivateDockerd(short / "d")
+    try:
+        dockerd.start()
+        status, _, body = dockerd.api.request("POST", "/images/create?fromSrc=-&repo=busybox&tag=latest",
+                                              busybox_tar.read_bytes(), {"Content-Type": "application/x-tar"})
+        assert status == 200, body
+        project = load_project_from_dict({
+            "services": {
+                "db": {"image": "busybox", "init": True,
+                       "command": ["sh", "-c", "sleep 0.5; touch /tmp/ok; exec sleep 300"],
+                       "healthcheck": {"test": "test -f /tmp/ok", "interval": "500ms"}, "volumes": ["data:/data"]},
+                "web": {"image": "busybox", "init": True, "command": ["sleep", "300"], "deploy": {"replicas": 2},
+                        "depends_on": {"db": {"condition": "service_healthy"}}}},
+            "volumes": {"data": {}}}, name="peer", working_dir=tmp_path)
+
+        async def roundtrip() -> list[tuple[str, str, str]]:
+            async with EngineConnection(dockerd.url) as engine:
+                await up(engine, project)
+                found = [(c.name, c.state, c.health) for c in await ps(engine, project)]
+                await down(engine, project, volumes=True)
+                return found
+
+        assert go(roundtrip()) == [("peer-db-1", "running", "healthy"), ("peer-web-1", "running", ""),
+                                   ("peer-web-2", "running", "")]
+        for kind in ("containers", "networks", "volumes"):
+            assert labelled(dockerd.api, kind, "peer") == [], kind
+    finally:
+        dockerd.stop()
+        shutil.rmtree(short, ignore_errors=True)

@@ -1,0 +1,157 @@
+"""`berth compose` (as `python -m engine.compose`) and Debian's docker-compose 1.29.2 against berthd."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine.compose.projects import STACK, free_port, labelled, remove_project, unique, write_project
+from tests.support.cli import eventually
+from tests.support.daemon import Berthd
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def compose(env: dict[str, str], cwd: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine.compose", *args], env={**env, "PYTHONPATH": str(REPO)},
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def ok(env: dict[str, str], cwd: Path, *args: str) -> str:
+    out = compose(env, cwd, *args)
+    assert out.returncode == 0, f"compose {' '.join(args)}: {out.stderr}"
+    return out.stdout
+
+
+@pytest.fixture
+def projects(berthd: Berthd, busybox_image: str) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        remove_project(berthd.api, name)
+
+
+def test_cli_commands(berthd: Berthd, docker_env: dict[str, str], projects: list[str], tmp_path: Path) -> None:
+    name = unique("cli")
+    projects.append(name)
+    root = tmp_path / name
+    write_project(root, STACK.format(port=free_port(), page="from-the-cli"))
+    (root / ".env").write_text("GREETING=hi-from-dotenv\n")
+    write_project(root, """\
+        services:
+          worker:
+            environment: [GREETING]
+        """, name="compose.override.yaml")
+
+    out = compose(docker_env, root, "up", "-d")
+    assert out.returncode == 0, out.stderr
+    assert f"Container {name}-db-1  Healthy" in out.stderr
+    lines = ok(docker_env, root, "ps").splitlines()
+    assert lines[0].split() == ["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"]
+    assert sorted(line.split()[0] for line in lines[1:]) == [f"{name}-db-1", f"{name}-web-1", f"{name}-worker-1",
+                                                            f"{name}-worker-2"]
+    assert ok(docker_env, root, "ps", "--services").split() == ["db", "web", "worker"]
+    assert eventually(lambda: f"{name}-worker-2 | from-the-cli" in ok(docker_env, root, "logs", "--no-color",
+                                                                      "worker"), timeout=15)
+    assert ok(docker_env, root, "exec", "-T", "worker", "sh", "-c", "echo $GREETING") == "hi-from-dotenv\n"
+    assert compose(docker_env, root, "exec", "db", "sh", "-c", "exit 4").returncode == 4
+    run = compose(docker_env, root, "run", "--rm", "-e", "X=one-off", "--no-deps", "worker", "sh", "-c", "echo $X")
+    assert (run.returncode, run.stdout) == (0, "one-off\n"), run.stderr
+    assert [c for c in labelled(berthd.api, "containers", name)
+            if c["Labels"]["com.docker.compose.oneoff"] == "True"] == []
+
+    ok(docker_env, root, "stop", "worker")
+    states = {c.split()[0]: c for c in ok(docker_env, root, "ps", "-a").splitlines()[1:]}
+    assert "Exited" in states[f"{name}-worker-1"]
+    ok(docker_env, root, "start")
+    assert len(ok(docker_env, root, "ps", "-q").split()) == 4
+    config = ok(docker_env, root, "config")
+    assert f"name: {name}" in config and "GREETING: hi-from-dotenv" in config
+    assert name in ok(docker_env, root, "ls")
+
+    out = compose(docker_env, root, "down", "-v")
+    assert out.returncode == 0, out.stderr
+    for kind in ("containers", "networks", "volumes"):
+        assert labelled(berthd.api, kind, name) == [], kind
+
+
+def test_typo_names_key_and_file_and_creates_nothing(berthd: Berthd, docker_env: dict[str, str],
+                                                     projects: list[str], tmp_path: Path) -> None:
+    name = unique("typo")
+    projects.append(name)
+    path = write_project(tmp_path / name, """\
+        services:
+          db:
+            image: busybox
+          web:
+            image: busybox
+            depends_on: [db]
+            prots: ["8080:80"]
+        volumes:
+          data:
+        """)
+    out = compose(docker_env, tmp_path / name, "up", "-d")
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"error: {path}: services.web.prots: unknown key (not in the Compose Specification)"
+    for kind in ("containers", "networks", "volumes"):
+        assert labelled(berthd.api, kind, name) == [], kind
+
+
+@pytest.fixture(scope="module")
+def docker_compose_v1() -> str:
+    path = shutil.which("docker-compose")
+    if path is None:
+        pytest.skip("needs Debian's docker-compose (1.29.2)")
+    return path
+
+
+def test_docker_compose_v1_up_and_down(berthd: Berthd, docker_env: dict[str, str], projects: list[str],
+                                       tmp_path: Path, docker_compose_v1: str) -> None:
+    name = unique("dcv1")
+    projects.append(name)
+    root = tmp_path / name
+    port = free_port()
+    write_project(root, STACK.format(port=port, page="from-v1"), name="docker-compose.yml")
+    env = {**docker_env, "COMPOSE_INTERACTIVE_NO_CLI": "1"}
+
+    def v1(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([docker_compose_v1, "--no-ansi", *args], env=env, cwd=root, capture_output=True,
+                              text=True, timeout=120)
+
+    up = v1("up", "-d")
+    assert up.returncode == 0, up.stderr
+    ours = ok(docker_env, root, "ps", "--format", "json")
+    # Berth recognises what docker-compose made: same project, services, numbers, health.
+    assert sorted((c["Service"], c["State"], c["Health"]) for c in json.loads(ours)) == [
+        ("db", "running", "healthy"), ("web", "running", ""), ("worker", "running", ""), ("worker", "running", "")]
+    assert eventually(lambda: "from-v1" in v1("logs", "--no-color", "worker").stdout, timeout=15)
+    down = v1("down", "-v")
+    assert down.returncode == 0, down.stderr
+    for kind in ("containers", "networks", "volumes"):
+        assert labelled(berthd.api, kind, name) == [], kind
+
+
+def test_docker_compose_v1_sees_berth_projects(berthd: Berthd, docker_env: dict[str, str], projects: list[str],
+                                               tmp_path: Path, docker_compose_v1: str) -> None:
+    name = unique("mixed")
+    projects.append(name)
+    root = tmp_path / name
+    write_project(root, STACK.format(port=free_port(), page="mixed"), name="docker-compose.yml")
+    ok(docker_env, root, "up", "-d")
+    ps = subprocess.run([docker_compose_v1, "--no-ansi", "ps", "--services", "--filter", "status=running"],
+                        env=docker_env, cwd=root, capture_output=True, text=True, timeout=60)
+    assert ps.returncode == 0, ps.stderr
+    assert sorted(ps.stdout.split()) == ["db", "web", "worker"]
+    down = subprocess.run([docker_compose_v1, "--no-ansi", "down", "-v"], env=docker_env, cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    for kind in ("containers", "networks", "volumes"):
+        assert labelled(berthd.api, kind, name) == [], kind

@@ -1,0 +1,62 @@
+"""`berthd --check`: finds and repairs what a crash or a failing disk leaves, refuses to race a
+running berthd, and reports what it cannot repair."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.helpers import import_tar, private_berthd, run_check
+from tests.support.daemon import REPO, prerequisites_missing
+
+pytestmark = pytest.mark.integration
+
+
+def test_check_repairs_and_reports(tmp_path: Path, busybox_tar: Path) -> None:
+    missing = prerequisites_missing()
+    if missing:
+        pytest.skip(missing)
+    with private_berthd(tmp_path / "d") as d:
+        image_id = import_tar(d, busybox_tar.read_bytes(), "busybox")
+        status, _, body = d.api.request("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"]})
+        cid = json.loads(body)["Id"]
+        refused = subprocess.run([sys.executable, "-m", "engine.daemon", "--check", "--root", str(d.root),
+                                  "--exec-root", str(d.exec_root)], cwd=REPO, capture_output=True, text=True,
+                                 timeout=60)
+        assert refused.returncode == 2 and "stop it before checking" in refused.stderr, refused
+        d.stop()
+        assert run_check(d, "--no-repair") == (0, run_check(d, "--no-repair")[1])
+        assert run_check(d, "--no-repair")[1]["clean"]
+
+        blobs = d.root / "images" / "blobs"
+        config = blobs / "sha256" / image_id.removeprefix("sha256:")
+        config.write_bytes(config.read_bytes() + b" ")  # bit rot in the image's config
+        (blobs / "tmp" / "blob-half").write_bytes(b"partial")
+        (d.root / "images" / "layers" / ("ab" * 32)).mkdir()  # a layer dir without a row
+        (d.root / "containers" / ("cd" * 32)).mkdir()  # a container dir without a row
+        (d.exec_root / "exits" / ("ef" * 32)).write_text("0")
+        (d.root / "containers" / cid / "upper").rmdir()
+        (d.root / "containers" / cid / "work").rmdir()
+        (d.root / "containers" / cid).rmdir()  # a created container whose dirs were never made
+
+        out = subprocess.run([sys.executable, "-m", "engine.daemon", "--check", "--root", str(d.root),
+                              "--exec-root", str(d.exec_root)], cwd=REPO, capture_output=True, text=True, timeout=60)
+        # the corrupt config is quarantined, and the image that needs it reported as unrepairable
+        assert out.returncode == 1, out
+        assert "corrupt" in out.stdout and "moved to blobs/corrupt" in out.stdout
+        assert "FOUND    [images]" in out.stdout and "config blob is missing" in out.stdout
+        for fixed in ("uncommitted temp file", "has no row", "data dir cdcdcdcdcdcd has no container row",
+                      "exit file efefefefefef", f"container {cid[:12]} (created) has no data dir"):
+            assert fixed in out.stdout, (fixed, out.stdout)
+        assert (blobs / "corrupt" / image_id.removeprefix("sha256:")).exists()
+        assert (d.root / "containers" / cid / "upper").is_dir()
+        _, report = run_check(d, "--no-repair")
+        assert [f["area"] for f in report["findings"]] == ["images"], report
+        d.start()
+        status, _, body = d.api.request("GET", f"/images/{image_id}/json")
+        assert status != 500 or b"corrupt" in body, body
+        d.api.request("DELETE", f"/containers/{cid}?force=1")
