@@ -64,7 +64,7 @@ install_project() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing Berth and its dependencies into the virtualenv"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$REPO[desktop,dev]"
+    "$VENV/bin/python" -m pip install -q -e "$REPO[desktop,dev,packaging]"
     echo "$want" > "$stamp"
   fi
 }
