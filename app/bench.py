@@ -132,14 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             if profile:
                 profile.disable()
                 pstats.Stats(profile).sort_stats("cumulative").print_stats(15)
-            t0 = time.perf_counter()
-            window.containers.refresh()
-            while window.containers_model.state_of(next(iter(engine.containers))) is None:
-                await asyncio.sleep(0)
-            fetch_and_apply = time.perf_counter() - t0
             results.append(("refresh of a 1,000-container table (all rows changed)", f"{refresh * 1000:.1f} ms",
                             "< 100 ms"))
-            results.append(("  …including the engine listing round trip", f"{fetch_and_apply * 1000:.1f} ms", ""))
             await window.shutdown()
             window.close()
 

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,6 +81,15 @@ def engine_id(db: Database) -> str:
     with db.transaction() as tx:
         tx.execute("INSERT INTO meta (key, value) VALUES ('engine_id', ?)", (value,))
     return value
+
+
+def systemd_socket() -> socket.socket | None:
+    """The listening socket systemd passed (fd 3, sd_listen_fds protocol), if any."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or int(os.environ.get("LISTEN_FDS", "0") or 0) < 1:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not for our children (conmon, the runtime)
+    return socket.socket(fileno=3)
 
 
 def lock_exec_root(paths: EnginePaths) -> int:
@@ -152,14 +162,21 @@ async def serve(args: argparse.Namespace) -> None:
     app = build_app(backend)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
     await runner.setup()
-    sock.parent.mkdir(parents=True, exist_ok=True)
-    sock.unlink(missing_ok=True)
-    site = web.UnixSite(runner, str(sock))
-    await site.start()
-    os.chmod(sock, 0o660)
-    with contextlib.suppress(KeyError, PermissionError):
-        os.chown(sock, 0, grp.getgrnam(args.group).gr_gid)
-    log.info("serving the Docker Engine API on unix://%s", sock)
+    activated = systemd_socket()
+    site: web.BaseSite
+    if activated is not None:
+        # systemd made the socket (berthd.socket: its mode and group are systemd's to set).
+        site = web.SockSite(runner, activated)
+        await site.start()
+    else:
+        sock.parent.mkdir(parents=True, exist_ok=True)
+        sock.unlink(missing_ok=True)
+        site = web.UnixSite(runner, str(sock))
+        await site.start()
+        os.chmod(sock, 0o660)
+        with contextlib.suppress(KeyError, PermissionError):
+            os.chown(sock, 0, grp.getgrnam(args.group).gr_gid)
+    log.info("serving the Docker Engine API on unix://%s%s", sock, " (socket-activated)" if activated else "")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -171,7 +188,8 @@ async def serve(args: argparse.Namespace) -> None:
     await rotator.close()
     await backend.containers.close()
     await runner.cleanup()
-    sock.unlink(missing_ok=True)
+    if activated is None:
+        sock.unlink(missing_ok=True)
     backend.db.close()
     os.close(lock_fd)
 

@@ -7,6 +7,7 @@ This is the composition root: it creates the services and models, and wires view
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -494,7 +495,9 @@ class MainWindow(QMainWindow):
             commands.append((f"Theme: {name}", "settings", lambda n=name: self.choose_theme(n)))
         for context in self.settings.contexts(self.connection.url):
             if context.available:
-                commands.append((f"Use engine {context.name}", context.url, lambda u=context.url: self.switch_engine(u)))
+                commands.append(
+                    (f"Use engine {context.name}", context.url, lambda u=context.url: self.switch_engine(u))
+                )
         return commands
 
     def open_palette(self) -> CommandPalette:
@@ -505,13 +508,15 @@ class MainWindow(QMainWindow):
         return palette
 
     async def shutdown(self) -> None:
+        """Stop background work and close the engine connection (safe after the window is deleted)."""
         if self._closed:
             return
         self._closed = True
-        self._containers_settled.stop()
-        await self.detail.close()
-        await self.stats.close()
-        for service in (self.images, self.volumes, self.networks, self.containers):
-            await service.close()
-        await self.connection.close()
+        with contextlib.suppress(RuntimeError):
+            self._containers_settled.stop()
+        for close in (self.detail.close, self.stats.close, self.images.close, self.volumes.close,
+                      self.networks.close, self.containers.close, self.connection.close):
+            with contextlib.suppress(RuntimeError):  # a Qt object already deleted with the window
+                await close()
+        await self.connection.client.close()
         await asyncio.sleep(0)

@@ -80,7 +80,7 @@ def _apply(style: Style, params: str) -> Style:
         elif code == 27:
             inverse = False
         elif 30 <= code <= 37:
-            fg = BASIC[code - 30 + (8 if bold and False else 0)]
+            fg = BASIC[code - 30 + (8 if False else 0)]
         elif code == 39:
             fg = None
         elif 40 <= code <= 47:

@@ -222,7 +222,7 @@ class ContainersModel(QAbstractItemModel):
             if column == Column.CREATED:
                 newest = max((int(self._items[id].get("Created", 0)) for id in ids), default=0)
                 return human_ago(newest) if role == Qt.ItemDataRole.DisplayRole else newest
-            return "" if role == Qt.ItemDataRole.DisplayRole else ""
+            return ""
         if role == Qt.ItemDataRole.FontRole and column == Column.NAME:
             return self._bold
         if role == Qt.ItemDataRole.ToolTipRole and column == Column.NAME:

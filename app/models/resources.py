@@ -41,9 +41,9 @@ class ResourceModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.columns)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            if 0 <= section < len(self.columns):
-                return self.columns[section].header
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self.columns):
+            return self.columns[section].header
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -108,7 +108,7 @@ class ResourceModel(QAbstractTableModel):
         except ValueError:
             return None
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         return list(self._keys)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import posixpath
 import tarfile
@@ -185,10 +186,8 @@ class TerminalSession(QObject):
             self._tasks.spawn(self._resize(rows, columns), name="terminal-resize")
 
     async def _resize(self, rows: int, columns: int) -> None:
-        try:
+        with contextlib.suppress(EngineClientError, EngineUnreachable):
             await self._connection.client.exec_resize(self.exec_id, rows, columns)
-        except (EngineClientError, EngineUnreachable):
-            pass
 
     async def close(self) -> None:
         if self._stream is not None:

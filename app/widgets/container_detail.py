@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import posixpath
 from typing import Any
@@ -41,7 +42,7 @@ TABS = ["Overview", "Logs", "Stats", "Terminal", "Files", "Inspect", "Environmen
 def _rates(values: list[tuple[float, int]]) -> list[float]:
     """Bytes per second between consecutive cumulative readings."""
     out = []
-    for (t0, v0), (t1, v1) in zip(values, values[1:], strict=False):
+    for (t0, v0), (t1, v1) in itertools.pairwise(values):
         out.append(max(0.0, (v1 - v0) / (t1 - t0)) if t1 > t0 else 0.0)
     return out
 
@@ -89,7 +90,9 @@ class ContainerDetail(QWidget):
         self.logs = LogPanel(self.log_buffer, self)
         self.follower = LogFollower(self.log_buffer, self)
         self.follower.appended.connect(self.logs.on_appended)
-        self.follower.ended.connect(lambda reason: self.logs.show_status(f"log stream ended: {reason}" if reason else ""))
+        self.follower.ended.connect(
+            lambda reason: self.logs.show_status(f"log stream ended: {reason}" if reason else "")
+        )
 
         # Stats
         stats_page = QWidget(self)
@@ -343,7 +346,7 @@ class ContainerDetail(QWidget):
             session.output.disconnect(self.terminal.feed)
             import asyncio
 
-            asyncio.ensure_future(session.close())
+            self._closing = asyncio.ensure_future(session.close())
 
     # -- files -----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ A view only: it asks for actions through signals; the window decides what they d
 from __future__ import annotations
 
 import html
+import itertools
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -74,7 +75,9 @@ class ContainerDelegate(QStyledItemDelegate):
     link = QColor("#2f6fde")
     spark = QColor(47, 111, 222, 90)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         column = index.column()
         if column == Column.CPU:
             history = index.data(HISTORY_ROLE) or []
@@ -89,7 +92,7 @@ class ContainerDelegate(QStyledItemDelegate):
                     (rect.left() + i * step, rect.bottom() - rect.height() * min(1.0, v / top))
                     for i, v in enumerate(history)
                 ]
-                for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+                for (x0, y0), (x1, y1) in itertools.pairwise(points):
                     painter.drawLine(int(x0), int(y0), int(x1), int(y1))
                 painter.restore()
         if column == Column.PORTS and index.data(PORTS_ROLE):

@@ -196,7 +196,10 @@ class LogPanel(QWidget):
         if not self.search.count:
             return
         current = self.view.current_match
-        current = (0 if step > 0 else self.search.count - 1) if current is None else (current + step) % self.search.count
+        if current is None:
+            current = 0 if step > 0 else self.search.count - 1
+        else:
+            current = (current + step) % self.search.count
         self.view.current_match = current
         self.view.scroll_to_line(self.search.lines[current])
         self._update_count()

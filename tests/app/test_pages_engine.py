@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable
@@ -46,7 +47,7 @@ def test_run_follow_search_stop_and_volume_refusal(
     # Run from the images page.
     window.show_place("images")
     qtbot.waitUntil(lambda: window.images_page.select_key(
-        next((k for k in window.images_model.keys()
+        next((k for k in window.images_model.all_keys()
               if "busybox:latest" in (window.images_model.item(k) or {}).get("RepoTags", [])), "")))
     assert window.images_page.run_button.isEnabled()
     window.images_page.run_button.click()
@@ -137,10 +138,8 @@ def test_run_follow_search_stop_and_volume_refusal(
                 for c in await engine.containers():
                     if c["Names"] == ["/berth-gui-run"]:
                         await engine.remove(c["Id"], force=True)
-                try:
+                with contextlib.suppress(EngineClientError):
                     await engine.remove_volume("berth-gui-data")
-                except EngineClientError:
-                    pass
             finally:
                 await engine.close()
 
@@ -181,7 +180,7 @@ def test_containers_and_images_pages_against_stock_dockerd(
     assert "1.41" in json.dumps(run_async(window.connection.client.api_version()))
     window.show_place("images")
     qtbot.waitUntil(lambda: window.images_model.rowCount() >= 1, timeout=20_000)
-    key = window.images_model.keys()[0]
+    key = window.images_model.all_keys()[0]
     assert window.images_page.select_key(key)
     dialog = window.open_run_dialog("busybox:latest")
     dialog.name.setText("berth-on-dockerd")

@@ -87,6 +87,10 @@ def test_bundled_commands_print_the_one_version(bundle: Path) -> None:
         result = subprocess.run([str(bundle / exe), "--version"], capture_output=True, text=True, timeout=60,
                                 env=bundle_env())
         assert result.stdout.strip() == f"{exe} {__version__}", result.stderr
+    # `sys.executable -m module`, as Berth re-executes itself (the machine supervisor), works frozen too
+    result = subprocess.run([str(bundle / "berth-desktop"), "-m", "app.cli", "--version"], capture_output=True,
+                            text=True, timeout=60, env=bundle_env())
+    assert result.stdout.strip() == f"berth {__version__}", result.stderr
 
 
 @pytest.mark.timeout(600)

@@ -29,8 +29,8 @@ def test_check_repairs_and_reports(tmp_path: Path, busybox_tar: Path) -> None:
                                  timeout=60)
         assert refused.returncode == 2 and "stop it before checking" in refused.stderr, refused
         d.stop()
-        assert run_check(d, "--no-repair") == (0, run_check(d, "--no-repair")[1])
-        assert run_check(d, "--no-repair")[1]["clean"]
+        code, report = run_check(d, "--no-repair")
+        assert code == 0 and report["clean"], report
 
         blobs = d.root / "images" / "blobs"
         config = blobs / "sha256" / image_id.removeprefix("sha256:")

@@ -23,7 +23,7 @@ from tests.support.daemon import Berthd, prerequisites_missing
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 # The target is 50 ms, not met yet (docs/reliability.md): this bound guards against regressions.
-PING_P99_BOUND_MS = float(os.environ.get("BERTH_PING_P99_BOUND_MS", "500"))
+PING_P99_BOUND_MS = float(os.environ.get("BERTH_PING_P99_BOUND_MS", "1000"))
 
 
 class PingSampler:

@@ -1,0 +1,82 @@
+"""The images, volumes, networks and task tables pass qtmodeltester, and update in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.dialogs.run import parse_run_form
+from app.models.resources import images_model, networks_model, volumes_model
+from app.services.jobs import JobCenter
+from engine.client import PullProgress, StatsSample
+
+pytestmark = pytest.mark.gui
+
+
+def test_images_model(qtmodeltester: Any) -> None:
+    model = images_model(lambda id: 2 if id == "sha256:a" else 0)
+    model.set_items([{"Id": "sha256:a", "RepoTags": ["busybox:latest"], "Size": 1_234_567, "Created": 0},
+                     {"Id": "sha256:b", "RepoTags": [], "Size": 10, "Created": 0}])
+    qtmodeltester.check(model, force_py=True)
+    assert model.data(model.index(0, 0)) == "busybox:latest"
+    assert model.data(model.index(0, 2)) == "1.23MB"
+    assert model.data(model.index(0, 4)) == "2 containers" and model.data(model.index(1, 4)) == "unused"
+    model.set_items([{"Id": "sha256:b", "RepoTags": ["x:1"], "Size": 10, "Created": 0}])
+    assert model.rowCount() == 1 and model.data(model.index(0, 0)) == "x:1"
+
+
+def test_volumes_and_networks_models(qtmodeltester: Any) -> None:
+    volumes = volumes_model(lambda name: ["web"] if name == "data" else [])
+    volumes.set_items([{"Name": "data", "Driver": "local", "UsageData": {"Size": 2048, "RefCount": 1}},
+                       {"Name": "empty", "Driver": "local"}])
+    qtmodeltester.check(volumes, force_py=True)
+    assert volumes.data(volumes.index(0, 2)) == "2.05kB" and volumes.data(volumes.index(0, 3)) == "web"
+    assert volumes.data(volumes.index(1, 2)) == "—"
+    networks = networks_model(lambda name: ["web", "db"] if name == "shop" else [])
+    networks.set_items([{"Id": "n1", "Name": "shop", "Driver": "bridge", "Scope": "local",
+                         "IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}]}}])
+    qtmodeltester.check(networks, force_py=True)
+    assert networks.data(networks.index(0, 3)) == "10.9.0.0/24"
+    assert networks.data(networks.index(0, 4)) == "web, db"
+
+
+def test_jobs_model(qtmodeltester: Any) -> None:
+    jobs = JobCenter()
+    job = jobs.add("pulling busybox")
+    qtmodeltester.check(jobs, force_py=True)
+    job.update(0.42, "layer: Downloading")
+    assert jobs.data(jobs.index(0, 0)) == "⟳ pulling busybox 42 %"
+
+
+@pytest.mark.unit
+def test_pull_progress_and_stats_sample() -> None:
+    progress = PullProgress()
+    progress.feed({"id": "l1", "status": "Downloading", "progressDetail": {"current": 50, "total": 100}})
+    progress.feed({"id": "l2", "status": "Downloading", "progressDetail": {"current": 0, "total": 100}})
+    assert progress.fraction == 0.25
+    progress.feed({"id": "l2", "status": "Download complete"})
+    assert progress.fraction == 0.75
+    sample = StatsSample.from_api({
+        "cpu_stats": {"cpu_usage": {"total_usage": 2_000}, "system_cpu_usage": 20_000, "online_cpus": 2},
+        "precpu_stats": {"cpu_usage": {"total_usage": 1_000}, "system_cpu_usage": 10_000},
+        "memory_stats": {"usage": 1_000, "limit": 4_000, "stats": {"inactive_file": 200}},
+        "networks": {"eth0": {"rx_bytes": 5, "tx_bytes": 7}},
+        "blkio_stats": {"io_service_bytes_recursive": [{"op": "Read", "value": 3}, {"op": "Write", "value": 4}]},
+    })
+    assert sample.cpu_percent == 20.0 and sample.memory == 800 and sample.memory_percent == 20.0
+    assert (sample.net_rx, sample.net_tx, sample.block_read, sample.block_write) == (5, 7, 3, 4)
+
+
+@pytest.mark.unit
+def test_run_form() -> None:
+    config, name = parse_run_form("busybox", " web ", "8080:80, 127.0.0.1:9000:90/udp 443", "data:/data",
+                                  "A=1\n\nB=two", "sh -c 'echo hi'")
+    assert name == "web"
+    assert config["Cmd"] == ["sh", "-c", "echo hi"]
+    assert config["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                                                    "90/udp": [{"HostIp": "127.0.0.1", "HostPort": "9000"}]}
+    assert "443/tcp" in config["ExposedPorts"] and config["HostConfig"]["Binds"] == ["data:/data"]
+    assert config["Env"] == ["A=1", "B=two"]
+    with pytest.raises(ValueError, match="ports"):
+        parse_run_form("busybox", "", "80:http", "", "", "")
