@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import functools
 import grp
 import logging
 import os
@@ -126,7 +127,9 @@ def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registr
             return False
 
     mounts = VolumeMounts(VolumeStore(paths.root / "volumes", db, container_exists), events,
-                          image_volumes=lambda image_id: list(images.config(image_id).get("Volumes") or {}),
+                          # an image's config never changes: read each once, not per `ps` row
+                          image_volumes=functools.lru_cache(maxsize=512)(
+                              lambda image_id: list(images.config(image_id).get("Volumes") or {})),
                           is_running=container_running)
     networking = NetworkService(db, events, config_for(paths.exec_root), lookup=store.resolve,
                                 all_containers=store.all)

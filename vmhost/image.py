@@ -89,7 +89,9 @@ def cache_dir() -> Path:
 def _source_files() -> Iterable[Path]:
     for base, patterns in ((RECIPE, ("**/*",)), (REPO / "engine", ("**/*.py", "**/*.json"))):
         for pattern in patterns:
-            yield from (p for p in base.glob(pattern) if p.is_file() and "__pycache__" not in p.parts)
+            # Documentation does not change the image; a README edit should not cost a rebuild.
+            yield from (p for p in base.glob(pattern)
+                        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".md")
     yield Path(__file__)
 
 

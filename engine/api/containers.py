@@ -18,10 +18,12 @@ from engine.errors import InvalidArgument
 from engine.timefmt import parse_timestamp, rfc3339_nano
 
 
-def summary(c: Container, request: web.Request) -> dict[str, Any]:
-    """The ContainerSummary shape of GET /containers/json."""
+def summary(c: Container, request: web.Request, networks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ContainerSummary shape of GET /containers/json (`networks`: its Networks, when the
+    caller fetched those of many containers at once)."""
     svc = backend(request).containers
-    settings = svc.networking.settings(c)
+    if networks is None:
+        networks = svc.networking.summaries([c])[c.id]
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -34,7 +36,7 @@ def summary(c: Container, request: web.Request) -> dict[str, Any]:
         "State": c.state.value,
         "Status": c.status_text(),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
-        "NetworkSettings": {"Networks": settings.get("Networks") or {}},
+        "NetworkSettings": {"Networks": networks},
         "Mounts": svc.mounts.inspect(c),
     }
 
@@ -106,7 +108,8 @@ async def list_containers(request: web.Request) -> web.Response:
             if (show_all or c.running or "status" in flt) and _matches(c, flt)]
     if limit > 0:
         rows = rows[:limit]
-    return web.json_response([summary(c, request) for c in rows])
+    networks = backend(request).containers.networking.summaries(rows)
+    return web.json_response([summary(c, request, networks[c.id]) for c in rows])
 
 
 async def create(request: web.Request) -> web.Response:

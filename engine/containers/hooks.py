@@ -47,6 +47,9 @@ class ContainerNetworking(Protocol):
     def ports(self, c: Container) -> list[dict[str, Any]]:
         """The Ports list of GET /containers/json."""
 
+    def summaries(self, containers: list[Container]) -> dict[str, dict[str, Any]]:
+        """NetworkSettings.Networks for each container, in one go (GET /containers/json)."""
+
 
 class ContainerMounts(Protocol):
     def validate(self, c: Container) -> None:
@@ -93,6 +96,9 @@ class PrivateNetworking:
 
     def ports(self, c: Container) -> list[dict[str, Any]]:
         return []
+
+    def summaries(self, containers: list[Container]) -> dict[str, dict[str, Any]]:
+        return {c.id: {} for c in containers}
 
 
 class NoMounts:

@@ -506,13 +506,43 @@ class NetworkService:
         return None
 
     def settings(self, c: Container) -> dict[str, Any]:
+        networks = self._networks_of(c, self.store.endpoints(container_id=c.id), None)
+        running = c.id in self.active
+        default = networks.get("bridge") or {}
+        return {
+            "Bridge": "", "SandboxID": c.id if running else "",
+            "SandboxKey": str(self.netns_path(c.id)) if running else "",
+            "Ports": self._port_map(c) if running else {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": default.get("IPAddress", ""),
+            "IPPrefixLen": default.get("IPPrefixLen", 0), "IPv6Gateway": "",
+            "MacAddress": default.get("MacAddress", ""), "Networks": networks,
+        }
+
+    def summaries(self, containers: list[Container]) -> dict[str, dict[str, Any]]:
+        """The NetworkSettings.Networks of many containers from one query: what `ps` lists."""
+        by_container: dict[str, list[Endpoint]] = {}
+        for ep in self.store.endpoints():
+            by_container.setdefault(ep.container_id, []).append(ep)
+        networks = {n.id: n for n in self.store.all()}
+        return {c.id: self._networks_of(c, by_container.get(c.id, []), networks) for c in containers}
+
+    def _networks_of(self, c: Container, endpoints: list[Endpoint],
+                     networks_by_id: dict[str, Network] | None) -> dict[str, Any]:
         running = c.id in self.active
         networks: dict[str, Any] = {}
-        for ep in self.store.endpoints(container_id=c.id):
-            try:
-                n = self.get(ep.network_id)
-            except NotFound:
-                continue
+        for ep in endpoints:
+            if networks_by_id is not None:
+                found = networks_by_id.get(ep.network_id)
+                if found is None:
+                    continue
+                n = found
+            else:
+                try:
+                    n = self.get(ep.network_id)
+                except NotFound:
+                    continue
             show = running and ep.ip is not None
             networks[n.name] = {
                 "IPAMConfig": {"IPv4Address": ep.static_ip} if ep.static_ip else None, "Links": None,
@@ -531,17 +561,7 @@ class NetworkService:
                                   "NetworkID": special.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
                                   "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                                   "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
-        default = networks.get("bridge") or {}
-        return {
-            "Bridge": "", "SandboxID": c.id if running else "",
-            "SandboxKey": str(self.netns_path(c.id)) if running else "",
-            "Ports": self._port_map(c) if running else {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-            "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": default.get("IPAddress", ""),
-            "IPPrefixLen": default.get("IPPrefixLen", 0), "IPv6Gateway": "",
-            "MacAddress": default.get("MacAddress", ""), "Networks": networks,
-        }
+        return networks
 
     def _port_map(self, c: Container) -> dict[str, Any]:
         out: dict[str, Any] = {}

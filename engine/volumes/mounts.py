@@ -136,6 +136,8 @@ class VolumeMounts:
             specs = self.specs(c)
         except InvalidArgument:
             return []
+        if not specs:
+            return []  # most containers: no query at all
         refs = self.store.refs(c.id)
         out: list[dict[str, Any]] = []
         for spec in specs:
