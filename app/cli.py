@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="command and its arguments")
 
     commands.add_parser("version", help="show the CLI's and the engine's versions")
+    # Listed for --help; `main` hands these to their own parsers.
+    commands.add_parser("compose", help="multi-container projects (berth compose --help)", add_help=False)
+    commands.add_parser("machine", help="Linux VMs running berthd (berth machine --help)", add_help=False)
     return parser
 
 
@@ -174,7 +177,17 @@ async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Whole command families with parsers of their own: compose projects and machines.
+    if words[:1] == ["compose"]:
+        from engine.compose.cli import main as compose_main
+
+        return compose_main(words[1:])
+    if words[:1] == ["machine"]:
+        from vmhost.cli import run as machine_run
+
+        return machine_run(words[1:])
+    args = build_parser().parse_args(words)
     try:
         return asyncio.run(dispatch(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:

@@ -493,12 +493,18 @@ class MainWindow(QMainWindow):
                          lambda: (self.show_place("volumes"), self.volumes_page.create_form.show())))
         for name in ("light", "dark", "system"):
             commands.append((f"Theme: {name}", "settings", lambda n=name: self.choose_theme(n)))
+        commands.append(("About Berth", "version", self.open_about))
         for context in self.settings.contexts(self.connection.url):
             if context.available:
                 commands.append(
                     (f"Use engine {context.name}", context.url, lambda u=context.url: self.switch_engine(u))
                 )
         return commands
+
+    def open_about(self) -> None:
+        from app.desktop.about import AboutDialog
+
+        AboutDialog(self).open()  # open(), not exec(): never a nested loop under qasync
 
     def open_palette(self) -> CommandPalette:
         palette = CommandPalette(self.palette_commands(), self)

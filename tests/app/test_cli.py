@@ -96,3 +96,14 @@ def test_cli_does_not_import_qt() -> None:
 
     code = "import sys, app.cli; sys.exit(any(m.startswith('PySide6') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.unit
+def test_compose_and_machine_have_their_own_parsers(capsys: pytest.CaptureFixture[str]) -> None:
+    from app import cli
+
+    for family, usage in (("compose", "usage: berth compose"), ("machine", "usage: berth machine")):
+        with pytest.raises(SystemExit) as done:
+            cli.main([family, "--help"])
+        assert done.value.code == 0
+        assert usage in capsys.readouterr().out
