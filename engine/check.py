@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, EnginePaths
+from engine.runtime.conmon import process_alive
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -153,22 +154,6 @@ def _sha256_file(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is dead for our purposes (nobody reaped it: its parent berthd is gone).
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rpartition(")")[2].split()[0] != "Z"
-    return False
 
 
 def _mount_points() -> list[str]:
@@ -305,7 +290,7 @@ def _check_state(paths: EnginePaths, containers: dict[str, tuple[str, int]], rep
                 (data / "upper").mkdir()
                 (data / "work").mkdir()
             report.add("state", f"container {cid[:12]} ({state}) has no data dir (upper/work, log)", repair and fixable)
-        if state in _LIVE_STATES and not _pid_alive(conmon_pid) and not (paths.exits / cid).exists():
+        if state in _LIVE_STATES and not process_alive(conmon_pid) and not (paths.exits / cid).exists():
             report.add("state", f"container {cid[:12]} is recorded {state} but its conmon ({conmon_pid}) is gone "
                                 "without an exit file: berthd records it as exited (255) when it starts", False)
         if state == "removing":

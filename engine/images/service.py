@@ -178,19 +178,7 @@ class ImageService:
         validated before the body is read. Returns the new image id.
         """
         plan = self._plan_import(repo, tag, message, changes, platform)
-        reader: ByteSource
-        bridge: AsyncByteSource | None = None
-        if isinstance(source, AsyncIterable):
-            bridge = AsyncByteSource(source, asyncio.get_running_loop())
-            reader = bridge
-        else:
-            reader = source
-        try:
-            staged, tar = await asyncio.to_thread(self._stage_keeping_tar, reader, None)
-        except asyncio.CancelledError:
-            if bridge is not None:
-                bridge.cancel()  # the worker then fails its read and removes its temp dir
-            raise
+        staged, tar = await self._stage(source, None)
         return self._finish_import(plan, staged, tar)
 
     def import_rootfs_sync(
@@ -205,6 +193,19 @@ class ImageService:
         """`import_rootfs` for callers without an event loop (blocks while extracting)."""
         plan = self._plan_import(repo, tag, message, changes, platform)
         return self._finish_import(plan, *self._stage_keeping_tar(source, None))
+
+    async def _stage(self, source: AsyncIterable[bytes] | ByteSource,
+                     parent: str | None) -> tuple[StagedLayer, BlobInfo]:
+        """Extract a layer in a worker thread; an async source (a request body) is pulled
+        from the loop only as fast as the tar is extracted."""
+        if not isinstance(source, AsyncIterable):
+            return await asyncio.to_thread(self._stage_keeping_tar, source, parent)
+        bridge = AsyncByteSource(source, asyncio.get_running_loop())
+        try:
+            return await asyncio.to_thread(self._stage_keeping_tar, bridge, parent)
+        except asyncio.CancelledError:
+            bridge.cancel()  # the worker then fails its read and removes its temp dir
+            raise
 
     def _stage_keeping_tar(self, source: ByteSource, parent: str | None) -> tuple[StagedLayer, BlobInfo]:
         """Extract a layer and keep its uncompressed tar as a blob (digest = diff_id). Blocking."""
@@ -699,19 +700,7 @@ class ImageService:
             entry = {"created": rfc3339_nano(time.time_ns()), **history_entry}
             blob: LayerBlob | None = None
             if layer is not None:
-                reader: ByteSource
-                bridge: AsyncByteSource | None = None
-                if isinstance(layer, AsyncIterable):
-                    bridge = AsyncByteSource(layer, asyncio.get_running_loop())
-                    reader = bridge
-                else:
-                    reader = layer
-                try:
-                    new, tar = await asyncio.to_thread(self._stage_keeping_tar, reader, parent_chain)
-                except asyncio.CancelledError:
-                    if bridge is not None:
-                        bridge.cancel()
-                    raise
+                new, tar = await self._stage(layer, parent_chain)
                 staged = new
                 diff_ids.append(new.result.diff_id)
                 blob = LayerBlob(tar.digest, new.result.diff_id, DOCKER_LAYER_TAR, tar.size)

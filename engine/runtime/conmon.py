@@ -190,6 +190,8 @@ def read_exit_code(exit_file: Path) -> int | None:
 
 
 def process_alive(pid: int) -> bool:
+    """Whether `pid` still runs. A zombie counts as dead: it has exited, only nobody reaped
+    it (conmon's parent may be a berthd that is gone)."""
     if pid <= 0:
         return False
     try:
@@ -198,6 +200,9 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] != "Z"
     return True
 
 
