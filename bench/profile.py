@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 TOP = 25
+# Leaves where a thread is blocked, not working: py-spy's idle detection misses these waits here
+# (a pool worker in queue.get, the loop in epoll, a child watcher in waitpid), so they are dropped.
+IDLE_LEAVES = ("_worker (concurrent/futures/thread.py", "EpollSelector.select (selectors.py",
+               "Condition.wait (threading.py", "_do_waitpid (asyncio/unix_events.py")
 
 
 def py_spy() -> str | None:
@@ -39,10 +43,11 @@ class Profile:
                 "total_pct": [[f, round(p, 1)] for f, p in self.total_top]}
 
     def text(self) -> str:
-        lines = [f"# {self.label}: {self.samples} samples (py-spy, --function, non-idle threads)", "",
+        lines = [f"# {self.label}: {self.samples} busy samples at 250 Hz (py-spy --function; blocked waits left out)",
+                 "",
                  "## self (% of samples)"]
         lines += [f"{p:6.1f}  {f}" for f, p in self.self_top]
-        lines += ["", "## total, callees included (% of samples)"]
+        lines += ["", "## total in berthd's own functions, callees included (% of samples)"]
         lines += [f"{p:6.1f}  {f}" for f, p in self.total_top]
         return "\n".join(lines) + "\n"
 
@@ -95,12 +100,13 @@ def summarise(label: str, raw: Path) -> Profile:
         count = int(count_text)
         # The first frames name the process and thread; the rest are Python frames.
         frames = [f for f in stack.split(";") if " (" in f]
-        if not frames:
+        if not frames or frames[-1].startswith(IDLE_LEAVES):
             continue
         samples += count
         own[frames[-1]] += count
         for f in set(frames):
-            total[f] += count
+            if "(engine/" in f:  # the totals name berthd's own functions, not the loop's plumbing
+                total[f] += count
     pct = 100.0 / samples if samples else 0.0
     return Profile(label, samples, [(f, c * pct) for f, c in own.most_common(TOP)],
                    [(f, c * pct) for f, c in total.most_common(TOP)], raw)
