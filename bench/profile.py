@@ -38,7 +38,7 @@ class Profile:
     raw: Path
 
     def as_json(self) -> dict[str, Any]:
-        return {"samples": self.samples, "raw": str(self.raw),
+        return {"samples": self.samples, "raw": self.raw.name,
                 "self_pct": [[f, round(p, 1)] for f, p in self.self_top],
                 "total_pct": [[f, round(p, 1)] for f, p in self.total_top]}
 

@@ -37,9 +37,11 @@ class RunRm(Workload):
                 if engine.name == "dockerd" else "berthd's default bridge: veth pair, address, its own chains"
             out["run_rm_default_net"] = attempt(lambda: measure(RUN_DEFAULT_NET, note))
         out["cli_floor"] = attempt(lambda: measure(["version"]))
-        with ctx.profiler.attached(engine.python_pid(), "run_rm") as on:
-            if on:  # a separate pass: py-spy's sampling would skew the measured one
-                repeat_timed(engine, RUN, reps, budget, warmup=0)
+        # Separate passes: py-spy's sampling would skew the measured ones.
+        for label, args in (("run_rm", RUN), ("run_rm_default_net", RUN_DEFAULT_NET)):
+            with ctx.profiler.attached(engine.python_pid(), label) as on:
+                if on:
+                    repeat_timed(engine, args, reps, budget, warmup=0)
         return out
 
     def judge(self, metrics: dict[str, Metric]) -> None:

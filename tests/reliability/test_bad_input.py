@@ -3,6 +3,7 @@ and nothing stored changes."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -156,7 +157,8 @@ def _raw(d: Berthd, payload: bytes) -> bytes:
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(20)
         s.connect(str(d.socket))
-        s.sendall(payload)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            s.sendall(payload)  # the server may answer and close before it has read it all
         chunks = []
         while True:
             try:

@@ -146,9 +146,17 @@ def test_sigkill_during_volume_prune(tmp_path: Path) -> None:
             with contextlib.suppress(OSError):
                 result.append(d.api.request("POST", '/volumes/prune?filters={"all":["true"]}'))
 
+        volumes_dir = d.root / "volumes"
+
+        def dirs() -> int:
+            return sum(1 for p in volumes_dir.iterdir() if p.is_dir())
+
         t = threading.Thread(target=prune)
         t.start()
-        time.sleep(0.3)
+        # Kill as soon as the prune has removed something: a fixed sleep loses the race on a fast machine.
+        deadline = time.monotonic() + 30
+        while dirs() >= len(names) and time.monotonic() < deadline:
+            time.sleep(0.002)
         sigkill(d)
         t.join(30)
         assert not result, "the prune finished before the kill: make it bigger"
