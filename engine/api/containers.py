@@ -218,11 +218,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
             return False
 
     with contextlib.suppress(ConnectionResetError):
-        async for line in read_log(svc.log_path(c.id), query, running):
-            data = line.data
-            if timestamps:
-                data = rfc3339_nano(line.time_ns).encode() + b" " + data
-            await resp.write(data if c.tty else frame(line.stream, data))
+        async for batch in read_log(svc.log_path(c.id), query, running):
+            out = bytearray()
+            for line in batch:
+                data = line.rfc3339() + b" " + line.data if timestamps else line.data
+                out += data if c.tty else frame(line.stream, data)
+            await resp.write(bytes(out))
     return resp
 
 

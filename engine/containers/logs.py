@@ -62,14 +62,32 @@ def parse_size(text: str) -> int:
 
 
 FOLLOW_POLL = 0.05
+HISTORY_BATCH = 4096  # lines per write when sending what is already in the log
 
 
-@dataclass(frozen=True)
 class LogLine:
-    stream: int
-    time_ns: int
-    timestamp: str  # as conmon wrote it
-    data: bytes  # with its trailing newline, unless the container ended mid-line
+    """One line of output. Its time is parsed only when asked for: most reads never need it."""
+
+    __slots__ = ("_ns", "data", "stamp", "stream")
+
+    def __init__(self, stream: int, stamp: bytes, data: bytes) -> None:
+        self.stream = stream
+        self.stamp = stamp  # as conmon wrote it: 2026-11-28T02:40:42.571542124+00:00
+        self.data = data  # with its trailing newline
+        self._ns: int | None = None
+
+    @property
+    def time_ns(self) -> int:
+        if self._ns is None:
+            try:
+                self._ns = parse_timestamp(_utc(self.stamp.decode(errors="replace")))
+            except ValueError:
+                self._ns = 0
+        return self._ns
+
+    def rfc3339(self) -> bytes:
+        """Docker's form of the time (UTC, "Z")."""
+        return self.stamp[:-6] + b"Z" if self.stamp.endswith(b"+00:00") else self.stamp
 
 
 @dataclass(frozen=True)
@@ -109,12 +127,7 @@ class _Parser:
                 continue
             data = bytes(buf) + b"\n"
             buf.clear()
-            text_ts = ts.decode(errors="replace")
-            try:
-                t_ns = parse_timestamp(_utc(text_ts))
-            except ValueError:
-                t_ns = 0
-            yield LogLine(stream, t_ns, text_ts, data)
+            yield LogLine(stream, ts, data)
 
 
 def _utc(ts: str) -> str:
@@ -153,15 +166,16 @@ def _read_history(path: Path, parser: _Parser, query: LogQuery) -> tuple[list[Lo
     return lines, rest, inode, live
 
 
-async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> AsyncIterator[LogLine]:
-    """Lines of the log that match `query`; with `follow`, keep reading, across rotations and
-    restarts, until the container has stopped running and the file is drained."""
+async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> AsyncIterator[list[LogLine]]:
+    """Batches of the lines that match `query` (a batch: what one read gave, so the caller
+    writes each with one call); with `follow`, keep reading, across rotations and restarts,
+    until the container has stopped running and the file is drained."""
     parser = _Parser()
     lines, pending, inode, f = await asyncio.to_thread(_read_history, path, parser, query)
     if query.tail is not None:
         lines = list(deque(lines, maxlen=query.tail)) if query.tail > 0 else []
-    for ln in lines:
-        yield ln
+    for i in range(0, len(lines), HISTORY_BATCH):
+        yield lines[i:i + HISTORY_BATCH]
     if not query.follow:
         if f is not None:
             f.close()
@@ -173,10 +187,10 @@ async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> 
             if chunk:
                 pending += chunk
                 cut = pending.rfind(b"\n") + 1
-                for ln in parser.feed(pending[:cut].splitlines()):
-                    if query.wants(ln):
-                        yield ln
+                batch = [ln for ln in parser.feed(pending[:cut].splitlines()) if query.wants(ln)]
                 pending = pending[cut:]
+                if batch:
+                    yield batch
                 continue
             # Rotated (or first created) under us: the old file is drained, go on with the new one.
             try:

@@ -555,7 +555,8 @@ class NetworkService:
             }
         mode = self._mode(c)
         if mode in ("host", "none"):
-            special = self.store.by_name(mode)
+            special = (next((n for n in networks_by_id.values() if n.name == mode), None)
+                       if networks_by_id is not None else self.store.by_name(mode))
             if special is not None:
                 networks[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
                                   "NetworkID": special.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
