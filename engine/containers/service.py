@@ -604,10 +604,12 @@ class ContainerService:
                 c = self.get(c.id)
             except NotFound:
                 return
+            settled = c.state in (State.CREATED, State.EXITED)  # no runtime state left: _on_exit deleted it
             c.state = State.REMOVING
             self.store.save(c)
-            with contextlib.suppress(RuntimeFailure):
-                await self.runtime.delete(c.id)
+            if not settled:
+                with contextlib.suppress(RuntimeFailure):
+                    await self.runtime.delete(c.id)
             rootfs = self.bundle_dir(c.id) / "rootfs"
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.rootfs.unmount, rootfs)
