@@ -65,6 +65,7 @@ class NetworkService:
         self.active: set[str] = set()  # containers whose namespace and interfaces are up
         self.responders: dict[str, dns.DnsResponder] = {}
         self._lock = asyncio.Lock()
+        self._synced_state: FirewallState | None = None  # what the rules last said
         self._ensure_predefined()
 
     # ---- naming -------------------------------------------------------------------------
@@ -375,6 +376,8 @@ class NetworkService:
     async def detach(self, c: Container) -> None:
         if self._mode(c) in ("host", "none") or self._mode(c).startswith("container:"):
             return
+        if c.id not in self.active and not self.netns_path(c.id).exists():
+            return  # already detached (removal follows the exit's detach)
         async with self._lock:
             await self._teardown(c.id)
             await self._sync_firewall()
@@ -613,7 +616,13 @@ class NetworkService:
         return state
 
     async def _sync_firewall(self, check_jumps: bool = False) -> None:
-        await asyncio.to_thread(self.firewall.sync, self.firewall_state(), check_jumps)
+        """Rewrite berthd's rules if what they should say has changed (most container starts
+        and stops, those without published ports, change nothing)."""
+        state = self.firewall_state()
+        if not check_jumps and state == self._synced_state:
+            return
+        await asyncio.to_thread(self.firewall.sync, state, check_jumps)
+        self._synced_state = state
 
     # ---- start-up -----------------------------------------------------------------------
 
