@@ -9,40 +9,12 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
-PEER_PACKAGES=(docker.io podman)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
 "$REPO/scripts/berth.sh" setup
 
-install_peers() {
-  local missing=()
-  for pkg in "${PEER_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  [ "${#missing[@]}" -eq 0 ] && return 0
-  say "installing the peers: ${missing[*]}"
-  # Installing docker.io would start the system's dockerd, which sets the FORWARD policy to DROP:
-  # policy-rc.d (Debian's switch for "do not start services on install") keeps it stopped.
-  local made_policy=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    made_policy=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || {
-    [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
-  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
-  return 0
-}
 
-install_profiler() {
-  # py-spy samples berthd from outside (--profile); until it is in the dev extras, add it here.
-  [ -x "$VENV/bin/py-spy" ] || "$VENV/bin/python" -m pip install -q py-spy
-}
-
-install_peers
-install_profiler
+"$REPO/scripts/berth.sh" peers docker.io podman
 cd "$REPO"
 exec "$VENV/bin/python" -m bench "$@"

@@ -43,6 +43,32 @@ install_system_packages() {
   fi
 }
 
+install_peers() {
+  # Stock engines that tests and benchmarks compare Berth with (run privately, never as services).
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  say "installing the peers Berth is compared with: ${missing[*]}"
+  # Installing docker.io would start the system's dockerd, which sets the FORWARD policy to DROP:
+  # policy-rc.d (Debian's switch for "do not start services on install") keeps it stopped.
+  local made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  local ok=0
+  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } || ok=1
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+  # ... and not at the next boot either.
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable docker.service docker.socket podman.socket >/dev/null 2>&1 || true
+  fi
+  return "$ok"
+}
+
 pick_python() {
   # Python 3.11 to 3.13; the one on PATH if it fits, else Debian's.
   for py in python3 python3.13 python3.12 python3.11 /usr/bin/python3; do
@@ -108,6 +134,7 @@ cmd_run() {
 
 cmd_test() {
   setup
+  install_peers docker.io  # a private stock dockerd checks builds and the desktop against the real thing
   cd "$REPO"
   say "ruff"
   "$VENV/bin/ruff" check .
@@ -124,5 +151,6 @@ case "${1:-}" in
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
   setup) shift; setup ;;  # install only (what scripts/bench.sh builds on)
-  *) echo "usage: $0 run | test [pytest args] | setup" >&2; exit 2 ;;
+  peers) shift; need_root; install_peers "$@" ;;  # stock engines for comparisons (scripts/bench.sh)
+  *) echo "usage: $0 run | test [pytest args] | setup | peers PACKAGE..." >&2; exit 2 ;;
 esac
