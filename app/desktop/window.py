@@ -29,34 +29,29 @@ from app.dialogs.confirm import ask_to_remove_running
 from app.dialogs.palette import Command, CommandPalette
 from app.dialogs.run import RunDialog
 from app.display import container_name
+from app.models.compose import project_containers_model, projects_model
 from app.models.containers import ContainersModel
+from app.models.machines import machines_model
 from app.models.resources import images_model, networks_model, volumes_model
 from app.resources import icon_path
+from app.services.compose import ComposeService
 from app.services.containers import ContainerService
 from app.services.engine import EngineConnection, EngineStatus
 from app.services.jobs import JobCenter
+from app.services.machines import MachineService
 from app.services.resources import ImageService, NetworkService, VolumeService
 from app.services.settings import Settings
 from app.services.stats import StatsService
 from app.services.watch import ContainerWatch
 from app.widgets.chrome import Header, NoticeBar, TaskPanel
+from app.widgets.compose_page import ComposePage
 from app.widgets.container_detail import ContainerDetail
 from app.widgets.containers_page import ContainersPage
 from app.widgets.engine_status import EngineStatusLabel
-from app.widgets.placeholder import ComingSoonPage
+from app.widgets.machines_page import MachinesPage
 from app.widgets.resource_pages import ImagesPage, NetworksPage, VolumesPage
 from app.widgets.settings_page import SettingsPage
 from app.widgets.sidebar import Sidebar
-
-PLACEHOLDERS = {
-    "compose": ("Compose", "Compose projects as first-class objects.",
-                "the Containers page groups each project's containers; use <code>docker compose up</code>."),
-    "machines": (
-        "Machines",
-        "Linux VMs running berthd on macOS and Windows.",
-        "on Linux, berthd runs natively: start it with <code>berthd</code>.",
-    ),
-}
 
 
 class MainWindow(QMainWindow):
@@ -80,6 +75,11 @@ class MainWindow(QMainWindow):
         self.images_model = images_model(self._image_users, self)
         self.volumes_model = volumes_model(self._volume_users, self)
         self.networks_model = networks_model(self._network_members, self)
+        self.compose = ComposeService(self.connection, self.jobs, self)
+        self.compose_model = projects_model(self)
+        self.compose_containers_model = project_containers_model(self)
+        self.machine_service = MachineService(self.jobs, parent=self)
+        self.machines_model = machines_model(self)
 
         self.sidebar = Sidebar(self)
         self.header = Header(self)
@@ -91,14 +91,17 @@ class MainWindow(QMainWindow):
         self.volumes_page = VolumesPage(self.volumes_model, self)
         self.networks_page = NetworksPage(self.networks_model, self)
         self.settings_page = SettingsPage(self)
+        self.compose_page = ComposePage(self.compose_model, self.compose_containers_model, self.compose.log_buffer,
+                                        self)
+        self.machines_page = MachinesPage(self.machines_model, parent=self)
         self._page_index = {
             "containers": self.pages.addWidget(self.containers_page),
             "images": self.pages.addWidget(self.images_page),
             "volumes": self.pages.addWidget(self.volumes_page),
             "networks": self.pages.addWidget(self.networks_page),
         }
-        for key, (title, purpose, step) in PLACEHOLDERS.items():
-            self._page_index[key] = self.pages.addWidget(ComingSoonPage(title, purpose, step, self))
+        self._page_index["compose"] = self.pages.addWidget(self.compose_page)
+        self._page_index["machines"] = self.pages.addWidget(self.machines_page)
         self._page_index["settings"] = self.pages.addWidget(self.settings_page)
         self.notices = NoticeBar(self)
         self.task_panel = TaskPanel(self.jobs, self)
@@ -216,6 +219,42 @@ class MainWindow(QMainWindow):
         self.settings_page.contextChosen.connect(self.switch_engine)
         self.settings_page.contextAdded.connect(self._add_context)
         self.settings_page.themeChosen.connect(self.choose_theme)
+        self._wire_compose_and_machines()
+
+    def _wire_compose_and_machines(self) -> None:
+        compose, page = self.compose, self.compose_page
+        compose.listed.connect(self.compose_model.set_items)
+        compose.containersListed.connect(lambda _name, items: self.compose_containers_model.set_items(items))
+        compose.actionStarted.connect(lambda name, action: page.set_busy(name, action, True))
+        compose.actionFinished.connect(lambda name, action: page.set_busy(name, action, False))
+        compose.actionFailed.connect(lambda name, action, message: (
+            page.set_busy(name, action, False), self._failed(page, name, f"compose {action}", message)))
+        compose.cameUp.connect(page.select_project)
+        compose.follower.appended.connect(page.logs.on_appended)
+        compose.follower.ended.connect(lambda reason: page.logs.show_status(
+            f"log stream ended: {reason}" if reason else ""))
+        page.openRequested.connect(compose.up_files)
+        page.projectSelected.connect(compose.select)
+        page.upRequested.connect(compose.up)
+        page.downRequested.connect(compose.down)
+        page.startRequested.connect(compose.start)
+        page.stopRequested.connect(compose.stop)
+        page.restartRequested.connect(compose.restart)
+        page.logsRequested.connect(compose.follow_logs)
+
+        machines, mpage = self.machine_service, self.machines_page
+        machines.listed.connect(self.machines_model.set_items)
+        machines.actionStarted.connect(lambda name, action: mpage.set_busy(name, action, True))
+        machines.actionFinished.connect(lambda name, action: mpage.set_busy(name, action, False))
+        machines.actionFailed.connect(lambda name, action, message: (
+            mpage.set_busy(name, action, False), self._failed(mpage, name, action, message)))
+        machines.bootLogReady.connect(mpage.show_boot_log)
+        mpage.createRequested.connect(machines.create)
+        mpage.startRequested.connect(machines.start)
+        mpage.stopRequested.connect(machines.stop)
+        mpage.removeRequested.connect(machines.remove)
+        mpage.bootLogRequested.connect(machines.boot_log)
+        mpage.useRequested.connect(self.switch_engine)
 
     def _shortcuts(self) -> None:
         for keys, handler in (
@@ -249,6 +288,8 @@ class MainWindow(QMainWindow):
             self._history.append(current)
             self._future.clear()
         self.pages.setCurrentIndex(self._page_index.get(key, 0))
+        if key == "machines":
+            self.machine_service.refresh()  # read from disk only once someone looks
 
     def go_back(self) -> None:
         if self._history:
@@ -294,6 +335,8 @@ class MainWindow(QMainWindow):
         self.containers_model.set_tone_colors({tone: theme.tone_color(tone) for tone in theme.tones})
         self.containers_page.set_link_color(theme.color("link"))
         self.engine_status.set_tones(dict(theme.tones))
+        for toned in (self.compose_model, self.compose_containers_model, self.machines_model):
+            toned.set_tone_colors({tone: theme.tone_color(tone) for tone in theme.tones})
 
     def choose_theme(self, name: str) -> None:
         self.settings.theme = name
@@ -328,6 +371,7 @@ class MainWindow(QMainWindow):
             model._rows, model._keys = [], []
             model.endResetModel()
         self.volumes_page.berth_extensions = True
+        self.compose_containers_model.set_items([])
         self._refresh_contexts()
 
     def _on_status(self, status: EngineStatus) -> None:
@@ -491,6 +535,10 @@ class MainWindow(QMainWindow):
                                                                   self.images_page.pull_input.setFocus())))
         commands.append(("Create a volume…", "docker volume create",
                          lambda: (self.show_place("volumes"), self.volumes_page.create_form.show())))
+        commands.append(("Open a compose file…", "docker compose up",
+                         lambda: (self.show_place("compose"), self.compose_page.ask_file())))
+        commands.append(("Create a machine…", "berth machine init",
+                         lambda: (self.show_place("machines"), self.machines_page.form.show())))
         for name in ("light", "dark", "system"):
             commands.append((f"Theme: {name}", "settings", lambda n=name: self.choose_theme(n)))
         commands.append(("About Berth", "version", self.open_about))
@@ -521,7 +569,8 @@ class MainWindow(QMainWindow):
         with contextlib.suppress(RuntimeError):
             self._containers_settled.stop()
         for close in (self.detail.close, self.stats.close, self.images.close, self.volumes.close,
-                      self.networks.close, self.containers.close, self.connection.close):
+                      self.networks.close, self.containers.close, self.compose.close, self.machine_service.close,
+                      self.connection.close):
             with contextlib.suppress(RuntimeError):  # a Qt object already deleted with the window
                 await close()
         await self.connection.client.close()

@@ -1,0 +1,157 @@
+"""`MachineService`: the Linux VMs that run berthd on macOS and Windows (`vmhost.machines`).
+
+`Machines` calls block (QEMU, qemu-img, waiting for a boot): each runs in a thread, its progress
+marshalled back to the UI thread into a task-panel job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.services.jobs import Job, JobCenter
+from app.services.tasks import TaskSet
+from vmhost.machines import MachineError, Machines
+
+BOOT_LOG_LINES = 200
+_BOOT_LOG_BYTES = 64 * 1024
+
+
+def machine_item(machines: Any, machine: Any) -> dict[str, Any]:
+    try:
+        status = machines.status(machine.name)
+        state, message = status.state, status.message
+    except (MachineError, OSError, ValueError) as exc:
+        state, message = "error", str(exc)
+    return {"name": machine.name, "state": state, "message": message, "cpus": machine.cpus,
+            "memory_mib": machine.memory_mib, "disk_gib": machine.disk_gib, "docker_host": machine.docker_host,
+            "boot_log": str(machine.boot_log)}
+
+
+def tail(path: Path, lines: int = BOOT_LOG_LINES) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - _BOOT_LOG_BYTES))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, subprocess.CalledProcessError):
+        detail = (exc.stderr or b"").decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
+        return detail or str(exc)
+    return str(exc)
+
+
+class MachineService(QObject):
+    listed = Signal(list)  # machine items (dicts)
+    actionStarted = Signal(str, str)  # machine, action
+    actionFinished = Signal(str, str)
+    actionFailed = Signal(str, str, str)  # machine, action, message
+    bootLogReady = Signal(str, str)  # machine, the tail of its serial console
+
+    def __init__(self, jobs: JobCenter, machines: Any = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs = jobs
+        self._machines = machines
+        self._tasks = TaskSet()
+        self._listing: asyncio.Task[Any] | None = None
+
+    @property
+    def machines(self) -> Any:
+        if self._machines is None:
+            self._machines = Machines()  # $BERTH_MACHINES_DIR, else the user's config directory
+        return self._machines
+
+    def refresh(self) -> None:
+        if self._listing is None or self._listing.done():
+            self._listing = self._tasks.spawn(self._list(), name="machines-list")
+
+    async def _list(self) -> None:
+        machines = self.machines
+
+        def read() -> list[dict[str, Any]]:
+            return [machine_item(machines, m) for m in machines.all()]
+
+        try:
+            items = await asyncio.to_thread(read)
+        except (MachineError, OSError, ValueError) as exc:
+            self.actionFailed.emit("", "list", error_text(exc))
+            return
+        self.listed.emit(items)
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def create(self, name: str, cpus: int = 2, memory_mib: int = 2048, disk_gib: int = 20) -> Job:
+        return self._job(name, "create", f"creating machine {name}",
+                         lambda progress: self.machines.init(name, cpus=cpus, memory_mib=memory_mib,
+                                                             disk_gib=disk_gib, progress=progress))
+
+    def start(self, name: str) -> Job:
+        return self._job(name, "start", f"starting machine {name}",
+                         lambda progress: self.machines.start(name, progress=progress))
+
+    def stop(self, name: str) -> Job:
+        return self._job(name, "stop", f"stopping machine {name}",
+                         lambda progress: self.machines.stop(name, progress=progress))
+
+    def remove(self, name: str, force: bool = False) -> Job:
+        return self._job(name, "remove", f"removing machine {name}",
+                         lambda progress: self.machines.remove(name, force=force))
+
+    def boot_log(self, name: str) -> None:
+        async def read() -> None:
+            try:
+                text = await asyncio.to_thread(lambda: tail(self.machines.get(name).boot_log))
+            except (MachineError, OSError) as exc:
+                self.actionFailed.emit(name, "read the boot log of", error_text(exc))
+                return
+            self.bootLogReady.emit(name, text)
+
+        self._tasks.spawn(read(), name="machines-boot-log")
+
+    def _job(self, name: str, action: str, title: str, call: Callable[[Callable[[str], None]], Any]) -> Job:
+        job = self._jobs.add(title)
+        job.task = self._tasks.spawn(self._run(job, name, action, call), name=f"machines-{action}")
+        return job
+
+    async def _run(self, job: Job, name: str, action: str, call: Callable[[Callable[[str], None]], Any]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def progress(text: str) -> None:  # called from the worker thread
+            loop.call_soon_threadsafe(self._progress, job, text)
+
+        self.actionStarted.emit(name, action)
+        self.refresh()
+        try:
+            await asyncio.to_thread(call, progress)
+        except (MachineError, OSError, ValueError, subprocess.CalledProcessError) as exc:
+            job.state, job.error = "failed", error_text(exc)
+            self.actionFailed.emit(name, action, job.error)
+        except asyncio.CancelledError:
+            job.state, job.error = "failed", "cancelled"
+            self._jobs.changed(job)
+            raise
+        else:
+            job.state, job.fraction = "done", 1.0
+            self.actionFinished.emit(name, action)
+        self._jobs.changed(job)
+        self._jobs.jobFinished.emit(job)
+        self.refresh()
+
+    def _progress(self, job: Job, text: str) -> None:
+        if job.state == "running":
+            job.update(None, text)
+            self.refresh()  # a step of a boot is often a change of state
+
+    async def close(self) -> None:
+        await self._tasks.cancel_all()

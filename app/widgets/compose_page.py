@@ -1,0 +1,271 @@
+"""The Compose page: the engine's projects, one project's containers, its merged logs, and the actions."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.compose import TonedModel
+from app.models.logs import LogBuffer
+from app.models.resources import KEY_ROLE, SORT_ROLE
+from app.widgets.log_panel import LogPanel
+
+EMPTY_TEXT = (
+    "<h3>No compose projects on this engine</h3>"
+    "Compose runs a whole application — a web server, its database, a worker — from one file, "
+    "<code>compose.yaml</code>, that lists its services, networks and volumes.<br>"
+    "Open such a file to bring the project up (<code>docker compose up -d</code>); "
+    "its containers then appear here grouped as one project."
+)
+
+
+def _table(parent: QWidget, model: TonedModel, name: str) -> tuple[QTableView, QSortFilterProxyModel]:
+    proxy = QSortFilterProxyModel(parent)
+    proxy.setSourceModel(model)
+    proxy.setSortRole(SORT_ROLE)
+    table = QTableView(parent)
+    table.setObjectName(name)
+    table.setModel(proxy)
+    table.setSortingEnabled(True)
+    table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setColumnWidth(0, 180)
+    return table, proxy
+
+
+class ComposePage(QWidget):
+    openRequested = Signal(list)  # compose files to bring up
+    projectSelected = Signal(str)
+    upRequested = Signal(str)
+    downRequested = Signal(str, bool)  # project, remove its volumes too
+    startRequested = Signal(str)
+    stopRequested = Signal(str)
+    restartRequested = Signal(str)
+    logsRequested = Signal(str)
+
+    def __init__(self, projects: TonedModel, containers: TonedModel, log_buffer: LogBuffer,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("compose-page")
+        self.model = projects
+        self.containers_model = containers
+        self.busy: dict[str, str] = {}  # project -> action under way
+        self.confirmation: QMessageBox | None = None
+        self.file_dialog: QFileDialog | None = None
+
+        self.buttons = QHBoxLayout()
+        self.buttons.setSpacing(4)
+        self.open_button = self._button("Open compose file…", "Bring up a project from its compose.yaml "
+                                        "(docker compose -f FILE up -d)", "compose-open")
+        self.up_button = self._button("Up", "Create and start the project's containers from its files "
+                                      "(docker compose up -d)", "compose-up")
+        self.start_button = self._button("Start", "Start the project's stopped containers (docker compose start)",
+                                         "compose-start")
+        self.stop_button = self._button("Stop", "Stop the project's containers (docker compose stop)", "compose-stop")
+        self.restart_button = self._button("Restart", "Restart the project's containers (docker compose restart)",
+                                           "compose-restart")
+        self.logs_button = self._button("Logs", "The services' logs merged (docker compose logs -f)", "compose-logs")
+        self.down_button = self._button("Down…", "Stop and remove the project's containers and networks "
+                                        "(docker compose down)", "compose-down")
+        self.message = QLabel(self)
+        self.message.setObjectName("compose-message")
+        self.message.setProperty("role", "error")
+        self.message.setWordWrap(True)
+        self.message.hide()
+
+        self.table, self.proxy = _table(self, projects, "compose-projects")
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selected())
+        self.services, self.services_proxy = _table(self, containers, "compose-services")
+        self.detail_title = QLabel(self)
+        self.detail_title.setObjectName("compose-detail-title")
+        self.logs = LogPanel(log_buffer, self)
+        self.logs.hide()
+        detail = QWidget(self)
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 4, 0, 0)
+        detail_layout.addWidget(self.detail_title)
+        detail_layout.addWidget(self.services, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(detail)
+        self.splitter.addWidget(self.logs)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(2, 3)
+
+        self.empty = QWidget(self)
+        self.empty.setObjectName("compose-empty")
+        empty_layout = QVBoxLayout(self.empty)
+        empty_layout.addStretch(1)
+        self.empty_text = QLabel(EMPTY_TEXT, self.empty)
+        self.empty_text.setWordWrap(True)
+        self.empty_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty_layout.addWidget(self.empty_text)
+        self.empty_open = QPushButton("Open compose file…", self.empty)
+        self.empty_open.setObjectName("compose-empty-open")
+        self.empty_open.setToolTip("docker compose -f FILE up -d")
+        self.empty_open.clicked.connect(self.ask_file)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.empty_open)
+        row.addStretch(1)
+        empty_layout.addLayout(row)
+        empty_layout.addStretch(2)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.splitter)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 4)
+        layout.setSpacing(4)
+        top = QHBoxLayout()
+        top.addLayout(self.buttons)
+        top.addStretch(1)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(self.stack, 1)
+
+        self.open_button.clicked.connect(self.ask_file)
+        self.up_button.clicked.connect(lambda: self._emit(self.upRequested))
+        self.start_button.clicked.connect(lambda: self._emit(self.startRequested))
+        self.stop_button.clicked.connect(lambda: self._emit(self.stopRequested))
+        self.restart_button.clicked.connect(lambda: self._emit(self.restartRequested))
+        self.logs_button.clicked.connect(self._logs)
+        self.down_button.clicked.connect(self.ask_down)
+        for signal in (projects.rowsInserted, projects.rowsRemoved, projects.modelReset, projects.dataChanged):
+            signal.connect(lambda *_: self._update_view())
+        self._update_view()
+
+    def _button(self, text: str, tip: str, name: str) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        self.buttons.addWidget(button)
+        return button
+
+    # -- selection -------------------------------------------------------------------------------
+
+    def selected_project(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
+
+    def select_project(self, name: str) -> bool:
+        row = self.model.row_of(name)
+        if row is None:
+            return False
+        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+        return True
+
+    def _on_selected(self) -> None:
+        name = self.selected_project()
+        self.detail_title.setText(f"<b>{html.escape(name)}</b> — services and containers" if name else "")
+        if self.logs.isVisible():
+            self.logs.hide()
+        self.projectSelected.emit(name)
+        self._update_buttons()
+
+    def _emit(self, signal: Any) -> None:
+        name = self.selected_project()
+        if name:
+            self.clear_message()
+            signal.emit(name)
+
+    def _logs(self) -> None:
+        name = self.selected_project()
+        if name:
+            self.logs.reset()
+            self.logs.show()
+            self.logsRequested.emit(name)
+
+    # -- dialogs (open(), never exec(): no nested loop under qasync) -------------------------------
+
+    def ask_file(self) -> QFileDialog:
+        dialog = QFileDialog(self, "Open a compose file")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilters(["Compose files (*.yaml *.yml)", "All files (*)"])
+        dialog.fileSelected.connect(lambda path: self.open_files([path]))
+        dialog.open()
+        self.file_dialog = dialog
+        return dialog
+
+    def open_files(self, files: list[str]) -> None:
+        if files:
+            self.clear_message()
+            self.openRequested.emit(list(files))
+
+    def ask_down(self) -> QMessageBox | None:
+        name = self.selected_project()
+        if not name:
+            return None
+        box = QMessageBox(QMessageBox.Icon.Warning, f"Take {name} down?",
+                          f"Stop and remove the containers and networks of <b>{html.escape(name)}</b> "
+                          "(docker compose down).", QMessageBox.StandardButton.Cancel, self)
+        down = box.addButton("Down", QMessageBox.ButtonRole.DestructiveRole)
+        volumes = QCheckBox("Also remove its named volumes (their data is lost)", box)
+        volumes.setObjectName("compose-down-volumes")
+        box.setCheckBox(volumes)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.buttonClicked.connect(lambda button: button is down and self._confirm_down(name, volumes.isChecked()))
+        box.open()
+        self.confirmation = box
+        return box
+
+    def _confirm_down(self, name: str, volumes: bool) -> None:
+        self.clear_message()
+        self.downRequested.emit(name, volumes)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def set_busy(self, name: str, action: str, on: bool) -> None:
+        if on:
+            self.busy[name] = action
+        else:
+            self.busy.pop(name, None)
+        self._update_buttons()
+
+    def show_error(self, text: str) -> None:
+        self.message.setProperty("role", "error")
+        self.message.setText(html.escape(text))
+        self.message.style().polish(self.message)
+        self.message.show()
+
+    def show_info(self, text: str) -> None:
+        self.message.setProperty("role", "hint")
+        self.message.setText(html.escape(text))
+        self.message.style().polish(self.message)
+        self.message.show()
+
+    def clear_message(self) -> None:
+        self.message.hide()
+
+    def _update_view(self) -> None:
+        self.stack.setCurrentWidget(self.splitter if self.model.rowCount() else self.empty)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        name = self.selected_project()
+        busy = bool(name) and name in self.busy
+        for button in (self.up_button, self.start_button, self.stop_button, self.restart_button, self.down_button):
+            button.setEnabled(bool(name) and not busy)
+        self.logs_button.setEnabled(bool(name))

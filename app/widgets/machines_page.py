@@ -1,0 +1,254 @@
+"""The Machines page: Linux VMs running berthd (for macOS and Windows), their life cycle and boot log."""
+
+from __future__ import annotations
+
+import html
+import sys
+from typing import Any
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.compose import TonedModel
+from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE
+
+LINUX_NOTE = ("On Linux, machines are optional: berthd runs natively here (start it with <code>berthd</code>). "
+              "A machine is a small Linux VM running berthd — what macOS and Windows need.")
+EMPTY_TEXT = ("<h3>No machines</h3>A machine is a small Linux VM that runs berthd, so containers work on "
+              "macOS and Windows. Create one with <b>Create…</b> above (<code>berth machine init</code>), "
+              "start it, then use its engine.")
+
+
+class MachinesPage(QWidget):
+    createRequested = Signal(str, int, int, int)  # name, cpus, memory MiB, disk GiB
+    startRequested = Signal(str)
+    stopRequested = Signal(str)
+    removeRequested = Signal(str)
+    useRequested = Signal(str)  # the machine's engine URL (DOCKER_HOST)
+    bootLogRequested = Signal(str)
+
+    def __init__(self, model: TonedModel, platform: str = sys.platform, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("machines-page")
+        self.model = model
+        self.busy: dict[str, str] = {}
+        self.confirmation: QMessageBox | None = None
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(model)
+        self.proxy.setSortRole(SORT_ROLE)
+
+        self.buttons = QHBoxLayout()
+        self.buttons.setSpacing(4)
+        self.create_button = self._button("Create…", "Make a new machine (berth machine init)", "machine-create")
+        self.start_button = self._button("Start", "Boot the machine (berth machine start)", "machine-start")
+        self.stop_button = self._button("Stop", "Shut the machine down (berth machine stop)", "machine-stop")
+        self.use_button = self._button("Use this engine", "Point this window at the machine's berthd "
+                                       "(DOCKER_HOST=unix://…/berth.sock)", "machine-use")
+        self.log_button = self._button("Boot log", "The end of the machine's serial console", "machine-boot-log")
+        self.remove_button = self._button("Remove…", "Delete the machine and its disk (berth machine rm)",
+                                          "machine-remove")
+
+        self.note = QLabel(LINUX_NOTE, self)
+        self.note.setObjectName("machines-linux-note")
+        self.note.setProperty("role", "hint")
+        self.note.setWordWrap(True)
+        self.note.setVisible(platform.startswith("linux"))
+
+        self.form = QWidget(self)
+        self.form.setObjectName("machine-create-form")
+        form = QHBoxLayout(self.form)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.name_input = QLineEdit(self.form)
+        self.name_input.setObjectName("machine-name")
+        self.name_input.setPlaceholderText("name, e.g. default")
+        self.cpus_input = self._spin(1, 64, 2, " CPUs", "machine-cpus")
+        self.memory_input = self._spin(256, 1024 * 1024, 2048, " MiB", "machine-memory")
+        self.memory_input.setSingleStep(512)
+        self.disk_input = self._spin(1, 16 * 1024, 20, " GiB", "machine-disk")
+        self.create_submit = QPushButton("Create", self.form)
+        self.create_submit.setObjectName("machine-create-submit")
+        for widget in (self.name_input, self.cpus_input, self.memory_input, self.disk_input, self.create_submit):
+            form.addWidget(widget, 2 if widget is self.name_input else 0)
+        self.form.hide()
+
+        self.message = QLabel(self)
+        self.message.setObjectName("machines-message")
+        self.message.setProperty("role", "error")
+        self.message.setWordWrap(True)
+        self.message.hide()
+
+        self.table = QTableView(self)
+        self.table.setObjectName("machines-table")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setColumnWidth(0, 160)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.empty = QLabel(EMPTY_TEXT, self)
+        self.empty.setObjectName("machines-empty")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.table)
+        self.boot_log = QPlainTextEdit(self)
+        self.boot_log.setObjectName("machine-boot-log-view")
+        self.boot_log.setReadOnly(True)
+        self.boot_log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.boot_log.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 4)
+        layout.setSpacing(4)
+        top = QHBoxLayout()
+        top.addLayout(self.buttons)
+        top.addStretch(1)
+        layout.addLayout(top)
+        layout.addWidget(self.note)
+        layout.addWidget(self.form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.stack, 3)
+        layout.addWidget(self.boot_log, 2)
+
+        self.create_button.clicked.connect(self.toggle_form)
+        self.create_submit.clicked.connect(self.submit_create)
+        self.name_input.returnPressed.connect(self.submit_create)
+        self.start_button.clicked.connect(lambda: self._emit(self.startRequested))
+        self.stop_button.clicked.connect(lambda: self._emit(self.stopRequested))
+        self.log_button.clicked.connect(lambda: self._emit(self.bootLogRequested))
+        self.use_button.clicked.connect(self._use)
+        self.remove_button.clicked.connect(self.ask_remove)
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
+            signal.connect(lambda *_: self._update_view())
+        self._update_view()
+
+    def _button(self, text: str, tip: str, name: str) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        self.buttons.addWidget(button)
+        return button
+
+    def _spin(self, low: int, high: int, value: int, suffix: str, name: str) -> QSpinBox:
+        spin = QSpinBox(self.form)
+        spin.setObjectName(name)
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        return spin
+
+    # -- selection and actions -------------------------------------------------------------------
+
+    def selected_machine(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
+
+    def selected_item(self) -> dict[str, Any]:
+        rows = self.table.selectionModel().selectedRows()
+        return dict(self.proxy.mapToSource(rows[0]).data(ITEM_ROLE) or {}) if rows else {}
+
+    def select_machine(self, name: str) -> bool:
+        row = self.model.row_of(name)
+        if row is None:
+            return False
+        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+        return True
+
+    def _emit(self, signal: Any) -> None:
+        name = self.selected_machine()
+        if name:
+            self.clear_message()
+            signal.emit(name)
+
+    def _use(self) -> None:
+        url = str(self.selected_item().get("docker_host", ""))
+        if url:
+            self.useRequested.emit(url)
+
+    def toggle_form(self) -> None:
+        self.form.setVisible(not self.form.isVisible())
+        if self.form.isVisible():
+            self.name_input.setFocus()
+
+    def submit_create(self) -> None:
+        name = self.name_input.text().strip()
+        if not name:
+            self.show_error("A machine needs a name (letters, digits, '_', '.' or '-').")
+            return
+        self.clear_message()
+        self.createRequested.emit(name, self.cpus_input.value(), self.memory_input.value(), self.disk_input.value())
+        self.name_input.clear()
+        self.form.hide()
+
+    def ask_remove(self) -> QMessageBox | None:
+        name = self.selected_machine()
+        if not name:
+            return None
+        box = QMessageBox(QMessageBox.Icon.Warning, f"Remove machine {name}?",
+                          f"Delete <b>{html.escape(name)}</b> with its disk: the images, containers and volumes "
+                          "inside it are lost (berth machine rm).", QMessageBox.StandardButton.Cancel, self)
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.buttonClicked.connect(lambda button: button is remove and self.removeRequested.emit(name))
+        box.open()  # never exec(): no nested loop under qasync
+        self.confirmation = box
+        return box
+
+    def show_boot_log(self, name: str, text: str) -> None:
+        self.boot_log.setPlainText(f"— boot log of {name} —\n{text or '(empty: the machine has not booted yet)'}")
+        self.boot_log.show()
+        bar = self.boot_log.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def set_busy(self, name: str, action: str, on: bool) -> None:
+        if on:
+            self.busy[name] = action
+        else:
+            self.busy.pop(name, None)
+        self._update_buttons()
+
+    def show_error(self, text: str) -> None:
+        self.message.setProperty("role", "error")
+        self.message.setText(html.escape(text))
+        self.message.style().polish(self.message)
+        self.message.show()
+
+    def clear_message(self) -> None:
+        self.message.hide()
+
+    def _update_view(self) -> None:
+        self.stack.setCurrentWidget(self.table if self.model.rowCount() else self.empty)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        item = self.selected_item()
+        name = str(item.get("name", ""))
+        state = str(item.get("state", ""))
+        idle = bool(name) and name not in self.busy
+        self.start_button.setEnabled(idle and state in ("stopped", "error"))
+        self.stop_button.setEnabled(idle and state in ("running", "starting", "error"))
+        self.use_button.setEnabled(state == "running")
+        self.remove_button.setEnabled(idle and state in ("stopped", "error"))
+        self.log_button.setEnabled(bool(name))
