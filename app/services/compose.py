@@ -53,8 +53,10 @@ class ComposeService(QObject):
         self._jobs = jobs
         self._tasks = TaskSet()
         self._engine: compose.EngineConnection | None = None
+        self._engine_url = ""
         self._listing: asyncio.Task[Any] | None = None
         self.projects: dict[str, dict[str, Any]] = {}
+        self._closed = False
         self.current = ""  # the project whose containers are shown
         self.log_buffer = LogBuffer()
         self.follower = LogFollower(self.log_buffer, self)
@@ -70,8 +72,13 @@ class ComposeService(QObject):
 
     @property
     def engine(self) -> compose.EngineConnection:
-        if self._engine is None or self._engine.url != self._connection.url:
-            self._engine = compose.EngineConnection(self._connection.url)
+        if self._closed:
+            raise compose.ComposeError("the window is closing")
+        if self._engine is None or self._engine_url != self._connection.url:
+            if self._engine is not None:
+                self._tasks.spawn(self._engine.close(), name="compose-close")
+            self._engine_url = self._connection.url
+            self._engine = compose.EngineConnection(self._engine_url)
         return self._engine
 
     def _on_switched(self, _url: str) -> None:
@@ -91,6 +98,8 @@ class ComposeService(QObject):
     # -- listing ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
+        if self._closed:
+            return
         if self._listing is None or self._listing.done():
             self._listing = self._tasks.spawn(self._list(), name="compose-list")
         else:
@@ -256,10 +265,17 @@ class ComposeService(QObject):
             self.refresh()
 
     async def close(self) -> None:
+        self._closed = True
         self._settle.stop()
         self.follower.stop()
         await self.follower.close()
+        # Let short calls (a listing, a ps) end: a connect cancelled half-way leaves its socket open.
+        running = [task for task in self._tasks._tasks if not task.done()]
+        if running:
+            await asyncio.wait(running, timeout=1.0)
         await self._tasks.cancel_all()
         if self._engine is not None:
             await self._engine.close()
             self._engine = None
+            # The sockets close on the loop's next turns (Qt timers under qasync): let them, or they leak.
+            await asyncio.sleep(0.1)

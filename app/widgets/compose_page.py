@@ -35,7 +35,8 @@ EMPTY_TEXT = (
 )
 
 
-def _table(parent: QWidget, model: TonedModel, name: str) -> tuple[QTableView, QSortFilterProxyModel]:
+def _table(parent: QWidget, model: TonedModel, name: str, widths: tuple[int, ...]
+           ) -> tuple[QTableView, QSortFilterProxyModel]:
     proxy = QSortFilterProxyModel(parent)
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
@@ -50,7 +51,9 @@ def _table(parent: QWidget, model: TonedModel, name: str) -> tuple[QTableView, Q
     table.setShowGrid(False)
     table.verticalHeader().hide()
     table.horizontalHeader().setStretchLastSection(True)
-    table.setColumnWidth(0, 180)
+    table.setWordWrap(False)
+    for column, width in enumerate(widths):
+        table.setColumnWidth(column, width)
     return table, proxy
 
 
@@ -71,6 +74,7 @@ class ComposePage(QWidget):
         self.model = projects
         self.containers_model = containers
         self.busy: dict[str, str] = {}  # project -> action under way
+        self._pending = ""  # a project to select once listed
         self.confirmation: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
 
@@ -94,9 +98,10 @@ class ComposePage(QWidget):
         self.message.setWordWrap(True)
         self.message.hide()
 
-        self.table, self.proxy = _table(self, projects, "compose-projects")
+        self.table, self.proxy = _table(self, projects, "compose-projects", (200, 130, 160, 300))
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selected())
-        self.services, self.services_proxy = _table(self, containers, "compose-services")
+        self.services, self.services_proxy = _table(self, containers, "compose-services",
+                                                    (140, 220, 90, 180, 160, 140))
         self.detail_title = QLabel(self)
         self.detail_title.setObjectName("compose-detail-title")
         self.logs = LogPanel(log_buffer, self)
@@ -171,9 +176,12 @@ class ComposePage(QWidget):
         return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
 
     def select_project(self, name: str) -> bool:
+        """Select `name`; a project not listed yet (just brought up) is selected when it appears."""
         row = self.model.row_of(name)
         if row is None:
+            self._pending = name
             return False
+        self._pending = ""
         self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
         return True
 
@@ -261,6 +269,8 @@ class ComposePage(QWidget):
 
     def _update_view(self) -> None:
         self.stack.setCurrentWidget(self.splitter if self.model.rowCount() else self.empty)
+        if self._pending and self.model.row_of(self._pending) is not None:
+            self.select_project(self._pending)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
