@@ -38,7 +38,7 @@ from app.services.compose import ComposeService
 from app.services.containers import ContainerService
 from app.services.engine import EngineConnection, EngineStatus
 from app.services.jobs import JobCenter
-from app.services.machines import MachineService
+from app.services.machines import MachineService, first_run_needed
 from app.services.resources import ImageService, NetworkService, VolumeService
 from app.services.settings import Settings
 from app.services.stats import StatsService
@@ -256,6 +256,15 @@ class MainWindow(QMainWindow):
         mpage.bootLogRequested.connect(machines.boot_log)
         mpage.useRequested.connect(self.switch_engine)
 
+        if first_run_needed():  # no engine on this system without Berth's machine: offer to set it up
+            panel = self.containers_page.unreachable
+            panel.enable_first_run()
+            panel.setupRequested.connect(machines.set_up)
+            machines.setupOffered.connect(panel.offer_setup)
+            machines.setupProgress.connect(panel.show_setup_progress)
+            machines.setupFailed.connect(panel.show_setup_failed)
+            machines.setupFinished.connect(lambda host: (panel.setup_finished(), self.switch_engine(host)))
+
     def _shortcuts(self) -> None:
         for keys, handler in (
             ("Ctrl+K", self.open_palette),
@@ -377,6 +386,8 @@ class MainWindow(QMainWindow):
     def _on_status(self, status: EngineStatus) -> None:
         self.engine_status.set_status(status)
         self.containers_page.show_engine_status(status)
+        if status.reachable is False and self.containers_page.unreachable.first_run:
+            self.machine_service.check_setup()
         if self.tray is not None:
             self.tray.setToolTip(f"Berth — engine {'answers' if status.reachable else 'not answering'}")
 

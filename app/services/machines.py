@@ -7,7 +7,9 @@ marshalled back to the UI thread into a task-panel job.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,12 @@ from vmhost.machines import MachineError, Machines
 
 BOOT_LOG_LINES = 200
 _BOOT_LOG_BYTES = 64 * 1024
+DEFAULT_MACHINE = "default"
+
+
+def first_run_needed() -> bool:
+    """macOS and Windows run berthd in a machine; BERTH_FIRST_RUN=1 forces the first-run flow elsewhere."""
+    return sys.platform in ("darwin", "win32") or os.environ.get("BERTH_FIRST_RUN") == "1"
 
 
 def machine_item(machines: Any, machine: Any) -> dict[str, Any]:
@@ -58,6 +66,11 @@ class MachineService(QObject):
     actionFinished = Signal(str, str)
     actionFailed = Signal(str, str, str)  # machine, action, message
     bootLogReady = Signal(str, str)  # machine, the tail of its serial console
+    # First run: set up (create if missing, then start) the default machine and hand over its engine.
+    setupOffered = Signal(str)  # what set-up would do: "create", "start" or "use"
+    setupProgress = Signal(str)  # the latest step
+    setupFinished = Signal(str)  # the machine's docker_host
+    setupFailed = Signal(str)  # vmhost's message
 
     def __init__(self, jobs: JobCenter, machines: Any = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +78,9 @@ class MachineService(QObject):
         self._machines = machines
         self._tasks = TaskSet()
         self._listing: asyncio.Task[Any] | None = None
+        self._checking: asyncio.Task[Any] | None = None
+        self._setup: asyncio.Task[Any] | None = None
+        self._setup_jobs: set[int] = set()
 
     @property
     def machines(self) -> Any:
@@ -119,6 +135,71 @@ class MachineService(QObject):
 
         self._tasks.spawn(read(), name="machines-boot-log")
 
+    # -- first run -------------------------------------------------------------------------------
+
+    @property
+    def setting_up(self) -> bool:
+        return self._setup is not None and not self._setup.done()
+
+    def check_setup(self, name: str = DEFAULT_MACHINE) -> None:
+        """Find out what set-up would do for `name`; the answer arrives as `setupOffered`."""
+        if self.setting_up or (self._checking is not None and not self._checking.done()):
+            return
+        self._checking = self._tasks.spawn(self._check_setup(name), name="machines-check-setup")
+
+    async def _check_setup(self, name: str) -> None:
+        machines = self.machines
+
+        def read() -> str:
+            if name not in {m.name for m in machines.all()}:
+                return "create"
+            return "use" if machines.status(name).state == "running" else "start"
+
+        try:
+            offer = await asyncio.to_thread(read)
+        except (MachineError, OSError, ValueError) as exc:
+            self.setupFailed.emit(error_text(exc))
+            return
+        if not self.setting_up:
+            self.setupOffered.emit(offer)
+
+    def set_up(self, name: str = DEFAULT_MACHINE) -> None:
+        """Create `name` with vmhost's defaults if it does not exist, start it, then `setupFinished`."""
+        if not self.setting_up:
+            self._setup = self._tasks.spawn(self._set_up(name), name="machines-set-up")
+
+    async def _set_up(self, name: str) -> None:
+        machines = self.machines
+        try:
+            exists = await asyncio.to_thread(lambda: name in {m.name for m in machines.all()})
+        except (MachineError, OSError, ValueError) as exc:
+            self.setupFailed.emit(error_text(exc))
+            return
+        steps: list[tuple[str, str, Callable[[Callable[[str], None]], Any]]] = []
+        if not exists:
+            steps.append(("create", f"creating machine {name}",
+                          lambda progress: machines.init(name, progress=progress)))  # vmhost's defaults
+        steps.append(("start", f"starting machine {name}", lambda progress: machines.start(name, progress=progress)))
+        for action, title, call in steps:
+            self.setupProgress.emit(f"{title[:1].upper()}{title[1:]}…")
+            job = self._job(name, action, title, call)
+            self._setup_jobs.add(id(job))
+            try:
+                if job.task is not None:
+                    await job.task
+            finally:
+                self._setup_jobs.discard(id(job))
+            if job.state != "done":
+                self.setupFailed.emit(job.error or f"could not {action} machine {name}")
+                return
+        try:
+            machine = await asyncio.to_thread(machines.get, name)
+        except (MachineError, OSError, ValueError) as exc:
+            self.setupFailed.emit(error_text(exc))
+            return
+        self.setupProgress.emit(f"Machine {name} is running")
+        self.setupFinished.emit(machine.docker_host)
+
     def _job(self, name: str, action: str, title: str, call: Callable[[Callable[[str], None]], Any]) -> Job:
         job = self._jobs.add(title)
         job.task = self._tasks.spawn(self._run(job, name, action, call), name=f"machines-{action}")
@@ -151,6 +232,8 @@ class MachineService(QObject):
     def _progress(self, job: Job, text: str) -> None:
         if job.state == "running":
             job.update(None, text)
+            if id(job) in self._setup_jobs:
+                self.setupProgress.emit(text)
             self.refresh()  # a step of a boot is often a change of state
 
     async def close(self) -> None:
