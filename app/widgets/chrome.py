@@ -6,6 +6,7 @@ import html
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -18,6 +19,15 @@ from PySide6.QtWidgets import (
 
 from app.services.jobs import Job, JobCenter
 from app.services.settings import Context
+
+
+def toolbar_button(parent: QWidget, layout: QBoxLayout, text: str, tip: str, name: str) -> QPushButton:
+    """A page's action button: its tooltip names the docker command, as UI.md asks."""
+    button = QPushButton(text, parent)
+    button.setObjectName(name)
+    button.setToolTip(tip)
+    layout.addWidget(button)
+    return button
 
 
 class Header(QWidget):

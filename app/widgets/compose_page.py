@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from app.models.compose import TonedModel
 from app.models.logs import LogBuffer
 from app.models.resources import KEY_ROLE, SORT_ROLE
+from app.widgets.chrome import toolbar_button
 from app.widgets.log_panel import LogPanel
 
 EMPTY_TEXT = (
@@ -163,11 +164,7 @@ class ComposePage(QWidget):
         self._update_view()
 
     def _button(self, text: str, tip: str, name: str) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setToolTip(tip)
-        self.buttons.addWidget(button)
-        return button
+        return toolbar_button(self, self.buttons, text, tip, name)
 
     # -- selection -------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.models.compose import TonedModel
 from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE
+from app.widgets.chrome import toolbar_button
 
 LINUX_NOTE = ("On Linux, machines are optional: berthd runs natively here (start it with <code>berthd</code>). "
               "A machine is a small Linux VM running berthd — what macOS and Windows need.")
@@ -144,11 +145,7 @@ class MachinesPage(QWidget):
         self._update_view()
 
     def _button(self, text: str, tip: str, name: str) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setToolTip(tip)
-        self.buttons.addWidget(button)
-        return button
+        return toolbar_button(self, self.buttons, text, tip, name)
 
     def _spin(self, low: int, high: int, value: int, suffix: str, name: str) -> QSpinBox:
         spin = QSpinBox(self.form)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE, ResourceModel
+from app.widgets.chrome import toolbar_button
 
 
 class ResourcePage(QWidget):
@@ -86,11 +87,7 @@ class ResourcePage(QWidget):
         self._update_view()
 
     def button(self, text: str, tip: str, name: str) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setToolTip(tip)
-        self.buttons.addWidget(button)
-        return button
+        return toolbar_button(self, self.buttons, text, tip, name)
 
     def selected_key(self) -> str:
         rows = self.table.selectionModel().selectedRows()
