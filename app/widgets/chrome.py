@@ -30,6 +30,15 @@ def toolbar_button(parent: QWidget, layout: QBoxLayout, text: str, tip: str, nam
     return button
 
 
+def show_message(label: QLabel, text: str, role: str) -> None:
+    """A page's in-place message: the role ("error", "hint") picks its look from the theme, so the
+    label is re-polished when the role changes."""
+    label.setProperty("role", role)
+    label.setText(html.escape(text))
+    label.style().polish(label)
+    label.show()
+
+
 class Header(QWidget):
     paletteRequested = Signal()
     contextChosen = Signal(str)  # url

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.models.compose import TonedModel
 from app.models.logs import LogBuffer
 from app.models.resources import KEY_ROLE, SORT_ROLE
-from app.widgets.chrome import toolbar_button
+from app.widgets.chrome import show_message, toolbar_button
 from app.widgets.log_panel import LogPanel
 
 EMPTY_TEXT = (
@@ -250,16 +250,10 @@ class ComposePage(QWidget):
         self._update_buttons()
 
     def show_error(self, text: str) -> None:
-        self.message.setProperty("role", "error")
-        self.message.setText(html.escape(text))
-        self.message.style().polish(self.message)
-        self.message.show()
+        show_message(self.message, text, "error")
 
     def show_info(self, text: str) -> None:
-        self.message.setProperty("role", "hint")
-        self.message.setText(html.escape(text))
-        self.message.style().polish(self.message)
-        self.message.show()
+        show_message(self.message, text, "hint")
 
     def clear_message(self) -> None:
         self.message.hide()

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.models.compose import TonedModel
 from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE
-from app.widgets.chrome import toolbar_button
+from app.widgets.chrome import show_message, toolbar_button
 
 LINUX_NOTE = ("On Linux, machines are optional: berthd runs natively here (start it with <code>berthd</code>). "
               "A machine is a small Linux VM running berthd — what macOS and Windows need.")
@@ -228,10 +228,7 @@ class MachinesPage(QWidget):
         self._update_buttons()
 
     def show_error(self, text: str) -> None:
-        self.message.setProperty("role", "error")
-        self.message.setText(html.escape(text))
-        self.message.style().polish(self.message)
-        self.message.show()
+        show_message(self.message, text, "error")
 
     def clear_message(self) -> None:
         self.message.hide()

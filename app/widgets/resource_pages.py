@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE, ResourceModel
-from app.widgets.chrome import toolbar_button
+from app.widgets.chrome import show_message, toolbar_button
 
 
 class ResourcePage(QWidget):
@@ -105,14 +104,10 @@ class ResourcePage(QWidget):
         return True
 
     def show_error(self, text: str) -> None:
-        self.message.setProperty("role", "error")
-        self.message.setText(html.escape(text))
-        self.message.show()
+        show_message(self.message, text, "error")
 
     def show_info(self, text: str) -> None:
-        self.message.setProperty("role", "hint")
-        self.message.setText(html.escape(text))
-        self.message.show()
+        show_message(self.message, text, "hint")
 
     def clear_message(self) -> None:
         self.message.hide()
