@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from app import __version__
@@ -21,7 +23,9 @@ from app.display import (
     ports_text,
     short_id,
 )
-from engine.client import CLIENT_API_VERSION, EngineClient, EngineClientError, EngineUnreachable
+from engine.client import CLIENT_API_VERSION, EngineClient, EngineClientError, EngineUnreachable, default_engine_url
+from engine.client.tls import TLSFiles
+from vmhost.remote import RemoteEngine, RemoteEngineError
 
 # docker's convention: 125 when the engine refused to run the container, so scripts can tell it
 # apart from the container's own exit code.
@@ -36,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="engine address, e.g. unix:///run/berth/berth.sock (default: $BERTH_HOST, $DOCKER_HOST, "
         "then berthd's socket, then dockerd's)",
     )
+    parser.add_argument("--tlsverify", action="store_true",
+                        help="tcp:// engines: use TLS, verify the engine (files in $DOCKER_CERT_PATH or ~/.docker)")
+    parser.add_argument("--tlscacert", metavar="FILE",
+                        help="trust engines signed by this CA only (implies --tlsverify)")
+    parser.add_argument("--tlscert", metavar="FILE", help="client certificate (implies --tlsverify)")
+    parser.add_argument("--tlskey", metavar="FILE", help="client key (implies --tlsverify)")
     parser.add_argument("--version", action="version", version=f"berth {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -153,26 +163,54 @@ async def cmd_version(engine: EngineClient, args: argparse.Namespace, out: TextI
     return 0
 
 
+def engine_tls(args: argparse.Namespace) -> TLSFiles | None:
+    """The docker CLI's TLS flags; None leaves it to $DOCKER_TLS_VERIFY."""
+    if not (args.tlsverify or args.tlscacert or args.tlscert or args.tlskey):
+        return None
+    base = TLSFiles.from_dir(Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker"))
+
+    def given(value: str | None, default: Path | None) -> Path | None:
+        return Path(value) if value else default
+
+    return TLSFiles(given(args.tlscacert, base.ca), given(args.tlscert, base.cert), given(args.tlskey, base.key))
+
+
 async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    async with EngineClient(args.host) as engine:
+    url = args.host or default_engine_url()
+    remote = None
+    if url.startswith("ssh://"):
+        # A remote engine: a local socket forwarded over SSH stands in for it while this command runs.
         try:
-            if args.command == "ps":
-                return await cmd_ps(engine, args, out)
-            if args.command == "images":
-                return await cmd_images(engine, args, out)
-            if args.command == "run":
-                return await cmd_run(engine, args, out, err)
-            if args.command == "version":
-                return await cmd_version(engine, args, out)
-        except EngineUnreachable as exc:
-            print(
-                f"berth: cannot reach the engine at {exc.url}: is berthd running? start it with: berthd",
-                file=err,
-            )
+            remote = RemoteEngine(url)
+            url = await asyncio.to_thread(remote.start)
+        except RemoteEngineError as exc:
+            print(f"berth: {exc}", file=err)
             return 1
-        except EngineClientError as exc:
-            print(f"berth: {exc.message}", file=err)
-            return 1
+    try:
+        async with EngineClient(url, engine_tls(args)) as engine:
+            return await run_command(engine, args, out, err)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+async def run_command(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        if args.command == "ps":
+            return await cmd_ps(engine, args, out)
+        if args.command == "images":
+            return await cmd_images(engine, args, out)
+        if args.command == "run":
+            return await cmd_run(engine, args, out, err)
+        if args.command == "version":
+            return await cmd_version(engine, args, out)
+    except EngineUnreachable as exc:
+        why = "is berthd running? start it with: berthd" if exc.url.endswith("/berth.sock") else exc.reason
+        print(f"berth: cannot reach the engine at {exc.url}: {why}", file=err)
+        return 1
+    except EngineClientError as exc:
+        print(f"berth: {exc.message}", file=err)
+        return 1
     raise AssertionError(f"unknown command {args.command}")
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paramiko
 from paramiko.common import DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE, cMSG_CHANNEL_OPEN
@@ -100,6 +100,21 @@ class HostKeyMismatch(paramiko.SSHException):  # type: ignore[misc]  # paramiko 
     """The server's host key is not the one pinned for this machine."""
 
 
+class SSHEndpoint(Protocol):
+    """Where an sshd is and how both sides are proven: a machine's pinned key or a remote host's known_hosts."""
+
+    @property
+    def known_hosts_name(self) -> str: ...
+
+    def connect_client(self, timeout: float) -> paramiko.SSHClient:
+        """An authenticated SSHClient, or an exception saying why not (HostKeyMismatch for a wrong key)."""
+        ...
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where a machine's sshd is and how we prove who both sides are."""
@@ -112,16 +127,46 @@ class Endpoint:
 
     @property
     def known_hosts_name(self) -> str:
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return known_hosts_name(self.host, self.port)
+
+    def connect_client(self, timeout: float) -> paramiko.SSHClient:
+        from vmhost.keys import load_private_key, public_key_from_line
+
+        pinned = public_key_from_line(self.host_key)
+        client = paramiko.SSHClient()
+        # Only the pinned key is known, and RejectPolicy refuses anything unknown: no trust on first use.
+        client.get_host_keys().add(self.known_hosts_name, pinned.get_name(), pinned)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(
+                self.host, self.port, username=self.user, pkey=load_private_key(self.key_file),
+                look_for_keys=False, allow_agent=False, timeout=timeout,
+                banner_timeout=timeout, auth_timeout=timeout,
+            )
+        except paramiko.BadHostKeyException as e:
+            client.close()
+            raise HostKeyMismatch(
+                f"{self.known_hosts_name} presented host key {e.key.fingerprint}, not the pinned "
+                f"{e.expected_key.fingerprint}: refusing to connect (recreate the machine if its key really changed)"
+            ) from None
+        except paramiko.SSHException as e:
+            client.close()
+            if "not found in known_hosts" in str(e):
+                raise HostKeyMismatch(f"{self.known_hosts_name} offered no host key of the pinned type: {e}") from None
+            raise
+        except BaseException:
+            client.close()
+            raise
+        return client
 
 
 class Connection:
-    """One SSH session to a machine, re-established on demand after it drops.
+    """One SSH session to a machine or remote host, re-established on demand after it drops.
 
     Thread-safe: forwarders share it and call transport() for every new channel.
     """
 
-    def __init__(self, endpoint: Endpoint, keepalive: float = 10.0, connect_timeout: float = 10.0) -> None:
+    def __init__(self, endpoint: SSHEndpoint, keepalive: float = 10.0, connect_timeout: float = 10.0) -> None:
         self.endpoint = endpoint
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
@@ -148,34 +193,7 @@ class Connection:
             return transport is not None and transport.is_active()
 
     def _connect(self) -> paramiko.SSHClient:
-        from vmhost.keys import load_private_key, public_key_from_line
-
-        ep = self.endpoint
-        pinned = public_key_from_line(ep.host_key)
-        client = paramiko.SSHClient()
-        # Only the pinned key is known, and RejectPolicy refuses anything unknown: no trust on first use.
-        client.get_host_keys().add(ep.known_hosts_name, pinned.get_name(), pinned)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        try:
-            client.connect(
-                ep.host, ep.port, username=ep.user, pkey=load_private_key(ep.key_file),
-                look_for_keys=False, allow_agent=False, timeout=self.connect_timeout,
-                banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout,
-            )
-        except paramiko.BadHostKeyException as e:
-            client.close()
-            raise HostKeyMismatch(
-                f"{ep.known_hosts_name} presented host key {e.key.fingerprint}, not the pinned "
-                f"{e.expected_key.fingerprint}: refusing to connect (recreate the machine if its key really changed)"
-            ) from None
-        except paramiko.SSHException as e:
-            client.close()
-            if "not found in known_hosts" in str(e):
-                raise HostKeyMismatch(f"{ep.known_hosts_name} offered no host key of the pinned type: {e}") from None
-            raise
-        except BaseException:
-            client.close()
-            raise
+        client = self.endpoint.connect_client(self.connect_timeout)
         transport = client.get_transport()
         assert transport is not None
         # Keepalives find a dead session (guest paused, host slept) before a user's request does.

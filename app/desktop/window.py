@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -52,6 +53,7 @@ from app.widgets.machines_page import MachinesPage
 from app.widgets.resource_pages import ImagesPage, NetworksPage, VolumesPage
 from app.widgets.settings_page import SettingsPage
 from app.widgets.sidebar import Sidebar
+from engine.client.tls import TLSFiles
 
 
 class MainWindow(QMainWindow):
@@ -63,7 +65,11 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings(parent=self)
         self.theme = theme
 
-        self.connection = EngineConnection(url, self)
+        # As the docker CLI: --host, then $BERTH_HOST/$DOCKER_HOST, then the engine last chosen here.
+        if url is None and not (os.environ.get("BERTH_HOST") or os.environ.get("DOCKER_HOST")):
+            url = self.settings.engine or None
+        context = self.settings.context(url) if url else None
+        self.connection = EngineConnection(url, self, tls=context.tls if context is not None else None)
         self.jobs = JobCenter(self)
         self.containers = ContainerService(self.connection, self)
         self.stats = StatsService(self.connection, self)
@@ -218,6 +224,7 @@ class MainWindow(QMainWindow):
         self.header.forward.clicked.connect(self.go_forward)
         self.settings_page.contextChosen.connect(self.switch_engine)
         self.settings_page.contextAdded.connect(self._add_context)
+        self.settings_page.contextRemoved.connect(self._remove_context)
         self.settings_page.themeChosen.connect(self.choose_theme)
         self._wire_compose_and_machines()
 
@@ -356,12 +363,23 @@ class MainWindow(QMainWindow):
         self.use_theme(theme)
 
     def switch_engine(self, url: str) -> None:
-        if not url or url == self.connection.url or url.startswith("ssh://"):
+        if not url:
             return
-        self.connection.switch(url)
+        context = self.settings.context(url)
+        self.connection.switch(url, context.tls if context is not None else None)
+        self.settings.engine = url
 
-    def _add_context(self, name: str, url: str) -> None:
-        self.settings.add_context(name, url)
+    def _add_context(self, name: str, url: str, tls: TLSFiles | None) -> None:
+        try:
+            context = self.settings.add_context(name, url, tls)
+        except ValueError as exc:  # TLSSetupError too: the page says what to fix, nothing is stored
+            self.settings_page.show_error(str(exc))
+            return
+        self.settings_page.added(context)
+        self._refresh_contexts()
+
+    def _remove_context(self, name: str) -> None:
+        self.settings.remove_context(name)
         self._refresh_contexts()
 
     def _refresh_contexts(self) -> None:
@@ -554,10 +572,7 @@ class MainWindow(QMainWindow):
             commands.append((f"Theme: {name}", "settings", lambda n=name: self.choose_theme(n)))
         commands.append(("About Berth", "version", self.open_about))
         for context in self.settings.contexts(self.connection.url):
-            if context.available:
-                commands.append(
-                    (f"Use engine {context.name}", context.url, lambda u=context.url: self.switch_engine(u))
-                )
+            commands.append((f"Use engine {context.name}", context.url, lambda u=context.url: self.switch_engine(u)))
         return commands
 
     def open_about(self) -> None:

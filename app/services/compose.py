@@ -74,11 +74,12 @@ class ComposeService(QObject):
     def engine(self) -> compose.EngineConnection:
         if self._closed:
             raise compose.ComposeError("the window is closing")
-        if self._engine is None or self._engine_url != self._connection.url:
+        client = self._connection.client  # its address: an ssh:// engine's is the tunnel's local socket
+        if self._engine is None or self._engine_url != client.url:
             if self._engine is not None:
                 self._tasks.spawn(self._engine.close(), name="compose-close")
-            self._engine_url = self._connection.url
-            self._engine = compose.EngineConnection(self._engine_url)
+            self._engine_url = client.url
+            self._engine = compose.EngineConnection(client.url, client.tls)
         return self._engine
 
     def _on_switched(self, _url: str) -> None:

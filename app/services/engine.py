@@ -9,7 +9,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.services.tasks import TaskSet
-from engine.client import EngineClient, EngineClientError, EngineUnreachable
+from engine.client import EngineClient, EngineClientError, EngineUnreachable, default_engine_url, normalize_url
+from engine.client.tls import TLSFiles
+from vmhost.remote import RemoteEngine, RemoteEngineError
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +39,13 @@ class EngineConnection(QObject):
 
     RETRY_INTERVAL_MS = 5000
 
-    def __init__(self, url: str | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, url: str | None = None, parent: QObject | None = None, tls: TLSFiles | None = None) -> None:
         super().__init__(parent)
-        self.client = EngineClient(url)
-        self.status = EngineStatus(self.client.url, None)
+        self._url = normalize_url(url) if url else default_engine_url()
+        self._remote: RemoteEngine | None = None
+        self._remote_error = ""
+        self.client = self._open(self._url, tls)
+        self.status = EngineStatus(self._url, None)
         self._tasks = TaskSet()
         self._events_task: asyncio.Task[Any] | None = None
         # While unreachable, try again now and then so a restarted berthd is picked up without a click.
@@ -51,7 +56,20 @@ class EngineConnection(QObject):
 
     @property
     def url(self) -> str:
-        return self.client.url
+        """The engine's address as the user chose it (ssh://... for a remote host, not the tunnel)."""
+        return self._url
+
+    def _open(self, url: str, tls: TLSFiles | None) -> EngineClient:
+        """A client for `url`; an ssh:// engine is reached through a local socket its tunnel forwards."""
+        self._remote, self._remote_error = None, ""
+        if not url.startswith("ssh://"):
+            return EngineClient(url, tls)
+        try:
+            self._remote = RemoteEngine(url)
+        except RemoteEngineError as exc:
+            self._remote_error = str(exc)
+            return EngineClient(url)  # never used: _check reports the error
+        return EngineClient(self._remote.local_url)
 
     def check(self) -> None:
         """Ask the engine whether it answers; the outcome arrives as `statusChanged`."""
@@ -59,7 +77,13 @@ class EngineConnection(QObject):
         self._tasks.spawn(self._check(), name="engine-check")
 
     async def _check(self) -> None:
+        if self._remote_error:
+            self._set_unreachable(self._remote_error)
+            return
         try:
+            if self._remote is not None:
+                # Connecting and authenticating block: paramiko runs in a worker thread.
+                await asyncio.to_thread(self._remote.start)
             await self.client.ensure_reachable()
             description = await self.client.describe()
         except EngineUnreachable as exc:
@@ -67,6 +91,9 @@ class EngineConnection(QObject):
             return
         except EngineClientError as exc:
             self._set_unreachable(f"the engine answered with an error: {exc.message}")
+            return
+        except RemoteEngineError as exc:
+            self._set_unreachable(str(exc))
             return
         self._set_status(EngineStatus(self.url, True, description, events=self.status.events))
         if self._events_task is None or self._events_task.done():
@@ -98,18 +125,23 @@ class EngineConnection(QObject):
         # The engine ended the stream (restart, shutdown): check whether it is still there.
         self.check()
 
-    def switch(self, url: str) -> None:
+    def switch(self, url: str, tls: TLSFiles | None = None) -> None:
         """Talk to another engine from now on (a context switch)."""
-        if url == self.url:
+        url = normalize_url(url)
+        if url == self.url and tls == self.client.tls:
             return
-        old, self.client = self.client, EngineClient(url)
-        self._tasks.spawn(self._replace(old), name="engine-switch")
+        old, old_remote = self.client, self._remote
+        self._url = url
+        self.client = self._open(url, tls)
+        self._tasks.spawn(self._replace(old, old_remote), name="engine-switch")
 
-    async def _replace(self, old: EngineClient) -> None:
+    async def _replace(self, old: EngineClient, old_remote: RemoteEngine | None) -> None:
         if self._events_task is not None:
             self._events_task.cancel()
             self._events_task = None
         await old.close()
+        if old_remote is not None:
+            await asyncio.to_thread(old_remote.close)
         self._set_status(EngineStatus(self.url, None))
         self.switched.emit(self.url)
         self.check()
@@ -126,3 +158,5 @@ class EngineConnection(QObject):
         self._retry.stop()
         await self._tasks.cancel_all()
         await self.client.close()
+        if self._remote is not None:
+            await asyncio.to_thread(self._remote.close)

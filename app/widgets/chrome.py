@@ -75,9 +75,6 @@ class Header(QWidget):
             self.engine.addItem(f"{context.name}  ({context.url})", context.url)
             index = self.engine.count() - 1
             self.engine.setItemData(index, context.note, Qt.ItemDataRole.ToolTipRole)
-            if not context.available:
-                item = self.engine.model().item(index)  # type: ignore[attr-defined]
-                item.setEnabled(False)
             if context.url == current_url:
                 self.engine.setCurrentIndex(index)
         self.engine.blockSignals(False)

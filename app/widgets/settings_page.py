@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -20,12 +24,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.settings import Context
+from app.widgets.chrome import show_message
+from engine.client.tls import TLSFiles
 
 
 class SettingsPage(QWidget):
     themeChosen = Signal(str)
-    contextChosen = Signal(str)
-    contextAdded = Signal(str, str)
+    contextChosen = Signal(str)  # url
+    contextAdded = Signal(str, str, object)  # name, url, TLSFiles or None
+    contextRemoved = Signal(str)  # name
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -34,25 +41,28 @@ class SettingsPage(QWidget):
         self.contexts = QListWidget(engines)
         self.contexts.setObjectName("contexts")
         self.contexts.itemActivated.connect(self._on_context)
+        self.contexts.currentItemChanged.connect(self._on_current)
         self.use = QPushButton("Use this engine", engines)
         self.use.clicked.connect(lambda: self.contexts.currentItem() and self._on_context(self.contexts.currentItem()))
-        self.new_name = QLineEdit(engines)
-        self.new_name.setPlaceholderText("name")
-        self.new_url = QLineEdit(engines)
-        self.new_url.setPlaceholderText("unix:///path/to/engine.sock or tcp://host:2376")
-        add = QPushButton("Add", engines)
-        add.clicked.connect(self._add)
+        self.remove = QPushButton("Remove", engines)
+        self.remove.setObjectName("remove-context")
+        self.remove.setEnabled(False)
+        self.remove.clicked.connect(self._remove)
         box = QVBoxLayout(engines)
-        box.addWidget(QLabel("Berth talks the Docker Engine API: berthd, a stock dockerd or podman all work "
-                             "(like <code>docker context use</code>).", engines))
+        box.addWidget(QLabel("Berth talks the Docker Engine API: berthd, a stock dockerd or podman all work, "
+                             "here or on another host (like <code>docker context use</code>).", engines))
         box.addWidget(self.contexts)
         row = QHBoxLayout()
         row.addWidget(self.use)
+        row.addWidget(self.remove)
         row.addStretch(1)
-        row.addWidget(self.new_name)
-        row.addWidget(self.new_url, 2)
-        row.addWidget(add)
         box.addLayout(row)
+        box.addWidget(self._add_form(engines))
+        self.message = QLabel(engines)
+        self.message.setObjectName("settings-message")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        box.addWidget(self.message)
 
         look = QGroupBox("Theme", self)
         self.themes = QButtonGroup(self)
@@ -72,15 +82,52 @@ class SettingsPage(QWidget):
         layout.addWidget(look)
         layout.addStretch(0)
 
+    def _add_form(self, parent: QWidget) -> QWidget:
+        form_box = QGroupBox("Add an engine", parent)
+        self.new_name = QLineEdit(form_box)
+        self.new_name.setObjectName("context-name")
+        self.new_name.setPlaceholderText("a name, e.g. build server")
+        self.new_url = QLineEdit(form_box)
+        self.new_url.setObjectName("context-url")
+        self.new_url.setPlaceholderText("unix:///path/engine.sock, ssh://user@host or tcp://host:2376")
+        self.new_url.textChanged.connect(self._on_url_edited)
+        # TLS files matter for tcp:// only (dockerd --tlsverify); ssh:// uses the user's SSH keys.
+        self.tls = QCheckBox("TLS (dockerd --tlsverify): verify the engine with this CA and show this "
+                             "client certificate", form_box)
+        self.tls.setObjectName("context-tls")
+        self.tls_files: dict[str, QLineEdit] = {}
+        form = QFormLayout(form_box)
+        form.addRow("Name", self.new_name)
+        form.addRow("Address", self.new_url)
+        form.addRow("", self.tls)
+        for key, label in (("ca", "CA certificate"), ("cert", "Client certificate"), ("key", "Client key")):
+            edit = QLineEdit(form_box)
+            edit.setObjectName(f"context-tls-{key}")
+            edit.setPlaceholderText(f"{key}.pem")
+            pick = QPushButton("Choose…", form_box)
+            pick.clicked.connect(lambda _=False, e=edit, t=label: self._choose_file(e, t))
+            line = QHBoxLayout()
+            line.addWidget(edit, 1)
+            line.addWidget(pick)
+            form.addRow(label, line)
+            self.tls_files[key] = edit
+        add = QPushButton("Add", form_box)
+        add.setObjectName("add-context")
+        add.clicked.connect(self._add)
+        form.addRow("", add)
+        self.tls.toggled.connect(self._on_url_edited)
+        self._on_url_edited()
+        return form_box
+
     def set_contexts(self, contexts: list[Context], current_url: str) -> None:
         self.contexts.clear()
         for context in contexts:
             mark = "●  " if context.url == current_url else "    "
-            item = QListWidgetItem(f"{mark}{context.name} — {context.url}   ({context.note})", self.contexts)
-            item.setData(256, context.url)
+            secure = ", TLS" if context.tls is not None else ""
+            item = QListWidgetItem(f"{mark}{context.name} — {context.url}   ({context.note}{secure})", self.contexts)
+            item.setData(_URL_ROLE, context.url)
+            item.setData(_NAME_ROLE, context.name if context.mine else "")
             item.setToolTip(html.escape(context.note))
-            if not context.available:
-                item.setFlags(item.flags() & ~item.flags().ItemIsEnabled)
 
     def set_theme(self, name: str) -> None:
         button = self.theme_buttons.get(name)
@@ -89,12 +136,54 @@ class SettingsPage(QWidget):
             button.setChecked(True)
             button.blockSignals(False)
 
+    def show_error(self, text: str) -> None:
+        show_message(self.message, text, "error")
+
+    def added(self, context: Context) -> None:
+        """The window stored a new engine: clear the form and say so."""
+        for edit in (self.new_name, self.new_url, *self.tls_files.values()):
+            edit.clear()
+        self.tls.setChecked(False)
+        show_message(self.message, f"Added {context.name}: double-click it to use it.", "hint")
+
+    def _on_current(self, item: QListWidgetItem | None) -> None:
+        self.remove.setEnabled(bool(item is not None and item.data(_NAME_ROLE)))
+
+    def _on_url_edited(self) -> None:
+        tcp = self.new_url.text().strip().startswith("tcp://")
+        self.tls.setEnabled(tcp)
+        for edit in self.tls_files.values():
+            edit.setEnabled(tcp and self.tls.isChecked())
+
+    def _choose_file(self, edit: QLineEdit, title: str) -> None:
+        dialog = QFileDialog(self, title)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(edit.setText)
+        dialog.open()  # never a nested exec() under qasync
+
     def _on_context(self, item: QListWidgetItem) -> None:
-        self.contextChosen.emit(str(item.data(256)))
+        self.contextChosen.emit(str(item.data(_URL_ROLE)))
+
+    def _remove(self) -> None:
+        item = self.contexts.currentItem()
+        if item is not None and item.data(_NAME_ROLE):
+            self.contextRemoved.emit(str(item.data(_NAME_ROLE)))
 
     def _add(self) -> None:
         name, url = self.new_name.text().strip(), self.new_url.text().strip()
-        if name and url:
-            self.contextAdded.emit(name, url)
-            self.new_name.clear()
-            self.new_url.clear()
+        if not name or not url:
+            self.show_error("Give the engine a name and an address.")
+            return
+        tls = None
+        if self.tls.isEnabled() and self.tls.isChecked():
+
+            def path(key: str) -> Path | None:
+                text = self.tls_files[key].text().strip()
+                return Path(text).expanduser() if text else None
+
+            tls = TLSFiles(path("ca"), path("cert"), path("key"))
+        self.contextAdded.emit(name, url, tls)
+
+
+_URL_ROLE = 256  # Qt.UserRole
+_NAME_ROLE = 257  # set for engines the user added (they can be removed)

@@ -34,3 +34,22 @@ def socket_path(url: str) -> Path | None:
     if url.startswith("unix://"):
         return Path(url[len("unix://") :])
     return None
+
+
+def check_engine_url(url: str) -> str:
+    """`url` normalised, or ValueError saying how an engine address is written."""
+    url = normalize_url(url.strip())
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("unix", "tcp", "ssh"):
+        raise ValueError(f"{url!r} is not an engine address: write unix:///path/to/engine.sock, "
+                         "tcp://host:2376 or ssh://user@host")
+    if scheme == "unix" and not rest.startswith("/"):
+        raise ValueError(f"{url!r}: a socket path must be absolute (unix:///run/berth/berth.sock)")
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    if scheme in ("tcp", "ssh") and not host.split(":", 1)[0]:
+        raise ValueError(f"{url!r} names no host: write {scheme}://host{':2376' if scheme == 'tcp' else ''}")
+    if ":" in host:
+        port = host.rsplit(":", 1)[1]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{url!r}: the port must be a number from 1 to 65535")
+    return url

@@ -26,6 +26,7 @@ from engine.client.address import default_engine_url, normalize_url
 from engine.client.errors import EngineClientError, EngineUnreachable
 from engine.client.execs import ExecStream
 from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
+from engine.client.tls import TLSFiles, https_url
 
 # The newest API this client is written against; older engines are spoken to in their own version.
 CLIENT_API_VERSION = "1.45"
@@ -63,8 +64,10 @@ class EngineClient:
     Use it as `async with EngineClient(url) as engine: ...`, or call `close()` when done.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, tls: TLSFiles | None = None) -> None:
         self.url = normalize_url(url) if url else default_engine_url()
+        # TLS applies to tcp:// only; without files given, the docker CLI's DOCKER_TLS* variables decide.
+        self.tls = (tls or TLSFiles.from_env()) if self.url.startswith("tcp://") else None
         self._docker: aiodocker.Docker | None = None
         self._api_version: str | None = None
         self._negotiating = asyncio.Lock()
@@ -448,8 +451,12 @@ class EngineClient:
         if self._docker is None:
             # Created here, inside a coroutine, because aiohttp sessions belong to a running loop.
             try:
-                self._docker = aiodocker.Docker(url=self.url, timeout=_CALL_TIMEOUT)
-            except ValueError as exc:
+                if self.tls is not None:
+                    self._docker = aiodocker.Docker(url=https_url(self.url), timeout=_CALL_TIMEOUT,
+                                                    ssl_context=self.tls.ssl_context())
+                else:
+                    self._docker = aiodocker.Docker(url=self.url, timeout=_CALL_TIMEOUT)
+            except ValueError as exc:  # TLSSetupError is one
                 raise EngineUnreachable(self.url, str(exc)) from exc
         return self._docker
 

@@ -16,6 +16,7 @@ import aiohttp
 
 from engine.client.address import default_engine_url, normalize_url
 from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
+from engine.client.tls import TLSFiles, TLSSetupError, https_url
 from engine.compose.errors import ComposeError
 
 _CALL_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=10)
@@ -32,8 +33,9 @@ class EngineError(ComposeError):
 class EngineConnection:
     """One engine, reached by URL (`unix:///path`, `tcp://host:port`); DOCKER_HOST's rules by default."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, tls: TLSFiles | None = None) -> None:
         self.url = normalize_url(url) if url else default_engine_url()
+        self.tls = (tls or TLSFiles.from_env()) if self.url.startswith("tcp://") else None
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> EngineConnection:
@@ -52,6 +54,12 @@ class EngineConnection:
             if self.url.startswith("unix://"):
                 connector: aiohttp.BaseConnector = aiohttp.UnixConnector(path=self.url[len("unix://"):])
                 base = "http://localhost"
+            elif self.tls is not None:
+                try:
+                    connector = aiohttp.TCPConnector(ssl=self.tls.ssl_context())
+                except TLSSetupError as exc:
+                    raise ComposeError(str(exc)) from None
+                base = https_url(self.url)
             elif self.url.startswith(("tcp://", "http://")):
                 connector = aiohttp.TCPConnector()
                 base = "http://" + self.url.split("://", 1)[1]

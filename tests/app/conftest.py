@@ -55,6 +55,15 @@ def _unraisable(previous: Callable[[Any], None], args: Any) -> None:
     previous(args)
 
 
+@pytest.fixture(autouse=True)
+def _private_settings(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desktop's settings (theme, engines, last engine) go to the test's own directory, never
+    the user's, and no engine address leaks in from the environment."""
+    monkeypatch.setenv("BERTH_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("BERTH_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+
+
 @pytest.fixture
 def fake_engine() -> Iterator[FakeEngine]:
     directory = short_socket_dir()

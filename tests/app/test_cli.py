@@ -82,6 +82,14 @@ def test_unreachable_engine_is_one_clear_line(tmp_path: Path) -> None:
     url = f"unix://{tmp_path}/absent.sock"
     code, out, err = berth("--host", url, "ps")
     assert code == 1 and out == ""
+    assert err.startswith(f"berth: cannot reach the engine at {url}: ") and err.count("\n") == 1
+    assert "no such file or directory" in err.lower()
+
+
+def test_unreachable_berthd_says_how_to_start_it(tmp_path: Path) -> None:
+    url = f"unix://{tmp_path}/berth.sock"
+    code, _, err = berth("--host", url, "ps")
+    assert code == 1
     assert err == f"berth: cannot reach the engine at {url}: is berthd running? start it with: berthd\n"
 
 

@@ -26,8 +26,9 @@ def dockerd_missing() -> str | None:
 
 
 class PrivateDockerd:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.base = base
+        self.extra_args = extra_args  # e.g. a TLS listener: -H tcp://127.0.0.1:N --tlsverify ...
         self.socket = base / "docker.sock"
         self.log = base / "dockerd.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -44,7 +45,7 @@ class PrivateDockerd:
                 ["dockerd", "--data-root", str(self.base / "data"), "--exec-root", str(self.base / "exec"),
                  "-H", self.url, "--pidfile", str(self.base / "dockerd.pid"), "--bridge=none",
                  "--iptables=false", "--ip6tables=false", "--storage-driver=overlay2",
-                 "--default-ulimit", "nofile=20000:20000"],
+                 "--default-ulimit", "nofile=20000:20000", *self.extra_args],
                 stdout=log, stderr=log, start_new_session=True,
             )
         deadline = time.monotonic() + timeout

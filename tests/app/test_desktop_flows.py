@@ -1,0 +1,175 @@
+"""Desktop flows against the in-memory engine: the command palette (Ctrl+K) and the saved theme."""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
+
+from app.desktop.theme import Theme, apply_theme
+from app.desktop.window import MainWindow
+from app.dialogs.palette import CommandPalette
+from app.services.settings import Settings
+from tests.engine.client.fake_engine import FakeEngine
+
+pytestmark = pytest.mark.gui
+
+DARK_WINDOW = Theme.load("dark").colors["window"]
+LIGHT_WINDOW = Theme.load("light").colors["window"]
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The window's settings file lives here, never in the user's real config dir."""
+    directory = tmp_path / "config"
+    directory.mkdir()
+    monkeypatch.setenv("BERTH_CONFIG_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def light_again(qapp: QApplication) -> Iterator[None]:
+    """A theme applies to the whole QApplication: hand the next test the light one back."""
+    yield
+    apply_theme(qapp, Theme.load("light"))
+
+
+def window_color(app: QApplication) -> str:
+    return app.palette().color(QPalette.ColorRole.Window).name()
+
+
+def saved_theme(directory: Path) -> str | None:
+    ini = configparser.ConfigParser()
+    ini.read(directory / "desktop.ini")
+    return ini.get("General", "theme", fallback=None)
+
+
+def open_palette_with_shortcut(qtbot: Any, window: MainWindow) -> CommandPalette:
+    """Ctrl+K as a person presses it: the window must be active for its shortcut to fire."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    assert window.palette is None
+    qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.palette is not None and window.palette.isVisible())
+    palette = window.palette
+    assert palette is not None
+    qtbot.waitUntil(lambda: palette.query.hasFocus())  # typing goes straight to the query
+    return palette
+
+
+def test_palette_shortcut_filters_and_enter_runs_theme_dark(
+    qtbot: Any, qapp: QApplication, fake_engine: FakeEngine, make_window: Callable[[str], MainWindow],
+    config_dir: Path, light_again: None,
+) -> None:
+    window = make_window(fake_engine.url)
+    assert window_color(qapp) == LIGHT_WINDOW
+    palette = open_palette_with_shortcut(qtbot, window)
+    everything = palette.visible_titles()
+    assert {"Go to Volumes", "Theme: dark", "About Berth"} <= set(everything)
+
+    qtbot.keyClicks(palette.query, "theme da")
+    assert palette.visible_titles() == ["Theme: dark"]
+    qtbot.keyClick(palette.query, Qt.Key.Key_Return)
+
+    qtbot.waitUntil(lambda: not palette.isVisible())
+    assert window_color(qapp) == DARK_WINDOW
+    assert window.theme is not None and window.theme.name == "dark"
+    assert Theme.load("dark").colors["sidebar"] in qapp.styleSheet()
+    assert saved_theme(config_dir) == "dark"
+
+
+def test_palette_arrow_keys_choose_a_place_and_no_match_runs_nothing(
+    qtbot: Any, fake_engine: FakeEngine, make_window: Callable[[str], MainWindow], config_dir: Path,
+) -> None:
+    window = make_window(fake_engine.url)
+    assert window.current_place() == "containers"
+    palette = open_palette_with_shortcut(qtbot, window)
+
+    qtbot.keyClicks(palette.query, "nothing-is-called-this")
+    assert palette.visible_titles() == []
+    qtbot.keyClick(palette.query, Qt.Key.Key_Return)  # nothing chosen: it stays open, nothing runs
+    assert palette.isVisible() and window.current_place() == "containers"
+
+    palette.query.clear()
+    qtbot.keyClicks(palette.query, "go to")
+    titles = palette.visible_titles()
+    assert titles[:4] == ["Go to Containers", "Go to Images", "Go to Volumes", "Go to Networks"]
+    assert all(title.startswith("Go to ") for title in titles)
+    for _ in range(2):
+        qtbot.keyClick(palette.query, Qt.Key.Key_Down)
+    qtbot.keyClick(palette.query, Qt.Key.Key_Up)
+    assert palette.list.currentRow() == 1
+    qtbot.keyClick(palette.query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.current_place() == "images")
+    assert not palette.isVisible()
+    assert window.sidebar.places.currentItem() is not None
+    window.go_back()  # the palette's jump is a step in the history like any other
+    assert window.current_place() == "containers"
+
+
+def test_palette_finds_a_container_and_opens_its_logs(
+    qtbot: Any, fake_engine: FakeEngine, make_window: Callable[[str], MainWindow], config_dir: Path,
+) -> None:
+    fake_engine.add_container("web", state="running")
+    db = fake_engine.add_container("db", state="running")
+    window = make_window(fake_engine.url)
+    qtbot.waitUntil(lambda: window.containers_model.rowCount() == 2)
+    window.show_place("volumes")
+    palette = open_palette_with_shortcut(qtbot, window)
+    qtbot.keyClicks(palette.query, "container db")
+    assert palette.visible_titles() == ["Container db"]
+    qtbot.keyClick(palette.query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.current_place() == "containers")
+    assert window.containers_page.current_id() == db
+    assert window.detail.name == "db"
+    assert window.detail.tabs.tabText(window.detail.tabs.currentIndex()) == "Logs"
+
+
+def test_theme_chosen_on_settings_page_is_saved(
+    qtbot: Any, qapp: QApplication, fake_engine: FakeEngine, make_window: Callable[[str], MainWindow],
+    config_dir: Path, light_again: None, run_async: Callable[..., Any],
+) -> None:
+    window = make_window(fake_engine.url)
+    window.show_place("settings")
+    dark = window.settings_page.theme_buttons["dark"]
+    assert dark.objectName() == "theme-dark" and not dark.isChecked()
+    qtbot.mouseClick(dark, Qt.MouseButton.LeftButton)
+    assert dark.isChecked()
+    assert window_color(qapp) == DARK_WINDOW
+    assert saved_theme(config_dir) == "dark"
+
+    # A second window reading the same file shows the saved choice on its Settings page.
+    again = MainWindow(fake_engine.url, settings=Settings(config_dir / "desktop.ini"))
+    qtbot.addWidget(again)
+    try:
+        assert again.settings.theme == "dark"
+        assert again.settings_page.theme_buttons["dark"].isChecked()
+        assert not again.settings_page.theme_buttons["system"].isChecked()
+    finally:
+        run_async(again.shutdown())
+
+
+@pytest.mark.xfail(strict=True, reason="the saved theme is never applied at start: MainWindow (and main()) "
+                   "only apply the `theme` argument, ignoring Settings.theme (reported)")
+def test_new_window_starts_in_the_saved_theme(
+    qtbot: Any, qapp: QApplication, fake_engine: FakeEngine, config_dir: Path, light_again: None,
+    run_async: Callable[..., Any],
+) -> None:
+    path = config_dir / "desktop.ini"
+    Settings(path).theme = "dark"
+    apply_theme(qapp, Theme.load("light"))
+    window = MainWindow(fake_engine.url, settings=Settings(path))  # no theme argument: the saved one
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        assert window.settings_page.theme_buttons["dark"].isChecked()
+        assert window.theme is not None and window.theme.name == "dark"
+        assert window_color(qapp) == DARK_WINDOW
+    finally:
+        run_async(window.shutdown())
