@@ -12,6 +12,9 @@ import pytest
 
 from tests.support.busybox import busybox_available, busybox_rootfs_tar
 from tests.support.daemon import Berthd, prerequisites_missing
+from tests.support.peers import dockerd_missing
+from tests.support.remote import SshHost, TLSDockerd, ssh_host, tls_dockerd
+from tests.vmhost.sshd import missing as sshd_missing
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
@@ -66,6 +69,29 @@ def docker_env(berthd: Berthd) -> dict[str, str]:
     env.pop("DOCKER_CONTEXT", None)
     env["DOCKER_CONFIG"] = str(berthd.base / "docker-config")
     return env
+
+
+@pytest.fixture(scope="session")
+def tls_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSDockerd]:
+    """A stock dockerd answering only mutual TLS on a loopback port (its PKI in `.pki`)."""
+    reason = dockerd_missing()
+    if reason:
+        pytest.skip(reason)
+    with tls_dockerd(tmp_path_factory.mktemp("tls")) as engine:
+        yield engine
+
+
+@pytest.fixture
+def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshHost]:
+    """sshd in a network namespace as another host, and a HOME whose ~/.ssh knows it (config
+    entry `berth-remote` with the key, known_hosts with its host key)."""
+    reason = sshd_missing()
+    if reason:
+        pytest.skip(reason)
+    with ssh_host(tmp_path) as host:
+        monkeypatch.setenv("HOME", str(host.home))
+        monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+        yield host
 
 
 CATEGORIES = {"unit", "integration", "gui", "e2e"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -594,10 +595,15 @@ class MainWindow(QMainWindow):
         self._closed = True
         with contextlib.suppress(RuntimeError):
             self._containers_settled.stop()
-        for close in (self.detail.close, self.stats.close, self.images.close, self.volumes.close,
-                      self.networks.close, self.containers.close, self.compose.close, self.machine_service.close,
-                      self.connection.close):
-            with contextlib.suppress(RuntimeError):  # a Qt object already deleted with the window
-                await close()
-        await self.connection.client.close()
+        # Every service ends its work together (streams at once, calls given a moment), and only
+        # then the connection they share: nothing in flight is left holding a socket.
+        closes = (self.detail.close, self.stats.close, self.images.close, self.volumes.close,
+                  self.networks.close, self.containers.close, self.compose.close, self.machine_service.close)
+        await asyncio.gather(*(_closing(close) for close in closes))
+        await _closing(self.connection.close)
         await asyncio.sleep(0)
+
+
+async def _closing(close: Callable[[], Awaitable[None]]) -> None:
+    with contextlib.suppress(RuntimeError):  # a Qt object already deleted with the window
+        await close()

@@ -7,6 +7,7 @@ never by polling. Long operations (up, down, start, stop, restart) are jobs in t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -267,14 +268,11 @@ class ComposeService(QObject):
 
     async def close(self) -> None:
         self._closed = True
-        self._settle.stop()
+        with contextlib.suppress(RuntimeError):  # the timer may already be deleted with the window
+            self._settle.stop()
         self.follower.stop()
         await self.follower.close()
-        # Let short calls (a listing, a ps) end: a connect cancelled half-way leaves its socket open.
-        running = [task for task in self._tasks._tasks if not task.done()]
-        if running:
-            await asyncio.wait(running, timeout=1.0)
-        await self._tasks.cancel_all()
+        await self._tasks.close()
         if self._engine is not None:
             await self._engine.close()
             self._engine = None

@@ -143,4 +143,4 @@ class ContainerService(QObject):
             self.refresh_container(id)
 
     async def close(self) -> None:
-        await self._tasks.cancel_all()
+        await self._tasks.close()

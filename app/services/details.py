@@ -103,7 +103,7 @@ class Inspector(QObject):
         self.downloaded.emit(path, destination)
 
     async def close(self) -> None:
-        await self._tasks.cancel_all()
+        await self._tasks.close()
 
 
 def _children(data: bytes, base: str) -> tuple[list[dict[str, Any]], bool]:
@@ -157,7 +157,7 @@ class TerminalSession(QObject):
 
     def open(self, id: str, command: list[str] | None = None, rows: int = 24, columns: int = 80) -> None:
         self._size = (rows, columns)
-        self._tasks.spawn(self._run(id, command or ["/bin/sh"]), name="terminal")
+        self._tasks.spawn(self._run(id, command or ["/bin/sh"]), name="terminal", stream=True)
 
     async def _run(self, id: str, command: list[str]) -> None:
         client = self._connection.client
@@ -192,4 +192,4 @@ class TerminalSession(QObject):
     async def close(self) -> None:
         if self._stream is not None:
             await self._stream.close()
-        await self._tasks.cancel_all()
+        await self._tasks.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -98,7 +99,7 @@ class EngineConnection(QObject):
         self._set_status(EngineStatus(self.url, True, description, events=self.status.events))
         if self._events_task is None or self._events_task.done():
             # The stream's start lists the state (resyncNeeded) once it knows whether events flow.
-            self._events_task = self._tasks.spawn(self._watch_events(), name="engine-events")
+            self._events_task = self._tasks.spawn(self._watch_events(), name="engine-events", stream=True)
         else:
             self.resyncNeeded.emit()
 
@@ -139,12 +140,13 @@ class EngineConnection(QObject):
         if self._events_task is not None:
             self._events_task.cancel()
             self._events_task = None
+        self._set_status(EngineStatus(self.url, None))
+        # Views start over and stop their streams first; calls to the old engine then get a moment to end.
+        self.switched.emit(self.url)
+        self.check()
         await old.close()
         if old_remote is not None:
             await asyncio.to_thread(old_remote.close)
-        self._set_status(EngineStatus(self.url, None))
-        self.switched.emit(self.url)
-        self.check()
 
     def _set_unreachable(self, reason: str) -> None:
         self._set_status(EngineStatus(self.url, False, reason=reason))
@@ -155,8 +157,9 @@ class EngineConnection(QObject):
         self.statusChanged.emit(status)
 
     async def close(self) -> None:
-        self._retry.stop()
-        await self._tasks.cancel_all()
+        with contextlib.suppress(RuntimeError):  # the timer may already be deleted with the window
+            self._retry.stop()
+        await self._tasks.close()
         await self.client.close()
         if self._remote is not None:
             await asyncio.to_thread(self._remote.close)

@@ -34,10 +34,10 @@ class LogFollower(QObject):
         self.buffer.timestamped = True
         self.buffer.sources = list(names or ids)
         for source, id in enumerate(ids):
-            self._tasks.spawn(self._follow(client, id, source, tail, self._generation), name="logs-follow")
+            self._tasks.spawn(self._follow(client, id, source, tail, self._generation), name="logs-follow", stream=True)
 
     def stop(self) -> None:
-        for task in list(self._tasks._tasks):
+        for task in self._tasks.running():
             task.cancel()
 
     async def _follow(self, client: EngineClient, id: str, source: int, tail: int, generation: int) -> None:
@@ -64,10 +64,7 @@ class LogFollower(QObject):
             self.ended.emit(reason)
 
     async def close(self) -> None:
-        await self._tasks.cancel_all()
-
-    def __del__(self) -> None:  # pragma: no cover - tasks end with the loop anyway
-        pass
+        await self._tasks.close()
 
 
 def feed_for_test(follower: Any, text: str, stream: int = STDOUT) -> None:

@@ -237,4 +237,4 @@ class MachineService(QObject):
             self.refresh()  # a step of a boot is often a change of state
 
     async def close(self) -> None:
-        await self._tasks.cancel_all()
+        await self._tasks.close()

@@ -80,7 +80,7 @@ class ResourceService(QObject):
             self.refresh()
 
     async def close(self) -> None:
-        await self._tasks.cancel_all()
+        await self._tasks.close()
 
 
 class ImageService(ResourceService):

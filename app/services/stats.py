@@ -8,6 +8,7 @@ in one batch a second from one timer: views never poll, and no row owns a timer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -45,7 +46,7 @@ class StatsService(QObject):
         for id in [id for id in self._streams if id not in running]:
             self._streams.pop(id).cancel()
         for id in running - set(self._streams):
-            self._streams[id] = self._tasks.spawn(self._read(id), name="stats")
+            self._streams[id] = self._tasks.spawn(self._read(id), name="stats", stream=True)
         if self._streams and not self._publish.isActive():
             self._publish.start()
         elif not self._streams:
@@ -91,6 +92,7 @@ class StatsService(QObject):
 
     async def close(self) -> None:
         self._closed = True
-        self._publish.stop()
+        with contextlib.suppress(RuntimeError):  # the timer may already be deleted with the window
+            self._publish.stop()
         self._streams.clear()
-        await self._tasks.cancel_all()
+        await self._tasks.close()

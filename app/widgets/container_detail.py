@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import json
@@ -108,6 +109,7 @@ class ContainerDetail(QWidget):
         # Terminal
         self.terminal = TerminalView(self)
         self.session: TerminalSession | None = None
+        self._closing: list[asyncio.Future[None]] = []  # terminal sessions being closed
         self.terminal_status = QLabel("Open a shell in the running container (docker exec -it … sh).", self)
         self.terminal_status.setProperty("role", "hint")
         self.terminal_button = QPushButton("Connect", self)
@@ -344,9 +346,7 @@ class ContainerDetail(QWidget):
             self.terminal.typed.disconnect(session.write)
             self.terminal.resized.disconnect(session.resize)
             session.output.disconnect(self.terminal.feed)
-            import asyncio
-
-            self._closing = asyncio.ensure_future(session.close())
+            self._closing.append(asyncio.ensure_future(session.close()))
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -394,4 +394,6 @@ class ContainerDetail(QWidget):
         await self.follower.close()
         if self.session is not None:
             await self.session.close()
+        # Sessions closed when the user left their terminal: their exec streams end before the client.
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await self.inspector.close()

@@ -111,10 +111,10 @@ class SettingsPage(QWidget):
             line.addWidget(pick)
             form.addRow(label, line)
             self.tls_files[key] = edit
-        add = QPushButton("Add", form_box)
-        add.setObjectName("add-context")
-        add.clicked.connect(self._add)
-        form.addRow("", add)
+        self.add_button = QPushButton("Add", form_box)
+        self.add_button.setObjectName("add-context")
+        self.add_button.clicked.connect(self._add)
+        form.addRow("", self.add_button)
         self.tls.toggled.connect(self._on_url_edited)
         self._on_url_edited()
         return form_box

@@ -82,10 +82,13 @@ class EngineUnreachablePanel(QWidget):
                 "with <code>--host</code> or <code>BERTH_HOST</code>."
             )
             return
+        if url.startswith("unix://"):
+            advice = ("Is berthd running? Start it with <code>berthd</code>, or point Berth at another engine with "
+                      "<code>--host</code> or <code>BERTH_HOST</code>.")
+        else:  # another host: starting berthd here would not help
+            advice = "Check the address and your access to that host, or choose another engine in Settings."
         self.detail.setText(
-            f"{html.escape(reason[:1].upper() + reason[1:])}.<br>Is berthd running? Start it with "
-            "<code>berthd</code>, or point Berth at another engine with <code>--host</code> "
-            "or <code>BERTH_HOST</code>. Berth tries again every few seconds."
+            f"{html.escape(reason[:1].upper() + reason[1:])}.<br>{advice} Berth tries again every few seconds."
         )
 
     # -- first run -------------------------------------------------------------------------------

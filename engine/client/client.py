@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -26,7 +27,8 @@ from engine.client.address import default_engine_url, normalize_url
 from engine.client.errors import EngineClientError, EngineUnreachable
 from engine.client.execs import ExecStream
 from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
-from engine.client.tls import TLSFiles, https_url
+from engine.client.tls import TLSFiles
+from engine.client.transport import finish_connects, open_connector
 
 # The newest API this client is written against; older engines are spoken to in their own version.
 CLIENT_API_VERSION = "1.45"
@@ -69,6 +71,11 @@ class EngineClient:
         # TLS applies to tcp:// only; without files given, the docker CLI's DOCKER_TLS* variables decide.
         self.tls = (tls or TLSFiles.from_env()) if self.url.startswith("tcp://") else None
         self._docker: aiodocker.Docker | None = None
+        self._connector: aiohttp.BaseConnector | None = None
+        # Requests under way, so close() can let them end instead of cutting their connections.
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._api_version: str | None = None
         self._negotiating = asyncio.Lock()
 
@@ -78,11 +85,20 @@ class EngineClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 1.0) -> None:
+        """Close the connections; requests still under way get up to `grace` seconds to end first
+        (a stream that is still open after that is cut, and its reader sees EngineUnreachable)."""
+        if self._active:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
         docker, self._docker = self._docker, None
+        connector, self._connector = self._connector, None
         self._api_version = None
         if docker is not None:
             await docker.close()
+        if connector is not None:  # ours, so aiodocker leaves it open
+            await finish_connects(connector)
+            await connector.close()
 
     # -- system ------------------------------------------------------------------------------
 
@@ -451,13 +467,11 @@ class EngineClient:
         if self._docker is None:
             # Created here, inside a coroutine, because aiohttp sessions belong to a running loop.
             try:
-                if self.tls is not None:
-                    self._docker = aiodocker.Docker(url=https_url(self.url), timeout=_CALL_TIMEOUT,
-                                                    ssl_context=self.tls.ssl_context())
-                else:
-                    self._docker = aiodocker.Docker(url=self.url, timeout=_CALL_TIMEOUT)
+                connector, base = open_connector(self.url, self.tls)
             except ValueError as exc:  # TLSSetupError is one
                 raise EngineUnreachable(self.url, str(exc)) from exc
+            self._connector = connector
+            self._docker = aiodocker.Docker(url=base, connector=connector, timeout=_CALL_TIMEOUT)
         return self._docker
 
     async def _negotiate(self) -> None:
@@ -494,6 +508,8 @@ class EngineClient:
         docker = self._connection()
         if body is not None:
             data = json.dumps(body)
+        self._active += 1
+        self._idle.clear()
         try:
             async with docker._query(
                 path,
@@ -520,6 +536,10 @@ class EngineClient:
             raise EngineUnreachable(self.url, "no answer in time") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise EngineUnreachable(self.url, str(exc) or type(exc).__name__) from exc
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
 
     async def _json(
         self,

@@ -16,7 +16,8 @@ import aiohttp
 
 from engine.client.address import default_engine_url, normalize_url
 from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
-from engine.client.tls import TLSFiles, TLSSetupError, https_url
+from engine.client.tls import TLSFiles
+from engine.client.transport import finish_connects, open_connector
 from engine.compose.errors import ComposeError
 
 _CALL_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=10)
@@ -47,24 +48,15 @@ class EngineConnection:
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:
+            await finish_connects(session.connector)
             await session.close()
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
-            if self.url.startswith("unix://"):
-                connector: aiohttp.BaseConnector = aiohttp.UnixConnector(path=self.url[len("unix://"):])
-                base = "http://localhost"
-            elif self.tls is not None:
-                try:
-                    connector = aiohttp.TCPConnector(ssl=self.tls.ssl_context())
-                except TLSSetupError as exc:
-                    raise ComposeError(str(exc)) from None
-                base = https_url(self.url)
-            elif self.url.startswith(("tcp://", "http://")):
-                connector = aiohttp.TCPConnector()
-                base = "http://" + self.url.split("://", 1)[1]
-            else:
-                raise ComposeError(f"unsupported engine address {self.url!r} (use unix:// or tcp://)")
+            try:
+                connector, base = open_connector(self.url, self.tls)
+            except ValueError as exc:  # TLSSetupError too: which file, what to fix
+                raise ComposeError(str(exc)) from None
             self._session = aiohttp.ClientSession(base_url=base, connector=connector)
         return self._session
 

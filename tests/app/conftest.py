@@ -8,10 +8,8 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/berth-tests-runtime")
 os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
 
 import asyncio  # noqa: E402
-import functools  # noqa: E402
 import gc  # noqa: E402
 import shutil  # noqa: E402
-import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -27,8 +25,6 @@ def _collect_garbage_in_gui_thread() -> Iterator[None]:
     engine's), destroying a window's leftovers there ("Timers cannot be stopped from another
     thread"): so collect only here, before and after each test (this fixture wraps all others).
     """
-    previous = sys.unraisablehook
-    sys.unraisablehook = functools.partial(_unraisable, previous)
     gc.collect()
     gc.disable()
     try:
@@ -36,23 +32,6 @@ def _collect_garbage_in_gui_thread() -> Iterator[None]:
     finally:
         gc.enable()
         gc.collect()
-        sys.unraisablehook = previous
-
-
-_KNOWN_LEAKS = ("unclosed <socket.socket", "unclosed transport <_SelectorSocketTransport",
-                "Unclosed connector <aiohttp.connector.UnixConnector", "Unclosed client session")
-
-
-def _unraisable(previous: Callable[[Any], None], args: Any) -> None:
-    """Let through one known leak: a request the window started just before its shutdown leaves
-    its socket, transport or aiohttp connector to the test's engine unclosed, found later by the
-    collector or when the test's loop is closed. The app's process ends at shutdown, so this only matters to
-    tests; fixing it needs shutdown to await every in-flight request (a known open item). Every
-    other unraisable error still fails the test."""
-    text = str(args.exc_value)
-    if isinstance(args.exc_value, ResourceWarning) and text.startswith(_KNOWN_LEAKS):
-        return
-    previous(args)
 
 
 @pytest.fixture(autouse=True)
@@ -117,17 +96,23 @@ def make_window(qtbot: Any, qapp: Any, run_async: Callable[..., Any]) -> Iterato
     theme = Theme.load("light")
     apply_theme(qapp, theme)
 
-    def make(url: str) -> MainWindow:
+    def make(url: str | None) -> MainWindow:
         window = MainWindow(url, theme)
-        qtbot.addWidget(window)
         window.show()
         window.start()
         windows.append(window)
         return window
 
     yield make
+    # Shut down first, as the app does when its loop ends, then delete: the services' timers and
+    # signals must still exist while they end their work (qtbot.addWidget would delete the window
+    # before this teardown runs).
     for window in windows:
         run_async(window.shutdown())
+    for window in windows:
+        window.close()
+        window.deleteLater()
+    qapp.processEvents()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

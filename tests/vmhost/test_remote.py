@@ -33,7 +33,7 @@ def test_parse_completes_from_ssh_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("url", ["ssh://", "tcp://host:22", "ssh://host:port"])
 def test_parse_refuses_what_is_not_an_ssh_address(url: str, tmp_path: Path) -> None:
-    with pytest.raises(RemoteEngineError, match="ssh://|port must be"):
+    with pytest.raises(RemoteEngineError, match=r"ssh://|port must be"):
         RemoteHost.parse(url, ssh_dir=tmp_path)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,36 +14,13 @@ from engine.client.tls import TLSFiles
 from engine.compose.engine import EngineConnection
 from tests.support.certs import make_pki
 from tests.support.daemon import Berthd
-from tests.support.peers import dockerd_missing
-from tests.support.remote import SshHost, TLSDockerd, ssh_host, tls_dockerd
-from tests.vmhost.sshd import missing as sshd_missing
+from tests.support.remote import SshHost, TLSDockerd
 from vmhost.keys import generate_ed25519, write_private_key
 from vmhost.remote import RemoteEngine, RemoteEngineError, UnknownHostKey
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def tls_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSDockerd]:
-    reason = dockerd_missing()
-    if reason:
-        pytest.skip(reason)
-    with tls_dockerd(tmp_path_factory.mktemp("tls")) as engine:
-        yield engine
-
-
-@pytest.fixture
-def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshHost]:
-    reason = sshd_missing()
-    if reason:
-        pytest.skip(reason)
-    with ssh_host(tmp_path) as host:
-        # The user's own SSH setup is what a remote engine uses: point HOME at the prepared one.
-        monkeypatch.setenv("HOME", str(host.home))
-        monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-        yield host
 
 
 def _describe(url: str, tls: TLSFiles | None = None) -> str:
@@ -167,7 +143,7 @@ def test_ssh_changed_host_key_is_refused(remote: SshHost, berthd: Berthd) -> Non
     remote.sshd.start()
     tunnel = RemoteEngine(f"ssh://{remote.alias}{berthd.socket}")
     try:
-        with pytest.raises(RemoteEngineError, match="presented host key .* but known_hosts says .* refusing"):
+        with pytest.raises(RemoteEngineError, match=r"presented host key .* but known_hosts says .* refusing"):
             tunnel.start()
     finally:
         tunnel.close()
