@@ -19,7 +19,8 @@ from app.services.engine import EngineStatus
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="berth-desktop", description="Berth Desktop")
     parser.add_argument("-H", "--host", help="engine address (default: $BERTH_HOST, $DOCKER_HOST, berthd)")
-    parser.add_argument("--theme", choices=["system", "light", "dark"], default="system")
+    parser.add_argument("--theme", choices=["system", "light", "dark"],
+                        help="look for this run (default: the one chosen in Settings, else the system's)")
     parser.add_argument(
         "--smoke-test",
         action="store_true",
@@ -43,8 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     app = create_app([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
-    theme = Theme.load(system_theme_name() if args.theme == "system" else args.theme)
-    apply_theme(app, theme)
+    theme = None
+    if args.theme:
+        theme = Theme.load(system_theme_name() if args.theme == "system" else args.theme)
+        apply_theme(app, theme)
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

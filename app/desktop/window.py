@@ -16,7 +16,6 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QMainWindow,
     QMessageBox,
@@ -45,7 +44,7 @@ from app.services.resources import ImageService, NetworkService, VolumeService
 from app.services.settings import Settings
 from app.services.stats import StatsService
 from app.services.watch import ContainerWatch
-from app.widgets.chrome import Header, NoticeBar, TaskPanel
+from app.widgets.chrome import Header, NoticeBar, TaskPanel, ask_for_file
 from app.widgets.compose_page import ComposePage
 from app.widgets.container_detail import ContainerDetail
 from app.widgets.containers_page import ContainersPage
@@ -154,6 +153,8 @@ class MainWindow(QMainWindow):
         self._shortcuts()
         if theme is not None:
             self.use_theme(theme)
+        else:  # no --theme: the one chosen last time
+            self.apply_named_theme(self.settings.theme)
         self.settings_page.set_theme(self.settings.theme)
         self._refresh_contexts()
         self.sidebar.select_place("containers")
@@ -357,6 +358,9 @@ class MainWindow(QMainWindow):
 
     def choose_theme(self, name: str) -> None:
         self.settings.theme = name
+        self.apply_named_theme(name)
+
+    def apply_named_theme(self, name: str) -> None:
         theme = Theme.load(system_theme_name() if name == "system" else name)
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -536,19 +540,15 @@ class MainWindow(QMainWindow):
         if action in ("create", "remove", "clone", "import"):
             self.volumes_page.clear_message()
             self.volumes.refresh()
+        elif action == "export":
+            self.volumes_page.show_info(f"Exported {target}.")
 
     def _export_volume(self, name: str) -> None:
-        dialog = QFileDialog(self, f"Export volume {name}")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.selectFile(f"{name}.tar")
-        dialog.fileSelected.connect(lambda path: self.volumes.export(name, path))
-        dialog.open()
+        ask_for_file(self, f"Export volume {name}", lambda path: self.volumes.export(name, path), save=True,
+                     suggested=f"{name}.tar")
 
     def _import_volume(self, name: str) -> None:
-        dialog = QFileDialog(self, f"Import a tar into {name}")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.fileSelected.connect(lambda path: self.volumes.import_tar(name, path))
-        dialog.open()
+        ask_for_file(self, f"Import a tar into {name}", lambda path: self.volumes.import_tar(name, path))
 
     # -- palette ---------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -150,9 +151,17 @@ class VolumeService(ResourceService):
 
     def export(self, name: str, path: str) -> None:
         async def save() -> None:
-            with open(path, "wb") as out:
-                async for chunk in self.client.export_volume(name):
-                    await asyncio.to_thread(out.write, chunk)
+            # Into a side file renamed at the end: a refusal or a broken stream leaves no half tar
+            # under the chosen name (nor clobbers a file that was there).
+            part = Path(f"{path}.part")
+            try:
+                with open(part, "wb") as out:
+                    async for chunk in self.client.export_volume(name):
+                        await asyncio.to_thread(out.write, chunk)
+                os.replace(part, path)
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
 
         self.act(name, "export", save)
 

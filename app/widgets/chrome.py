@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QBoxLayout,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -37,6 +39,27 @@ def show_message(label: QLabel, text: str, role: str) -> None:
     label.setText(html.escape(text))
     label.style().polish(label)
     label.show()
+
+
+def ask_for_file(parent: QWidget, title: str, chosen: Callable[[str], object], *, save: bool = False,
+                 suggested: str = "", filters: Sequence[str] = (), suffix: str = "") -> QFileDialog:
+    """A file dialog opened with open(), never a nested exec() under qasync, and deleted once it is
+    closed; `chosen` gets the path."""
+    dialog = QFileDialog(parent, title)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    if save:
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    else:
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+    if suggested:
+        dialog.selectFile(suggested)
+    if filters:
+        dialog.setNameFilters(list(filters))
+    if suffix:
+        dialog.setDefaultSuffix(suffix)
+    dialog.fileSelected.connect(chosen)
+    dialog.open()
+    return dialog
 
 
 class Header(QWidget):

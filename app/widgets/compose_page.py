@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.models.compose import TonedModel
 from app.models.logs import LogBuffer
 from app.models.resources import KEY_ROLE, SORT_ROLE
-from app.widgets.chrome import show_message, toolbar_button
+from app.widgets.chrome import ask_for_file, show_message, toolbar_button
 from app.widgets.log_panel import LogPanel
 
 EMPTY_TEXT = (
@@ -206,11 +206,8 @@ class ComposePage(QWidget):
     # -- dialogs (open(), never exec(): no nested loop under qasync) -------------------------------
 
     def ask_file(self) -> QFileDialog:
-        dialog = QFileDialog(self, "Open a compose file")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setNameFilters(["Compose files (*.yaml *.yml)", "All files (*)"])
-        dialog.fileSelected.connect(lambda path: self.open_files([path]))
-        dialog.open()
+        dialog = ask_for_file(self, "Open a compose file", lambda path: self.open_files([path]),
+                              filters=("Compose files (*.yaml *.yml)", "All files (*)"))
         self.file_dialog = dialog
         return dialog
 

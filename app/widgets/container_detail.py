@@ -12,7 +12,6 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -33,6 +32,7 @@ from app.services.details import Inspector, TerminalSession
 from app.services.engine import EngineConnection
 from app.services.logs import LogFollower
 from app.services.stats import StatsService
+from app.widgets.chrome import ask_for_file
 from app.widgets.log_panel import LogPanel
 from app.widgets.stats_graph import StatsGraph
 from app.widgets.terminal import TerminalView
@@ -383,11 +383,8 @@ class ContainerDetail(QWidget):
             return
         entry = item.data(0, Qt.ItemDataRole.UserRole)
         source = posixpath.join(self.files_path.text(), entry["name"])
-        dialog = QFileDialog(self, f"Save {entry['name']}")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.selectFile(entry["name"] + (".tar" if entry["type"] == "dir" else ""))
-        dialog.fileSelected.connect(lambda dest: self.inspector.download(self.id, source, dest))
-        dialog.open()
+        ask_for_file(self, f"Save {entry['name']}", lambda dest: self.inspector.download(self.id, source, dest),
+                     save=True, suggested=entry["name"] + (".tar" if entry["type"] == "dir" else ""))
 
     async def close(self) -> None:
         self.follower.stop()

@@ -8,7 +8,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from app.models.ansi import strip_ansi
 from app.models.logs import LogBuffer, LogSearch
+from app.widgets.chrome import ask_for_file
 from app.widgets.log_view import LogView
 
 
@@ -118,7 +118,6 @@ class LogPanel(QWidget):
         self._searching = QTimer(self)
         self._searching.setInterval(0)
         self._searching.timeout.connect(self._search_step)
-        self._dialog: QFileDialog | None = None
         self._saving: asyncio.Task[None] | None = None
 
     # -- feeding ---------------------------------------------------------------------------------
@@ -235,12 +234,7 @@ class LogPanel(QWidget):
 
     def ask_save(self) -> None:
         # open() and a signal, never exec(): no nested event loop.
-        dialog = QFileDialog(self, "Save log")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("log")
-        dialog.fileSelected.connect(self.save_to)
-        dialog.open()
-        self._dialog = dialog
+        ask_for_file(self, "Save log", self.save_to, save=True, suffix="log")
 
     def save_to(self, path: str) -> None:
         pieces = [(first, list(lines)) for first, lines in self.buffer.chunks(0)]

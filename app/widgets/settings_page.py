@@ -9,7 +9,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.settings import Context
-from app.widgets.chrome import show_message
+from app.widgets.chrome import ask_for_file, show_message
 from engine.client.tls import TLSFiles
 
 
@@ -156,10 +155,7 @@ class SettingsPage(QWidget):
             edit.setEnabled(tcp and self.tls.isChecked())
 
     def _choose_file(self, edit: QLineEdit, title: str) -> None:
-        dialog = QFileDialog(self, title)
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.fileSelected.connect(edit.setText)
-        dialog.open()  # never a nested exec() under qasync
+        ask_for_file(self, title, edit.setText)
 
     def _on_context(self, item: QListWidgetItem) -> None:
         self.contextChosen.emit(str(item.data(_URL_ROLE)))

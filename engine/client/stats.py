@@ -69,32 +69,48 @@ class StatsSample:
 
 
 class PullProgress:
-    """Folds an engine's progress objects (pull or push) into one fraction and a line of status."""
+    """Folds an engine's progress objects (pull or push) into one fraction and a line of status.
+
+    A pulled layer is downloaded, then extracted, each phase with its own bar under the same id: the
+    download counts for the first half of the layer and extraction for the second, so the fraction
+    only grows. A pushed layer has one phase. Layers weigh by their size.
+    """
+
+    _DONE = ("pull complete", "already exists", "pushed", "mounted from")
 
     def __init__(self) -> None:
-        self._layers: dict[str, tuple[int, int]] = {}
-        self._done: set[str] = set()
+        self._sizes: dict[str, int] = {}
+        self._progress: dict[str, float] = {}  # per layer, 0..1
         self.status = ""
 
     def feed(self, item: Mapping[str, Any]) -> None:
         layer = str(item.get("id", ""))
         status = str(item.get("status", ""))
-        detail = item.get("progressDetail") or {}
-        if layer and isinstance(detail, Mapping) and detail.get("total"):
-            self._layers[layer] = (_int(detail.get("current")), _int(detail.get("total")))
         lowered = status.lower()
-        if layer and any(word in lowered for word in ("complete", "already exists", "pushed", "mounted from")):
-            self._done.add(layer)
-            if layer in self._layers:
-                total = self._layers[layer][1]
-                self._layers[layer] = (total, total)
+        detail = item.get("progressDetail") or {}
+        if layer and isinstance(detail, Mapping) and _int(detail.get("total")) > 0:
+            share = min(1.0, _int(detail.get("current")) / _int(detail.get("total")))
+            self._sizes.setdefault(layer, _int(detail.get("total")))
+            if lowered.startswith("downloading"):
+                self._advance(layer, share / 2)
+            elif lowered.startswith("extracting"):
+                self._advance(layer, 0.5 + share / 2)
+            else:  # pushing: the only phase
+                self._advance(layer, share)
+        if layer and lowered.startswith(("download complete", "verifying checksum")):
+            self._advance(layer, 0.5)
+        if layer and any(word in lowered for word in self._DONE):
+            self._advance(layer, 1.0)
         if status:
             self.status = f"{layer}: {status}" if layer and not status.startswith(layer) else status
 
+    def _advance(self, layer: str, progress: float) -> None:
+        self._progress[layer] = max(self._progress.get(layer, 0.0), progress)
+
     @property
     def fraction(self) -> float | None:
-        """Bytes done over bytes known (None until a size is known)."""
-        total = sum(t for _, t in self._layers.values())
+        """Work done over work known, by layer size (None until a size is known)."""
+        total = sum(self._sizes.values())
         if total <= 0:
             return None
-        return min(1.0, sum(c for c, _ in self._layers.values()) / total)
+        return min(1.0, sum(size * self._progress.get(layer, 0.0) for layer, size in self._sizes.items()) / total)

@@ -43,6 +43,23 @@ def _private_settings(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOCKER_HOST", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_qt_settings(tmp_path: Any) -> Iterator[None]:
+    """Qt's own user settings (a file dialog saves its history to QtProject.conf when deleted) go
+    to the test's directory, not the home of whoever runs the suite."""
+    from PySide6.QtCore import QSettings, QStandardPaths
+
+    original = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
+    formats = (QSettings.Format.NativeFormat, QSettings.Format.IniFormat)
+    for fmt in formats:
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "qt-user-settings"))
+    try:
+        yield
+    finally:
+        for fmt in formats:
+            QSettings.setPath(fmt, QSettings.Scope.UserScope, original)
+
+
 @pytest.fixture
 def fake_engine() -> Iterator[FakeEngine]:
     directory = short_socket_dir()

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon, QWidget
 
 from app.desktop.window import MainWindow
@@ -78,22 +78,6 @@ def created(berthd: Berthd, busybox_image: str) -> Iterator[Created]:
         yield objects
     finally:
         objects.remove_all()
-
-
-@pytest.fixture
-def qt_user_settings(tmp_path: Path) -> Iterator[Path]:
-    """A QFileDialog saves its history to the user's QtProject.conf when it is deleted: keep that
-    in the test's directory, not in the home of whoever runs the suite."""
-    directory = tmp_path / "qt-user-settings"
-    original = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
-    formats = (QSettings.Format.NativeFormat, QSettings.Format.IniFormat)
-    for fmt in formats:
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(directory))
-    try:
-        yield directory
-    finally:
-        for fmt in formats:
-            QSettings.setPath(fmt, QSettings.Scope.UserScope, original)
 
 
 def wait_for_events(qtbot: Any, window: MainWindow) -> None:
@@ -184,7 +168,6 @@ def click_when_enabled(qtbot: Any, button: Any) -> None:
 
 def test_volume_export_import_and_clone_from_the_volumes_page(
     qtbot: Any, created: Created, make_window: Callable[[str], MainWindow], berthd: Berthd, tmp_path: Path,
-    qt_user_settings: Path,
 ) -> None:
     source, imported, clone = f"{PREFIX}source", f"{PREFIX}imported", f"{PREFIX}clone"
     created.volumes += [source, imported, clone]

@@ -54,9 +54,18 @@ def test_pull_progress_and_stats_sample() -> None:
     progress = PullProgress()
     progress.feed({"id": "l1", "status": "Downloading", "progressDetail": {"current": 50, "total": 100}})
     progress.feed({"id": "l2", "status": "Downloading", "progressDetail": {"current": 0, "total": 100}})
-    assert progress.fraction == 0.25
+    assert progress.fraction == 0.125  # half of l1's download, which is half of l1
     progress.feed({"id": "l2", "status": "Download complete"})
-    assert progress.fraction == 0.75
+    assert progress.fraction == 0.375
+    progress.feed({"id": "l2", "status": "Extracting", "progressDetail": {"current": 10, "total": 100}})
+    assert progress.fraction == 0.4  # extraction starts from the finished download, never from zero
+    progress.feed({"id": "l2", "status": "Pull complete"})
+    assert progress.fraction == 0.625
+    pushed = PullProgress()
+    pushed.feed({"id": "l1", "status": "Pushing", "progressDetail": {"current": 30, "total": 100}})
+    assert pushed.fraction == 0.3
+    pushed.feed({"id": "l1", "status": "Pushed"})
+    assert pushed.fraction == 1.0
     sample = StatsSample.from_api({
         "cpu_stats": {"cpu_usage": {"total_usage": 2_000}, "system_cpu_usage": 20_000, "online_cpus": 2},
         "precpu_stats": {"cpu_usage": {"total_usage": 1_000}, "system_cpu_usage": 10_000},
