@@ -597,7 +597,7 @@ class MainWindow(QMainWindow):
             self._containers_settled.stop()
         # Every service ends its work together (streams at once, calls given a moment), and only
         # then the connection they share: nothing in flight is left holding a socket.
-        closes = (self.detail.close, self.stats.close, self.images.close, self.volumes.close,
+        closes = (self.detail.aclose, self.stats.close, self.images.close, self.volumes.close,
                   self.networks.close, self.containers.close, self.compose.close, self.machine_service.close)
         await asyncio.gather(*(_closing(close) for close in closes))
         await _closing(self.connection.close)

@@ -53,7 +53,7 @@ class CommandPalette(QDialog):
         super().keyPressEvent(event)
 
     def run_current(self) -> None:
-        item = self.list.currentItem()
+        item: QListWidgetItem | None = self.list.currentItem()
         if item is None:
             return
         _, _, action = self.commands[item.data(Qt.ItemDataRole.UserRole)]

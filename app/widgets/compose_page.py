@@ -228,7 +228,8 @@ class ComposePage(QWidget):
         volumes.setObjectName("compose-down-volumes")
         box.setCheckBox(volumes)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.buttonClicked.connect(lambda button: button is down and self._confirm_down(name, volumes.isChecked()))
+        box.buttonClicked.connect(
+            lambda button: self._confirm_down(name, volumes.isChecked()) if button is down else None)
         box.open()
         self.confirmation = box
         return box

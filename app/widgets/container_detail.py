@@ -191,7 +191,7 @@ class ContainerDetail(QWidget):
         self.follower.follow(self.connection.client, [id], [name])
         self.logs.show_status("")
         self._close_terminal()
-        self.terminal.screen.reset()
+        self.terminal.vt.reset()
         self.terminal.update()
         self._files_loaded_for = ""
         self.files.clear()
@@ -333,7 +333,7 @@ class ContainerDetail(QWidget):
         self.terminal.typed.connect(session.write)
         self.terminal.resized.connect(session.resize)
         self.session = session
-        session.open(self.id, ["/bin/sh"], self.terminal.screen.lines, self.terminal.screen.columns)
+        session.open(self.id, ["/bin/sh"], self.terminal.vt.lines, self.terminal.vt.columns)
         self.terminal.setFocus()
 
     def _on_terminal_ended(self, reason: str) -> None:
@@ -386,7 +386,7 @@ class ContainerDetail(QWidget):
         ask_for_file(self, f"Save {entry['name']}", lambda dest: self.inspector.download(self.id, source, dest),
                      save=True, suggested=entry["name"] + (".tar" if entry["type"] == "dir" else ""))
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         self.follower.stop()
         await self.follower.close()
         if self.session is not None:

@@ -82,7 +82,7 @@ class ContainerDelegate(QStyledItemDelegate):
         if column == Column.CPU:
             history = index.data(HISTORY_ROLE) or []
             if len(history) > 1:
-                rect: QRect = option.rect.adjusted(2, 3, -2, -3)  # type: ignore[attr-defined]
+                rect: QRect = option.rect.adjusted(2, 3, -2, -3)
                 top = max(max(history), 5.0)
                 step = rect.width() / (len(history) - 1)
                 painter.save()
@@ -96,15 +96,15 @@ class ContainerDelegate(QStyledItemDelegate):
                     painter.drawLine(int(x0), int(y0), int(x1), int(y1))
                 painter.restore()
         if column == Column.PORTS and index.data(PORTS_ROLE):
-            option.font.setUnderline(True)  # type: ignore[attr-defined]
-            option.palette.setColor(option.palette.ColorRole.Text, self.link)  # type: ignore[attr-defined]
+            option.font.setUnderline(True)
+            option.palette.setColor(option.palette.ColorRole.Text, self.link)
         super().paint(painter, option, index)
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         super().initStyleOption(option, index)
         if index.column() == Column.PORTS and index.data(PORTS_ROLE):
-            option.font.setUnderline(True)  # type: ignore[attr-defined]
-            option.palette.setColor(option.palette.ColorRole.Text, self.link)  # type: ignore[attr-defined]
+            option.font.setUnderline(True)
+            option.palette.setColor(option.palette.ColorRole.Text, self.link)
 
 
 class ContainersPage(QWidget):

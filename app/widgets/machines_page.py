@@ -207,7 +207,7 @@ class MachinesPage(QWidget):
                           "inside it are lost (berth machine rm).", QMessageBox.StandardButton.Cancel, self)
         remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.buttonClicked.connect(lambda button: button is remove and self.removeRequested.emit(name))
+        box.buttonClicked.connect(lambda button: self.removeRequested.emit(name) if button is remove else None)
         box.open()  # never exec(): no nested loop under qasync
         self.confirmation = box
         return box

@@ -42,7 +42,7 @@ class SettingsPage(QWidget):
         self.contexts.itemActivated.connect(self._on_context)
         self.contexts.currentItemChanged.connect(self._on_current)
         self.use = QPushButton("Use this engine", engines)
-        self.use.clicked.connect(lambda: self.contexts.currentItem() and self._on_context(self.contexts.currentItem()))
+        self.use.clicked.connect(self._use_current)
         self.remove = QPushButton("Remove", engines)
         self.remove.setObjectName("remove-context")
         self.remove.setEnabled(False)
@@ -72,7 +72,7 @@ class SettingsPage(QWidget):
             button.setObjectName(f"theme-{key}")
             self.themes.addButton(button)
             self.theme_buttons[key] = button
-            button.toggled.connect(lambda on, k=key: on and self.themeChosen.emit(k))
+            button.toggled.connect(lambda on, k=key: self._on_theme(k, on))
             look_row.addWidget(button)
         look_row.addStretch(1)
         layout = QVBoxLayout(self)
@@ -156,6 +156,15 @@ class SettingsPage(QWidget):
 
     def _choose_file(self, edit: QLineEdit, title: str) -> None:
         ask_for_file(self, title, edit.setText)
+
+    def _on_theme(self, key: str, on: bool) -> None:
+        if on:
+            self.themeChosen.emit(key)
+
+    def _use_current(self) -> None:
+        item: QListWidgetItem | None = self.contexts.currentItem()
+        if item is not None:
+            self._on_context(item)
 
     def _on_context(self, item: QListWidgetItem) -> None:
         self.contextChosen.emit(str(item.data(_URL_ROLE)))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import pyte  # type: ignore[import-untyped]
+from collections.abc import Callable
+
+import pyte
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -52,6 +54,18 @@ def _color(value: str, default: QColor, bright: bool = False) -> QColor:
     return default
 
 
+class _Screen(pyte.Screen):
+    """pyte's screen whose answers to the program's queries (cursor position, device attributes)
+    go back to its stdin."""
+
+    def __init__(self, columns: int, lines: int, answer: Callable[[str], object]) -> None:
+        super().__init__(columns, lines)
+        self._answer = answer
+
+    def write_process_input(self, data: str) -> None:
+        self._answer(data)
+
+
 class TerminalView(QWidget):
     typed = Signal(bytes)  # what to send to the process
     resized = Signal(int, int)  # rows, columns
@@ -66,9 +80,8 @@ class TerminalView(QWidget):
         self._cw = max(1, metrics.horizontalAdvance("M"))
         self._lh = max(1, metrics.height())
         self._ascent = metrics.ascent()
-        self.screen = pyte.Screen(80, 24)
-        self.screen.write_process_input = lambda data: self.typed.emit(data.encode())
-        self.stream = pyte.ByteStream(self.screen)
+        self.vt = _Screen(80, 24, lambda data: self.typed.emit(data.encode()))
+        self.stream = pyte.ByteStream(self.vt)
         self.background = QColor("#1e1e1e")
         self.foreground = QColor("#d4d4d4")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -79,7 +92,7 @@ class TerminalView(QWidget):
         self.update()
 
     def text(self) -> str:
-        return "\n".join(line.rstrip() for line in self.screen.display).rstrip("\n")
+        return "\n".join(line.rstrip() for line in self.vt.display).rstrip("\n")
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text())
@@ -94,8 +107,8 @@ class TerminalView(QWidget):
         super().resizeEvent(event)
         columns = max(20, (self.width() - 8) // self._cw)
         rows = max(4, (self.height() - 8) // self._lh)
-        if (rows, columns) != (self.screen.lines, self.screen.columns):
-            self.screen.resize(rows, columns)
+        if (rows, columns) != (self.vt.lines, self.vt.columns):
+            self.vt.resize(rows, columns)
             self.resized.emit(rows, columns)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -109,7 +122,7 @@ class TerminalView(QWidget):
             self.paste()
             return
         if event.key() in _KEYS:
-            self.typed.emit(_KEYS[event.key()])
+            self.typed.emit(_KEYS[Qt.Key(event.key())])
             return
         if ctrl and Qt.Key.Key_A <= event.key() <= Qt.Key.Key_Z:
             self.typed.emit(bytes([event.key() - Qt.Key.Key_A + 1]))
@@ -128,7 +141,7 @@ class TerminalView(QWidget):
         painter.fillRect(self.rect(), self.background)
         bold = QFont(self.font())
         bold.setBold(True)
-        screen = self.screen
+        screen = self.vt
         for y in range(screen.lines):
             line = screen.buffer[y]
             top = 4 + y * self._lh
