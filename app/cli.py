@@ -1,4 +1,4 @@
-"""`berth`: docker-like verbs over `engine.client` (ps, images, run, version).
+"""`berth`: docker-like verbs over `engine.client` (ps, images, build, run, version).
 
 No Qt is imported here: the CLI starts fast and runs where no display exists.
 """
@@ -23,9 +23,16 @@ from app.display import (
     ports_text,
     short_id,
 )
-from engine.client import CLIENT_API_VERSION, EngineClient, EngineClientError, EngineUnreachable, default_engine_url
+from engine.client import (
+    CLIENT_API_VERSION,
+    EngineClient,
+    EngineClientError,
+    EngineUnreachable,
+    build_output,
+    default_engine_url,
+    split_reference,
+)
 from engine.client.tls import TLSFiles
-from vmhost.remote import RemoteEngine, RemoteEngineError
 
 # docker's convention: 125 when the engine refused to run the container, so scripts can tell it
 # apart from the container's own exit code.
@@ -54,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("-q", "--quiet", action="store_true", help="only show container ids")
 
     commands.add_parser("images", help="list images")
+
+    build = commands.add_parser("build", help="build an image from a folder with a Dockerfile (classic builder)")
+    build.add_argument("-t", "--tag", action="append", default=[], metavar="TAG",
+                       help="name the image, e.g. myapp:1.0 (may be given more than once)")
+    build.add_argument("-f", "--file", metavar="DOCKERFILE",
+                       help="the Dockerfile, relative to the current directory (default: DIR/Dockerfile)")
+    build.add_argument("--no-cache", action="store_true", help="run every step again, cache or not")
+    build.add_argument("--pull", action="store_true", help="pull the FROM images even when present")
+    build.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
+    build.add_argument("context", metavar="DIR", help="the build context: the folder sent to the engine")
 
     run = commands.add_parser("run", help="create and start a container")
     run.add_argument("--rm", action="store_true", help="remove the container when it exits")
@@ -109,6 +126,37 @@ async def cmd_images(engine: EngineClient, args: argparse.Namespace, out: TextIO
                 ]
             )
     print(format_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows), file=out)
+    return 0
+
+
+async def cmd_build(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
+    # As the docker CLI: -f is relative to where berth runs, not to the folder.
+    dockerfile = str(Path(args.file).absolute()) if args.file else "Dockerfile"
+    tags: list[str] = args.tag
+    image_id = ""
+    named = False
+    async for item in engine.build_image(Path(args.context), tags[0] if tags else None, dockerfile,
+                                         nocache=args.no_cache, pull=args.pull, quiet=args.quiet):
+        aux = item.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            image_id = str(aux["ID"])
+        if args.quiet:
+            continue
+        text = build_output(item)
+        if text:
+            out.write(text)
+            out.flush()
+            named = named or "Successfully built " in text
+    for extra in tags[1:]:
+        repo, tag = split_reference(extra)
+        await engine.tag(image_id or tags[0], repo, tag or "latest")
+        if not args.quiet:
+            print(f"Successfully tagged {extra}", file=out)
+    if args.quiet and image_id:
+        print(image_id, file=out)
+    elif image_id and not named:
+        # An engine that did not say which image it made (dockerd and berthd do).
+        print(f"Successfully built {short_id(image_id)}", file=out)
     return 0
 
 
@@ -179,7 +227,10 @@ async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     url = args.host or default_engine_url()
     remote = None
     if url.startswith("ssh://"):
-        # A remote engine: a local socket forwarded over SSH stands in for it while this command runs.
+        # A remote engine: a local socket forwarded over SSH stands in for it while this command runs
+        # (paramiko is imported only then: it would slow every other command's start).
+        from vmhost.remote import RemoteEngine, RemoteEngineError
+
         try:
             remote = RemoteEngine(url)
             url = await asyncio.to_thread(remote.start)
@@ -200,6 +251,8 @@ async def run_command(engine: EngineClient, args: argparse.Namespace, out: TextI
             return await cmd_ps(engine, args, out)
         if args.command == "images":
             return await cmd_images(engine, args, out)
+        if args.command == "build":
+            return await cmd_build(engine, args, out)
         if args.command == "run":
             return await cmd_run(engine, args, out, err)
         if args.command == "version":

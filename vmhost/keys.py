@@ -10,10 +10,13 @@ import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+if TYPE_CHECKING:  # paramiko is imported where keys are used: the desktop starts without it
+    import paramiko
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ def write_private_key(path: Path, pair: KeyPair) -> None:
 
 def public_key_from_line(line: str) -> paramiko.PKey:
     """The paramiko key of an OpenSSH public key line ("type base64 [comment]")."""
+    import paramiko
+
     parts = line.split()
     if len(parts) < 2:
         raise ValueError(f"not an OpenSSH public key line: {line!r}")
@@ -54,6 +59,8 @@ def public_key_from_line(line: str) -> paramiko.PKey:
 
 
 def load_private_key(path: Path) -> paramiko.PKey:
+    import paramiko
+
     key: paramiko.PKey = paramiko.Ed25519Key.from_private_key_file(str(path))
     return key
 

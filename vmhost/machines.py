@@ -33,12 +33,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmhost.image import GuestImage, find_image
 from vmhost.keys import generate_ed25519, write_private_key
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
-from vmhost.ssh import Endpoint
+
+if TYPE_CHECKING:
+    from vmhost.ssh import Endpoint
 
 Progress = Callable[[str], None]
 GUEST_ENGINE_SOCKET = "/run/berth/berth.sock"
@@ -117,6 +119,8 @@ class Machine:
         return self.host_key_file.with_name("guest_host_key.pub").read_text().strip()
 
     def endpoint(self) -> Endpoint:
+        from vmhost.ssh import Endpoint  # paramiko only when a machine is reached
+
         return Endpoint("127.0.0.1", self.ssh_port, GUEST_USER, self.client_key, self.host_key_line)
 
     def forwards(self) -> list[tuple[int, int]]:

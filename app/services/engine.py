@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.services.tasks import TaskSet
 from engine.client import EngineClient, EngineClientError, EngineUnreachable, default_engine_url, normalize_url
 from engine.client.tls import TLSFiles
-from vmhost.remote import RemoteEngine, RemoteEngineError
+
+if TYPE_CHECKING:
+    from vmhost.remote import RemoteEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,19 @@ class EngineStatus:
     description: str = ""
     reason: str = ""
     events: bool | None = None  # whether the engine streams /events (None: not known yet)
+
+
+class _RemoteFailed(Exception):
+    """The SSH tunnel to a remote engine could not be opened (the message says why)."""
+
+
+async def _start_remote_tunnel(remote: RemoteEngine) -> None:
+    from vmhost.remote import RemoteEngineError
+
+    try:
+        await asyncio.to_thread(remote.start)
+    except RemoteEngineError as exc:
+        raise _RemoteFailed(str(exc)) from None
 
 
 class EngineConnection(QObject):
@@ -65,6 +80,9 @@ class EngineConnection(QObject):
         self._remote, self._remote_error = None, ""
         if not url.startswith("ssh://"):
             return EngineClient(url, tls)
+        # paramiko is imported only when an SSH engine is used: it costs a tenth of the cold start.
+        from vmhost.remote import RemoteEngine, RemoteEngineError
+
         try:
             self._remote = RemoteEngine(url)
         except RemoteEngineError as exc:
@@ -84,7 +102,7 @@ class EngineConnection(QObject):
         try:
             if self._remote is not None:
                 # Connecting and authenticating block: paramiko runs in a worker thread.
-                await asyncio.to_thread(self._remote.start)
+                await _start_remote_tunnel(self._remote)
             await self.client.ensure_reachable()
             description = await self.client.describe()
         except EngineUnreachable as exc:
@@ -93,7 +111,7 @@ class EngineConnection(QObject):
         except EngineClientError as exc:
             self._set_unreachable(f"the engine answered with an error: {exc.message}")
             return
-        except RemoteEngineError as exc:
+        except _RemoteFailed as exc:
             self._set_unreachable(str(exc))
             return
         self._set_status(EngineStatus(self.url, True, description, events=self.status.events))
