@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
                                                                                       action, message))
         self.images.historyReady.connect(self.images_page.show_history)
         self.images_page.pullRequested.connect(self.images.pull)
+        self.images_page.buildRequested.connect(self.images.build)
         self.images_page.pushRequested.connect(self.images.push)
         self.images_page.removeRequested.connect(self.images.remove)
         self.images_page.tagRequested.connect(self.images.tag)
@@ -563,6 +564,8 @@ class MainWindow(QMainWindow):
         commands.append(("Pull an image…", "docker pull", lambda: (self.show_place("images"),
                                                                   self.images_page.pull_form.show(),
                                                                   self.images_page.pull_input.setFocus())))
+        commands.append(("Build an image…", "docker build",
+                         lambda: (self.show_place("images"), self.images_page.open_build_form())))
         commands.append(("Create a volume…", "docker volume create",
                          lambda: (self.show_place("volumes"), self.volumes_page.create_form.show())))
         commands.append(("Open a compose file…", "docker compose up",

@@ -37,6 +37,16 @@ class Job:
         if changed:
             self.center.changed(self)
 
+    def output(self, line: str, fraction: float | None = None) -> None:
+        """One line of the work's own output (a build's): logged even when it repeats the last one,
+        and shown as the status; `fraction`, when known, moves the progress too."""
+        self.log.append(line)
+        del self.log[:-500]
+        self.status = line
+        if fraction is not None:
+            self.fraction = fraction
+        self.center.changed(self)
+
     def summary(self) -> str:
         if self.state == "done":
             return f"{self.title} ✓"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from app.services.engine import EngineConnection
 from app.services.jobs import Job, JobCenter
 from app.services.tasks import TaskSet
-from engine.client import EngineClientError, EngineUnreachable, PullProgress
+from engine.client import EngineClientError, EngineUnreachable, PullProgress, build_output
 
 
 class ResourceService(QObject):
@@ -84,6 +85,37 @@ class ResourceService(QObject):
         await self._tasks.close()
 
 
+# The classic builder's step headers: "Step 2/5 : RUN make".
+_STEP = re.compile(r"^Step (\d+)/(\d+) :")
+
+
+class BuildLog:
+    """The engine's build output (`{"stream": text}` chunks, lines possibly split across them) as
+    whole lines for a job's log, each with the share of the steps started so far when it moves."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._partial = ""
+
+    def feed(self, text: str) -> None:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def flush(self) -> None:
+        line, self._partial = self._partial, ""
+        self._line(line)
+
+    def _line(self, line: str) -> None:
+        line = line.rsplit("\r", 1)[-1].rstrip()  # a progress bar redrawn with \r: its last state
+        if not line.strip():
+            return
+        step = _STEP.match(line)
+        fraction = (int(step[1]) - 1) / int(step[2]) if step and int(step[2]) else None
+        self.job.output(line, fraction)
+
+
 class ImageService(ResourceService):
     kind = "image"
     historyReady = Signal(str, list)
@@ -112,6 +144,32 @@ class ImageService(ResourceService):
 
     def push(self, reference: str) -> Job:
         return self._progress_job(f"pushing {reference}", reference, "push", self.client.push)
+
+    def build(self, folder: str, tag: str = "") -> Job:
+        """`docker build -t tag folder` as a job: its log is the build's output as it comes; a
+        refusal or a failed step also reaches the page (actionFailed) with the engine's words."""
+        target = tag or folder
+        job = self._jobs.add(f"building {target}")
+
+        async def run() -> None:
+            log = BuildLog(job)
+            try:
+                async for item in self.client.build_image(Path(folder), tag or None):
+                    log.feed(build_output(item))
+            except EngineUnreachable:
+                log.flush()
+                self.actionFailed.emit(target, "build", "the engine does not answer")
+                raise
+            except EngineClientError as exc:
+                log.flush()
+                self.actionFailed.emit(target, "build", exc.message)
+                raise
+            log.flush()
+            self.actionFinished.emit(target, "build")
+            self.refresh()
+
+        job.task = self._tasks.spawn(self._jobs.run(job, run()), name="image-build")
+        return job
 
     def _progress_job(self, title: str, reference: str, action: str, stream: Callable[[str], Any]) -> Job:
         job = self._jobs.add(title)

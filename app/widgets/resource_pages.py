@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, cast
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -135,8 +138,15 @@ def _form(parent: QWidget, placeholder: str, button_text: str, name: str) -> tup
     return row, edit, button
 
 
+def suggested_tag(folder: str) -> str:
+    """An image name from a folder's name ("My App" -> "my-app:latest"), or "" if none fits."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", Path(folder).name.lower()).strip("-._")
+    return f"{name}:latest" if name else ""
+
+
 class ImagesPage(ResourcePage):
     pullRequested = Signal(str)
+    buildRequested = Signal(str, str)  # folder (with its Dockerfile), tag ("" leaves the image unnamed)
     runRequested = Signal(str)  # image reference
     removeRequested = Signal(str)
     tagRequested = Signal(str, str, str)  # image, repo, tag
@@ -147,11 +157,14 @@ class ImagesPage(ResourcePage):
         super().__init__(
             "images", model,
             "<h3>No images yet</h3>Images are the templates containers start from.<br>"
-            "Pull one (for example <code>busybox</code>) with <b>Pull</b> above, "
-            "or build one: <code>berth build -t myapp .</code>",
+            "Pull one (for example <code>busybox</code>) with <b>Pull…</b> above, "
+            "or build one from a folder with a Dockerfile with <b>Build…</b> "
+            "(<code>berth build -t myapp .</code>).",
             parent,
         )
         self.pull_button = self.button("Pull…", "Download an image from a registry (docker pull)", "image-pull")
+        self.build_button = self.button("Build…", "Build an image from a folder with a Dockerfile (docker build)",
+                                        "image-build")
         self.run_button = self.button("Run…", "Start a container from the selected image (docker run)", "image-run")
         self.tag_button = self.button("Tag…", "Give the selected image another name (docker tag)", "image-tag")
         self.push_button = self.button("Push", "Upload the selected image to its registry (docker push)", "image-push")
@@ -159,8 +172,25 @@ class ImagesPage(ResourcePage):
         self.remove_button = self.button("Remove", "Remove the selected image (docker rmi)", "image-remove")
         self.pull_form, self.pull_input, pull_go = _form(self, "image to pull, e.g. busybox:latest", "Pull", "pull")
         self.tag_form, self.tag_input, tag_go = _form(self, "new name, e.g. myrepo/app:v1", "Tag", "tag")
+        self.build_form, self.build_folder, self.build_go = _form(self, "folder with a Dockerfile", "Build", "build")
+        self.build_folder.setObjectName("build-folder")
+        self.build_choose = QPushButton("Choose…", self.build_form)
+        self.build_choose.setObjectName("build-choose")
+        self.build_choose.setToolTip("Pick the folder in a file dialog")
+        self.build_tag = QLineEdit(self.build_form)
+        self.build_tag.setObjectName("build-tag")
+        self.build_tag.setPlaceholderText("name, e.g. myapp:latest (optional)")
+        row = cast(QHBoxLayout, self.build_form.layout())
+        row.insertWidget(1, self.build_choose)
+        row.insertWidget(2, self.build_tag, 1)
         self.forms.addWidget(self.pull_form)
+        self.forms.addWidget(self.build_form)
         self.forms.addWidget(self.tag_form)
+        self.build_button.clicked.connect(self._toggle_build_form)
+        self.build_choose.clicked.connect(self.ask_build_folder)
+        self.build_go.clicked.connect(self._build)
+        self.build_folder.returnPressed.connect(self._build)
+        self.build_tag.returnPressed.connect(self._build)
         self.pull_button.clicked.connect(lambda: self._toggle(self.pull_form, self.pull_input))
         self.tag_button.clicked.connect(lambda: self._toggle(self.tag_form, self.tag_input))
         pull_go.clicked.connect(self._pull)
@@ -202,6 +232,55 @@ class ImagesPage(ResourcePage):
             self.pullRequested.emit(reference)
             self.pull_input.clear()
             self.pull_form.hide()
+
+    def open_build_form(self) -> None:
+        """Show the build form; with no folder chosen yet, ask for one straight away."""
+        self.build_form.show()
+        if self.build_folder.text().strip():
+            self.build_tag.setFocus()
+        else:
+            self.build_folder.setFocus()
+            self.ask_build_folder()
+
+    def _toggle_build_form(self) -> None:
+        if self.build_form.isVisible():
+            self.build_form.hide()
+        else:
+            self.open_build_form()
+
+    def ask_build_folder(self) -> QFileDialog:
+        """The folder to build, from a directory dialog opened with open() (never a nested exec()
+        under qasync) and deleted once closed."""
+        dialog = QFileDialog(self, "Build an image from a folder")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        current = self.build_folder.text().strip()
+        if current and Path(current).is_dir():
+            dialog.setDirectory(current)
+        dialog.fileSelected.connect(self._folder_chosen)
+        dialog.open()
+        return dialog
+
+    def _folder_chosen(self, folder: str) -> None:
+        if not folder:
+            return
+        self.build_folder.setText(folder)
+        if not self.build_tag.text().strip():
+            self.build_tag.setText(suggested_tag(folder))
+        self.build_form.show()
+        self.build_tag.setFocus()
+        self.build_tag.selectAll()
+
+    def _build(self) -> None:
+        folder = self.build_folder.text().strip()
+        if not folder:
+            self.show_error("Choose the folder to build: the one with the Dockerfile.")
+            return
+        self.clear_message()
+        self.buildRequested.emit(folder, self.build_tag.text().strip())
+        # Folder and name stay filled in: building the same folder again is the common next step.
+        self.build_form.hide()
 
     def _tag(self) -> None:
         target = self.tag_input.text().strip()

@@ -13,8 +13,11 @@ import base64
 import binascii
 import contextlib
 import json
+import os
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -24,6 +27,13 @@ from aiodocker.exceptions import DockerError
 from yarl import URL
 
 from engine.client.address import default_engine_url, normalize_url
+from engine.client.buildcontext import (
+    DEFAULT_DOCKERFILE,
+    BuildContextError,
+    locate_dockerfile,
+    spool,
+    write_context,
+)
 from engine.client.errors import EngineClientError, EngineUnreachable
 from engine.client.execs import ExecStream
 from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
@@ -335,6 +345,63 @@ class EngineClient:
         async for item in self._json_lines("POST", "images/create", params=params, data=data, headers=headers):
             _raise_progress_error(item)
 
+    async def build_image(
+        self,
+        context_dir: str | os.PathLike[str],
+        tag: str | None = None,
+        dockerfile: str | os.PathLike[str] = DEFAULT_DOCKERFILE,
+        nocache: bool = False,
+        pull: bool = False,
+        *,
+        build_args: Mapping[str, str | None] | None = None,
+        labels: Mapping[str, str] | None = None,
+        target: str | None = None,
+        quiet: bool = False,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`docker build` with the classic builder: the folder `context_dir` (less what its
+        `.dockerignore` excludes) is sent as a tar; yields the engine's JSON lines as they come
+        (`{"stream": text}` output, `{"aux": {"ID": image id}}`, pull progress for `FROM`).
+
+        `dockerfile` is relative to the folder, or an absolute path (outside it too). A missing
+        Dockerfile or unreadable file raises `BuildContextError` (an `EngineClientError`) before
+        the engine is asked; a failed step raises `EngineClientError` with the engine's message.
+        """
+        context = Path(context_dir)
+        located = await asyncio.to_thread(locate_dockerfile, context, dockerfile)
+        params: dict[str, Any] = {"dockerfile": located.name, "nocache": nocache, "pull": pull, "rm": True}
+        if tag:
+            params["t"] = tag
+        if build_args:
+            params["buildargs"] = json.dumps(dict(build_args))
+        if labels:
+            params["labels"] = json.dumps(dict(labels))
+        if target:
+            params["target"] = target
+        if quiet:
+            params["q"] = True
+        with spool() as body:
+            # The tar goes through a temporary file: a big context never sits in memory, and is
+            # sent with its length. Made in a thread, stopped if the build is abandoned meanwhile.
+            stop = threading.Event()
+            try:
+                await asyncio.to_thread(write_context, context, located, body, stop)
+            except asyncio.CancelledError:
+                stop.set()  # the thread gives up at its next file (BuildCancelled, unseen)
+                raise
+            body.seek(0)
+            # Closed on the way out, so a failure or an abandoned build ends the request at once.
+            lines = self._json_lines("POST", "build", params=params, data=body,
+                                     headers={"Content-Type": "application/x-tar"})
+            try:
+                async with contextlib.aclosing(lines):
+                    async for item in lines:
+                        _raise_progress_error(item)
+                        yield item
+            except EngineClientError as exc:
+                if "Cannot locate specified Dockerfile" in exc.message:
+                    raise BuildContextError(f"no Dockerfile in {context} (the engine says: {exc.message})") from exc
+                raise
+
     async def tag(self, name: str, repo: str, tag: str = "latest") -> None:
         await self._call("POST", f"images/{name}/tag", params={"repo": repo, "tag": tag})
 
@@ -603,7 +670,7 @@ class EngineClient:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         versioned: bool = True,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any]]:
         """A streamed answer of JSON objects (progress, stats), decoded as they arrive."""
         async with self._stream(
             method, path, params=params, body=body, data=data, headers=headers, versioned=versioned
@@ -644,6 +711,18 @@ def split_reference(reference: str) -> tuple[str, str]:
     if not name or "/" in tag:
         return reference, ""
     return name, tag
+
+
+def build_output(item: Mapping[str, Any]) -> str:
+    """What `docker build` (classic) prints of one line of a build's answer: step output as it is;
+    a FROM image being pulled as status lines, its byte counts left out; nothing for `aux`."""
+    stream = item.get("stream")
+    if isinstance(stream, str):
+        return stream
+    status = item.get("status")
+    if isinstance(status, str) and status and not item.get("progressDetail"):
+        return f"{item['id']}: {status}\n" if item.get("id") else f"{status}\n"
+    return ""
 
 
 def _raise_progress_error(item: Mapping[str, Any]) -> None:

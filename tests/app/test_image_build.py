@@ -1,0 +1,200 @@
+"""Building an image from the Images page against the session's berthd: the folder chosen in a
+directory dialog, the build followed live in the task panel, the image in the table at the end, a
+failed step's message on the page. Also how a build's output becomes the job's log lines."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import shiboken6
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from app.desktop.window import MainWindow
+from app.services.jobs import Job, JobCenter
+from app.services.resources import BuildLog
+from app.widgets.resource_pages import suggested_tag
+from tests.support.daemon import Berthd
+
+
+@pytest.fixture
+def tag(berthd: Berthd, busybox_image: str) -> Iterator[str]:
+    """A name of this test's own (the session's berthd is shared), removed afterwards."""
+    name = f"berth-gui-build-{uuid.uuid4().hex[:8]}:test"
+    yield name
+    berthd.api.request("DELETE", f"/images/{quote(name, safe='')}?force=1")
+
+
+def open_images_page(qtbot: Any, make_window: Callable[[str], MainWindow], berthd: Berthd) -> MainWindow:
+    window = make_window(berthd.url)
+    qtbot.waitUntil(lambda: window.connection.status.events is True, timeout=20_000)
+    window.show_place("images")
+    qtbot.waitUntil(lambda: window.images_model.rowCount() > 0, timeout=10_000)
+    return window
+
+
+def answer_folder_dialog(qtbot: Any, window: MainWindow, folder: Path) -> None:
+    """The page's directory dialog is opened with open(), never exec(): pick `folder` in it as a
+    person would, then delete it while the test's Qt settings path holds."""
+    dialogs: list[QFileDialog] = []
+
+    def one_open() -> bool:
+        dialogs[:] = [d for d in window.findChildren(QFileDialog) if d.isVisible()]
+        return len(dialogs) == 1
+
+    qtbot.waitUntil(one_open)
+    dialog = dialogs[0]
+    assert dialog.fileMode() == QFileDialog.FileMode.Directory
+    dialog.selectFile(str(folder))
+    dialog.accept()
+    assert not dialog.isVisible()
+    shiboken6.delete(dialog)
+
+
+def listed(window: MainWindow, reference: str) -> bool:
+    return any(reference in (window.images_model.item(key) or {}).get("RepoTags", [])
+               for key in window.images_model.all_keys())
+
+
+@pytest.mark.gui
+@pytest.mark.integration
+def test_build_from_the_images_page_is_followed_live_in_the_task_panel(
+    qtbot: Any, make_window: Callable[[str], MainWindow], berthd: Berthd, tag: str, tmp_path: Path,
+) -> None:
+    token = uuid.uuid4().hex[:12]  # fresh steps, whatever the session's build cache holds
+    folder = tmp_path / "My App"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(
+        f"FROM busybox:latest\nCOPY . /app/\nRUN echo first-{token} && sleep 0.5 && echo second-{token}\n")
+    (folder / "kept.txt").write_text("kept\n")
+    (folder / "ignored.txt").write_text("ignored\n")
+    (folder / ".dockerignore").write_text("ignored.txt\n")
+    window = open_images_page(qtbot, make_window, berthd)
+    page = window.images_page
+    # (state, fraction, log, panel line) at each change of a job
+    seen: list[tuple[str, float | None, list[str], str]] = []
+    window.jobs.jobChanged.connect(
+        lambda job: seen.append((job.state, job.fraction, list(job.log), window.task_panel.summary.text())))
+
+    # Build… opens the form and, no folder chosen yet, the directory dialog.
+    qtbot.mouseClick(page.build_button, Qt.MouseButton.LeftButton)
+    assert page.build_form.isVisible()
+    answer_folder_dialog(qtbot, window, folder)
+    assert page.build_folder.text() == str(folder)
+    assert page.build_tag.text() == "my-app:latest"  # suggested from the folder's name
+    qtbot.waitUntil(page.build_tag.hasFocus)
+    page.build_tag.clear()
+    qtbot.keyClicks(page.build_tag, tag)
+    qtbot.keyClick(page.build_tag, Qt.Key.Key_Return)
+    assert not page.build_form.isVisible()
+
+    job = window.jobs.jobs[-1]
+    assert job.title == f"building {tag}"
+    qtbot.waitUntil(lambda: job.state != "running", timeout=30_000)
+    assert job.state == "done", job.error
+    assert window.task_panel.summary.text().endswith(f"building {tag} ✓")
+
+    # Live: the step's first line was in the panel while it still ran (before its second line).
+    first, second = f"first-{token}", f"second-{token}"
+    assert any(state == "running" and first in log and second not in log for state, _, log, _ in seen), seen
+    # Progress from the step headers: a share of the steps, as a percentage in the panel.
+    assert any(state == "running" and fraction == pytest.approx(2 / 3) and line.endswith(" 67 %")
+               for state, fraction, _, line in seen), seen
+    assert job.log[0] == "Step 1/3 : FROM busybox:latest" and job.log[1].startswith(" ---> ")
+    assert [first, second] == [line for line in job.log if token in line and not line.startswith("Step")]
+    assert job.log[-1] == f"Successfully tagged {tag}"
+    # The expanded panel: the job done, its last output lines as the row's tooltip.
+    qtbot.mouseClick(window.task_panel.toggle, Qt.MouseButton.LeftButton)
+    row = window.jobs.jobs.index(job)
+    assert window.jobs.data(window.jobs.index(row, 0)) == f"building {tag} ✓"
+    assert f"Successfully tagged {tag}" in window.jobs.data(window.jobs.index(row, 0), Qt.ItemDataRole.ToolTipRole)
+
+    # The image is in the table, made from the folder less what .dockerignore excludes.
+    qtbot.waitUntil(lambda: listed(window, tag), timeout=10_000)
+    assert not page.message.isVisible(), page.message.text()
+    assert sorted(files_in(berthd, tag)) == ["/app", "/app/.dockerignore", "/app/Dockerfile", "/app/kept.txt"]
+
+
+def files_in(berthd: Berthd, image: str) -> list[str]:
+    """`find /app` in a container of the image."""
+    api = berthd.api
+    id = str(api.json("POST", "/containers/create", {"Image": image, "Cmd": ["find", "/app"]})["Id"])
+    try:
+        status, _, body = api.request("POST", f"/containers/{id}/start")
+        assert status == 204, body
+        assert api.json("POST", f"/containers/{id}/wait")["StatusCode"] == 0
+        status, _, data = api.request("GET", f"/containers/{id}/logs?stdout=1")
+        text, offset = b"", 0
+        while offset + 8 <= len(data):
+            size = int.from_bytes(data[offset + 4:offset + 8], "big")
+            text += data[offset + 8:offset + 8 + size]
+            offset += 8 + size
+        return text.decode().split()
+    finally:
+        api.request("DELETE", f"/containers/{id}?force=1")
+
+
+@pytest.mark.gui
+@pytest.mark.integration
+def test_a_failed_build_shows_the_engines_message_on_the_page(
+    qtbot: Any, make_window: Callable[[str], MainWindow], berthd: Berthd, tag: str, tmp_path: Path,
+) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} && exit 3\n")
+    window = open_images_page(qtbot, make_window, berthd)
+    page = window.images_page
+    # Typed rather than chosen, and started from the palette's command.
+    command = next(action for title, _, action in window.palette_commands() if title == "Build an image…")
+    page.build_folder.setText(str(tmp_path))
+    command()
+    assert page.build_form.isVisible() and not window.findChildren(QFileDialog)
+    page.build_tag.setText(tag)
+    qtbot.mouseClick(page.build_go, Qt.MouseButton.LeftButton)
+
+    job = window.jobs.jobs[-1]
+    qtbot.waitUntil(lambda: job.state != "running", timeout=30_000)
+    message = "The command '/bin/sh -c"
+    assert job.state == "failed" and job.error.startswith(message) and "returned a non-zero code: 3" in job.error
+    assert job.log[-1].startswith(" ---> ")  # the output up to the failure stays in its log
+    assert page.message.isVisible()
+    assert html.unescape(page.message.text()).startswith(f"Could not build {tag}: {message}")
+    assert page.message.property("role") == "error"
+    assert any("returned a non-zero code: 3" in notice for notice in window.notices.notices)
+    assert not listed(window, tag)
+
+    # No folder: said on the page, nothing started.
+    jobs = len(window.jobs.jobs)
+    page.build_folder.clear()
+    page.open_build_form()
+    dialog = next(d for d in window.findChildren(QFileDialog) if d.isVisible())
+    dialog.reject()
+    shiboken6.delete(dialog)
+    qtbot.mouseClick(page.build_go, Qt.MouseButton.LeftButton)
+    assert page.message.text() == "Choose the folder to build: the one with the Dockerfile."
+    assert len(window.jobs.jobs) == jobs
+
+
+@pytest.mark.unit
+def test_build_output_becomes_whole_log_lines_with_the_steps_share() -> None:
+    center = JobCenter()
+    job = Job(center, "building x")
+    center.jobs.append(job)
+    log = BuildLog(job)
+    log.feed("Step 1/4 : FROM busybox\n ---> abc\n")
+    assert (job.log, job.fraction) == (["Step 1/4 : FROM busybox", " ---> abc"], 0.0)
+    log.feed("Step 2/4 : RUN x\nsame")
+    log.feed(" line\nsame line\n\n")  # split across chunks; a repeated line is output too
+    log.feed("10%\r50%\r100%\n")  # a progress bar redrawn in place: its last state
+    assert job.log[2:] == ["Step 2/4 : RUN x", "same line", "same line", "100%"]
+    assert job.fraction == 0.25 and job.status == "100%"
+    log.feed("no newline at the end")
+    assert job.log[-1] == "100%"
+    log.flush()
+    assert job.log[-1] == "no newline at the end"
+    assert suggested_tag("/home/me/My Project") == "my-project:latest"
+    assert suggested_tag("/srv/__") == ""
