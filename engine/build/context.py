@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.build.dockerignore import IgnoreRules
 from engine.containers.archive import ExtractOptions, extract
 from engine.containers.confined import RootedDir, read_in_root
+from engine.dockerignore import IgnoreRules
 from engine.errors import InvalidArgument, NotFound
 from engine.storage.tarsafe import ByteSource
 

@@ -2,7 +2,7 @@
 
 No Qt here, and nothing from berthd's server side: it speaks only the Docker Engine API, so the
 same code drives berthd, a machine's berthd, dockerd or podman. (One pure module is shared:
-`engine.build.dockerignore`, Docker's `.dockerignore` matcher, which a build context needs too.)
+`engine.dockerignore`, Docker's `.dockerignore` matcher, which a build context needs too.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The build context a client sends with `POST /build`: a folder as a tar, less what its
 `.dockerignore` leaves out, made the way the docker CLI makes it.
 
-- The patterns are Docker's (moby/patternmatcher): `engine.build.dockerignore` is that matcher, pure
+- The patterns are Docker's (moby/patternmatcher): `engine.dockerignore` is that matcher, pure
   and shared with berthd's own pass over the unpacked context (an engine must apply it too: raw API
   clients may send everything). Here it only decides what is worth sending.
 - The Dockerfile and `.dockerignore` are always sent, even when excluded (the engine reads them,
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from engine.build.dockerignore import IgnoreRules, read_patterns
 from engine.client.errors import EngineClientError
+from engine.dockerignore import IgnoreRules, read_patterns
 from engine.errors import EngineError
 
 DEFAULT_DOCKERFILE = "Dockerfile"

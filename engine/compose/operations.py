@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import io
 import json
-import os
-import tarfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.client.buildcontext import BuildContextError, locate_dockerfile, write_context
 from engine.compose.convert import container_name, create_body, endpoint_config
 from engine.compose.engine import EngineConnection, EngineError
 from engine.compose.errors import ComposeError
@@ -476,8 +474,9 @@ async def build_images(engine: EngineConnection, project: Project, services: Ite
         context = Path(spec["context"])
         if not context.is_dir():
             raise ComposeError(f"service {name}: build context {context} is not a directory")
-        params: dict[str, Any] = {"t": service.image, "dockerfile": spec.get("dockerfile", "Dockerfile"),
-                                  "rm": True, "nocache": no_cache or bool(spec.get("no_cache")), "pull": pull}
+        tar, dockerfile = context_tar(context, str(spec.get("dockerfile", "Dockerfile")))
+        params: dict[str, Any] = {"t": service.image, "dockerfile": dockerfile, "rm": True,
+                                  "nocache": no_cache or bool(spec.get("no_cache")), "pull": pull}
         if spec.get("args"):
             params["buildargs"] = json.dumps(spec["args"])
         if spec.get("target"):
@@ -487,7 +486,6 @@ async def build_images(engine: EngineConnection, project: Project, services: Ite
         if spec.get("network"):
             params["networkmode"] = spec["network"]
         report(Progress("image", service.image, "Building"))
-        tar = context_tar(context, str(spec.get("dockerfile", "Dockerfile")))
         try:
             async for item in engine.json_lines("POST", "/build", params=params, data=tar,
                                                 headers={"Content-Type": "application/x-tar"}):
@@ -508,37 +506,16 @@ async def build_images(engine: EngineConnection, project: Project, services: Ite
     return built
 
 
-def context_tar(context: Path, dockerfile: str) -> bytes:
-    """The build context as a tar, without what `.dockerignore` excludes (the Dockerfile always in)."""
-    patterns: list[str] = []
-    ignore = context / ".dockerignore"
-    if ignore.is_file():
-        patterns = [line.strip() for line in ignore.read_text().splitlines()
-                    if line.strip() and not line.strip().startswith("#")]
-
-    def excluded(rel: str) -> bool:
-        result = False
-        for pattern in patterns:
-            negate = pattern.startswith("!")
-            pat = pattern[1:] if negate else pattern
-            pat = pat.strip("/")
-            if fnmatch.fnmatch(rel, pat) or rel.startswith(pat + "/"):
-                result = not negate
-        return result
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for root, dirs, files in os.walk(context):
-            rel_root = os.path.relpath(root, context)
-            for entry in sorted(dirs + files):
-                full = os.path.join(root, entry)
-                rel = entry if rel_root == "." else f"{rel_root}/{entry}"
-                if excluded(rel) and rel != dockerfile:
-                    if entry in dirs:
-                        dirs.remove(entry)
-                    continue
-                tar.add(full, arcname=rel, recursive=False)
-    return buffer.getvalue()
+def context_tar(context: Path, dockerfile: str) -> tuple[bytes, str]:
+    """The build context as `docker build` sends it (its `.dockerignore` applied, the Dockerfile
+    always in), and the Dockerfile's name inside it."""
+    try:
+        found = locate_dockerfile(context, dockerfile)
+        out = io.BytesIO()
+        write_context(context, found, out)
+    except BuildContextError as exc:
+        raise ComposeError(exc.message) from None
+    return out.getvalue(), found.name
 
 
 # -- down, start, stop, restart ------------------------------------------------------------------

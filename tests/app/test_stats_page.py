@@ -21,7 +21,8 @@ def sample(cpu: float, memory: int) -> StatsSample:
 
 def test_stats_model_passes_qtmodeltester(qtmodeltester: Any) -> None:
     model = stats_overview_model()
-    model.set_items([overview_row("a" * 64, "web", sample(12.5, 50 << 20)), overview_row("b" * 64, "db", sample(80, 1))])
+    model.set_items([overview_row("a" * 64, "web", sample(12.5, 50 << 20)),
+                     overview_row("b" * 64, "db", sample(80, 1))])
     # The tester stays connected: the updates below are checked as they happen.
     qtmodeltester.check(model, force_py=True)
     model.set_items([overview_row("b" * 64, "db", sample(5, 2))])

@@ -190,16 +190,19 @@ def test_build_then_run(berthd: Berthd, projects: list[str], tmp_path: Path) -> 
     name = unique("built")
     projects.append(name)
     root = tmp_path / name
-    write_project(root / "app", "FROM busybox\nCOPY greeting.txt /greeting.txt\n", name="Dockerfile")
+    write_project(root / "app", "FROM busybox\nCOPY greeting.txt /greeting.txt\nCOPY . /ctx/\n", name="Dockerfile")
     (root / "app" / "greeting.txt").write_text("built-by-compose\n")
     (root / "app" / "secret.txt").write_text("not in the context\n")
-    (root / "app" / ".dockerignore").write_text("secret.txt\n")
+    (root / "app" / "top.tmp").write_text("scratch\n")
+    (root / "app" / "kept.txt").write_text("kept\n")
+    # Docker's rules: `**` also matches no directory at all, so top.tmp is left out too.
+    (root / "app" / ".dockerignore").write_text("secret.txt\n**/*.tmp\n")
     path = write_project(root, """\
         services:
           app:
             build: ./app
             init: true
-            command: ["sh", "-c", "cat /greeting.txt; ls /secret.txt 2>&1; sleep 3600"]
+            command: ["sh", "-c", "cat /greeting.txt; ls /secret.txt 2>&1; ls /ctx; sleep 3600"]
         """)
     project = load_project([path], environ={})
     events: list[Progress] = []
@@ -219,7 +222,9 @@ def test_build_then_run(berthd: Berthd, projects: list[str], tmp_path: Path) -> 
         assert any(e.action == "Skipped" for e in events)
         return
     assert eventually(lambda: "built-by-compose" in go(go_up()), timeout=15)
-    assert "No such file" in go(go_up())
+    output = go(go_up())
+    assert "No such file" in output and "kept.txt" in output
+    assert "top.tmp" not in output
     assert (f"{name}-app", "Built") in [(e.name, e.action) for e in events]
 
     async def go_down() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.build.dockerignore import IgnoreRules, read_patterns
+from engine.dockerignore import IgnoreRules, read_patterns
 
 pytestmark = pytest.mark.unit
 
