@@ -138,7 +138,7 @@ cmd_test() {
   cd "$REPO"
   say "ruff"
   "$VENV/bin/ruff" check .
-  say "mypy (strict on engine/ and vmhost/)"
+  say "mypy (strict on engine/, vmhost/ and app/)"
   "$VENV/bin/mypy"
   say "import contracts"
   "$VENV/bin/lint-imports"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +35,7 @@ from app.models.compose import project_containers_model, projects_model
 from app.models.containers import ContainersModel
 from app.models.machines import machines_model
 from app.models.resources import images_model, networks_model, volumes_model
+from app.models.stats import stats_overview_model
 from app.resources import icon_path
 from app.services.compose import ComposeService
 from app.services.containers import ContainerService
@@ -52,7 +54,8 @@ from app.widgets.engine_status import EngineStatusLabel
 from app.widgets.machines_page import MachinesPage
 from app.widgets.resource_pages import ImagesPage, NetworksPage, VolumesPage
 from app.widgets.settings_page import SettingsPage
-from app.widgets.sidebar import Sidebar
+from app.widgets.sidebar import PLACES, Sidebar
+from app.widgets.stats_page import StatsPage
 from engine.client.tls import TLSFiles
 
 
@@ -86,6 +89,7 @@ class MainWindow(QMainWindow):
         self.compose_containers_model = project_containers_model(self)
         self.machine_service = MachineService(self.jobs, parent=self)
         self.machines_model = machines_model(self)
+        self.stats_model = stats_overview_model(self)
 
         self.sidebar = Sidebar(self)
         self.header = Header(self)
@@ -93,6 +97,7 @@ class MainWindow(QMainWindow):
         self.containers_page = ContainersPage(self.containers_model, self)
         self.detail = ContainerDetail(self.connection, self.stats, self)
         self.containers_page.set_detail(self.detail)
+        self.stats_page = StatsPage(self.stats_model, self.stats, self)
         self.images_page = ImagesPage(self.images_model, self)
         self.volumes_page = VolumesPage(self.volumes_model, self)
         self.networks_page = NetworksPage(self.networks_model, self)
@@ -102,6 +107,7 @@ class MainWindow(QMainWindow):
         self.machines_page = MachinesPage(self.machines_model, parent=self)
         self._page_index = {
             "containers": self.pages.addWidget(self.containers_page),
+            "stats": self.pages.addWidget(self.stats_page),
             "images": self.pages.addWidget(self.images_page),
             "volumes": self.pages.addWidget(self.volumes_page),
             "networks": self.pages.addWidget(self.networks_page),
@@ -130,14 +136,14 @@ class MainWindow(QMainWindow):
 
         self.confirmation: QMessageBox | None = None
         self.run_dialog: RunDialog | None = None
-        self.palette: CommandPalette | None = None
+        self.command_palette: CommandPalette | None = None
         self.engine_status = EngineStatusLabel(self)
         self.statusBar().addPermanentWidget(self.engine_status, 1)
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(QIcon(str(icon_path("berth"))), self)
             self.tray.setToolTip("Berth")
-            self.tray.activated.connect(lambda *_: (self.showNormal(), self.raise_()))
+            self.tray.activated.connect(self._bring_to_front)
             self.tray.show()
         self._closed = False
         self._history: list[str] = []
@@ -179,12 +185,14 @@ class MainWindow(QMainWindow):
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
             signal.connect(lambda *_: self._containers_settled.start())
         self.stats.sampled.connect(model.set_stats)
+        self.stats.sampled.connect(lambda *_: self._show_all_stats())
+        self.stats_page.containerChosen.connect(self._open_container_stats)
         page.retryRequested.connect(connection.check)
-        page.startRequested.connect(lambda ids: [service.start(id) for id in ids])
+        page.startRequested.connect(lambda ids: _each(ids, service.start))
         page.stopRequested.connect(self._stop)
-        page.restartRequested.connect(lambda ids: [self._expect(id) or service.restart(id) for id in ids])
-        page.pauseRequested.connect(lambda ids: [service.pause(id) for id in ids])
-        page.unpauseRequested.connect(lambda ids: [service.unpause(id) for id in ids])
+        page.restartRequested.connect(self._restart)
+        page.pauseRequested.connect(lambda ids: _each(ids, service.pause))
+        page.unpauseRequested.connect(lambda ids: _each(ids, service.unpause))
         page.removeRequested.connect(self._remove)
         page.selectionChanged.connect(self._on_container_selected)
         self.watch.alert.connect(self.notify)
@@ -237,8 +245,7 @@ class MainWindow(QMainWindow):
         compose.containersListed.connect(lambda _name, items: self.compose_containers_model.set_items(items))
         compose.actionStarted.connect(lambda name, action: page.set_busy(name, action, True))
         compose.actionFinished.connect(lambda name, action: page.set_busy(name, action, False))
-        compose.actionFailed.connect(lambda name, action, message: (
-            page.set_busy(name, action, False), self._failed(page, name, f"compose {action}", message)))
+        compose.actionFailed.connect(self._compose_failed)
         compose.cameUp.connect(page.select_project)
         compose.follower.appended.connect(page.logs.on_appended)
         compose.follower.ended.connect(lambda reason: page.logs.show_status(
@@ -256,8 +263,7 @@ class MainWindow(QMainWindow):
         machines.listed.connect(self.machines_model.set_items)
         machines.actionStarted.connect(lambda name, action: mpage.set_busy(name, action, True))
         machines.actionFinished.connect(lambda name, action: mpage.set_busy(name, action, False))
-        machines.actionFailed.connect(lambda name, action, message: (
-            mpage.set_busy(name, action, False), self._failed(mpage, name, action, message)))
+        machines.actionFailed.connect(self._machine_failed)
         machines.bootLogReady.connect(mpage.show_boot_log)
         mpage.createRequested.connect(machines.create)
         mpage.startRequested.connect(machines.start)
@@ -273,7 +279,28 @@ class MainWindow(QMainWindow):
             machines.setupOffered.connect(panel.offer_setup)
             machines.setupProgress.connect(panel.show_setup_progress)
             machines.setupFailed.connect(panel.show_setup_failed)
-            machines.setupFinished.connect(lambda host: (panel.setup_finished(), self.switch_engine(host)))
+            machines.setupFinished.connect(self._machine_set_up)
+
+    def _restart(self, ids: list[str]) -> None:
+        for id in ids:
+            self._expect(id)  # a restart's exit is no crash
+            self.containers.restart(id)
+
+    def _compose_failed(self, name: str, action: str, message: str) -> None:
+        self.compose_page.set_busy(name, action, False)
+        self._failed(self.compose_page, name, f"compose {action}", message)
+
+    def _machine_failed(self, name: str, action: str, message: str) -> None:
+        self.machines_page.set_busy(name, action, False)
+        self._failed(self.machines_page, name, action, message)
+
+    def _machine_set_up(self, host: str) -> None:
+        self.containers_page.unreachable.setup_finished()
+        self.switch_engine(host)
+
+    def _bring_to_front(self) -> None:
+        self.showNormal()
+        self.raise_()
 
     def _shortcuts(self) -> None:
         for keys, handler in (
@@ -283,6 +310,8 @@ class MainWindow(QMainWindow):
             ("Ctrl+T", lambda: self.open_detail_tab("Terminal")),
             ("Alt+Left", self.go_back),
             ("Alt+Right", self.go_forward),
+            # Ctrl+1 … Ctrl+8: the places in the sidebar's order.
+            *((f"Ctrl+{n}", lambda _=False, key=key: self.show_place(key)) for n, (key, _) in enumerate(PLACES, 1)),
         ):
             action = QAction(self)
             action.setShortcut(QKeySequence(keys))
@@ -335,11 +364,12 @@ class MainWindow(QMainWindow):
         ):
             self.detail.logs.focus_search()
             return
-        page = {"containers": self.containers_page, "images": self.images_page, "volumes": self.volumes_page,
-                "networks": self.networks_page}.get(place)
-        if page is not None:
-            page.search.setFocus()
-            page.search.selectAll()
+        search = {"containers": self.containers_page.search, "stats": self.stats_page.search,
+                  "images": self.images_page.search, "volumes": self.volumes_page.search,
+                  "networks": self.networks_page.search}.get(place)
+        if search is not None:
+            search.setFocus()
+            search.selectAll()
 
     def open_detail_tab(self, tab: str) -> None:
         self.show_place("containers")
@@ -398,11 +428,8 @@ class MainWindow(QMainWindow):
         self.detail.clear()
         self.containers_page.detail_holder.hide()
         self.containers_model.clear()
-        for model in (self.images_model, self.volumes_model, self.networks_model):
-            model.set_items([])
-            model.beginResetModel()
-            model._rows, model._keys = [], []
-            model.endResetModel()
+        for model in (self.images_model, self.volumes_model, self.networks_model, self.stats_model):
+            model.clear()
         self.volumes_page.berth_extensions = True
         self.compose_containers_model.set_items([])
         self._refresh_contexts()
@@ -483,12 +510,23 @@ class MainWindow(QMainWindow):
             page.detail_holder.show()
             self.detail.show_project(project, ids, names)
 
+    def _show_all_stats(self) -> None:
+        model = self.containers_model
+        names = {id: container_name(model.container(id) or {}) for id in model.ids()
+                 if (state := model.state_of(id)) is not None and state.running}
+        self.stats_page.show_running(names)
+
+    def _open_container_stats(self, id: str) -> None:
+        self.show_place("containers")
+        self._open_container_tab(id, "Stats")
+
     def _after_containers_changed(self) -> None:
         if self._closed:
             return
         model = self.containers_model
         running = {id for id in model.ids() if (s := model.state_of(id)) is not None and s.running}
         self.stats.track(running)
+        self._show_all_stats()
         if self.detail.id:
             state = model.state_of(self.detail.id)
             self.detail.set_running(bool(state and state.running))
@@ -555,29 +593,33 @@ class MainWindow(QMainWindow):
 
     def palette_commands(self) -> list[Command]:
         commands: list[Command] = []
+        go = functools.partial
         for key in self._page_index:
-            commands.append((f"Go to {key.capitalize()}", "place", lambda k=key: self.show_place(k)))
+            commands.append((f"Go to {key.capitalize()}", "place", go(self.show_place, key)))
         for id in self.containers_model.ids():
             name = container_name(self.containers_model.container(id) or {})
-            commands.append((f"Container {name}", "show its logs",
-                             lambda i=id: self.containers_page.select_container(i) and self.open_detail_tab("Logs")))
-        commands.append(("Pull an image…", "docker pull", lambda: (self.show_place("images"),
-                                                                  self.images_page.pull_form.show(),
-                                                                  self.images_page.pull_input.setFocus())))
+            commands.append((f"Container {name}", "show its logs", go(self._open_container_tab, id, "Logs")))
+        commands.append(("Pull an image…", "docker pull", _steps(go(self.show_place, "images"),
+                                                                self.images_page.pull_form.show,
+                                                                self.images_page.pull_input.setFocus)))
         commands.append(("Build an image…", "docker build",
-                         lambda: (self.show_place("images"), self.images_page.open_build_form())))
+                         _steps(go(self.show_place, "images"), self.images_page.open_build_form)))
         commands.append(("Create a volume…", "docker volume create",
-                         lambda: (self.show_place("volumes"), self.volumes_page.create_form.show())))
+                         _steps(go(self.show_place, "volumes"), self.volumes_page.create_form.show)))
         commands.append(("Open a compose file…", "docker compose up",
-                         lambda: (self.show_place("compose"), self.compose_page.ask_file())))
+                         _steps(go(self.show_place, "compose"), self.compose_page.ask_file)))
         commands.append(("Create a machine…", "berth machine init",
-                         lambda: (self.show_place("machines"), self.machines_page.form.show())))
-        for name in ("light", "dark", "system"):
-            commands.append((f"Theme: {name}", "settings", lambda n=name: self.choose_theme(n)))
+                         _steps(go(self.show_place, "machines"), self.machines_page.form.show)))
+        for theme in ("light", "dark", "system"):
+            commands.append((f"Theme: {theme}", "settings", go(self.choose_theme, theme)))
         commands.append(("About Berth", "version", self.open_about))
         for context in self.settings.contexts(self.connection.url):
-            commands.append((f"Use engine {context.name}", context.url, lambda u=context.url: self.switch_engine(u)))
+            commands.append((f"Use engine {context.name}", context.url, go(self.switch_engine, context.url)))
         return commands
+
+    def _open_container_tab(self, id: str, tab: str) -> None:
+        if self.containers_page.select_container(id):
+            self.open_detail_tab(tab)
 
     def open_about(self) -> None:
         from app.desktop.about import AboutDialog
@@ -588,7 +630,7 @@ class MainWindow(QMainWindow):
         palette = CommandPalette(self.palette_commands(), self)
         palette.open()
         palette.query.setFocus()
-        self.palette = palette
+        self.command_palette = palette
         return palette
 
     async def shutdown(self) -> None:
@@ -610,3 +652,18 @@ class MainWindow(QMainWindow):
 async def _closing(close: Callable[[], Awaitable[None]]) -> None:
     with contextlib.suppress(RuntimeError):  # a Qt object already deleted with the window
         await close()
+
+
+def _each(ids: list[str], action: Callable[[str], object]) -> None:
+    for id in ids:
+        action(id)
+
+
+def _steps(*actions: Callable[[], object]) -> Callable[[], None]:
+    """One palette command doing several things in order (go to a page, open its form, focus it)."""
+
+    def run() -> None:
+        for action in actions:
+            action()
+
+    return run

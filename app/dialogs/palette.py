@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-Command = tuple[str, str, Callable[[], None]]  # title, hint, action
+Command = tuple[str, str, Callable[[], object]]  # title, hint, action (its result is ignored)
 
 
 class CommandPalette(QDialog):

@@ -96,6 +96,12 @@ class ResourceModel(QAbstractTableModel):
                 self._rows.append(incoming[key])
             self.endInsertRows()
 
+    def clear(self) -> None:
+        """Empty at once (another engine: nothing of the old one's rows is worth diffing)."""
+        self.beginResetModel()
+        self._rows, self._keys = [], []
+        self.endResetModel()
+
     def item(self, key: str) -> dict[str, Any] | None:
         try:
             return self._rows[self._keys.index(key)]

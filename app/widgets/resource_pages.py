@@ -91,6 +91,18 @@ class ResourcePage(QWidget):
     def button(self, text: str, tip: str, name: str) -> QPushButton:
         return toolbar_button(self, self.buttons, text, tip, name)
 
+    def _toggle(self, form: QWidget, edit: QLineEdit) -> None:
+        form.setVisible(not form.isVisible())
+        if form.isVisible():
+            edit.setFocus()
+
+    def _emit_selected(self, signal: Any, *more: object) -> None:
+        """`signal` with the selected row's key (and `more`), when a row is selected."""
+        key = self.selected_key()
+        if key:
+            self.clear_message()
+            signal.emit(key, *more)
+
     def selected_key(self) -> str:
         rows = self.table.selectionModel().selectedRows()
         return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
@@ -197,11 +209,11 @@ class ImagesPage(ResourcePage):
         self.pull_input.returnPressed.connect(self._pull)
         tag_go.clicked.connect(self._tag)
         self.tag_input.returnPressed.connect(self._tag)
-        self.run_button.clicked.connect(lambda: self._emit(self.runRequested))
-        self.push_button.clicked.connect(lambda: self._emit(self.pushRequested))
-        self.remove_button.clicked.connect(lambda: self._emit(self.removeRequested))
-        self.history_button.clicked.connect(lambda: self._emit(self.historyRequested))
-        self.table.doubleClicked.connect(lambda *_: self._emit(self.runRequested))
+        self.run_button.clicked.connect(lambda: self._emit_reference(self.runRequested))
+        self.push_button.clicked.connect(lambda: self._emit_reference(self.pushRequested))
+        self.remove_button.clicked.connect(lambda: self._emit_reference(self.removeRequested))
+        self.history_button.clicked.connect(lambda: self._emit_reference(self.historyRequested))
+        self.table.doubleClicked.connect(lambda *_: self._emit_reference(self.runRequested))
         self.history = QListWidget(self)
         self.history.setObjectName("image-history-list")
         self.history.hide()
@@ -221,10 +233,11 @@ class ImagesPage(ResourcePage):
             self.clear_message()
             signal.emit(reference)
 
-    def _toggle(self, form: QWidget, edit: QLineEdit) -> None:
-        form.setVisible(not form.isVisible())
-        if form.isVisible():
-            edit.setFocus()
+    def _emit_reference(self, signal: Any) -> None:
+        reference = self.reference()
+        if reference:
+            self.clear_message()
+            signal.emit(reference)
 
     def _pull(self) -> None:
         reference = self.pull_input.text().strip()
@@ -334,31 +347,22 @@ class VolumesPage(ResourcePage):
         self.clone_form, self.clone_input, clone_go = _form(self, "name of the copy", "Clone", "volume-clone")
         self.forms.addWidget(self.create_form)
         self.forms.addWidget(self.clone_form)
-        self.create_button.clicked.connect(lambda: (self.create_form.setVisible(not self.create_form.isVisible()),
-                                                    self.create_input.setFocus()))
-        self.clone_button.clicked.connect(lambda: (self.clone_form.setVisible(not self.clone_form.isVisible()),
-                                                   self.clone_input.setFocus()))
+        self.create_button.clicked.connect(lambda: self._toggle(self.create_form, self.create_input))
+        self.clone_button.clicked.connect(lambda: self._toggle(self.clone_form, self.clone_input))
         create_go.clicked.connect(self._create)
         self.create_input.returnPressed.connect(self._create)
         clone_go.clicked.connect(self._clone)
         self.clone_input.returnPressed.connect(self._clone)
-        self.remove_button.clicked.connect(lambda: self._emit(self.removeRequested))
-        self.export_button.clicked.connect(lambda: self._emit(self.exportRequested))
-        self.import_button.clicked.connect(lambda: self._emit(self.importRequested))
-        self.browse_button.clicked.connect(lambda: self.selected_key() and self.browseRequested.emit(
-            self.selected_key(), "/"))
+        self.remove_button.clicked.connect(lambda: self._emit_selected(self.removeRequested))
+        self.export_button.clicked.connect(lambda: self._emit_selected(self.exportRequested))
+        self.import_button.clicked.connect(lambda: self._emit_selected(self.importRequested))
+        self.browse_button.clicked.connect(lambda: self._emit_selected(self.browseRequested, "/"))
         self.files = QListWidget(self)
         self.files.setObjectName("volume-files")
         self.files.hide()
         self.body.addWidget(self.files, 2)
         self.berth_extensions = True
         self._update_buttons()
-
-    def _emit(self, signal: Any) -> None:
-        key = self.selected_key()
-        if key:
-            self.clear_message()
-            signal.emit(key)
 
     def _create(self) -> None:
         name = self.create_input.text().strip()
@@ -415,12 +419,10 @@ class NetworksPage(ResourcePage):
         self.remove_button = self.button("Remove", "Remove the selected network (docker network rm)", "network-remove")
         self.create_form, self.create_input, create_go = _form(self, "network name", "Create", "network-create")
         self.forms.addWidget(self.create_form)
-        self.create_button.clicked.connect(lambda: (self.create_form.setVisible(not self.create_form.isVisible()),
-                                                    self.create_input.setFocus()))
+        self.create_button.clicked.connect(lambda: self._toggle(self.create_form, self.create_input))
         create_go.clicked.connect(self._create)
         self.create_input.returnPressed.connect(self._create)
-        self.remove_button.clicked.connect(
-            lambda: self.selected_key() and self.removeRequested.emit(self.selected_key()))
+        self.remove_button.clicked.connect(lambda: self._emit_selected(self.removeRequested))
         self._update_buttons()
 
     def _create(self) -> None:

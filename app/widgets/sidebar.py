@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QListWidget, QListWidgetItem, QVBo
 
 PLACES: list[tuple[str, str]] = [
     ("containers", "Containers"),
+    ("stats", "Stats"),
     ("images", "Images"),
     ("volumes", "Volumes"),
     ("networks", "Networks"),

@@ -55,10 +55,10 @@ def open_palette_with_shortcut(qtbot: Any, window: MainWindow) -> CommandPalette
     """Ctrl+K as a person presses it: the window must be active for its shortcut to fire."""
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
-    before = window.palette
+    before = window.command_palette
     qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.palette is not before and window.palette is not None and window.palette.isVisible())
-    palette = window.palette
+    qtbot.waitUntil(lambda: window.command_palette is not before and window.command_palette is not None and window.command_palette.isVisible())
+    palette = window.command_palette
     assert palette is not None
     qtbot.waitUntil(lambda: palette.query.hasFocus())  # typing goes straight to the query
     return palette
@@ -100,12 +100,12 @@ def test_palette_arrow_keys_choose_a_place_and_no_match_runs_nothing(
     palette.query.clear()
     qtbot.keyClicks(palette.query, "go to")
     titles = palette.visible_titles()
-    assert titles[:4] == ["Go to Containers", "Go to Images", "Go to Volumes", "Go to Networks"]
+    assert titles[:5] == ["Go to Containers", "Go to Stats", "Go to Images", "Go to Volumes", "Go to Networks"]
     assert all(title.startswith("Go to ") for title in titles)
-    for _ in range(2):
+    for _ in range(3):
         qtbot.keyClick(palette.query, Qt.Key.Key_Down)
     qtbot.keyClick(palette.query, Qt.Key.Key_Up)
-    assert palette.list.currentRow() == 1
+    assert palette.list.currentRow() == 2
     qtbot.keyClick(palette.query, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.current_place() == "images")
     assert not palette.isVisible()
@@ -125,7 +125,7 @@ def test_palette_finds_a_container_and_opens_its_logs(
     window.show_place("volumes")
     # The header's button opens the same palette as Ctrl+K.
     qtbot.mouseClick(window.header.palette_button, Qt.MouseButton.LeftButton)
-    palette = window.palette
+    palette = window.command_palette
     assert palette is not None and palette.isVisible()
     assert {"Container web", "Container db"} <= set(palette.visible_titles())
     qtbot.keyClicks(palette.query, "container db")
@@ -234,3 +234,14 @@ def test_failed_volume_export_leaves_no_file(
     assert window.volumes_page.message.property("role") == "error"
     assert target.read_bytes() == b"an older export"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_ctrl_and_a_number_goes_to_that_place(
+    qtbot: Any, fake_engine: FakeEngine, make_window: Callable[[str], MainWindow]
+) -> None:
+    window = make_window(fake_engine.url)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    for number, place in ((2, "stats"), (3, "images"), (8, "settings"), (1, "containers")):
+        qtbot.keyClick(window, getattr(Qt.Key, f"Key_{number}"), Qt.KeyboardModifier.ControlModifier)
+        assert window.current_place() == place

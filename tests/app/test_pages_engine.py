@@ -89,6 +89,15 @@ def test_run_follow_search_stop_and_volume_refusal(
         detail.show_tab("Stats")
         qtbot.waitUntil(lambda: len(window.stats.history(detail.id)) >= 2, timeout=20_000)
         qtbot.waitUntil(lambda: window.containers_model.stats_of(detail.id) is not None, timeout=5_000)
+        # The all-containers view lists it from the same stats reader; opening its row shows its own graphs.
+        window.show_place("stats")
+        qtbot.waitUntil(lambda: window.stats_model.row_of(detail.id) is not None, timeout=10_000)
+        assert window.stats_page.stack.currentWidget() is window.stats_page.table
+        assert window.stats_page.summary.text().startswith("1 running")
+        row = window.stats_page.proxy.mapFromSource(window.stats_model.index(window.stats_model.row_of(detail.id), 0))
+        window.stats_page.table.doubleClicked.emit(row)
+        assert window.current_place() == "containers"
+        assert detail.tabs.tabText(detail.tabs.currentIndex()) == "Stats"
         detail.show_tab("Terminal")
         qtbot.waitUntil(lambda: detail.session is not None and detail.session.active, timeout=20_000)
         detail.session.write(b"echo $((6*7))-from-exec\r")
@@ -99,7 +108,7 @@ def test_run_follow_search_stop_and_volume_refusal(
             window.show_place("containers")
             window.containers_page.select_container(detail.id)
             shoot(window, f"page-containers-{theme_name}.png")
-            for place in ("images", "volumes", "networks", "settings"):
+            for place in ("stats", "images", "volumes", "networks", "settings"):
                 window.show_place(place)
                 if place == "volumes":
                     qtbot.waitUntil(lambda: window.volumes_model.rowCount() > 0, timeout=10_000)
