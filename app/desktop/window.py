@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
             self.tray.activated.connect(self._bring_to_front)
             self.tray.show()
         self._closed = False
+        self._last_notice = ("", 0.0)
         self._history: list[str] = []
         self._future: list[str] = []
 
@@ -445,6 +447,11 @@ class MainWindow(QMainWindow):
     # -- notifications ---------------------------------------------------------------------------
 
     def notify(self, title: str, message: str) -> None:
+        # One failure may arrive twice (a service's actionFailed and its task-panel job ending): say it once.
+        now = time.monotonic()
+        if self._last_notice[0] == message and now - self._last_notice[1] < 3.0:
+            return
+        self._last_notice = (message, now)
         self.notices.notify(title, message)
         if self.tray is not None and not self.isActiveWindow():
             self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 8000)

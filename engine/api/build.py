@@ -20,6 +20,7 @@ from engine.api.params import flag
 from engine.backend import Backend
 from engine.build.builder import Builder, BuildOptions
 from engine.errors import InvalidArgument
+from engine.images import reference
 from engine.images.progress import ProgressSink
 from engine.images.service import AsyncByteSource
 
@@ -53,8 +54,11 @@ def build_options(request: web.Request) -> BuildOptions:
         raise InvalidArgument("remote build contexts (git, URL) are not supported: send the context as a tar")
     args = {str(k): (None if v is None else str(v)) for k, v in _json_map(request, "buildargs").items()}
     labels = {str(k): str(v) for k, v in _json_map(request, "labels").items()}
+    tags = [t for t in q.getall("t", []) if t]
+    for tag in tags:
+        reference.parse(tag)  # as dockerd: a bad name is a 400 before any step runs, not after them all
     return BuildOptions(
-        tags=[t for t in q.getall("t", []) if t], dockerfile=q.get("dockerfile") or "Dockerfile",
+        tags=tags, dockerfile=q.get("dockerfile") or "Dockerfile",
         build_args=args, labels=labels, no_cache=flag(request, "nocache"), pull=flag(request, "pull"),
         target=q.get("target", ""), network_mode=q.get("networkmode", "") if q.get("networkmode") != "default" else "",
         quiet=flag(request, "q"), platform=q.get("platform", ""))

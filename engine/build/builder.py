@@ -460,9 +460,9 @@ class Builder:
         finally:
             if not attach.done():
                 attach.cancel()
+            run.emit(f"Removing intermediate container {c.short_id}\n")  # docker's own words
             with contextlib.suppress(EngineError):
                 await self.containers.remove(c.id, force=True)
-            run.emit(f" ---> Removed intermediate container {c.short_id}\n")
 
     # ---- COPY, ADD, WORKDIR -------------------------------------------------------------
 

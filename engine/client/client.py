@@ -324,8 +324,7 @@ class EngineClient:
         image, tag = split_reference(reference)
         params = {"fromImage": image, "tag": tag or "latest"}
         headers = {"X-Registry-Auth": auth} if auth else None
-        async for item in self._json_lines("POST", "images/create", params=params, headers=headers):
-            _raise_progress_error(item)
+        async for item in self._progress("POST", "images/create", params=params, headers=headers):
             yield item
 
     async def push(self, reference: str, auth: str | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -334,16 +333,15 @@ class EngineClient:
         # The API insists on X-Registry-Auth; an empty credential object means "anonymous".
         headers = {"X-Registry-Auth": auth or base64.urlsafe_b64encode(b"{}").decode()}
         params = {"tag": tag} if tag else None
-        async for item in self._json_lines("POST", f"images/{image}/push", params=params, headers=headers):
-            _raise_progress_error(item)
+        async for item in self._progress("POST", f"images/{image}/push", params=params, headers=headers):
             yield item
 
     async def import_image(self, data: bytes, repo: str, tag: str = "latest") -> None:
         """`docker import`: a rootfs tar becomes image `repo:tag`."""
         params = {"fromSrc": "-", "repo": repo, "tag": tag}
         headers = {"Content-Type": "application/x-tar"}
-        async for item in self._json_lines("POST", "images/create", params=params, data=data, headers=headers):
-            _raise_progress_error(item)
+        async for _ in self._progress("POST", "images/create", params=params, data=data, headers=headers):
+            pass
 
     async def build_image(
         self,
@@ -389,14 +387,10 @@ class EngineClient:
                 stop.set()  # the thread gives up at its next file (BuildCancelled, unseen)
                 raise
             body.seek(0)
-            # Closed on the way out, so a failure or an abandoned build ends the request at once.
-            lines = self._json_lines("POST", "build", params=params, data=body,
-                                     headers={"Content-Type": "application/x-tar"})
             try:
-                async with contextlib.aclosing(lines):
-                    async for item in lines:
-                        _raise_progress_error(item)
-                        yield item
+                async for item in self._progress("POST", "build", params=params, data=body,
+                                                 headers={"Content-Type": "application/x-tar"}):
+                    yield item
             except EngineClientError as exc:
                 if "Cannot locate specified Dockerfile" in exc.message:
                     raise BuildContextError(f"no Dockerfile in {context} (the engine says: {exc.message})") from exc
@@ -659,6 +653,15 @@ class EngineClient:
     ) -> None:
         async with self._stream(method, path, params=params, body=body, timeout=timeout) as response:
             await response.read()
+
+    async def _progress(self, method: str, path: str, **kwargs: Any) -> AsyncGenerator[dict[str, Any]]:
+        """A progress stream (pull, push, import, build): its JSON objects, an `error` one raised.
+        The request is closed on the way out, so a failure ends it at once instead of at collection."""
+        lines = self._json_lines(method, path, **kwargs)
+        async with contextlib.aclosing(lines):
+            async for item in lines:
+                _raise_progress_error(item)
+                yield item
 
     async def _json_lines(
         self,

@@ -94,3 +94,13 @@ def test_a_folder_without_a_dockerfile_is_refused_before_the_engine_is_asked(
     assert capfd.readouterr() == ("", f"berth: no Dockerfile in {tmp_path}\n")
     assert cli.main(["--host", berthd.url, "build", "-f", str(tmp_path / "Dockerfile.dev"), str(tmp_path)]) == 1
     assert capfd.readouterr() == ("", f"berth: no Dockerfile at {tmp_path / 'Dockerfile.dev'}\n")
+
+
+def test_a_bad_image_name_is_refused_before_any_step_runs(
+    berthd: Berthd, busybox_image: str, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+) -> None:
+    ctx = context(tmp_path / "app", "FROM busybox:latest\nRUN echo step-ran\n")
+    assert cli.main(["--host", berthd.url, "build", "-t", "Not/Lowercase", str(ctx)]) == 1
+    out, err = capfd.readouterr()
+    assert "must be lowercase" in err and err.startswith("berth: ")
+    assert "Step 1/2" not in out and "step-ran" not in out

@@ -57,7 +57,8 @@ def open_palette_with_shortcut(qtbot: Any, window: MainWindow) -> CommandPalette
     qtbot.waitUntil(window.isActiveWindow)
     before = window.command_palette
     qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.command_palette is not before and window.command_palette is not None and window.command_palette.isVisible())
+    qtbot.waitUntil(lambda: window.command_palette is not before and window.command_palette is not None
+                    and window.command_palette.isVisible())
     palette = window.command_palette
     assert palette is not None
     qtbot.waitUntil(lambda: palette.query.hasFocus())  # typing goes straight to the query
