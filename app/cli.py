@@ -1,4 +1,4 @@
-"""`berth`: docker-like verbs over `engine.client` (ps, images, build, run, version).
+"""`berth`: docker-like verbs over `engine.client` (ps, images, run, build, version).
 
 No Qt is imported here: the CLI starts fast and runs where no display exists.
 """
