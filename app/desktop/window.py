@@ -57,6 +57,7 @@ from app.widgets.resource_pages import ImagesPage, NetworksPage, VolumesPage
 from app.widgets.settings_page import SettingsPage
 from app.widgets.sidebar import PLACES, Sidebar
 from app.widgets.stats_page import StatsPage
+from app.widgets.tray import BerthTray
 from engine.client.tls import TLSFiles
 
 
@@ -140,11 +141,13 @@ class MainWindow(QMainWindow):
         self.command_palette: CommandPalette | None = None
         self.engine_status = EngineStatusLabel(self)
         self.statusBar().addPermanentWidget(self.engine_status, 1)
-        self.tray: QSystemTrayIcon | None = None
+        self.tray: BerthTray | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
-            self.tray = QSystemTrayIcon(QIcon(str(icon_path("berth"))), self)
-            self.tray.setToolTip("Berth")
-            self.tray.activated.connect(self._bring_to_front)
+            self.tray = BerthTray(QIcon(str(icon_path("berth"))), self)
+            self.tray.openRequested.connect(self._bring_to_front)
+            self.tray.containerAction.connect(self._on_tray_container)
+            self.tray.contextChosen.connect(self.switch_engine)
+            self.tray.quitRequested.connect(QApplication.quit)
             self.tray.show()
         self._closed = False
         self._last_notice = ("", 0.0)
@@ -303,6 +306,17 @@ class MainWindow(QMainWindow):
     def _bring_to_front(self) -> None:
         self.showNormal()
         self.raise_()
+        self.activateWindow()
+
+    def _on_tray_container(self, id: str, action: str) -> None:
+        if action == "logs":
+            self._bring_to_front()
+            self.show_place("containers")
+            self._open_container_tab(id, "Logs")
+        elif action == "restart":
+            self._restart([id])
+        elif action == "stop":
+            self._stop([id])
 
     def _shortcuts(self) -> None:
         for keys, handler in (
@@ -424,6 +438,8 @@ class MainWindow(QMainWindow):
         contexts = self.settings.contexts(self.connection.url)
         self.header.set_contexts(contexts, self.connection.url)
         self.settings_page.set_contexts(contexts, self.connection.url)
+        if self.tray is not None:
+            self.tray.set_contexts(contexts, self.connection.url)
 
     def _on_switched(self, url: str) -> None:
         self.stats.stop_all()
@@ -442,7 +458,7 @@ class MainWindow(QMainWindow):
         if status.reachable is False and self.containers_page.unreachable.first_run:
             self.machine_service.check_setup()
         if self.tray is not None:
-            self.tray.setToolTip(f"Berth — engine {'answers' if status.reachable else 'not answering'}")
+            self.tray.set_status(status.reachable, status.description, status.reason)
 
     # -- notifications ---------------------------------------------------------------------------
 
@@ -518,10 +534,12 @@ class MainWindow(QMainWindow):
             self.detail.show_project(project, ids, names)
 
     def _show_all_stats(self) -> None:
+        self.stats_page.show_running(self._running_names())
+
+    def _running_names(self) -> dict[str, str]:
         model = self.containers_model
-        names = {id: container_name(model.container(id) or {}) for id in model.ids()
-                 if (state := model.state_of(id)) is not None and state.running}
-        self.stats_page.show_running(names)
+        return {id: container_name(model.container(id) or {}) for id in model.ids()
+                if (state := model.state_of(id)) is not None and state.running}
 
     def _open_container_stats(self, id: str) -> None:
         self.show_place("containers")
@@ -534,6 +552,8 @@ class MainWindow(QMainWindow):
         running = {id for id in model.ids() if (s := model.state_of(id)) is not None and s.running}
         self.stats.track(running)
         self._show_all_stats()
+        if self.tray is not None:
+            self.tray.set_containers(sorted(self._running_names().items(), key=lambda item: item[1]))
         if self.detail.id:
             state = model.state_of(self.detail.id)
             self.detail.set_running(bool(state and state.running))
