@@ -44,7 +44,7 @@ from app.services.engine import EngineConnection, EngineStatus
 from app.services.jobs import JobCenter
 from app.services.machines import MachineService, first_run_needed
 from app.services.resources import ImageService, NetworkService, VolumeService
-from app.services.settings import Settings
+from app.services.settings import Context, Settings
 from app.services.stats import StatsService
 from app.services.watch import ContainerWatch
 from app.widgets.chrome import Header, NoticeBar, TaskPanel, ask_for_file
@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
 
         machines, mpage = self.machine_service, self.machines_page
         machines.listed.connect(self.machines_model.set_items)
+        machines.listed.connect(lambda _items: self._refresh_contexts())
         machines.actionStarted.connect(lambda name, action: mpage.set_busy(name, action, True))
         machines.actionFinished.connect(lambda name, action: mpage.set_busy(name, action, False))
         machines.actionFailed.connect(self._machine_failed)
@@ -434,8 +435,14 @@ class MainWindow(QMainWindow):
         self.settings.remove_context(name)
         self._refresh_contexts()
 
+    def all_contexts(self) -> list[Context]:
+        """Every engine the switchers offer: Settings' and each Berth machine's."""
+        machines = [Context(f"machine {item['name']}", str(item["docker_host"]), f"a Berth machine ({item['state']})")
+                    for item in self.machines_model.items() if item.get("docker_host")]
+        return self.settings.contexts(self.connection.url, machines)
+
     def _refresh_contexts(self) -> None:
-        contexts = self.settings.contexts(self.connection.url)
+        contexts = self.all_contexts()
         self.header.set_contexts(contexts, self.connection.url)
         self.settings_page.set_contexts(contexts, self.connection.url)
         if self.tray is not None:
@@ -640,7 +647,7 @@ class MainWindow(QMainWindow):
         for theme in ("light", "dark", "system"):
             commands.append((f"Theme: {theme}", "settings", go(self.choose_theme, theme)))
         commands.append(("About Berth", "version", self.open_about))
-        for context in self.settings.contexts(self.connection.url):
+        for context in self.all_contexts():
             commands.append((f"Use engine {context.name}", context.url, go(self.switch_engine, context.url)))
         return commands
 

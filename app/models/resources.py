@@ -117,6 +117,9 @@ class ResourceModel(QAbstractTableModel):
     def all_keys(self) -> list[str]:
         return list(self._keys)
 
+    def items(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
 
 # -- images ---------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,10 @@ class Settings(QObject):
         self._store.setValue("engine", url)
         self._store.sync()
 
-    def contexts(self, current_url: str | None = None) -> list[Context]:
-        contexts = list(DEFAULT_CONTEXTS)
+    def contexts(self, current_url: str | None = None, extra: Sequence[Context] = ()) -> list[Context]:
+        """The built-in engines, `extra` ones known elsewhere (Berth machines), those the user added, and
+        the current engine when it is none of them."""
+        contexts = [*DEFAULT_CONTEXTS, *extra]
         size = self._store.beginReadArray("contexts")
         for i in range(size):
             self._store.setArrayIndex(i)

@@ -184,6 +184,12 @@ def test_start_stop_and_use_with_a_fake(
     qtbot.waitUntil(page.use_button.isEnabled)
     page.use_button.click()
     qtbot.waitUntil(lambda: window.connection.url == fake.machines["vm"].docker_host, timeout=5_000)
+    # Each machine is an engine in the switchers, named after it (not "current").
+    host = fake.machines["vm"].docker_host
+    qtbot.waitUntil(lambda: window.header.engine.itemText(window.header.engine.currentIndex())
+                    .startswith("machine vm"), timeout=5_000)
+    assert window.header.engine.currentData() == host
+    assert any(c.name == "machine vm" and c.url == host for c in window.all_contexts())
     page.stop_button.click()
     qtbot.waitUntil(lambda: (window.machines_model.item("vm") or {}).get("state") == "stopped", timeout=10_000)
     assert fake.calls == ["start vm", "stop vm"]
