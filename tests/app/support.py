@@ -34,3 +34,23 @@ def save_screenshot(window: MainWindow, name: str) -> Path:
     path = SCREENSHOTS / name
     assert window.grab().save(str(path)), f"could not save {path}"
     return path
+
+
+def answer_file_dialog(qtbot: Any, window: MainWindow, path: Path, *, folder: bool = False) -> None:
+    """The page opens its QFileDialog with open(), never exec(): pick `path` in it as a person would,
+    accept it, and check it went away (it deletes itself on close). `folder`: a directory dialog."""
+    from PySide6.QtWidgets import QFileDialog
+
+    dialogs: list[QFileDialog] = []
+
+    def one_open() -> bool:
+        dialogs[:] = [d for d in window.findChildren(QFileDialog) if d.isVisible()]
+        return len(dialogs) == 1
+
+    qtbot.waitUntil(one_open)
+    dialog = dialogs[0]
+    if folder:
+        assert dialog.fileMode() == QFileDialog.FileMode.Directory
+    dialog.selectFile(str(path))
+    dialog.accept()
+    assert not dialog.isVisible()

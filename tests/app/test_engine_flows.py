@@ -15,13 +15,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import shiboken6
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 from app.desktop.window import MainWindow
 from app.services.jobs import Job
-from tests.app.support import state_text
+from tests.app.support import answer_file_dialog, state_text
 from tests.support.api import RawApi
 from tests.support.daemon import Berthd
 from tests.support.registry import running_registry
@@ -142,23 +141,6 @@ def test_unexpected_exit_and_unhealthy_are_notified_but_a_stop_is_not(
 
 
 # -- volumes ---------------------------------------------------------------------------------------
-
-
-def answer_file_dialog(qtbot: Any, window: MainWindow, path: Path) -> None:
-    """The page opens its QFileDialog with open(), never exec(): pick `path` in it as a person would
-    (type the name, press the accept button), then delete it while the test's settings path holds."""
-    dialogs: list[QFileDialog] = []
-
-    def one_open() -> bool:
-        dialogs[:] = [d for d in window.findChildren(QFileDialog) if d.isVisible()]
-        return len(dialogs) == 1
-
-    qtbot.waitUntil(one_open)
-    dialog = dialogs[0]
-    dialog.selectFile(str(path))
-    dialog.accept()
-    assert not dialog.isVisible()
-    shiboken6.delete(dialog)
 
 
 def click_when_enabled(qtbot: Any, button: Any) -> None:

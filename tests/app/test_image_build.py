@@ -20,6 +20,7 @@ from app.desktop.window import MainWindow
 from app.services.jobs import Job, JobCenter
 from app.services.resources import BuildLog
 from app.widgets.resource_pages import suggested_tag
+from tests.app.support import answer_file_dialog
 from tests.support.daemon import Berthd
 
 
@@ -37,24 +38,6 @@ def open_images_page(qtbot: Any, make_window: Callable[[str], MainWindow], berth
     window.show_place("images")
     qtbot.waitUntil(lambda: window.images_model.rowCount() > 0, timeout=10_000)
     return window
-
-
-def answer_folder_dialog(qtbot: Any, window: MainWindow, folder: Path) -> None:
-    """The page's directory dialog is opened with open(), never exec(): pick `folder` in it as a
-    person would, then delete it while the test's Qt settings path holds."""
-    dialogs: list[QFileDialog] = []
-
-    def one_open() -> bool:
-        dialogs[:] = [d for d in window.findChildren(QFileDialog) if d.isVisible()]
-        return len(dialogs) == 1
-
-    qtbot.waitUntil(one_open)
-    dialog = dialogs[0]
-    assert dialog.fileMode() == QFileDialog.FileMode.Directory
-    dialog.selectFile(str(folder))
-    dialog.accept()
-    assert not dialog.isVisible()
-    shiboken6.delete(dialog)
 
 
 def listed(window: MainWindow, reference: str) -> bool:
@@ -85,7 +68,7 @@ def test_build_from_the_images_page_is_followed_live_in_the_task_panel(
     # Build… opens the form and, no folder chosen yet, the directory dialog.
     qtbot.mouseClick(page.build_button, Qt.MouseButton.LeftButton)
     assert page.build_form.isVisible()
-    answer_folder_dialog(qtbot, window, folder)
+    answer_file_dialog(qtbot, window, folder, folder=True)
     assert page.build_folder.text() == str(folder)
     assert page.build_tag.text() == "my-app:latest"  # suggested from the folder's name
     qtbot.waitUntil(page.build_tag.hasFocus)

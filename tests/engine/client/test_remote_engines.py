@@ -23,6 +23,18 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 
 
+def refused(url: str, error: type[Exception], match: str) -> Exception:
+    """Opening the tunnel to `url` fails with `error` saying `match`; nothing is left open."""
+    tunnel = RemoteEngine(url)
+    try:
+        with pytest.raises(error, match=match) as caught:
+            tunnel.start()
+    finally:
+        tunnel.close()
+    assert not tunnel.local_path.exists()
+    return caught.value
+
+
 def _describe(url: str, tls: TLSFiles | None = None) -> str:
     async def main() -> str:
         async with EngineClient(url, tls) as engine:
@@ -128,25 +140,18 @@ def test_berth_cli_over_ssh(remote: SshHost, berthd: Berthd) -> None:
 
 def test_ssh_unknown_host_key_is_refused_with_its_fingerprint(remote: SshHost, berthd: Berthd) -> None:
     (remote.home / ".ssh" / "known_hosts").write_text("")
-    tunnel = RemoteEngine(f"ssh://{remote.alias}{berthd.socket}")
-    try:
-        with pytest.raises(UnknownHostKey, match=r"host key of .* \(ssh-ed25519 .*\) is not known") as caught:
-            tunnel.start()
-        assert remote.sshd.host_key.public_line.split()[1] in caught.value.key_line
-    finally:
-        tunnel.close()
+    error = refused(f"ssh://{remote.alias}{berthd.socket}", UnknownHostKey,
+                    r"host key of .* \(ssh-ed25519 .*\) is not known")
+    assert isinstance(error, UnknownHostKey)
+    assert remote.sshd.host_key.public_line.split()[1] in error.key_line
 
 
 def test_ssh_changed_host_key_is_refused(remote: SshHost, berthd: Berthd) -> None:
     remote.sshd.stop()
     remote.sshd.new_host_key()
     remote.sshd.start()
-    tunnel = RemoteEngine(f"ssh://{remote.alias}{berthd.socket}")
-    try:
-        with pytest.raises(RemoteEngineError, match=r"presented host key .* but known_hosts says .* refusing"):
-            tunnel.start()
-    finally:
-        tunnel.close()
+    refused(f"ssh://{remote.alias}{berthd.socket}", RemoteEngineError,
+            r"presented host key .* but known_hosts says .* refusing")
 
 
 def _use_key(remote: SshHost, key: Path) -> None:
@@ -158,28 +163,16 @@ def test_ssh_without_an_accepted_key_says_so(remote: SshHost, berthd: Berthd) ->
     stranger = remote.home / "stranger"
     write_private_key(stranger, generate_ed25519("not authorized"))
     _use_key(remote, stranger)
-    tunnel = RemoteEngine(f"ssh://{remote.alias}{berthd.socket}")
-    try:
-        with pytest.raises(RemoteEngineError, match=r"SSH refused root@.*no key it accepts \(tried .*stranger\)"):
-            tunnel.start()
-    finally:
-        tunnel.close()
+    refused(f"ssh://{remote.alias}{berthd.socket}", RemoteEngineError,
+            r"SSH refused root@.*no key it accepts \(tried .*stranger\)")
 
 
 def test_ssh_key_file_that_does_not_exist_is_named(remote: SshHost, berthd: Berthd) -> None:
     _use_key(remote, remote.home / "absent")
-    tunnel = RemoteEngine(f"ssh://{remote.alias}{berthd.socket}")
-    try:
-        with pytest.raises(RemoteEngineError, match=r"SSH key file .*absent \(IdentityFile .*\) does not exist"):
-            tunnel.start()
-    finally:
-        tunnel.close()
+    refused(f"ssh://{remote.alias}{berthd.socket}", RemoteEngineError,
+            r"SSH key file .*absent \(IdentityFile .*\) does not exist")
 
 
 def test_ssh_without_an_engine_socket_names_where_it_looked(remote: SshHost, tmp_path: Path) -> None:
-    tunnel = RemoteEngine(f"ssh://{remote.alias}{tmp_path}/absent.sock")
-    try:
-        with pytest.raises(RemoteEngineError, match=r"no engine socket on .* at .*absent\.sock"):
-            tunnel.start()
-    finally:
-        tunnel.close()
+    refused(f"ssh://{remote.alias}{tmp_path}/absent.sock", RemoteEngineError,
+            r"no engine socket on .* at .*absent\.sock")
