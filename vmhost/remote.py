@@ -148,6 +148,18 @@ def berth_known_hosts() -> Path:
     return Path(base) / "known_hosts"
 
 
+def trust_host_key(key_line: str, known_hosts: Path | None = None) -> None:
+    """Add `key_line` ("name type base64", from UnknownHostKey) to Berth's own known_hosts, after the
+    user has checked its fingerprint: later connections accept that key, and only that one."""
+    path = known_hosts or berth_known_hosts()
+    parts = key_line.split()
+    if len(parts) != 3:
+        raise ValueError(f"not a known_hosts line: {key_line!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="ascii") as out:
+        out.write(" ".join(parts) + "\n")
+
+
 def local_socket_for(url: str) -> Path:
     """Where the tunnel of `url` listens: a private runtime dir, one socket per remote address."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/berth-{os.getuid()}")

@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.stats.sampled.connect(lambda *_: self._show_all_stats())
         self.stats_page.containerChosen.connect(self._open_container_stats)
         page.retryRequested.connect(connection.check)
+        page.trustRequested.connect(connection.trust_host_key)
         page.startRequested.connect(lambda ids: _each(ids, service.start))
         page.stopRequested.connect(self._stop)
         page.restartRequested.connect(self._restart)

@@ -24,17 +24,25 @@ class EngineStatus:
     description: str = ""
     reason: str = ""
     events: bool | None = None  # whether the engine streams /events (None: not known yet)
+    # An SSH engine's host key nobody has trusted yet ("name type base64"), for the user to check.
+    unknown_host_key: str = ""
 
 
 class _RemoteFailed(Exception):
     """The SSH tunnel to a remote engine could not be opened (the message says why)."""
 
+    def __init__(self, message: str, unknown_host_key: str = "") -> None:
+        super().__init__(message)
+        self.unknown_host_key = unknown_host_key
+
 
 async def _start_remote_tunnel(remote: RemoteEngine) -> None:
-    from vmhost.remote import RemoteEngineError
+    from vmhost.remote import RemoteEngineError, UnknownHostKey
 
     try:
         await asyncio.to_thread(remote.start)
+    except UnknownHostKey as exc:
+        raise _RemoteFailed(str(exc), exc.key_line) from None
     except RemoteEngineError as exc:
         raise _RemoteFailed(str(exc)) from None
 
@@ -112,7 +120,7 @@ class EngineConnection(QObject):
             self._set_unreachable(f"the engine answered with an error: {exc.message}")
             return
         except _RemoteFailed as exc:
-            self._set_unreachable(str(exc))
+            self._set_unreachable(str(exc), exc.unknown_host_key)
             return
         self._set_status(EngineStatus(self.url, True, description, events=self.status.events))
         if self._events_task is None or self._events_task.done():
@@ -166,8 +174,15 @@ class EngineConnection(QObject):
         if old_remote is not None:
             await asyncio.to_thread(old_remote.close)
 
-    def _set_unreachable(self, reason: str) -> None:
-        self._set_status(EngineStatus(self.url, False, reason=reason))
+    def trust_host_key(self, key_line: str) -> None:
+        """The user checked the fingerprint of an SSH engine's unknown host key: trust it and connect."""
+        from vmhost.remote import trust_host_key
+
+        trust_host_key(key_line)
+        self.check()
+
+    def _set_unreachable(self, reason: str, unknown_host_key: str = "") -> None:
+        self._set_status(EngineStatus(self.url, False, reason=reason, unknown_host_key=unknown_host_key))
         self._retry.start()
 
     def _set_status(self, status: EngineStatus) -> None:

@@ -115,6 +115,7 @@ class ContainersPage(QWidget):
     unpauseRequested = Signal(list)
     removeRequested = Signal(list)
     retryRequested = Signal()
+    trustRequested = Signal(str)
     selectionChanged = Signal()
     portOpened = Signal(str)  # the URL opened
 
@@ -194,6 +195,7 @@ class ContainersPage(QWidget):
         self.connecting.setProperty("role", "hint")
         self.unreachable = EngineUnreachablePanel(self)
         self.unreachable.retryRequested.connect(self.retryRequested)
+        self.unreachable.trustRequested.connect(self.trustRequested)
 
         self.stack = QStackedWidget(self)
         for widget in (self.connecting, self.table, self.empty, self.unreachable):
@@ -237,6 +239,7 @@ class ContainersPage(QWidget):
         if status.reachable is False:
             self.unreachable.show_unreachable(status.url, status.reason or "it does not answer")
             self.clear_message()
+        self.unreachable.offer_trust(status.unknown_host_key)  # only while a key waits to be trusted
         self._update_view()
 
     def show_error(self, text: str) -> None:

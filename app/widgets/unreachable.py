@@ -21,6 +21,7 @@ class EngineUnreachablePanel(QWidget):
 
     retryRequested = Signal()
     setupRequested = Signal()
+    trustRequested = Signal(str)  # the known_hosts line of the SSH host key the user checked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +48,13 @@ class EngineUnreachablePanel(QWidget):
         self.setup_button.setToolTip("Create (if needed) and start the Linux machine that runs Berth's engine")
         self.setup_button.clicked.connect(self._on_setup_clicked)
         self.setup_button.hide()
+        self.trust_button = QPushButton("Trust this host key and connect")
+        self.trust_button.setObjectName("trust-host-key")
+        self.trust_button.setToolTip("Only after checking the fingerprint with the host's owner: it is kept in "
+                                     "Berth's known_hosts and later connections accept this key only")
+        self._host_key = ""
+        self.trust_button.clicked.connect(lambda: self.trustRequested.emit(self._host_key))
+        self.trust_button.hide()
         self.progress = QLabel()
         self.progress.setObjectName("setup-progress")
         self.progress.setWordWrap(True)
@@ -63,6 +71,7 @@ class EngineUnreachablePanel(QWidget):
         self._offer = ""
         row = QHBoxLayout()
         row.addWidget(self.setup_button)
+        row.addWidget(self.trust_button)
         row.addWidget(self.retry)
         row.addStretch(1)
         layout.addStretch(1)
@@ -72,6 +81,11 @@ class EngineUnreachablePanel(QWidget):
         layout.addWidget(self.error)
         layout.addLayout(row)
         layout.addStretch(2)
+
+    def offer_trust(self, key_line: str) -> None:
+        """An SSH engine showed a host key nobody trusts yet: offer to trust it (or hide the offer)."""
+        self._host_key = key_line
+        self.trust_button.setVisible(bool(key_line))
 
     def show_unreachable(self, url: str, reason: str) -> None:
         self.title.setText(f"<h3>Cannot reach the engine at {html.escape(url)}</h3>")

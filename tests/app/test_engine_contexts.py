@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +147,15 @@ def test_ssh_engine_with_unknown_host_key_shows_the_fingerprint(
     message = window.containers_page.unreachable.message
     assert "Is not known" in message or "is not known" in message
     assert "Start it with" not in message and "another engine in Settings" in message
+    # Checked with the host's owner: trust it from the panel, and the engine answers.
+    trust = window.containers_page.unreachable.trust_button
+    assert trust.isVisibleTo(window.containers_page.unreachable)
+    trust.click()
+    qtbot.waitUntil(lambda: window.connection.status.reachable is True, timeout=20_000)
+    assert window.connection.status.description.startswith("Berth ")
+    assert not trust.isVisibleTo(window.containers_page.unreachable)
+    trusted = (Path(os.environ["BERTH_CONFIG_DIR"]) / "known_hosts").read_text()
+    assert trusted == remote.known_hosts_line.rsplit(" ", 1)[0] + "\n"  # the key, without its comment
 
 
 def test_user_engine_can_be_removed(qtbot: Any, fake_engine: Any, make_window: Callable[[str], MainWindow]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vmhost.remote import RemoteEngineError, RemoteHost, local_socket_for
+from vmhost.remote import RemoteEngineError, RemoteHost, local_socket_for, trust_host_key
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +42,13 @@ def test_local_socket_is_private_and_stable(tmp_path: Path, monkeypatch: pytest.
     first = local_socket_for("ssh://a@b")
     assert first == local_socket_for("ssh://a@b") != local_socket_for("ssh://a@c")
     assert (first.parent.stat().st_mode & 0o777) == 0o700
+
+
+def test_trusting_a_host_key_writes_berths_known_hosts(tmp_path: Path) -> None:
+    known = tmp_path / "berth" / "known_hosts"
+    trust_host_key("[box]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF", known)
+    trust_host_key("other ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG", known)
+    assert known.read_text().splitlines() == ["[box]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF",
+                                              "other ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG"]
+    with pytest.raises(ValueError, match="not a known_hosts line"):
+        trust_host_key("ssh-ed25519 AAAA\nevil line", known)
