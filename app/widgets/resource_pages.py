@@ -227,12 +227,6 @@ class ImagesPage(ResourcePage):
         tags = [t for t in item.get("RepoTags") or [] if t != "<none>:<none>"]
         return tags[0] if tags else str(item.get("Id", ""))
 
-    def _emit(self, signal: Any) -> None:
-        reference = self.reference()
-        if reference:
-            self.clear_message()
-            signal.emit(reference)
-
     def _emit_reference(self, signal: Any) -> None:
         reference = self.reference()
         if reference:

@@ -8,6 +8,7 @@ import json
 import os
 import struct
 import tarfile
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,3 +292,31 @@ def test_pull_is_followed_in_the_task_panel(
         qtbot.waitUntil(listed, timeout=10_000)
         assert not page.message.isVisible(), page.message.text()
         assert api.json("GET", f"/images/{quote(reference, safe='')}/json")["RepoTags"] == [reference]
+
+
+def test_push_is_followed_in_the_task_panel(
+    qtbot: Any, created: Created, make_window: Callable[[str], MainWindow], berthd: Berthd, tmp_path: Path,
+) -> None:
+    with running_registry(tmp_path / "registry") as registry:
+        reference = f"{registry.host}/gui/pushed:2"
+        created.images.append(reference)
+        stream_ok(berthd.api.request("POST", f"/images/create?fromSrc=-&repo={registry.host}/gui/pushed&tag=2",
+                                     random_rootfs(1 << 20), {"Content-Type": "application/x-tar"}))
+        window = make_window(berthd.url)
+        window.show_place("images")
+        page = window.images_page
+        def selected() -> bool:
+            key = next((k for k in window.images_model.all_keys()
+                        if reference in (window.images_model.item(k) or {}).get("RepoTags", [])), "")
+            return bool(key) and page.select_key(key)
+
+        qtbot.waitUntil(selected, timeout=10_000)
+        qtbot.mouseClick(page.push_button, Qt.MouseButton.LeftButton)
+        job = window.jobs.jobs[-1]
+        assert job.title == f"pushing {reference}"
+        qtbot.waitUntil(lambda: job.state != "running", timeout=30_000)
+        assert job.state == "done", job.error
+        assert job.fraction == 1.0 and any("Pushed" in line for line in job.log), job.log
+        # The registry has it now, under that tag.
+        with urllib.request.urlopen(f"{registry.url}/v2/gui/pushed/tags/list", timeout=10) as answer:
+            assert json.load(answer)["tags"] == ["2"]
