@@ -9,6 +9,7 @@ from typing import Any, cast
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -198,6 +199,20 @@ class ImagesPage(ResourcePage):
         self.forms.addWidget(self.pull_form)
         self.forms.addWidget(self.build_form)
         self.forms.addWidget(self.tag_form)
+        # An image with several names: which one to push (docker push takes one name).
+        self.push_form = QWidget(self)
+        self.push_choice = QComboBox(self.push_form)
+        self.push_choice.setObjectName("push-choice")
+        push_go = QPushButton("Push", self.push_form)
+        push_go.setObjectName("push-submit")
+        push_row = QHBoxLayout(self.push_form)
+        push_row.setContentsMargins(0, 0, 0, 0)
+        push_row.addWidget(QLabel("Push which name?", self.push_form))
+        push_row.addWidget(self.push_choice, 1)
+        push_row.addWidget(push_go)
+        self.push_form.hide()
+        self.forms.addWidget(self.push_form)
+        push_go.clicked.connect(self._push_chosen)
         self.build_button.clicked.connect(self._toggle_build_form)
         self.build_choose.clicked.connect(self.ask_build_folder)
         self.build_go.clicked.connect(self._build)
@@ -210,7 +225,7 @@ class ImagesPage(ResourcePage):
         tag_go.clicked.connect(self._tag)
         self.tag_input.returnPressed.connect(self._tag)
         self.run_button.clicked.connect(lambda: self._emit_reference(self.runRequested))
-        self.push_button.clicked.connect(lambda: self._emit_reference(self.pushRequested))
+        self.push_button.clicked.connect(self._push)
         self.remove_button.clicked.connect(lambda: self._emit_reference(self.removeRequested))
         self.history_button.clicked.connect(lambda: self._emit_reference(self.historyRequested))
         self.table.doubleClicked.connect(lambda *_: self._emit_reference(self.runRequested))
@@ -288,6 +303,25 @@ class ImagesPage(ResourcePage):
         self.buildRequested.emit(folder, self.build_tag.text().strip())
         # Folder and name stay filled in: building the same folder again is the common next step.
         self.build_form.hide()
+
+    def _push(self) -> None:
+        item = self.selected_item() or {}
+        names = [t for t in item.get("RepoTags") or [] if t != "<none>:<none>"]
+        if len(names) <= 1:
+            self.push_form.hide()
+            self._emit_reference(self.pushRequested)
+            return
+        self.push_choice.clear()
+        self.push_choice.addItems(names)
+        self.push_form.show()
+        self.push_choice.setFocus()
+
+    def _push_chosen(self) -> None:
+        name = self.push_choice.currentText()
+        if name:
+            self.clear_message()
+            self.pushRequested.emit(name)
+        self.push_form.hide()
 
     def _tag(self) -> None:
         target = self.tag_input.text().strip()

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QPushButton, QSystemTrayIcon, QWidget
 
 from app.desktop.window import MainWindow
 from app.services.jobs import Job
@@ -310,8 +310,20 @@ def test_push_is_followed_in_the_task_panel(
                         if reference in (window.images_model.item(k) or {}).get("RepoTags", [])), "")
             return bool(key) and page.select_key(key)
 
+        # A second name (made from the page) that is not the one to push: the page asks which one.
         qtbot.waitUntil(selected, timeout=10_000)
+        page.tag_input.setText("local/only:keep")
+        page.tag_input.returnPressed.emit()
+        created.images.append("local/only:keep")
+        qtbot.waitUntil(lambda: selected() and len((page.selected_item() or {}).get("RepoTags", [])) == 2,
+                        timeout=10_000)
         qtbot.mouseClick(page.push_button, Qt.MouseButton.LeftButton)
+        assert page.push_form.isVisible() and not window.jobs.jobs
+        choices = [page.push_choice.itemText(i) for i in range(page.push_choice.count())]
+        assert sorted(choices) == sorted([reference, "local/only:keep"])
+        page.push_choice.setCurrentText(reference)
+        qtbot.mouseClick(page.push_form.findChild(QPushButton, "push-submit"), Qt.MouseButton.LeftButton)
+        assert not page.push_form.isVisible()
         job = window.jobs.jobs[-1]
         assert job.title == f"pushing {reference}"
         qtbot.waitUntil(lambda: job.state != "running", timeout=30_000)
