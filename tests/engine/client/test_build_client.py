@@ -60,7 +60,7 @@ def test_a_dockerfile_outside_the_folder(berthd: Berthd, tag: str, tmp_path: Pat
     dockerfile.write_text("FROM busybox:latest\nCOPY . /ctx/\nRUN ls -A /ctx\n")
     output = "".join(str(item.get("stream", "")) for _, item in build(berthd.url, ctx, tag, dockerfile=dockerfile))
     # Sent under a random name and dropped by the engine once read: `COPY .` has only the folder.
-    assert "\ndata.txt\n ---> " in output, output
+    assert "\ndata.txt\nRemoving intermediate container " in output, output
 
 
 def test_errors_carry_the_engines_message(berthd: Berthd, busybox_image: str, tmp_path: Path) -> None:
