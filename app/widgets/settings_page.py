@@ -96,6 +96,8 @@ class SettingsPage(QWidget):
         self.tls.setObjectName("context-tls")
         self.tls_files: dict[str, QLineEdit] = {}
         form = QFormLayout(form_box)
+        self._form = form
+        self._tls_rows: list[int] = []
         form.addRow("Name", self.new_name)
         form.addRow("Address", self.new_url)
         form.addRow("", self.tls)
@@ -108,6 +110,7 @@ class SettingsPage(QWidget):
             line = QHBoxLayout()
             line.addWidget(edit, 1)
             line.addWidget(pick)
+            self._tls_rows.append(form.rowCount())
             form.addRow(label, line)
             self.tls_files[key] = edit
         self.add_button = QPushButton("Add", form_box)
@@ -149,10 +152,14 @@ class SettingsPage(QWidget):
         self.remove.setEnabled(bool(item is not None and item.data(_NAME_ROLE)))
 
     def _on_url_edited(self) -> None:
+        # Calm by default: the TLS choice shows for tcp:// addresses, its files once it is ticked.
         tcp = self.new_url.text().strip().startswith("tcp://")
         self.tls.setEnabled(tcp)
+        self._form.setRowVisible(self.tls, tcp)
         for edit in self.tls_files.values():
             edit.setEnabled(tcp and self.tls.isChecked())
+        for row in self._tls_rows:
+            self._form.setRowVisible(row, tcp and self.tls.isChecked())
 
     def _choose_file(self, edit: QLineEdit, title: str) -> None:
         ask_for_file(self, title, edit.setText)

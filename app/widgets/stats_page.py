@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QWidget
 
 from app.display import human_size
 from app.models.resources import KEY_ROLE, ResourceModel
@@ -37,6 +37,11 @@ class StatsPage(ResourcePage):
         self.forms.addWidget(self.summary)
         self.forms.addLayout(graphs)
         self.table.sortByColumn(CPU_COLUMN, Qt.SortOrder.DescendingOrder)
+        header = self.table.horizontalHeader()
+        for column in range(1, model.columnCount()):  # figures keep their width; the name takes the rest
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
         self.table.doubleClicked.connect(lambda index: self.containerChosen.emit(str(index.data(KEY_ROLE))))
         self.table.activated.connect(lambda index: self.containerChosen.emit(str(index.data(KEY_ROLE))))
         self.show_running({})

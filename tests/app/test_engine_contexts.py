@@ -172,3 +172,20 @@ def test_user_engine_can_be_removed(qtbot: Any, fake_engine: Any, make_window: C
     assert _item(window, "spare") is None
     assert "spare" not in [c.name for c in Settings().contexts()]
     assert window.header.engine.findText("spare", Qt.MatchFlag.MatchContains) == -1
+
+
+def test_tls_choices_show_for_tcp_addresses_only(
+    qtbot: Any, fake_engine: Any, make_window: Callable[[str], MainWindow]
+) -> None:
+    window = make_window(fake_engine.url)
+    window.show_place("settings")
+    page = window.settings_page
+    ca = page.tls_files["ca"]
+    for url, tls_shown in (("ssh://me@box", False), ("unix:///x.sock", False), ("tcp://box:2376", True)):
+        page.new_url.setText(url)
+        assert page.tls.isVisible() == tls_shown and page.tls.isEnabled() == tls_shown
+        assert not ca.isVisible()  # the files only once TLS is ticked
+    page.tls.setChecked(True)
+    assert ca.isVisible() and ca.isEnabled()
+    page.new_url.setText("ssh://me@box")
+    assert not ca.isVisible() and not page.tls.isVisible()
