@@ -183,6 +183,7 @@ class RemoteEngine:
         self.remote_socket = ""
         self._connection = Connection(self.host, keepalive=15, connect_timeout=connect_timeout)
         self._forward: Forward | None = None
+        self._socket_inode = 0  # the socket file this tunnel made (another may replace it later)
         self._lock = threading.Lock()
 
     @property
@@ -198,6 +199,7 @@ class RemoteEngine:
                 except HostKeyMismatch as exc:
                     raise RemoteEngineError(str(exc)) from None
                 self._forward = unix_forward(self._connection, self.local_path, self.remote_socket)
+                self._socket_inode = self.local_path.stat().st_ino
         return self.local_url
 
     def _find_socket(self) -> str:
@@ -222,6 +224,7 @@ class RemoteEngine:
             forward.close()
         self._connection.close()
         with contextlib.suppress(OSError):
-            if self.local_path.is_socket():
+            # Only our own file: a newer tunnel to the same address may already listen at this path.
+            if self._socket_inode and self.local_path.stat().st_ino == self._socket_inode:
                 self.local_path.unlink()
 

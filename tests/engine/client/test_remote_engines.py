@@ -176,3 +176,19 @@ def test_ssh_key_file_that_does_not_exist_is_named(remote: SshHost, berthd: Bert
 def test_ssh_without_an_engine_socket_names_where_it_looked(remote: SshHost, tmp_path: Path) -> None:
     refused(f"ssh://{remote.alias}{tmp_path}/absent.sock", RemoteEngineError,
             r"no engine socket on .* at .*absent\.sock")
+
+
+def test_a_closing_tunnel_leaves_a_newer_one_to_the_same_engine_alone(remote: SshHost, berthd: Berthd) -> None:
+    # Switching away and back quickly: the old tunnel may close after the new one listens at the same path.
+    url = f"ssh://{remote.alias}{berthd.socket}"
+    old, new = RemoteEngine(url), RemoteEngine(url)
+    try:
+        old.start()
+        local = new.start()
+        old.close()
+        assert new.local_path.is_socket()
+        assert _describe(local).startswith("Berth ")
+    finally:
+        old.close()
+        new.close()
+    assert not new.local_path.exists()
