@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
+import itertools
 import os
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import paramiko
 
 from vmhost.ssh import Connection, Forward, HostKeyMismatch, known_hosts_name, open_streamlocal, unix_forward
 
+_tunnels = itertools.count(1)
 # Tried in this order when the URL names no socket: Berth's engine, then dockerd's, then podman's.
 ENGINE_SOCKETS = ("/run/berth/berth.sock", "/var/run/docker.sock", "/run/podman/podman.sock")
 
@@ -161,12 +163,14 @@ def trust_host_key(key_line: str, known_hosts: Path | None = None) -> None:
 
 
 def local_socket_for(url: str) -> Path:
-    """Where the tunnel of `url` listens: a private runtime dir, one socket per remote address."""
+    """Where a tunnel to `url` listens: in a private runtime dir, a socket of its own (the desktop and
+    a `berth -H ssh://...` command may tunnel to the same engine at once; neither may take the
+    other's path)."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/berth-{os.getuid()}")
     directory = base / "berth-ssh"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    return directory / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.sock"
+    return directory / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{os.getpid()}-{next(_tunnels)}.sock"
 
 
 class RemoteEngine:
@@ -183,7 +187,6 @@ class RemoteEngine:
         self.remote_socket = ""
         self._connection = Connection(self.host, keepalive=15, connect_timeout=connect_timeout)
         self._forward: Forward | None = None
-        self._socket_inode = 0  # the socket file this tunnel made (another may replace it later)
         self._lock = threading.Lock()
 
     @property
@@ -199,7 +202,6 @@ class RemoteEngine:
                 except HostKeyMismatch as exc:
                     raise RemoteEngineError(str(exc)) from None
                 self._forward = unix_forward(self._connection, self.local_path, self.remote_socket)
-                self._socket_inode = self.local_path.stat().st_ino
         return self.local_url
 
     def _find_socket(self) -> str:
@@ -224,7 +226,6 @@ class RemoteEngine:
             forward.close()
         self._connection.close()
         with contextlib.suppress(OSError):
-            # Only our own file: a newer tunnel to the same address may already listen at this path.
-            if self._socket_inode and self.local_path.stat().st_ino == self._socket_inode:
+            if self.local_path.is_socket():
                 self.local_path.unlink()
 
