@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -128,6 +129,12 @@ class ResourcePage(QWidget):
     def clear_message(self) -> None:
         self.message.hide()
 
+    def remove_with_delete_key(self, button: QPushButton) -> None:
+        """The Delete key in the table presses `button` (Remove), as in the containers list."""
+        shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(button.click)
+
     def _update_view(self, *args: object) -> None:
         self.stack.setCurrentWidget(self.table if self.model.rowCount() else self.empty)
         self._update_buttons()
@@ -182,7 +189,8 @@ class ImagesPage(ResourcePage):
         self.tag_button = self.button("Tag…", "Give the selected image another name (docker tag)", "image-tag")
         self.push_button = self.button("Push", "Upload the selected image to its registry (docker push)", "image-push")
         self.history_button = self.button("History", "Show the layers (docker history)", "image-history")
-        self.remove_button = self.button("Remove", "Remove the selected image (docker rmi)", "image-remove")
+        self.remove_button = self.button("Remove", "Remove the selected image (docker rmi)   Delete", "image-remove")
+        self.remove_with_delete_key(self.remove_button)
         self.pull_form, self.pull_input, pull_go = _form(self, "image to pull, e.g. busybox:latest", "Pull", "pull")
         self.tag_form, self.tag_input, tag_go = _form(self, "new name, e.g. myrepo/app:v1", "Tag", "tag")
         self.build_form, self.build_folder, self.build_go = _form(self, "folder with a Dockerfile", "Build", "build")
@@ -370,7 +378,9 @@ class VolumesPage(ResourcePage):
         self.export_button = self.button("Export…", "Save the volume's files as a tar", "volume-export")
         self.import_button = self.button("Import…", "Extract a tar into the volume", "volume-import")
         self.clone_button = self.button("Clone…", "Copy the volume into a new one", "volume-clone")
-        self.remove_button = self.button("Remove", "Remove the selected volume (docker volume rm)", "volume-remove")
+        self.remove_button = self.button("Remove", "Remove the selected volume (docker volume rm)   Delete",
+                                         "volume-remove")
+        self.remove_with_delete_key(self.remove_button)
         self.create_form, self.create_input, create_go = _form(self, "volume name", "Create", "volume-create")
         self.clone_form, self.clone_input, clone_go = _form(self, "name of the copy", "Clone", "volume-clone")
         self.forms.addWidget(self.create_form)
@@ -444,7 +454,9 @@ class NetworksPage(ResourcePage):
             parent,
         )
         self.create_button = self.button("Create…", "Create a bridge network (docker network create)", "network-create")
-        self.remove_button = self.button("Remove", "Remove the selected network (docker network rm)", "network-remove")
+        self.remove_button = self.button("Remove", "Remove the selected network (docker network rm)   Delete",
+                                         "network-remove")
+        self.remove_with_delete_key(self.remove_button)
         self.create_form, self.create_input, create_go = _form(self, "network name", "Create", "network-create")
         self.forms.addWidget(self.create_form)
         self.create_button.clicked.connect(lambda: self._toggle(self.create_form, self.create_input))

@@ -122,7 +122,11 @@ def test_run_follow_search_stop_and_volume_refusal(
         qtbot.waitUntil(lambda: window.volumes_page.select_key("berth-gui-data"), timeout=10_000)
         assert "berth-gui-run" in window.volumes_model.data(window.volumes_model.index(
             window.volumes_model.row_of("berth-gui-data"), 3))
-        window.volumes_page.remove_button.click()
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow)
+        window.volumes_page.table.setFocus()
+        qtbot.waitUntil(window.volumes_page.table.hasFocus)
+        qtbot.keyClick(window.volumes_page.table, Qt.Key.Key_Delete)  # the Delete key removes, as a click would
         qtbot.waitUntil(lambda: window.volumes_page.message.isVisible(), timeout=10_000)
         assert "in use" in window.volumes_page.message.text()
         window.volumes_page.browse_button.click()
