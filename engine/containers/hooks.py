@@ -23,6 +23,9 @@ class NetworkAttachment:
     host_network: bool = False  # share the host's namespace (no network namespace at all)
     hosts: list[tuple[str, str]] = field(default_factory=list)  # extra (address, names) /etc/hosts lines
     resolv_conf: str | None = None  # /etc/resolv.conf contents; None: a copy of the host's
+    # The host as the container reaches it (its bridge's address): `host-gateway` in ExtraHosts, and
+    # host.docker.internal, as Docker Desktop provides. "" when the container has no way to the host.
+    host_gateway: str = ""
 
 
 class ContainerNetworking(Protocol):

@@ -3,6 +3,7 @@ with errors that say what to fix."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import stat
@@ -34,8 +35,36 @@ class Sandbox:
         return [Mount(source=self.init, destination=INIT_IN_CONTAINER, type="bind", options=["bind", "ro"])]
 
 
+# The ExtraHosts address that means "the host" (docker's --add-host name:host-gateway), and the name
+# Docker Desktop gives the host in every container.
+HOST_GATEWAY = "host-gateway"
+HOST_DOCKER_INTERNAL = "host.docker.internal"
+
+
+def extra_hosts(host_config: dict[str, Any]) -> list[tuple[str, str]]:
+    """ExtraHosts ("name:address", as --add-host takes them) as (name, address) pairs; the address
+    is an IP or host-gateway. InvalidArgument says which entry is wrong and how to write it."""
+    pairs = []
+    for entry in host_config.get("ExtraHosts") or []:
+        name, sep, addr = str(entry).partition(":")
+        if not sep or not name or any(ch.isspace() for ch in name):
+            raise InvalidArgument(f"invalid extra host {entry!r}: write name:address, e.g. db:10.0.0.5 "
+                                  f"or host.docker.internal:{HOST_GATEWAY}")
+        if addr != HOST_GATEWAY:
+            try:
+                ipaddress.ip_address(addr.strip("[]"))
+            except ValueError:
+                raise InvalidArgument(f"invalid extra host {entry!r}: {addr!r} is not an IP address "
+                                      f"(or {HOST_GATEWAY})") from None
+        elif str(host_config.get("NetworkMode") or "") == "none":
+            raise InvalidArgument(f"extra host {entry!r}: a container with network none has no way to the host")
+        pairs.append((name, addr.strip("[]")))
+    return pairs
+
+
 def parse(host_config: dict[str, Any]) -> Sandbox:
     box = Sandbox()
+    extra_hosts(host_config)  # refused at create, not at start
     box.ulimits = _ulimits(host_config.get("Ulimits") or [])
     _, box.warnings = container_rlimits(box.ulimits)
     for opt in host_config.get("SecurityOpt") or []:

@@ -280,9 +280,15 @@ class ContainerService:
         (data / "hostname").write_text(hostname + "\n")
         own = [(addr, names) for addr, names in net.hosts] or [("127.0.1.1", hostname)]
         extra = []
-        for entry in c.host_config.get("ExtraHosts") or []:
-            name, _, addr = str(entry).partition(":")
+        for name, addr in hostconfig.extra_hosts(c.host_config):
+            if addr == hostconfig.HOST_GATEWAY:
+                if not net.host_gateway:
+                    raise InvalidArgument(f"--add-host {name}:{addr}: this container has no network to the host")
+                addr = net.host_gateway
             extra.append((addr, name))
+        if net.host_gateway and not any(name == hostconfig.HOST_DOCKER_INTERNAL for _, name in extra):
+            # As Docker Desktop: the host is reachable by name from every container.
+            extra.append((net.host_gateway, hostconfig.HOST_DOCKER_INTERNAL))
         (data / "hosts").write_text(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             + "".join(f"{addr}\t{names}\n" for addr, names in own + extra)

@@ -321,7 +321,7 @@ class NetworkService:
     async def attach(self, c: Container) -> NetworkAttachment:
         mode = self._mode(c)
         if mode == "host":
-            return NetworkAttachment(host_network=True)
+            return NetworkAttachment(host_network=True, host_gateway=self._default_gateway())
         if mode == "none":
             return NetworkAttachment()
         if mode.startswith("container:"):
@@ -330,7 +330,8 @@ class NetworkService:
                 raise Conflict(f"cannot join the network of container {other.name}: it is not running")
             path = self.netns_path(other.id)
             netns = str(path) if path.exists() else f"/proc/{other.pid}/ns/net"
-            return NetworkAttachment(netns_path=netns, hosts=self._hosts(other), resolv_conf=self._resolv(other))
+            return NetworkAttachment(netns_path=netns, hosts=self._hosts(other), resolv_conf=self._resolv(other),
+                                     host_gateway=self._host_gateway(other))
         async with self._lock:
             return await self._attach_bridged(c, mode)
 
@@ -359,7 +360,8 @@ class NetworkService:
             await self._teardown(c.id)
             raise
         self._publish_endpoints(c.id, "connect")
-        return NetworkAttachment(netns_path=str(netns), hosts=self._hosts(c), resolv_conf=self._resolv(c))
+        return NetworkAttachment(netns_path=str(netns), hosts=self._hosts(c), resolv_conf=self._resolv(c),
+                                 host_gateway=self._host_gateway(c))
 
     async def _plug(self, c: Container, n: Network, ep: Endpoint, netns: Path, ifname: str,
                     gateway: str | None) -> None:
@@ -477,6 +479,19 @@ class NetworkService:
         if found is None or found[1].ip is None:
             return []
         return [(str(found[1].ip), hostname)]
+
+    def _host_gateway(self, c: Container) -> str:
+        """The host's address on the container's own network (reachable without leaving the bridge)."""
+        found = self._primary(c)
+        if found is not None and found[0].driver == "bridge" and found[0].gateway is not None:
+            return str(found[0].gateway)
+        return self._default_gateway()
+
+    def _default_gateway(self) -> str:
+        with contextlib.suppress(NotFound):
+            gateway = self.get("bridge").gateway
+            return str(gateway) if gateway is not None else ""
+        return ""
 
     def _resolv(self, c: Container) -> str:
         found = self._primary(c)

@@ -293,6 +293,40 @@ def test_network_modes_host_none_and_container(busybox_image: str, docker_env: d
     assert shared == "hello\n"
 
 
+def test_the_host_by_name_and_host_gateway(busybox_image: str, docker_env: dict[str, str],
+                                           made: list[tuple[str, str]], berthd: Berthd) -> None:
+    # As Docker Desktop: host.docker.internal is the host; --add-host name:host-gateway as dockerd.
+    hosts = ok(docker_env, "run", "--rm", "--add-host", "db:10.9.8.7", "--add-host", "me:host-gateway",
+               busybox_image, "cat", "/etc/hosts")
+    gateway = json.loads(ok(docker_env, "network", "inspect", "bridge"))[0]["IPAM"]["Config"][0]["Gateway"]
+    assert "10.9.8.7\tdb\n" in hosts and f"{gateway}\tme\n" in hosts
+    assert f"{gateway}\thost.docker.internal\n" in hosts
+    # A server on the host, listening on the bridge's own address only, is reached by that name.
+    with socket.socket() as server:
+        server.bind((gateway, 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        client = subprocess.Popen(
+            ["docker", "run", "--rm", busybox_image, "sh", "-c", f"echo hi-host | nc host.docker.internal {port}"],
+            env=docker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        server.settimeout(20)
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(10)
+            assert conn.recv(100) == b"hi-host\n"
+        _, err = client.communicate(timeout=30)
+        assert client.returncode == 0, err
+    # Bad entries are refused at create with what to write (the CLI checks less than the API).
+    for extra, mode, says in ((["db:not-an-ip"], "bridge", "is not an IP address"),
+                              (["db"], "bridge", "write name:address"),
+                              (["me:host-gateway"], "none", "network none has no way to the host")):
+        status, _, body = berthd.api.request("POST", "/containers/create", json.dumps(
+            {"Image": busybox_image, "Cmd": ["true"], "HostConfig": {"ExtraHosts": extra, "NetworkMode": mode}}
+        ).encode(),
+            {"Content-Type": "application/json"})
+        assert status == 400 and says in json.loads(body)["message"], body
+
+
 def test_network_ls_filters_prune_and_errors(docker_env: dict[str, str], made: list[tuple[str, str]],
                                             busybox_image: str) -> None:
     label = "t" + uid()
