@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("-t", "--timeout", type=int)
     up.add_argument("--wait", action="store_true", help="wait until services are running or healthy")
     up.add_argument("--no-color", action="store_true")
+    up.add_argument("--abort-on-container-exit", action="store_true",
+                    help="stop every container as soon as one stops (attached only)")
+    up.add_argument("--exit-code-from", metavar="SERVICE",
+                    help="exit with that service's container's code (implies --abort-on-container-exit)")
     up.add_argument("services", nargs="*")
 
     down = sub.add_parser("down", help="stop and remove containers and networks")
@@ -232,6 +236,12 @@ def _scale(items: list[str]) -> dict[str, int]:
 
 
 async def _up(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+    abort = bool(args.abort_on_container_exit or args.exit_code_from)
+    if abort and (args.detach or args.no_start):
+        raise ComposeError("--abort-on-container-exit and --exit-code-from watch the containers: "
+                           "they cannot be combined with -d or --no-start")
+    if args.exit_code_from:
+        project.service(args.exit_code_from)  # an unknown service is refused before anything starts
     started = await ops.up(engine, project, args.services or None, build=args.build, no_build=args.no_build,
                            pull=args.pull, force_recreate=args.force_recreate, no_recreate=args.no_recreate,
                            no_deps=args.no_deps, remove_orphans=args.remove_orphans, scale=_scale(args.scale),
@@ -250,6 +260,8 @@ async def _up(engine: EngineConnection, project: Project, args: argparse.Namespa
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGINT, follow.cancel)
         loop.add_signal_handler(signal.SIGTERM, follow.cancel)
+    if abort:
+        return await _up_until_one_exits(engine, project, args, started, follow)
     try:
         await follow
     except asyncio.CancelledError:
@@ -258,6 +270,31 @@ async def _up(engine: EngineConnection, project: Project, args: argparse.Namespa
             loop.remove_signal_handler(sig)
         await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
     return 0
+
+
+async def _up_until_one_exits(engine: EngineConnection, project: Project, args: argparse.Namespace,
+                              started: list[ops.ContainerState], follow: asyncio.Future[None]) -> int:
+    """`up --abort-on-container-exit`: when the first container stops, stop the rest; the exit code
+    is that container's, or with --exit-code-from the chosen service's."""
+    watch = asyncio.ensure_future(ops.first_exit(engine, started))
+    either: list[asyncio.Future[Any]] = [watch, follow]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not watch.done():  # ctrl-c (the log follower was cancelled): stop, as without the flag
+        watch.cancel()
+        print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
+        await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
+        return 130
+    first, code = watch.result()
+    await asyncio.sleep(0.3)  # the stopped container's last lines are still on their way through its log
+    follow.cancel()
+    await asyncio.gather(follow, return_exceptions=True)
+    print(f"{first.name} exited with code {code}", file=sys.stderr)
+    print("Aborting on container exit...", file=sys.stderr)
+    await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
+    if not args.exit_code_from or first.service == args.exit_code_from:
+        return code
+    chosen = [c for c in started if c.service == args.exit_code_from]
+    return await ops.wait_exit(engine, chosen[0].id) if chosen else 1
 
 
 async def _print_logs(engine: EngineConnection, project: Project, services: list[str] | None, *, follow: bool,

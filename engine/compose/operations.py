@@ -297,6 +297,28 @@ async def _connect_other_networks(engine: EngineConnection, project: Project, se
                           body={"Container": ident, "EndpointConfig": endpoint_config(service, key, number)})
 
 
+async def wait_exit(engine: EngineConnection, ident: str) -> int:
+    """Block until the container is not running; its exit code (the wait may last as long as it runs)."""
+    async with engine.stream("POST", f"/containers/{ident}/wait", params={"condition": "not-running"}) as answer:
+        result = json.loads(await answer.text() or "{}")
+    return int(result.get("StatusCode", 0)) if isinstance(result, dict) else 0
+
+
+async def first_exit(engine: EngineConnection, members: Iterable[ContainerState]) -> tuple[ContainerState, int]:
+    """The first of `members` to stop, and its exit code (`up --abort-on-container-exit`)."""
+    waits = {asyncio.ensure_future(wait_exit(engine, c.id)): c for c in members}
+    if not waits:
+        raise ComposeError("no container to watch: nothing was started")
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        first = next(iter(done))
+        return waits[first], first.result()
+    finally:
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
 async def wait_for_condition(engine: EngineConnection, project: Project, service: str, condition: str,
                              report: ProgressCallback) -> None:
     """Block until every container of `service` meets a `depends_on` condition; raise if it never can."""

@@ -83,6 +83,36 @@ def test_cli_commands(berthd: Berthd, docker_env: dict[str, str], projects: list
         assert labelled(berthd.api, kind, name) == [], kind
 
 
+def test_up_abort_on_container_exit_and_exit_code_from(berthd: Berthd, docker_env: dict[str, str],
+                                                       projects: list[str], tmp_path: Path) -> None:
+    name = unique("abort")
+    projects.append(name)
+    root = tmp_path / name
+    write_project(root, """\
+        services:
+          tests:
+            image: busybox:latest
+            command: ["sh", "-c", "echo suite-ran; exit 3"]
+          server:
+            image: busybox:latest
+            init: true
+            command: ["sh", "-c", "echo serving; sleep 600"]
+        """)
+    out = compose(docker_env, root, "-p", name, "up", "--abort-on-container-exit")
+    # The first container to stop ends the run with its code; the others are stopped, not left running.
+    assert out.returncode == 3, out.stderr
+    assert "suite-ran" in out.stdout and "Aborting on container exit..." in out.stderr
+    states = {c["Labels"]["com.docker.compose.service"]: c["State"] for c in labelled(berthd.api, "containers", name)}
+    assert states == {"tests": "exited", "server": "exited"}
+    # --exit-code-from: the chosen service's code, whichever stopped first.
+    out = compose(docker_env, root, "-p", name, "up", "--exit-code-from", "server")
+    assert out.returncode == 137 or out.returncode == 143, (out.returncode, out.stderr)
+    out = compose(docker_env, root, "-p", name, "up", "-d", "--abort-on-container-exit")
+    assert out.returncode != 0 and "cannot be combined with -d" in out.stderr
+    out = compose(docker_env, root, "-p", name, "up", "--exit-code-from", "nosuch")
+    assert out.returncode != 0 and "nosuch" in out.stderr
+
+
 def test_typo_names_key_and_file_and_creates_nothing(berthd: Berthd, docker_env: dict[str, str],
                                                      projects: list[str], tmp_path: Path) -> None:
     name = unique("typo")
