@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 16
 
 
+_CLIENT_CHECK = 1.0  # seconds between checks that the client of a progress stream is still there
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awaitable[Any]]) -> web.StreamResponse:
     """Run `work`, streaming what it reports as JSON lines.
 
@@ -40,7 +48,15 @@ async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awa
     try:
         while True:
             getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            done: set[asyncio.Future[Any]] = set()
+            while not done:
+                done, _ = await asyncio.wait({getter, task}, timeout=_CLIENT_CHECK,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done and _client_gone(request):
+                    # aiohttp does not cancel a handler whose client left: a quiet step (a long RUN)
+                    # would go on for nobody until its next line. The finally below cancels the work.
+                    getter.cancel()
+                    return resp if resp is not None else web.Response(status=499)
             if getter not in done:
                 getter.cancel()
                 break

@@ -375,3 +375,40 @@ def test_cli_build_errors_name_the_line(berth_env: dict[str, str], docker_cli: s
     assert "downloads only from loopback" in out.stderr
     # No build container is left behind.
     assert ok(berth_env, "ps", "-a", "-q") == ""
+
+
+def test_a_build_whose_client_left_stops_and_leaves_no_container(berth_env: dict[str, str],
+                                                                  berthd: Berthd) -> None:
+    """A client gone during a quiet RUN step: the build ends within seconds, not at its next line,
+    and its step container is removed."""
+    import socket
+    import time
+
+    token = os.urandom(6).hex()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        text = f"FROM busybox:latest\nRUN echo {token} && sleep 60\n".encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text))
+    body = context.getvalue()
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(berthd.socket))
+        client.sendall(f"POST /v1.45/build?t=cli-build-abandoned:{token} HTTP/1.1\r\nHost: berthd\r\n"
+                       f"Content-Type: application/x-tar\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        client.settimeout(30)
+        seen = b""
+        while token.encode() not in seen.split(b"Step 2/2", 1)[-1].replace(b"RUN echo " + token.encode(), b""):
+            chunk = client.recv(65536)
+            assert chunk, seen
+            seen += chunk
+    # The step is sleeping now and writes nothing more: its client is gone.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        steps = [c for c in berthd.api.json("GET", "/containers/json?all=1") if token in json.dumps(c)]
+        running = subprocess.run(["pgrep", "-f", f"echo {token}"], capture_output=True).returncode == 0
+        if not steps and not running:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the abandoned build still runs: containers {steps}, process alive {running}")
