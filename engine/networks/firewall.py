@@ -43,7 +43,6 @@ class PortMapping:
     host_port: int
     container_ip: str
     container_port: int
-    bridge: str
 
 
 @dataclass
@@ -119,12 +118,17 @@ def rules(chains: Chains, state: FirewallState) -> str:
                 nat_post.append(f"-A {chains.postrouting} -s {n.subnet} ! -o {b} -j MASQUERADE")
         # After a DNAT from 127.0.0.1 the container could not answer a loopback source.
         nat_post.append(f"-A {chains.postrouting} -s 127.0.0.0/8 -o {b} -j MASQUERADE")
+        if not n.internal:  # (an internal network publishes nothing)
+            # Hairpin: a container reaching a published port of its own network through the host's
+            # address is answered via the host, not straight back to a caller expecting the host.
+            nat_post.append(f"-A {chains.postrouting} -s {n.subnet} -o {b} -m conntrack --ctstate DNAT"
+                            " -j MASQUERADE")
         if n.dns:
             for proto in ("udp", "tcp"):
                 inp.append(f"-A {chains.input} -i {b} -p {proto} --dport 53 -j ACCEPT")
     for m in state.mappings:
         dst = f" -d {m.host_ip}" if m.host_ip else ""
-        nat_pre.append(f"-A {chains.prerouting} -p {m.proto}{dst} --dport {m.host_port} ! -i {m.bridge}"
+        nat_pre.append(f"-A {chains.prerouting} -p {m.proto}{dst} --dport {m.host_port}"
                        f" -j DNAT --to-destination {m.container_ip}:{m.container_port}")
     nat_out = [line.replace(f"-A {chains.prerouting} ", f"-A {chains.output} ", 1) for line in nat_pre]
     lines = ["*filter", f":{chains.forward} - [0:0]", f":{chains.isolate} - [0:0]", f":{chains.input} - [0:0]",

@@ -27,6 +27,7 @@ from engine.storage import overlay
 
 # pyroute2 logs every netlink message at debug level: far too much for berthd's own debug log.
 logging.getLogger("pyroute2").setLevel(logging.INFO)
+log = logging.getLogger(__name__)
 
 
 CLONE_NEWNET = 0x40000000
@@ -193,6 +194,12 @@ def plug(netns: Path, p: Plug) -> None:
         if host is None:
             raise RuntimeFailure(f"veth {p.host_name} vanished after creation")
         ipr.link("set", index=host, ifalias=p.alias, master=bridge, state="up")
+    # Hairpin: a container reaching its own published port through the host is DNATed back to
+    # itself, and the bridge must be allowed to send that frame out of the port it came in by.
+    try:
+        Path(f"/sys/class/net/{p.host_name}/brport/hairpin_mode").write_text("1")
+    except OSError as e:
+        log.warning("no hairpin mode on %s (a container cannot reach its own published port): %s", p.host_name, e)
     try:
         with netns_route(netns) as ns:
             idx = find_link(ns, peer_tmp)

@@ -626,8 +626,7 @@ class NetworkService:
                 continue  # Docker publishes nothing from an internal network
             for b in bindings:
                 state.mappings.append(PortMapping(proto=b.proto, host_ip=b.host_ip, host_port=b.host_port,
-                                                  container_ip=str(primary.ip), container_port=b.container_port,
-                                                  bridge=n.bridge))
+                                                  container_ip=str(primary.ip), container_port=b.container_port))
         return state
 
     async def _sync_firewall(self, check_jumps: bool = False) -> None:

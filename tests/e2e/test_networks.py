@@ -208,6 +208,19 @@ def test_published_ports_reach_httpd_from_the_host(busybox_image: str, docker_en
     assert clash.returncode != 0 and "port is already allocated" in clash.stderr
 
 
+def test_published_port_reached_through_the_host_from_containers(busybox_image: str, docker_env: dict[str, str],
+                                                                 made: list[tuple[str, str]]) -> None:
+    # Hairpin: another container, and the server itself, reach the published port at the host's address.
+    port = free_port()
+    server = web(docker_env, made, busybox_image, "-p", f"{port}:80", text="via-the-host")
+    gateway = json.loads(ok(docker_env, "network", "inspect", "bridge"))[0]["IPAM"]["Config"][0]["Gateway"]
+    other = fetch(docker_env, busybox_image, "bridge", f"http://{gateway}:{port}/")
+    assert other.stdout == "via-the-host\n", other.stderr
+    itself = docker(docker_env, "exec", server, "sh", "-c",
+                    f"for i in 1 2 3; do timeout 2 wget -q -O - http://{gateway}:{port}/ && exit 0; sleep 0.3; done")
+    assert itself.stdout == "via-the-host\n", itself.stderr
+
+
 def test_published_udp_port_and_range(busybox_image: str, docker_env: dict[str, str],
                                       made: list[tuple[str, str]]) -> None:
     low = free_port()
@@ -414,4 +427,6 @@ def test_restart_keeps_addresses_and_connectivity_and_rm_leaves_nothing(private:
     assert list(cfg.netns_dir.iterdir()) == []
     rules = "\n".join(Firewall(Chains(cfg.chain_prefix)).leftovers())
     assert "-j DNAT" not in rules and f"--dport {port}" not in rules
-    assert len([line for line in rules.splitlines() if "MASQUERADE" in line and "-s 172." in line]) <= 1
+    # Only the default bridge's subnet is still masqueraded (its way out and its hairpin).
+    assert len({line.split("-s ", 1)[1].split()[0] for line in rules.splitlines()
+                if "MASQUERADE" in line and "-s 172." in line}) <= 1
