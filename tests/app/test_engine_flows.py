@@ -233,16 +233,21 @@ def stream_ok(answer: tuple[int, dict[str, str], bytes]) -> None:
         assert "error" not in json.loads(line), line
 
 
+def import_random(api: RawApi, repo: str, tag: str, size: int) -> str:
+    """An image `repo:tag` of `size` random bytes, made in berthd (no registry involved yet)."""
+    stream_ok(api.request("POST", f"/images/create?fromSrc=-&repo={repo}&tag={tag}", random_rootfs(size),
+                          {"Content-Type": "application/x-tar"}))
+    return f"{repo}:{tag}"
+
+
 def test_pull_is_followed_in_the_task_panel(
     qtbot: Any, created: Created, make_window: Callable[[str], MainWindow], berthd: Berthd, tmp_path: Path,
 ) -> None:
     with running_registry(tmp_path / "registry") as registry:
         # An image only the registry has: push one made here, then remove it (and its layer) locally.
-        reference = f"{registry.host}/gui/pulled:1"
-        created.images.append(reference)
         api = berthd.api
-        stream_ok(api.request("POST", f"/images/create?fromSrc=-&repo={registry.host}/gui/pulled&tag=1",
-                              random_rootfs(3 << 20), {"Content-Type": "application/x-tar"}))
+        reference = import_random(api, f"{registry.host}/gui/pulled", "1", 3 << 20)
+        created.images.append(reference)
         stream_ok(api.request("POST", f"/images/{registry.host}/gui/pulled/push?tag=1",
                               headers={"X-Registry-Auth": "e30="}))  # "{}": anonymous
         status, _, body = api.request("DELETE", f"/images/{quote(reference, safe='')}")
@@ -298,10 +303,8 @@ def test_push_is_followed_in_the_task_panel(
     qtbot: Any, created: Created, make_window: Callable[[str], MainWindow], berthd: Berthd, tmp_path: Path,
 ) -> None:
     with running_registry(tmp_path / "registry") as registry:
-        reference = f"{registry.host}/gui/pushed:2"
+        reference = import_random(berthd.api, f"{registry.host}/gui/pushed", "2", 1 << 20)
         created.images.append(reference)
-        stream_ok(berthd.api.request("POST", f"/images/create?fromSrc=-&repo={registry.host}/gui/pushed&tag=2",
-                                     random_rootfs(1 << 20), {"Content-Type": "application/x-tar"}))
         window = make_window(berthd.url)
         window.show_place("images")
         page = window.images_page
