@@ -1,7 +1,8 @@
 """The embedded DNS responder of user-defined networks.
 
-One UDP socket per network on its gateway address, port 53 (containers find it in their
-resolv.conf). A query for a container name or alias is answered from berthd's own records,
+One UDP socket and one TCP listener per network on its gateway address, port 53 (containers
+find it in their resolv.conf; resolvers retry over TCP when an answer was truncated, and some
+always use it). A query for a container name or alias is answered from berthd's own records,
 scoped to the networks of the container that asks; any other name is forwarded to the host's
 resolvers (not on internal networks, which have no way out).
 """
@@ -26,6 +27,8 @@ CLASS_IN = 1
 TTL = 600
 FORWARD_TIMEOUT = 3.0
 MAX_PENDING = 256  # forwarded queries in flight per network: bounded, so a flood cannot grow memory
+MAX_TCP_CLIENTS = 64  # open TCP connections per network, for the same reason
+TCP_IDLE = 10.0  # seconds a TCP client may stay quiet between queries
 
 # (network id, asking address, name) -> the name's addresses; None when the name is not ours.
 Lookup = Callable[[str, str, str], list[str] | None]
@@ -111,6 +114,8 @@ class DnsResponder:
         self.forward = forward
         self._protocol: _Protocol | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self._tcp: asyncio.Server | None = None
+        self._tcp_clients = 0
 
     async def start(self, address: str, port: int = 53) -> None:
         loop = asyncio.get_running_loop()
@@ -122,6 +127,19 @@ class DnsResponder:
         sock.bind((address, port))
         _, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self._protocol = protocol
+        # TCP on the same address and port (the one UDP took, when asked for port 0).
+        port = self.address[1]
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):
+            listener.setsockopt(socket.SOL_IP, 15, 1)
+        try:
+            listener.bind((address, port))
+        except OSError:
+            listener.close()
+            self.close()
+            raise
+        self._tcp = await asyncio.start_server(self._serve_tcp, sock=listener)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -132,6 +150,9 @@ class DnsResponder:
     def close(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
+        if self._tcp is not None:
+            self._tcp.close()
+            self._tcp = None
         for task in self._pending:
             task.cancel()
         self._protocol = None
@@ -140,17 +161,24 @@ class DnsResponder:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.sendto(data, addr)
 
-    def received(self, data: bytes, addr: tuple[str, int]) -> None:
-        q = parse_question(data)
-        if q is None:
-            return
+    def _local_answer(self, data: bytes, q: Question, client: str) -> bytes | None:
+        """The answer from berthd's records (or NXDOMAIN where nothing is forwarded); None: forward it."""
         try:
-            found = self.lookup(self.network_id, addr[0], q.name)
+            found = self.lookup(self.network_id, client, q.name)
         except Exception:
             log.exception("DNS lookup of %s failed", q.name)
             found = None
         if found is not None or not self.forward or not self.forwarders:
-            self._send(answer(data, q, found), addr)
+            return answer(data, q, found)
+        return None
+
+    def received(self, data: bytes, addr: tuple[str, int]) -> None:
+        q = parse_question(data)
+        if q is None:
+            return
+        local = self._local_answer(data, q, addr[0])
+        if local is not None:
+            self._send(local, addr)
             return
         if len(self._pending) >= MAX_PENDING:
             return  # the client retries; we do not queue without bound
@@ -158,7 +186,36 @@ class DnsResponder:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """DNS over TCP (RFC 7766): each message behind its two-byte length, several per connection."""
+        client = str(writer.get_extra_info("peername")[0])
+        self._tcp_clients += 1
+        try:
+            if self._tcp_clients > MAX_TCP_CLIENTS:
+                return
+            while True:
+                try:
+                    size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE))[0]
+                    data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE)
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                    return
+                q = parse_question(data)
+                if q is None:
+                    return
+                reply = self._local_answer(data, q, client) or await self._upstream_answer(data, q)
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        finally:
+            self._tcp_clients -= 1
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
     async def _forward(self, data: bytes, q: Question, addr: tuple[str, int]) -> None:
+        self._send(await self._upstream_answer(data, q), addr)
+
+    async def _upstream_answer(self, data: bytes, q: Question) -> bytes:
+        """The host's resolvers' answer (over UDP), or SERVFAIL when none answers in time."""
         loop = asyncio.get_running_loop()
         for server in self.forwarders[:3]:
             reply: asyncio.Future[bytes] = loop.create_future()
@@ -169,13 +226,12 @@ class DnsResponder:
                 continue
             try:
                 transport.sendto(data)
-                self._send(await asyncio.wait_for(reply, FORWARD_TIMEOUT), addr)
-                return
+                return await asyncio.wait_for(reply, FORWARD_TIMEOUT)
             except (TimeoutError, OSError):
                 continue
             finally:
                 transport.close()
-        self._send(struct.pack("!HH", q.id, 0x8000 | (q.flags & 0x0100) | 0x0080 | 2) + data[4:q.end], addr)
+        return struct.pack("!HH", q.id, 0x8000 | (q.flags & 0x0100) | 0x0080 | 2) + data[4:q.end]
 
 
 def host_resolvers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:

@@ -44,6 +44,21 @@ async def _ask(addr: tuple[str, int], data: bytes) -> bytes:
         return await asyncio.wait_for(loop.sock_recv(s, 512), 5)
 
 
+async def _ask_tcp(addr: tuple[str, int], *queries: bytes) -> list[bytes]:
+    """Several queries on one TCP connection, each behind its two-byte length (RFC 7766)."""
+    reader, writer = await asyncio.open_connection(*addr)
+    try:
+        answers = []
+        for data in queries:
+            writer.write(struct.pack("!H", len(data)) + data)
+            size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 5))[0]
+            answers.append(await asyncio.wait_for(reader.readexactly(size), 5))
+        return answers
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
 class _Upstream(asyncio.DatagramProtocol):
     """A fake resolver on loopback that answers every name with 10.0.0.9 (never sent anywhere)."""
 
@@ -75,6 +90,10 @@ def test_responder_answers_known_names_and_forwards_the_rest() -> None:
             assert (await _ask(responder.address, query("example.test"))).endswith(socket.inet_aton("10.0.0.9"))
             refused = await _ask(closed.address, query("example.test"))
             assert struct.unpack("!H", refused[2:4])[0] & 0xF == 3
+            # The same over TCP, on the same address and port: ours, then a forwarded one.
+            ours, forwarded = await _ask_tcp(responder.address, query("web", qid=7), query("example.test", qid=8))
+            assert ours[:2] == b"\x00\x07" and ours.endswith(socket.inet_aton("172.18.0.2"))
+            assert forwarded[:2] == b"\x00\x08" and forwarded.endswith(socket.inet_aton("10.0.0.9"))
             assert seen[0] == ("net1", "127.0.0.1", "web")
         finally:
             responder.close()
