@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import RawApi
-from tests.support.daemon import REPO, prerequisites_missing, unmount_under
+from tests.support.daemon import REPO, prerequisites_missing, teardown_networks, unmount_under
 
 
 @pytest.mark.integration
@@ -50,6 +50,7 @@ def test_serves_the_socket_systemd_passes(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
+        teardown_networks(tmp_path / "run")  # its default bridge and chains outlive it, as dockerd's do
         unmount_under(tmp_path)
     assert proc.returncode == 0, err.decode()
     assert path.exists()  # not removed on shutdown: the socket is systemd's
