@@ -35,7 +35,7 @@ from app.display import container_name
 from app.models.compose import project_containers_model, projects_model
 from app.models.containers import ContainersModel
 from app.models.machines import machines_model
-from app.models.resources import images_model, networks_model, volumes_model
+from app.models.resources import image_rows, images_model, networks_model, volumes_model
 from app.models.stats import stats_overview_model
 from app.resources import icon_path
 from app.services.compose import ComposeService
@@ -203,7 +203,7 @@ class MainWindow(QMainWindow):
         page.selectionChanged.connect(self._on_container_selected)
         self.watch.alert.connect(self.notify)
 
-        self.images.listed.connect(self.images_model.set_items)
+        self.images.listed.connect(lambda items: self.images_model.set_items(image_rows(items)))
         self.images.actionFailed.connect(lambda target, action, message: self._failed(self.images_page, target,
                                                                                       action, message))
         self.images.historyReady.connect(self.images_page.show_history)

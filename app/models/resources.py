@@ -125,14 +125,28 @@ class ResourceModel(QAbstractTableModel):
 
 
 def image_name(item: Mapping[str, Any]) -> str:
+    if item.get("Tag"):
+        return str(item["Tag"])
     tags = [t for t in item.get("RepoTags") or [] if t != "<none>:<none>"]
     return tags[0] if tags else "<none>"
+
+
+def image_rows(images: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per name, as `docker images` lists them (an untagged image is one row of its own):
+    acting on a row acts on that name (push it, remove it: an image with other names keeps them)."""
+    rows: list[dict[str, Any]] = []
+    for image in images:
+        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+        rows.extend({**image, "Tag": tag} for tag in tags or [""])
+    return rows
 
 
 def images_model(in_use: Callable[[str], int], parent: Any = None) -> ResourceModel:
     """`in_use(image id)`: how many containers use it (from the containers list)."""
     columns = [
-        ColumnSpec("Name", image_name, tooltip=lambda i: "\n".join(i.get("RepoTags") or []) or "untagged"),
+        ColumnSpec("Name", image_name,
+                   tooltip=lambda i: "also: " + ", ".join(t for t in i.get("RepoTags") or [] if t != i.get("Tag"))
+                   if len(i.get("RepoTags") or []) > 1 else ("untagged" if not i.get("Tag") else str(i["Tag"]))),
         ColumnSpec("Id", lambda i: short_id(str(i.get("Id", ""))), tooltip=lambda i: str(i.get("Id", ""))),
         ColumnSpec("Size", lambda i: human_size(int(i.get("Size", 0))), sort=lambda i: int(i.get("Size", 0))),
         ColumnSpec("Created", lambda i: human_ago(float(i.get("Created", 0))), sort=lambda i: int(i.get("Created", 0))),
@@ -142,7 +156,7 @@ def images_model(in_use: Callable[[str], int], parent: Any = None) -> ResourceMo
             sort=lambda i: in_use(str(i.get("Id", ""))),
         ),
     ]
-    return ResourceModel(columns, lambda i: str(i.get("Id", "")), parent)
+    return ResourceModel(columns, lambda i: str(i.get("Tag") or i.get("Id", "")), parent)
 
 
 # -- volumes --------------------------------------------------------------------------------------

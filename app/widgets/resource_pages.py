@@ -10,7 +10,6 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -207,20 +206,6 @@ class ImagesPage(ResourcePage):
         self.forms.addWidget(self.pull_form)
         self.forms.addWidget(self.build_form)
         self.forms.addWidget(self.tag_form)
-        # An image with several names: which one to push (docker push takes one name).
-        self.push_form = QWidget(self)
-        self.push_choice = QComboBox(self.push_form)
-        self.push_choice.setObjectName("push-choice")
-        push_go = QPushButton("Push", self.push_form)
-        push_go.setObjectName("push-submit")
-        push_row = QHBoxLayout(self.push_form)
-        push_row.setContentsMargins(0, 0, 0, 0)
-        push_row.addWidget(QLabel("Push which name?", self.push_form))
-        push_row.addWidget(self.push_choice, 1)
-        push_row.addWidget(push_go)
-        self.push_form.hide()
-        self.forms.addWidget(self.push_form)
-        push_go.clicked.connect(self._push_chosen)
         self.build_button.clicked.connect(self._toggle_build_form)
         self.build_choose.clicked.connect(self.ask_build_folder)
         self.build_go.clicked.connect(self._build)
@@ -233,7 +218,7 @@ class ImagesPage(ResourcePage):
         tag_go.clicked.connect(self._tag)
         self.tag_input.returnPressed.connect(self._tag)
         self.run_button.clicked.connect(lambda: self._emit_reference(self.runRequested))
-        self.push_button.clicked.connect(self._push)
+        self.push_button.clicked.connect(lambda: self._emit_reference(self.pushRequested))
         self.remove_button.clicked.connect(lambda: self._emit_reference(self.removeRequested))
         self.history_button.clicked.connect(lambda: self._emit_reference(self.historyRequested))
         self.table.doubleClicked.connect(lambda *_: self._emit_reference(self.runRequested))
@@ -244,11 +229,11 @@ class ImagesPage(ResourcePage):
         self._update_buttons()
 
     def reference(self) -> str:
+        """The selected row's name (each name is a row), or the image id of an untagged one."""
         item = self.selected_item()
         if not item:
             return ""
-        tags = [t for t in item.get("RepoTags") or [] if t != "<none>:<none>"]
-        return tags[0] if tags else str(item.get("Id", ""))
+        return str(item.get("Tag") or item.get("Id", ""))
 
     def _emit_reference(self, signal: Any) -> None:
         reference = self.reference()
@@ -311,25 +296,6 @@ class ImagesPage(ResourcePage):
         self.buildRequested.emit(folder, self.build_tag.text().strip())
         # Folder and name stay filled in: building the same folder again is the common next step.
         self.build_form.hide()
-
-    def _push(self) -> None:
-        item = self.selected_item() or {}
-        names = [t for t in item.get("RepoTags") or [] if t != "<none>:<none>"]
-        if len(names) <= 1:
-            self.push_form.hide()
-            self._emit_reference(self.pushRequested)
-            return
-        self.push_choice.clear()
-        self.push_choice.addItems(names)
-        self.push_form.show()
-        self.push_choice.setFocus()
-
-    def _push_chosen(self) -> None:
-        name = self.push_choice.currentText()
-        if name:
-            self.clear_message()
-            self.pushRequested.emit(name)
-        self.push_form.hide()
 
     def _tag(self) -> None:
         target = self.tag_input.text().strip()

@@ -89,3 +89,20 @@ def test_run_form() -> None:
     assert config["Env"] == ["A=1", "B=two"]
     with pytest.raises(ValueError, match="ports"):
         parse_run_form("busybox", "", "80:http", "", "", "")
+
+
+@pytest.mark.unit
+def test_images_are_listed_one_row_per_name() -> None:
+    from PySide6.QtCore import Qt
+
+    from app.models.resources import image_name, image_rows
+
+    rows = image_rows([{"Id": "sha256:a", "RepoTags": ["app:1", "app:latest"]},
+                       {"Id": "sha256:b", "RepoTags": ["<none>:<none>"]}, {"Id": "sha256:c"}])
+    assert [(r["Id"], r["Tag"]) for r in rows] == [("sha256:a", "app:1"), ("sha256:a", "app:latest"),
+                                                  ("sha256:b", ""), ("sha256:c", "")]
+    assert [image_name(r) for r in rows] == ["app:1", "app:latest", "<none>", "<none>"]
+    model = images_model(lambda _id: 0)
+    model.set_items(rows)
+    assert model.all_keys() == ["app:1", "app:latest", "sha256:b", "sha256:c"]
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole) == "also: app:latest"
