@@ -39,8 +39,9 @@ class UnknownHostKey(RemoteEngineError):
         self.name = name
         self.key_line = f"{name} {key.get_name()} {key.get_base64()}"
         super().__init__(
-            f"the host key of {name} ({key.get_name()} {key.fingerprint}) is not known: check the fingerprint, "
-            f"then trust it by connecting once with `ssh` (it adds the key to ~/.ssh/known_hosts)"
+            f"the host key of {name} ({key.get_name()} {key.fingerprint}) is not known: check the fingerprint "
+            f"with the host's owner, then trust it (Berth Desktop offers to; or connect once with `ssh`, which "
+            f"adds it to ~/.ssh/known_hosts)"
         )
 
 
