@@ -5,31 +5,15 @@ so that setup cost is the engine's, not a client's start-up."""
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from pathlib import Path
 from typing import Any
+
+from vmhost.ports import UnixHTTPConnection
 
 
 class ApiError(RuntimeError):
     pass
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = str(path)
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            s.connect(self.socket_path)
-        except OSError:
-            s.close()
-            raise
-        self.sock = s
 
 
 class EngineApi:
@@ -39,7 +23,7 @@ class EngineApi:
 
     def request(self, method: str, path: str, body: bytes | dict[str, Any] | None = None,
                 timeout: float = 120) -> tuple[int, bytes]:
-        conn = _UnixConnection(self.socket_path, timeout)
+        conn = UnixHTTPConnection(self.socket_path, timeout)
         try:
             headers: dict[str, str] = {}
             if isinstance(body, dict):

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bench.engines import ENGINES, REPO, Engine, EngineStartError, docker_cli, stop_quietly
-from bench.images import BUSYBOX, busybox_rootfs_tar
 from bench.profile import Profiler
 from bench.report import as_json, notes_of, table
 from bench.summary import Metric, Result, Skipped
 from bench.workloads import all_workloads
 from bench.workloads.base import Context, Workload
+from tests.support.busybox import BUSYBOX, busybox_rootfs_tar
 
 BINARIES = {"berthd": ["conmon"], "dockerd": ["dockerd"], "podman": ["podman"]}
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import EngineApi
-from bench.procs import children, end_processes, output, pids_mentioning, stop_popen, unmount_under
+from bench.procs import children, end_processes, output, pids_mentioning, stop_popen
+from tests.support.daemon import unmount_under
 
 REPO = Path(__file__).resolve().parents[1]
 NO_NETWORK = ["--network", "none"]

@@ -8,39 +8,10 @@ import hashlib
 import io
 import json
 import random
-import subprocess
 import tarfile
 from pathlib import Path
 
-BUSYBOX = "/bin/busybox"
 FILE_BYTES = 8 << 20  # files of 8 MiB inside each layer
-
-
-def busybox_rootfs_tar(dest: Path) -> Path:
-    """A rootfs tar: /bin/busybox, a symlink per applet, /etc/passwd and /etc/group."""
-    applets = subprocess.run([BUSYBOX, "--list-full"], check=True, capture_output=True, text=True).stdout.split()
-    with tarfile.open(dest, "w") as tar:
-        for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root", "var"):
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o1777 if d == "tmp" else 0o755
-            tar.addfile(info)
-        info = tar.gettarinfo(BUSYBOX, arcname="bin/busybox")
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        with open(BUSYBOX, "rb") as f:
-            tar.addfile(info, f)
-        for applet in applets:
-            if applet != "bin/busybox":
-                link = tarfile.TarInfo(applet)
-                link.type = tarfile.SYMTYPE
-                link.linkname = "/bin/busybox"
-                tar.addfile(link)
-        for name, data in (("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", b"root:x:0:\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return dest
 
 
 def _randomish(rng: random.Random, size: int) -> bytes:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import functools
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -150,7 +149,6 @@ class MainWindow(QMainWindow):
             self.tray.quitRequested.connect(QApplication.quit)
             self.tray.show()
         self._closed = False
-        self._last_notice = ("", 0.0)
         self._history: list[str] = []
         self._future: list[str] = []
 
@@ -190,7 +188,7 @@ class MainWindow(QMainWindow):
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
             signal.connect(lambda *_: self._containers_settled.start())
         self.stats.sampled.connect(model.set_stats)
-        self.stats.sampled.connect(lambda *_: self._show_all_stats())
+        self.stats.sampled.connect(lambda *_: self.stats_page.refresh())
         self.stats_page.containerChosen.connect(self._open_container_stats)
         page.retryRequested.connect(connection.check)
         page.trustRequested.connect(connection.trust_host_key)
@@ -203,9 +201,11 @@ class MainWindow(QMainWindow):
         page.selectionChanged.connect(self._on_container_selected)
         self.watch.alert.connect(self.notify)
 
+        # A failed action of a page's service shows on that page.
+        for resources, resource_page in ((self.images, self.images_page), (self.volumes, self.volumes_page),
+                                         (self.networks, self.networks_page)):
+            resources.actionFailed.connect(functools.partial(self._failed, resource_page))
         self.images.listed.connect(lambda items: self.images_model.set_items(image_rows(items)))
-        self.images.actionFailed.connect(lambda target, action, message: self._failed(self.images_page, target,
-                                                                                      action, message))
         self.images.historyReady.connect(self.images_page.show_history)
         self.images_page.pullRequested.connect(self.images.pull)
         self.images_page.buildRequested.connect(self.images.build)
@@ -214,11 +214,8 @@ class MainWindow(QMainWindow):
         self.images_page.tagRequested.connect(self.images.tag)
         self.images_page.historyRequested.connect(self.images.history)
         self.images_page.runRequested.connect(self.open_run_dialog)
-        self.jobs.jobFinished.connect(self._on_job_finished)
 
         self.volumes.listed.connect(self.volumes_model.set_items)
-        self.volumes.actionFailed.connect(lambda target, action, message: self._failed(self.volumes_page, target,
-                                                                                       action, message))
         self.volumes.actionFinished.connect(self._on_volume_done)
         self.volumes.unsupported.connect(lambda _: self.volumes_page.disable_extensions())
         self.volumes.filesListed.connect(self.volumes_page.show_files)
@@ -230,8 +227,6 @@ class MainWindow(QMainWindow):
         self.volumes_page.importRequested.connect(self._import_volume)
 
         self.networks.listed.connect(self.networks_model.set_items)
-        self.networks.actionFailed.connect(lambda target, action, message: self._failed(self.networks_page, target,
-                                                                                        action, message))
         self.networks_page.createRequested.connect(self.networks.create)
         self.networks_page.removeRequested.connect(self.networks.remove)
 
@@ -471,11 +466,6 @@ class MainWindow(QMainWindow):
     # -- notifications ---------------------------------------------------------------------------
 
     def notify(self, title: str, message: str) -> None:
-        # One failure may arrive twice (a service's actionFailed and its task-panel job ending): say it once.
-        now = time.monotonic()
-        if self._last_notice[0] == message and now - self._last_notice[1] < 3.0:
-            return
-        self._last_notice = (message, now)
         self.notices.notify(title, message)
         if self.tray is not None and not self.isActiveWindow():
             self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 8000)
@@ -497,10 +487,6 @@ class MainWindow(QMainWindow):
         if action == "run" and self.run_dialog is not None:
             self.images_page.show_error(text)
         self.notify(f"{action} failed", message)
-
-    def _on_job_finished(self, job: Any) -> None:
-        if job.state == "failed":
-            self.notify(f"{job.title} failed", job.error)
 
     # -- containers ------------------------------------------------------------------------------
 
@@ -541,14 +527,6 @@ class MainWindow(QMainWindow):
             page.detail_holder.show()
             self.detail.show_project(project, ids, names)
 
-    def _show_all_stats(self) -> None:
-        self.stats_page.show_running(self._running_names())
-
-    def _running_names(self) -> dict[str, str]:
-        model = self.containers_model
-        return {id: container_name(model.container(id) or {}) for id in model.ids()
-                if (state := model.state_of(id)) is not None and state.running}
-
     def _open_container_stats(self, id: str) -> None:
         self.show_place("containers")
         self._open_container_tab(id, "Stats")
@@ -557,11 +535,12 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         model = self.containers_model
-        running = {id for id in model.ids() if (s := model.state_of(id)) is not None and s.running}
-        self.stats.track(running)
-        self._show_all_stats()
+        running = {id: container_name(model.container(id) or {}) for id in model.ids()
+                   if (state := model.state_of(id)) is not None and state.running}
+        self.stats.track(set(running))
+        self.stats_page.show_running(running)
         if self.tray is not None:
-            self.tray.set_containers(sorted(self._running_names().items(), key=lambda item: item[1]))
+            self.tray.set_containers(sorted(running.items(), key=lambda item: item[1]))
         if self.detail.id:
             state = model.state_of(self.detail.id)
             self.detail.set_running(bool(state and state.running))

@@ -7,7 +7,8 @@ are dropped from the text, since a log line is not a screen.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 CSI = re.compile(r"\x1b\[([0-9;:?]*)([@-~])|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
@@ -53,59 +54,45 @@ def strip_ansi(text: str) -> str:
     return CSI.sub("", text) if "\x1b" in text else text
 
 
+# SGR codes that switch one attribute on or off.
+_SWITCHES: dict[int, Callable[[Style], Style]] = {
+    1: lambda s: replace(s, bold=True), 22: lambda s: replace(s, bold=False),
+    3: lambda s: replace(s, italic=True), 23: lambda s: replace(s, italic=False),
+    4: lambda s: replace(s, underline=True), 24: lambda s: replace(s, underline=False),
+    7: lambda s: replace(s, inverse=True), 27: lambda s: replace(s, inverse=False),
+    39: lambda s: replace(s, fg=None), 49: lambda s: replace(s, bg=None),
+}
+
+
+def _extended_color(codes: list[int], i: int) -> tuple[str | None, int]:
+    """The colour of `38;5;n` / `38;2;r;g;b` (or 48) starting at codes[i], and how many codes it used."""
+    if i + 2 < len(codes) and codes[i + 1] == 5:
+        return color_256(codes[i + 2] % 256), 2
+    if i + 4 < len(codes) and codes[i + 1] == 2:
+        r, g, b = (max(0, min(255, c)) for c in codes[i + 2 : i + 5])
+        return f"#{r:02x}{g:02x}{b:02x}", 4
+    return None, 0
+
+
 def _apply(style: Style, params: str) -> Style:
     codes = [int(p) if p.isdigit() else 0 for p in params.replace(":", ";").split(";")] if params else [0]
-    fg, bg, bold, italic, underline, inverse = (
-        style.fg, style.bg, style.bold, style.italic, style.underline, style.inverse
-    )
     i = 0
     while i < len(codes):
         code = codes[i]
         if code == 0:
-            fg, bg, bold, italic, underline, inverse = None, None, False, False, False, False
-        elif code == 1:
-            bold = True
-        elif code == 3:
-            italic = True
-        elif code == 4:
-            underline = True
-        elif code == 7:
-            inverse = True
-        elif code == 22:
-            bold = False
-        elif code == 23:
-            italic = False
-        elif code == 24:
-            underline = False
-        elif code == 27:
-            inverse = False
-        elif 30 <= code <= 37:
-            fg = BASIC[code - 30 + (8 if False else 0)]
-        elif code == 39:
-            fg = None
-        elif 40 <= code <= 47:
-            bg = BASIC[code - 40]
-        elif code == 49:
-            bg = None
-        elif 90 <= code <= 97:
-            fg = BASIC[code - 90 + 8]
-        elif 100 <= code <= 107:
-            bg = BASIC[code - 100 + 8]
+            style = PLAIN
+        elif code in _SWITCHES:
+            style = _SWITCHES[code](style)
+        elif 30 <= code <= 37 or 90 <= code <= 97:
+            style = replace(style, fg=BASIC[code - 30 if code < 90 else code - 82])
+        elif 40 <= code <= 47 or 100 <= code <= 107:
+            style = replace(style, bg=BASIC[code - 40 if code < 100 else code - 92])
         elif code in (38, 48) and i + 1 < len(codes):
-            color: str | None = None
-            if codes[i + 1] == 5 and i + 2 < len(codes):
-                color = color_256(codes[i + 2] % 256)
-                i += 2
-            elif codes[i + 1] == 2 and i + 4 < len(codes):
-                r, g, b = (max(0, min(255, c)) for c in codes[i + 2 : i + 5])
-                color = f"#{r:02x}{g:02x}{b:02x}"
-                i += 4
-            if code == 38:
-                fg = color
-            else:
-                bg = color
+            color, used = _extended_color(codes, i)
+            style = replace(style, fg=color) if code == 38 else replace(style, bg=color)
+            i += used
         i += 1
-    return Style(fg, bg, bold, italic, underline, inverse)
+    return style
 
 
 def parse(text: str, style: Style = PLAIN) -> tuple[str, list[Span], Style]:

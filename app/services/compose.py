@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.models.compose import container_item, project_item
 from app.models.logs import LogBuffer
 from app.services.engine import EngineConnection
-from app.services.jobs import Job, JobCenter
+from app.services.jobs import Job, JobCenter, error_text
 from app.services.logs import LogFollower
 from app.services.tasks import TaskSet
 from engine import compose
@@ -30,14 +30,8 @@ def unreadable(files: list[str]) -> list[str]:
     return [f for f in files if not (Path(f).is_file() and os.access(f, os.R_OK))]
 
 
-def error_text(exc: BaseException) -> str:
-    if isinstance(exc, EngineClientError):
-        return exc.message
-    if isinstance(exc, EngineUnreachable):
-        return exc.reason
-    if isinstance(exc, OSError):
-        return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
-    return str(exc)
+# What a compose action may fail with: said in place, the rest is a bug.
+_FAILURES = (compose.ComposeError, EngineClientError, EngineUnreachable, OSError, ValueError)
 
 
 class ComposeService(QObject):
@@ -249,20 +243,11 @@ class ComposeService(QObject):
 
     async def _run(self, job: Job, name: str, action: str, work: Callable[[Job], Coroutine[Any, Any, None]]) -> None:
         self.actionStarted.emit(name, action)
-        try:
-            await work(job)
-        except (compose.ComposeError, EngineClientError, EngineUnreachable, OSError, ValueError) as exc:
-            job.state, job.error = "failed", error_text(exc)
-            self.actionFailed.emit(name, action, job.error)
-        except asyncio.CancelledError:
-            job.state, job.error = "failed", "cancelled"
-            self._jobs.changed(job)
-            raise
-        else:
-            job.state, job.fraction = "done", 1.0
+        error = await self._jobs.run(job, work(job), errors=_FAILURES)
+        if error is None:
             self.actionFinished.emit(name, action)
-        self._jobs.changed(job)
-        self._jobs.jobFinished.emit(job)
+        else:
+            self.actionFailed.emit(name, action, error)
         if not self._connection.status.events:
             self.refresh()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
 from collections.abc import Coroutine
 from typing import Any
 
@@ -12,6 +13,20 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from engine.client import EngineClientError, EngineUnreachable
 
 Index = QModelIndex | QPersistentModelIndex
+
+
+def error_text(exc: BaseException) -> str:
+    """What a failure says to a person: the engine's message, a file and its error, a tool's stderr."""
+    if isinstance(exc, EngineClientError):
+        return exc.message
+    if isinstance(exc, EngineUnreachable):
+        return exc.reason
+    if isinstance(exc, subprocess.CalledProcessError):
+        detail = exc.stderr.decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
+        return detail or str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+    return str(exc)
 _ids = itertools.count(1)
 
 
@@ -60,7 +75,6 @@ class JobCenter(QAbstractTableModel):
     """The task panel's model: one row per job, newest last."""
 
     jobChanged = Signal(object)
-    jobFinished = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -74,13 +88,14 @@ class JobCenter(QAbstractTableModel):
         self.jobChanged.emit(job)
         return job
 
-    async def run(self, job: Job, work: Coroutine[Any, Any, Any]) -> None:
+    async def run(self, job: Job, work: Coroutine[Any, Any, Any],
+                  errors: tuple[type[BaseException], ...] = (EngineClientError, EngineUnreachable)) -> str | None:
+        """Run a job's work to its end: the job is done, or failed with the words of one of `errors`
+        (returned, for the caller to show in place); cancelling it fails it as "cancelled"."""
         try:
             await work
-        except EngineClientError as exc:
-            job.state, job.error = "failed", exc.message
-        except EngineUnreachable as exc:
-            job.state, job.error = "failed", exc.reason
+        except errors as exc:
+            job.state, job.error = "failed", error_text(exc)
         except asyncio.CancelledError:
             job.state, job.error = "failed", "cancelled"
             self.changed(job)
@@ -89,7 +104,7 @@ class JobCenter(QAbstractTableModel):
             job.state = "done"
             job.fraction = 1.0
         self.changed(job)
-        self.jobFinished.emit(job)
+        return job.error if job.state == "failed" else None
 
     def changed(self, job: Job) -> None:
         row = self.jobs.index(job)

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.services.jobs import Job, JobCenter
+from app.services.jobs import Job, JobCenter, error_text
 from app.services.tasks import TaskSet
 from vmhost.machines import MachineError, Machines
 
@@ -53,11 +53,8 @@ def tail(path: Path, lines: int = BOOT_LOG_LINES) -> str:
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
 
-def error_text(exc: BaseException) -> str:
-    if isinstance(exc, subprocess.CalledProcessError):
-        detail = (exc.stderr or b"").decode("utf-8", "replace").strip() if isinstance(exc.stderr, bytes) else ""
-        return detail or str(exc)
-    return str(exc)
+# What a machine action may fail with: said in place, the rest is a bug.
+_FAILURES = (MachineError, OSError, ValueError, subprocess.CalledProcessError)
 
 
 class MachineService(QObject):
@@ -213,20 +210,11 @@ class MachineService(QObject):
 
         self.actionStarted.emit(name, action)
         self.refresh()
-        try:
-            await asyncio.to_thread(call, progress)
-        except (MachineError, OSError, ValueError, subprocess.CalledProcessError) as exc:
-            job.state, job.error = "failed", error_text(exc)
-            self.actionFailed.emit(name, action, job.error)
-        except asyncio.CancelledError:
-            job.state, job.error = "failed", "cancelled"
-            self._jobs.changed(job)
-            raise
-        else:
-            job.state, job.fraction = "done", 1.0
+        error = await self._jobs.run(job, asyncio.to_thread(call, progress), errors=_FAILURES)
+        if error is None:
             self.actionFinished.emit(name, action)
-        self._jobs.changed(job)
-        self._jobs.jobFinished.emit(job)
+        else:
+            self.actionFailed.emit(name, action, error)
         self.refresh()
 
     def _progress(self, job: Job, text: str) -> None:

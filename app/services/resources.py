@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,7 @@ class ImageService(ResourceService):
         return self._progress_job(f"pushing {reference}", reference, "push", self.client.push)
 
     def build(self, folder: str, tag: str = "") -> Job:
-        """`docker build -t tag folder` as a job: its log is the build's output as it comes; a
-        refusal or a failed step also reaches the page (actionFailed) with the engine's words."""
+        """`docker build -t tag folder` as a job: its log is the build's output as it comes."""
         target = tag or folder
         job = self._jobs.add(f"building {target}")
 
@@ -156,20 +155,10 @@ class ImageService(ResourceService):
             try:
                 async for item in self.client.build_image(Path(folder), tag or None):
                     log.feed(build_output(item))
-            except EngineUnreachable:
-                log.flush()
-                self.actionFailed.emit(target, "build", "the engine does not answer")
-                raise
-            except EngineClientError as exc:
-                log.flush()
-                self.actionFailed.emit(target, "build", exc.message)
-                raise
-            log.flush()
-            self.actionFinished.emit(target, "build")
-            self.refresh()
+            finally:
+                log.flush()  # the output up to a failure stays in the job's log
 
-        job.task = self._tasks.spawn(self._jobs.run(job, run()), name="image-build")
-        return job
+        return self._start(job, target, "build", run())
 
     def _progress_job(self, title: str, reference: str, action: str, stream: Callable[[str], Any]) -> Job:
         job = self._jobs.add(title)
@@ -179,9 +168,21 @@ class ImageService(ResourceService):
             async for item in stream(reference):
                 progress.feed(item)
                 job.update(progress.fraction, progress.status)
+
+        return self._start(job, reference, action, run())
+
+    def _start(self, job: Job, target: str, action: str, work: Coroutine[Any, Any, None]) -> Job:
+        """Run `work` as a task-panel job; its outcome also reaches the page, as any action's does."""
+
+        async def run() -> None:
+            error = await self._jobs.run(job, work)
+            if error is None:
+                self.actionFinished.emit(target, action)
+            else:
+                self.actionFailed.emit(target, action, error)
             self.refresh()
 
-        job.task = self._tasks.spawn(self._jobs.run(job, run()), name=f"image-{action}")
+        job.task = self._tasks.spawn(run(), name=f"image-{action}")
         return job
 
 

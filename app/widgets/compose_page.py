@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import html
-from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
@@ -16,16 +14,15 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from app.models.compose import TonedModel
 from app.models.logs import LogBuffer
-from app.models.resources import KEY_ROLE, SORT_ROLE
-from app.widgets.chrome import ask_for_file, show_message, toolbar_button
+from app.widgets.chrome import ask_for_file, toolbar_button
 from app.widgets.log_panel import LogPanel
+from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
 EMPTY_TEXT = (
     "<h3>No compose projects on this engine</h3>"
@@ -36,29 +33,7 @@ EMPTY_TEXT = (
 )
 
 
-def _table(parent: QWidget, model: TonedModel, name: str, widths: tuple[int, ...]
-           ) -> tuple[QTableView, QSortFilterProxyModel]:
-    proxy = QSortFilterProxyModel(parent)
-    proxy.setSourceModel(model)
-    proxy.setSortRole(SORT_ROLE)
-    table = QTableView(parent)
-    table.setObjectName(name)
-    table.setModel(proxy)
-    table.setSortingEnabled(True)
-    table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setStretchLastSection(True)
-    table.setWordWrap(False)
-    for column, width in enumerate(widths):
-        table.setColumnWidth(column, width)
-    return table, proxy
-
-
-class ComposePage(QWidget):
+class ComposePage(KeyedTablePage, QWidget):
     openRequested = Signal(list)  # compose files to bring up
     projectSelected = Signal(str)
     upRequested = Signal(str)
@@ -93,16 +68,14 @@ class ComposePage(QWidget):
         self.logs_button = self._button("Logs", "The services' logs merged (docker compose logs -f)", "compose-logs")
         self.down_button = self._button("Down…", "Stop and remove the project's containers and networks "
                                         "(docker compose down)", "compose-down")
-        self.message = QLabel(self)
-        self.message.setObjectName("compose-message")
-        self.message.setProperty("role", "error")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = message_label(self, "compose-message")
 
-        self.table, self.proxy = _table(self, projects, "compose-projects", (200, 130, 160, 300))
+        self.table, self.proxy = keyed_table(self, projects, "compose-projects", (200, 130, 160, 300))
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selected())
-        self.services, self.services_proxy = _table(self, containers, "compose-services",
-                                                    (140, 220, 90, 180, 160, 140))
+        self.services, self.services_proxy = keyed_table(self, containers, "compose-services",
+                                                         (140, 220, 90, 180, 160, 140))
+        for table in (self.table, self.services):
+            table.setWordWrap(False)
         self.detail_title = QLabel(self)
         self.detail_title.setObjectName("compose-detail-title")
         self.logs = LogPanel(log_buffer, self)
@@ -153,10 +126,10 @@ class ComposePage(QWidget):
         layout.addWidget(self.stack, 1)
 
         self.open_button.clicked.connect(self.ask_file)
-        self.up_button.clicked.connect(lambda: self._emit(self.upRequested))
-        self.start_button.clicked.connect(lambda: self._emit(self.startRequested))
-        self.stop_button.clicked.connect(lambda: self._emit(self.stopRequested))
-        self.restart_button.clicked.connect(lambda: self._emit(self.restartRequested))
+        self.up_button.clicked.connect(lambda: self._emit_selected(self.upRequested))
+        self.start_button.clicked.connect(lambda: self._emit_selected(self.startRequested))
+        self.stop_button.clicked.connect(lambda: self._emit_selected(self.stopRequested))
+        self.restart_button.clicked.connect(lambda: self._emit_selected(self.restartRequested))
         self.logs_button.clicked.connect(self._logs)
         self.down_button.clicked.connect(self.ask_down)
         for signal in (projects.rowsInserted, projects.rowsRemoved, projects.modelReset, projects.dataChanged):
@@ -169,18 +142,13 @@ class ComposePage(QWidget):
     # -- selection -------------------------------------------------------------------------------
 
     def selected_project(self) -> str:
-        rows = self.table.selectionModel().selectedRows()
-        return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
+        return self.selected_key()
 
     def select_project(self, name: str) -> bool:
         """Select `name`; a project not listed yet (just brought up) is selected when it appears."""
-        row = self.model.row_of(name)
-        if row is None:
-            self._pending = name
-            return False
-        self._pending = ""
-        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
-        return True
+        selected = self.select_key(name)
+        self._pending = "" if selected else name
+        return selected
 
     def _on_selected(self) -> None:
         name = self.selected_project()
@@ -189,12 +157,6 @@ class ComposePage(QWidget):
             self.logs.hide()
         self.projectSelected.emit(name)
         self._update_buttons()
-
-    def _emit(self, signal: Any) -> None:
-        name = self.selected_project()
-        if name:
-            self.clear_message()
-            signal.emit(name)
 
     def _logs(self) -> None:
         name = self.selected_project()
@@ -246,15 +208,6 @@ class ComposePage(QWidget):
         else:
             self.busy.pop(name, None)
         self._update_buttons()
-
-    def show_error(self, text: str) -> None:
-        show_message(self.message, text, "error")
-
-    def show_info(self, text: str) -> None:
-        show_message(self.message, text, "hint")
-
-    def clear_message(self) -> None:
-        self.message.hide()
 
     def _update_view(self) -> None:
         self.stack.setCurrentWidget(self.splitter if self.model.rowCount() else self.empty)

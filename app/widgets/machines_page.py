@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import html
 import sys
-from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -18,14 +16,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from app.models.compose import TonedModel
-from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE
-from app.widgets.chrome import show_message, toolbar_button
+from app.widgets.chrome import toolbar_button
+from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
 LINUX_NOTE = ("On Linux, machines are optional: berthd runs natively here (start it with <code>berthd</code>). "
               "A machine is a small Linux VM running berthd — what macOS and Windows need.")
@@ -34,7 +31,7 @@ EMPTY_TEXT = ("<h3>No machines</h3>A machine is a small Linux VM that runs berth
               "start it, then use its engine.")
 
 
-class MachinesPage(QWidget):
+class MachinesPage(KeyedTablePage, QWidget):
     createRequested = Signal(str, int, int, int)  # name, cpus, memory MiB, disk GiB
     startRequested = Signal(str)
     stopRequested = Signal(str)
@@ -48,9 +45,6 @@ class MachinesPage(QWidget):
         self.model = model
         self.busy: dict[str, str] = {}
         self.confirmation: QMessageBox | None = None
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(model)
-        self.proxy.setSortRole(SORT_ROLE)
 
         self.buttons = QHBoxLayout()
         self.buttons.setSpacing(4)
@@ -86,25 +80,10 @@ class MachinesPage(QWidget):
             form.addWidget(widget, 2 if widget is self.name_input else 0)
         self.form.hide()
 
-        self.message = QLabel(self)
-        self.message.setObjectName("machines-message")
-        self.message.setProperty("role", "error")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = message_label(self, "machines-message")
 
-        self.table = QTableView(self)
-        self.table.setObjectName("machines-table")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table, self.proxy = keyed_table(self, model, "machines-table", (160,))
         self.table.setWordWrap(False)
-        self.table.setColumnWidth(0, 160)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.empty = QLabel(EMPTY_TEXT, self)
         self.empty.setObjectName("machines-empty")
@@ -135,9 +114,9 @@ class MachinesPage(QWidget):
         self.create_button.clicked.connect(self.toggle_form)
         self.create_submit.clicked.connect(self.submit_create)
         self.name_input.returnPressed.connect(self.submit_create)
-        self.start_button.clicked.connect(lambda: self._emit(self.startRequested))
-        self.stop_button.clicked.connect(lambda: self._emit(self.stopRequested))
-        self.log_button.clicked.connect(lambda: self._emit(self.bootLogRequested))
+        self.start_button.clicked.connect(lambda: self._emit_selected(self.startRequested))
+        self.stop_button.clicked.connect(lambda: self._emit_selected(self.stopRequested))
+        self.log_button.clicked.connect(lambda: self._emit_selected(self.bootLogRequested))
         self.use_button.clicked.connect(self._use)
         self.remove_button.clicked.connect(self.ask_remove)
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
@@ -157,29 +136,11 @@ class MachinesPage(QWidget):
 
     # -- selection and actions -------------------------------------------------------------------
 
-    def selected_machine(self) -> str:
-        rows = self.table.selectionModel().selectedRows()
-        return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
-
-    def selected_item(self) -> dict[str, Any]:
-        rows = self.table.selectionModel().selectedRows()
-        return dict(self.proxy.mapToSource(rows[0]).data(ITEM_ROLE) or {}) if rows else {}
-
     def select_machine(self, name: str) -> bool:
-        row = self.model.row_of(name)
-        if row is None:
-            return False
-        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
-        return True
-
-    def _emit(self, signal: Any) -> None:
-        name = self.selected_machine()
-        if name:
-            self.clear_message()
-            signal.emit(name)
+        return self.select_key(name)
 
     def _use(self) -> None:
-        url = str(self.selected_item().get("docker_host", ""))
+        url = str((self.selected_item() or {}).get("docker_host", ""))
         if url:
             self.useRequested.emit(url)
 
@@ -199,7 +160,7 @@ class MachinesPage(QWidget):
         self.form.hide()
 
     def ask_remove(self) -> QMessageBox | None:
-        name = self.selected_machine()
+        name = self.selected_key()
         if not name:
             return None
         box = QMessageBox(QMessageBox.Icon.Warning, f"Remove machine {name}?",
@@ -227,18 +188,12 @@ class MachinesPage(QWidget):
             self.busy.pop(name, None)
         self._update_buttons()
 
-    def show_error(self, text: str) -> None:
-        show_message(self.message, text, "error")
-
-    def clear_message(self) -> None:
-        self.message.hide()
-
     def _update_view(self) -> None:
         self.stack.setCurrentWidget(self.table if self.model.rowCount() else self.empty)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        item = self.selected_item()
+        item = self.selected_item() or {}
         name = str(item.get("name", ""))
         state = str(item.get("state", ""))
         idle = bool(name) and name not in self.busy

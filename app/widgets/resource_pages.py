@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 from typing import Any, cast
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -17,25 +16,23 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE, ResourceModel
-from app.widgets.chrome import show_message, toolbar_button
+from app.models.resources import ResourceModel
+from app.widgets.chrome import toolbar_button
+from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
 
-class ResourcePage(QWidget):
+class ResourcePage(KeyedTablePage, QWidget):
     """Toolbar row of buttons and a filter, a message line, then the table (or the empty state)."""
 
     def __init__(self, name: str, model: ResourceModel, empty_hint: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName(f"{name}-page")
         self.model = model
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(model)
-        self.proxy.setSortRole(SORT_ROLE)
+        self.table, self.proxy = keyed_table(self, model, f"{name}-table", (220,), sort_by_first=False)
         self.proxy.setFilterKeyColumn(-1)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.buttons = QHBoxLayout()
@@ -45,22 +42,7 @@ class ResourcePage(QWidget):
         self.search.setPlaceholderText(f"Filter {name}   Ctrl+F")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
-        self.message = QLabel(self)
-        self.message.setObjectName(f"{name}-message")
-        self.message.setProperty("role", "error")
-        self.message.setWordWrap(True)
-        self.message.hide()
-        self.table = QTableView(self)
-        self.table.setObjectName(f"{name}-table")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 220)
+        self.message = message_label(self, f"{name}-message")
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.empty = QLabel(empty_hint, self)
         self.empty.setObjectName(f"{name}-empty")
@@ -96,37 +78,6 @@ class ResourcePage(QWidget):
         form.setVisible(not form.isVisible())
         if form.isVisible():
             edit.setFocus()
-
-    def _emit_selected(self, signal: Any, *more: object) -> None:
-        """`signal` with the selected row's key (and `more`), when a row is selected."""
-        key = self.selected_key()
-        if key:
-            self.clear_message()
-            signal.emit(key, *more)
-
-    def selected_key(self) -> str:
-        rows = self.table.selectionModel().selectedRows()
-        return str(self.proxy.mapToSource(rows[0]).data(KEY_ROLE)) if rows else ""
-
-    def selected_item(self) -> dict[str, Any] | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.proxy.mapToSource(rows[0]).data(ITEM_ROLE) if rows else None
-
-    def select_key(self, key: str) -> bool:
-        row = self.model.row_of(key)
-        if row is None:
-            return False
-        self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
-        return True
-
-    def show_error(self, text: str) -> None:
-        show_message(self.message, text, "error")
-
-    def show_info(self, text: str) -> None:
-        show_message(self.message, text, "hint")
-
-    def clear_message(self) -> None:
-        self.message.hide()
 
     def remove_with_delete_key(self, button: QPushButton) -> None:
         """The Delete key in the table presses `button` (Remove), as in the containers list."""

@@ -44,10 +44,17 @@ class StatsPage(ResourcePage):
         header.setStretchLastSection(False)
         self.table.doubleClicked.connect(lambda index: self.containerChosen.emit(str(index.data(KEY_ROLE))))
         self.table.activated.connect(lambda index: self.containerChosen.emit(str(index.data(KEY_ROLE))))
+        self._names: Mapping[str, str] = {}
         self.show_running({})
 
     def show_running(self, names: Mapping[str, str]) -> None:
-        """Refresh from the stats reader's latest samples; `names` maps each running container's id to its name."""
+        """The running containers changed: `names` maps each one's id to its name."""
+        self._names = names
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the stats reader's latest samples of the running containers (after each new sample)."""
+        names = self._names
         rows = [overview_row(id, name, sample) for id, name in names.items()
                 if (sample := self.stats.latest(id)) is not None]
         self.model.set_items(rows)

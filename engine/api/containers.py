@@ -15,6 +15,7 @@ from engine.containers.logs import LogQuery, read_log
 from engine.containers.model import Container, State
 from engine.containers.stdio import parse_detach_keys
 from engine.errors import InvalidArgument
+from engine.labels import labels_match
 from engine.timefmt import parse_timestamp, rfc3339_nano
 
 
@@ -88,12 +89,7 @@ def _matches(c: Container, flt: dict[str, list[str]]) -> bool:
     if "ancestor" in flt and not any(a in (c.image, c.image_id) or c.image_id.startswith("sha256:" + a)
                                      for a in flt["ancestor"]):
         return False
-    labels = c.config.get("Labels") or {}
-    for lab in flt.get("label", []):
-        key, eq, val = lab.partition("=")
-        if key not in labels or (eq and labels[key] != val):
-            return False
-    return True
+    return labels_match(c.config.get("Labels") or {}, flt.get("label", []))
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -260,7 +256,7 @@ async def prune(request: web.Request) -> web.Response:
     if unknown:
         raise InvalidArgument(f"invalid filter {sorted(unknown)[0]!r}: use until or label")
     until = flt.get("until", [])
-    labels = flt.get("label", []) + [f"{x.partition('=')[0]}!={x.partition('=')[2]}" for x in flt.get("label!", [])]
+    labels = list(flt.get("label", [])) + ["!" + v for v in flt.get("label!", [])]
     deleted, space = await backend(request).containers.prune(
         until_ns=_until_ns(until[0]) if until else 0, labels=labels)
     return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": space})

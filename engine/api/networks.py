@@ -10,6 +10,7 @@ from aiohttp import web
 from engine.api.app import Routes, backend
 from engine.api.params import filters, json_body
 from engine.errors import InvalidArgument
+from engine.labels import labels_match
 from engine.networks.service import NetworkService
 from engine.networks.store import Network
 from engine.timefmt import now_ns, parse_timestamp
@@ -35,11 +36,7 @@ def _matches(svc: NetworkService, n: Network, flt: dict[str, list[str]]) -> bool
         used = bool(svc.store.endpoints(network_id=n.id))
         if want == (used or n.predefined):
             return False
-    for lab in flt.get("label", []):
-        key, eq, val = lab.partition("=")
-        if key not in n.labels or (eq and n.labels[key] != val):
-            return False
-    return True
+    return labels_match(n.labels, flt.get("label", []))
 
 
 async def list_networks(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from aiohttp import web
 from engine import API_VERSION, MIN_API_VERSION, __version__
 from engine.api.app import Routes, backend
 from engine.containers.model import State
+from engine.containers.stats import host_memory
 from engine.runtime.detect import cgroup_mode
 
 PING_HEADERS = {
@@ -53,17 +54,6 @@ async def version(request: web.Request) -> web.Response:
     })
 
 
-def _mem_total() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 async def info(request: web.Request) -> web.Response:
     b = backend(request)
     containers = b.containers.all()
@@ -88,7 +78,7 @@ async def info(request: web.Request) -> web.Response:
         "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if mode == "v2" else "1",
         "NEventsListener": 0, "KernelVersion": platform.release(),
         "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
-        "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "IndexServerAddress": "",
+        "NCPU": os.cpu_count() or 1, "MemTotal": host_memory(), "IndexServerAddress": "",
         "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
         "GenericResources": None, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": b.hostname, "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,

@@ -9,6 +9,7 @@ from aiohttp import web
 from engine.api.app import Routes, backend
 from engine.api.params import filters, flag, json_body
 from engine.errors import InvalidArgument, NotFound
+from engine.labels import labels_match
 from engine.volumes.mounts import VolumeMounts
 from engine.volumes.store import Volume
 
@@ -26,11 +27,7 @@ def _matches(vol: Volume, users: int, flt: dict[str, list[str]]) -> bool:
         want = flt["dangling"][-1].lower() in ("1", "true")
         if want != (users == 0):
             return False
-    for lab in flt.get("label", []):
-        key, eq, val = lab.partition("=")
-        if key not in vol.labels or (eq and vol.labels[key] != val):
-            return False
-    return True
+    return labels_match(vol.labels, flt.get("label", []))
 
 
 async def list_volumes(request: web.Request) -> web.Response:

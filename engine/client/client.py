@@ -441,20 +441,22 @@ class EngineClient:
     async def import_volume(self, name: str, data: bytes, create: bool = False) -> dict[str, Any]:
         """Berth's own: extract a tar into the volume (created first with `create`)."""
         return _object(
-            await self._json_body(
+            await self._json(
                 "PUT",
                 f"berth/v1/volumes/{name}/import",
                 params={"create": True} if create else None,
                 data=data,
                 headers={"Content-Type": "application/x-tar"},
                 versioned=False,
+                timeout=_STREAM_TIMEOUT,  # a big tar takes as long as it takes
             )
         )
 
     async def clone_volume(self, name: str, new_name: str) -> dict[str, Any]:
         """Berth's own: a new local volume with a copy of `name`'s files."""
         return _object(
-            await self._json_body("POST", f"berth/v1/volumes/{name}/clone", params={"name": new_name}, versioned=False)
+            await self._json("POST", f"berth/v1/volumes/{name}/clone", params={"name": new_name}, versioned=False,
+                             timeout=_STREAM_TIMEOUT)
         )
 
     # -- networks ----------------------------------------------------------------------------
@@ -609,11 +611,13 @@ class EngineClient:
         *,
         params: Params | None = None,
         body: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
         versioned: bool = True,
         timeout: aiohttp.ClientTimeout = _CALL_TIMEOUT,
     ) -> Any:
         async with self._stream(
-            method, path, params=params, body=body, versioned=versioned, timeout=timeout
+            method, path, params=params, body=body, data=data, headers=headers, versioned=versioned, timeout=timeout
         ) as response:
             try:
                 text = await response.text()
@@ -625,22 +629,6 @@ class EngineClient:
             return json.loads(text)
         except ValueError as exc:
             raise EngineClientError(response.status, f"the engine sent something that is not JSON: {exc}") from exc
-
-    async def _json_body(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        versioned: bool = True,
-    ) -> Any:
-        async with self._stream(
-            method, path, params=params, data=data, headers=headers, versioned=versioned, timeout=_STREAM_TIMEOUT
-        ) as response:
-            text = await response.text()
-        return json.loads(text) if text.strip() else {}
 
     async def _call(
         self,

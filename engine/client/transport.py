@@ -22,12 +22,12 @@ class _FinishedConnects(aiohttp.BaseConnector):
     one whose caller was cancelled meanwhile is closed as soon as it is made, and `finish_connects`
     (before `close`) waits for those still under way."""
 
-    _connects: set[asyncio.Future[ResponseHandler]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connects: set[asyncio.Future[ResponseHandler]] = set()
 
     async def _create_connection(self, *args: Any, **kwargs: Any) -> ResponseHandler:
         connect = asyncio.ensure_future(super()._create_connection(*args, **kwargs))
-        if not hasattr(self, "_connects"):
-            self._connects = set()
         self._connects.add(connect)
         connect.add_done_callback(self._connects.discard)
         try:
@@ -38,7 +38,7 @@ class _FinishedConnects(aiohttp.BaseConnector):
 
     async def finish_connects(self) -> None:
         """Wait for connects under way (each bounded by the connect timeout) so none outlives the client."""
-        pending = list(getattr(self, "_connects", ()))
+        pending = list(self._connects)
         if pending:
             await asyncio.wait(pending)
 

@@ -265,11 +265,15 @@ async def _up(engine: EngineConnection, project: Project, args: argparse.Namespa
     try:
         await follow
     except asyncio.CancelledError:
-        print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
+        await _stop_gracefully(engine, project, args)
     return 0
+
+
+async def _stop_gracefully(engine: EngineConnection, project: Project, args: argparse.Namespace) -> None:
+    print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
+    await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
 
 
 async def _up_until_one_exits(engine: EngineConnection, project: Project, args: argparse.Namespace,
@@ -281,8 +285,7 @@ async def _up_until_one_exits(engine: EngineConnection, project: Project, args: 
     await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if not watch.done():  # ctrl-c (the log follower was cancelled): stop, as without the flag
         watch.cancel()
-        print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
-        await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
+        await _stop_gracefully(engine, project, args)
         return 130
     first, code = watch.result()
     await asyncio.sleep(0.3)  # the stopped container's last lines are still on their way through its log

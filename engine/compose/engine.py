@@ -19,6 +19,7 @@ from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
 from engine.client.tls import TLSFiles
 from engine.client.transport import finish_connects, open_connector
 from engine.compose.errors import ComposeError
+from engine.labels import labels_match
 
 _CALL_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=10)
 # Waits, followed logs and builds may last as long as they last; only connecting is bounded.
@@ -125,16 +126,29 @@ class EngineConnection:
         filters = json.dumps({"label": labels})
         result = await self.call("GET", "/containers/json", params={"all": all, "filters": filters})
         # Filter again: an engine that ignores a filter must not make us touch another project.
-        wanted = [label.partition("=") for label in labels]
-        return [c for c in result or [] if all_labels_match(c.get("Labels") or {}, wanted)]
+        return [c for c in result or [] if labels_match(c.get("Labels") or {}, labels)]
 
     async def inspect_container(self, ident: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("GET", f"/containers/{ident}/json")
         return result
 
     async def inspect_image(self, name: str) -> dict[str, Any] | None:
+        return await self.get_or_none(f"/images/{name}/json")
+
+    async def delete(self, path: str, params: Mapping[str, Any] | None = None) -> bool:
+        """DELETE `path`: True when removed, False when it was already gone (404)."""
         try:
-            result: dict[str, Any] = await self.call("GET", f"/images/{name}/json")
+            await self.call("DELETE", path, params=params)
+        except EngineError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def get_or_none(self, path: str) -> dict[str, Any] | None:
+        """GET `path`'s object; None when the engine says 404 (no such image, network, volume)."""
+        try:
+            result: dict[str, Any] = await self.call("GET", path)
         except EngineError as exc:
             if exc.status == 404:
                 return None
@@ -143,17 +157,11 @@ class EngineConnection:
 
     async def networks(self, labels: list[str]) -> list[dict[str, Any]]:
         result = await self.call("GET", "/networks", params={"filters": json.dumps({"label": labels})})
-        wanted = [label.partition("=") for label in labels]
-        return [n for n in result or [] if all_labels_match(n.get("Labels") or {}, wanted)]
+        return [n for n in result or [] if labels_match(n.get("Labels") or {}, labels)]
 
     async def volumes(self, labels: list[str]) -> list[dict[str, Any]]:
         result = await self.call("GET", "/volumes", params={"filters": json.dumps({"label": labels})})
-        wanted = [label.partition("=") for label in labels]
-        return [v for v in (result or {}).get("Volumes") or [] if all_labels_match(v.get("Labels") or {}, wanted)]
-
-
-def all_labels_match(labels: Mapping[str, str], wanted: list[tuple[str, str, str]]) -> bool:
-    return all(key in labels and (not eq or labels[key] == value) for key, eq, value in wanted)
+        return [v for v in (result or {}).get("Volumes") or [] if labels_match(v.get("Labels") or {}, labels)]
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -371,12 +371,8 @@ async def ensure_networks(engine: EngineConnection, project: Project, services: 
     for key in _used_networks(project, services):
         cfg = project.networks.get(key, {})
         name = project.network_name(key)
-        try:
-            await engine.call("GET", f"/networks/{name}")
+        if await engine.get_or_none(f"/networks/{name}") is not None:
             continue
-        except EngineError as exc:
-            if exc.status != 404:
-                raise
         if cfg.get("external"):
             raise ComposeError(f"network {name} declared as external, but could not be found")
         body: dict[str, Any] = {
@@ -413,12 +409,8 @@ async def ensure_volumes(engine: EngineConnection, project: Project, services: I
     for key in keys:
         cfg = project.volumes.get(key, {})
         name = project.volume_name(key)
-        try:
-            await engine.call("GET", f"/volumes/{name}")
+        if await engine.get_or_none(f"/volumes/{name}") is not None:
             continue
-        except EngineError as exc:
-            if exc.status != 404:
-                raise
         if cfg.get("external"):
             raise ComposeError(f"volume {name} declared as external, but could not be found")
         report(Progress("volume", name, "Creating"))
@@ -550,11 +542,7 @@ async def _remove_container(engine: EngineConnection, c: ContainerState, report:
         await _stop(engine, c.id, timeout)
         report(Progress("container", c.name, "Stopped"))
     report(Progress("container", c.name, "Removing"))
-    try:
-        await engine.call("DELETE", f"/containers/{c.id}", params={"force": True, "v": volumes})
-    except EngineError as exc:
-        if exc.status != 404:
-            raise
+    await engine.delete(f"/containers/{c.id}", params={"force": True, "v": volumes})
     report(Progress("container", c.name, "Removed"))
 
 
@@ -593,25 +581,15 @@ async def down(engine: EngineConnection, project: Project, *, volumes: bool = Fa
     names = {project.network_name(k) for k, cfg in project.networks.items() if not cfg.get("external")}
     names |= {str(n["Name"]) for n in await engine.networks([f"{LABEL_PROJECT}={project.name}"])}
     for name in sorted(names):
-        try:
-            await engine.call("DELETE", f"/networks/{name}")
-        except EngineError as exc:
-            if exc.status == 404:
-                continue
-            raise
-        report(Progress("network", name, "Removed"))
+        if await engine.delete(f"/networks/{name}"):
+            report(Progress("network", name, "Removed"))
     if volumes:
         vols = {project.volume_name(k) for k, cfg in project.volumes.items() if not cfg.get("external")}
         if not project.services:
             vols |= {str(v["Name"]) for v in await engine.volumes([f"{LABEL_PROJECT}={project.name}"])}
         for name in sorted(vols):
-            try:
-                await engine.call("DELETE", f"/volumes/{name}")
-            except EngineError as exc:
-                if exc.status == 404:
-                    continue
-                raise
-            report(Progress("volume", name, "Removed"))
+            if await engine.delete(f"/volumes/{name}"):
+                report(Progress("volume", name, "Removed"))
     if rmi:
         if rmi not in ("all", "local"):
             raise ComposeError(f"--rmi takes all or local, not {rmi!r}")
@@ -619,12 +597,11 @@ async def down(engine: EngineConnection, project: Project, *, volumes: bool = Fa
                          if rmi == "all" or (s.build is not None and s.image == f"{project.name}-{s.name}")})
         for image in images:
             try:
-                await engine.call("DELETE", f"/images/{image}")
+                removed = await engine.delete(f"/images/{image}")
             except EngineError as exc:
-                if exc.status == 404:
-                    continue
                 raise ComposeError(f"removing image {image}: {exc}") from exc
-            report(Progress("image", image, "Removed"))
+            if removed:
+                report(Progress("image", image, "Removed"))
 
 
 async def start(engine: EngineConnection, project: Project, services: Iterable[str] | None = None, *,

@@ -30,6 +30,7 @@ from engine.containers.store import ContainerStore
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from engine.events import EventBus
+from engine.labels import prune_labels_match
 from engine.runtime.conmon import (
     RESIZE,
     ConmonLayout,
@@ -543,7 +544,7 @@ class ContainerService:
                 continue
             if until_ns and c.created_ns > until_ns:
                 continue
-            if not _labels_match(c.config.get("Labels") or {}, labels or []):
+            if not prune_labels_match(c.config.get("Labels") or {}, labels or []):
                 continue
             space += await asyncio.to_thread(_tree_size, self.data_dir(c.id) / "upper")
             with contextlib.suppress(NotFound, Conflict):
@@ -829,16 +830,6 @@ def restart_policy(host_config: dict[str, Any]) -> RestartPolicy:
     if retries and name != "on-failure":
         raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
     return RestartPolicy(name, retries)
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        negate = "!=" in item
-        key, _, value = item.partition("!=" if negate else "=")
-        has = key in labels and (not value or labels[key] == value)
-        if has == negate:
-            return False
-    return True
 
 
 def _tree_size(path: Path) -> int:

@@ -41,6 +41,7 @@ from engine.images.push import Push, PushedTag
 from engine.images.reference import Reference
 from engine.images.registry import RegistryClient, RegistryConfig, new_session
 from engine.images.store import Image, ImageStore, parse_rfc3339_unix
+from engine.labels import labels_match
 from engine.state.db import Database
 from engine.storage.blobs import BlobInfo, BlobStore, BlobWriter
 from engine.storage.layers import LayerStore, StagedLayer, chain_id, rfc3339_nano
@@ -353,9 +354,8 @@ class ImageService:
             images = [i for i in images if (not i.repo_tags and not i.repo_digests) == want]
         if patterns := filters.get("reference"):
             images = [i for i in images if any(_reference_matches(p, i) for p in patterns)]
-        for label in filters.get("label", []):
-            key, eq, value = label.partition("=")
-            images = [i for i in images if key in i.labels and (not eq or i.labels[key] == value)]
+        if labels := filters.get("label"):
+            images = [i for i in images if labels_match(i.labels, labels)]
         for before in filters.get("before", []):
             limit = self.resolve(before).created_unix
             images = [i for i in images if i.created_unix < limit]
@@ -771,7 +771,7 @@ class ImageService:
                     continue
                 if until is not None and image.created_unix >= until:
                     continue
-                if not _labels_match(image.labels, filters.get("label", []), filters.get("label!", [])):
+                if not labels_match(image.labels, filters.get("label", []), filters.get("label!", [])):
                     continue
                 if self.in_use(image.id) or self.store.children(image.id):
                     continue
@@ -896,11 +896,3 @@ def _until_timestamp(value: str) -> int:
     if stamp == 0:
         raise InvalidArgument(f"invalid filter 'until={value}'")
     return stamp
-
-
-def _labels_match(labels: dict[str, str], want: builtins.list[str], refuse: builtins.list[str]) -> bool:
-    def has(label: str) -> bool:
-        key, eq, value = label.partition("=")
-        return key in labels and (not eq or labels[key] == value)
-
-    return all(has(label) for label in want) and not any(has(label) for label in refuse)

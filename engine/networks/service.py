@@ -25,6 +25,7 @@ from engine.containers.hooks import NetworkAttachment
 from engine.containers.model import Container
 from engine.errors import Conflict, EngineError, Forbidden, InvalidArgument, NotFound
 from engine.events import EventBus
+from engine.labels import prune_labels_match
 from engine.networks import dns, links
 from engine.networks.config import NetworkConfig
 from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
@@ -215,7 +216,7 @@ class NetworkService:
         for n in self.store.all():
             if n.predefined or (until_ns is not None and n.created_ns >= until_ns):
                 continue
-            if not _labels_match(n.labels, labels):
+            if not prune_labels_match(n.labels, labels):
                 continue
             if any(ep.container_id in existing for ep in self.store.endpoints(network_id=n.id)):
                 continue
@@ -683,16 +684,6 @@ class NetworkService:
 
 def _again(b: Binding) -> PortRequest:
     return PortRequest(b.container_port, b.proto, b.host_ip, b.host_port, b.host_port)
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        negate = item.startswith("!")
-        key, _, value = item.lstrip("!").partition("=")
-        present = key in labels and (not value or labels[key] == value)
-        if present == negate:
-            return False
-    return True
 
 
 def teardown(config: NetworkConfig) -> None:

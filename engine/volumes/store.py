@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.labels import prune_labels_match
 from engine.state.db import Database
 from engine.storage import overlay
 from engine.timefmt import now_ns, rfc3339_nano
@@ -153,7 +154,7 @@ class VolumeStore:
         removed: list[str] = []
         reclaimed = 0
         for vol in self.all():
-            if not (all_volumes or vol.anonymous) or not _labels_match(vol.labels, labels or []):
+            if not (all_volumes or vol.anonymous) or not prune_labels_match(vol.labels, labels or []):
                 continue
             if self.users(vol.name):
                 continue
@@ -221,16 +222,6 @@ def _check_options(options: dict[str, str]) -> None:
         raise InvalidArgument("type=none needs o=bind and device=/host/path")
     if options.get("type") == "none" and not options.get("device", "").startswith("/"):
         raise InvalidArgument("a bind volume needs device= set to an absolute host path")
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        negate = item.startswith("!")  # the caller turns a `label!` filter into "!key[=value]"
-        key, _, value = item.lstrip("!").partition("=")
-        present = key in labels and (not value or labels[key] == value)
-        if present == negate:
-            return False
-    return True
 
 
 def disk_usage(path: Path) -> int:

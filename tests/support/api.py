@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float = 60) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = str(path)
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            s.connect(self.socket_path)
-        except OSError:
-            s.close()  # a stale socket file (a killed daemon's) refuses: do not leak the socket
-            raise
-        self.sock = s
+from vmhost.ports import UnixHTTPConnection
 
 
 class RawApi:
@@ -31,7 +15,7 @@ class RawApi:
 
     def request(self, method: str, path: str, body: bytes | str | dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = UnixHTTPConnection(self.socket_path)
+        conn = UnixHTTPConnection(self.socket_path, 60)
         try:
             hdrs = dict(headers or {})
             if isinstance(body, dict):
