@@ -101,6 +101,7 @@ def build_app(engine: Backend) -> web.Application:
         execs,
         images,
         networks,
+        swarm,
         system,
         volumes,
     )
@@ -109,6 +110,6 @@ def build_app(engine: Backend) -> web.Application:
     app[BACKEND] = engine
     routes = Routes(app)
     for module in (system, events, containers, container_files, execs, images, volumes, networks, berth_ext,
-                   distribution, auth, commit, build):
+                   distribution, auth, commit, build, swarm):
         module.register(routes)
     return app
