@@ -21,7 +21,16 @@ from typing import Any
 
 import paramiko
 
-from vmhost.machines import GUEST_ENGINE_SOCKET, Machine, Machines, Status, write_json_atomic
+from vmhost.accel import Refusal, refusal, remember
+from vmhost.machines import (
+    GUEST_ENGINE_SOCKET,
+    Machine,
+    Machines,
+    Status,
+    may_fall_back,
+    resolve_accel,
+    write_json_atomic,
+)
 from vmhost.ports import PortWatcher, Published, engine_get
 from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward, unix_forward
 
@@ -44,13 +53,16 @@ class Agent:
         self.watcher: PortWatcher | None = None
         self.published: list[int] = []
         self.status = Status("starting")
+        self.notice = ""
+        self.accel = ""  # what QEMU runs with now
 
     def report(self, state: str, message: str) -> None:
         log.info("%s: %s", state, message)
-        self.status = Status(state, message, os.getpid(), self.qemu.pid if self.qemu else None, self.published)
+        self.status = Status(state, message, os.getpid(), self.qemu.pid if self.qemu else None, self.published,
+                             self.notice)
         data: dict[str, Any] = {
             "state": state, "message": message, "agent_pid": os.getpid(),
-            "qemu_pid": self.qemu.pid if self.qemu else None, "published": self.published,
+            "qemu_pid": self.qemu.pid if self.qemu else None, "published": self.published, "notice": self.notice,
             "socket": str(self.machine.engine_socket), "updated": time.time(),
         }
         write_json_atomic(self.machine.dir / "status.json", data)
@@ -60,11 +72,7 @@ class Agent:
         deadline = time.monotonic() + self.timeout
         code = 0
         try:
-            argv = self.machines.argv(machine)
-            machine.boot_log.write_bytes(b"")
-            with (machine.dir / "qemu.log").open("wb") as qemu_log:
-                self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT)
-            self.report("starting", "booting the guest")
+            qemu = self._boot()
             self.connection = self._wait_ssh(deadline)
             self.report("starting", "connecting to the engine")
             self.forwards.append(unix_forward(self.connection, machine.engine_socket, GUEST_ENGINE_SOCKET))
@@ -77,8 +85,8 @@ class Agent:
             self.watcher = PortWatcher(self.connection, machine.engine_socket, on_change=self._published).start()
             self.report("running", f"engine ready: DOCKER_HOST={machine.docker_host}")
             while not self.stopping.wait(1.0):
-                if self.qemu.poll() is not None:
-                    self.report("stopped", f"QEMU exited ({self.qemu.returncode}); see {machine.dir / 'qemu.log'}")
+                if qemu.poll() is not None:
+                    self.report("stopped", f"QEMU exited ({qemu.returncode}); see {machine.dir / 'qemu.log'}")
                     code = 1
                     break
         except Stopped as e:
@@ -91,6 +99,44 @@ class Agent:
             self._shutdown()
         return code
 
+    def _launch(self, accel: str) -> subprocess.Popen[bytes]:
+        argv = self.machines.argv(self.machine, accel)
+        self.accel = accel
+        self.machine.boot_log.write_bytes(b"")
+        with (self.machine.dir / "qemu.log").open("wb") as qemu_log:
+            self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT)
+        self.report("starting", f"booting the guest ({accel})")
+        return self.qemu
+
+    def _boot(self) -> subprocess.Popen[bytes]:
+        """Start QEMU; if the hypervisor Berth chose refuses the guest, fall back to TCG, once."""
+        accel = resolve_accel(self.machine)
+        qemu = self._launch(accel)
+        if not may_fall_back(self.machine, accel):
+            return qemu
+        refused = refusal(qemu, accel, self.machine.boot_log, self.machine.dir / "qemu.log", self.stopping)
+        if refused is None:
+            return qemu
+        self._end_qemu()
+        remember(self.machine.dir, refused)
+        self.notice = refused.advice(self.machine.name)
+        log.warning("%s", self.notice)
+        self._keep_qemu_log(refused)
+        return self._launch("tcg")
+
+    def _keep_qemu_log(self, refused: Refusal) -> None:
+        # The refused run's output explains the fallback; the TCG run would overwrite it.
+        log_file = self.machine.dir / "qemu.log"
+        with contextlib.suppress(OSError):
+            log_file.replace(self.machine.dir / f"qemu-{refused.accel}-refused.log")
+
+    def _end_qemu(self) -> None:
+        qemu = self.qemu
+        if qemu is None or qemu.poll() is not None:
+            return
+        qemu.kill()
+        qemu.wait(timeout=10)
+
     def _published(self, ports: set[Published]) -> None:
         self.published = sorted(p.port for p in ports)
         if self.status.state == "running":
@@ -102,7 +148,10 @@ class Agent:
             raise Stopped("stopped while starting")
         if self.qemu.poll() is not None:
             tail = (self.machine.dir / "qemu.log").read_text(errors="replace").strip()[-500:]
-            raise RuntimeError(f"QEMU exited ({self.qemu.returncode}) while {what}: {tail}")
+            hint = ""
+            if self.accel != "tcg":
+                hint = f" (to run without the hypervisor: `berth machine set {self.machine.name} --accel tcg`)"
+            raise RuntimeError(f"QEMU exited ({self.qemu.returncode}) while {what}: {tail}{hint}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out {what} (boot log: {self.machine.boot_log})")
 

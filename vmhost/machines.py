@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vmhost.accel import forget, remembered
 from vmhost.image import GuestImage, find_image
 from vmhost.keys import generate_ed25519, write_private_key
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
@@ -134,6 +135,7 @@ class Status:
     agent_pid: int | None = None
     qemu_pid: int | None = None
     published: list[int] = field(default_factory=list)  # container ports forwarded to 127.0.0.1
+    notice: str = ""  # something the user should read once, e.g. why the machine runs under TCG
 
 
 def parse_port(spec: str) -> tuple[int, int]:
@@ -192,14 +194,28 @@ def find_qemu_img(qemu: str) -> str:
     raise MachineError("qemu-img not found: install qemu-utils (or QEMU's full package)")
 
 
-def resolve_accel(machine: Machine) -> str:
-    """$BERTH_MACHINE_ACCEL, else the machine's setting, else the host's hypervisor (see choose_accel)."""
+def requested_accel(machine: Machine) -> str:
+    """$BERTH_MACHINE_ACCEL, else the machine's setting: auto or an accelerator's name."""
     accel = os.environ.get("BERTH_MACHINE_ACCEL") or machine.accel
-    if accel == "auto":
-        return choose_accel()
-    if accel not in _ACCELERATORS:
+    if accel != "auto" and accel not in _ACCELERATORS:
         raise MachineError(f"accelerator {accel!r}: use auto or one of {', '.join(_ACCELERATORS)}")
     return accel
+
+
+def resolve_accel(machine: Machine) -> str:
+    """The accelerator to start with: what was asked for, and for auto the host's hypervisor (see
+    choose_accel) unless it refused this guest before (vmhost.accel), then TCG."""
+    accel = requested_accel(machine)
+    if accel != "auto":
+        return accel
+    chosen = choose_accel()
+    refused = remembered(machine.dir)
+    return "tcg" if refused is not None and refused.accel == chosen else chosen
+
+
+def may_fall_back(machine: Machine, accel: str) -> bool:
+    """Whether a refusal of `accel` should be met by trying TCG: only what Berth chose, never what was forced."""
+    return accel != "tcg" and requested_accel(machine) == "auto"
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -345,6 +361,8 @@ class Machines:
             subprocess.run([find_qemu_img(find_qemu(machine)), "resize", "-q", str(machine.dir / "disk.qcow2"),
                             f"{disk_gib}G"], check=True, capture_output=True)
             machine.disk_gib = disk_gib  # the guest grows its file system at the next boot
+        if accel is not None:
+            forget(machine.dir)  # a choice made now outranks a refusal seen before
         for attr, value in (("cpus", cpus), ("memory_mib", memory_mib), ("ports", ports), ("accel", accel),
                             ("qemu", qemu)):
             if value is not None:
@@ -372,14 +390,15 @@ class Machines:
             message = recorded.get("message", "") if recorded.get("state") == "error" else ""
             return Status("stopped", message)
         return Status(recorded.get("state", "starting"), recorded.get("message", ""), agent,
-                      qemu if pid_alive(qemu) else None, list(recorded.get("published", [])))
+                      qemu if pid_alive(qemu) else None, list(recorded.get("published", [])),
+                      str(recorded.get("notice", "")))
 
-    def argv(self, machine: Machine) -> list[str]:
-        """QEMU's command line for `machine` (also what `inspect` shows)."""
+    def argv(self, machine: Machine, accel: str | None = None) -> list[str]:
+        """QEMU's command line for `machine` (also what `inspect` shows); `accel` overrides resolve_accel."""
         guest = GuestImage(Path(machine.image))
         shares = tuple((tag, Path(path)) for tag, path in share_tags(machine)) if shares_supported() else ()
         boot = Boot(guest.kernel, guest.initrd, KERNEL_CMDLINE, machine.dir / "seed.img", shares)
-        return qemu_argv(machine.config(), resolve_accel(machine), boot, find_qemu(machine))
+        return qemu_argv(machine.config(), accel or resolve_accel(machine), boot, find_qemu(machine))
 
     def start(self, name: str, progress: Progress = lambda _: None, timeout: float = 600) -> Machine:
         """Boot `name` and wait until berthd answers through the tunnel (or raise MachineError)."""
@@ -401,6 +420,9 @@ class Machines:
         self.argv(machine)  # fail here, with the message, if QEMU or the accelerator is wrong
         write_seed(machine)
         (machine.dir / "status.json").unlink(missing_ok=True)
+        refused = remembered(machine.dir)
+        if refused is not None and requested_accel(machine) == "auto" and resolve_accel(machine) == "tcg":
+            progress(refused.advice(machine.name))
         progress(f"starting QEMU ({resolve_accel(machine)}, {machine.cpus} CPUs, {machine.memory_mib} MiB)")
         launcher = subprocess.run(
             [sys.executable, "-m", "vmhost.agent", "--machines-dir", str(self.root), "--timeout", str(timeout), name],
@@ -415,8 +437,12 @@ class Machines:
     def _wait_state(self, machine: Machine, wanted: set[str], progress: Progress, timeout: float) -> Machine:
         deadline = time.monotonic() + timeout
         last = ""
+        notices: set[str] = set()
         while time.monotonic() < deadline:
             status = self.status(machine.name)
+            if status.notice and status.notice not in notices:
+                notices.add(status.notice)
+                progress(status.notice)
             if status.message and status.message != last:
                 last = status.message
                 progress(status.message)
@@ -488,6 +514,9 @@ class Machines:
         })
         with contextlib.suppress(MachineError):
             data["accelerator"] = resolve_accel(machine)
+        refused = remembered(machine.dir)
+        if refused is not None:
+            data["accelerator_refused"] = {"accel": refused.accel, "reason": refused.reason}
         return data
 
     def ssh_argv(self, name: str, command: list[str]) -> list[str]:
