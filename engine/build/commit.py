@@ -9,17 +9,24 @@ Entrypoint.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.containers.model import Container, State
-from engine.errors import Conflict, InvalidArgument
+from engine.errors import Conflict, InvalidArgument, RuntimeFailure
 from engine.events import EventBus
 from engine.images.changes import apply_changes
 from engine.images.service import ImageService
 from engine.storage.difftar import upper_dir_layer
+
+log = logging.getLogger(__name__)
+
+# How long a pause that failed may wait for the container's exit to be recorded: a short-lived
+# command (`touch /test`) can end between our look at its state and the runtime's pause.
+_EXIT_GRACE = 5.0
 
 # The ContainerConfig keys an image keeps (ImageService.RUNTIME_CONFIG_KEYS, less the builder's).
 IMAGE_CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels",
@@ -33,6 +40,7 @@ class ContainerSource(Protocol):
     def data_dir(self, cid: str) -> Any: ...
     async def pause(self, ref: str) -> None: ...
     async def unpause(self, ref: str) -> None: ...
+    def wait_future(self, ref: str, condition: str = ...) -> asyncio.Future[int]: ...
 
 
 @dataclass(frozen=True)
@@ -95,21 +103,37 @@ async def commit_container(containers: ContainerSource, images: ImageService, ev
     apply_changes(requested, _changes(req.changes))
     config = merge_commit_config(requested, c.config)
     lowers = images.layer_dirs(c.image_id)
-    paused = False
-    if req.pause and c.state is State.RUNNING:
-        await containers.pause(c.id)
-        paused = True
+    paused = req.pause and c.state is State.RUNNING and await _pause_if_running(containers, c.id)
     try:
         with upper_dir_layer(containers.data_dir(c.id) / "upper", lowers) as layer:
             image_id = await images.commit(layer, c.image_id, config, req.repo, req.tag, req.comment, req.author)
     finally:
         if paused:
-            with contextlib.suppress(Conflict):
+            try:
                 await containers.unpause(c.id)
+            except (Conflict, RuntimeFailure) as e:  # killed or removed meanwhile: nothing left to thaw
+                log.info("commit of %s: not unpaused: %s", c.id, e)
     ref = f"{req.repo}:{req.tag or 'latest'}" if req.repo else ""
     events.publish("container", "commit", c.id,
                    {"name": c.name, "image": c.image, "comment": req.comment, "imageID": image_id, "imageRef": ref})
     return image_id
+
+
+async def _pause_if_running(containers: ContainerSource, cid: str) -> bool:
+    """Freeze the container for a consistent snapshot, as dockerd does; False when it exited
+    before it could be frozen (its files no longer change: commit them as they are)."""
+    try:
+        await containers.pause(cid)
+        return True
+    except (Conflict, RuntimeFailure) as refused:
+        # Conflict: its exit was recorded first. RuntimeFailure: the runtime found the process gone
+        # before berthd recorded the exit, which follows in a moment. Anything else is a real refusal.
+        exited = containers.wait_future(cid, "not-running")
+        try:
+            await asyncio.wait_for(exited, _EXIT_GRACE)
+        except TimeoutError:
+            raise refused from None
+        return False
 
 
 def _changes(changes: Iterable[str]) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.cli import docker, ok
+from tests.support.daemon import Berthd
 
 pytestmark = pytest.mark.e2e
 
@@ -60,3 +61,26 @@ def test_commit_running_container_pauses(busybox_image: str, docker_env: dict[st
     inspect = json.loads(ok(docker_env, "image", "inspect", "committed:running"))[0]
     assert inspect["Config"]["Cmd"] == ["sh", "-c", "echo live > /live.txt; sleep 300"]
     assert ok(docker_env, "run", "--rm", "committed:running", "cat", "/live.txt") == "live"
+
+
+def test_commit_races_the_exit_of_a_short_command(berthd: Berthd, busybox_image: str) -> None:
+    """docker-py's CommitTest: start `touch /test`, commit at once with pause=1 (the default). The
+    command ends around the pause: the commit must succeed, with the file, as on dockerd."""
+    api = berthd.api
+    images: list[str] = []
+    try:
+        for _ in range(5):
+            cid = api.json("POST", "/containers/create", {"Image": busybox_image, "Cmd": ["touch", "/test"]})["Id"]
+            try:
+                api.json("POST", f"/containers/{cid}/start")
+                status, _, body = api.request("POST", f"/commit?container={cid}&pause=1")
+                assert status == 201, body
+                images.append(json.loads(body)["Id"])
+            finally:
+                api.request("DELETE", f"/containers/{cid}?force=1")
+        for image_id in images:
+            inspect = api.json("GET", f"/images/{image_id}/json")
+            assert inspect["Parent"] == api.json("GET", f"/images/{busybox_image}/json")["Id"]
+    finally:
+        for image_id in images:
+            api.request("DELETE", f"/images/{image_id}?force=1")
