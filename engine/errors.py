@@ -39,3 +39,9 @@ class RuntimeFailure(EngineError):
     """The OCI runtime or conmon failed; the message carries their words."""
 
     status = 500
+
+
+class NotImplementedHere(EngineError):
+    """Asked of something that cannot do it (reading a log kept by no driver), as dockerd's 501."""
+
+    status = 501

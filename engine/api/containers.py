@@ -11,10 +11,11 @@ from aiohttp import web
 from engine.api.app import Routes, backend
 from engine.api.params import filters, flag, integer, json_body
 from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
-from engine.containers.logs import LogQuery, read_log
+from engine.containers import reported
+from engine.containers.logs import LogQuery, LogSettings, read_log
 from engine.containers.model import Container, State
 from engine.containers.stdio import parse_detach_keys
-from engine.errors import InvalidArgument
+from engine.errors import InvalidArgument, NotImplementedHere
 from engine.labels import labels_match
 from engine.timefmt import parse_timestamp, rfc3339_nano
 
@@ -65,14 +66,12 @@ def inspect(c: Container, request: web.Request) -> dict[str, Any]:
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": None,
-        "HostConfig": c.host_config,
+        "HostConfig": reported.host_config(c.host_config, runtime=svc.runtime.name, cgroupns=svc.cgroupns_mode),
         "GraphDriver": {"Name": "overlay", "Data": {
             "UpperDir": str(data / "upper"), "WorkDir": str(data / "work"),
             "MergedDir": str(svc.bundle_dir(c.id) / "rootfs")}},
-        "SizeRw": None,
-        "SizeRootFs": None,
         "Mounts": svc.mounts.inspect(c),
-        "Config": c.config,
+        "Config": reported.config(c.config),
         "NetworkSettings": svc.networking.settings(c),
     }
 
@@ -189,6 +188,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
     if not stdout and not stderr:
         raise InvalidArgument("you must choose at least one stream: stdout=1 or stderr=1")
+    if not LogSettings.from_host_config(c.host_config).kept:
+        raise NotImplementedHere("configured logging driver does not support reading")
     tail_raw = request.query.get("tail", "all")
     if tail_raw in ("all", ""):
         tail = None

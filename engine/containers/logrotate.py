@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from engine.containers.logs import LogLimits
+from engine.containers.logs import LogSettings
 from engine.containers.model import State
 from engine.containers.service import ContainerService
 from engine.errors import InvalidArgument, NotFound, RuntimeFailure
@@ -40,7 +40,7 @@ class LogRotator:
         self.containers = containers
         self.events = events
         self._task: asyncio.Task[None] | None = None
-        self._watched: dict[str, LogLimits] = {}
+        self._watched: dict[str, LogSettings] = {}
 
     def start(self) -> None:
         for c in self.containers.all():
@@ -59,7 +59,7 @@ class LogRotator:
 
     def _watch(self, cid: str, host_config: dict[str, Any]) -> None:
         with contextlib.suppress(InvalidArgument):
-            limits = LogLimits.from_host_config(host_config)
+            limits = LogSettings.from_host_config(host_config)
             if limits.max_size:
                 self._watched[cid] = limits
 

@@ -21,25 +21,55 @@ from engine.errors import InvalidArgument
 from engine.timefmt import parse_timestamp
 
 STDOUT, STDERR = 1, 2
-DRIVERS = {"", "json-file", "k8s-file", "local"}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
+
+# The drivers berthd keeps logs for, by dockerd's names (conmon writes them all in its k8s-file
+# format; the name is what clients see and choose by), and their options.
+_COMMON_OPTS = {"max-size", "max-file", "compress", "mode", "max-buffer-size", "labels", "labels-regex",
+                "env", "env-regex", "tag"}
+KEPT_DRIVERS = {"json-file": _COMMON_OPTS, "local": _COMMON_OPTS, "k8s-file": _COMMON_OPTS}
+NO_LOG = "none"
+# dockerd's other built-in drivers ship logs elsewhere; berthd has no such sinks.
+_ELSEWHERE = {"syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"}
+# local's defaults in dockerd: 20 MB per file, 5 files.
+_LOCAL_MAX_SIZE = 20 * 1024 * 1024
+_LOCAL_MAX_FILES = 5
 
 
 @dataclass(frozen=True)
-class LogLimits:
+class LogSettings:
+    """HostConfig.LogConfig, checked: which driver, and how much of the log is kept."""
+
+    driver: str  # as dockerd names it: json-file when none was asked for
     max_size: int  # bytes; 0 = unlimited
     max_files: int  # files kept, the live one included
 
+    @property
+    def kept(self) -> bool:
+        """False for the none driver: nothing is written, and `logs` is refused."""
+        return self.driver != NO_LOG
+
     @classmethod
-    def from_host_config(cls, host_config: dict[str, Any]) -> LogLimits:
+    def from_host_config(cls, host_config: dict[str, Any]) -> LogSettings:
         cfg = host_config.get("LogConfig") or {}
-        driver = cfg.get("Type") or ""
-        if driver not in DRIVERS:
-            raise InvalidArgument(f"logging driver {driver!r} is not supported: use json-file, k8s-file or local")
+        if not isinstance(cfg, dict):
+            raise InvalidArgument("LogConfig must be an object with Type and Config")
+        driver = str(cfg.get("Type") or "json-file")
         opts = cfg.get("Config") or {}
-        unknown = set(opts) - {"max-size", "max-file", "compress", "mode", "max-buffer-size"}
+        if not isinstance(opts, dict):
+            raise InvalidArgument("LogConfig.Config must be an object of option names to strings")
+        if driver == NO_LOG:
+            if opts:
+                raise InvalidArgument(f"logger: the none driver takes no options, got {sorted(opts)[0]!r}")
+            return cls(driver, 0, 1)
+        if driver in _ELSEWHERE:
+            raise InvalidArgument(f"logging driver {driver!r} is not supported by berthd: "
+                                  "use json-file, local or none")
+        if driver not in KEPT_DRIVERS:
+            raise InvalidArgument(f"logger: no log driver named '{driver}' is registered")
+        unknown = set(opts) - KEPT_DRIVERS[driver]
         if unknown:
-            raise InvalidArgument(f"unknown log opt {sorted(unknown)[0]!r} for log driver {driver or 'json-file'}")
+            raise InvalidArgument(f"unknown log opt '{sorted(unknown)[0]}' for {driver} log driver")
         size = parse_size(str(opts["max-size"])) if opts.get("max-size") else 0
         try:
             files = int(opts.get("max-file") or 1)
@@ -47,9 +77,13 @@ class LogLimits:
             raise InvalidArgument(f"invalid max-file {opts.get('max-file')!r}: a whole number of files") from None
         if files < 1:
             raise InvalidArgument("max-file cannot be less than 1")
-        if files > 1 and not size:
-            raise InvalidArgument("max-file can only be used with max-size")
-        return cls(size, files)
+        if str(opts.get("compress", "false")).lower() not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid compress {opts['compress']!r}: true or false")
+        if driver == "local":
+            size = size or _LOCAL_MAX_SIZE
+            files = int(opts["max-file"]) if opts.get("max-file") else _LOCAL_MAX_FILES
+        # As json-file: without max-size the log is one file and max-file has nothing to count.
+        return cls(driver, size, files if size else 1)
 
 
 def parse_size(text: str) -> int:

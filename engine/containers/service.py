@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 from engine.config import EnginePaths
 from engine.containers import hostconfig, names, stdio
 from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
-from engine.containers.logs import LogLimits
+from engine.containers.logs import LogSettings
 from engine.containers.model import Container, State
 from engine.containers.stdio import OutputWriter
 from engine.containers.store import ContainerStore
@@ -41,12 +42,11 @@ from engine.runtime.conmon import (
     wait_for_exit,
     write_control,
 )
+from engine.runtime.detect import cgroup_mode
 from engine.runtime.spec import Mount, RuntimeSpec, build_config
 from engine.timefmt import now_ns
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class ImageRecord(Protocol):
@@ -117,6 +117,12 @@ class ContainerService:
                             exit_file=self.paths.exits / c.id, socket_dir=self.paths.sockets,
                             short_id=c.short_id)
 
+    @functools.cached_property
+    def cgroupns_mode(self) -> str:
+        """HostConfig.CgroupnsMode as dockerd reports it: containers get a cgroup namespace of
+        their own on cgroup v2 hosts only (engine/runtime/spec.py)."""
+        return "private" if cgroup_mode() == "v2" else "host"
+
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
 
@@ -156,7 +162,8 @@ class ContainerService:
         policy = restart_policy(c.host_config)
         if c.host_config.get("AutoRemove") and policy.name != "no":
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
-        LogLimits.from_host_config(c.host_config)
+        LogSettings.from_host_config(c.host_config)
+        self._check_runtime(c.host_config)
         for key in ("Memory", "MemorySwap", "PidsLimit", "CpuShares", "NanoCpus"):  # int()-ed at every start
             value = c.host_config.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -178,6 +185,14 @@ class ContainerService:
             raise
         self.publish(c, "create")
         return c, warnings
+
+    def _check_runtime(self, host_config: dict[str, Any]) -> None:
+        """HostConfig.Runtime names the OCI runtime: this engine runs one, chosen at its start."""
+        asked = host_config.get("Runtime")
+        if asked in (None, "", self.runtime.name):
+            return
+        raise InvalidArgument(f"Unknown runtime specified {asked}: this engine runs containers with "
+                              f"{self.runtime.name} (berthd --runtime picks it)")
 
     def _unused_name(self) -> str:
         for _ in range(50):
@@ -218,7 +233,8 @@ class ContainerService:
             oci, _warnings = build_config(spec)
             (bundle / "config.json").write_text(json.dumps(oci))
             stdin = bool(c.config.get("OpenStdin"))
-            created = await self.runtime.create(c.id, c.name, layout, stdin=stdin, tty=c.tty)
+            created = await self.runtime.create(c.id, c.name, layout, stdin=stdin, tty=c.tty,
+                                                keep_log=LogSettings.from_host_config(c.host_config).kept)
             await self._connect_hub(c, layout)
             await self.runtime.start(c.id)
         except BaseException as e:
@@ -248,11 +264,8 @@ class ContainerService:
                       extra_mounts: list[Mount]) -> RuntimeSpec:
         cfg, hc = c.config, c.host_config
         user = resolve_user(rootfs, cfg.get("User") or "", list(hc.get("GroupAdd") or []))
-        env = list(cfg.get("Env") or [])
-        if not any(e.startswith("HOME=") for e in env):
-            env.append(f"HOME={user.home}")
-        if not any(e.startswith("HOSTNAME=") for e in env):
-            env.append(f"HOSTNAME={cfg.get('Hostname', c.short_id)}")
+        env = process_env(list(cfg.get("Env") or []), home=user.home,
+                          hostname=str(cfg.get("Hostname") or c.short_id))
         box = hostconfig.parse(hc)
         mounts = self._etc_files(c, net) + extra_mounts + box.init_mount()
         args = c.command
@@ -418,8 +431,19 @@ class ContainerService:
         if not c.running:
             raise Conflict(f"Cannot kill container: {c.name}: container {c.id} is not running")
         sig = signal_number(signal, signals.SIGKILL)
-        await self.runtime.kill(c.id, sig)
+        exited = self._exit_future(c.id) if sig == signals.SIGKILL else None
+        try:
+            await self.runtime.kill(c.id, sig)
+        except RuntimeFailure:
+            if exited is None or self._settled(c.id):
+                raise
+            # the process was already gone: its exit is being recorded, which is what was asked
         self.publish(c, "kill", signal=str(sig))
+        if exited is not None:
+            # As dockerd: SIGKILL returns once the container has exited, so what the client does
+            # next (inspect, remove) sees it stopped with 137.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), KILL_WAIT)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -559,6 +583,13 @@ class ContainerService:
         self.store.save(c)
         if health.get("Status") != old and health.get("Status") != "starting":
             self.publish(c, f"health_status: {health.get('Status')}")
+
+    def _settled(self, cid: str) -> bool:
+        """The container is gone or no longer running."""
+        try:
+            return not self.get(cid).running
+        except NotFound:
+            return True
 
     def _exists(self, cid: str) -> bool:
         try:
@@ -759,11 +790,7 @@ def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         cfg["Entrypoint"] = image.get("Entrypoint")
         if not cfg.get("Cmd"):
             cfg["Cmd"] = image.get("Cmd")
-    env: dict[str, str] = {}
-    for item in list(image.get("Env") or [f"PATH={DEFAULT_PATH}"]) + list(cfg.get("Env") or []):
-        k, _, v = item.partition("=")
-        env[k] = v
-    cfg["Env"] = [f"{k}={v}" for k, v in env.items()]
+    cfg["Env"] = merge_env(list(cfg.get("Env") or []), list(image.get("Env") or [])) or None
     for key in ("WorkingDir", "User", "StopSignal"):
         if not cfg.get(key) and image.get(key):
             cfg[key] = image[key]
@@ -777,6 +804,26 @@ def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     cfg["ExposedPorts"] = exposed or None
     cfg["Image"] = req.get("Image")
     return cfg
+
+
+def merge_env(request: list[str], image: list[str]) -> list[str]:
+    """As dockerd merges them: the request's entries as given (a bare `NAME` included, which
+    unsets it), then the image's whose names the request does not mention."""
+    named = {item.partition("=")[0] for item in request}
+    return request + [item for item in image if item.partition("=")[0] not in named]
+
+
+def process_env(config_env: list[str], *, home: str, hostname: str) -> list[str]:
+    """The process's environment as dockerd builds it: HOSTNAME and HOME unless Config.Env sets
+    them, then Config.Env, where a bare `NAME` (no `=`) removes the variable."""
+    env = {"HOSTNAME": hostname, "HOME": home}
+    for item in config_env:
+        name, sep, value = item.partition("=")
+        if sep:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    return [f"{k}={v}" for k, v in env.items()]
 
 
 def check_workdir(workdir: object) -> None:
@@ -799,11 +846,12 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("NetworkMode", "bridge" if hc.get("NetworkMode") in (None, "", "default") else hc["NetworkMode"])
     if out.get("NetworkMode") in ("", "default"):
         out["NetworkMode"] = "bridge"
-    out.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    out.setdefault("LogConfig", {"Type": "k8s-file", "Config": {}})
+    if not out.get("RestartPolicy"):
+        out["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
     return out
 
 
+KILL_WAIT = 10.0  # seconds a SIGKILL waits for the container's exit to be recorded
 RESTART_DELAY_MIN = 0.1
 RESTART_DELAY_MAX = 60.0
 UPDATABLE = {"CpuShares", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota",

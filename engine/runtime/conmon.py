@@ -72,14 +72,17 @@ class ConmonRuntime:
         self.conmon = conmon
 
     async def create(self, container_id: str, name: str, layout: ConmonLayout, *, stdin: bool = False,
-                     tty: bool = False, leave_stdin_open: bool = False, log_size_max: int = 0) -> Created:
-        """Run conmon (and `runtime create`); return once the container exists."""
+                     tty: bool = False, leave_stdin_open: bool = False, log_size_max: int = 0,
+                     keep_log: bool = True) -> Created:
+        """Run conmon (and `runtime create`); return once the container exists. Without
+        `keep_log` (the none logging driver) nothing is written, attach still sees the output."""
         layout.exit_file.unlink(missing_ok=True)
         for stale in (layout.pidfile, layout.conmon_pidfile):
             stale.unlink(missing_ok=True)
         args = self._common_args(container_id, layout.short_id, name, layout.bundle, layout.socket_dir)
         args += ["-p", str(layout.pidfile), "-P", str(layout.conmon_pidfile),
-                 "-l", f"k8s-file:{layout.log_path}", "--exit-dir", str(layout.exit_file.parent)]
+                 "-l", f"k8s-file:{layout.log_path}" if keep_log else "none",
+                 "--exit-dir", str(layout.exit_file.parent)]
         args += _stdio_flags(stdin=stdin, tty=tty, leave_stdin_open=leave_stdin_open)
         if log_size_max > 0:
             args += ["--log-size-max", str(log_size_max)]

@@ -141,6 +141,8 @@ class VolumeMounts:
         refs = self.store.refs(c.id)
         out: list[dict[str, Any]] = []
         for spec in specs:
+            if spec.origin == "tmpfs":
+                continue  # HostConfig.Tmpfs is reported there only, as dockerd does
             entry: dict[str, Any] = {"Type": spec.type, "Source": spec.source, "Destination": spec.target,
                                      "Mode": spec.mode, "RW": not spec.read_only, "Propagation": ""}
             if spec.type == "bind":
