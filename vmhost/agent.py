@@ -196,7 +196,9 @@ class Agent:
             if self.connection is not None:
                 with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
                     # The guest closes the session as it goes down; that error is expected.
-                    self.connection.run("systemctl poweroff --no-block", timeout=10)
+                    # berth-init's images power off with berth-poweroff; older ones run systemd.
+                    self.connection.run("if command -v berth-poweroff >/dev/null; then berth-poweroff; "
+                                        "else systemctl poweroff --no-block; fi", timeout=10)
             try:
                 # Without a session the guest cannot be asked to power off: end QEMU at once.
                 qemu.wait(timeout=30 if self.connection is not None else 0.1)

@@ -8,11 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from vmhost.machines import Machine, MachineError, Machines, Progress
+from vmhost.release import Download
 
 DEFAULT = "default"
 
@@ -41,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = named("init", "create a machine")
     settings(init, defaults=True)
-    init.add_argument("--image", type=Path, help="guest image directory (default: the one built here)")
+    init.add_argument("--image", type=Path, metavar="PATH",
+                      help="guest image directory or release archive (default: one built here, else the "
+                           "release's image for this host, downloaded)")
+    init.add_argument("--image-url", metavar="URL",
+                      help="where the release's guest images are (default: $BERTH_GUEST_URL, else the pinned "
+                           "release location); a directory works too")
     init.add_argument("--start", action="store_true", help="start it once created")
     start = named("start", "boot a machine and tunnel its engine")
     start.add_argument("--timeout", type=float, default=600, help="seconds to wait for the engine")
@@ -83,7 +89,8 @@ def _shares(args: argparse.Namespace) -> list[str] | None:
 def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report: Progress) -> int:
     if args.command == "init":
         machine = machines.init(args.name, args.image, args.cpus, args.memory, args.disk, args.port,
-                                _shares(args), args.accel, args.qemu or "", report)
+                                _shares(args), args.accel, args.qemu or "", report, args.image_url,
+                                _download_printer(sys.stderr))
         print(f"created machine {machine.name} ({machine.dir})", file=out)
         if args.start:
             machines.start(machine.name, report)
@@ -108,6 +115,24 @@ def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report:
                         qemu=args.qemu)
         print(f"updated machine {args.name}", file=out)
     return 0
+
+
+def _download_printer(err: TextIO) -> Callable[[Download], None]:
+    """Download progress on one rewritten line on a terminal; every tenth of the way in a log."""
+    tty = err.isatty()
+    shown = {"tenth": -1}
+
+    def show(download: Download) -> None:
+        done = download.received >= download.total
+        if tty:
+            print(f"\rinit: {download.describe()}\033[K", end="\n" if done else "", file=err, flush=True)
+            return
+        tenth = 10 * download.received // max(download.total, 1)
+        if tenth != shown["tenth"]:
+            shown["tenth"] = tenth
+            print(f"init: {download.describe()}", file=err, flush=True)
+
+    return show
 
 
 def _print_ready(machine: Machine, out: TextIO) -> None:

@@ -1,14 +1,20 @@
 """The guest image: a Debian system with berthd, built from Debian packages and this repository.
 
-`python -m vmhost.image build` runs debootstrap (root needed), adds `resources/guest/rootfs`, installs
-berthd's wheels (downloaded on the host: the guest has no network while it is built) and this
-repository's engine/, prunes what a headless virtio guest never uses, and writes
+`python -m vmhost.image build [--arch x86_64|aarch64]` (root) bootstraps Debian for the guest's
+architecture (debootstrap for the host's own, mmdebstrap through qemu-user-static and binfmt_misc for
+another), adds `resources/guest/rootfs` (whose /sbin/berth-init replaces systemd), installs berthd's wheels
+(downloaded on the host for the guest's platform: the guest has no network while it is built) and this
+repository's engine/, byte-compiles all Python, prunes what a headless virtio guest never uses, and writes
 
     <cache>/<key>/vmlinuz, initrd.img   booted directly by QEMU (no boot loader in the image)
     <cache>/<key>/rootfs.qcow2          ext4 root file system, the backing file of every machine's disk
-    <cache>/<key>/manifest.json
+    <cache>/<key>/manifest.json         arch, kernel command line, berthd version, Debian packages
 
-`key` hashes the recipe and the engine sources, so an unchanged tree reuses the cached image.
+`key` hashes the recipe, the engine sources and the architecture, so an unchanged tree reuses the cached
+image. Builds are reproducible up to Debian's archive: file times come from SOURCE_DATE_EPOCH (the
+newest commit by default), the file system's UUID and hash seed from the key, bytecode is hash-checked
+rather than timestamped; the manifest lists every package version, so a rebuild against a snapshot
+mirror (BERTH_DEBIAN_MIRROR) makes the same files.
 """
 
 from __future__ import annotations
@@ -23,22 +29,21 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid as uuid_module
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from vmhost.arch import ARCHES, Arch, arch, host_arch
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "resources" / "guest"
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-# berthd's units and the seed script: enabled in the image.
-UNITS = ("berth-seed.service", "berthd.service", "systemd-networkd.service", "ssh.service")
-# Units that only cost boot time in a machine.
-MASKED = (
-    "apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "e2scrub_all.timer",
-    "e2scrub_reap.service", "fstrim.timer", "systemd-networkd-wait-online.service",
-    "getty@tty1.service", "serial-getty@ttyS0.service", "ssh.socket",
-)
+# Direct kernel boot. The root is found by label: virtio disks enumerate in PCI order, not in the order
+# given to QEMU, so the seed disk may come first. eth0 matches what berth-init configures.
+CMDLINE = ("root=LABEL=berth-root rw console={console} init=/sbin/berth-init net.ifnames=0 quiet "
+           "mitigations=off")
 
 Progress = Callable[[str], None]
 
@@ -68,6 +73,17 @@ class GuestImage:
         data: dict[str, object] = json.loads((self.path / "manifest.json").read_text())
         return data
 
+    @property
+    def arch(self) -> str:
+        # Images built before aarch64 existed say nothing: they are x86_64.
+        return str(self.manifest.get("arch") or "x86_64")
+
+    @property
+    def cmdline(self) -> str | None:
+        """The kernel command line the image was made for (None: an image from before it said)."""
+        value = self.manifest.get("cmdline")
+        return str(value) if value else None
+
     def complete(self) -> bool:
         return all(p.is_file() for p in (self.kernel, self.initrd, self.rootfs, self.path / "manifest.json"))
 
@@ -76,10 +92,15 @@ class GuestImage:
 
 
 def cache_dir() -> Path:
-    """Where built images live: $BERTH_GUEST_CACHE, else /var/cache/berth/guest as root, else ~/.cache."""
+    """Where guest images live (built or downloaded): $BERTH_GUEST_CACHE, else /var/cache/berth/guest as
+    root, else the user's cache (~/Library/Caches on macOS, %LOCALAPPDATA% on Windows, ~/.cache)."""
     env = os.environ.get("BERTH_GUEST_CACHE")
     if env:
         return Path(env)
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "Berth" / "guest"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home()) / "Berth" / "guest"
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         return Path("/var/cache/berth/guest")
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -95,9 +116,11 @@ def _source_files() -> Iterable[Path]:
     yield Path(__file__)
 
 
-def recipe_key() -> str:
-    """Hash of everything the image is made from (recipe, engine sources, this builder)."""
+def recipe_key(guest_arch: str = "x86_64") -> str:
+    """Hash of everything the image is made from (recipe, engine sources, this builder, architecture)."""
     digest = hashlib.sha256()
+    if guest_arch != "x86_64":  # x86_64 keys stay what they were before aarch64 existed
+        digest.update(f"arch={guest_arch}\0".encode())
     for path in sorted(set(_source_files())):
         digest.update(str(path.relative_to(REPO)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -105,13 +128,16 @@ def recipe_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def find_image(cache: Path | None = None) -> GuestImage | None:
-    """The image built from the current tree if present, else the newest complete one."""
+def find_image(cache: Path | None = None, guest_arch: str | None = None) -> GuestImage | None:
+    """The image built from the current tree if present, else the newest complete one, for `guest_arch`
+    (default: the host's)."""
     cache = cache or cache_dir()
-    current = GuestImage(cache / recipe_key())
+    guest_arch = guest_arch or host_arch().name
+    current = GuestImage(cache / recipe_key(guest_arch))
     if current.complete():
         return current
     built = [GuestImage(p) for p in cache.glob("*") if p.is_dir() and GuestImage(p).complete()]
+    built = [image for image in built if image.arch == guest_arch]
     return max(built, key=lambda image: (image.path / "manifest.json").stat().st_mtime, default=None)
 
 
@@ -139,46 +165,74 @@ def _lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
-def _run(argv: list[str], **kwargs: object) -> None:
+def _run(argv: list[str], **kwargs: object) -> str:
     result = subprocess.run(argv, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
         raise ImageError(f"{' '.join(argv[:3])} ... failed ({result.returncode}):\n{tail}")
+    out: str = result.stdout
+    return out
 
 
-def missing_tools() -> list[str]:
-    needed = {"debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils"}
+def _foreign(guest: Arch) -> bool:
+    return guest.name != host_arch().name
+
+
+def missing_tools(guest_arch: str = "x86_64") -> list[str]:
+    needed = {"mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils"}
+    if _foreign(arch(guest_arch)):
+        needed |= {"mmdebstrap": "mmdebstrap", f"qemu-{guest_arch}-static": "qemu-user-static"}
+    else:
+        needed["debootstrap"] = "debootstrap"
     return [f"{tool} (apt install {pkg})" for tool, pkg in needed.items() if not shutil.which(tool)]
 
 
+def source_date_epoch() -> int:
+    """File times in the image: $SOURCE_DATE_EPOCH, else the newest commit's time, else now."""
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        return int(env)
+    with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):
+        out = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"], capture_output=True,
+                             text=True, timeout=10)
+        return int(out.stdout.strip())
+    return int(time.time())
+
+
 def build(cache: Path | None = None, mirror: str | None = None, progress: Progress = lambda _: None,
-          force: bool = False) -> GuestImage:
-    """Build the image for the current tree unless the cache already has it."""
+          force: bool = False, guest_arch: str | None = None) -> GuestImage:
+    """Build the image for the current tree and `guest_arch` (default: the host's) unless cached."""
+    guest = arch(guest_arch) if guest_arch else host_arch()
     cache = cache or cache_dir()
-    image = GuestImage(cache / recipe_key())
+    key = recipe_key(guest.name)
+    image = GuestImage(cache / key)
     if image.complete() and not force:
         progress(f"guest image {image.path} is up to date")
         return image
     if os.geteuid() != 0:
         raise ImageError("building the guest image needs root (debootstrap and chroot)")
-    missing = missing_tools()
+    missing = missing_tools(guest.name)
     if missing:
         raise ImageError("building the guest image needs " + ", ".join(missing))
     cache.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    epoch = source_date_epoch()
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
     try:
         root = work / "root"
         out = work / "out"
         out.mkdir()
-        _bootstrap(root, cache / "debs", mirror or apt_mirror(), progress)
-        _install_berthd(root, cache / "wheels", progress)
+        _bootstrap(root, guest, cache / f"debs-{guest.debian}", mirror or apt_mirror(), progress)
+        _install_berthd(root, guest, cache / "wheels", progress)
         _configure(root, progress)
         kernel_version = _finish(root, out, progress)
+        packages = _packages(root)
         progress("writing the root file system")
-        _make_disk(root, out, work)
+        _make_disk(root, out, work, key, epoch)
         manifest = {
-            "key": image.path.name, "suite": SUITE, "kernel": kernel_version,
+            "key": key, "arch": guest.name, "suite": SUITE, "kernel": kernel_version,
+            "cmdline": CMDLINE.format(console=guest.console), "berthd": _engine_version(),
+            "source_date_epoch": epoch, "packages": packages,
             "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.monotonic() - started, 1),
         }
@@ -192,28 +246,70 @@ def build(cache: Path | None = None, mirror: str | None = None, progress: Progre
     return image
 
 
-def _bootstrap(root: Path, debs: Path, mirror: str, progress: Progress) -> None:
-    progress(f"debootstrap {SUITE} from {mirror}")
+def _engine_version() -> str:
+    text = (REPO / "engine" / "__init__.py").read_text()
+    for line in text.splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return "unknown"
+
+
+def _bootstrap(root: Path, guest: Arch, debs: Path, mirror: str, progress: Progress) -> None:
     debs.mkdir(parents=True, exist_ok=True)
-    packages = ",".join(_lines(RECIPE / "packages.txt"))
-    # Keeping the .debs makes the next build download nothing.
-    _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={packages}",
+    packages = [line.replace("@DEBARCH@", guest.debian) for line in _lines(RECIPE / "packages.txt")]
+    if not _foreign(guest):
+        progress(f"debootstrap {SUITE} from {mirror}")
+        # Keeping the .debs makes the next build download nothing.
+        _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(packages)}",
+              SUITE, str(root), mirror])
+        return
+    progress(f"mmdebstrap {SUITE} for {guest.debian} from {mirror} (through qemu-{guest.name}-static)")
+    ensure_binfmt(guest)
+    root.mkdir()
+    # The hooks keep the .debs between builds, as debootstrap's --cache-dir does (mmdebstrap(1)'s recipe).
+    _run(["mmdebstrap", "--mode=root", "--variant=minbase", f"--arch={guest.debian}",
+          f"--include={','.join(packages)}", "--skip=essential/unlink",
+          '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+          f"--setup-hook=sync-in {debs} /var/cache/apt/archives/",
+          f"--customize-hook=sync-out /var/cache/apt/archives {debs}",
           SUITE, str(root), mirror])
 
 
-def _install_berthd(root: Path, wheels: Path, progress: Progress) -> None:
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+# The ELF header of a 64-bit little-endian aarch64 executable, and which of its bytes to compare.
+_AARCH64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
+_AARCH64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
+
+
+def ensure_binfmt(guest: Arch) -> None:
+    """Make the kernel run the guest's executables through qemu-user-static, so chroot works in the root.
+
+    Containers and minimal hosts often have binfmt_misc unmounted, and nothing registered in it."""
+    if not (BINFMT / "register").exists():
+        _run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
+    entry = BINFMT / f"qemu-{guest.name}"
+    if entry.exists() and "enabled" in entry.read_text():
+        return
+    if guest.name != "aarch64":
+        raise ImageError(f"register qemu-{guest.name}-static with binfmt_misc first (update-binfmts)")
+    interpreter = shutil.which("qemu-aarch64-static") or "/usr/bin/qemu-aarch64-static"
+    # F: the kernel opens the interpreter now, so it works inside the chroot too.
+    (BINFMT / "register").write_text(f":qemu-aarch64:M::{_AARCH64_MAGIC}:{_AARCH64_MASK}:{interpreter}:F")
+
+
+def _install_berthd(root: Path, guest: Arch, wheels: Path, progress: Progress) -> None:
     progress("installing berthd and its Python dependencies")
     requirements = RECIPE / "requirements.txt"
+    wheels = wheels / guest.name
     wheels.mkdir(parents=True, exist_ok=True)
-    # The guest runs Debian's CPython 3.11 on x86_64; download wheels for it, whatever the host runs.
-    _run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(wheels),
-          "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
-          "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "-r", str(requirements)])
+    # The guest runs Debian's CPython 3.11; download wheels for it and its architecture, whatever the host runs.
+    platform = [arg for tag in guest.wheel_platforms for arg in ("--platform", tag)]
+    target_python = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--only-binary=:all:"]
+    _run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels), *platform, *target_python,
+          "-r", str(requirements)])
     target = root / "opt" / "berth"
     _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(wheels),
-          "--no-compile", "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
-          "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--only-binary=:all:",
-          "--target", str(target / "lib"), "-r", str(requirements)])
+          "--no-compile", *platform, *target_python, "--target", str(target / "lib"), "-r", str(requirements)])
     shutil.copytree(REPO / "engine", target / "engine", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
@@ -224,9 +320,7 @@ def _configure(root: Path, progress: Progress) -> None:
     for key in (root / "etc" / "ssh").glob("ssh_host_*"):
         key.unlink()
     _run(["chroot", str(root), "groupadd", "--system", "berth"])
-    _run(["chroot", str(root), "systemctl", "enable", *UNITS])
-    _run(["chroot", str(root), "systemctl", "mask", *MASKED])
-    (root / "etc" / "machine-id").write_text("")  # systemd makes a fresh one per machine at boot
+    (root / "etc" / "machine-id").write_text("")
 
 
 def _finish(root: Path, out: Path, progress: Progress) -> str:
@@ -243,8 +337,7 @@ def _finish(root: Path, out: Path, progress: Progress) -> str:
     version = versions[0]
     _run(["chroot", str(root), "depmod", "-a", version])
     _run(["chroot", str(root), "update-initramfs", "-u", "-k", version])
-    # Compiled once here rather than on every boot: imports are slow under emulation.
-    _run(["chroot", str(root), "python3", "-m", "compileall", "-q", "-j", "0", "/opt/berth", "/usr/lib/python3.11"])
+    _compile_python(root)
     shutil.copy2(root / "boot" / f"vmlinuz-{version}", out / "vmlinuz")
     shutil.copy2(root / "boot" / f"initrd.img-{version}", out / "initrd.img")
     for path in (root / "boot").iterdir():
@@ -252,12 +345,41 @@ def _finish(root: Path, out: Path, progress: Progress) -> str:
     return version
 
 
-def _make_disk(root: Path, out: Path, work: Path) -> None:
+def _compile_python(root: Path) -> None:
+    """Bytecode for every module, made once here rather than on each boot (imports crawl under emulation).
+
+    Hash-checked pycs do not depend on file times, so they stay valid and reproducible. CPython 3.11's
+    bytecode is the same on every architecture, so the host compiles when it runs 3.11 (much faster than
+    the guest's python under qemu-user); else the guest's own python does it in the chroot."""
+    dirs = ["/opt/berth", "/usr/lib/python3.11", "/usr/lib/python3/dist-packages"]
+    options = ["-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+    host_python: tuple[int, ...] = tuple(sys.version_info[:2])
+    if host_python == (3, 11):
+        for guest_dir in dirs:
+            path = root / guest_dir.lstrip("/")
+            if path.is_dir():
+                # -s/-p: the code objects name the guest's paths, not the build directory's.
+                _run([sys.executable, "-m", "compileall", *options, "-s", str(root), "-p", "/", str(path)])
+        return
+    _run(["chroot", str(root), "python3", "-m", "compileall", *options, *dirs])
+
+
+def _packages(root: Path) -> dict[str, str]:
+    out = _run(["chroot", str(root), "dpkg-query", "-W", "-f", "${Package} ${Version}\n"])
+    return dict(line.split(" ", 1) for line in out.splitlines() if line)
+
+
+def _make_disk(root: Path, out: Path, work: Path, key: str, epoch: int) -> None:
     used = int(subprocess.run(["du", "-sxb", str(root)], capture_output=True, text=True, check=True)
                .stdout.split()[0])
     size_mib = used * 13 // 10 // 2**20 + 256  # room for metadata and a first image or two
+    # Every file's time is the recipe's, not the build's: the same tree makes the same file system.
+    _run(["find", str(root), "-xdev", "-exec", "touch", "-h", "-d", f"@{epoch}", "{}", "+"])
+    uuid = str(uuid_module.UUID(hashlib.sha256(f"berth-root-{key}".encode()).hexdigest()[:32]))
     raw = work / "rootfs.raw"
-    _run(["mkfs.ext4", "-q", "-F", "-L", "berth-root", "-d", str(root), "-m", "0", str(raw), f"{size_mib}M"])
+    env = dict(os.environ, E2FSPROGS_FAKE_TIME=str(epoch), SOURCE_DATE_EPOCH=str(epoch))
+    _run(["mkfs.ext4", "-q", "-F", "-L", "berth-root", "-U", uuid, "-E", f"hash_seed={uuid}", "-d", str(root),
+          "-m", "0", str(raw), f"{size_mib}M"], env=env)
     _run(["qemu-img", "convert", "-c", "-O", "qcow2", str(raw), str(out / "rootfs.qcow2")])
     raw.unlink()
 
@@ -269,10 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("--cache", type=Path, help=f"image cache directory (default: {cache_dir()})")
     build_cmd.add_argument("--mirror", help="Debian mirror (default: the host's apt mirror)")
     build_cmd.add_argument("--force", action="store_true", help="rebuild even if the cache has this image")
-    commands.add_parser("path", help="print the directory of the current image, if built")
+    build_cmd.add_argument("--arch", choices=sorted(ARCHES), help="guest architecture (default: the host's)")
+    path_cmd = commands.add_parser("path", help="print the directory of the current image, if built")
+    path_cmd.add_argument("--arch", choices=sorted(ARCHES), help="guest architecture (default: the host's)")
     args = parser.parse_args(argv)
     if args.command == "path":
-        image = find_image()
+        image = find_image(guest_arch=args.arch)
         if image is None:
             print("no guest image built; run: python -m vmhost.image build", file=sys.stderr)
             return 1
@@ -280,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         image = build(args.cache, args.mirror, progress=lambda m: print(f"image: {m}", file=sys.stderr),
-                      force=args.force)
+                      force=args.force, guest_arch=args.arch)
     except ImageError as e:
         print(f"image: {e}", file=sys.stderr)
         return 1

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmhost.arch import ARCHES
+
 QEMU = "qemu-system-x86_64"
 KVM_DEVICE = Path("/dev/kvm")
 
@@ -29,8 +31,11 @@ class MachineConfig:
     cpus: int = 2
     memory_mib: int = 2048
     disk_gib: int = 20
+    arch: str = "x86_64"  # the guest's: always the host's own in a release, so the hypervisor can run it
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHES:
+            raise ValueError(f"guest architecture {self.arch!r}: use one of {', '.join(ARCHES)}")
         if not _NAME.match(self.name):
             raise ValueError(f"machine name {self.name!r}: use up to 63 letters, digits, '_', '.' or '-'")
         if not 1 <= self.ssh_port <= 65535:
@@ -86,21 +91,33 @@ class Boot:
 SEED_SERIAL = "berth-seed"
 
 
-def qemu_argv(config: MachineConfig, accel: str, boot: Boot | None = None, qemu: str = QEMU) -> list[str]:
-    """The qemu-system-x86_64 command line that boots `config` headless."""
+def _board(arch: str, accel: str) -> tuple[str, str]:
+    """QEMU's -machine and -cpu for a guest architecture under an accelerator."""
+    if arch == "aarch64":
+        if accel == "tcg":
+            # A Cortex-A72 has no pointer authentication, which "max" has and TCG emulates slowly.
+            return "virt", "cortex-a72"
+        # hvf on Apple silicon: highmem puts RAM and PCIe windows above 4 GiB, as a machine with more than
+        # 3 GiB needs (QEMU fits the layout to the host's IPA size).
+        return "virt,highmem=on", "host"
+    # Hardware acceleration can pass the host CPU through; TCG emulates the richest model it can.
+    return "q35", "max" if accel == "tcg" else "host"
+
+
+def qemu_argv(config: MachineConfig, accel: str, boot: Boot | None = None, qemu: str | None = None) -> list[str]:
+    """The qemu-system-<arch> command line that boots `config` headless."""
     if accel not in _ACCELERATORS:
         raise ValueError(f"unknown accelerator {accel!r}: use one of {', '.join(_ACCELERATORS)}")
     disk_format = "qcow2" if config.image.suffix == ".qcow2" else "raw"
-    # Hardware acceleration can pass the host CPU through; TCG emulates the richest model it can.
-    cpu = "max" if accel == "tcg" else "host"
+    board, cpu = _board(config.arch, accel)
     # QEMU's WHPX irqchip is unreliable on many Windows builds; the userspace one works.
     accel_option = "whpx,kernel-irqchip=off" if accel == "whpx" else accel
     argv = [
-        qemu,
+        qemu or ARCHES[config.arch].qemu,
         "-name",
         config.name,
         "-machine",
-        "q35",
+        board,
         "-accel",
         accel_option,
         "-cpu",
@@ -110,12 +127,18 @@ def qemu_argv(config: MachineConfig, accel: str, boot: Boot | None = None, qemu:
         "-m",
         f"{config.memory_mib}M",
         "-drive",
-        f"file={_qemu_path(config.image)},if=virtio,format={disk_format},cache=writeback",
+        # discard=unmap: blocks the guest frees (fstrim, ext4's discard) are punched out of the disk file,
+        # so removing images gives the host its disk back.
+        f"file={_qemu_path(config.image)},if=virtio,format={disk_format},cache=writeback,discard=unmap,"
+        "detect-zeroes=unmap",
         # User-mode networking: no host privileges needed. Only loopback can reach the guest's sshd.
         "-netdev",
         f"user,id=net0,hostfwd=tcp:127.0.0.1:{config.ssh_port}-:22",
         "-device",
         "virtio-net-pci,netdev=net0",
+        # The guest reports the pages it frees, and QEMU hands them back to the host at once.
+        "-device",
+        "virtio-balloon-pci,free-page-reporting=on",
         "-nographic",
         "-serial",
         f"file:{config.serial_log}",

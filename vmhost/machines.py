@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmhost.accel import forget, remembered
-from vmhost.image import GuestImage, find_image
+from vmhost.arch import ARCHES, host_arch
+from vmhost.image import GuestImage, cache_dir, find_image
 from vmhost.keys import generate_ed25519, write_private_key
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
+from vmhost.release import DownloadProgress, ReleaseError, install, install_archive
 
 if TYPE_CHECKING:
     from vmhost.ssh import Endpoint
@@ -46,8 +48,8 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 GUEST_ENGINE_SOCKET = "/run/berth/berth.sock"
 GUEST_USER = "root"
-# Direct kernel boot. The root is found by label: virtio disks enumerate in PCI order, not in the order
-# given to QEMU, so the seed disk may come first. eth0 matches the guest's network config.
+# Direct kernel boot, for images from before their manifest named the command line (systemd as init).
+# The root is found by label: virtio disks enumerate in PCI order, so the seed disk may come first.
 KERNEL_CMDLINE = "root=LABEL=berth-root rw console=ttyS0 net.ifnames=0 quiet mitigations=off"
 # sun_path holds 108 bytes on Linux, 104 on macOS; keep a margin.
 _MAX_SOCKET_PATH = 100
@@ -76,14 +78,15 @@ class Machine:
     ports: list[str] = field(default_factory=list)  # fixed forwards "HOST:GUEST" besides published ports
     shares: list[str] = field(default_factory=list)  # host directories mounted at the same path in the guest
     accel: str = "auto"  # auto, kvm, hvf, whpx or tcg
-    qemu: str = ""  # qemu-system-x86_64 to use; empty: $BERTH_QEMU, then PATH
+    qemu: str = ""  # qemu-system-<arch> to use; empty: $BERTH_QEMU, then PATH
+    arch: str = "x86_64"  # the guest image's architecture
     created: str = ""
     dir: Path = field(default=Path(), compare=False, repr=False)
 
     def config(self) -> MachineConfig:
         # MachineConfig validates the numbers, so building one checks the settings.
         return MachineConfig(self.name, self.dir / "disk.qcow2", self.ssh_port, self.dir,
-                             self.cpus, self.memory_mib, self.disk_gib)
+                             self.cpus, self.memory_mib, self.disk_gib, self.arch)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -173,14 +176,16 @@ def find_qemu(machine: Machine | None = None) -> str:
         if shutil.which(configured):
             return configured
         raise MachineError(f"QEMU not found at {configured!r} (set by `berth machine set --qemu` or $BERTH_QEMU)")
-    found = shutil.which(QEMU)
+    binary = ARCHES[machine.arch].qemu if machine else QEMU
+    found = shutil.which(binary)
     if found:
         return found
+    debian = "qemu-system-arm" if binary.endswith("aarch64") else "qemu-system-x86"
     hint = {
         "Darwin": "brew install qemu",
         "Windows": "install QEMU from qemu.org and add it to PATH",
-    }.get(platform.system(), "apt install qemu-system-x86 qemu-utils")
-    raise MachineError(f"{QEMU} not found on PATH: {hint}, or point $BERTH_QEMU at it")
+    }.get(platform.system(), f"apt install {debian} qemu-utils")
+    raise MachineError(f"{binary} not found on PATH: {hint}, or point $BERTH_QEMU at it")
 
 
 def find_qemu_img(qemu: str) -> str:
@@ -310,18 +315,20 @@ class Machines:
 
     def init(self, name: str = "default", image: Path | None = None, cpus: int = 2, memory_mib: int = 2048,
              disk_gib: int = 20, ports: list[str] | None = None, shares: list[str] | None = None,
-             accel: str = "auto", qemu: str = "", progress: Progress = lambda _: None) -> Machine:
+             accel: str = "auto", qemu: str = "", progress: Progress = lambda _: None,
+             image_url: str | None = None, download: DownloadProgress | None = None) -> Machine:
+        """Create a machine. Its guest: `image` (a guest image directory, or a release archive), else one
+        built here, else the pinned release image for this host, fetched from `image_url` or the pin's
+        location (see vmhost.release); `download` hears that download's progress."""
         if (self.root / name / "machine.json").exists():
             raise MachineError(f"machine {name} already exists (remove it with `berth machine rm {name}`)")
-        guest = GuestImage(image) if image else find_image()
-        if guest is None or not guest.complete():
-            raise MachineError("no guest image: build one with `python -m vmhost.image build` (as root)"
-                               if image is None else f"{image} is not a complete guest image")
+        guest = self._guest(image, image_url, progress, download)
         if shares is None:
             shares = [str(Path.home())] if shares_supported() else []
         machine = Machine(name=name, image=str(guest.path.resolve()), ssh_port=free_port(), cpus=cpus,
                           memory_mib=memory_mib, disk_gib=disk_gib, ports=list(ports or []),
                           shares=[str(Path(s).resolve()) for s in shares], accel=accel, qemu=qemu,
+                          arch=guest.arch,
                           created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         machine.dir = self.root / name
         machine.config()
@@ -344,6 +351,31 @@ class Machines:
             shutil.rmtree(machine.dir, ignore_errors=True)
             raise
         return machine
+
+    @staticmethod
+    def _guest(image: Path | None, image_url: str | None, progress: Progress,
+               download: DownloadProgress | None) -> GuestImage:
+        try:
+            if image is not None and image.is_file():
+                progress(f"verifying and unpacking {image}")
+                guest = install_archive(image, cache_dir())
+            elif image is not None:
+                guest = GuestImage(image)
+                if not guest.complete():
+                    raise MachineError(f"{image} is not a complete guest image")
+            else:
+                found = None if image_url or os.environ.get("BERTH_GUEST_URL") else find_image()
+                if found is not None:
+                    return found
+                arch = host_arch().name
+                progress(f"fetching the {arch} guest image")
+                guest = install(cache_dir(), arch, image_url, progress=download or (lambda d: progress(d.describe())))
+        except ReleaseError as e:
+            raise MachineError(str(e)) from e
+        except ValueError as e:  # no guest for this host's architecture
+            raise MachineError(str(e)) from e
+        progress(f"guest image {guest.path.name} ({guest.arch}, kernel {guest.manifest.get('kernel', '?')})")
+        return guest
 
     def update(self, name: str, *, cpus: int | None = None, memory_mib: int | None = None,
             disk_gib: int | None = None, ports: list[str] | None = None, shares: list[str] | None = None,
@@ -397,7 +429,7 @@ class Machines:
         """QEMU's command line for `machine` (also what `inspect` shows); `accel` overrides resolve_accel."""
         guest = GuestImage(Path(machine.image))
         shares = tuple((tag, Path(path)) for tag, path in share_tags(machine)) if shares_supported() else ()
-        boot = Boot(guest.kernel, guest.initrd, KERNEL_CMDLINE, machine.dir / "seed.img", shares)
+        boot = Boot(guest.kernel, guest.initrd, guest.cmdline or KERNEL_CMDLINE, machine.dir / "seed.img", shares)
         return qemu_argv(machine.config(), accel or resolve_accel(machine), boot, find_qemu(machine))
 
     def start(self, name: str, progress: Progress = lambda _: None, timeout: float = 600) -> Machine:

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import configparser
-import hashlib
-import http.server
 import json
 import shlex
 import shutil
 import subprocess
-import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,87 +109,16 @@ def test_the_committed_guest_manifest_is_refused_until_a_release_pins_it() -> No
     assert any("sha256 is not pinned" in problem for problem in guest.problems(manifest))
 
 
-def fake_image(directory: Path) -> Path:
-    directory.mkdir()
-    for name in ("vmlinuz", "initrd.img", "rootfs.qcow2"):
-        (directory / name).write_bytes(name.encode() * 1000)
-    (directory / "manifest.json").write_text("{}")
-    return directory
-
-
-@pytest.fixture
-def loopback_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.unit
-def test_guest_image_published_then_installed_only_when_its_digest_matches(
-    tmp_path: Path, loopback_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_guest_check_refuses_the_unpinned_manifest_and_passes_a_pinned_one(tmp_path: Path) -> None:
+    """The packaging front door; fetching, resuming and verifying are tests/vmhost/test_release.py's."""
     guest = load_packaging_module("guest_image")
-    base, www = loopback_server
-    manifest_path = tmp_path / "guest-image.json"
-    archive = guest.publish(fake_image(tmp_path / "built"), "https://releases.invalid/guest.tar.xz", manifest_path,
-                            www, __version__, "x86_64")
-    manifest = guest.load_manifest(manifest_path)
-    entry = manifest["images"]["x86_64"]
-    assert guest.problems(manifest) == []
-    assert entry["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
-
-    # First run: the pinned https address is served here from loopback.
-    real_download = guest.download_verified
-
-    def from_loopback(url: str, sha256: str, size: int, dest: Any, timeout: float = 60) -> None:
-        real_download(f"{base}/{archive.name}", sha256, size, dest, timeout)
-
-    monkeypatch.setattr(guest, "download_verified", from_loopback)
-    cache = tmp_path / "cache"
-    image = guest.install(manifest, cache, "x86_64")
-    assert (image / "rootfs.qcow2").read_bytes() == b"rootfs.qcow2" * 1000
-    assert guest.install(manifest, cache, "x86_64") == image  # already there: no second download
-
-    # A tampered archive (same size, other bytes) is refused and leaves nothing behind.
-    shutil.rmtree(cache)
-    data = bytearray(archive.read_bytes())
-    data[-100] ^= 0xFF
-    archive.write_bytes(bytes(data))
-    with pytest.raises(guest.GuestImageError, match="does not match"):
-        guest.install(manifest, cache, "x86_64")
-    assert [p for p in cache.iterdir()] == []
-
-
-@pytest.mark.unit
-def test_guest_archive_with_anything_but_the_image_files_is_not_unpacked(tmp_path: Path) -> None:
-    guest = load_packaging_module("guest_image")
-    archive = tmp_path / "evil.tar.xz"
-    with tarfile.open(archive, "w:xz") as tar:
-        for name in ("vmlinuz", "initrd.img", "manifest.json"):
-            info = tarfile.TarInfo(name)
-            tar.addfile(info)
-        link = tarfile.TarInfo("rootfs.qcow2")
-        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
-        tar.addfile(link)
-    (tmp_path / "out").mkdir()
-    with pytest.raises(guest.GuestImageError, match="not a regular file"):
-        guest._unpack(archive, tmp_path / "out")
-    assert not (tmp_path / "out" / "rootfs.qcow2").exists()
+    assert guest.main(["check", str(PACKAGING / "guest-image.json")]) == 1
+    pinned = tmp_path / "guest-image.json"
+    entry = {"file": "berth-guest-0.1.0-x86_64.tar", "size": 10, "sha256": "0" * 64}
+    pinned.write_text(json.dumps({"format": guest.FORMAT, "version": "0.1.0", "base_url": "https://r.invalid/0.1.0",
+                                  "images": {"x86_64": entry}}))
+    assert guest.main(["check", str(pinned)]) == 0
 
 
 @pytest.mark.unit
@@ -203,4 +127,4 @@ def test_spec_names_what_the_code_reads_at_run_time() -> None:
     for data in ("resources/icons", "resources/themes", "engine/runtime/data", "engine/compose/data"):
         assert f'"{data}"' in spec
         assert (PACKAGING.parent / data).is_dir()
-    assert json.loads((PACKAGING / "guest-image.json").read_text())["format"] == 1
+    assert json.loads((PACKAGING / "guest-image.json").read_text())["format"] == 2

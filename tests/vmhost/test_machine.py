@@ -42,7 +42,8 @@ def test_argv_boots_headless_with_virtio_disk_and_loopback_ssh(tmp_path: Path) -
     assert drive[0] == f"file={tmp_path}/disk.qcow2"
     assert {"if=virtio", "format=qcow2"} <= set(drive)
     assert option(argv, "-netdev") == "user,id=net0,hostfwd=tcp:127.0.0.1:50022-:22"
-    assert option(argv, "-device") == "virtio-net-pci,netdev=net0"
+    devices = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-device"]
+    assert devices == ["virtio-net-pci,netdev=net0", "virtio-balloon-pci,free-page-reporting=on"]
     assert "-nographic" in argv
     assert option(argv, "-serial") == f"file:{config.data_dir}/serial.log"
     assert option(argv, "-monitor") == "none"
@@ -124,3 +125,37 @@ def test_kvm_device_usable(tmp_path: Path) -> None:
     device.write_text("")
     device.chmod(0o600)
     assert kvm_device_usable(device) is True
+
+
+def test_disk_gives_freed_blocks_back_and_memory_is_reported_free(tmp_path: Path) -> None:
+    argv = qemu_argv(machine(tmp_path), "tcg")
+    assert {"discard=unmap", "detect-zeroes=unmap"} <= set(option(argv, "-drive").split(","))
+    assert "virtio-balloon-pci,free-page-reporting=on" in argv
+
+
+def test_macos_apple_silicon_argv(tmp_path: Path) -> None:
+    """What `berth machine start` runs on an arm64 Mac: the aarch64 guest under hvf, the host's CPU."""
+    argv = qemu_argv(machine(tmp_path, arch="aarch64", memory_mib=4096), "hvf")
+    assert argv[0] == "qemu-system-aarch64"
+    assert option(argv, "-machine") == "virt,highmem=on"
+    assert option(argv, "-accel") == "hvf"
+    assert option(argv, "-cpu") == "host"
+    assert option(argv, "-m") == "4096M"
+    assert option(argv, "-netdev") == "user,id=net0,hostfwd=tcp:127.0.0.1:50022-:22"
+    assert "virtio-net-pci,netdev=net0" in argv
+
+
+def test_intel_mac_argv(tmp_path: Path) -> None:
+    argv = qemu_argv(machine(tmp_path), "hvf")
+    assert argv[0] == "qemu-system-x86_64"
+    assert (option(argv, "-machine"), option(argv, "-accel"), option(argv, "-cpu")) == ("q35", "hvf", "host")
+
+
+def test_aarch64_under_tcg_emulates_a_cpu_without_pointer_auth(tmp_path: Path) -> None:
+    argv = qemu_argv(machine(tmp_path, arch="aarch64"), "tcg")
+    assert (option(argv, "-machine"), option(argv, "-cpu")) == ("virt", "cortex-a72")
+
+
+def test_unknown_guest_arch_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="guest architecture 'riscv64'"):
+        machine(tmp_path, arch="riscv64")
