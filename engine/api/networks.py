@@ -9,7 +9,7 @@ from aiohttp import web
 
 from engine.api.app import Routes, backend
 from engine.api.params import filters, json_body
-from engine.errors import InvalidArgument
+from engine.errors import InvalidArgument, NotFound
 from engine.labels import labels_match
 from engine.networks.service import NetworkService
 from engine.networks.store import Network
@@ -26,6 +26,8 @@ def _matches(svc: NetworkService, n: Network, flt: dict[str, list[str]]) -> bool
     if "id" in flt and not any(n.id.startswith(v) for v in flt["id"]):
         return False
     if "driver" in flt and n.driver not in flt["driver"]:
+        return False
+    if "scope" in flt and "local" not in flt["scope"]:
         return False
     if "type" in flt:
         kind = "builtin" if n.predefined else "custom"
@@ -47,7 +49,12 @@ async def list_networks(request: web.Request) -> web.Response:
 
 async def inspect(request: web.Request) -> web.Response:
     svc = networks(request)
-    return web.json_response(svc.inspect(svc.get(request.match_info["id"])))
+    ref = request.match_info["id"]
+    n = svc.get(ref)
+    # Every network of berthd's is local: asked for in another scope (swarm, global), it is not there.
+    if request.query.get("scope", "local") not in ("", "local"):
+        raise NotFound(f"network {ref} not found")
+    return web.json_response(svc.inspect(n))
 
 
 async def create(request: web.Request) -> web.Response:

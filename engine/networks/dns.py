@@ -23,6 +23,7 @@ from typing import Any, cast
 log = logging.getLogger(__name__)
 
 TYPE_A = 1
+TYPE_AAAA = 28
 CLASS_IN = 1
 TTL = 600
 FORWARD_TIMEOUT = 3.0
@@ -72,14 +73,16 @@ def parse_question(data: bytes) -> Question | None:
 
 
 def answer(query: bytes, q: Question, addresses: list[str] | None) -> bytes:
-    """Our reply: A records for a name we know, no records for other types, NXDOMAIN otherwise."""
+    """Our reply: A (IPv4) and AAAA (IPv6) records for a name we know, no records for other types
+    (or for a family the name lacks), NXDOMAIN otherwise."""
     rd = q.flags & 0x0100
     rcode = 3 if addresses is None else 0
-    records = [a for a in (addresses or []) if q.qtype == TYPE_A and q.qclass == CLASS_IN]
+    wanted = {TYPE_A: 4, TYPE_AAAA: 6}.get(q.qtype) if q.qclass == CLASS_IN else None
+    records = [ip for ip in (ipaddress.ip_address(a) for a in addresses or []) if ip.version == wanted]
     header = struct.pack("!HHHHHH", q.id, 0x8000 | 0x0400 | rd | 0x0080 | rcode, 1, len(records), 0, 0)
     body = query[12:q.end]
-    for addr in records:
-        body += struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, TTL, 4) + ipaddress.IPv4Address(addr).packed
+    for ip in records:
+        body += struct.pack("!HHHIH", 0xC00C, q.qtype, CLASS_IN, TTL, len(ip.packed)) + ip.packed
     return header + body
 
 

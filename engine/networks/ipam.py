@@ -17,6 +17,10 @@ from engine.errors import Conflict, InvalidArgument
 
 Net = ipaddress.IPv4Network
 Addr = ipaddress.IPv4Address
+Net6 = ipaddress.IPv6Network
+Addr6 = ipaddress.IPv6Address
+AnyNet = Net | Net6
+AnyAddr = Addr | Addr6
 
 
 def default_pools() -> Iterator[Net]:
@@ -60,48 +64,103 @@ def parse_address(text: str, what: str) -> Addr:
     return addr
 
 
+def parse_subnet6(text: str) -> Net6:
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"invalid subnet {text!r}: use CIDR notation like fd00:1::/64") from None
+    if not isinstance(net, ipaddress.IPv6Network):
+        raise InvalidArgument(f"subnet {text} is not an IPv6 network")
+    if net.prefixlen > 126:
+        raise InvalidArgument(f"subnet {text} is too small: it needs room for a gateway and a container (/126 or more)")
+    if ipaddress.ip_interface(text).ip != net.network_address:
+        raise InvalidArgument(f"invalid subnet {text}: it has host bits set (did you mean {net}?)")
+    return net
+
+
+def parse_address6(text: str, what: str) -> Addr6:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid {what} {text!r}: not an IPv6 address") from None
+    if not isinstance(addr, ipaddress.IPv6Address):
+        raise InvalidArgument(f"invalid {what} {text}: not an IPv6 address")
+    return addr
+
+
+def family_of(text: str) -> int:
+    """4 or 6 for an address or subnet in text; 0 when it is neither."""
+    try:
+        return ipaddress.ip_interface(text).version
+    except ValueError:
+        return 0
+
+
 @dataclass(frozen=True)
 class AddressPool:
-    """The addresses of one network that endpoints may take."""
+    """The addresses of one network and family (IPv4 or IPv6) that endpoints may take."""
 
-    subnet: Net
-    gateway: Addr
-    ip_range: Net | None = None
+    subnet: AnyNet
+    gateway: AnyAddr
+    ip_range: AnyNet | None = None
+    reserved: frozenset[AnyAddr] = frozenset()  # IPAM's auxiliary addresses: never handed out
+
+    @property
+    def family(self) -> str:
+        return f"IPv{self.subnet.version}"
+
+    def _reserved(self, addr: AnyAddr) -> bool:
+        if addr == self.subnet.network_address or addr == self.gateway or addr in self.reserved:
+            return True
+        # IPv4's broadcast address; IPv6 has none, and its last address is an ordinary one.
+        return self.subnet.version == 4 and addr == self.subnet.broadcast_address
 
     def check(self) -> None:
         if self.gateway not in self.subnet:
             raise InvalidArgument(f"gateway {self.gateway} is not in subnet {self.subnet}")
-        if self.gateway in (self.subnet.network_address, self.subnet.broadcast_address):
+        if self.gateway == self.subnet.network_address or (
+                self.subnet.version == 4 and self.gateway == self.subnet.broadcast_address):
             raise InvalidArgument(f"gateway {self.gateway} cannot be the network or broadcast address")
-        if self.ip_range is not None and not self.ip_range.subnet_of(self.subnet):
+        if self.ip_range is not None and not (
+                self.ip_range.version == self.subnet.version
+                and int(self.ip_range.network_address) >= int(self.subnet.network_address)
+                and int(self.ip_range.broadcast_address) <= int(self.subnet.broadcast_address)):
             raise InvalidArgument(f"ip-range {self.ip_range} is not inside subnet {self.subnet}")
+        for addr in self.reserved:
+            if addr not in self.subnet:
+                raise InvalidArgument(f"auxiliary address {addr} is not in subnet {self.subnet}")
 
-    def usable(self, addr: Addr) -> bool:
-        return (addr in self.subnet and addr != self.gateway
-                and addr not in (self.subnet.network_address, self.subnet.broadcast_address))
+    def usable(self, addr: AnyAddr) -> bool:
+        return addr in self.subnet and not self._reserved(addr)
 
-    def allocate(self, used: set[Addr], after: Addr | None = None) -> Addr:
-        """The first free address after `after` (wrapping round), in the ip-range if there is one."""
+    def _address(self, value: int) -> AnyAddr:
+        return Addr(value) if self.subnet.version == 4 else Addr6(value)
+
+    def allocate(self, used: set[AnyAddr], after: AnyAddr | None = None) -> AnyAddr:
+        """The first free address after `after` (wrapping round), in the ip-range if there is one.
+
+        An IPv6 span is huge, but the walk stops at the first free address, a few steps past the
+        cursor; only a full IPv4 span is ever walked to its end."""
         span = self.ip_range or self.subnet
         first, last = int(span.network_address), int(span.broadcast_address)
         start = int(after) + 1 if after is not None and first <= int(after) < last else first
         size = last - first + 1
-        for i in range(size):
-            candidate = Addr(first + (start - first + i) % size)
+        for i in range(min(size, len(used) + len(self.reserved) + 4)):
+            candidate = self._address(first + (start - first + i) % size)
             if self.usable(candidate) and candidate not in used:
                 return candidate
-        raise Conflict(f"no available IPv4 addresses on network {self.subnet}: all are in use")
+        raise Conflict(f"no available {self.family} addresses on network {self.subnet}: all are in use")
 
-    def static(self, addr: Addr, used: set[Addr]) -> Addr:
+    def static(self, addr: AnyAddr, used: set[AnyAddr]) -> AnyAddr:
         if addr not in self.subnet:
             raise InvalidArgument(f"address {addr} is not in the network's subnet {self.subnet}")
         if not self.usable(addr):
-            raise InvalidArgument(f"address {addr} is reserved (network, broadcast or gateway address)")
+            raise InvalidArgument(f"address {addr} is reserved (network, broadcast, gateway or auxiliary address)")
         if addr in used:
             raise Conflict(f"Address already in use: {addr}")
         return addr
 
 
-def mac_for(addr: Addr) -> str:
+def mac_for(addr: AnyAddr) -> str:
     """Docker's scheme: 02:42 then the four bytes of the address, so a MAC is stable per address."""
-    return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed)
+    return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed[-4:])

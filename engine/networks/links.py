@@ -80,9 +80,13 @@ def _set_sysctl(path: str, value: str) -> bool:
     return True
 
 
-def enable_forwarding() -> None:
-    """Routing between bridges and the host's uplinks; Docker turns it on too."""
+def enable_forwarding(ipv6: bool = False) -> None:
+    """Routing between bridges and the host's uplinks; Docker turns it on too (IPv6's only for a
+    dual-stack network, as dockerd: it also stops the host taking router advertisements)."""
     _set_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    if ipv6:
+        for scope in ("default", "all"):
+            _set_sysctl(f"/proc/sys/net/ipv6/conf/{scope}/forwarding", "1")
 
 
 def find_link(ipr: IPRoute, name: str) -> int | None:
@@ -90,8 +94,22 @@ def find_link(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str) -> None:
-    """The bridge `name` exists, is up and holds `gateway`/`prefixlen` (idempotent)."""
+IFA_F_NODAD = 0x02  # <linux/if_addr.h>: no duplicate address detection, so the address works at once
+
+
+def _add_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> None:
+    if ":" in address:
+        # Without NODAD an IPv6 address stays "tentative" (unusable) for a second or more after
+        # it is added; berthd hands out addresses itself, so no other node can hold it.
+        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen, flags=IFA_F_NODAD)
+    else:
+        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
+
+
+def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6: str | None = None,
+                  prefixlen6: int = 64) -> None:
+    """The bridge `name` exists, is up and holds `gateway`/`prefixlen` (and the IPv6 gateway of a
+    dual-stack network) (idempotent)."""
     with IPRoute() as ipr:
         idx = find_link(ipr, name)
         if idx is None:
@@ -104,10 +122,15 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str) -> None:
             if idx is None:
                 raise RuntimeFailure(f"bridge {name} vanished after creation")
         ipr.link("set", index=idx, ifalias=alias)
-        have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=2)}
-        if (gateway, prefixlen) not in have:
-            with contextlib.suppress(NetlinkError):
-                ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        if gateway6:
+            # A host may turn IPv6 off for new interfaces; a dual-stack network needs it on its bridge.
+            _set_sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
+        wanted = [(gateway, prefixlen, 2)] + ([(gateway6, prefixlen6, 10)] if gateway6 else [])
+        for address, length, family in wanted:
+            have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=family)}
+            if (address, length) not in have:
+                with contextlib.suppress(NetlinkError):
+                    _add_address(ipr, idx, address, length)
         ipr.link("set", index=idx, state="up")
     # Published ports answer on 127.0.0.1: DNAT to a container from a loopback source needs this.
     _set_sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
@@ -175,6 +198,11 @@ class Plug:
     prefixlen: int
     gateway: str | None  # a default route through this interface; None for none
     alias: str
+    address6: str | None = None  # a dual-stack network's
+    prefixlen6: int = 64
+    gateway6: str | None = None  # an IPv6 default route through this interface
+    link_local: tuple[str, ...] = ()  # extra link-local addresses asked for (IPAMConfig.LinkLocalIPs)
+    mtu: int = 0  # 0: the kernel's default
 
 
 def plug(netns: Path, p: Plug) -> None:
@@ -185,7 +213,9 @@ def plug(netns: Path, p: Plug) -> None:
             raise RuntimeFailure(f"bridge {p.bridge} is missing")
         fd = os.open(netns, os.O_RDONLY)
         try:
-            ipr.link("add", ifname=p.host_name, kind="veth", peer={"ifname": peer_tmp, "net_ns_fd": fd})
+            extra = {"mtu": p.mtu} if p.mtu else {}
+            ipr.link("add", ifname=p.host_name, kind="veth", peer={"ifname": peer_tmp, "net_ns_fd": fd, **extra},
+                     **extra)
         except NetlinkError as e:
             raise RuntimeFailure(f"cannot create a veth pair for {p.ifname}: {e}") from None
         finally:
@@ -206,10 +236,19 @@ def plug(netns: Path, p: Plug) -> None:
             if idx is None:
                 raise RuntimeFailure(f"the container end of {p.host_name} did not arrive in its namespace")
             ns.link("set", index=idx, ifname=p.ifname, address=p.mac)
+            if p.address6:
+                _set_sysctl_in_ns(f"/proc/sys/net/ipv6/conf/{p.ifname}/disable_ipv6", "0", netns)
             ns.addr("add", index=idx, address=p.address, prefixlen=p.prefixlen)
+            if p.address6:
+                _add_address(ns, idx, p.address6, p.prefixlen6)
+            for local in p.link_local:
+                # As dockerd: on the interface, with the whole link-local prefix.
+                _add_address(ns, idx, local, 64 if ":" in local else 16)
             ns.link("set", index=idx, state="up")
             if p.gateway:
                 ns.route("replace", dst="0.0.0.0/0", gateway=p.gateway, oif=idx)
+            if p.gateway6:
+                ns.route("replace", dst="::/0", gateway=p.gateway6, oif=idx, family=10)
     except BaseException:
         delete_link(p.host_name)
         raise
@@ -218,6 +257,22 @@ def plug(netns: Path, p: Plug) -> None:
 def unplug(host_name: str) -> None:
     """Deleting one end of a veth pair deletes the other, inside the container too."""
     delete_link(host_name)
+
+
+def _set_sysctl_in_ns(path: str, value: str, netns: Path) -> bool:
+    """A per-interface sysctl of another namespace: /proc/sys shows the namespace of the thread
+    that opens it, so the worker thread enters the namespace just for the write."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(target)
+        try:
+            return _set_sysctl(path, value)
+        finally:
+            _setns(own)
+    finally:
+        os.close(own)
+        os.close(target)
 
 
 def set_default_route(netns: Path, ifname: str, gateway: str | None) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import ipaddress
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +29,17 @@ from engine.labels import prune_labels_match
 from engine.networks import dns, links
 from engine.networks.config import NetworkConfig
 from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
-from engine.networks.ipam import AddressPool, mac_for, parse_address, parse_subnet, pick_subnet
+from engine.networks.ipam import Addr, Addr6, AddressPool, Net, Net6, mac_for, parse_subnet, pick_subnet
 from engine.networks.ports import Binding, PortRequest, PortReservations, exposed, parse_port_key, requested
+from engine.networks.spec import (
+    BRIDGE_NAME_OPT,
+    EndpointSpec,
+    NetworkSpec,
+    PoolSpec,
+    link_target,
+    parse_create,
+    parse_endpoint,
+)
 from engine.networks.store import Endpoint, Network, NetworkStore, network_row_fields
 from engine.state.db import Database
 from engine.timefmt import now_ns, rfc3339_nano
@@ -38,12 +47,6 @@ from engine.timefmt import now_ns, rfc3339_nano
 log = logging.getLogger(__name__)
 
 PREDEFINED = ("bridge", "host", "none")
-BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
-_KNOWN_OPTIONS = {BRIDGE_NAME_OPT, "com.docker.network.bridge.enable_icc",
-                  "com.docker.network.bridge.enable_ip_masquerade", "com.docker.network.driver.mtu",
-                  "com.docker.network.bridge.host_binding_ipv4", "com.docker.network.bridge.default_bridge",
-                  "com.docker.network.container_iface_prefix"}
-_IFNAME = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
 
 ContainerLookup = Callable[[str], Container]
 ContainerList = Callable[[], list[Container]]
@@ -116,58 +119,61 @@ class NetworkService:
         return self.store.all()
 
     async def create(self, body: dict[str, Any]) -> Network:
-        name = body.get("Name")
-        if not isinstance(name, str) or not name:
-            raise InvalidArgument("a network needs a Name")
-        driver = body.get("Driver") or "bridge"
-        if driver != "bridge":
-            raise NotFound(f"plugin {driver!r} not found: berthd's networks use the bridge driver")
-        if body.get("EnableIPv6"):
-            raise InvalidArgument("IPv6 networks are not supported by berthd yet")
-        if name in PREDEFINED or self.store.by_name(name) is not None:
-            raise Conflict(f"network with name {name} already exists")
-        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
-        unknown = sorted(set(options) - _KNOWN_OPTIONS)
-        if unknown:
-            raise InvalidArgument(f"unknown bridge driver option {unknown[0]!r}")
-        ipam = body.get("IPAM") or {}
-        if ipam.get("Driver") not in (None, "", "default"):
-            raise NotFound(f"IPAM driver {ipam['Driver']!r} not found: only the default one is available")
-        configs = [c for c in (ipam.get("Config") or []) if isinstance(c, dict)]
-        v4 = [c for c in configs if c.get("Subnet") and ":" not in str(c["Subnet"])]
-        if len(v4) > 1:
-            raise InvalidArgument("berthd networks take one IPv4 subnet")
+        spec = parse_create(body)
+        if spec.name in PREDEFINED:
+            raise Forbidden(f"operation is not permitted on predefined {spec.name} network")
+        if self.store.by_name(spec.name) is not None:
+            raise Conflict(f"network with name {spec.name} already exists")
+        if spec.config_from:
+            spec = self._configured_from(spec)
         nid = secrets.token_hex(32)
-        bridge = options.get(BRIDGE_NAME_OPT) or f"br-{nid[:12]}"
-        if not _IFNAME.match(bridge):
-            raise InvalidArgument(f"invalid bridge name {bridge!r}: at most 15 letters, digits, '_', '.' or '-'")
-        others = [n for n in self.store.all() if n.subnet is not None]
-        if any(n.bridge == bridge for n in others):
+        bridge = "" if spec.config_only else (spec.options.get(BRIDGE_NAME_OPT) or f"br-{nid[:12]}")
+        others = [n for n in self.store.all() if not n.config_only]
+        if bridge and any(n.bridge == bridge for n in others):
             raise Conflict(f"bridge {bridge} is already used by another network")
         async with self._lock:
-            if v4:
-                subnet = parse_subnet(str(v4[0]["Subnet"]))
-                for other in others:
-                    assert other.subnet is not None
-                    if subnet.overlaps(other.subnet):
-                        raise Forbidden(f"Pool overlaps with other one on this address space ({other.name})")
-            else:
-                if any(c.get("Gateway") or c.get("IPRange") for c in configs):
-                    raise InvalidArgument("a gateway or ip-range needs a subnet too")
-                subnet = pick_subnet(self._taken_subnets())
-            conf = v4[0] if v4 else {}
-            gateway = (parse_address(str(conf["Gateway"]), "gateway") if conf.get("Gateway")
-                       else subnet.network_address + 1)
-            ip_range = parse_subnet(str(conf["IPRange"])) if conf.get("IPRange") else None
-            AddressPool(subnet, gateway, ip_range).check()
-            labels = body.get("Labels") or {}
-            if not isinstance(labels, dict):
-                raise InvalidArgument("Labels must be a JSON object")
-            n = Network(id=nid, name=name, driver="bridge", created_ns=now_ns(), subnet=subnet, gateway=gateway,
-                        ip_range=ip_range, internal=bool(body.get("Internal")),
-                        attachable=bool(body.get("Attachable")), labels={str(k): str(v) for k, v in labels.items()},
-                        options=options, bridge=bridge)
+            n = Network(id=nid, name=spec.name, driver="null" if spec.config_only else "bridge", created_ns=now_ns(),
+                        internal=spec.internal, attachable=spec.attachable, labels=spec.labels,
+                        options=spec.options, bridge=bridge, enable_ipv6=spec.enable_ipv6,
+                        ipam_options=spec.ipam_options, config_only=spec.config_only,
+                        config_from=spec.config_from)
+            shown = [p.shown for p in spec.pools]
+            v4, v6 = spec.pool(4), spec.pool(6)
+            if v4 is not None:
+                assert isinstance(v4.subnet, Net)
+                if not spec.config_only:
+                    _check_overlap(v4.subnet, others)
+                n.subnet = v4.subnet
+            elif not spec.config_only:
+                n.subnet = pick_subnet(self._taken_subnets())
+                shown.insert(0, {"Subnet": str(n.subnet), "Gateway": str(n.subnet.network_address + 1)})
+            if n.subnet is not None:
+                gateway = v4.gateway if v4 is not None and v4.gateway is not None else n.subnet.network_address + 1
+                ip_range = v4.ip_range if v4 is not None else None
+                assert isinstance(gateway, Addr) and (ip_range is None or isinstance(ip_range, Net))
+                n.gateway, n.ip_range = gateway, ip_range
+            if v6 is not None:
+                assert isinstance(v6.subnet, Net6)
+                if not spec.config_only:
+                    _check_overlap(v6.subnet, others)
+                gateway6 = v6.gateway or v6.subnet.network_address + 1
+                assert isinstance(gateway6, Addr6) and (v6.ip_range is None or isinstance(v6.ip_range, Net6))
+                n.subnet6, n.gateway6, n.ip_range6 = v6.subnet, gateway6, v6.ip_range
+            elif spec.enable_ipv6 and not spec.config_only:
+                raise NotFound("could not find an available, non-overlapping IPv6 address pool among the defaults "
+                               "to assign to the network: give an IPv6 --subnet")
+            n.aux = {k: a for p in spec.pools for k, a in p.aux.items()}
+            n.ipam_config = shown
+            if n.subnet is not None:
+                n.pool.check()
+            if n.subnet6 is not None:
+                pool6 = AddressPool(n.subnet6, n.gateway6 or n.subnet6.network_address + 1, n.ip_range6,
+                                    frozenset(a for a in n.aux.values() if a.version == 6))
+                pool6.check()
             self.store.insert(n)
+            if n.config_only:
+                self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
+                return n
             try:
                 await self._bring_up(n)
                 await self._sync_firewall()
@@ -178,12 +184,29 @@ class NetworkService:
         self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
         return n
 
+    def _configured_from(self, spec: NetworkSpec) -> NetworkSpec:
+        """A network made from a config-only one takes its IPAM, options and IPv6 setting."""
+        if spec.configured:
+            raise Forbidden("network configuration (IPAM, options, IPv6) cannot be given with a ConfigFrom network: "
+                            f"it comes from {spec.config_from}")
+        source = self.get(spec.config_from)
+        if not source.config_only:
+            raise Forbidden(f"network {source.name} is not a config-only network: only those can be a ConfigFrom")
+        pools: list[PoolSpec] = []
+        for entry in source.ipam_config or []:
+            pools.extend(parse_create({"Name": "x", "IPAM": {"Config": [entry]}}).pools)
+        spec.pools, spec.options, spec.ipam_options = pools, dict(source.options), source.ipam_options
+        spec.enable_ipv6, spec.config_from = source.enable_ipv6, source.name
+        return spec
+
     async def _bring_up(self, n: Network) -> None:
         assert n.subnet is not None and n.gateway is not None
+        gateway6 = str(n.gateway6) if n.ipv6 else None
+        prefixlen6 = n.subnet6.prefixlen if n.subnet6 is not None else 64
         await asyncio.to_thread(links.ensure_bridge, n.bridge, str(n.gateway), n.subnet.prefixlen,
-                                self._alias("net:" + n.id[:12]))
+                                self._alias("net:" + n.id[:12]), gateway6, prefixlen6)
         if not n.internal:
-            await asyncio.to_thread(links.enable_forwarding)
+            await asyncio.to_thread(links.enable_forwarding, n.ipv6)
         if n.user_defined and n.id not in self.responders:
             responder = dns.DnsResponder(n.id, self.resolve_name, self.forwarders, forward=not n.internal)
             try:
@@ -202,11 +225,14 @@ class NetworkService:
                      if ep.container_id in self.active]
             if users:
                 raise Forbidden(f"error while removing network: network {n.name} id {n.id} has active endpoints")
+            if n.config_only and any(other.config_from == n.name for other in self.store.all()):
+                raise Forbidden(f'error while removing network: configuration network "{n.name}" is in use')
             responder = self.responders.pop(n.id, None)
             if responder is not None:
                 responder.close()
             self.store.delete(n.id)
-            await asyncio.to_thread(links.delete_link, n.bridge)
+            if n.bridge:
+                await asyncio.to_thread(links.delete_link, n.bridge)
             await self._sync_firewall()
         self.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
 
@@ -235,14 +261,14 @@ class NetworkService:
                     c = self.lookup(ep.container_id)
                 except NotFound:
                     continue
+                v6 = f"{ep.ip6}/{n.subnet6.prefixlen}" if ep.ip6 is not None and n.subnet6 is not None else ""
                 containers[c.id] = {"Name": c.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
-                                    "IPv4Address": f"{ep.ip}/{n.subnet.prefixlen}", "IPv6Address": ""}
-        options = dict(n.options)
+                                    "IPv4Address": f"{ep.ip}/{n.subnet.prefixlen}", "IPv6Address": v6}
         return {
             "Name": n.name, "Id": n.id, "Created": rfc3339_nano(n.created_ns), "Scope": "local", "Driver": n.driver,
-            "EnableIPv6": False, "IPAM": network_row_fields(n), "Internal": n.internal, "Attachable": n.attachable,
-            "Ingress": False, "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
-            "Options": options, "Labels": n.labels,
+            "EnableIPv6": n.enable_ipv6, "IPAM": network_row_fields(n), "Internal": n.internal,
+            "Attachable": n.attachable, "Ingress": False, "ConfigFrom": {"Network": n.config_from},
+            "ConfigOnly": n.config_only, "Containers": containers, "Options": dict(n.options), "Labels": n.labels,
         }
 
     # ---- ContainerNetworking: create time -----------------------------------------------
@@ -286,24 +312,31 @@ class NetworkService:
                 wanted[0] = (primary, settings or {})
             else:
                 wanted.append((n, settings or {}))
+        # Config.MacAddress (API < 1.44; docker-py and older CLIs still send it) is the primary network's.
+        mac = str(c.config.get("MacAddress") or "")
         for position, (n, settings) in enumerate(wanted):
-            self._add_endpoint(c, n, settings, position)
+            self._add_endpoint(c, n, parse_endpoint(settings, mac if position == 0 else ""), position)
 
-    def _add_endpoint(self, c: Container, n: Network, settings: dict[str, Any], position: int) -> Endpoint:
-        if not isinstance(settings, dict):
-            raise InvalidArgument("EndpointSettings must be a JSON object")
-        ipam = settings.get("IPAMConfig") or {}
-        static = str(ipam.get("IPv4Address") or "")
-        if static:
+    def _add_endpoint(self, c: Container, n: Network, spec: EndpointSpec, position: int) -> Endpoint:
+        if spec.ipv4 is not None or spec.ipv6 is not None:
             self._purge_stale(n.id, keep=c.id)
             if n.predefined:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
-            n.pool.static(parse_address(static, "IPv4 address"), self.store.used_addresses(n.id))
-        aliases = [str(a) for a in (settings.get("Aliases") or [])]
-        if aliases and n.predefined:
+            used = self.store.used_addresses(n.id)
+            if spec.ipv4 is not None:
+                n.pool.static(spec.ipv4, used)
+            if spec.ipv6 is not None:
+                pool6 = n.pool6
+                if pool6 is None:
+                    raise InvalidArgument(f"invalid IPv6 address {spec.ipv6}: network {n.name} has no IPv6 "
+                                          "(create it with --ipv6 and an IPv6 --subnet)")
+                pool6.static(spec.ipv6, used)
+        if spec.aliases and n.predefined:
             raise InvalidArgument("network-scoped aliases are supported for user-defined networks only")
         ep = Endpoint(network_id=n.id, container_id=c.id, endpoint_id=secrets.token_hex(32), ip=None, mac="",
-                      static_ip=static, aliases=aliases, position=position)
+                      static_ip=str(spec.ipv4 or ""), aliases=spec.aliases, position=position,
+                      static_ip6=str(spec.ipv6 or ""), static_mac=spec.mac, links=spec.links,
+                      link_local_ips=spec.link_local_ips, driver_opts=spec.driver_opts)
         self.store.add_endpoint(ep)
         return ep
 
@@ -339,22 +372,25 @@ class NetworkService:
     async def _attach_bridged(self, c: Container, mode: str) -> NetworkAttachment:
         eps = self.store.endpoints(container_id=c.id)
         if not eps:  # created before this berthd knew networks, or its endpoints were dropped
-            self._add_endpoint(c, self.get(mode), {}, 0)
+            self._add_endpoint(c, self.get(mode), EndpointSpec(), 0)
             eps = self.store.endpoints(container_id=c.id)
         netns = self.netns_path(c.id)
         await asyncio.to_thread(links.create_netns, netns)
         self.active.add(c.id)
         try:
-            routed = False
+            routed = (False, False)
             for index, ep in enumerate(eps):
                 try:
                     n = self.get(ep.network_id)
                 except NotFound:
                     raise NotFound(f"network {ep.network_id[:12]} of container {c.name} not found") from None
-                gateway = None if n.internal or routed else str(n.gateway)
-                routed = routed or gateway is not None
-                await self._plug(c, n, ep, netns, f"eth{index}", gateway)
-            bindings = self.reservations.reserve(c.id, requested(c.host_config, c.config))
+                routed = await self._plug(c, n, ep, netns, f"eth{index}", routed)
+            # Ports published without a host address go where the primary network's
+            # host_binding_ipv4 option says (every address unless it says otherwise).
+            host_ip = self.get(eps[0].network_id).host_binding_ipv4 if eps else ""
+            wanted = [r if r.host_ip or not host_ip else dataclasses.replace(r, host_ip=host_ip)
+                      for r in requested(c.host_config, c.config)]
+            bindings = self.reservations.reserve(c.id, wanted)
             self.store.set_bindings(c.id, bindings)
             await self._sync_firewall()
         except BaseException:
@@ -365,16 +401,24 @@ class NetworkService:
                                  host_gateway=self._host_gateway(c))
 
     async def _plug(self, c: Container, n: Network, ep: Endpoint, netns: Path, ifname: str,
-                    gateway: str | None) -> None:
+                    routed: tuple[bool, bool]) -> tuple[bool, bool]:
+        """Plug `ep` in as `ifname`. `routed`: whether the container already has an IPv4, an IPv6
+        default route; the first network with a way out gives each. Returns them after this one."""
         assert n.subnet is not None
         addr = self.store.assign_address(n, ep)
-        ep.mac = mac_for(addr)
+        ep.mac = ep.static_mac.replace("-", ":").lower() or mac_for(addr)
         self.store.set_mac(ep)
         await self._bring_up(n)  # the bridge may be gone (host reboot, someone's `ip link del`)
+        gateway = str(n.gateway) if not n.internal and not routed[0] else None
+        gateway6 = str(n.gateway6) if n.ipv6 and ep.ip6 is not None and not n.internal and not routed[1] else None
         plug = links.Plug(bridge=n.bridge, host_name="vb" + secrets.token_hex(5), ifname=ifname, mac=ep.mac,
                           address=str(addr), prefixlen=n.subnet.prefixlen, gateway=gateway,
-                          alias=self._alias(f"{c.id}:{n.id[:12]}"))
+                          alias=self._alias(f"{c.id}:{n.id[:12]}"),
+                          address6=str(ep.ip6) if ep.ip6 is not None else None,
+                          prefixlen6=n.subnet6.prefixlen if n.subnet6 is not None else 64, gateway6=gateway6,
+                          link_local=tuple(ep.link_local_ips), mtu=n.mtu)
         await asyncio.to_thread(links.plug, netns, plug)
+        return routed[0] or gateway is not None, routed[1] or gateway6 is not None
 
     async def detach(self, c: Container) -> None:
         if self._mode(c) in ("host", "none") or self._mode(c).startswith("container:"):
@@ -424,15 +468,15 @@ class NetworkService:
                 raise Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
             eps = self.store.endpoints(container_id=c.id)
             position = max((e.position for e in eps), default=-1) + 1
-            ep = self._add_endpoint(c, n, settings or {}, position)
+            ep = self._add_endpoint(c, n, parse_endpoint(settings), position)
             if c.id in self.active:
                 try:
                     netns = self.netns_path(c.id)
                     names = await asyncio.to_thread(links.ns_ifnames, netns)
                     ifname = next(f"eth{i}" for i in range(64) if f"eth{i}" not in names)
-                    has_route = any(not self.get(e.network_id).internal for e in eps if self._exists(e.network_id))
-                    gateway = None if n.internal or has_route else str(n.gateway)
-                    await self._plug(c, n, ep, netns, ifname, gateway)
+                    others = [self.get(e.network_id) for e in eps if self._exists(e.network_id)]
+                    routed = (any(not o.internal for o in others), any(o.ipv6 and not o.internal for o in others))
+                    await self._plug(c, n, ep, netns, ifname, routed)
                     await self._sync_firewall()
                 except BaseException:
                     self.store.remove_endpoint(n.id, c.id)
@@ -479,7 +523,7 @@ class NetworkService:
         found = self._primary(c)
         if found is None or found[1].ip is None:
             return []
-        return [(str(found[1].ip), hostname)]
+        return [(address, hostname) for address in _addresses(found[1])]
 
     def _host_gateway(self, c: Container) -> str:
         """The host's address on the container's own network (reachable without leaving the bridge)."""
@@ -502,27 +546,43 @@ class NetworkService:
         return dns.container_resolv_conf(nameserver)
 
     def resolve_name(self, network_id: str, client: str, name: str) -> list[str] | None:
-        """The embedded DNS: `name` as a container on the asking container's networks sees it."""
+        """The embedded DNS: `name` as a container on the asking container's networks sees it
+        (its IPv4 and, on a dual-stack network, IPv6 addresses: the responder answers A and AAAA)."""
         name = name.rstrip(".").lower()
         asking = next((ep for ep in self.store.endpoints(network_id=network_id) if str(ep.ip) == client), None)
-        scope = [network_id]
+        mine = [asking] if asking is not None else []
         if asking is not None:
-            scope += [ep.network_id for ep in self.store.endpoints(container_id=asking.container_id)
-                      if ep.network_id != network_id]
+            mine += [ep for ep in self.store.endpoints(container_id=asking.container_id) if ep.network_id != network_id]
+        scope = [network_id] + [ep.network_id for ep in mine if ep.network_id != network_id]
         for nid in scope:
-            found: list[str] = []
-            for ep in self.store.endpoints(network_id=nid):
-                if ep.container_id not in self.active or ep.ip is None:
-                    continue
+            members = [ep for ep in self.store.endpoints(network_id=nid)
+                       if ep.container_id in self.active and ep.ip is not None]
+            # A link ("upstream:bar") names a container for the linking container alone, first.
+            own = next((ep for ep in mine if ep.network_id == nid), None)
+            for link in own.links if own is not None else []:
+                target, alias = link_target(link)
+                if name == alias.lower():
+                    found = self._addresses_of(target, members)
+                    if found:
+                        return found
+            found = []
+            for ep in members:
                 try:
                     c = self.lookup(ep.container_id)
                 except NotFound:
                     continue
                 if name in {c.name.lower(), c.short_id, *(a.lower() for a in ep.aliases)}:
-                    found.append(str(ep.ip))
+                    found += _addresses(ep)
             if found:
                 return found
         return None
+
+    def _addresses_of(self, container_ref: str, members: list[Endpoint]) -> list[str]:
+        try:
+            target = self.lookup(container_ref)
+        except NotFound:
+            return []
+        return [a for ep in members if ep.container_id == target.id for a in _addresses(ep)]
 
     def settings(self, c: Container) -> dict[str, Any]:
         networks = self._networks_of(c, self.store.endpoints(container_id=c.id), None)
@@ -534,8 +594,9 @@ class NetworkService:
             "Ports": self._port_map(c) if running else {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
             "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": default.get("IPAddress", ""),
-            "IPPrefixLen": default.get("IPPrefixLen", 0), "IPv6Gateway": "",
+            "GlobalIPv6Address": default.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": default.get("GlobalIPv6PrefixLen", 0), "IPAddress": default.get("IPAddress", ""),
+            "IPPrefixLen": default.get("IPPrefixLen", 0), "IPv6Gateway": default.get("IPv6Gateway", ""),
             "MacAddress": default.get("MacAddress", ""), "Networks": networks,
         }
 
@@ -563,13 +624,16 @@ class NetworkService:
                 except NotFound:
                     continue
             show = running and ep.ip is not None
+            v6 = show and ep.ip6 is not None and n.subnet6 is not None
             networks[n.name] = {
-                "IPAMConfig": {"IPv4Address": ep.static_ip} if ep.static_ip else None, "Links": None,
-                "Aliases": ep.aliases or None, "MacAddress": ep.mac if show else "", "DriverOpts": None,
+                "IPAMConfig": _ipam_config(ep), "Links": ep.links or None, "Aliases": ep.aliases or None,
+                # The MAC asked for shows before the interface exists, as dockerd shows it.
+                "MacAddress": ep.mac if show else ep.static_mac, "DriverOpts": ep.driver_opts,
                 "NetworkID": n.id, "EndpointID": ep.endpoint_id if show else "",
                 "Gateway": str(n.gateway) if show else "", "IPAddress": str(ep.ip) if show else "",
-                "IPPrefixLen": n.subnet.prefixlen if show and n.subnet else 0, "IPv6Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPPrefixLen": n.subnet.prefixlen if show and n.subnet else 0,
+                "IPv6Gateway": str(n.gateway6) if v6 else "", "GlobalIPv6Address": str(ep.ip6) if v6 else "",
+                "GlobalIPv6PrefixLen": n.subnet6.prefixlen if v6 and n.subnet6 else 0,
                 "DNSNames": [c.name, c.short_id, *ep.aliases] if n.user_defined else None,
             }
         mode = self._mode(c)
@@ -616,7 +680,8 @@ class NetworkService:
         nets = {n.id: n for n in self.store.all() if n.driver == "bridge" and n.subnet is not None}
         for n in nets.values():
             state.networks.append(NetworkRules(bridge=n.bridge, subnet=str(n.subnet), internal=n.internal,
-                                               icc=n.icc, masquerade=n.masquerade, dns=n.user_defined))
+                                               icc=n.icc, masquerade=n.masquerade, dns=n.user_defined,
+                                               subnet6=str(n.subnet6) if n.ipv6 else ""))
         for cid, bindings in self.store.bindings().items():
             primary = next((ep for ep in self.store.endpoints(container_id=cid)
                             if ep.network_id in nets and ep.ip is not None), None)
@@ -680,6 +745,29 @@ class NetworkService:
             responder.close()
         self.responders.clear()
         self.reservations.close()
+
+
+def _addresses(ep: Endpoint) -> list[str]:
+    return [str(a) for a in (ep.ip, ep.ip6) if a is not None]
+
+
+def _ipam_config(ep: Endpoint) -> dict[str, Any] | None:
+    """EndpointIPAMConfig as asked for: only the fields given (dockerd omits empty ones), null for none."""
+    config: dict[str, Any] = {}
+    if ep.static_ip:
+        config["IPv4Address"] = ep.static_ip
+    if ep.static_ip6:
+        config["IPv6Address"] = ep.static_ip6
+    if ep.link_local_ips:
+        config["LinkLocalIPs"] = list(ep.link_local_ips)
+    return config or None
+
+
+def _check_overlap(subnet: Net | Net6, others: list[Network]) -> None:
+    for other in others:
+        theirs = other.subnet if subnet.version == 4 else other.subnet6
+        if theirs is not None and subnet.overlaps(theirs):
+            raise Forbidden(f"Pool overlaps with other one on this address space ({other.name})")
 
 
 def _again(b: Binding) -> PortRequest:

@@ -7,13 +7,25 @@ across restarts of itself and of berthd; UNIQUE(network_id, ip) forbids handing 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.networks.ipam import Addr, AddressPool, Net, parse_address, parse_subnet
+from engine.networks.ipam import (
+    Addr,
+    Addr6,
+    AddressPool,
+    AnyAddr,
+    Net,
+    Net6,
+    parse_address,
+    parse_address6,
+    parse_subnet,
+    parse_subnet6,
+)
 from engine.networks.ports import Binding
 from engine.state.db import Database
 
@@ -57,6 +69,28 @@ CREATE TABLE IF NOT EXISTS port_bindings (
 );
 """
 
+# Columns added since the tables were first made: (table, column, declaration). A database of an
+# older berthd gets them on open, with defaults that mean what the older berthd did.
+ADDED_COLUMNS = (
+    ("networks", "enable_ipv6", "INTEGER NOT NULL DEFAULT 0"),
+    ("networks", "subnet6", "TEXT NOT NULL DEFAULT ''"),
+    ("networks", "gateway6", "TEXT NOT NULL DEFAULT ''"),
+    ("networks", "ip_range6", "TEXT NOT NULL DEFAULT ''"),
+    ("networks", "last_ip6", "TEXT NOT NULL DEFAULT ''"),
+    ("networks", "aux", "TEXT NOT NULL DEFAULT '{}'"),
+    ("networks", "ipam_options", "TEXT NOT NULL DEFAULT 'null'"),
+    ("networks", "ipam_config", "TEXT NOT NULL DEFAULT ''"),
+    ("networks", "config_only", "INTEGER NOT NULL DEFAULT 0"),
+    ("networks", "config_from", "TEXT NOT NULL DEFAULT ''"),
+    ("endpoints", "ip6", "TEXT"),
+    ("endpoints", "static_ip6", "TEXT NOT NULL DEFAULT ''"),
+    ("endpoints", "static_mac", "TEXT NOT NULL DEFAULT ''"),
+    ("endpoints", "links", "TEXT NOT NULL DEFAULT '[]'"),
+    ("endpoints", "link_local_ips", "TEXT NOT NULL DEFAULT '[]'"),
+    ("endpoints", "driver_opts", "TEXT NOT NULL DEFAULT 'null'"),
+)
+INDEXES = "CREATE UNIQUE INDEX IF NOT EXISTS endpoints_ip6 ON endpoints(network_id, ip6);"
+
 
 @dataclass
 class Network:
@@ -73,11 +107,37 @@ class Network:
     options: dict[str, str] = field(default_factory=dict)
     bridge: str = ""
     predefined: bool = False
+    enable_ipv6: bool = False
+    subnet6: Net6 | None = None  # kept (and shown) even without enable_ipv6, as dockerd does; used only with it
+    gateway6: Addr6 | None = None
+    ip_range6: Net6 | None = None
+    aux: dict[str, AnyAddr] = field(default_factory=dict)  # IPAM's auxiliary addresses, both families
+    ipam_options: dict[str, str] | None = None
+    # IPAM.Config as inspect shows it: what the request gave, in its own spelling ("2001:389::0/96"),
+    # plus the subnet and gateway berthd chose when it gave none. None: derived from the fields.
+    ipam_config: list[dict[str, Any]] | None = None
+    config_only: bool = False  # holds configuration for other networks (ConfigFrom); no bridge, no endpoints
+    config_from: str = ""  # the name of the config-only network this one took its configuration from
 
     @property
     def pool(self) -> AddressPool:
         assert self.subnet is not None and self.gateway is not None
-        return AddressPool(self.subnet, self.gateway, self.ip_range)
+        return AddressPool(self.subnet, self.gateway, self.ip_range,
+                           frozenset(a for a in self.aux.values() if a.version == 4))
+
+    @property
+    def pool6(self) -> AddressPool | None:
+        """The IPv6 addresses endpoints take; None on a network without IPv6."""
+        if not self.ipv6:
+            return None
+        assert self.subnet6 is not None and self.gateway6 is not None
+        return AddressPool(self.subnet6, self.gateway6, self.ip_range6,
+                           frozenset(a for a in self.aux.values() if a.version == 6))
+
+    @property
+    def ipv6(self) -> bool:
+        """Dual-stack: the bridge, and every endpoint, has an IPv6 address too."""
+        return self.enable_ipv6 and self.subnet6 is not None and self.gateway6 is not None
 
     @property
     def is_bridge(self) -> bool:
@@ -89,11 +149,32 @@ class Network:
 
     @property
     def icc(self) -> bool:
-        return self.options.get("com.docker.network.bridge.enable_icc", "true").lower() != "false"
+        return _flag(self.options, ICC_OPT)
 
     @property
     def masquerade(self) -> bool:
-        return self.options.get("com.docker.network.bridge.enable_ip_masquerade", "true").lower() != "false"
+        return _flag(self.options, MASQUERADE_OPT)
+
+    @property
+    def host_binding_ipv4(self) -> str:
+        """Where ports published without a host address are bound on this network ("" for every address)."""
+        value = self.options.get(HOST_BINDING_OPT, "")
+        return "" if value in ("", "0.0.0.0") else value
+
+    @property
+    def mtu(self) -> int:
+        """The MTU of the network's interfaces; 0 for the kernel's default."""
+        return int(self.options.get(MTU_OPT) or 0)
+
+
+ICC_OPT = "com.docker.network.bridge.enable_icc"
+MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
+HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
+MTU_OPT = "com.docker.network.driver.mtu"
+
+
+def _flag(options: dict[str, str], key: str) -> bool:
+    return options.get(key, "true").lower() not in ("false", "0", "f")  # Go's ParseBool
 
 
 @dataclass
@@ -102,10 +183,20 @@ class Endpoint:
     container_id: str
     endpoint_id: str
     ip: Addr | None
-    mac: str
+    mac: str  # the interface's MAC while it exists (the asked-for one, or derived from the address)
     static_ip: str
     aliases: list[str]
     position: int  # order of attachment: the first is the container's primary network
+    ip6: Addr6 | None = None
+    static_ip6: str = ""
+    static_mac: str = ""  # the MAC asked for (EndpointSettings.MacAddress); "" for one from the address
+    links: list[str] = field(default_factory=list)  # "container:alias", resolvable by this endpoint only
+    link_local_ips: list[str] = field(default_factory=list)
+    driver_opts: dict[str, str] | None = None
+
+
+def _json_or_none(text: str) -> Any:
+    return json.loads(text) if text else None
 
 
 def _network(row: sqlite3.Row) -> Network:
@@ -116,6 +207,13 @@ def _network(row: sqlite3.Row) -> Network:
         ip_range=parse_subnet(row["ip_range"]) if row["ip_range"] else None,
         internal=bool(row["internal"]), attachable=bool(row["attachable"]), labels=json.loads(row["labels"]),
         options=json.loads(row["options"]), bridge=row["bridge"], predefined=bool(row["predefined"]),
+        enable_ipv6=bool(row["enable_ipv6"]),
+        subnet6=parse_subnet6(row["subnet6"]) if row["subnet6"] else None,
+        gateway6=parse_address6(row["gateway6"], "gateway") if row["gateway6"] else None,
+        ip_range6=parse_subnet6(row["ip_range6"]) if row["ip_range6"] else None,
+        aux={k: ipaddress.ip_address(v) for k, v in json.loads(row["aux"]).items()},
+        ipam_options=json.loads(row["ipam_options"]), ipam_config=_json_or_none(row["ipam_config"]),
+        config_only=bool(row["config_only"]), config_from=row["config_from"],
     )
 
 
@@ -124,6 +222,9 @@ def _endpoint(row: sqlite3.Row) -> Endpoint:
         network_id=row["network_id"], container_id=row["container_id"], endpoint_id=row["endpoint_id"],
         ip=parse_address(row["ip"], "address") if row["ip"] else None, mac=row["mac"], static_ip=row["static_ip"],
         aliases=json.loads(row["aliases"]), position=row["position"],
+        ip6=parse_address6(row["ip6"], "address") if row["ip6"] else None, static_ip6=row["static_ip6"],
+        static_mac=row["static_mac"], links=json.loads(row["links"]), link_local_ips=json.loads(row["link_local_ips"]),
+        driver_opts=json.loads(row["driver_opts"]),
     )
 
 
@@ -131,6 +232,11 @@ class NetworkStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
+        for table, column, decl in ADDED_COLUMNS:
+            have = {r["name"] for r in db.query(f"PRAGMA table_info({table})")}
+            if column not in have:
+                db.ensure_schema(f"ALTER TABLE {table} ADD COLUMN {column} {decl};")
+        db.ensure_schema(INDEXES)
 
     # ---- networks -----------------------------------------------------------------------
 
@@ -139,10 +245,15 @@ class NetworkStore:
             with self.db.transaction() as tx:
                 tx.execute(
                     "INSERT INTO networks (id, name, driver, subnet, gateway, ip_range, internal, attachable, labels,"
-                    " options, bridge, predefined, created_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " options, bridge, predefined, created_ns, enable_ipv6, subnet6, gateway6, ip_range6, aux,"
+                    " ipam_options, ipam_config, config_only, config_from)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (n.id, n.name, n.driver, str(n.subnet or ""), str(n.gateway or ""), str(n.ip_range or ""),
                      int(n.internal), int(n.attachable), json.dumps(n.labels), json.dumps(n.options), n.bridge,
-                     int(n.predefined), n.created_ns))
+                     int(n.predefined), n.created_ns, int(n.enable_ipv6), str(n.subnet6 or ""),
+                     str(n.gateway6 or ""), str(n.ip_range6 or ""), json.dumps({k: str(v) for k, v in n.aux.items()}),
+                     json.dumps(n.ipam_options), json.dumps(n.ipam_config) if n.ipam_config is not None else "",
+                     int(n.config_only), n.config_from))
         except sqlite3.IntegrityError:
             raise Conflict(f"network with name {n.name} already exists") from None
 
@@ -196,9 +307,11 @@ class NetworkStore:
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, aliases,"
-                " position) VALUES (?,?,?,?,?,?,?,?)",
+                " position, ip6, static_ip6, static_mac, links, link_local_ips, driver_opts)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (ep.network_id, ep.container_id, ep.endpoint_id, str(ep.ip) if ep.ip else None, ep.mac,
-                 ep.static_ip, json.dumps(ep.aliases), ep.position))
+                 ep.static_ip, json.dumps(ep.aliases), ep.position, str(ep.ip6) if ep.ip6 else None, ep.static_ip6,
+                 ep.static_mac, json.dumps(ep.links), json.dumps(ep.link_local_ips), json.dumps(ep.driver_opts)))
 
     def remove_endpoint(self, network_id: str, container_id: str) -> None:
         with self.db.transaction() as tx:
@@ -208,44 +321,54 @@ class NetworkStore:
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
 
-    def used_addresses(self, network_id: str) -> set[Addr]:
-        rows = self.db.query("SELECT ip, static_ip FROM endpoints WHERE network_id = ?", (network_id,))
-        out: set[Addr] = set()
-        for r in rows:
-            for text in (r["ip"], r["static_ip"]):
-                if text:
-                    out.add(parse_address(text, "address"))
-        return out
+    def used_addresses(self, network_id: str) -> set[AnyAddr]:
+        """Every address, either family, held or asked for by an endpoint of the network."""
+        rows = self.db.query("SELECT ip, static_ip, ip6, static_ip6 FROM endpoints WHERE network_id = ?",
+                             (network_id,))
+        return {ipaddress.ip_address(text) for r in rows for text in r if text}
 
     def assign_address(self, n: Network, ep: Endpoint) -> Addr:
-        """Give `ep` its address (its static one if it asked for one) in one transaction."""
+        """Give `ep` its addresses (IPv4, and IPv6 on a dual-stack network; the static ones if it asked
+        for them) in one transaction."""
         with self.db.transaction() as tx:
-            row = tx.execute("SELECT ip FROM endpoints WHERE network_id = ? AND container_id = ?",
+            row = tx.execute("SELECT ip, ip6 FROM endpoints WHERE network_id = ? AND container_id = ?",
                              (n.id, ep.container_id)).fetchone()
+            if row is not None and row["ip"] and (row["ip6"] or not n.ipv6):
+                ep.ip = parse_address(row["ip"], "address")
+                ep.ip6 = parse_address6(row["ip6"], "address") if row["ip6"] else None
+                return ep.ip
+            rows = tx.execute("SELECT container_id, ip, static_ip, ip6, static_ip6 FROM endpoints"
+                              " WHERE network_id = ?", (n.id,)).fetchall()
+            used = {ipaddress.ip_address(text) for r in rows if r["container_id"] != ep.container_id
+                    for text in (r["ip"], r["static_ip"], r["ip6"], r["static_ip6"]) if text}
+            last = tx.execute("SELECT last_ip, last_ip6 FROM networks WHERE id = ?", (n.id,)).fetchone()
             if row is not None and row["ip"]:
-                return parse_address(row["ip"], "address")
-            used = {parse_address(r["ip"], "address") for r in tx.execute(
-                "SELECT ip FROM endpoints WHERE network_id = ? AND ip IS NOT NULL", (n.id,))}
-            used |= {parse_address(r["static_ip"], "address") for r in tx.execute(
-                "SELECT static_ip FROM endpoints WHERE network_id = ? AND static_ip != '' AND container_id != ?",
-                (n.id, ep.container_id))}
-            if ep.static_ip:
+                addr: AnyAddr = parse_address(row["ip"], "address")
+            elif ep.static_ip:
                 addr = n.pool.static(parse_address(ep.static_ip, "address"), used)
             else:
-                last = tx.execute("SELECT last_ip FROM networks WHERE id = ?", (n.id,)).fetchone()
                 after = parse_address(last["last_ip"], "address") if last and last["last_ip"] else None
                 addr = n.pool.allocate(used, after)
                 tx.execute("UPDATE networks SET last_ip = ? WHERE id = ?", (str(addr), n.id))
-            tx.execute("UPDATE endpoints SET ip = ? WHERE network_id = ? AND container_id = ?",
-                       (str(addr), n.id, ep.container_id))
-        ep.ip = addr
+            addr6: AnyAddr | None = None
+            pool6 = n.pool6
+            if pool6 is not None:
+                if ep.static_ip6:
+                    addr6 = pool6.static(parse_address6(ep.static_ip6, "address"), used)
+                else:
+                    after6 = parse_address6(last["last_ip6"], "address") if last and last["last_ip6"] else None
+                    addr6 = pool6.allocate(used, after6)
+                    tx.execute("UPDATE networks SET last_ip6 = ? WHERE id = ?", (str(addr6), n.id))
+            tx.execute("UPDATE endpoints SET ip = ?, ip6 = ? WHERE network_id = ? AND container_id = ?",
+                       (str(addr), str(addr6) if addr6 else None, n.id, ep.container_id))
+        assert isinstance(addr, Addr) and (addr6 is None or isinstance(addr6, Addr6))
+        ep.ip, ep.ip6 = addr, addr6
         return addr
 
     def set_mac(self, ep: Endpoint) -> None:
         with self.db.transaction() as tx:
             tx.execute("UPDATE endpoints SET mac = ? WHERE network_id = ? AND container_id = ?",
                        (ep.mac, ep.network_id, ep.container_id))
-
 
     # ---- published ports of running containers (so a restarted berthd keeps the same ones) ----
 
@@ -268,10 +391,14 @@ class NetworkStore:
 
 def network_row_fields(n: Network) -> dict[str, Any]:
     """The IPAM block of NetworkResource."""
-    config: list[dict[str, str]] = []
-    if n.subnet is not None:
-        entry = {"Subnet": str(n.subnet), "Gateway": str(n.gateway or "")}
-        if n.ip_range is not None:
-            entry["IPRange"] = str(n.ip_range)
-        config.append(entry)
-    return {"Driver": "default", "Options": None if n.predefined else {}, "Config": config}
+    config: list[dict[str, Any]] = []
+    if n.ipam_config is not None:
+        config = n.ipam_config
+    else:
+        for subnet, gateway, ip_range in ((n.subnet, n.gateway, n.ip_range), (n.subnet6, n.gateway6, n.ip_range6)):
+            if subnet is not None:
+                entry = {"Subnet": str(subnet), "Gateway": str(gateway or "")}
+                if ip_range is not None:
+                    entry["IPRange"] = str(ip_range)
+                config.append(entry)
+    return {"Driver": "default", "Options": n.ipam_options, "Config": config}

@@ -1,0 +1,283 @@
+"""What a network create request and an endpoint's settings ask for, parsed once into typed values.
+
+The wording of type errors is dockerd's (its JSON decoder's), since clients and people compare
+them; the other checks say what is wrong and what to give instead. Values are validated here,
+at the edge, so the service never meets a MAC that is not one or an address of the wrong family.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import EngineError, Forbidden, InvalidArgument, NotFound
+from engine.networks.ipam import (
+    Addr,
+    Addr6,
+    AnyAddr,
+    Net,
+    Net6,
+    family_of,
+    parse_address,
+    parse_address6,
+    parse_subnet,
+    parse_subnet6,
+)
+from engine.networks.store import HOST_BINDING_OPT, ICC_OPT, MASQUERADE_OPT, MTU_OPT
+
+BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+_IFNAME = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+class SwarmOnly(EngineError):
+    """What needs swarm mode, which berthd does not have (dockerd outside a swarm also refuses it)."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """One IPAM.Config entry, of one family."""
+
+    version: int  # 4 or 6
+    subnet: Net | Net6 | None
+    gateway: AnyAddr | None
+    ip_range: Net | Net6 | None
+    aux: dict[str, AnyAddr]
+    shown: dict[str, Any]  # the entry in the request's own spelling, echoed by inspect
+
+
+@dataclass
+class NetworkSpec:
+    name: str
+    driver: str = "bridge"
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] | None = None
+    pools: list[PoolSpec] = field(default_factory=list)
+    config_only: bool = False
+    config_from: str = ""
+
+    def pool(self, version: int) -> PoolSpec | None:
+        return next((p for p in self.pools if p.version == version), None)
+
+    @property
+    def configured(self) -> bool:
+        """Whether the request itself carries configuration (which ConfigFrom then forbids)."""
+        return bool(self.pools or self.options or self.ipam_options or self.enable_ipv6)
+
+
+def _string_map(value: Any, what: str) -> dict[str, str]:
+    """A JSON object of strings, refused in dockerd's (Go's) words otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        kind = "array" if isinstance(value, list) else _json_kind(value)
+        raise InvalidArgument(f"json: cannot unmarshal {kind} into Go struct field {what} of type map[string]string")
+    for v in value.values():
+        if not isinstance(v, str):
+            raise InvalidArgument(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {what} of type string")
+    return {str(k): v for k, v in value.items()}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _bool_field(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+                              f"NetworkCreateRequest.{key} of type bool")
+    return value
+
+
+def check_bridge_options(options: dict[str, str]) -> None:
+    """The bridge driver's own options must parse; others are kept and shown, as dockerd does."""
+    for key in (ICC_OPT, MASQUERADE_OPT):
+        if key in options and options[key] not in _GO_BOOLS:
+            raise InvalidArgument(f"failed to parse {key} value: {options[key]} (use true or false)")
+    if MTU_OPT in options:
+        try:
+            mtu = int(options[MTU_OPT])
+        except ValueError:
+            raise InvalidArgument(
+                f"failed to parse {MTU_OPT} value: {options[MTU_OPT]} (a number, like 1400)") from None
+        if mtu and not 68 <= mtu <= 65535:
+            raise InvalidArgument(f"invalid MTU {mtu}: it must be between 68 and 65535")
+    if options.get(HOST_BINDING_OPT):
+        parse_address(options[HOST_BINDING_OPT], f"{HOST_BINDING_OPT} value")
+    bridge = options.get(BRIDGE_NAME_OPT)
+    if bridge is not None and not _IFNAME.match(bridge):
+        raise InvalidArgument(f"invalid bridge name {bridge!r}: at most 15 letters, digits, '_', '.' or '-'")
+
+
+def _pool(entry: Any) -> PoolSpec:
+    if not isinstance(entry, dict):
+        raise InvalidArgument("each IPAM.Config entry must be a JSON object (Subnet, IPRange, Gateway, "
+                              "AuxiliaryAddresses)")
+    texts = {k: entry.get(k) for k in ("Subnet", "IPRange", "Gateway")}
+    for key, text in texts.items():
+        if text is not None and not isinstance(text, str):
+            raise InvalidArgument(f"json: cannot unmarshal {_json_kind(text)} into Go struct field "
+                                  f"IPAMConfig.{key} of type string")
+    aux_text = _string_map(entry.get("AuxiliaryAddresses"), "IPAMConfig.AuxiliaryAddresses")
+    subnet_text, range_text, gateway_text = (texts["Subnet"] or ""), (texts["IPRange"] or ""), (texts["Gateway"] or "")
+    if not subnet_text:
+        if range_text or gateway_text or aux_text:
+            raise InvalidArgument("a gateway, ip-range or auxiliary address needs a subnet too")
+        return PoolSpec(4, None, None, None, {}, {})
+    version = family_of(subnet_text)
+    if version == 6:
+        subnet: Net | Net6 = parse_subnet6(subnet_text)
+        ip_range: Net | Net6 | None = parse_subnet6(range_text) if range_text else None
+        gateway: AnyAddr | None = parse_address6(gateway_text, "gateway") if gateway_text else None
+        aux: dict[str, AnyAddr] = {k: parse_address6(v, f"auxiliary address {k}") for k, v in aux_text.items()}
+    else:
+        subnet = parse_subnet(subnet_text)
+        ip_range = parse_subnet(range_text) if range_text else None
+        gateway = parse_address(gateway_text, "gateway") if gateway_text else None
+        aux = {k: parse_address(v, f"auxiliary address {k}") for k, v in aux_text.items()}
+    shown: dict[str, Any] = {"Subnet": subnet_text}
+    if range_text:
+        shown["IPRange"] = range_text
+    if gateway_text:
+        shown["Gateway"] = gateway_text
+    if aux_text:
+        shown["AuxiliaryAddresses"] = aux_text
+    return PoolSpec(version, subnet, gateway, ip_range, aux, shown)
+
+
+def parse_create(body: dict[str, Any]) -> NetworkSpec:
+    """A NetworkCreateRequest, checked."""
+    name = body.get("Name")
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument("a network needs a Name")
+    driver = body.get("Driver") or "bridge"
+    if not isinstance(driver, str):
+        raise InvalidArgument("Driver must be a string")
+    if driver in ("host", "null"):
+        raise Forbidden(f'only one instance of "{driver}" network is allowed')
+    if driver == "overlay":
+        raise SwarmOnly("the overlay driver needs swarm mode, which berthd does not support: use a bridge network")
+    if _bool_field(body, "Ingress"):
+        raise Forbidden("Ingress network can only be global scope network")
+    scope = body.get("Scope") or "local"
+    if scope != "local":
+        raise SwarmOnly(f"{scope} scope networks need swarm mode, which berthd does not support: use local")
+    config_only = _bool_field(body, "ConfigOnly")
+    if driver != "bridge" and not config_only:
+        raise NotFound(f'plugin "{driver}" not found: berthd\'s networks use the bridge driver')
+    spec = NetworkSpec(name=name, driver=driver, internal=_bool_field(body, "Internal"),
+                       attachable=_bool_field(body, "Attachable"), enable_ipv6=_bool_field(body, "EnableIPv6"),
+                       labels=_string_map(body.get("Labels"), "NetworkCreateRequest.Labels"),
+                       options=_string_map(body.get("Options"), "NetworkCreateRequest.Options"),
+                       config_only=config_only)
+    check_bridge_options(spec.options)
+    ipam = body.get("IPAM") or {}
+    if not isinstance(ipam, dict):
+        raise InvalidArgument("IPAM must be a JSON object (Driver, Config, Options)")
+    if ipam.get("Driver") not in (None, "", "default"):
+        raise NotFound(f"IPAM driver {ipam['Driver']!r} not found: only the default one is available")
+    if ipam.get("Options") is not None:
+        spec.ipam_options = _string_map(ipam["Options"], "IPAM.Options")
+    configs = ipam.get("Config") or []
+    if not isinstance(configs, list):
+        raise InvalidArgument("IPAM.Config must be a list of pools")
+    spec.pools = [p for p in (_pool(c) for c in configs) if p.subnet is not None]
+    for version in (4, 6):
+        if sum(p.version == version for p in spec.pools) > 1:
+            raise InvalidArgument(f"berthd networks take one IPv{version} subnet")
+    config_from = body.get("ConfigFrom") or {}
+    if not isinstance(config_from, dict) or not isinstance(config_from.get("Network") or "", str):
+        raise InvalidArgument('ConfigFrom must be {"Network": "<config-only network>"}')
+    spec.config_from = str(config_from.get("Network") or "")
+    if spec.config_from and spec.config_only:
+        raise InvalidArgument("a config-only network cannot take its configuration from another")
+    return spec
+
+
+@dataclass
+class EndpointSpec:
+    """An EndpointSettings from a create request or a connect."""
+
+    aliases: list[str] = field(default_factory=list)
+    ipv4: Addr | None = None
+    ipv6: Addr6 | None = None
+    link_local_ips: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)  # "container:alias", as given
+    mac: str = ""
+    driver_opts: dict[str, str] | None = None
+
+
+def _string_list(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"{what} must be a list of strings")
+    return list(value)
+
+
+def parse_mac(text: str) -> str:
+    if not _MAC.match(text):
+        raise InvalidArgument(f"invalid MAC address {text!r}: use six hex pairs, like 02:42:ac:11:00:02")
+    return text
+
+
+def link_target(link: str) -> tuple[str, str]:
+    """"container:alias" (or "container", its own alias) -> (container, alias)."""
+    name, _, alias = link.partition(":")
+    return name.lstrip("/"), (alias or name.lstrip("/"))
+
+
+def parse_endpoint(settings: Any, mac: str = "") -> EndpointSpec:
+    """`mac`: the container's own Config.MacAddress (API < 1.44), which applies to its first network."""
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, dict):
+        raise InvalidArgument("EndpointSettings must be a JSON object")
+    spec = EndpointSpec(aliases=_string_list(settings.get("Aliases"), "Aliases"),
+                        links=_string_list(settings.get("Links"), "Links"))
+    ipam = settings.get("IPAMConfig") or {}
+    if not isinstance(ipam, dict):
+        raise InvalidArgument("IPAMConfig must be a JSON object (IPv4Address, IPv6Address, LinkLocalIPs)")
+    if ipam.get("IPv4Address"):
+        spec.ipv4 = parse_address(str(ipam["IPv4Address"]), "IPv4 address")
+    if ipam.get("IPv6Address"):
+        spec.ipv6 = parse_address6(str(ipam["IPv6Address"]), "IPv6 address")
+    spec.link_local_ips = _string_list(ipam.get("LinkLocalIPs"), "IPAMConfig.LinkLocalIPs")
+    for text in spec.link_local_ips:
+        try:
+            local = ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid link-local address {text!r}") from None
+        if not local.is_link_local:
+            raise InvalidArgument(f"{text} is not a link-local address (169.254.0.0/16 or fe80::/10)")
+    for link in spec.links:
+        name, alias = link_target(link)
+        if not name or ":" in alias:
+            raise InvalidArgument(f"invalid link {link!r}: use container:alias")
+    wanted = settings.get("MacAddress") or mac
+    if wanted:
+        spec.mac = parse_mac(str(wanted))
+    if settings.get("DriverOpts") is not None:
+        spec.driver_opts = _string_map(settings["DriverOpts"], "EndpointSettings.DriverOpts")
+    return spec
