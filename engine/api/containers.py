@@ -15,20 +15,21 @@ from engine.containers import reported
 from engine.containers.logs import LogQuery, LogSettings, read_log
 from engine.containers.model import Container, State
 from engine.containers.stdio import parse_detach_keys
-from engine.errors import InvalidArgument, NotImplementedHere
+from engine.errors import InvalidArgument, NotFound, NotImplementedHere
 from engine.labels import labels_match
 from engine.timefmt import parse_timestamp, rfc3339_nano
 
 
-def summary(c: Container, request: web.Request, networks: dict[str, Any] | None = None) -> dict[str, Any]:
+def summary(c: Container, request: web.Request, networks: dict[str, Any] | None = None,
+            link_names: list[str] | None = None) -> dict[str, Any]:
     """The ContainerSummary shape of GET /containers/json (`networks`: its Networks, when the
-    caller fetched those of many containers at once)."""
+    caller fetched those of many containers at once; `link_names`: the names links give it)."""
     svc = backend(request).containers
     if networks is None:
         networks = svc.networking.summaries([c])[c.id]
     return {
         "Id": c.id,
-        "Names": ["/" + c.name],
+        "Names": ["/" + c.name, *(link_names or [])],
         "Image": c.image,
         "ImageID": c.image_id,
         "Command": " ".join(c.command),
@@ -104,7 +105,8 @@ async def list_containers(request: web.Request) -> web.Response:
     if limit > 0:
         rows = rows[:limit]
     networks = backend(request).containers.networking.summaries(rows)
-    return web.json_response([summary(c, request, networks[c.id]) for c in rows])
+    link_names = backend(request).containers.link_names()
+    return web.json_response([summary(c, request, networks[c.id], link_names.get(c.name)) for c in rows])
 
 
 async def create(request: web.Request) -> web.Response:
@@ -148,6 +150,13 @@ async def wait(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def remove_link(request: web.Request) -> web.Response:
+    if not flag(request, "link"):
+        raise NotFound(f"No such container: {request.match_info['id']}/{request.match_info['alias']}")
+    backend(request).containers.remove_link(request.match_info["id"], request.match_info["alias"])
+    return web.Response(status=204)
+
+
 async def remove(request: web.Request) -> web.Response:
     await backend(request).containers.remove(request.match_info["id"], force=flag(request, "force"),
                                              volumes=flag(request, "v"))
@@ -169,6 +178,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
     keys = parse_detach_keys(request.query.get("detachKeys"))
     with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        if flag(request, "logs") and LogSettings.from_host_config(c.host_config).kept:
+            # What was printed so far, then (with stream=1) what comes, as dockerd replays it.
+            query = LogQuery(stdout=flag(request, "stdout"), stderr=flag(request, "stderr"), since_ns=0,
+                             until_ns=0, tail=None, follow=False)
+            async for batch in read_log(svc.log_path(c.id), query, lambda: False):
+                for line in batch:
+                    await write(line.stream, line.data)
         if flag(request, "stream"):
             await svc.attach(c.id, write, reader if want_stdin else None,
                              flag(request, "stdout"), flag(request, "stderr"), keys)
@@ -294,3 +310,4 @@ def register(routes: Routes) -> None:
     routes.add("POST", "/containers/{id}/update", update)
     routes.add("POST", "/containers/prune", prune)
     routes.add("DELETE", "/containers/{id}", remove)
+    routes.add("DELETE", "/containers/{id}/{alias}", remove_link)

@@ -29,9 +29,11 @@ async def start(request: web.Request) -> web.StreamResponse:
     session = execs.get(request.match_info["id"])
     if session.started:
         raise Conflict(f"exec {session.id} has already been started")
+    # As dockerd: the process has a terminal if the exec was created with one; the start body's
+    # Tty only says how the response is framed (raw, or multiplexed frames all on stdout).
     tty = bool(body.get("Tty", session.tty))
     if body.get("Detach"):
-        await execs.start(session.id, None, None, tty)
+        await execs.start(session.id, None, None)
         return web.Response(status=200)
     # Refuse before taking over the connection, so the client gets a plain error.
     if not backend(request).containers.get(session.container_id).running:
@@ -44,7 +46,7 @@ async def start(request: web.Request) -> web.StreamResponse:
             await resp.write(data if tty else frame(stream, data))
 
     try:
-        await execs.start(session.id, write, reader, tty)
+        await execs.start(session.id, write, reader)
     except Exception as e:  # the status line is gone: say it in the stream, as dockerd does
         with contextlib.suppress(ConnectionError):
             await write(2, f"Error: {getattr(e, 'message', e)}\n".encode())

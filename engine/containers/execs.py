@@ -99,7 +99,7 @@ class ExecService:
         return session
 
     async def start(self, exec_id: str, write: stdio.OutputWriter | None,
-                    stdin: asyncio.StreamReader | None, tty: bool | None = None) -> None:
+                    stdin: asyncio.StreamReader | None) -> None:
         """Run the session; with `write`, stream its stdio until it ends (or the client
         detaches), and return only once its exit code is known."""
         session = self.get(exec_id)
@@ -109,8 +109,6 @@ class ExecService:
         if c.state is not State.RUNNING:
             raise Conflict(f"Container {c.id} is not running")
         session.started = True
-        if tty is not None:
-            session.tty = tty
         layout = ExecLayout(bundle=self.containers.paths.exec_root / "execs" / session.id,
                             socket_dir=self.containers.paths.sockets, short_id=session.id[:12])
         layout.bundle.mkdir(parents=True, exist_ok=True)

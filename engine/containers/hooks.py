@@ -69,3 +69,6 @@ class ContainerMounts(Protocol):
 
     def inspect(self, c: Container) -> list[dict[str, Any]]:
         """The Mounts list of inspect and of GET /containers/json."""
+
+    def host_binds(self, c: Container) -> list[Mount]:
+        """Binds and volumes as host directories at their targets (files of stopped containers)."""

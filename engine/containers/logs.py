@@ -146,6 +146,7 @@ class LogQuery:
 class _Parser:
     def __init__(self) -> None:
         self.partial: dict[int, bytearray] = {}
+        self.stamps: dict[int, bytes] = {}  # when each stream's unfinished line began
 
     def feed(self, records: Iterable[bytes]) -> Iterator[LogLine]:
         for rec in records:
@@ -158,10 +159,21 @@ class _Parser:
             buf = self.partial.setdefault(stream, bytearray())
             buf += content
             if tag.startswith(b"P"):
+                self.stamps.setdefault(stream, ts)
                 continue
             data = bytes(buf) + b"\n"
             buf.clear()
+            self.stamps.pop(stream, None)
             yield LogLine(stream, ts, data)
+
+    def flush(self) -> list[LogLine]:
+        """What the container printed last without a newline: once it has exited, that is a
+        line of its own (dockerd's logs return it as printed, with no newline added)."""
+        out = [LogLine(stream, self.stamps.get(stream, b""), bytes(buf))
+               for stream, buf in sorted(self.partial.items()) if buf]
+        self.partial.clear()
+        self.stamps.clear()
+        return out
 
 
 def _utc(ts: str) -> str:
@@ -213,6 +225,10 @@ async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> 
     if not query.follow:
         if f is not None:
             f.close()
+        if not running():
+            tail = [ln for ln in parser.flush() if query.wants(ln)]
+            if tail:
+                yield tail
         return
     try:
         while True:
@@ -238,6 +254,9 @@ async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> 
                 inode, pending = current, b""
                 continue
             if not alive:
+                tail = [ln for ln in parser.flush() if query.wants(ln)]
+                if tail:
+                    yield tail
                 return
             if query.until_ns and _now_ns() > query.until_ns:
                 return

@@ -4,14 +4,18 @@
 rootfs the service mounts at start. Both cases end up as a *detached* mount, a clone made
 with open_tree(2), that lives exactly as long as our fd:
 
-- running: a clone of the overlay mounted at `<bundle>/rootfs`. The service unmounts that
-  mount point when the container exits; because we hold a clone and not the mount point
-  itself, its umount never fails with EBUSY while a copy is streaming.
+- running: the container's own root, `/proc/<pid>/root`, so a copy sees exactly what the
+  container sees: its volumes, binds and tmpfs mounts included (they live in its mount
+  namespace, not on the overlay at `<bundle>/rootfs`). The fd keeps that tree alive after
+  the container exits. Where the process cannot be opened, a clone of the overlay at
+  `<bundle>/rootfs` stands in (the container's own mounts are then missing).
 - stopped (created or exited): the overlay is mounted on a scratch dir under the bundle
-  through the service's own `RootfsMounter` (same lowers, upper and work as at start),
-  cloned, and unmounted again at once. Nothing stays mounted in berthd's namespace, not
-  even if berthd dies mid-copy, and writes land in the container's upper dir as they
-  would through its own mount. Concurrent copies of one stopped container share a single
+  through the service's own `RootfsMounter` (same lowers, upper and work as at start), the
+  container's volumes and binds are bound onto it where the container would see them (as
+  dockerd mounts them for `docker cp`), the tree is cloned recursively, and the scratch
+  mounts are detached at once. Nothing stays mounted in berthd's namespace, not even if
+  berthd dies mid-copy, and writes land in the container's upper dir and volumes as they
+  would through its own mounts. Concurrent copies of one stopped container share a single
   view (refcounted), since two overlays on the same upper dir may disagree.
 
 We chose mounting over reading upper and lower dirs ourselves: the kernel's overlay already
@@ -37,18 +41,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from engine.containers.confined import RootedDir
 from engine.containers.model import Container
 from engine.errors import Conflict
+from engine.runtime.spec import Mount
+from engine.storage import overlay
 
 log = logging.getLogger(__name__)
 
 AT_FDCWD = -100
 OPEN_TREE_CLONE = 1
+AT_RECURSIVE = 0x8000
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
 # open_tree is 428 in the unified syscall table (5.2+) that x86-64 and arm64 share.
 _SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428, "arm64": 428}.get(platform.machine())
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.mount.restype = ctypes.c_int
 
 
 class ImageLayers(Protocol):
@@ -60,6 +71,11 @@ class RootfsMounter(Protocol):
     def unmount(self, target: Path) -> None: ...
 
 
+class HostBinds(Protocol):
+    def host_binds(self, c: Container) -> list[Mount]:
+        """The container's volumes and binds as host directories bound at their targets."""
+
+
 class ContainerLayout(Protocol):
     """What a view needs of the container service (its public surface only)."""
 
@@ -67,15 +83,19 @@ class ContainerLayout(Protocol):
     def images(self) -> ImageLayers: ...
     @property
     def rootfs(self) -> RootfsMounter: ...
+    @property
+    def mounts(self) -> HostBinds: ...
     def data_dir(self, cid: str) -> Path: ...
     def bundle_dir(self, cid: str) -> Path: ...
 
 
-def clone_mount(path: Path) -> int | None:
-    """An O_PATH fd on a detached copy of the mount at `path`, or None if the kernel can't."""
+def clone_mount(path: Path, *, recursive: bool = False) -> int | None:
+    """An O_PATH fd on a detached copy of the mount at `path` (with the mounts below it when
+    `recursive`), or None if the kernel can't."""
     if _SYS_OPEN_TREE is None:
         return None
-    fd = _libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, os.fsencode(path), OPEN_TREE_CLONE | os.O_CLOEXEC)
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    fd = _libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, os.fsencode(path), flags)
     if fd < 0:
         err = ctypes.get_errno()
         if err in (errno.ENOSYS, errno.EPERM):
@@ -112,7 +132,9 @@ class RootfsViews:
 
         Do not close it; duplicate it (RootedDir.open_root does) to keep it longer."""
         if c.running:
-            fd = await asyncio.to_thread(self._running_view, c)
+            fd = await asyncio.to_thread(self._process_root, c)
+            if fd is None:
+                fd = await asyncio.to_thread(self._running_view, c)
             if fd is not None:
                 try:
                     yield fd
@@ -125,6 +147,15 @@ class RootfsViews:
             yield view.fd
         finally:
             await self._release_stopped(c.id)
+
+    @staticmethod
+    def _process_root(c: Container) -> int | None:
+        if c.pid <= 0:
+            return None
+        try:
+            return os.open(f"/proc/{c.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None
 
     def _running_view(self, c: Container) -> int | None:
         rootfs = self.containers.bundle_dir(c.id) / "rootfs"
@@ -173,7 +204,9 @@ class RootfsViews:
             scratch.rmdir()
             raise
         try:
-            fd = clone_mount(scratch)
+            for m in svc.mounts.host_binds(c):
+                _bind_inside(scratch, m)
+            fd = clone_mount(scratch, recursive=True)
             if fd is None:
                 log.debug("open_tree unavailable: keeping %s mounted while in use", scratch)
                 return _SharedView(os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), 1, scratch)
@@ -184,6 +217,28 @@ class RootfsViews:
         return _SharedView(fd, 1, None)
 
     def _drop_scratch(self, scratch: Path) -> None:
-        self.containers.rootfs.unmount(scratch)
+        overlay.unmount(scratch, lazy=True)  # the binds on it go with it
         with contextlib.suppress(OSError):
             scratch.rmdir()
+
+
+def _bind_inside(root: Path, m: Mount) -> None:
+    """Bind `m.source` at `m.destination` inside `root`, the mount point resolved without ever
+    leaving the root (a symlink in the container cannot aim the bind at the host) and created
+    if missing, as the runtime does at start."""
+    if not os.path.isdir(m.source):
+        return  # a file bound on a file: docker cp of stopped containers sees the rootfs there
+    with RootedDir.open_root(root) as d, d.walk(m.destination, mkdir_mode=0o755) as target:
+        where = f"/proc/self/fd/{target.fd}".encode()
+        if _libc.mount(os.fsencode(m.source), where, None, MS_BIND | MS_REC, None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"bind {m.source} on {m.destination}: {os.strerror(err)}")
+    if "ro" not in m.options:
+        return
+    # The remount must name the new mount itself: resolve the target again, which now crosses
+    # into the bind (the fd above still holds the directory under it).
+    with RootedDir.open_root(root) as d, d.walk(m.destination) as bound:
+        where = f"/proc/self/fd/{bound.fd}".encode()
+        if _libc.mount(None, where, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"read-only bind {m.destination}: {os.strerror(err)}")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.config import EnginePaths
-from engine.containers import hostconfig, names, stdio
+from engine.containers import hostconfig, links, names, stdio
 from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
 from engine.containers.logs import LogSettings
 from engine.containers.model import Container, State
@@ -159,6 +159,14 @@ class ContainerService:
         warnings: list[str] = []
         c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config,
                       host_config=normalise_host_config(host_config))
+        if c.host_config.get("Links") is not None:
+            c.host_config["Links"] = links.stored(c.host_config["Links"], cname)
+            for link in links.parse(c.host_config["Links"], cname):
+                try:
+                    self.store.resolve(link.target)
+                except NotFound:
+                    raise InvalidArgument(f"could not get container for {link.target}: no such container "
+                                          f"(--link {link.target}:{link.alias})") from None
         policy = restart_policy(c.host_config)
         if c.host_config.get("AutoRemove") and policy.name != "no":
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
@@ -264,7 +272,7 @@ class ContainerService:
                       extra_mounts: list[Mount]) -> RuntimeSpec:
         cfg, hc = c.config, c.host_config
         user = resolve_user(rootfs, cfg.get("User") or "", list(hc.get("GroupAdd") or []))
-        env = process_env(list(cfg.get("Env") or []), home=user.home,
+        env = process_env(self._link_env(c) + list(cfg.get("Env") or []), home=user.home,
                           hostname=str(cfg.get("Hostname") or c.short_id))
         box = hostconfig.parse(hc)
         mounts = self._etc_files(c, net) + extra_mounts + box.init_mount()
@@ -287,6 +295,47 @@ class ContainerService:
             seccomp=box.seccomp, shm_size=box.shm_size,
         )
 
+    def _linked(self, c: Container) -> list[tuple[links.Link, Container, str]]:
+        """Each legacy link with the running container it names and that one's bridge address."""
+        out = []
+        for link in links.parse(c.host_config.get("Links"), c.name):
+            try:
+                target = self.get(link.target)
+            except NotFound:
+                raise Conflict(f"Cannot link to a non running container: /{link.target} AS "
+                               f"/{c.name}/{link.alias}: it no longer exists") from None
+            if not target.running:
+                raise Conflict(f"Cannot link to a non running container: /{target.name} AS /{c.name}/{link.alias}")
+            nets = self.networking.settings(target).get("Networks") or {}
+            address = str((nets.get(str(c.host_config.get("NetworkMode") or "bridge")) or nets.get("bridge")
+                           or {}).get("IPAddress") or "")
+            out.append((link, target, address))
+        return out
+
+    def _link_env(self, c: Container) -> list[str]:
+        env: list[str] = []
+        for link, target, address in self._linked(c):
+            env += links.environment(link, c.name, address, list(target.config.get("ExposedPorts") or {}),
+                                     list(target.config.get("Env") or []))
+        return env
+
+    def remove_link(self, ref: str, alias: str) -> None:
+        """DELETE /containers/{name}/{alias}?link=1: the link goes, both containers stay."""
+        c = self.get(ref)
+        kept = [e for e in c.host_config.get("Links") or [] if e.rsplit("/", 1)[-1] != alias]
+        if len(kept) == len(c.host_config.get("Links") or []):
+            raise NotFound(f"Could not find link {alias!r} of container {c.name}")
+        c.host_config["Links"] = kept or None
+        self.store.save(c)
+
+    def link_names(self) -> dict[str, list[str]]:
+        """The extra names legacy links give containers (`/web/db` for db linked by web as db)."""
+        names: dict[str, list[str]] = {}
+        for c in self.store.all():
+            for link in links.parse(c.host_config.get("Links"), c.name):
+                names.setdefault(link.target, []).append(f"/{c.name}/{link.alias}")
+        return names
+
     def _etc_files(self, c: Container, net: NetworkAttachment) -> list[Mount]:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, owned by the engine."""
         data = self.data_dir(c.id)
@@ -300,6 +349,9 @@ class ContainerService:
                     raise InvalidArgument(f"--add-host {name}:{addr}: this container has no network to the host")
                 addr = net.host_gateway
             extra.append((addr, name))
+        for link, target, address in self._linked(c):
+            if address:
+                extra.append((address, f"{link.alias} {target.short_id} {target.name}"))
         if net.host_gateway and not any(name == hostconfig.HOST_DOCKER_INTERNAL for _, name in extra):
             # As Docker Desktop: the host is reachable by name from every container.
             extra.append((net.host_gateway, hostconfig.HOST_DOCKER_INTERNAL))

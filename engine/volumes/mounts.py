@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.containers.confined import open_in_root
+from engine.containers.confined import RootedDir, open_in_root
 from engine.containers.model import Container
 from engine.errors import InvalidArgument, NotFound, RuntimeFailure
 from engine.events import EventBus
@@ -97,10 +97,29 @@ class VolumeMounts:
                 opts = ["rbind", "rprivate"]
                 if spec.read_only:
                     opts.append("ro")
-                out.append(Mount(source=str(vol.mountpoint), destination=spec.target, type="bind", options=opts))
+                out.append(Mount(source=volume_source(vol, spec), destination=spec.target, type="bind",
+                                 options=opts))
                 self.events.publish("volume", "mount", vol.name, {
                     "container": c.id, "destination": spec.target, "driver": "local",
                     "read/write": str(not spec.read_only).lower(), "propagation": ""})
+        return out
+
+    def host_binds(self, c: Container) -> list[Mount]:
+        """The container's binds and volumes as host directories at their targets, for a view of
+        a stopped container's files (`docker cp`). A volume with a filesystem of its own (type/o
+        options) is mounted only while a container runs, so it is left out."""
+        refs = self.store.refs(c.id)
+        out: list[Mount] = []
+        for spec in self.specs(c):
+            ro = ["ro"] if spec.read_only else []
+            if spec.type == "bind":
+                out.append(Mount(source=spec.source, destination=spec.target, type="bind", options=["rbind", *ro]))
+            elif spec.type == "volume" and spec.target in refs:
+                with contextlib.suppress(NotFound, InvalidArgument):
+                    vol = self.store.get(refs[spec.target])
+                    if not vol.options:
+                        out.append(Mount(source=volume_source(vol, spec), destination=spec.target, type="bind",
+                                         options=["rbind", *ro]))
         return out
 
     def release(self, c: Container) -> None:
@@ -156,6 +175,21 @@ class VolumeMounts:
                     entry["Mode"] = "z" if spec.origin == "binds" else ""
             out.append(entry)
         return out
+
+
+def volume_source(vol: Volume, spec: MountSpec) -> str:
+    """The host directory a volume mount binds: the volume, or its Subpath resolved inside it
+    (symlinks followed within the volume only, as the container would see them)."""
+    if not spec.subpath:
+        return str(vol.mountpoint)
+    with RootedDir.open_root(vol.mountpoint) as root:
+        inside = root.canonical(spec.subpath)
+        try:
+            root.walk(inside).close()
+        except (FileNotFoundError, NotADirectoryError):
+            raise InvalidArgument(f"cannot access path {spec.subpath!r} in volume {vol.name}: "
+                                  "no such directory (create it in the volume first)") from None
+    return str(vol.mountpoint) + inside
 
 
 def copy_up(rootfs: Path, target: str, vol: Volume) -> None:

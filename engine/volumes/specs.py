@@ -42,6 +42,7 @@ class MountSpec:
     driver_options: dict[str, str] = field(default_factory=dict)
     tmpfs_options: list[str] = field(default_factory=list)
     create_source: bool = False  # a `-v` bind whose host dir is missing is created, as Docker does
+    subpath: str = ""  # volumes: the directory inside the volume that is mounted (API 1.45)
     origin: str = ""  # where it came from: binds, mounts, tmpfs, config, image
 
     @property
@@ -121,6 +122,18 @@ def _apply_mode(spec: MountSpec, mode: str, what: str) -> None:
             spec.propagation = opt
 
 
+def _subpath(value: Any, what: str) -> str:
+    """VolumeOptions.Subpath: a relative path that stays inside the volume."""
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what}: Subpath must be a string (a directory inside the volume)")
+    clean = posixpath.normpath(value)
+    if value.startswith("/") or clean == ".." or clean.startswith("../"):
+        raise InvalidArgument(f"{what}: subpath {value!r} must be a relative path within the volume")
+    return "" if clean == "." else clean
+
+
 def parse_mount(m: Any) -> MountSpec:
     """One HostConfig.Mounts entry (an API Mount object)."""
     if not isinstance(m, dict):
@@ -154,6 +167,7 @@ def parse_mount(m: Any) -> MountSpec:
         spec.source = source
         vo = m.get("VolumeOptions") or {}
         spec.nocopy = bool(vo.get("NoCopy"))
+        spec.subpath = _subpath(vo.get("Subpath"), what)
         spec.labels = {str(k): str(v) for k, v in (vo.get("Labels") or {}).items()}
         driver = vo.get("DriverConfig") or {}
         if driver.get("Name") not in (None, "", "local"):
