@@ -48,6 +48,20 @@ def _json_map(request: web.Request, name: str) -> dict[str, Any]:
     return value
 
 
+def _json_names(request: web.Request, name: str) -> list[str]:
+    """A JSON array of strings (`cachefrom=["a","b"]`, as the CLI and docker-py send it)."""
+    raw = request.query.get(name)
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid {name}: {e}") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"invalid {name}: expected a JSON array of image names")
+    return [v for v in value if v]
+
+
 def build_options(request: web.Request) -> BuildOptions:
     q = request.query
     if q.get("remote"):
@@ -61,6 +75,7 @@ def build_options(request: web.Request) -> BuildOptions:
         tags=tags, dockerfile=q.get("dockerfile") or "Dockerfile",
         build_args=args, labels=labels, no_cache=flag(request, "nocache"), pull=flag(request, "pull"),
         target=q.get("target", ""), network_mode=q.get("networkmode", "") if q.get("networkmode") != "default" else "",
+        extra_hosts=[h for h in q.getall("extrahosts", []) if h], cache_from=_json_names(request, "cachefrom"),
         quiet=flag(request, "q"), platform=q.get("platform", ""))
 
 

@@ -19,7 +19,7 @@ from engine.api.params import filters, flag
 from engine.api.streams import json_stream, write_json_line
 from engine.errors import EngineError, InvalidArgument
 from engine.images.auth import decode_registry_auth
-from engine.images.progress import ProgressSink
+from engine.images.progress import CodedError, ProgressSink, error_line
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,19 @@ def _client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awaitable[Any]]) -> web.StreamResponse:
+async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awaitable[Any]],
+                        eager: bool = False) -> web.StreamResponse:
     """Run `work`, streaming what it reports as JSON lines.
 
     As in Docker, the 200 is only sent with the first line: an error before that (bad name,
     unknown manifest, refused credentials) is a plain error response with its own status; an
-    error after it becomes a final `{"errorDetail": ..., "error": ...}` line. If the client goes
-    away, the work is cancelled.
+    error after it becomes a final `{"errorDetail": ..., "error": ...}` line. `eager` sends the
+    200 at once, so every error is a line (dockerd's load and build). If the client goes away,
+    the work is cancelled.
     """
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     task = asyncio.ensure_future(work(queue.put_nowait))
-    resp: web.StreamResponse | None = None
+    resp: web.StreamResponse | None = await json_stream(request) if eager else None
     try:
         while True:
             getter = asyncio.ensure_future(queue.get())
@@ -79,7 +81,8 @@ async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awa
             else:
                 log.error("%s %s failed", request.method, request.path, exc_info=error)
                 message = f"internal error: {type(error).__name__}: {error}".splitlines()[0]
-            await write_json_line(resp, {"errorDetail": {"message": message}, "error": message})
+            code = error.exit_code if isinstance(error, CodedError) else 0
+            await write_json_line(resp, error_line(message, code))
         if resp is None:
             resp = await json_stream(request)
         return resp
@@ -204,7 +207,9 @@ async def load(request: web.Request) -> web.StreamResponse:
         for image_id in await b.images.load(request.content.iter_chunked(CHUNK), sink):
             b.events.publish("image", "load", image_id)
 
-    return await with_progress(request, work)
+    # dockerd answers 200 before reading the archive: a bad one is an error line in the stream,
+    # which docker-py's images.load() raises as ImageLoadError.
+    return await with_progress(request, work, eager=True)
 
 
 async def prune(request: web.Request) -> web.Response:

@@ -33,7 +33,7 @@ import aiohttp
 
 from engine.build import context as build_context
 from engine.build import files
-from engine.build.cache import BuildCache, step_key
+from engine.build.cache import BuildCache, CacheSources, step_key
 from engine.build.parser import Dockerfile, DockerfileError, Instruction, parse
 from engine.build.steps import StepImages
 from engine.build.words import expand_only, name_values, process_word, split_words
@@ -64,6 +64,20 @@ class BuildError(InvalidArgument):
     """A step failed: the message names the Dockerfile line."""
 
 
+class CommandFailed(BuildError):
+    """A RUN command exited non-zero. Its stream line carries the exit status as
+    `errorDetail.code`, as the classic builder's JSONError does (docker-py reads it)."""
+
+    def __init__(self, argv: list[str], exit_code: int) -> None:
+        super().__init__(f"The command '{' '.join(argv)}' returned a non-zero code: {exit_code}")
+        self.exit_code = exit_code
+
+
+class StepContainerFailed(BuildError):
+    """The engine refused a RUN step's container (an unknown --network...): dockerd sends the
+    engine's own words, without the step's name or line."""
+
+
 @dataclass
 class BuildOptions:
     tags: list[str] = field(default_factory=list)
@@ -74,6 +88,8 @@ class BuildOptions:
     pull: bool = False
     target: str = ""
     network_mode: str = ""
+    extra_hosts: list[str] = field(default_factory=list)  # `--add-host` host:ip, in RUN steps' /etc/hosts
+    cache_from: list[str] = field(default_factory=list)  # names whose image chains alone may be cache hits
     quiet: bool = False
     platform: str = ""
 
@@ -104,6 +120,7 @@ class _Run:
     stages: list[Stage] = field(default_factory=list)
     step: int = 0
     total: int = 0
+    sources: CacheSources | None = None  # with `--cache-from`
 
     def emit(self, text: str) -> None:
         if not self.options.quiet:
@@ -139,7 +156,8 @@ class Builder:
             text = build_context.read_dockerfile(ctx, options.dockerfile)
             dockerfile = parse(text)
             await asyncio.to_thread(build_context.apply_dockerignore, ctx, options.dockerfile)
-            run = _Run(options, out, work, ctx, escape=dockerfile.escape)
+            run = _Run(options, out, work, ctx, escape=dockerfile.escape,
+                       sources=CacheSources(self.images, options.cache_from) if options.cache_from else None)
             return await self._build(run, dockerfile)
         finally:
             await asyncio.to_thread(_sweep, work)
@@ -271,7 +289,7 @@ class Builder:
         run.emit(f"Step {run.step}/{run.total} : {instr.original}\n")
         try:
             await self._dispatch(run, stage, instr)
-        except DockerfileError:
+        except (DockerfileError, CommandFailed, StepContainerFailed):
             raise
         except BuildError as e:
             raise BuildError(f"{e.message} (Dockerfile line {instr.line})") from None
@@ -376,10 +394,20 @@ class Builder:
         else:
             raise BuildError(f"unknown instruction: {cmd}")
 
-    def _cached(self, run: _Run, parent: str | None, key: str) -> str | None:
+    async def _cached(self, run: _Run, parent: str | None, key: str, created_by: str,
+                      runtime: dict[str, Any]) -> str | None:
+        """The step's image from the cache: the local one, or with `--cache-from` only what the
+        sources hold (`created_by` and `runtime`: the step's history line and config)."""
         if run.options.no_cache:
             return None
         hit = self.cache.lookup(parent, key)
+        if run.sources is not None:
+            if hit is not None and not run.sources.permits(hit):
+                hit = None
+            if hit is None:
+                hit = await run.sources.restore(parent, created_by, runtime)
+                if hit is not None:
+                    self.cache.record(parent, key, hit)
         if hit is not None:
             run.emit(" ---> Using cache\n")
         return hit
@@ -388,10 +416,10 @@ class Builder:
                            description: str) -> None:
         key = step_key({"kind": "config", "what": description, "config": config})
         parent = stage.image_id
-        image = self._cached(run, parent, key)
+        created_by = f"/bin/sh -c #(nop)  {description}"
+        image = await self._cached(run, parent, key, created_by, config)
         if image is None:
-            image = await self.steps.add(parent, config, f"/bin/sh -c #(nop)  {description}", None,
-                                         run.options.platform or None)
+            image = await self.steps.add(parent, config, created_by, None, run.options.platform or None)
             self.cache.record(parent, key, image)
         stage.image_id = image
         stage.config = config
@@ -419,7 +447,7 @@ class Builder:
         created_by = prefix + " ".join(argv)
         key = step_key({"kind": "run", "argv": argv, "args": args, "network": run.options.network_mode})
         parent = stage.image_id
-        image = self._cached(run, parent, key)
+        image = await self._cached(run, parent, key, created_by, stage.config)
         if image is None:
             if parent is None:
                 raise BuildError("RUN needs a shell: this stage is FROM scratch and has no layers yet")
@@ -433,32 +461,44 @@ class Builder:
             "Image": parent, "Cmd": argv, "Entrypoint": [], "Env": env,
             "User": stage.config.get("User") or "", "WorkingDir": stage.config.get("WorkingDir") or "",
             "AttachStdout": True, "AttachStderr": True, "Labels": {},
-            "HostConfig": {"NetworkMode": run.options.network_mode or "bridge"},
+            "HostConfig": {"NetworkMode": run.options.network_mode or "bridge",
+                           "ExtraHosts": list(run.options.extra_hosts) or None},
         }
-        c, _ = self.containers.create(body, None)
+        try:
+            c, _ = self.containers.create(body, None)
+        except EngineError as e:
+            raise StepContainerFailed(e.message) from None
         run.emit(f" ---> Running in {c.short_id}\n")
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        # One decoder per stream: a character split across writes must not mix stdout and stderr.
+        decoders = {1: codecs.getincrementaldecoder("utf-8")("replace"),
+                    2: codecs.getincrementaldecoder("utf-8")("replace")}
 
-        async def write(_stream: int, data: bytes) -> None:
-            text = decoder.decode(data)
+        async def write(stream: int, data: bytes) -> None:
+            text = decoders[2 if stream == 2 else 1].decode(data)
             if text:
-                run.emit(text)
+                # The classic builder paints stderr red, write by write (streamformatter's
+                # stderr writer): "\x1b[91m" + chunk + "\x1b[0m".
+                run.emit(f"\x1b[91m{text}\x1b[0m" if stream == 2 else text)
 
+        attach: asyncio.Future[Any] | None = None
         try:
             attach = asyncio.ensure_future(self.containers.attach(c.id, write, None, True, True))
             await asyncio.sleep(0)  # registers as a waiting attach before the start
             exited = self.containers.wait_future(c.id, "next-exit")
-            await self.containers.start(c.id)
+            try:
+                await self.containers.start(c.id)
+            except EngineError as e:
+                raise StepContainerFailed(e.message) from None
             code = await exited
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(attach, 10)
             if code != 0:
-                raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
+                raise CommandFailed(argv, code)
             lowers = self.images.layer_dirs(parent)
             with upper_dir_layer(self.containers.data_dir(c.id) / "upper", lowers) as layer:
                 return await self.steps.add(parent, stage.config, created_by, layer, run.options.platform or None)
         finally:
-            if not attach.done():
+            if attach is not None and not attach.done():
                 attach.cancel()
             run.emit(f"Removing intermediate container {c.short_id}\n")  # docker's own words
             with contextlib.suppress(EngineError):
@@ -497,10 +537,10 @@ class Builder:
             digest = await asyncio.to_thread(build_context.checksum, sources)
             key = step_key({"kind": cmd, "sum": digest, "dest": dest, "workdir": workdir, "chown": chown,
                             "chmod": chmod_text, "from": from_ is not None})
-            image = self._cached(run, parent, key)
+            created_by = f"/bin/sh -c #(nop) {cmd} {'dir' if any(s.is_dir for s in sources) else 'file'}:" \
+                         f"{digest.removeprefix('sha256:')} in {dest} "
+            image = await self._cached(run, parent, key, created_by, stage.config)
             if image is None:
-                created_by = f"/bin/sh -c #(nop) {cmd} {'dir' if any(s.is_dir for s in sources) else 'file'}:" \
-                             f"{digest.removeprefix('sha256:')} in {dest} "
                 unpack = cmd == "ADD"
                 image = await self._write_layer(run, stage, created_by, lambda root: files.copy_into(
                     root, sources, dest, workdir, self._owner(root, chown), chmod, unpack))
@@ -587,10 +627,11 @@ class Builder:
         config["WorkingDir"] = path
         parent = stage.image_id
         key = step_key({"kind": "workdir", "path": path, "config": config})
-        image = self._cached(run, parent, key)
+        created_by = f"/bin/sh -c #(nop) WORKDIR {path}"
+        image = await self._cached(run, parent, key, created_by, config)
         if image is None:
             created: list[bool] = []
-            image = await self._write_layer(run, stage, f"/bin/sh -c #(nop) WORKDIR {path}",
+            image = await self._write_layer(run, stage, created_by,
                                             lambda root: created.append(files.make_workdir(root, path)),
                                             config=config, skip_empty=True)
             self.cache.record(parent, key, image)

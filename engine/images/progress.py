@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 ProgressSink = Callable[[dict[str, Any]], None]
+
+
+@runtime_checkable
+class CodedError(Protocol):
+    """An error whose stream line carries a code (moby's JSONError.Code): a RUN step's exit status."""
+
+    exit_code: int
+
+
+def error_line(message: str, code: int = 0) -> dict[str, Any]:
+    """The last line of a failed stream; `code` only when set, as JSONError omits a zero one."""
+    detail: dict[str, Any] = {"code": code, "message": message} if code else {"message": message}
+    return {"errorDetail": detail, "error": message}
 
 # Download/extract updates are throttled: a bar that moves 10 times a second is smooth enough,
 # and a 500 MB layer must not produce a line per chunk.

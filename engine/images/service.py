@@ -726,6 +726,30 @@ class ImageService:
             if parent_chain is not None:
                 self.layers.release(parent_chain)
 
+    async def restore_step(self, parent: str | None, source: str, runtime: dict[str, Any]) -> str:
+        """The image `parent` + the next step of `source`, whose history and layers extend the
+        parent's (`--cache-from` with an image pulled or loaded without its step images): the
+        step's history entry and layer (already stored, as `source` has it) under `runtime`.
+        moby's image/cache restoreCachedImage."""
+        base = self.full_config(parent)
+        target = self.store.config(source)
+        history = list(base.get("history") or [])
+        diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
+        target_history = list(target.get("history") or [])
+        target_diffs = list((target.get("rootfs") or {}).get("diff_ids") or [])
+        entry = target_history[len(history)]
+        if not entry.get("empty_layer"):
+            diff_ids.append(target_diffs[sum(1 for h in target_history[:len(history)] if not h.get("empty_layer"))])
+        config = {k: v for k, v in target.items() if k in ("architecture", "variant", "os", "os.version", "author")}
+        config |= {"created": entry.get("created", ""), "config": {k: v for k, v in runtime.items() if v is not None},
+                   "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": [*history, entry]}
+
+        async def stage(index: int, parent_chain_id: str | None) -> tuple[StagedLayer, LayerBlob]:
+            raise NotFound(f"layers of image {source} vanished while restoring a cached step from it")
+
+        return await self._store_image(json.dumps(config, separators=(",", ":")).encode(), diff_ids, stage,
+                                       parent_image=parent or "")
+
     async def commit(self, layer_tar_source: AsyncIterable[bytes] | ByteSource, parent_image_id: str,
                      config_overrides: dict[str, Any], repo: str | None, tag: str | None, comment: str,
                      author: str) -> str:

@@ -362,7 +362,8 @@ def test_cli_build_errors_name_the_line(berth_env: dict[str, str], docker_cli: s
     ctx = _write_context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN true\nRUN exit 3\n"})
     out = _build(berth_env, ctx, "cli-build:fail", {})
     assert out.returncode != 0
-    assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3 (Dockerfile line 3)" in out.stderr
+    # The classic builder's exact words for a failed RUN (tools match them); other errors name the line.
+    assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3\n" in out.stderr
     ctx2 = _write_context(tmp_path / "ctx2", {"Dockerfile": "FROM busybox\n\nCOPY missing.txt /\n"})
     out = _build(berth_env, ctx2, "cli-build:fail", {})
     assert out.returncode != 0
@@ -412,3 +413,87 @@ def test_a_build_whose_client_left_stops_and_leaves_no_container(berth_env: dict
         time.sleep(0.5)
     else:
         raise AssertionError(f"the abandoned build still runs: containers {steps}, process alive {running}")
+
+
+def _api_build(berthd: Berthd, dockerfile: str, query: str = "") -> list[dict[str, Any]]:
+    """POST /build with a context holding only `dockerfile`: the stream's JSON lines."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        data = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    status, _, body = berthd.api.request("POST", f"/v1.45/build?{query}", context.getvalue(),
+                                         {"Content-Type": "application/x-tar"})
+    assert status == 200, body
+    return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
+def _using_cache(lines: list[dict[str, Any]]) -> int:
+    return sum(" ---> Using cache" in str(line.get("stream", "")) for line in lines)
+
+
+def test_run_stderr_and_failures_as_the_classic_builder_streams_them(berth_env: dict[str, str],
+                                                                      berthd: Berthd) -> None:
+    """A RUN's stderr is painted red write by write; a failed RUN's last line carries its exit
+    status as errorDetail.code and the classic builder's exact words (docker-py reads both)."""
+    lines = _api_build(berthd, "FROM busybox\nRUN sh -c '>&2 echo to-stderr; echo to-stdout'\nRUN exit 3\n",
+                       "nocache=1")
+    streams = [str(line.get("stream", "")) for line in lines]
+    assert "\x1b[91mto-stderr\n\x1b[0m" in streams
+    assert "to-stdout\n" in streams
+    message = "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+    assert lines[-1] == {"errorDetail": {"code": 3, "message": message}, "error": message}
+
+
+def test_run_steps_networking(berth_env: dict[str, str], berthd: Berthd) -> None:
+    """`docker build --network` (a user network's aliases resolve, none has no network, an unknown
+    one fails with dockerd's words) and `--add-host` in RUN steps' /etc/hosts."""
+    net = f"build-net-{os.urandom(3).hex()}"
+    ok(berth_env, "network", "create", net)
+    target = ok(berth_env, "run", "-d", "--network", net, "--network-alias", "pingtarget.build", "busybox",
+                "sleep", "300")
+    try:
+        ping = "FROM busybox\nRUN ping -c1 -W2 pingtarget.build\n"
+        out = docker(berth_env, "build", "--no-cache", "--network", net, "-t", "cli-build:net", "-", input=ping)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "1 packets received" in out.stdout
+        lines = _api_build(berthd, ping, "nocache=1&networkmode=none")
+        assert lines[-1]["errorDetail"]["code"] == 1, lines
+        lines = _api_build(berthd, ping, "nocache=1&networkmode=no-such-network")
+        assert lines[-1] == {"errorDetail": {"message": "network no-such-network not found"},
+                             "error": "network no-such-network not found"}, lines
+    finally:
+        docker(berth_env, "rm", "-f", target)
+        docker(berth_env, "network", "rm", net)
+    hosts = "FROM busybox\nRUN ping -c1 -W2 extrahost.build.test && cp /etc/hosts /hosts-file\n"
+    out = docker(berth_env, "build", "--no-cache", "--add-host", "extrahost.build.test:127.0.0.1",
+                 "-t", "cli-build:hosts", "-", input=hosts)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "127.0.0.1\textrahost.build.test" in ok(berth_env, "run", "--rm", "cli-build:hosts", "cat", "/hosts-file")
+
+
+def test_cache_from_limits_and_restores_the_cache(berth_env: dict[str, str], berthd: Berthd,
+                                                  tmp_path: Path) -> None:
+    """`--cache-from`: only the given images' chains are cache (an unknown name: nothing cached),
+    and an image loaded from an archive, without its step images, answers every step by its
+    history, ending on that very image."""
+    dockerfile = f"FROM busybox\nENV TOKEN={os.urandom(4).hex()}\nRUN echo one > /one\nRUN echo two > /two\n"
+    first = _api_build(berthd, dockerfile, "t=cli-build:cache-src")
+    assert "error" not in first[-1], first
+    source_id = ok(berth_env, "image", "inspect", "-f", "{{.Id}}", "cli-build:cache-src")
+    assert _using_cache(_api_build(berthd, dockerfile, "cachefrom=%5B%22cli-build%3Acache-src%22%5D")) == 3
+    assert _using_cache(_api_build(berthd, dockerfile, "cachefrom=%5B%22no-such-tag%22%5D")) == 0
+    # Away with the image and every step image, then back from an archive: the image alone.
+    archive = tmp_path / "src.tar"
+    ok(berth_env, "save", "-o", str(archive), "cli-build:cache-src")
+    ok(berth_env, "rmi", "cli-build:cache-src")
+    assert source_id not in ok(berth_env, "images", "-a", "-q", "--no-trunc")
+    ok(berth_env, "load", "-i", str(archive))
+    assert ok(berth_env, "image", "inspect", "-f", "{{.Parent}}", "cli-build:cache-src") == ""
+    out = docker(berth_env, "build", "--cache-from", "cli-build:cache-src", "-t", "cli-build:cache-dst", "-",
+                 input=dockerfile)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count(" ---> Using cache") == 3, out.stdout
+    assert ok(berth_env, "image", "inspect", "-f", "{{.Id}}", "cli-build:cache-dst") == source_id
+    assert ok(berth_env, "run", "--rm", "cli-build:cache-dst", "cat", "/one", "/two") == "one\ntwo"

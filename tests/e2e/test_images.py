@@ -142,3 +142,14 @@ def test_distribution_df_prune_and_auth_over_the_api(registry: Registry, busybox
     ok(docker(docker_env, "rmi", name))
     pruned = berthd.api.json("POST", "/v1.45/images/prune")
     assert set(pruned) == {"ImagesDeleted", "SpaceReclaimed"}
+
+
+def test_load_of_a_bad_archive_is_an_error_line(berthd: Berthd, docker_env: dict[str, str]) -> None:
+    """As dockerd: POST /images/load answers 200 before reading, so a bad archive is the stream's
+    last line (docker-py's images.load raises ImageLoadError from it), and `docker load` fails."""
+    status, _, body = berthd.api.request("POST", "/v1.45/images/load", b"abc", {"Content-Type": "application/x-tar"})
+    assert status == 200, body
+    last = json.loads(body.decode().strip().splitlines()[-1])
+    assert last["errorDetail"]["message"] == last["error"] and "archive" in last["error"], last
+    out = docker(docker_env, "load", input=b"abc")
+    assert out.returncode != 0 and b"archive" in out.stderr
