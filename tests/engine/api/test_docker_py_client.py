@@ -1,0 +1,179 @@
+"""docker-py, a real client, against berthd: what it reads back and relies on is what dockerd gives.
+
+Each test is a behaviour docker-py's own suite found short (shared/conformance), written here
+with our own containers so it runs on a user's clone too.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Iterator
+
+import docker
+import pytest
+from docker.errors import APIError
+
+pytestmark = pytest.mark.integration
+
+LABEL = "berth.test=docker-py-client"
+
+
+@pytest.fixture
+def client(berthd, busybox_image: str) -> Iterator[docker.DockerClient]:
+    c = docker.DockerClient(base_url=berthd.url, version="1.45", timeout=60)
+    try:
+        yield c
+    finally:
+        for ctr in c.containers.list(all=True, filters={"label": LABEL}):
+            ctr.remove(force=True, v=True)
+        for vol in c.volumes.list(filters={"label": LABEL}):
+            vol.remove(force=True)
+        c.close()
+
+
+def run(client: docker.DockerClient, command: str | list[str], **kwargs: object) -> bytes:
+    out = client.containers.run("busybox", command, labels={"berth.test": "docker-py-client"}, **kwargs)
+    assert isinstance(out, bytes)
+    return out
+
+
+def create(client: docker.DockerClient, command: str | list[str],
+           **kwargs: object) -> docker.models.containers.Container:
+    return client.containers.create("busybox", command, labels={"berth.test": "docker-py-client"}, **kwargs)
+
+
+def one_file_tar(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_run_returns_the_output_and_none_keeps_no_log(client: docker.DockerClient) -> None:
+    assert run(client, "echo hello world") == b"hello world\n"
+    assert run(client, ["sh", "-c", "echo out; echo err >&2"], stderr=True) == b"out\nerr\n"
+    # the none driver: run() has no log to read, and logs are refused as dockerd refuses them
+    assert client.containers.run("busybox", "echo hi", log_config={"type": "none"},
+                                 labels={"berth.test": "docker-py-client"}) is None
+    quiet = create(client, "echo hi", log_config={"type": "none"})
+    with pytest.raises(APIError) as refused:
+        quiet.logs()
+    assert refused.value.status_code == 501
+    assert refused.value.explanation == "configured logging driver does not support reading"
+
+
+def test_inspect_reports_host_config_and_config_as_dockerd(client: docker.DockerClient) -> None:
+    ctr = create(client, "true", tmpfs={"/scratch": "size=1m"}, environment=["Foo", "Other=one", "Blank="])
+    hc, cfg = ctr.attrs["HostConfig"], ctr.attrs["Config"]
+    assert hc["LogConfig"] == {"Type": "json-file", "Config": {}}
+    assert hc["Runtime"] in ("runc", "crun")
+    assert (hc["IpcMode"], hc["PidMode"], hc["UsernsMode"], hc["Privileged"]) == ("private", "", "", False)
+    assert hc["ShmSize"] == 64 * 1024 * 1024 and hc["Isolation"] == ""
+    assert hc["Tmpfs"] == {"/scratch": "size=1m"}
+    assert [m for m in ctr.attrs["Mounts"] if m["Destination"] == "/scratch"] == []  # as dockerd
+    assert {"Foo", "Other=one", "Blank="} <= set(cfg["Env"])
+    for key in ("Domainname", "User", "WorkingDir", "OnBuild", "Volumes", "Entrypoint"):
+        assert key in cfg
+    opts = create(client, "true", log_config={"type": "json-file", "config": {"max-file": "100"}})
+    assert opts.attrs["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "100"}}
+
+
+def test_bad_log_driver_and_runtime_refused_in_dockerds_words(client: docker.DockerClient) -> None:
+    with pytest.raises(APIError) as bad_driver:
+        create(client, "true", log_config={"type": "asdf"})
+    assert bad_driver.value.explanation == "logger: no log driver named 'asdf' is registered"
+    with pytest.raises(APIError) as bad_runtime:
+        create(client, "true", runtime="kata")
+    assert bad_runtime.value.status_code == 400
+    assert "Unknown runtime specified kata" in str(bad_runtime.value.explanation)
+
+
+def test_a_bare_variable_name_unsets_it(client: docker.DockerClient) -> None:
+    out = run(client, ["sh", "-c", "env | sort"], environment=["HOSTNAME", "Other=one"])
+    assert b"Other=one\n" in out and b"HOSTNAME=" not in out
+
+
+def test_kill_returns_once_the_container_exited_with_137(client: docker.DockerClient) -> None:
+    ctr = create(client, "sleep 300")
+    ctr.start()
+    ctr.kill()
+    ctr.reload()
+    assert (ctr.status, ctr.attrs["State"]["ExitCode"]) == ("exited", 137)
+    assert ctr.wait()["StatusCode"] == 137
+    ctr.remove()
+
+
+def test_archive_of_created_and_exited_containers_includes_their_volumes(client: docker.DockerClient) -> None:
+    # into a container that never ran, inside a volume; the file has no final newline
+    ctr = create(client, "cat /vol1/song", volumes=["/vol1"])
+    assert ctr.put_archive("/vol1", one_file_tar("song", b"Deaf To All But The Song"))
+    ctr.start()
+    assert ctr.wait()["StatusCode"] == 0
+    assert ctr.logs() == b"Deaf To All But The Song"
+    # out of an exited one
+    writer = create(client, ["sh", "-c", "echo -n data > /vol1/data.txt"], volumes=["/vol1"])
+    writer.start()
+    writer.wait()
+    stream, stat = writer.get_archive("/vol1/data.txt")
+    assert (stat["name"], stat["size"]) == ("data.txt", 4)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.extractfile("data.txt")
+        assert member is not None and member.read() == b"data"
+
+
+def test_attach_with_logs_replays_what_was_printed(client: docker.DockerClient) -> None:
+    ctr = create(client, "echo hello")
+    ctr.start()
+    ctr.wait()
+    assert ctr.attach(stream=False, logs=True) == b"hello\n"
+
+
+def test_exec_terminal_comes_from_create_and_framing_from_start(client: docker.DockerClient) -> None:
+    ctr = create(client, "cat", stdin_open=True)
+    ctr.start()
+    api = client.api
+    exec_id = api.exec_create(ctr.id, ["sh", "-c", "echo out; echo err >&2"], tty=True)
+    # Tty false at start: multiplexed frames, all on stdout, with a terminal's \r\n
+    assert api.exec_start(exec_id, demux=True) == (b"out\r\nerr\r\n", None)
+    plain = api.exec_create(ctr.id, ["sh", "-c", "echo out; echo err >&2"])
+    assert api.exec_start(plain, demux=True) == (b"out\n", b"err\n")
+
+
+def test_legacy_links_give_env_hosts_and_names_and_can_be_removed(client: docker.DockerClient) -> None:
+    db = create(client, "cat", stdin_open=True, environment={"FOO": "1"}, ports={"5432/tcp": None})
+    db.start()
+    db.reload()
+    address = db.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    app = create(client, ["sh", "-c", "env; cat /etc/hosts; sleep 300"], links={db.name: "mydb"})
+    app.start()
+    deadline = time.monotonic() + 10
+    while b"mydb" not in app.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    out = app.logs().decode()
+    assert f"MYDB_NAME=/{app.name}/mydb" in out
+    assert "MYDB_ENV_FOO=1" in out
+    assert f"MYDB_PORT=tcp://{address}:5432" in out and f"MYDB_PORT_5432_TCP_ADDR={address}" in out
+    assert any(line.split()[:2] == [address, "mydb"] for line in out.splitlines())
+    app.reload()
+    assert app.attrs["HostConfig"]["Links"] == [f"/{db.name}:/{app.name}/mydb"]
+    names = {n for c in client.api.containers(all=True) if c["Id"] == db.id for n in c["Names"]}
+    assert names == {f"/{db.name}", f"/{app.name}/mydb"}
+    client.api.remove_container(f"{app.name}/mydb", link=True)
+    names = {n for c in client.api.containers(all=True) if c["Id"] == db.id for n in c["Names"]}
+    assert names == {f"/{db.name}"}
+    assert {c["Id"] for c in client.api.containers(all=True)} >= {db.id, app.id}
+
+
+def test_volume_subpath_mounts_the_subdirectory(client: docker.DockerClient) -> None:
+    client.volumes.create("berth-subpath-test", labels={"berth.test": "docker-py-client"})
+    run(client, ["sh", "-c", "mkdir -p /v/sub && echo inner > /v/sub/file"], remove=True,
+        volumes={"berth-subpath-test": {"bind": "/v", "mode": "rw"}})
+    mount = docker.types.Mount("/mnt", "berth-subpath-test", type="volume", subpath="sub")
+    assert run(client, "cat /mnt/file", mounts=[mount], remove=True) == b"inner\n"
+    escape = docker.types.Mount("/mnt", "berth-subpath-test", type="volume", subpath="../..")
+    with pytest.raises(APIError, match="must be a relative path within the volume"):
+        create(client, "true", mounts=[escape])
