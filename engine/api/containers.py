@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.api.app import Routes, backend
-from engine.api.params import filters, flag, integer, json_body
+from engine.api.params import filters, flag, fold_keys, integer, json_body
 from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
 from engine.containers import reported
 from engine.containers.logs import LogQuery, LogSettings, read_log
@@ -111,6 +111,10 @@ async def list_containers(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
+    if isinstance(body, dict):
+        body = fold_keys(body, reported.CONFIG_KEYS)
+        if isinstance(body.get("HostConfig"), dict):
+            body["HostConfig"] = fold_keys(body["HostConfig"], reported.HOST_CONFIG_KEYS)
     c, warnings = backend(request).containers.create(body, request.query.get("name") or None)
     return web.json_response({"Id": c.id, "Warnings": warnings}, status=201)
 

@@ -8,16 +8,19 @@ import contextlib
 from aiohttp import web
 
 from engine.api.app import Routes, backend
-from engine.api.params import integer, json_body
+from engine.api.params import fold_keys, integer, json_body
 from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
 from engine.errors import Conflict, InvalidArgument
+
+EXEC_CONFIG_KEYS = ("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "DetachKeys", "Tty", "Env", "Cmd",
+                    "Privileged", "User", "WorkingDir")
 
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object (an exec config)")
-    session = backend(request).execs.create(request.match_info["id"], body)
+    session = backend(request).execs.create(request.match_info["id"], fold_keys(body, EXEC_CONFIG_KEYS))
     return web.json_response({"Id": session.id}, status=201)
 
 
@@ -26,6 +29,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, required=False) or {}
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object")
+    body = fold_keys(body, ("Detach", "Tty", "ConsoleSize"))
     session = execs.get(request.match_info["id"])
     if session.started:
         raise Conflict(f"exec {session.id} has already been started")

@@ -4,6 +4,7 @@ which parameter was wrong."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -87,3 +88,11 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
         return json.loads(raw)
     except ValueError as e:
         raise InvalidArgument(f"malformed JSON in the request body: {e}") from None
+
+
+def fold_keys(body: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """`body` with each key spelt as in `known` when it matches one but for case: dockerd decodes
+    JSON with Go's encoding/json, which matches field names case-insensitively, and clients rely
+    on it (docker-py sends exec's `detachKeys`). Unknown keys are kept as they are."""
+    canonical = {k.lower(): k for k in known}
+    return {canonical.get(k.lower(), k) if isinstance(k, str) else k: v for k, v in body.items()}

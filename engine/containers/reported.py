@@ -97,3 +97,10 @@ def config(stored: dict[str, Any]) -> dict[str, Any]:
             continue
         out[key] = copy.deepcopy(value)
     return out
+
+
+# Every key a create request may carry, as dockerd spells them (bodies are matched to these
+# without regard to case, as Go's JSON decoding does).
+CONFIG_KEYS = (*_CONFIG_DEFAULTS, *_CONFIG_OMITTED_WHEN_EMPTY, "HostConfig", "NetworkingConfig", "Platform")
+HOST_CONFIG_KEYS = (*_HOST_CONFIG_DEFAULTS, "Mounts", "Tmpfs", "Init", "Sysctls", "StorageOpt", "Annotations",
+                    "OomScoreAdj", "PidsLimit", "ExtraHosts")

@@ -177,3 +177,28 @@ def test_volume_subpath_mounts_the_subdirectory(client: docker.DockerClient) -> 
     escape = docker.types.Mount("/mnt", "berth-subpath-test", type="volume", subpath="../..")
     with pytest.raises(APIError, match="must be a relative path within the volume"):
         create(client, "true", mounts=[escape])
+
+
+def test_body_keys_match_without_regard_to_case_as_in_dockerd(client: docker.DockerClient) -> None:
+    # docker-py sends exec's detach keys as `detachKeys` (Go's JSON decoding accepts any case)
+    ctr = create(client, "cat", stdin_open=True)
+    ctr.start()
+    api = client.api
+    api._general_configs["detachKeys"] = "ctrl-p"
+    exec_id = api.exec_create(ctr.id, "cat", stdin=True, tty=True, stdout=True)
+    assert api.exec_inspect(exec_id)["DetachKeys"] == "ctrl-p"
+    sock = api.exec_start(exec_id, tty=True, socket=True)
+    raw = sock._sock
+    try:
+        raw.settimeout(10)
+        raw.sendall(b"\x10")  # ctrl-p: the client detaches, berthd ends the stream
+        deadline = time.monotonic() + 10
+        while raw.recv(128) and time.monotonic() < deadline:
+            pass
+        assert time.monotonic() < deadline
+    finally:
+        sock.close()
+        raw.close()
+    lower = api._post_json(api._url("/containers/create"), data={"image": "busybox", "cmd": ["true"],
+                                                                 "labels": {"berth.test": "docker-py-client"}})
+    assert lower.status_code == 201, lower.text
