@@ -539,10 +539,16 @@ class NetworkService:
         return ""
 
     def _resolv(self, c: Container) -> str:
-        found = self._primary(c)
+        """The embedded DNS of the container's first user-defined network, if it has one: as in
+        dockerd, a container of the default bridge also connected to a user-defined network
+        resolves names through it (the answer is scoped to all its networks either way)."""
         nameserver = None
-        if found is not None and found[0].user_defined and found[0].id in self.responders:
-            nameserver = str(found[0].gateway)
+        for ep in self.store.endpoints(container_id=c.id):
+            with contextlib.suppress(NotFound):
+                n = self.get(ep.network_id)
+                if n.user_defined and n.id in self.responders:
+                    nameserver = str(n.gateway)
+                    break
         return dns.container_resolv_conf(nameserver)
 
     def resolve_name(self, network_id: str, client: str, name: str) -> list[str] | None:

@@ -430,3 +430,101 @@ def test_restart_keeps_addresses_and_connectivity_and_rm_leaves_nothing(private:
     # Only the default bridge's subnet is still masqueraded (its way out and its hairpin).
     assert len({line.split("-s ", 1)[1].split()[0] for line in rules.splitlines()
                 if "MASQUERADE" in line and "-s 172." in line}) <= 1
+
+
+# ---- IPv6, bridge options and endpoint settings ---------------------------------------------
+
+
+def ula() -> ipaddress.IPv6Network:
+    """A random unique-local /64 (routed nowhere, and unlike the host's own)."""
+    return ipaddress.IPv6Network(f"fd42:{random.randrange(1, 0xffff):x}:{random.randrange(1, 0xffff):x}::/64")
+
+
+def test_dual_stack_network_reaches_over_ipv6_and_answers_aaaa(busybox_image: str, docker_env: dict[str, str],
+                                                               made: list[tuple[str, str]], berthd: Berthd) -> None:
+    subnet6 = ula()
+    net, subnet = network(docker_env, made, "--ipv6", "--subnet", str(subnet6))
+    data = json.loads(ok(docker_env, "network", "inspect", net))[0]
+    assert data["EnableIPv6"] is True
+    assert [c["Subnet"] for c in data["IPAM"]["Config"]] == [str(subnet), str(subnet6)]
+    fixed = str(subnet6.network_address + 0xf00d)
+    server = web(docker_env, made, busybox_image, "--network", net, "--ip6", fixed, text="over-v6")
+    client = "c" + uid()
+    ok(docker_env, "run", "-d", "--name", client, "--network", net, busybox_image, "sleep", "120")
+    made.append(("container", client))
+    settings = json.loads(ok(docker_env, "inspect", server))[0]["NetworkSettings"]["Networks"][net]
+    assert settings["GlobalIPv6Address"] == fixed and settings["GlobalIPv6PrefixLen"] == 64
+    assert settings["IPv6Gateway"] == str(subnet6.network_address + 1)
+    assert settings["IPAMConfig"] == {"IPv6Address": fixed}
+    members = json.loads(ok(docker_env, "network", "inspect", net))[0]["Containers"]
+    assert {m["Name"]: m["IPv6Address"] for m in members.values()}[server] == f"{fixed}/64"
+    other = json.loads(ok(docker_env, "inspect", client))[0]["NetworkSettings"]["Networks"][net]["GlobalIPv6Address"]
+    assert ipaddress.IPv6Address(other) in subnet6 and other != fixed
+    # container to container over IPv6: ICMPv6 and TCP (busybox's wget to the httpd)
+    ping = docker(docker_env, "exec", client, "ping", "-6", "-c", "1", "-W", "3", fixed)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    page = docker(docker_env, "exec", client, "sh", "-c",
+                  f"for i in 1 2 3; do timeout 2 wget -q -O - http://[{fixed}]/ && exit 0; sleep 0.3; done; exit 1")
+    assert page.stdout == "over-v6\n", page.stderr
+    # the embedded DNS answers AAAA with the fixed address, and A with the IPv4 one
+    aaaa = ok(docker_env, "exec", client, "nslookup", "-type=AAAA", server)
+    assert f"Address: {fixed}" in aaaa, aaaa
+    a = ok(docker_env, "exec", client, "nslookup", "-type=A", server)
+    assert f"Address: {settings['IPAddress']}" in a and fixed not in a, a
+    # /etc/hosts names the container on both families
+    hosts = ok(docker_env, "exec", server, "cat", "/etc/hosts")
+    assert f"{fixed}\t" in hosts
+    # ip6tables: berthd's own chains masquerade the IPv6 subnet and isolate the bridge
+    cfg = config_for(berthd.exec_root)
+    bridge = "br-" + data["Id"][:12]
+    rules6 = [line for line in Firewall(Chains(cfg.chain_prefix)).leftovers() if line.startswith("IPv6 ")]
+    assert f"IPv6 -A {cfg.chain_prefix}-POST -s {subnet6} ! -o {bridge} -j MASQUERADE" in rules6
+    assert f"IPv6 -A {cfg.chain_prefix}-ISO -o {bridge} -j DROP" in rules6
+    # and removing the network removes its bridge and its rules, IPv6 ones included
+    ok(docker_env, "rm", "-f", server, client)
+    ok(docker_env, "network", "rm", net)
+    assert bridge not in {link.name for link in links.owned_links(cfg.alias_tag)}
+    assert not any(bridge in line or str(subnet6) in line for line in Firewall(Chains(cfg.chain_prefix)).leftovers())
+
+
+def test_icc_false_keeps_containers_of_a_network_apart(busybox_image: str, docker_env: dict[str, str],
+                                                       made: list[tuple[str, str]]) -> None:
+    net, _ = network(docker_env, made, "-o", "com.docker.network.bridge.enable_icc=false",
+                     "-o", "com.docker.network.driver.mtu=1400")
+    options = json.loads(ok(docker_env, "network", "inspect", net))[0]["Options"]
+    assert options == {"com.docker.network.bridge.enable_icc": "false", "com.docker.network.driver.mtu": "1400"}
+    server = web(docker_env, made, busybox_image, "--network", net)
+    ip = address(docker_env, server, net)
+    assert fetch(docker_env, busybox_image, net, f"http://{ip}/", timeout=1).returncode != 0
+    mtu = ok(docker_env, "exec", server, "cat", "/sys/class/net/eth0/mtu")
+    assert mtu.strip() == "1400"
+
+
+def test_endpoint_mac_link_local_address_and_links(busybox_image: str, docker_env: dict[str, str],
+                                                    made: list[tuple[str, str]]) -> None:
+    net, _ = network(docker_env, made)
+    upstream = web(docker_env, made, busybox_image, "--network", net, text="upstream")
+    box = "b" + uid()
+    ok(docker_env, "run", "-d", "--name", box, "--network", net, "--mac-address", "02:42:ac:11:99:01",
+       "--link-local-ip", "169.254.8.8", "--link", f"{upstream}:bar", busybox_image, "sleep", "120")
+    made.append(("container", box))
+    settings = json.loads(ok(docker_env, "inspect", box))[0]["NetworkSettings"]["Networks"][net]
+    assert settings["MacAddress"] == "02:42:ac:11:99:01"
+    assert settings["IPAMConfig"] == {"LinkLocalIPs": ["169.254.8.8"]}
+    assert settings["Links"] == [f"{upstream}:bar"]
+    eth0 = ok(docker_env, "exec", box, "ip", "addr", "show", "eth0")
+    assert "link/ether 02:42:ac:11:99:01" in eth0 and "inet 169.254.8.8/16" in eth0
+    # the link's alias resolves for the linking container, to the linked one's address
+    found = ok(docker_env, "exec", box, "nslookup", "bar")
+    assert f"Address: {address(docker_env, upstream, net)}" in found, found
+    assert lookup(docker_env, busybox_image, net, "bar") is None  # no one else's name
+    # a link given at connect, to a container not yet started, shows at once and works once it runs
+    later = "l" + uid()
+    ok(docker_env, "create", "--name", later, busybox_image, "sleep", "120")
+    made.append(("container", later))
+    ok(docker_env, "network", "connect", "--link", f"{upstream}:up", net, later)
+    assert json.loads(ok(docker_env, "inspect", later))[0]["NetworkSettings"]["Networks"][net]["Links"] == [
+        f"{upstream}:up"]
+    ok(docker_env, "start", later)
+    found = ok(docker_env, "exec", later, "nslookup", "up")
+    assert f"Address: {address(docker_env, upstream, net)}" in found, found

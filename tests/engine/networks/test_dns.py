@@ -31,6 +31,14 @@ def test_parse_and_answer() -> None:
     assert aaaa is not None
     assert struct.unpack("!HHHH", dns.answer(query("web", 28), aaaa, ["172.18.0.2"])[:8])[3] == 0  # no AAAA
     assert struct.unpack("!H", dns.answer(data, q, None)[2:4])[0] & 0xF == 3  # NXDOMAIN
+    # a dual-stack name: AAAA answers its IPv6 address, A its IPv4 one, each alone
+    both = ["172.18.0.2", "fd42:1:2::f00d"]
+    six = dns.answer(query("web", 28), aaaa, both)
+    assert struct.unpack("!HHHH", six[:8])[3] == 1
+    assert six[-18:] == struct.pack("!H", 16) + socket.inet_pton(socket.AF_INET6, "fd42:1:2::f00d")
+    assert struct.unpack("!HH", six[-26:-22]) == (28, 1)  # TYPE AAAA, CLASS IN
+    four = dns.answer(data, q, both)
+    assert struct.unpack("!HHHH", four[:8])[3] == 1 and four.endswith(socket.inet_aton("172.18.0.2"))
     for junk in (b"", b"\x00" * 11, query("x")[:14], b"\x12\x34\x81\x80" + query("x")[4:]):
         assert dns.parse_question(junk) is None
 

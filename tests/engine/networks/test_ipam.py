@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import Conflict, InvalidArgument
-from engine.networks.ipam import AddressPool, mac_for, parse_subnet, pick_subnet
+from engine.networks.ipam import AddressPool, mac_for, parse_subnet, parse_subnet6, pick_subnet
 from engine.networks.store import Endpoint, Network, NetworkStore
 from engine.state.db import Database
 
@@ -84,3 +84,26 @@ def test_store_never_hands_an_address_out_twice_across_restarts(tmp_path: Path) 
         store.assign_address(net, endpoint("f", "10.9.0.5"))
     with pytest.raises(Conflict, match="network with name n already exists"):
         store.insert(Network(id="other", name="n", driver="bridge", created_ns=2))
+
+
+def test_ipv6_pools_allocate_from_a_huge_span_and_keep_reserved_addresses() -> None:
+    N6, A6 = ipaddress.IPv6Network, ipaddress.IPv6Address
+    assert parse_subnet6("2001:389::0/96") == N6("2001:389::/96")  # a spelling dockerd accepts
+    with pytest.raises(InvalidArgument, match="host bits"):
+        parse_subnet6("fd00::1/64")
+    with pytest.raises(InvalidArgument, match="not an IPv6"):
+        parse_subnet6("10.0.0.0/8")
+    pool = AddressPool(N6("2001:389::/64"), A6("2001:389::ffff"), N6("2001:389::/96"),
+                       frozenset({A6("2001:389::2")}))
+    pool.check()
+    # the network address, the auxiliary one and anything used are skipped; the walk is short
+    assert pool.allocate(set()) == A6("2001:389::1")
+    assert pool.allocate({A6("2001:389::1")}) == A6("2001:389::3")
+    assert pool.allocate(set(), after=A6("2001:389::ffff:ffff")) == A6("2001:389::1")  # wraps in the range
+    assert pool.static(A6("2001:389::f00d"), set()) == A6("2001:389::f00d")
+    with pytest.raises(InvalidArgument, match="reserved"):
+        pool.static(A6("2001:389::2"), set())
+    with pytest.raises(InvalidArgument, match="not inside"):
+        AddressPool(N6("2001:389::/64"), A6("2001:389::1"), N6("2001:390::/96")).check()
+    v4 = AddressPool(N("10.0.0.0/29"), A("10.0.0.1"), reserved=frozenset({A("10.0.0.2")}))
+    assert v4.allocate(set()) == A("10.0.0.3")

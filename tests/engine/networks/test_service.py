@@ -124,3 +124,22 @@ def test_a_failed_create_does_not_keep_its_static_address(world: tuple[NetworkSe
     retry = containers.add("retry", "front")
     svc.validate(retry, {"front": {"IPAMConfig": {"IPv4Address": "10.50.0.7"}}})
     assert [e.container_id for e in svc.store.endpoints(network_id=svc.get("front").id)] == [retry.id]
+
+
+def test_link_aliases_resolve_for_the_linking_container_only(world: tuple[NetworkService, Containers]) -> None:
+    svc, containers = world
+    upstream = containers.add("docker-py-test-upstream", "front")
+    linking = containers.add("linking", "front")
+    bystander = containers.add("bystander", "front")
+    svc.validate(upstream)
+    svc.validate(linking, {"front": {"Links": ["docker-py-test-upstream:bar"]}})
+    svc.validate(bystander)
+    for c in (upstream, linking, bystander):
+        for ep in svc.store.endpoints(container_id=c.id):
+            svc.store.assign_address(svc.get(ep.network_id), ep)
+        svc.active.add(c.id)
+    front = svc.get("front").id
+    ip = {c.name: str(svc.store.endpoints(container_id=c.id)[0].ip) for c in (upstream, linking, bystander)}
+    assert svc.resolve_name(front, ip["linking"], "bar") == [ip["docker-py-test-upstream"]]
+    assert svc.resolve_name(front, ip["bystander"], "bar") is None
+    assert svc.settings(linking)["Networks"]["front"]["Links"] == ["docker-py-test-upstream:bar"]
