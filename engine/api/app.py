@@ -36,6 +36,13 @@ def _version_tuple(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in v.split("."))
 
 
+def requested_below(request: web.Request, version: str) -> bool:
+    """Whether the request names an API version older than `version` (an unversioned path is
+    the newest), for fields dockerd returns only to older clients. The middleware checked it."""
+    raw = request.match_info.get("api_version")
+    return raw is not None and _version_tuple(raw) < _version_tuple(version)
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     version = request.match_info.get("api_version")

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.api import containers as containers_api
-from engine.api.app import Routes, backend
+from engine.api.app import Routes, backend, requested_below
 from engine.api.params import filters, flag
 from engine.api.streams import json_stream, write_json_line
 from engine.errors import EngineError, InvalidArgument
@@ -146,7 +146,15 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(backend(request).images.inspect(request.match_info["name"]))
+    body = backend(request).images.inspect(request.match_info["name"])
+    # As dockerd 25: VirtualSize went in API 1.44, Container and ContainerConfig in 1.45; older
+    # clients (docker-compose 1.x pins 1.2x-1.38 and reads ContainerConfig) still get them.
+    if not requested_below(request, "1.44"):
+        body.pop("VirtualSize", None)
+    if not requested_below(request, "1.45"):
+        body.pop("Container", None)
+        body.pop("ContainerConfig", None)
+    return web.json_response(body)
 
 
 async def history(request: web.Request) -> web.Response:

@@ -457,6 +457,8 @@ class Builder:
 
     async def _run_container(self, run: _Run, stage: Stage, parent: str, argv: list[str], env: list[str],
                              created_by: str) -> str:
+        # What dockerd saves as the step's ContainerConfig.Cmd: the build args the RUN saw, then its argv.
+        step_cmd = [f"|{len(env)}", *env, *argv] if env else argv
         body = {
             "Image": parent, "Cmd": argv, "Entrypoint": [], "Env": env,
             "User": stage.config.get("User") or "", "WorkingDir": stage.config.get("WorkingDir") or "",
@@ -496,7 +498,8 @@ class Builder:
                 raise CommandFailed(argv, code)
             lowers = self.images.layer_dirs(parent)
             with upper_dir_layer(self.containers.data_dir(c.id) / "upper", lowers) as layer:
-                return await self.steps.add(parent, stage.config, created_by, layer, run.options.platform or None)
+                return await self.steps.add(parent, stage.config, created_by, layer, run.options.platform or None,
+                                            container=c.id, cmd=step_cmd)
         finally:
             if attach is not None and not attach.done():
                 attach.cancel()
@@ -669,8 +672,13 @@ def _short(image_id: str) -> str:
 
 
 def _described(instr: Instruction, config: dict[str, Any]) -> str:
-    if instr.command in ("CMD", "ENTRYPOINT", "SHELL"):
-        return json.dumps(config.get({"CMD": "Cmd", "ENTRYPOINT": "Entrypoint", "SHELL": "Shell"}[instr.command]))
+    """The instruction as the classic builder writes it in history: its list as Go's %q prints one
+    (`["echo" "hi"]`), SHELL's as %v (`[/bin/sh -c]`). `--cache-from` an image dockerd built matches it."""
+    if instr.command in ("CMD", "ENTRYPOINT"):
+        value = config.get("Cmd" if instr.command == "CMD" else "Entrypoint") or []
+        return "[" + " ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
+    if instr.command == "SHELL":
+        return "[" + " ".join(config.get("Shell") or []) + "]"
     return instr.rest
 
 

@@ -106,7 +106,8 @@ async def commit_container(containers: ContainerSource, images: ImageService, ev
     paused = req.pause and c.state is State.RUNNING and await _pause_if_running(containers, c.id)
     try:
         with upper_dir_layer(containers.data_dir(c.id) / "upper", lowers) as layer:
-            image_id = await images.commit(layer, c.image_id, config, req.repo, req.tag, req.comment, req.author)
+            image_id = await images.commit(layer, c.image_id, config, req.repo, req.tag, req.comment, req.author,
+                                           container=c.id, container_config=dict(c.config))
     finally:
         if paused:
             try:

@@ -18,6 +18,23 @@ class StepImages:
         return self.images.full_config(image_id, platform)
 
     async def add(self, parent: str | None, runtime: dict[str, Any], created_by: str,
-                  layer: ByteSource | None, platform: str | None = None) -> str:
-        """A new image: `parent`'s layers (+ `layer`), `runtime` as its config. Returns its id."""
-        return await self.images.add_image(parent, runtime, {"created_by": created_by}, layer, platform)
+                  layer: ByteSource | None, platform: str | None = None, container: str = "",
+                  cmd: list[str] | None = None) -> str:
+        """A new image: `parent`'s layers (+ `layer`), `runtime` as its config. Returns its id.
+        `container` and `cmd`: a RUN step's container and command (with its build args, as
+        dockerd saves them); a metadata or COPY step runs no container and its command is
+        its `created_by`."""
+        step_config = {**runtime, "Hostname": container[:12], "Cmd": cmd if cmd is not None else _nop_cmd(created_by),
+                       "Image": parent or ""}
+        return await self.images.add_image(parent, runtime, {"created_by": created_by}, layer, platform,
+                                           container=container, container_config=step_config)
+
+
+def _nop_cmd(created_by: str) -> list[str]:
+    """The classic builder's ContainerConfig.Cmd of a step that runs nothing, whose history line
+    is that list joined: `/bin/sh -c #(nop)  ENV A=1` <- ["/bin/sh", "-c", "#(nop) ", "ENV A=1"],
+    `/bin/sh -c #(nop) COPY file:... in / ` <- ["/bin/sh", "-c", "#(nop) COPY file:... in / "]."""
+    nop = "/bin/sh -c #(nop) "
+    if created_by.startswith(nop + " "):
+        return ["/bin/sh", "-c", "#(nop) ", created_by.removeprefix(nop + " ")]
+    return ["/bin/sh", "-c", created_by.removeprefix("/bin/sh -c ")]

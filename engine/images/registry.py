@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ class RegistryClient:
                     return
             except (TimeoutError, aiohttp.ClientError, ssl.SSLError, OSError) as e:
                 last = e
+        # dockerd answers 500 here too (Get "https://.../v2/": dial tcp: ...): the registry, not the request, failed.
         raise RegistryError(f"cannot reach registry {self.domain}: {_describe(last)}")
 
     def add_scope(self, scope: str) -> None:
@@ -465,6 +467,11 @@ def _describe(e: BaseException | None) -> str:
         return "unknown error"
     if isinstance(e, asyncio.TimeoutError):
         return "timed out"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        # aiohttp's own text carries the repr of its SSL context; a person wants host and cause.
+        cause = e.os_error
+        reason = os.strerror(cause.errno) if cause.errno and cause.errno > 0 else cause.strerror or str(cause)
+        return f"dial {e.host}:{e.port}: {reason}"
     return str(e) or type(e).__name__
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import __version__
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.images import archive, progress, reference
 from engine.images.auth import ANONYMOUS, Credentials, repository_scope
@@ -259,6 +260,7 @@ class ImageService:
             config |= {
                 "os": plan.platform.os,
                 "created": created,
+                "docker_version": __version__,
                 "comment": plan.comment,
                 "config": plan.runtime_config,
                 "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
@@ -384,12 +386,17 @@ class ImageService:
             "Parent": image.parent,
             "Comment": config.get("comment", ""),
             "Created": config.get("created") or None,
+            # Container, ContainerConfig and VirtualSize: what API versions before 1.45 (1.44 for
+            # VirtualSize) return; the API layer drops them for newer requests, as dockerd 25 does.
+            "Container": config.get("container", ""),
+            "ContainerConfig": _image_config(config.get("container_config") or {}),
             "DockerVersion": config.get("docker_version", ""),
             "Author": config.get("author", ""),
             "Config": _image_config(runtime),
             "Architecture": config.get("architecture", ""),
             "Os": config.get("os", ""),
             "Size": image.size,
+            "VirtualSize": image.size,
             "GraphDriver": {"Name": "overlay2", "Data": graph_data},
             "RootFS": {"Type": "layers", "Layers": list((config.get("rootfs") or {}).get("diff_ids") or [])},
             "Metadata": {"LastTagTime": image.last_tag_time} if image.last_tag_time else {},
@@ -686,10 +693,14 @@ class ImageService:
 
     async def add_image(self, parent: str | None, runtime: dict[str, Any], history_entry: dict[str, Any],
                         layer: AsyncIterable[bytes] | ByteSource | None, platform: str | None = None,
-                        top_level: dict[str, Any] | None = None) -> str:
+                        top_level: dict[str, Any] | None = None, container: str = "",
+                        container_config: dict[str, Any] | None = None) -> str:
         """A new image: `parent`'s layers (+ `layer`, an uncompressed or gzipped tar), with
         `runtime` as its config and `history_entry` appended. What `docker commit` and each
-        build step make. Returns the new image id."""
+        build step make. `container` and `container_config`: the container it was made from and
+        that container's config (the step's command), kept in the config as dockerd keeps them
+        (image inspect's Container and ContainerConfig, which docker-compose 1.x reads).
+        Returns the new image id."""
         base = self.full_config(parent, platform)
         parent_chain = self.resolve(parent).top_layer if parent else None
         if parent_chain is not None:
@@ -708,7 +719,10 @@ class ImageService:
                 entry["empty_layer"] = True
             config = {k: v for k, v in base.items() if k not in ("container", "container_config", "comment",
                                                                   "author")}
-            config |= {"created": entry["created"], "config": {k: v for k, v in runtime.items() if v is not None},
+            config |= {"created": entry["created"], **({"container": container} if container else {}),
+                       "container_config": {k: v for k, v in (container_config or {}).items() if v is not None},
+                       "docker_version": __version__,
+                       "config": {k: v for k, v in runtime.items() if v is not None},
                        "rootfs": {"type": "layers", "diff_ids": diff_ids},
                        "history": [*(base.get("history") or []), entry]}
             config |= top_level or {}
@@ -752,7 +766,7 @@ class ImageService:
 
     async def commit(self, layer_tar_source: AsyncIterable[bytes] | ByteSource, parent_image_id: str,
                      config_overrides: dict[str, Any], repo: str | None, tag: str | None, comment: str,
-                     author: str) -> str:
+                     author: str, container: str = "", container_config: dict[str, Any] | None = None) -> str:
         """`docker commit`: a new image = the parent's layers + this tar, with the parent's config
         updated by `config_overrides` (ContainerConfig keys: Cmd, Env, Labels...) and a history
         entry appended. Returns the new image id."""
@@ -765,7 +779,8 @@ class ImageService:
         runtime = {**(self.store.config(parent.id).get("config") or {}), **config_overrides}
         entry = {"comment": comment, **({"author": author} if author else {})}
         top = {k: v for k, v in (("author", author), ("comment", comment)) if v}
-        image_id = await self.add_image(parent.id, runtime, entry, layer_tar_source, top_level=top)
+        image_id = await self.add_image(parent.id, runtime, entry, layer_tar_source, top_level=top,
+                                        container=container, container_config=container_config)
         if ref is not None:
             self._set_tag(ref, image_id)
         return image_id
@@ -846,20 +861,22 @@ class ImageService:
 
 
 def _image_config(runtime: dict[str, Any]) -> dict[str, Any]:
-    """ImageInspect.Config: the spec's ImageConfig with Docker's defaults filled in."""
+    """ImageInspect.Config (and ContainerConfig): the spec's ImageConfig with Docker's defaults
+    filled in; what the config holds of a container's settings (a pulled image's Hostname,
+    Image...) shows as dockerd shows it."""
     config: dict[str, Any] = {
-        "Hostname": "",
-        "Domainname": "",
+        "Hostname": runtime.get("Hostname", ""),
+        "Domainname": runtime.get("Domainname", ""),
         "User": runtime.get("User", ""),
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "Tty": False,
-        "OpenStdin": False,
-        "StdinOnce": False,
+        "AttachStdin": bool(runtime.get("AttachStdin")),
+        "AttachStdout": bool(runtime.get("AttachStdout")),
+        "AttachStderr": bool(runtime.get("AttachStderr")),
+        "Tty": bool(runtime.get("Tty")),
+        "OpenStdin": bool(runtime.get("OpenStdin")),
+        "StdinOnce": bool(runtime.get("StdinOnce")),
         "Env": runtime.get("Env"),
         "Cmd": runtime.get("Cmd"),
-        "Image": "",
+        "Image": runtime.get("Image", ""),
         "Volumes": runtime.get("Volumes"),
         "WorkingDir": runtime.get("WorkingDir", ""),
         "Entrypoint": runtime.get("Entrypoint"),

@@ -497,3 +497,29 @@ def test_cache_from_limits_and_restores_the_cache(berth_env: dict[str, str], ber
     assert out.stdout.count(" ---> Using cache") == 3, out.stdout
     assert ok(berth_env, "image", "inspect", "-f", "{{.Id}}", "cli-build:cache-dst") == source_id
     assert ok(berth_env, "run", "--rm", "cli-build:cache-dst", "cat", "/one", "/two") == "one\ntwo"
+
+
+def test_step_images_hidden_from_images_and_inspected_as_dockerd_20_10(berth_env: dict[str, str],
+                                                                          berthd: Berthd) -> None:
+    """The classic builder's step images: hidden from `docker images` but not `-a`; inspected
+    through API < 1.45 with the step's Container and ContainerConfig (docker-compose 1.x reads
+    it), not through 1.45 (as dockerd 25); history in the classic builder's words."""
+    dockerfile = f"FROM busybox\nARG X\nENV TOKEN={os.urandom(4).hex()}\nRUN echo x > /x\nCMD [\"echo\", \"hi\"]\n"
+    out = docker(berth_env, "build", "--build-arg", "X=1", "-t", "cli-build:steps", "-", input=dockerfile)
+    assert out.returncode == 0, out.stdout + out.stderr
+    final = berthd.api.json("GET", "/v1.41/images/cli-build:steps/json")
+    run_step = berthd.api.json("GET", f"/v1.41/images/{final['Parent']}/json")
+    listed = ok(berth_env, "images", "-q", "--no-trunc").split()
+    assert final["Id"] in listed and run_step["Id"] not in listed
+    assert run_step["Id"] in ok(berth_env, "images", "-a", "-q", "--no-trunc").split()
+
+    assert final["Container"] == "" and final["ContainerConfig"]["Cmd"] == ["/bin/sh", "-c", "#(nop) ",
+                                                                            'CMD ["echo" "hi"]']
+    assert final["ContainerConfig"]["Image"] == run_step["Id"] and final["VirtualSize"] == final["Size"]
+    assert final["DockerVersion"]
+    assert run_step["ContainerConfig"]["Cmd"] == ["|1", "X=1", "/bin/sh", "-c", "echo x > /x"]
+    assert run_step["Container"] and run_step["ContainerConfig"]["Hostname"] == run_step["Container"][:12]
+    newest = berthd.api.json("GET", "/v1.45/images/cli-build:steps/json")
+    assert not {"Container", "ContainerConfig", "VirtualSize"} & set(newest)
+    assert ok(berth_env, "history", "--no-trunc", "--format", "{{.CreatedBy}}", "cli-build:steps").split("\n")[:2] == [
+        '/bin/sh -c #(nop)  CMD ["echo" "hi"]', "|1 X=1 /bin/sh -c echo x > /x"]

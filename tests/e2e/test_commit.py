@@ -81,6 +81,10 @@ def test_commit_races_the_exit_of_a_short_command(berthd: Berthd, busybox_image:
         for image_id in images:
             inspect = api.json("GET", f"/images/{image_id}/json")
             assert inspect["Parent"] == api.json("GET", f"/images/{busybox_image}/json")["Id"]
+        # API < 1.45 (docker-compose 1.x) also gets the container it came from and its config.
+        legacy = api.json("GET", f"/v1.41/images/{images[0]}/json")
+        assert len(legacy["Container"]) == 64 and legacy["ContainerConfig"]["Cmd"] == ["touch", "/test"]
+        assert legacy["ContainerConfig"]["Image"] == busybox_image and legacy["DockerVersion"]
     finally:
         for image_id in images:
             api.request("DELETE", f"/images/{image_id}?force=1")
