@@ -153,3 +153,11 @@ def test_load_of_a_bad_archive_is_an_error_line(berthd: Berthd, docker_env: dict
     assert last["errorDetail"]["message"] == last["error"] and "archive" in last["error"], last
     out = docker(docker_env, "load", input=b"abc")
     assert out.returncode != 0 and b"archive" in out.stderr
+
+
+def test_distribution_of_an_unreachable_registry_says_why(berthd: Berthd) -> None:
+    """The reason a person can act on (which host, what failed). The status is dockerd 20.10's
+    own for this case, 500 (its baseline run of docker-py's test_inspect_distribution shows it)."""
+    status, _, body = berthd.api.request("GET", "/v1.45/distribution/127.0.0.1:1/busybox:latest/json")
+    assert status == 500, body
+    assert json.loads(body)["message"] == "cannot reach registry 127.0.0.1:1: dial 127.0.0.1:1: Connection refused"
