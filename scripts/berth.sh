@@ -19,6 +19,8 @@ SYSTEM_PACKAGES=(
   libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
   # machines: QEMU, the guest image's build, and sshd standing in for a guest in tests
   qemu-system-x86 qemu-utils debootstrap openssh-server openssh-client
+  # the aarch64 guest (Apple silicon): its emulator, and its build through qemu-user-static and mmdebstrap
+  qemu-system-arm qemu-user-static mmdebstrap arch-test
 )
 
 say() { printf 'berth: %s\n' "$*" >&2; }

@@ -37,6 +37,17 @@ from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward, unix_f
 log = logging.getLogger("vmhost.agent")
 
 
+def guest_phase(line: str) -> str | None:
+    """"berth-init: 7.12 network up" -> "network up (7.1 s)"; None for any other console line."""
+    words = line.strip().split(" ", 2)
+    if len(words) < 3 or words[0] != "berth-init:":
+        return None
+    try:
+        return f"{words[2]} ({float(words[1]):.1f} s)"
+    except ValueError:
+        return None
+
+
 class Stopped(Exception):
     """Asked to stop (SIGTERM) or QEMU went away while starting."""
 
@@ -55,6 +66,7 @@ class Agent:
         self.status = Status("starting")
         self.notice = ""
         self.accel = ""  # what QEMU runs with now
+        self._console_offset = 0  # how much of the console log has been read for boot phases
 
     def report(self, state: str, message: str) -> None:
         log.info("%s: %s", state, message)
@@ -103,6 +115,7 @@ class Agent:
         argv = self.machines.argv(self.machine, accel)
         self.accel = accel
         self.machine.boot_log.write_bytes(b"")
+        self._console_offset = 0
         with (self.machine.dir / "qemu.log").open("wb") as qemu_log:
             self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT)
         self.report("starting", f"booting the guest ({accel})")
@@ -142,8 +155,24 @@ class Agent:
         if self.status.state == "running":
             self.report("running", self.status.message)
 
+    def _guest_phases(self) -> None:
+        """Pass berth-init's phase lines from the console on as status messages, as the guest prints them."""
+        try:
+            with self.machine.boot_log.open("rb") as f:
+                f.seek(self._console_offset)
+                data = f.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        self._console_offset += end
+        for line in data[:end].decode("utf-8", "replace").splitlines():
+            phase = guest_phase(line)
+            if phase:
+                self.report("starting", f"guest: {phase}")
+
     def _check(self, deadline: float, what: str) -> None:
         assert self.qemu is not None
+        self._guest_phases()
         if self.stopping.is_set():
             raise Stopped("stopped while starting")
         if self.qemu.poll() is not None:

@@ -16,13 +16,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from vmhost.image import build
+from vmhost.arch import ARCHES
+from vmhost.image import GuestImage, build
 from vmhost.machines import Machines
 from vmhost.ports import engine_get
 
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
+
+
+def guest_timeline(serial_log: Path) -> list[str]:
+    """berth-init's phase lines from the console ("berth-init: <uptime> <phase>"), and any kernel line."""
+    try:
+        text = serial_log.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.startswith(("berth-init:", "["))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,11 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--memory", type=int, default=2048)
+    parser.add_argument("--arch", choices=sorted(ARCHES), help="guest architecture (default: the host's)")
+    parser.add_argument("--image", type=Path, help="a built guest image directory (default: build or reuse)")
     args = parser.parse_args(argv)
 
     t0 = time.monotonic()
-    image = build()
-    print(f"guest image {image.path.name}: ready in {time.monotonic() - t0:.1f} s "
+    image = GuestImage(args.image) if args.image else build(guest_arch=args.arch)
+    print(f"guest image {image.path.name} ({image.arch}): ready in {time.monotonic() - t0:.1f} s "
           f"(built in {image.manifest.get('build_seconds')} s when it was built)")
     files = {p.name: p.stat().st_size for p in (image.kernel, image.initrd, image.rootfs)}
     print(f"  download size {_mb(sum(files.values()))}: " + ", ".join(f"{k} {_mb(v)}" for k, v in files.items()))
@@ -66,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"/_ping through the tunnel {ping_ms:.0f} ms (HTTP {status})")
             for at, message in phases:
                 print(f"  {at:6.1f} s  {message}")
+            print("  in the guest (seconds since its kernel started):")
+            for line in guest_timeline(machine.boot_log):
+                print(f"    {line}")
             t = time.monotonic()
             machines.stop("bench")
             print(f"  stop: {time.monotonic() - t:.1f} s")

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--image-url", metavar="URL",
                       help="where the release's guest images are (default: $BERTH_GUEST_URL, else the pinned "
                            "release location); a directory works too")
+    init.add_argument("--arch", choices=["x86_64", "aarch64"],
+                      help="guest architecture (default: the host's; another is emulated, slowly)")
     init.add_argument("--start", action="store_true", help="start it once created")
     start = named("start", "boot a machine and tunnel its engine")
     start.add_argument("--timeout", type=float, default=600, help="seconds to wait for the engine")
@@ -90,7 +92,7 @@ def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report:
     if args.command == "init":
         machine = machines.init(args.name, args.image, args.cpus, args.memory, args.disk, args.port,
                                 _shares(args), args.accel, args.qemu or "", report, args.image_url,
-                                _download_printer(sys.stderr))
+                                _download_printer(sys.stderr), args.arch)
         print(f"created machine {machine.name} ({machine.dir})", file=out)
         if args.start:
             machines.start(machine.name, report)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -113,14 +115,16 @@ def _source_files() -> Iterable[Path]:
             # Documentation does not change the image; a README edit should not cost a rebuild.
             yield from (p for p in base.glob(pattern)
                         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".md")
-    yield Path(__file__)
+
+
+# What the build steps below make, as a number: bump it when a change to them changes the image. This
+# file's bytes are not hashed, so comments, messages and the CLI cost no rebuild of a cached image.
+BUILDER = 3
 
 
 def recipe_key(guest_arch: str = "x86_64") -> str:
-    """Hash of everything the image is made from (recipe, engine sources, this builder, architecture)."""
-    digest = hashlib.sha256()
-    if guest_arch != "x86_64":  # x86_64 keys stay what they were before aarch64 existed
-        digest.update(f"arch={guest_arch}\0".encode())
+    """Hash of everything the image is made from (recipe, engine sources, BUILDER, architecture)."""
+    digest = hashlib.sha256(f"builder={BUILDER}\0arch={guest_arch}\0".encode())
     for path in sorted(set(_source_files())):
         digest.update(str(path.relative_to(REPO)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -181,7 +185,8 @@ def _foreign(guest: Arch) -> bool:
 def missing_tools(guest_arch: str = "x86_64") -> list[str]:
     needed = {"mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils"}
     if _foreign(arch(guest_arch)):
-        needed |= {"mmdebstrap": "mmdebstrap", f"qemu-{guest_arch}-static": "qemu-user-static"}
+        needed |= {"mmdebstrap": "mmdebstrap", f"qemu-{guest_arch}-static": "qemu-user-static",
+                   "arch-test": "arch-test"}
     else:
         needed["debootstrap"] = "debootstrap"
     return [f"{tool} (apt install {pkg})" for tool, pkg in needed.items() if not shutil.which(tool)]
@@ -241,9 +246,19 @@ def build(cache: Path | None = None, mirror: str | None = None, progress: Progre
             shutil.rmtree(image.path)
         out.rename(image.path)
     finally:
+        _unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
     progress(f"guest image ready: {image.path} ({image.size_bytes() / 1e6:.0f} MB)")
     return image
+
+
+def _unmount_under(path: Path) -> None:
+    """Unmount what a killed bootstrap left mounted in the build tree (/proc, /sys, /dev/pts...), deepest
+    first, so removing the tree never reaches into them."""
+    with contextlib.suppress(OSError):
+        points = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for point in sorted((p for p in points if p.startswith(f"{path}/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def _engine_version() -> str:
@@ -257,11 +272,13 @@ def _engine_version() -> str:
 def _bootstrap(root: Path, guest: Arch, debs: Path, mirror: str, progress: Progress) -> None:
     debs.mkdir(parents=True, exist_ok=True)
     packages = [line.replace("@DEBARCH@", guest.debian) for line in _lines(RECIPE / "packages.txt")]
+    # The kernel package would make Debian's initramfs (minutes under qemu-user); Berth makes its own.
+    env = dict(os.environ, INITRD="No")
     if not _foreign(guest):
         progress(f"debootstrap {SUITE} from {mirror}")
         # Keeping the .debs makes the next build download nothing.
         _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(packages)}",
-              SUITE, str(root), mirror])
+              SUITE, str(root), mirror], env=env)
         return
     progress(f"mmdebstrap {SUITE} for {guest.debian} from {mirror} (through qemu-{guest.name}-static)")
     ensure_binfmt(guest)
@@ -272,7 +289,7 @@ def _bootstrap(root: Path, guest: Arch, debs: Path, mirror: str, progress: Progr
           '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
           f"--setup-hook=sync-in {debs} /var/cache/apt/archives/",
           f"--customize-hook=sync-out /var/cache/apt/archives {debs}",
-          SUITE, str(root), mirror])
+          SUITE, str(root), mirror], env=env)
 
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -336,13 +353,73 @@ def _finish(root: Path, out: Path, progress: Progress) -> str:
         raise ImageError(f"expected one kernel in the image, found {versions}")
     version = versions[0]
     _run(["chroot", str(root), "depmod", "-a", version])
-    _run(["chroot", str(root), "update-initramfs", "-u", "-k", version])
     _compile_python(root)
     shutil.copy2(root / "boot" / f"vmlinuz-{version}", out / "vmlinuz")
-    shutil.copy2(root / "boot" / f"initrd.img-{version}", out / "initrd.img")
+    (out / "initrd.img").write_bytes(initramfs(root, version))
     for path in (root / "boot").iterdir():
         path.unlink()  # QEMU boots the copies in the image directory
     return version
+
+
+# What the initramfs loads before it mounts the root: the virtio PCI transport and disk, ext4 (crc32c is
+# only its soft dependency), and what berth-init would otherwise wait for: network, entropy, balloon.
+INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "virtio_net", "virtio_rng",
+                     "virtio_balloon")
+INITRAMFS_INIT = RECIPE / "initramfs-init"
+
+
+def initramfs(root: Path, version: str) -> bytes:
+    """Berth's own initramfs (gzip'd newc cpio): busybox, the modules above and resources/guest/initramfs-init.
+
+    Debian's initramfs-tools starts udev and waits for it to settle: about ten seconds under TCG, for a
+    machine whose disks are known. This one inserts a handful of modules, finds the root by label and
+    switches to it. Deterministic: fixed order, owners and times."""
+    modules_dir = root / "usr" / "lib" / "modules" / version
+    deps: dict[str, list[str]] = {}
+    for line in (modules_dir / "modules.dep").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        deps[name] = rest.split()
+    # Module names treat "-" and "_" alike (virtio-rng.ko is virtio_rng).
+    by_name = {Path(path).name.removesuffix(".ko").replace("-", "_"): path for path in deps}
+    builtin = {Path(line).name.removesuffix(".ko").replace("-", "_")
+               for line in (modules_dir / "modules.builtin").read_text().splitlines()}
+    order: list[str] = []
+
+    def add(path: str) -> None:
+        # modules.dep lists what a module needs with the last to load first.
+        for dep in reversed(deps[path]):
+            add(dep)
+        if path not in order:
+            order.append(path)
+
+    for module in INITRAMFS_MODULES:
+        if module in builtin:
+            continue
+        if module not in by_name:
+            raise ImageError(f"the guest kernel has no {module} module")
+        add(by_name[module])
+    files: list[tuple[str, int, bytes]] = [
+        ("init", 0o100755, INITRAMFS_INIT.read_bytes()),
+        ("bin/busybox", 0o100755, (root / "bin" / "busybox").read_bytes()),
+        ("modules", 0o100644, "".join(f"{Path(path).name}\n" for path in order).encode()),
+    ]
+    files += [(f"lib/modules/{Path(path).name}", 0o100644, (modules_dir / path).read_bytes()) for path in order]
+    dirs = ["bin", "dev", "lib", "lib/modules", "proc", "root", "sys"]
+    archive = io.BytesIO()
+    for number, (name, mode, data) in enumerate([(d, 0o40755, b"") for d in dirs] + files, start=1):
+        _cpio_entry(archive, number, name, mode, data)
+    _cpio_entry(archive, 0, "TRAILER!!!", 0, b"")
+    return gzip.compress(archive.getvalue(), compresslevel=9, mtime=0)
+
+
+def _cpio_entry(out: io.BytesIO, inode: int, name: str, mode: int, data: bytes) -> None:
+    encoded = name.encode() + b"\0"
+    fields = (inode, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0)
+    out.write(b"070701" + b"".join(f"{value:08X}".encode() for value in fields))
+    out.write(encoded)
+    out.write(b"\0" * (-(110 + len(encoded)) % 4))
+    out.write(data)
+    out.write(b"\0" * (-len(data) % 4))
 
 
 def _compile_python(root: Path) -> None:
@@ -352,7 +429,9 @@ def _compile_python(root: Path) -> None:
     bytecode is the same on every architecture, so the host compiles when it runs 3.11 (much faster than
     the guest's python under qemu-user); else the guest's own python does it in the chroot."""
     dirs = ["/opt/berth", "/usr/lib/python3.11", "/usr/lib/python3/dist-packages"]
-    options = ["-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+    # -f: Debian's own pycs are timestamped, and the file times set for reproducibility would make every
+    # one of them stale (recompiled, unwritably, at each import of each boot).
+    options = ["-q", "-f", "-j", "0", "--invalidation-mode", "unchecked-hash"]
     host_python: tuple[int, ...] = tuple(sys.version_info[:2])
     if host_python == (3, 11):
         for guest_dir in dirs:

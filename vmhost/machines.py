@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmhost.accel import forget, remembered
 from vmhost.arch import ARCHES, host_arch
+from vmhost.arch import arch as guest_arch
 from vmhost.image import GuestImage, cache_dir, find_image
 from vmhost.keys import generate_ed25519, write_private_key
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
@@ -316,13 +317,15 @@ class Machines:
     def init(self, name: str = "default", image: Path | None = None, cpus: int = 2, memory_mib: int = 2048,
              disk_gib: int = 20, ports: list[str] | None = None, shares: list[str] | None = None,
              accel: str = "auto", qemu: str = "", progress: Progress = lambda _: None,
-             image_url: str | None = None, download: DownloadProgress | None = None) -> Machine:
+             image_url: str | None = None, download: DownloadProgress | None = None,
+             arch: str | None = None) -> Machine:
         """Create a machine. Its guest: `image` (a guest image directory, or a release archive), else one
         built here, else the pinned release image for this host, fetched from `image_url` or the pin's
-        location (see vmhost.release); `download` hears that download's progress."""
+        location (see vmhost.release); `download` hears that download's progress. `arch` picks another
+        architecture's guest than the host's (emulated: slow, for testing what other hosts run)."""
         if (self.root / name / "machine.json").exists():
             raise MachineError(f"machine {name} already exists (remove it with `berth machine rm {name}`)")
-        guest = self._guest(image, image_url, progress, download)
+        guest = self._guest(image, image_url, progress, download, arch)
         if shares is None:
             shares = [str(Path.home())] if shares_supported() else []
         machine = Machine(name=name, image=str(guest.path.resolve()), ssh_port=free_port(), cpus=cpus,
@@ -354,8 +357,9 @@ class Machines:
 
     @staticmethod
     def _guest(image: Path | None, image_url: str | None, progress: Progress,
-               download: DownloadProgress | None) -> GuestImage:
+               download: DownloadProgress | None, arch: str | None) -> GuestImage:
         try:
+            arch = guest_arch(arch).name if arch else host_arch().name
             if image is not None and image.is_file():
                 progress(f"verifying and unpacking {image}")
                 guest = install_archive(image, cache_dir())
@@ -364,10 +368,9 @@ class Machines:
                 if not guest.complete():
                     raise MachineError(f"{image} is not a complete guest image")
             else:
-                found = None if image_url or os.environ.get("BERTH_GUEST_URL") else find_image()
+                found = None if image_url or os.environ.get("BERTH_GUEST_URL") else find_image(guest_arch=arch)
                 if found is not None:
                     return found
-                arch = host_arch().name
                 progress(f"fetching the {arch} guest image")
                 guest = install(cache_dir(), arch, image_url, progress=download or (lambda d: progress(d.describe())))
         except ReleaseError as e:
@@ -546,6 +549,12 @@ class Machines:
         })
         with contextlib.suppress(MachineError):
             data["accelerator"] = resolve_accel(machine)
+        disk = machine.dir / "disk.qcow2"
+        with contextlib.suppress(OSError):
+            # What the disk takes on the host (blocks allocated; the guest's discards punch holes in it),
+            # beside the size the guest sees.
+            data["disk_bytes"] = disk.stat().st_blocks * 512
+            data["disk_virtual_bytes"] = machine.disk_gib * 2**30
         refused = remembered(machine.dir)
         if refused is not None:
             data["accelerator_refused"] = {"accel": refused.accel, "reason": refused.reason}

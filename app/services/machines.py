@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from app.services.jobs import Job, JobCenter, error_text
 from app.services.tasks import TaskSet
 from vmhost.machines import MachineError, Machines
+from vmhost.release import Download
 
 BOOT_LOG_LINES = 200
 _BOOT_LOG_BYTES = 64 * 1024
@@ -51,6 +52,17 @@ def tail(path: Path, lines: int = BOOT_LOG_LINES) -> str:
     except FileNotFoundError:
         return ""
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+class _Fraction(str):
+    """A progress line that also says how far along it is (a download)."""
+
+    fraction: float | None
+
+    def __new__(cls, text: str, fraction: float | None) -> _Fraction:
+        line = super().__new__(cls, text)
+        line.fraction = fraction
+        return line
 
 
 # What a machine action may fail with: said in place, the rest is a bug.
@@ -107,7 +119,8 @@ class MachineService(QObject):
     def create(self, name: str, cpus: int = 2, memory_mib: int = 2048, disk_gib: int = 20) -> Job:
         return self._job(name, "create", f"creating machine {name}",
                          lambda progress: self.machines.init(name, cpus=cpus, memory_mib=memory_mib,
-                                                             disk_gib=disk_gib, progress=progress))
+                                                             disk_gib=disk_gib, progress=progress,
+                                                             download=self._download(progress)))
 
     def start(self, name: str) -> Job:
         return self._job(name, "start", f"starting machine {name}",
@@ -174,8 +187,9 @@ class MachineService(QObject):
             return
         steps: list[tuple[str, str, Callable[[Callable[[str], None]], Any]]] = []
         if not exists:
+            # vmhost's defaults; its guest image is fetched (with progress in the task panel) if none is here.
             steps.append(("create", f"creating machine {name}",
-                          lambda progress: machines.init(name, progress=progress)))  # vmhost's defaults
+                          lambda progress: machines.init(name, progress=progress, download=self._download(progress))))
         steps.append(("start", f"starting machine {name}", lambda progress: machines.start(name, progress=progress)))
         for action, title, call in steps:
             self.setupProgress.emit(f"{title[:1].upper()}{title[1:]}…")
@@ -196,6 +210,16 @@ class MachineService(QObject):
             return
         self.setupProgress.emit(f"Machine {name} is running")
         self.setupFinished.emit(machine.docker_host)
+
+    @staticmethod
+    def _download(progress: Callable[[str], None]) -> Callable[[Download], None]:
+        """The guest image download as job progress: its fraction moves the task panel's bar."""
+
+        def report(download: Download) -> None:
+            fraction = download.received / download.total if download.total else None
+            progress(_Fraction(download.describe(), fraction))
+
+        return report
 
     def _job(self, name: str, action: str, title: str, call: Callable[[Callable[[str], None]], Any]) -> Job:
         job = self._jobs.add(title)
@@ -219,7 +243,7 @@ class MachineService(QObject):
 
     def _progress(self, job: Job, text: str) -> None:
         if job.state == "running":
-            job.update(None, text)
+            job.update(text.fraction if isinstance(text, _Fraction) else None, str(text))
             if id(job) in self._setup_jobs:
                 self.setupProgress.emit(text)
             self.refresh()  # a step of a boot is often a change of state

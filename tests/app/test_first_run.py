@@ -16,6 +16,7 @@ from tests.app.test_machines_page import FakeMachine
 from tests.app.test_pages_engine import shoot
 from tests.engine.client.fake_engine import short_socket_dir
 from vmhost.machines import MachineError, Status
+from vmhost.release import Download
 
 pytestmark = pytest.mark.gui
 
@@ -42,9 +43,14 @@ class FirstRunMachines:
     def status(self, name: str) -> Status:
         return Status(self.states[name])
 
-    def init(self, name: str = "default", progress: Callable[[str], None] = lambda _: None, **_: Any) -> FakeMachine:
+    def init(self, name: str = "default", progress: Callable[[str], None] = lambda _: None,
+             download: Callable[[Download], None] | None = None, **_: Any) -> FakeMachine:
         self.calls.append(f"init {name}")
-        progress("copying the guest image")
+        if download is not None:  # no image here: the release's is fetched, as vmhost.release reports it
+            progress("fetching the x86_64 guest image")
+            for received in (0, 40_000_000, 100_000_000):
+                download(Download("berth-guest-0.1.0-x86_64.tar", received, 100_000_000, 20e6))
+        progress("guest image release-0123456789abcdef (x86_64, kernel 6.1.0-28-amd64)")
         self.machines[name] = FakeMachine(name, self.root)
         self.states[name] = "stopped"
         return self.machines[name]
@@ -101,7 +107,12 @@ def test_set_up_creates_starts_and_switches(
     panel.setup_button.click()
     qtbot.waitUntil(lambda: "starting QEMU" in panel.progress.text(), timeout=10_000)
     assert not panel.setup_button.isEnabled()
-    assert any(j.title == "creating machine default" and j.state == "done" for j in window.jobs.jobs)
+    created = next(j for j in window.jobs.jobs if j.title == "creating machine default")
+    assert created.state == "done"
+    # Which image, and its download with bytes, rate and time left, in the task panel.
+    log = "\n".join(created.log)
+    assert "downloading berth-guest-0.1.0-x86_64.tar: 40.0 MB of 100.0 MB (40 %), 20.0 MB/s, 3 s left" in log
+    assert "guest image release-0123456789abcdef (x86_64" in log
     assert any(j.title == "starting machine default" and j.state == "running" for j in window.jobs.jobs)
     shoot(window, "first-run.png")
 

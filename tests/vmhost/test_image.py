@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import pytest
 
-from vmhost.image import GuestImage, apt_mirror, find_image, recipe_key
+from vmhost.agent import guest_phase
+from vmhost.image import GuestImage, apt_mirror, find_image, initramfs, recipe_key
 
 pytestmark = pytest.mark.unit
 
@@ -31,3 +33,76 @@ def test_find_image_takes_the_newest_complete_one(tmp_path: Path) -> None:
 def test_mirror_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BERTH_DEBIAN_MIRROR", "http://mirror.invalid/debian")
     assert apt_mirror() == "http://mirror.invalid/debian"
+
+
+def test_recipe_key_differs_by_arch() -> None:
+    assert recipe_key("x86_64") != recipe_key("aarch64")
+
+
+def test_find_image_takes_the_arch_asked_for(tmp_path: Path) -> None:
+    for name, arch in (("a" * 16, "x86_64"), ("b" * 16, "aarch64")):
+        image = tmp_path / name
+        image.mkdir()
+        for file in ("vmlinuz", "initrd.img", "rootfs.qcow2"):
+            (image / file).write_bytes(b"x")
+        (image / "manifest.json").write_text(json.dumps({"arch": arch, "cmdline": f"console={arch}"}))
+    found = find_image(tmp_path, "aarch64")
+    assert found is not None and found.arch == "aarch64" and found.cmdline == "console=aarch64"
+    assert find_image(tmp_path, "x86_64") == GuestImage(tmp_path / ("a" * 16))
+
+
+def _cpio(data: bytes) -> dict[str, tuple[int, bytes]]:
+    """name -> (mode, content) of a newc archive."""
+    entries: dict[str, tuple[int, bytes]] = {}
+    offset = 0
+    while True:
+        header = data[offset:offset + 110]
+        assert header[:6] == b"070701"
+        fields = [int(header[6 + 8 * i:14 + 8 * i], 16) for i in range(13)]
+        mode, size, name_size = fields[1], fields[6], fields[11]
+        name_start = offset + 110
+        name = data[name_start:name_start + name_size - 1].decode()
+        body = name_start + name_size + (-(110 + name_size) % 4)
+        if name == "TRAILER!!!":
+            return entries
+        entries[name] = (mode, data[body:body + size])
+        offset = body + size + (-size % 4)
+
+
+def test_initramfs_holds_busybox_its_init_and_the_modules_in_load_order(tmp_path: Path) -> None:
+    version = "6.1.0-test"
+    modules = tmp_path / "usr" / "lib" / "modules" / version
+    (modules / "kernel").mkdir(parents=True)
+    deps = {
+        "kernel/virtio.ko": [], "kernel/virtio_ring.ko": [],
+        "kernel/virtio_pci.ko": ["kernel/virtio_ring.ko", "kernel/virtio.ko"],
+        "kernel/virtio_blk.ko": ["kernel/virtio_ring.ko", "kernel/virtio.ko"],
+        "kernel/crc32c_generic.ko": [], "kernel/crc16.ko": [], "kernel/jbd2.ko": [],
+        "kernel/ext4.ko": ["kernel/jbd2.ko", "kernel/crc16.ko"],
+        "kernel/virtio_net.ko": ["kernel/virtio_ring.ko", "kernel/virtio.ko"],
+        "kernel/virtio_balloon.ko": ["kernel/virtio_ring.ko", "kernel/virtio.ko"],
+        "kernel/unused.ko": [],
+    }
+    (modules / "modules.dep").write_text("".join(f"{k}: {' '.join(v)}\n" for k, v in deps.items()))
+    (modules / "modules.builtin").write_text("kernel/drivers/char/hw_random/virtio-rng.ko\n")
+    for path in deps:
+        (modules / path).write_bytes(path.encode())
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "busybox").write_bytes(b"busybox")
+
+    data = initramfs(tmp_path, version)
+    assert data == initramfs(tmp_path, version)  # reproducible
+    entries = _cpio(gzip.decompress(data))
+    assert entries["init"][0] == 0o100755 and entries["init"][1].startswith(b"#!/bin/busybox sh")
+    assert entries["bin/busybox"] == (0o100755, b"busybox")
+    order = entries["modules"][1].decode().split()
+    assert order == ["virtio.ko", "virtio_ring.ko", "virtio_pci.ko", "virtio_blk.ko", "crc32c_generic.ko",
+                     "crc16.ko", "jbd2.ko", "ext4.ko", "virtio_net.ko", "virtio_balloon.ko"]
+    assert "lib/modules/unused.ko" not in entries
+    assert entries["lib/modules/ext4.ko"][1] == b"kernel/ext4.ko"
+
+
+def test_guest_phase_lines() -> None:
+    assert guest_phase("berth-init: 7.12 network up\r") == "network up (7.1 s)"
+    assert guest_phase("[    1.0] virtio_blk virtio2") is None
+    assert guest_phase("berth-init: soon started") is None

@@ -223,3 +223,11 @@ def test_cli_without_image_explains_how_to_build(machines: Machines, fake_qemu: 
     assert cli.run(["init"], machines=machines) == 1
     assert "python -m vmhost.image build" in capsys.readouterr().err
     assert not os.path.exists(machines.root / "default")
+
+
+def test_inspect_shows_the_disks_real_size(machines: Machines, image: Path, fake_qemu: Path) -> None:
+    machine = machines.init("dev", image, shares=[], disk_gib=8)
+    data = machines.inspect("dev")
+    assert data["disk_bytes"] == (machine.dir / "disk.qcow2").stat().st_blocks * 512
+    assert 0 < data["disk_bytes"] < 10 * 2**20  # copy-on-write over the image: small until written
+    assert data["disk_virtual_bytes"] == 8 * 2**30
