@@ -100,11 +100,14 @@ class Pull:
     async def run(self) -> PullResult:
         ref = self.ref
         wanted = ref.digest or ref.tag or "latest"
-        progress.status(self.sink, f"Pulling from {ref.familiar_name()}", wanted)
         async with new_session() as session:
             client = RegistryClient(session, ref.domain, self.images.registries, self.credentials,
                                     [repository_scope(self.repo, "pull")])
             doc = await client.get_manifest(self.repo, wanted)
+            # Only once the registry answered, as dockerd: an unreachable registry or unknown
+            # name is then a plain error response (docker-py's pull() raises it), not a 200
+            # whose last line is the error. dockerd names the repository by its path.
+            progress.status(self.sink, f"Pulling from {self.repo}", wanted)
             top = doc
             if isinstance(doc, Index):
                 desc = select_platform(doc, self.platform)

@@ -161,3 +161,11 @@ def test_distribution_of_an_unreachable_registry_says_why(berthd: Berthd) -> Non
     status, _, body = berthd.api.request("GET", "/v1.45/distribution/127.0.0.1:1/busybox:latest/json")
     assert status == 500, body
     assert json.loads(body)["message"] == "cannot reach registry 127.0.0.1:1: dial 127.0.0.1:1: Connection refused"
+
+
+def test_pull_from_an_unreachable_registry_is_a_plain_error(berthd: Berthd) -> None:
+    """As dockerd: nothing is streamed before the registry answers, so the failure is the HTTP
+    status itself (docker-py's pull() raises APIError), not a 200 ending in an error line."""
+    status, _, body = berthd.api.request("POST", "/v1.45/images/create?fromImage=127.0.0.1:1/busybox&tag=latest")
+    assert status == 500, body
+    assert json.loads(body)["message"] == "cannot reach registry 127.0.0.1:1: dial 127.0.0.1:1: Connection refused"
