@@ -440,8 +440,19 @@ def ula() -> ipaddress.IPv6Network:
     return ipaddress.IPv6Network(f"fd42:{random.randrange(1, 0xffff):x}:{random.randrange(1, 0xffff):x}::/64")
 
 
+@pytest.fixture
+def ipv6_forwarding() -> Iterator[None]:
+    """berthd turns IPv6 forwarding on for a dual-stack network, as dockerd does; give the host back what it had."""
+    paths = [Path(f"/proc/sys/net/ipv6/conf/{scope}/forwarding") for scope in ("all", "default")]
+    before = [p.read_text() for p in paths]
+    yield
+    for path, value in zip(paths, before, strict=True):
+        path.write_text(value)
+
+
 def test_dual_stack_network_reaches_over_ipv6_and_answers_aaaa(busybox_image: str, docker_env: dict[str, str],
-                                                               made: list[tuple[str, str]], berthd: Berthd) -> None:
+                                                               made: list[tuple[str, str]], berthd: Berthd,
+                                                               ipv6_forwarding: None) -> None:
     subnet6 = ula()
     net, subnet = network(docker_env, made, "--ipv6", "--subnet", str(subnet6))
     data = json.loads(ok(docker_env, "network", "inspect", net))[0]
@@ -498,6 +509,40 @@ def test_icc_false_keeps_containers_of_a_network_apart(busybox_image: str, docke
     assert fetch(docker_env, busybox_image, net, f"http://{ip}/", timeout=1).returncode != 0
     mtu = ok(docker_env, "exec", server, "cat", "/sys/class/net/eth0/mtu")
     assert mtu.strip() == "1400"
+
+
+def test_host_binding_ipv4_is_where_ports_are_published(busybox_image: str, docker_env: dict[str, str],
+                                                        made: list[tuple[str, str]]) -> None:
+    net, _ = network(docker_env, made, "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1")
+    port = free_port()
+    server = web(docker_env, made, busybox_image, "--network", net, "-p", f"{port}:80", text="loopback-only")
+    assert ok(docker_env, "port", server, "80/tcp").split() == [f"127.0.0.1:{port}"]
+    deadline = time.monotonic() + 10
+    while True:  # httpd starts listening a moment after the container starts
+        try:
+            assert http_get(f"http://127.0.0.1:{port}/") == "loopback-only\n"
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_config_only_network_configures_another(busybox_image: str, docker_env: dict[str, str],
+                                                made: list[tuple[str, str]]) -> None:
+    third = random.randrange(0, 256)
+    config, _ = network(docker_env, made, "--config-only", "--subnet", f"10.236.{third}.0/24",
+                        "-o", "com.docker.network.bridge.enable_icc=false")
+    net, subnet = network(docker_env, made, "--config-from", config)
+    made.append(made.pop(made.index(("network", config))))  # removed last: the network made from it first
+    data = json.loads(ok(docker_env, "network", "inspect", net))[0]
+    assert data["ConfigFrom"] == {"Network": config} and data["Driver"] == "bridge"
+    assert data["Options"] == {"com.docker.network.bridge.enable_icc": "false"}
+    server = web(docker_env, made, busybox_image, "--network", net)
+    assert subnet == ipaddress.IPv4Network(f"10.236.{third}.0/24")
+    assert ipaddress.IPv4Address(address(docker_env, server, net)) in subnet
+    refused = docker(docker_env, "run", "--rm", "--network", config, busybox_image, "true")
+    assert refused.returncode != 0
 
 
 def test_endpoint_mac_link_local_address_and_links(busybox_image: str, docker_env: dict[str, str],
