@@ -480,51 +480,74 @@ class ContainerService:
 
     async def kill(self, ref: str, signal: str | int | None = None) -> None:
         c = self.get(ref)
-        if not c.running:
-            raise Conflict(f"Cannot kill container: {c.name}: container {c.id} is not running")
         sig = signal_number(signal, signals.SIGKILL)
-        exited = self._exit_future(c.id) if sig == signals.SIGKILL else None
-        try:
-            await self.runtime.kill(c.id, sig)
-        except RuntimeFailure:
-            if exited is None or self._settled(c.id):
-                raise
-            # the process was already gone: its exit is being recorded, which is what was asked
+        failure: RuntimeFailure | None = None
+        # The signal goes out under the container's lock, so it never lands between a start's
+        # `runtime create` and `runtime start`; the wait for the exit is outside it.
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.state is State.RESTARTING:
+                raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
+            if not c.running:
+                raise Conflict(f"Cannot kill container: {c.name}: container {c.id} is not running")
+            exited = self._exit_future(c.id)
+            try:
+                await self.runtime.kill(c.id, sig)
+                if sig == signals.SIGKILL and c.state is State.PAUSED:  # a frozen process dies once thawed
+                    await self.runtime.resume(c.id)
+            except RuntimeFailure as e:
+                failure = e
+        if failure is not None:
+            # The process may have exited on its own a moment ago: its exit is being recorded (the
+            # runtime no longer knows it). As dockerd's killPossiblyDeadProcess, that is no error.
+            if not await self._exits_within(c.id, 2.0, exited):
+                raise Conflict(f"Cannot kill container {c.name}: {failure.message}")
+            return
         self.publish(c, "kill", signal=str(sig))
-        if exited is not None:
+        if sig == signals.SIGKILL:
             # As dockerd: SIGKILL returns once the container has exited, so what the client does
             # next (inspect, remove) sees it stopped with 137.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(exited), KILL_WAIT)
+            await self._exits_within(c.id, KILL_WAIT, exited)
+        else:
+            self._forget_exit_future(c.id, exited)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
-        if c.state is State.RESTARTING and c.id not in self._restarting:
-            self._cancel_restart(c)
-            c.manually_stopped = True
+        async with self._lock(c.id):
+            c = self.get(c.id)
+            if c.state is State.RESTARTING:
+                if c.id in self._restarting:  # a restart between its stop and its start
+                    raise NotModified("container already stopped")
+                self._cancel_restart(c)
+                c.manually_stopped = True
+                self.store.save(c)
+                self.publish(c, "stop")
+                return
+            if not c.running:
+                raise NotModified("container already stopped")
+            c.manually_stopped = c.id not in self._restarting
             self.store.save(c)
-            self.publish(c, "stop")
-            return
-        if not c.running:
-            raise NotModified("container already stopped")
-        c.manually_stopped = c.id not in self._restarting
-        self.store.save(c)
-        if timeout is None:
-            timeout = int(c.config.get("StopTimeout") or 10)
-        sig = signal_number(signal or c.config.get("StopSignal"), signals.SIGTERM)
-        exited = self._exit_future(c.id)
-        if c.state is State.PAUSED:
-            await self.runtime.resume(c.id)
-        with contextlib.suppress(RuntimeFailure):
-            await self.runtime.kill(c.id, sig)
-            self.publish(c, "kill", signal=str(sig))
+            if timeout is None:
+                timeout = int(c.config.get("StopTimeout") or 10)
+            sig = signal_number(signal or c.config.get("StopSignal"), signals.SIGTERM)
+            exited = self._exit_future(c.id)
+            pid = c.pid
+            with contextlib.suppress(RuntimeFailure):
+                if c.state is State.PAUSED:
+                    await self.runtime.resume(c.id)
+                await self.runtime.kill(c.id, sig)
+                self.publish(c, "kill", signal=str(sig))
         try:
             await asyncio.wait_for(asyncio.shield(exited), timeout=max(timeout, 0))
         except TimeoutError:
-            with contextlib.suppress(RuntimeFailure):
-                await self.runtime.kill(c.id, signals.SIGKILL, all_processes=True)
-                self.publish(c, "kill", signal=str(int(signals.SIGKILL)))
-            await exited
+            async with self._lock(c.id):
+                now = self.get(c.id) if self._exists(c.id) else None
+                if now is not None and now.running and now.pid == pid:
+                    with contextlib.suppress(RuntimeFailure):
+                        await self.runtime.kill(c.id, signals.SIGKILL, all_processes=True)
+                        self.publish(c, "kill", signal=str(int(signals.SIGKILL)))
+            await self._exits_within(c.id, KILL_WAIT, exited)
+        self._forget_exit_future(c.id, exited)
         self.publish(self.get(c.id) if self._exists(c.id) else c, "stop")
 
     async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
@@ -532,7 +555,8 @@ class ContainerService:
         self._restarting.add(c.id)
         try:
             if c.running and c.state is not State.RESTARTING:
-                await self.stop(c.id, timeout, signal)
+                with contextlib.suppress(NotModified):  # it stopped meanwhile: start it all the same
+                    await self.stop(c.id, timeout, signal)
         finally:
             self._restarting.discard(c.id)
         async with self._lock(c.id):
@@ -636,6 +660,24 @@ class ContainerService:
         if health.get("Status") != old and health.get("Status") != "starting":
             self.publish(c, f"health_status: {health.get('Status')}")
 
+    async def _exits_within(self, cid: str, seconds: float, fut: asyncio.Future[int] | None = None) -> bool:
+        """True once the container is gone or stopped, waiting at most `seconds` for it."""
+        if self._settled(cid):
+            return True
+        fut = fut or self._exit_future(cid)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self._forget_exit_future(cid, fut)
+        return self._settled(cid)
+
+    def _forget_exit_future(self, cid: str, fut: asyncio.Future[int]) -> None:
+        waiters = self._exit_waiters.get(cid, [])
+        if fut in waiters:
+            waiters.remove(fut)
+
     def _settled(self, cid: str) -> bool:
         """The container is gone or no longer running."""
         try:
@@ -686,8 +728,11 @@ class ContainerService:
                     f"cannot remove container \"/{c.name}\": container is running: "
                     "stop the container before removing or force remove"
                 )
-            await self.kill(c.id, signals.SIGKILL)
-            await self._await_exit(c.id)
+            if c.state is not State.RESTARTING:  # restarting: no process until the restart starts one
+                # it may be exiting already, or its runtime state be gone: removal goes on regardless
+                with contextlib.suppress(RuntimeFailure, Conflict):
+                    await self.kill(c.id, signals.SIGKILL)
+                await self._exits_within(c.id, 30)
             c = self.get(c.id)
         async with self._lock(c.id):
             try:
@@ -718,14 +763,6 @@ class ContainerService:
         for fut in self._exit_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result(c.exit_code)
-
-    async def _await_exit(self, cid: str, timeout: float = 30) -> None:
-        c = self.get(cid)
-        if not c.running:
-            return
-        fut = self._exit_future(cid)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(fut, timeout)
 
     # ---- attach -------------------------------------------------------------------------
 
