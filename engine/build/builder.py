@@ -126,6 +126,11 @@ class _Run:
         if not self.options.quiet:
             self.out({"stream": text})
 
+    def step_header(self, original: str) -> None:
+        # The classic builder writes the header and its newline as two messages.
+        self.emit(f"Step {self.step}/{self.total} : {original}")
+        self.emit("\n")
+
 
 class Builder:
     def __init__(self, images: ImageService, containers: ContainerService, events: EventBus, db: Database,
@@ -240,7 +245,7 @@ class Builder:
 
     async def _from(self, run: _Run, stage: Stage) -> None:
         run.step += 1
-        run.emit(f"Step {run.step}/{run.total} : {stage.from_.original}\n")
+        run.step_header(stage.from_.original)
         env = {k: v for k, v in run.global_args.items() if v is not None}
         base = process_word(split_words(stage.from_.rest, run.escape)[0], env, run.escape)
         try:
@@ -286,7 +291,7 @@ class Builder:
 
     async def _step(self, run: _Run, stage: Stage, instr: Instruction) -> None:
         run.step += 1
-        run.emit(f"Step {run.step}/{run.total} : {instr.original}\n")
+        run.step_header(instr.original)
         try:
             await self._dispatch(run, stage, instr)
         except (DockerfileError, CommandFailed, StepContainerFailed):
@@ -498,12 +503,14 @@ class Builder:
                 raise CommandFailed(argv, code)
             lowers = self.images.layer_dirs(parent)
             with upper_dir_layer(self.containers.data_dir(c.id) / "upper", lowers) as layer:
-                return await self.steps.add(parent, stage.config, created_by, layer, run.options.platform or None,
-                                            container=c.id, cmd=step_cmd)
+                image = await self.steps.add(parent, stage.config, created_by, layer, run.options.platform or None,
+                                             container=c.id, cmd=step_cmd)
+            run.emit(f"Removing intermediate container {c.short_id}\n")  # docker's own words
+            return image
         finally:
             if attach is not None and not attach.done():
                 attach.cancel()
-            run.emit(f"Removing intermediate container {c.short_id}\n")  # docker's own words
+            # A failed step's container goes too, but silently: dockerd says nothing of it (it keeps it).
             with contextlib.suppress(EngineError):
                 await self.containers.remove(c.id, force=True)
 
