@@ -29,16 +29,16 @@ from engine.labels import prune_labels_match
 from engine.networks import dns, links
 from engine.networks.config import NetworkConfig
 from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
-from engine.networks.ipam import Addr, Addr6, AddressPool, Net, Net6, mac_for, parse_subnet, pick_subnet
+from engine.networks.ipam import Net, Net6, mac_for, parse_subnet, pick_subnet
 from engine.networks.ports import Binding, PortRequest, PortReservations, exposed, parse_port_key, requested
 from engine.networks.spec import (
     BRIDGE_NAME_OPT,
     EndpointSpec,
     NetworkSpec,
-    PoolSpec,
     link_target,
     parse_create,
     parse_endpoint,
+    parse_pools,
 )
 from engine.networks.store import Endpoint, Network, NetworkStore, network_row_fields
 from engine.state.db import Database
@@ -137,50 +137,16 @@ class NetworkService:
                         options=spec.options, bridge=bridge, enable_ipv6=spec.enable_ipv6,
                         ipam_options=spec.ipam_options, config_only=spec.config_only,
                         config_from=spec.config_from)
-            shown = [p.shown for p in spec.pools]
-            v4, v6 = spec.pool(4), spec.pool(6)
-            if v4 is not None:
-                assert isinstance(v4.subnet, Net)
-                if not spec.config_only:
-                    _check_overlap(v4.subnet, others)
-                n.subnet = v4.subnet
-            elif not spec.config_only:
-                n.subnet = pick_subnet(self._taken_subnets())
-                shown.insert(0, {"Subnet": str(n.subnet), "Gateway": str(n.subnet.network_address + 1)})
-            if n.subnet is not None:
-                gateway = v4.gateway if v4 is not None and v4.gateway is not None else n.subnet.network_address + 1
-                ip_range = v4.ip_range if v4 is not None else None
-                assert isinstance(gateway, Addr) and (ip_range is None or isinstance(ip_range, Net))
-                n.gateway, n.ip_range = gateway, ip_range
-            if v6 is not None:
-                assert isinstance(v6.subnet, Net6)
-                if not spec.config_only:
-                    _check_overlap(v6.subnet, others)
-                gateway6 = v6.gateway or v6.subnet.network_address + 1
-                assert isinstance(gateway6, Addr6) and (v6.ip_range is None or isinstance(v6.ip_range, Net6))
-                n.subnet6, n.gateway6, n.ip_range6 = v6.subnet, gateway6, v6.ip_range
-            elif spec.enable_ipv6 and not spec.config_only:
-                raise NotFound("could not find an available, non-overlapping IPv6 address pool among the defaults "
-                               "to assign to the network: give an IPv6 --subnet")
-            n.aux = {k: a for p in spec.pools for k, a in p.aux.items()}
-            n.ipam_config = shown
-            if n.subnet is not None:
-                n.pool.check()
-            if n.subnet6 is not None:
-                pool6 = AddressPool(n.subnet6, n.gateway6 or n.subnet6.network_address + 1, n.ip_range6,
-                                    frozenset(a for a in n.aux.values() if a.version == 6))
-                pool6.check()
+            self._address(n, spec, others)
             self.store.insert(n)
-            if n.config_only:
-                self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
-                return n
-            try:
-                await self._bring_up(n)
-                await self._sync_firewall()
-            except BaseException:
-                await asyncio.to_thread(links.delete_link, bridge)
-                self.store.delete(n.id)
-                raise
+            if not n.config_only:  # (which has no bridge: it only holds configuration)
+                try:
+                    await self._bring_up(n)
+                    await self._sync_firewall()
+                except BaseException:
+                    await asyncio.to_thread(links.delete_link, bridge)
+                    self.store.delete(n.id)
+                    raise
         self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
         return n
 
@@ -192,12 +158,32 @@ class NetworkService:
         source = self.get(spec.config_from)
         if not source.config_only:
             raise Forbidden(f"network {source.name} is not a config-only network: only those can be a ConfigFrom")
-        pools: list[PoolSpec] = []
-        for entry in source.ipam_config or []:
-            pools.extend(parse_create({"Name": "x", "IPAM": {"Config": [entry]}}).pools)
-        spec.pools, spec.options, spec.ipam_options = pools, dict(source.options), source.ipam_options
+        parse_pools(source.ipam_config, spec)
+        spec.options, spec.ipam_options = dict(source.options), source.ipam_options
         spec.enable_ipv6, spec.config_from = source.enable_ipv6, source.name
         return spec
+
+    def _address(self, n: Network, spec: NetworkSpec, others: list[Network]) -> None:
+        """`n`'s subnets, gateways, ranges and auxiliary addresses from `spec`; an IPv4 subnet of the
+        default pools when it gives none (a config-only network keeps only what it was given)."""
+        n.ipam_config = list(spec.shown)
+        v4, v6 = spec.ipv4, spec.ipv6
+        if v4 is not None:
+            n.subnet, n.gateway, n.ip_range = v4.subnet, v4.gateway or v4.subnet.network_address + 1, v4.ip_range
+        elif not spec.config_only:
+            n.subnet = pick_subnet(self._taken_subnets())
+            n.gateway = n.subnet.network_address + 1
+            n.ipam_config.insert(0, {"Subnet": str(n.subnet), "Gateway": str(n.gateway)})
+        if v6 is not None:
+            n.subnet6, n.gateway6, n.ip_range6 = v6.subnet, v6.gateway or v6.subnet.network_address + 1, v6.ip_range
+        elif spec.enable_ipv6 and not spec.config_only:
+            raise NotFound("could not find an available, non-overlapping IPv6 address pool among the defaults "
+                           "to assign to the network: give an IPv6 --subnet")
+        n.aux = {**(v4.aux if v4 else {}), **(v6.aux if v6 else {})}
+        for pool in n.pools():
+            pool.check()
+            if not spec.config_only:  # (what config-only networks hold is checked where it is used)
+                _check_overlap(pool.subnet, others)
 
     async def _bring_up(self, n: Network) -> None:
         assert n.subnet is not None and n.gateway is not None
@@ -327,7 +313,7 @@ class NetworkService:
                 n.pool.static(spec.ipv4, used)
             if spec.ipv6 is not None:
                 pool6 = n.pool6
-                if pool6 is None:
+                if pool6 is None or not n.ipv6:
                     raise InvalidArgument(f"invalid IPv6 address {spec.ipv6}: network {n.name} has no IPv6 "
                                           "(create it with --ipv6 and an IPv6 --subnet)")
                 pool6.static(spec.ipv6, used)

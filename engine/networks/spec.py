@@ -10,13 +10,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from engine.errors import EngineError, Forbidden, InvalidArgument, NotFound
 from engine.networks.ipam import (
     Addr,
     Addr6,
-    AnyAddr,
     Net,
     Net6,
     family_of,
@@ -40,16 +39,18 @@ class SwarmOnly(EngineError):
     status = 503
 
 
-@dataclass(frozen=True)
-class PoolSpec:
-    """One IPAM.Config entry, of one family."""
+N = TypeVar("N", Net, Net6)
+A = TypeVar("A", Addr, Addr6)
 
-    version: int  # 4 or 6
-    subnet: Net | Net6 | None
-    gateway: AnyAddr | None
-    ip_range: Net | Net6 | None
-    aux: dict[str, AnyAddr]
-    shown: dict[str, Any]  # the entry in the request's own spelling, echoed by inspect
+
+@dataclass(frozen=True)
+class PoolSpec(Generic[N, A]):
+    """One IPAM.Config entry: a subnet of one family, and what the request said of it."""
+
+    subnet: N
+    gateway: A | None
+    ip_range: N | None
+    aux: dict[str, A]
 
 
 @dataclass
@@ -62,17 +63,17 @@ class NetworkSpec:
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     ipam_options: dict[str, str] | None = None
-    pools: list[PoolSpec] = field(default_factory=list)
+    ipv4: PoolSpec[Net, Addr] | None = None
+    ipv6: PoolSpec[Net6, Addr6] | None = None
+    # IPAM.Config in the request's own spelling ("2001:389::0/96"), echoed by inspect.
+    shown: list[dict[str, Any]] = field(default_factory=list)
     config_only: bool = False
     config_from: str = ""
-
-    def pool(self, version: int) -> PoolSpec | None:
-        return next((p for p in self.pools if p.version == version), None)
 
     @property
     def configured(self) -> bool:
         """Whether the request itself carries configuration (which ConfigFrom then forbids)."""
-        return bool(self.pools or self.options or self.ipam_options or self.enable_ipv6)
+        return bool(self.shown or self.options or self.ipam_options or self.enable_ipv6)
 
 
 def _string_map(value: Any, what: str) -> dict[str, str]:
@@ -130,40 +131,47 @@ def check_bridge_options(options: dict[str, str]) -> None:
         raise InvalidArgument(f"invalid bridge name {bridge!r}: at most 15 letters, digits, '_', '.' or '-'")
 
 
-def _pool(entry: Any) -> PoolSpec:
-    if not isinstance(entry, dict):
-        raise InvalidArgument("each IPAM.Config entry must be a JSON object (Subnet, IPRange, Gateway, "
-                              "AuxiliaryAddresses)")
-    texts = {k: entry.get(k) for k in ("Subnet", "IPRange", "Gateway")}
-    for key, text in texts.items():
-        if text is not None and not isinstance(text, str):
-            raise InvalidArgument(f"json: cannot unmarshal {_json_kind(text)} into Go struct field "
-                                  f"IPAMConfig.{key} of type string")
-    aux_text = _string_map(entry.get("AuxiliaryAddresses"), "IPAMConfig.AuxiliaryAddresses")
-    subnet_text, range_text, gateway_text = (texts["Subnet"] or ""), (texts["IPRange"] or ""), (texts["Gateway"] or "")
-    if not subnet_text:
-        if range_text or gateway_text or aux_text:
-            raise InvalidArgument("a gateway, ip-range or auxiliary address needs a subnet too")
-        return PoolSpec(4, None, None, None, {}, {})
-    version = family_of(subnet_text)
-    if version == 6:
-        subnet: Net | Net6 = parse_subnet6(subnet_text)
-        ip_range: Net | Net6 | None = parse_subnet6(range_text) if range_text else None
-        gateway: AnyAddr | None = parse_address6(gateway_text, "gateway") if gateway_text else None
-        aux: dict[str, AnyAddr] = {k: parse_address6(v, f"auxiliary address {k}") for k, v in aux_text.items()}
-    else:
-        subnet = parse_subnet(subnet_text)
-        ip_range = parse_subnet(range_text) if range_text else None
-        gateway = parse_address(gateway_text, "gateway") if gateway_text else None
-        aux = {k: parse_address(v, f"auxiliary address {k}") for k, v in aux_text.items()}
-    shown: dict[str, Any] = {"Subnet": subnet_text}
-    if range_text:
-        shown["IPRange"] = range_text
-    if gateway_text:
-        shown["Gateway"] = gateway_text
-    if aux_text:
-        shown["AuxiliaryAddresses"] = aux_text
-    return PoolSpec(version, subnet, gateway, ip_range, aux, shown)
+def parse_pools(configs: Any, spec: NetworkSpec) -> None:
+    """IPAM.Config into `spec`: at most one subnet of each family (berthd's limit; dockerd takes more)."""
+    if configs is None:
+        return
+    if not isinstance(configs, list):
+        raise InvalidArgument("IPAM.Config must be a list of pools")
+    for entry in configs:
+        if not isinstance(entry, dict):
+            raise InvalidArgument("each IPAM.Config entry must be a JSON object (Subnet, IPRange, Gateway, "
+                                  "AuxiliaryAddresses)")
+        texts = {k: entry.get(k) for k in ("Subnet", "IPRange", "Gateway")}
+        for key, text in texts.items():
+            if text is not None and not isinstance(text, str):
+                raise InvalidArgument(f"json: cannot unmarshal {_json_kind(text)} into Go struct field "
+                                      f"IPAMConfig.{key} of type string")
+        aux = _string_map(entry.get("AuxiliaryAddresses"), "IPAMConfig.AuxiliaryAddresses")
+        subnet, ip_range, gateway = texts["Subnet"] or "", texts["IPRange"] or "", texts["Gateway"] or ""
+        if not subnet:
+            if ip_range or gateway or aux:
+                raise InvalidArgument("a gateway, ip-range or auxiliary address needs a subnet too")
+            continue
+        if family_of(subnet) == 6:
+            if spec.ipv6 is not None:
+                raise InvalidArgument("berthd networks take one IPv6 subnet")
+            spec.ipv6 = PoolSpec(parse_subnet6(subnet), parse_address6(gateway, "gateway") if gateway else None,
+                                 parse_subnet6(ip_range) if ip_range else None,
+                                 {k: parse_address6(v, f"auxiliary address {k}") for k, v in aux.items()})
+        else:
+            if spec.ipv4 is not None:
+                raise InvalidArgument("berthd networks take one IPv4 subnet")
+            spec.ipv4 = PoolSpec(parse_subnet(subnet), parse_address(gateway, "gateway") if gateway else None,
+                                 parse_subnet(ip_range) if ip_range else None,
+                                 {k: parse_address(v, f"auxiliary address {k}") for k, v in aux.items()})
+        shown: dict[str, Any] = {"Subnet": subnet}
+        if ip_range:
+            shown["IPRange"] = ip_range
+        if gateway:
+            shown["Gateway"] = gateway
+        if aux:
+            shown["AuxiliaryAddresses"] = aux
+        spec.shown.append(shown)
 
 
 def parse_create(body: dict[str, Any]) -> NetworkSpec:
@@ -199,13 +207,7 @@ def parse_create(body: dict[str, Any]) -> NetworkSpec:
         raise NotFound(f"IPAM driver {ipam['Driver']!r} not found: only the default one is available")
     if ipam.get("Options") is not None:
         spec.ipam_options = _string_map(ipam["Options"], "IPAM.Options")
-    configs = ipam.get("Config") or []
-    if not isinstance(configs, list):
-        raise InvalidArgument("IPAM.Config must be a list of pools")
-    spec.pools = [p for p in (_pool(c) for c in configs) if p.subnet is not None]
-    for version in (4, 6):
-        if sum(p.version == version for p in spec.pools) > 1:
-            raise InvalidArgument(f"berthd networks take one IPv{version} subnet")
+    parse_pools(ipam.get("Config"), spec)
     config_from = body.get("ConfigFrom") or {}
     if not isinstance(config_from, dict) or not isinstance(config_from.get("Network") or "", str):
         raise InvalidArgument('ConfigFrom must be {"Network": "<config-only network>"}')

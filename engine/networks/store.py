@@ -127,12 +127,14 @@ class Network:
 
     @property
     def pool6(self) -> AddressPool | None:
-        """The IPv6 addresses endpoints take; None on a network without IPv6."""
-        if not self.ipv6:
+        """The IPv6 addresses of its subnet; None without one. Endpoints take them only when `ipv6`."""
+        if self.subnet6 is None or self.gateway6 is None:
             return None
-        assert self.subnet6 is not None and self.gateway6 is not None
         return AddressPool(self.subnet6, self.gateway6, self.ip_range6,
                            frozenset(a for a in self.aux.values() if a.version == 6))
+
+    def pools(self) -> list[AddressPool]:
+        return [pool for pool in (self.pool if self.subnet is not None else None, self.pool6) if pool is not None]
 
     @property
     def ipv6(self) -> bool:
@@ -351,7 +353,7 @@ class NetworkStore:
                 addr = n.pool.allocate(used, after)
                 tx.execute("UPDATE networks SET last_ip = ? WHERE id = ?", (str(addr), n.id))
             addr6: AnyAddr | None = None
-            pool6 = n.pool6
+            pool6 = n.pool6 if n.ipv6 else None
             if pool6 is not None:
                 if ep.static_ip6:
                     addr6 = pool6.static(parse_address6(ep.static_ip6, "address"), used)
