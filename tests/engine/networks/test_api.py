@@ -9,6 +9,7 @@ import random
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +66,8 @@ def test_create_echoes_options_ipam_and_fields_as_dockerd(berthd: Berthd, made: 
     full = create(berthd, made, Options=options, Labels={"com.docker.py.test": "label"}, Internal=True,
                   Attachable=True, IPAM={"Driver": "default", "Options": {"x": "y"}, "Config": [pool]})
     assert full["Options"] == options and full["Labels"] == {"com.docker.py.test": "label"}
+    bridge = options["com.docker.network.bridge.name"]
+    assert Path(f"/sys/class/net/{bridge}/bridge").is_dir()  # the bridge has the name asked for
     assert full["IPAM"] == {"Driver": "default", "Options": {"x": "y"}, "Config": [pool]}
     assert full["Internal"] is True and full["Attachable"] is True
     # An auto-chosen subnet is shown with its gateway, as dockerd shows it.
