@@ -444,6 +444,10 @@ def test_run_stderr_and_failures_as_the_classic_builder_streams_them(berth_env: 
     assert "to-stdout\n" in streams
     message = "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
     assert lines[-1] == {"errorDetail": {"code": 3, "message": message}, "error": message}
+    # Header and newline apart; the failed step's container is not announced as removed.
+    header = streams.index("Step 3/3 : RUN exit 3")
+    assert streams[header + 1] == "\n" and streams[header + 2].startswith(" ---> Running in ")
+    assert lines[header + 3] == lines[-1]
 
 
 def test_run_steps_networking(berth_env: dict[str, str], berthd: Berthd) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -55,9 +56,14 @@ def test_commit_running_container_pauses(busybox_image: str, docker_env: dict[st
     for _ in range(50):
         if docker(docker_env, "exec", "commit-live", "cat", "/live.txt").stdout.strip() == "live":
             break
+    since = str(int(time.time()) - 1)
     ok(docker_env, "commit", "commit-live", "committed:running")
     state = json.loads(ok(docker_env, "inspect", "commit-live"))[0]["State"]
     assert state["Running"] and not state["Paused"]
+    # pause=1 (the default): frozen for the snapshot, then thawed, as dockerd does it.
+    events = ok(docker_env, "events", "--since", since, "--until", str(int(time.time()) + 1), "--filter",
+                "container=commit-live", "--format", "{{.Action}}").split("\n")
+    assert [e for e in events if e in ("pause", "commit", "unpause")] == ["pause", "unpause", "commit"], events
     inspect = json.loads(ok(docker_env, "image", "inspect", "committed:running"))[0]
     assert inspect["Config"]["Cmd"] == ["sh", "-c", "echo live > /live.txt; sleep 300"]
     assert ok(docker_env, "run", "--rm", "committed:running", "cat", "/live.txt") == "live"
