@@ -573,3 +573,24 @@ def test_endpoint_mac_link_local_address_and_links(busybox_image: str, docker_en
     ok(docker_env, "start", later)
     found = ok(docker_env, "exec", later, "nslookup", "up")
     assert f"Address: {address(docker_env, upstream, net)}" in found, found
+
+
+def test_dual_stack_survives_a_restart_and_cleanup_leaves_no_ipv6_rule(private: Berthd,
+                                                                      ipv6_forwarding: None) -> None:
+    env = dict(os.environ, DOCKER_HOST=private.url, DOCKER_CONFIG=str(private.base / "docker-config"))
+    made: list[tuple[str, str]] = []
+    subnet6 = ula()
+    net, _ = network(env, made, "--ipv6", "--subnet", str(subnet6))
+    server = web(env, made, "busybox", "--network", net, text="v6-after-restart")
+    before = json.loads(ok(env, "inspect", server))[0]["NetworkSettings"]["Networks"][net]["GlobalIPv6Address"]
+    private.stop()  # SIGTERM: containers keep running
+    private.start()
+    after = json.loads(ok(env, "inspect", server))[0]["NetworkSettings"]["Networks"][net]["GlobalIPv6Address"]
+    assert after == before and ipaddress.IPv6Address(after) in subnet6
+    page = ok(env, "run", "--rm", "--network", net, "busybox", "sh", "-c",
+              f"for i in 1 2 3; do timeout 2 wget -q -O - http://[{after}]/ && exit 0; sleep 0.3; done; exit 1")
+    assert page == "v6-after-restart\n"
+    rules6 = [line for line in Firewall(Chains(config_for(private.exec_root).chain_prefix)).leftovers()
+              if line.startswith("IPv6 ") and str(subnet6) in line]
+    assert rules6, "the IPv6 masquerade is back after the restart"
+    # the fixture then removes the daemon and checks that no link or rule of it, IPv4 or IPv6, remains
