@@ -89,7 +89,7 @@ def requested(host_config: dict[str, Any], config: dict[str, Any]) -> list[PortR
                 except ValueError:
                     raise InvalidArgument(f"invalid host IP {host_ip!r} for port {key}") from None
                 if addr.version == 6:
-                    continue  # no IPv6 on berthd's networks yet: the IPv4 binding serves
+                    continue  # ports are published on IPv4 only (no IPv6 DNAT): the IPv4 binding serves
             lo, hi = _host_range(str(entry.get("HostPort") or ""), key)
             out.append(PortRequest(cport, proto, host_ip, lo, hi))
     if host_config.get("PublishAllPorts"):
