@@ -39,7 +39,8 @@ log = logging.getLogger("vmhost.agent")
 
 def guest_phase(line: str) -> str | None:
     """"berth-init: 7.12 network up" -> "network up (7.1 s)"; None for any other console line."""
-    words = line.strip().split(" ", 2)
+    # The first line may follow the firmware's escape sequences on the same line.
+    words = line[line.find("berth-init:"):].strip().split(" ", 2) if "berth-init:" in line else []
     if len(words) < 3 or words[0] != "berth-init:":
         return None
     try:

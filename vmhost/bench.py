@@ -27,12 +27,12 @@ def _mb(n: int) -> str:
 
 
 def guest_timeline(serial_log: Path) -> list[str]:
-    """berth-init's phase lines from the console ("berth-init: <uptime> <phase>"), and any kernel line."""
+    """berth-init's phase lines from the console ("berth-init: <uptime> <phase>")."""
     try:
         text = serial_log.read_text(errors="replace")
     except OSError:
         return []
-    return [line.strip() for line in text.splitlines() if line.startswith(("berth-init:", "["))]
+    return [line[line.find("berth-init:"):].strip() for line in text.splitlines() if "berth-init:" in line]
 
 
 def main(argv: list[str] | None = None) -> int:

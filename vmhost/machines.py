@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from vmhost.accel import forget, remembered
 from vmhost.arch import ARCHES, host_arch
 from vmhost.arch import arch as guest_arch
-from vmhost.image import GuestImage, cache_dir, find_image
+from vmhost.image import GuestImage, cache_dir, find_image, prepare_kernel
 from vmhost.keys import generate_ed25519, write_private_key
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
 from vmhost.release import DownloadProgress, ReleaseError, install, install_archive
@@ -432,7 +432,8 @@ class Machines:
         """QEMU's command line for `machine` (also what `inspect` shows); `accel` overrides resolve_accel."""
         guest = GuestImage(Path(machine.image))
         shares = tuple((tag, Path(path)) for tag, path in share_tags(machine)) if shares_supported() else ()
-        boot = Boot(guest.kernel, guest.initrd, guest.cmdline or KERNEL_CMDLINE, machine.dir / "seed.img", shares)
+        boot = Boot(guest.boot_kernel(), guest.initrd, guest.cmdline or KERNEL_CMDLINE, machine.dir / "seed.img",
+                    shares)
         return qemu_argv(machine.config(), accel or resolve_accel(machine), boot, find_qemu(machine))
 
     def start(self, name: str, progress: Progress = lambda _: None, timeout: float = 600) -> Machine:
@@ -452,6 +453,7 @@ class Machines:
         if not port_free(machine.ssh_port):
             machine.ssh_port = free_port()  # something took the port since init: any free one will do
             self.save(machine)
+        prepare_kernel(guest)
         self.argv(machine)  # fail here, with the message, if QEMU or the accelerator is wrong
         write_seed(machine)
         (machine.dir / "status.json").unlink(missing_ok=True)

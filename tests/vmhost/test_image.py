@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import lzma
 from pathlib import Path
 
 import pytest
 
 from vmhost.agent import guest_phase
-from vmhost.image import GuestImage, apt_mirror, find_image, initramfs, recipe_key
+from vmhost.image import GuestImage, apt_mirror, find_image, initramfs, prepare_kernel, recipe_key
 
 pytestmark = pytest.mark.unit
 
@@ -106,3 +107,26 @@ def test_guest_phase_lines() -> None:
     assert guest_phase("berth-init: 7.12 network up\r") == "network up (7.1 s)"
     assert guest_phase("[    1.0] virtio_blk virtio2") is None
     assert guest_phase("berth-init: soon started") is None
+
+
+def test_x86_64_kernel_is_unpacked_for_pvh_boot(tmp_path: Path) -> None:
+    image = GuestImage(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"arch": "x86_64"}))
+    elf = b"\x7fELF" + bytes(1000)
+    (tmp_path / "vmlinuz").write_bytes(b"MZ setup code" + lzma.compress(elf, format=lzma.FORMAT_XZ) + b"trailer")
+    assert image.boot_kernel() == image.kernel
+    prepare_kernel(image)
+    assert image.pvh_kernel.read_bytes() == elf
+    assert image.boot_kernel() == image.pvh_kernel
+
+
+def test_a_kernel_without_an_xz_payload_boots_as_it_is(tmp_path: Path) -> None:
+    image = GuestImage(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"arch": "aarch64"}))
+    (tmp_path / "vmlinuz").write_bytes(b"\x1f\x8b gzip'd Image")
+    prepare_kernel(image)
+    assert image.boot_kernel() == image.kernel and not image.pvh_kernel.exists()
+
+
+def test_guest_phase_after_firmware_output() -> None:
+    assert guest_phase("Booting from ROM..\x1bc\x1b[?7lberth-init: 5.86 started") == "started (5.9 s)"
