@@ -119,6 +119,10 @@ class ImageStore:
     def all(self) -> list[Image]:
         return self._load("", ())
 
+    def count(self) -> int:
+        row = self.db.query_one("SELECT COUNT(*) AS n FROM images")
+        return 0 if row is None else int(row["n"])
+
     def search_prefix(self, hex_prefix: str) -> list[str]:
         """Image ids starting with `sha256:<hex_prefix>` (caller validated it as hex)."""
         rows = self.db.query(
