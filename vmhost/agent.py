@@ -33,6 +33,7 @@ from vmhost.machines import (
 )
 from vmhost.ports import PortWatcher, Published, engine_get
 from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward, unix_forward
+from vmhost.trim import Trimmer
 
 log = logging.getLogger("vmhost.agent")
 
@@ -63,6 +64,7 @@ class Agent:
         self.connection: Connection | None = None
         self.forwards: list[Forward] = []
         self.watcher: PortWatcher | None = None
+        self.trimmer: Trimmer | None = None
         self.published: list[int] = []
         self.status = Status("starting")
         self.notice = ""
@@ -96,6 +98,8 @@ class Agent:
                     log.warning("cannot forward 127.0.0.1:%d: %s", host_port, e)
             self._wait_engine(deadline)
             self.watcher = PortWatcher(self.connection, machine.engine_socket, on_change=self._published).start()
+            connection = self.connection
+            self.trimmer = Trimmer(machine.engine_socket, lambda command: connection.run(command, timeout=300)).start()
             self.report("running", f"engine ready: DOCKER_HOST={machine.docker_host}")
             while not self.stopping.wait(1.0):
                 if qemu.poll() is not None:
@@ -216,6 +220,8 @@ class Agent:
     def _shutdown(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
+        if self.trimmer is not None:
+            self.trimmer.close()
         for forward in self.forwards:
             forward.close()
         self.machine.engine_socket.unlink(missing_ok=True)

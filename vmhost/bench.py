@@ -12,18 +12,132 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from vmhost.arch import ARCHES
 from vmhost.image import GuestImage, build
-from vmhost.machines import Machines
-from vmhost.ports import engine_get
+from vmhost.machines import Machine, Machines
+from vmhost.ports import UnixHTTPConnection, engine_get
 
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
+
+
+def _api(machine: Machine, method: str, url: str, body: Any = None, length: int | None = None,
+         timeout: float = 600) -> tuple[int, bytes]:
+    conn = UnixHTTPConnection(machine.engine_socket, timeout)
+    try:
+        headers = {"Content-Type": "application/x-tar" if length is not None else "application/json"}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        data = json.dumps(body).encode() if body is not None and length is None else body
+        conn.request(method, url, body=data, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _resident(pid: int | None) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _allocated(path: Path) -> int:
+    return path.stat().st_blocks * 512
+
+
+class Reclaim:
+    """What a machine gives back: QEMU's resident memory after a container touched a lot of it (virtio-balloon
+    free page reporting), and the disk file after an image is removed (discard=unmap, ext4's discard)."""
+
+    def __init__(self, machines: Machines, machine: Machine, busybox: Path, work: Path) -> None:
+        self.machines, self.machine, self.work = machines, machine, work
+        tar = work / "busybox.tar"
+        with tarfile.open(tar, "w") as out:
+            out.add(busybox, arcname="bin/busybox")
+            for applet in ("sh", "head", "tail", "wc", "true"):
+                link = tarfile.TarInfo(f"bin/{applet}")
+                link.type, link.linkname = tarfile.SYMTYPE, "/bin/busybox"
+                out.addfile(link)
+        with tar.open("rb") as f:
+            status, body = _api(machine, "POST", "/images/create?fromSrc=-&repo=bench-busybox&tag=latest", f,
+                                tar.stat().st_size)
+        if status != 200:
+            raise RuntimeError(f"importing busybox: HTTP {status} {body[-300:]!r}")
+
+    def _qemu(self) -> int | None:
+        return self.machines.status(self.machine.name).qemu_pid
+
+    def memory(self, mib: int) -> None:
+        time.sleep(5)
+        before = _resident(self._qemu())
+        status, body = _api(self.machine, "POST", "/containers/create", {
+            "Image": "bench-busybox", "Cmd": ["sh", "-c", f"head -c {mib}m /dev/zero | tail -n 1 | wc -c"]})
+        if status != 201:
+            raise RuntimeError(f"creating the container: HTTP {status} {body[-300:]!r}")
+        cid = json.loads(body)["Id"]
+        _api(self.machine, "POST", f"/containers/{cid}/start")
+        peak, t0 = before, time.monotonic()
+        while True:
+            peak = max(peak, _resident(self._qemu()))
+            _, info = _api(self.machine, "GET", f"/containers/{cid}/json")
+            if not json.loads(info)["State"]["Running"]:
+                break
+            time.sleep(0.5)
+        touched = time.monotonic() - t0
+        _api(self.machine, "DELETE", f"/containers/{cid}?force=1")
+        samples = []
+        for second in range(1, 61):
+            time.sleep(1)
+            samples.append((second, _resident(self._qemu())))
+        settled = next((s for s, rss in samples if rss <= before + 0.1 * (peak - before)), None)
+        print(f"memory: QEMU resident before {_mb(before)}, peak {_mb(peak)} (a container touched {mib} MiB in "
+              f"{touched:.0f} s), after 10 s {_mb(samples[9][1])}, after 60 s {_mb(samples[-1][1])}"
+              + (f"; back within 10 % of the rise after {settled} s" if settled else ""))
+
+    def disk(self, size_mb: int) -> None:
+        disk = self.machine.dir / "disk.qcow2"
+        before = _allocated(disk)
+        tar = self.work / "big.tar"
+        with tarfile.open(tar, "w") as out:
+            info = tarfile.TarInfo("blob")
+            info.size = size_mb * 10**6
+            with (self.work / "blob").open("wb") as f:
+                for _ in range(size_mb):
+                    f.write(os.urandom(10**6))  # random: no zero detection can make it small
+            with (self.work / "blob").open("rb") as f:
+                out.addfile(info, f)
+        (self.work / "blob").unlink()
+        t0 = time.monotonic()
+        with tar.open("rb") as f:
+            status, body = _api(self.machine, "POST", "/images/create?fromSrc=-&repo=bench-big&tag=latest", f,
+                                tar.stat().st_size)
+        if status != 200:
+            raise RuntimeError(f"importing the {size_mb} MB image: HTTP {status} {body[-300:]!r}")
+        tar.unlink()
+        added = _allocated(disk)
+        imported = time.monotonic() - t0
+        _api(self.machine, "DELETE", "/images/bench-big:latest?force=1")
+        time.sleep(5)
+        removed = _allocated(disk)
+        from vmhost.ssh import Connection
+
+        connection = Connection(self.machine.endpoint())
+        try:
+            connection.run("sync; fstrim -a", timeout=120)
+        finally:
+            connection.close()
+        trimmed = _allocated(disk)
+        print(f"disk: file on the host {_mb(before)} before, {_mb(added)} with a {size_mb} MB image (imported in "
+              f"{imported:.0f} s), {_mb(removed)} 5 s after removing it, {_mb(trimmed)} after fstrim")
 
 
 def guest_timeline(serial_log: Path) -> list[str]:
@@ -44,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=int, default=2048)
     parser.add_argument("--arch", choices=sorted(ARCHES), help="guest architecture (default: the host's)")
     parser.add_argument("--image", type=Path, help="a built guest image directory (default: build or reuse)")
+    parser.add_argument("--reclaim", action="store_true",
+                        help="also measure memory and disk given back to the host (needs a static busybox)")
+    parser.add_argument("--busybox", type=Path, default=Path("/bin/busybox"),
+                        help="static busybox for the guest's architecture (--reclaim)")
+    parser.add_argument("--touch-mib", type=int, default=1024, help="memory a container touches (--reclaim)")
+    parser.add_argument("--image-mb", type=int, default=500, help="size of the image added and removed (--reclaim)")
     args = parser.parse_args(argv)
 
     t0 = time.monotonic()
@@ -81,11 +201,15 @@ def main(argv: list[str] | None = None) -> int:
             print("  in the guest (seconds since its kernel started):")
             for line in guest_timeline(machine.boot_log):
                 print(f"    {line}")
+            if args.reclaim and run == args.runs:
+                reclaim = Reclaim(machines, machine, args.busybox, base)
+                reclaim.memory(args.touch_mib)
+                reclaim.disk(args.image_mb)
             t = time.monotonic()
             machines.stop("bench")
             print(f"  stop: {time.monotonic() - t:.1f} s")
-        disk = (base / "bench" / "disk.qcow2").stat().st_size
-        print(f"machine disk after {args.runs} boot(s): {_mb(disk)} (copy-on-write over the image)")
+        disk = _allocated(base / "bench" / "disk.qcow2")
+        print(f"machine disk after {args.runs} boot(s): {_mb(disk)} on the host (copy-on-write over the image)")
     finally:
         if (base / "bench" / "machine.json").exists():
             Machines(base).remove("bench", force=True)
