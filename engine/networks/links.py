@@ -109,7 +109,7 @@ def _add_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> None:
 def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6: str | None = None,
                   prefixlen6: int = 64) -> None:
     """The bridge `name` exists, is up and holds `gateway`/`prefixlen` (and the IPv6 gateway of a
-    dual-stack network) (idempotent)."""
+    dual-stack network), and no other address (idempotent)."""
     with IPRoute() as ipr:
         idx = find_link(ipr, name)
         if idx is None:
@@ -125,12 +125,20 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6:
         if gateway6:
             # A host may turn IPv6 off for new interfaces; a dual-stack network needs it on its bridge.
             _set_sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
-        wanted = [(gateway, prefixlen, 2)] + ([(gateway6, prefixlen6, 10)] if gateway6 else [])
-        for address, length, family in wanted:
+        wanted = {(gateway, prefixlen)} | ({(gateway6, prefixlen6)} if gateway6 else set())
+        for family in (2, 10):
             have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=family)}
-            if (address, length) not in have:
-                with contextlib.suppress(NetlinkError):
-                    _add_address(ipr, idx, address, length)
+            for address, length in have - wanted:
+                # An address the network no longer has (the bridge outlived a berthd whose state was
+                # reset, and its network got another subnet): left there, it would keep its subnet
+                # routed here and out of every later choice of pool. IPv6 link-local ones stay.
+                if family == 2 or not ipaddress.IPv6Address(address).is_link_local:
+                    with contextlib.suppress(NetlinkError):
+                        ipr.addr("del", index=idx, address=address, prefixlen=length)
+            for address, length in wanted - have:
+                if (family == 10) == (":" in address):
+                    with contextlib.suppress(NetlinkError):
+                        _add_address(ipr, idx, address, length)
         ipr.link("set", index=idx, state="up")
     # Published ports answer on 127.0.0.1: DNAT to a container from a loopback source needs this.
     _set_sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")

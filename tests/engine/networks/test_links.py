@@ -39,3 +39,31 @@ def test_bridge_netns_and_veth_then_teardown(tmp_path: Path) -> None:
         teardown(config)
     assert links.owned_links(tag) == []
     assert not netns.exists()
+
+
+def test_bridge_holds_its_gateways_and_no_stale_address(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    tag = "t" + uuid.uuid4().hex[:7]
+    config = NetworkConfig(exec_root=tmp_path, tag=tag, bridge_name="bt" + tag[1:])
+    third = random.randrange(256)
+    six = f"fd42:{random.randrange(1, 0xffff):x}:{random.randrange(1, 0xffff):x}::"
+
+    def addresses() -> set[str]:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            idx = links.find_link(ipr, config.bridge_name)
+            assert idx is not None
+            return {f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(index=idx)
+                    if not str(a.get("address")).startswith("fe80:")}
+
+    try:
+        links.ensure_bridge(config.bridge_name, f"198.19.{third}.1", 29, f"berthd:{tag}:net:x", f"{six}1", 64)
+        assert addresses() == {f"198.19.{third}.1/29", f"{six}1/64"}
+        # the same bridge for a network that now has another subnet (a berthd whose state was reset)
+        links.ensure_bridge(config.bridge_name, f"198.19.{third}.9", 29, f"berthd:{tag}:net:x")
+        assert addresses() == {f"198.19.{third}.9/29"}
+    finally:
+        teardown(config)
+    assert links.owned_links(tag) == []
