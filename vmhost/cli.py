@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser("ls", help="list machines")
     ls.add_argument("--format", choices=["table", "json"], default="table")
     named("inspect", "show a machine's settings and state as JSON")
+    named("reclaim", "give the disk space the guest freed back to the host (fstrim)")
     ssh = named("ssh", "log into a machine, or run a command in it")
     ssh.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD")
     settings(named("set", "change a stopped machine's settings"), defaults=False)
@@ -107,6 +108,9 @@ def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report:
         print(f"removed machine {args.name}", file=out)
     elif args.command == "ls":
         _ls(machines, args.format, out)
+    elif args.command == "reclaim":
+        before, after = machines.reclaim(args.name, report)
+        print(f"machine {args.name}: disk {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB on the host", file=out)
     elif args.command == "inspect":
         print(json.dumps(machines.inspect(args.name), indent=2), file=out)
     elif args.command == "ssh":

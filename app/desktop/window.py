@@ -272,6 +272,7 @@ class MainWindow(QMainWindow):
         mpage.stopRequested.connect(machines.stop)
         mpage.removeRequested.connect(machines.remove)
         mpage.bootLogRequested.connect(machines.boot_log)
+        mpage.reclaimRequested.connect(machines.reclaim)
         mpage.useRequested.connect(self.switch_engine)
 
         if first_run_needed():  # no engine on this system without Berth's machine: offer to set it up

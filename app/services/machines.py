@@ -122,6 +122,13 @@ class MachineService(QObject):
                                                              disk_gib=disk_gib, progress=progress,
                                                              download=self._download(progress)))
 
+    def reclaim(self, name: str) -> Job:
+        def call(progress: Callable[[str], None]) -> None:
+            before, after = self.machines.reclaim(name, progress)
+            progress(f"disk on this computer: {before / 1e6:.1f} MB → {after / 1e6:.1f} MB")
+
+        return self._job(name, "reclaim", f"reclaiming disk space of machine {name}", call)
+
     def start(self, name: str) -> Job:
         return self._job(name, "start", f"starting machine {name}",
                          lambda progress: self.machines.start(name, progress=progress))

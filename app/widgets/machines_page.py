@@ -38,6 +38,7 @@ class MachinesPage(KeyedTablePage, QWidget):
     removeRequested = Signal(str)
     useRequested = Signal(str)  # the machine's engine URL (DOCKER_HOST)
     bootLogRequested = Signal(str)
+    reclaimRequested = Signal(str)
 
     def __init__(self, model: TonedModel, platform: str = sys.platform, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +55,8 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.use_button = self._button("Use this engine", "Point this window at the machine's berthd "
                                        "(DOCKER_HOST=unix://…/berth.sock)", "machine-use")
         self.log_button = self._button("Boot log", "The end of the machine's serial console", "machine-boot-log")
+        self.reclaim_button = self._button("Reclaim disk space", "Give the disk space the machine freed back to "
+                                           "this computer (berth machine reclaim)", "machine-reclaim")
         self.remove_button = self._button("Remove…", "Delete the machine and its disk (berth machine rm)",
                                           "machine-remove")
 
@@ -119,6 +122,7 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.log_button.clicked.connect(lambda: self._emit_selected(self.bootLogRequested))
         self.use_button.clicked.connect(self._use)
         self.remove_button.clicked.connect(self.ask_remove)
+        self.reclaim_button.clicked.connect(lambda: self._emit_selected(self.reclaimRequested))
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
             signal.connect(lambda *_: self._update_view())
         self._update_view()
@@ -201,4 +205,5 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.stop_button.setEnabled(idle and state in ("running", "starting", "error"))
         self.use_button.setEnabled(state == "running")
         self.remove_button.setEnabled(idle and state in ("stopped", "error"))
+        self.reclaim_button.setEnabled(idle and state == "running")
         self.log_button.setEnabled(bool(name))

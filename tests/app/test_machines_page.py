@@ -159,6 +159,11 @@ class FakeMachines:
         progress("berthd answers")
         return self.machines[name]
 
+    def reclaim(self, name: str, progress: Callable[[str], None] = lambda _: None) -> tuple[int, int]:
+        self.calls.append(f"reclaim {name}")
+        progress("trimming the guest's file systems")
+        return 983_000_000, 12_300_000
+
     def stop(self, name: str, progress: Callable[[str], None] = lambda _: None) -> None:
         self.calls.append(f"stop {name}")
         progress(f"stopping machine {name}")
@@ -190,9 +195,17 @@ def test_start_stop_and_use_with_a_fake(
                     .startswith("machine vm"), timeout=5_000)
     assert window.header.engine.currentData() == host
     assert any(c.name == "machine vm" and c.url == host for c in window.all_contexts())
+    # Reclaim disk space: only for a running machine; the job says what the disk takes now.
+    assert page.reclaim_button.isEnabled()
+    page.reclaim_button.click()
+    qtbot.waitUntil(lambda: any(j.title == "reclaiming disk space of machine vm" and j.state == "done"
+                                for j in window.jobs.jobs), timeout=10_000)
+    reclaim = next(j for j in window.jobs.jobs if j.title == "reclaiming disk space of machine vm")
+    assert "983.0 MB → 12.3 MB" in "\n".join(reclaim.log)
     page.stop_button.click()
     qtbot.waitUntil(lambda: (window.machines_model.item("vm") or {}).get("state") == "stopped", timeout=10_000)
-    assert fake.calls == ["start vm", "stop vm"]
+    assert not page.reclaim_button.isEnabled()
+    assert fake.calls == ["start vm", "reclaim vm", "stop vm"]
 
     # A failing start: the job fails and the page shows vmhost's message in place.
     assert page.select_machine("broken")

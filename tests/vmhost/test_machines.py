@@ -231,3 +231,10 @@ def test_inspect_shows_the_disks_real_size(machines: Machines, image: Path, fake
     assert data["disk_bytes"] == (machine.dir / "disk.qcow2").stat().st_blocks * 512
     assert 0 < data["disk_bytes"] < 10 * 2**20  # copy-on-write over the image: small until written
     assert data["disk_virtual_bytes"] == 8 * 2**30
+
+
+def test_reclaim_needs_a_running_machine(machines: Machines, image: Path, fake_qemu: Path) -> None:
+    machines.init("dev", image, shares=[])
+    with pytest.raises(MachineError, match="not running"):
+        machines.reclaim("dev")
+    assert cli.run(["reclaim", "dev"], io.StringIO(), machines) == 1
