@@ -94,7 +94,11 @@ async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awa
 
 
 async def list_images(request: web.Request) -> web.Response:
-    return web.json_response(backend(request).images.list(filters(request), all=flag(request, "all")))
+    images = backend(request).images.list(filters(request), all=flag(request, "all"))
+    if requested_below(request, "1.44"):
+        for summary in images:
+            summary["VirtualSize"] = summary["Size"]  # as dockerd 25 still answers older clients
+    return web.json_response(images)
 
 
 async def create(request: web.Request) -> web.StreamResponse:

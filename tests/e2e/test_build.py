@@ -527,5 +527,8 @@ def test_step_images_hidden_from_images_and_inspected_as_dockerd_20_10(berth_env
     assert run_step["Container"] and run_step["ContainerConfig"]["Hostname"] == run_step["Container"][:12]
     newest = berthd.api.json("GET", "/v1.45/images/cli-build:steps/json")
     assert not {"Container", "ContainerConfig", "VirtualSize"} & set(newest)
+    summary = berthd.api.json("GET", "/v1.43/images/json?filters=%7B%22reference%22%3A%5B%22cli-build%3Asteps%22%5D%7D")
+    assert [s["VirtualSize"] for s in summary] == [final["Size"]]
+    assert "VirtualSize" not in berthd.api.json("GET", "/v1.44/images/json")[0]
     assert ok(berth_env, "history", "--no-trunc", "--format", "{{.CreatedBy}}", "cli-build:steps").split("\n")[:2] == [
         '/bin/sh -c #(nop)  CMD ["echo" "hi"]', "|1 X=1 /bin/sh -c echo x > /x"]
