@@ -97,8 +97,11 @@ class CacheSources:
             target_diffs = list((target.get("rootfs") or {}).get("diff_ids") or [])
             if len(target_history) <= len(history) or target_history[:len(history)] != history:
                 continue
-            if target_diffs[:len(diff_ids)] != diff_ids or target_history[len(history)].get("created_by") != created_by:
+            entry = target_history[len(history)]
+            if target_diffs[:len(diff_ids)] != diff_ids or entry.get("created_by") != created_by:
                 continue
+            if not entry.get("empty_layer") and len(target_diffs) <= len(diff_ids):
+                continue  # its history says a layer comes next, its rootfs has none: not a source to trust
             if len(target_history) == len(history) + 1:
                 return source  # the source is this very step
             image_id = await self.images.restore_step(parent, source, runtime)

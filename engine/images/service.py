@@ -757,7 +757,7 @@ class ImageService:
         target_diffs = list((target.get("rootfs") or {}).get("diff_ids") or [])
         entry = target_history[len(history)]
         if not entry.get("empty_layer"):
-            diff_ids.append(target_diffs[sum(1 for h in target_history[:len(history)] if not h.get("empty_layer"))])
+            diff_ids.append(target_diffs[len(diff_ids)])  # the caller checked the parent's layers are its first
         config = {k: v for k, v in target.items() if k in ("architecture", "variant", "os", "os.version", "author")}
         config |= {"created": entry.get("created", ""), "config": {k: v for k, v in runtime.items() if v is not None},
                    "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": [*history, entry]}
