@@ -96,6 +96,10 @@ def config(stored: dict[str, Any]) -> dict[str, Any]:
         if value is None and key in out and out[key] is not None:
             continue
         out[key] = copy.deepcopy(value)
+    health = out.get("Healthcheck")
+    if isinstance(health, dict):
+        # dockerd's HealthConfig fields are all omitempty: what was sent, nulls and zeros left out
+        out["Healthcheck"] = {k: v for k, v in health.items() if v not in (None, 0, [], "")}
     return out
 
 

@@ -29,7 +29,7 @@ from engine.containers.model import Container, State
 from engine.containers.stdio import OutputWriter
 from engine.containers.store import ContainerStore
 from engine.containers.users import resolve_user
-from engine.errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFailure
+from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from engine.events import EventBus
 from engine.labels import prune_labels_match
 from engine.runtime.conmon import (
@@ -172,6 +172,10 @@ class ContainerService:
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
         LogSettings.from_host_config(c.host_config)
         self._check_runtime(c.host_config)
+        for key in NAMESPACE_MODES:
+            namespace_mode(c.host_config, key)
+        _paths_or_none(c.host_config.get("MaskedPaths"))
+        _paths_or_none(c.host_config.get("ReadonlyPaths"))
         for key in ("Memory", "MemorySwap", "PidsLimit", "CpuShares", "NanoCpus"):  # int()-ed at every start
             value = c.host_config.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -223,7 +227,18 @@ class ContainerService:
                 raise Conflict(f"cannot start container {c.name}: it is being removed")
             self._cancel_restart(c)
             c.manually_stopped = False
-            await self._start_locked(c)
+            try:
+                await self._start_locked(c)
+                return
+            except Exception as e:
+                if not c.host_config.get("AutoRemove"):
+                    raise
+                failure = e
+        # As dockerd: a --rm container that could not start is removed (`docker run --rm` waits
+        # for that removal after printing the error); the start's error is still the answer.
+        with contextlib.suppress(EngineError):
+            await self.remove(c.id, force=True)
+        raise failure
 
     async def _start_locked(self, c: Container) -> None:
         layout = self.layout(c)
@@ -293,7 +308,25 @@ class ContainerService:
             cpuset_mems=str(hc.get("CpusetMems") or ""), domainname=str(cfg.get("Domainname") or ""),
             devices=box.devices, ulimits=box.ulimits, no_new_privileges=box.no_new_privileges,
             seccomp=box.seccomp, shm_size=box.shm_size,
+            pid_ns=self._shared_namespace(c, "PidMode", "pid"), ipc_ns=self._shared_namespace(c, "IpcMode", "ipc"),
+            uts_ns=self._shared_namespace(c, "UTSMode", "uts"),
+            masked_paths=_paths_or_none(hc.get("MaskedPaths")), readonly_paths=_paths_or_none(hc.get("ReadonlyPaths")),
         )
+
+    def _shared_namespace(self, c: Container, key: str, kind: str) -> str | None:
+        """HostConfig's PidMode, IpcMode or UTSMode as the runtime takes it: None for a namespace
+        of the container's own, "host", or the namespace of the running container it names."""
+        mode = namespace_mode(c.host_config, key)
+        if not mode.startswith("container:"):
+            return "host" if mode == "host" else None
+        ref = mode.partition(":")[2]
+        try:
+            other = self.get(ref)
+        except NotFound:
+            raise Conflict(f"cannot join the {kind} namespace of container {ref}: no such container") from None
+        if other.state is not State.RUNNING or other.pid <= 0:
+            raise Conflict(f"cannot join {kind.upper()} of a non running container: {other.id}")
+        return f"/proc/{other.pid}/ns/{kind}"
 
     def _linked(self, c: Container) -> list[tuple[links.Link, Container, str]]:
         """Each legacy link with the running container it names and that one's bridge address."""
@@ -893,6 +926,38 @@ def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     cfg["ExposedPorts"] = exposed or None
     cfg["Image"] = req.get("Image")
     return cfg
+
+
+NAMESPACE_MODES = {
+    "PidMode": ("", "host"),
+    "IpcMode": ("", "none", "private", "shareable", "host"),
+    "UTSMode": ("", "host"),
+    "UsernsMode": ("", "host"),
+}
+
+
+def namespace_mode(host_config: dict[str, Any], key: str) -> str:
+    """PidMode, IpcMode, UTSMode or UsernsMode, checked: one of dockerd's words, or (for the
+    PID and IPC namespaces) `container:<name or id>`."""
+    mode = host_config.get(key) or ""
+    if not isinstance(mode, str):
+        raise InvalidArgument(f"HostConfig.{key} must be a string")
+    if mode in NAMESPACE_MODES[key]:
+        return mode
+    if key in ("PidMode", "IpcMode") and mode.startswith("container:") and mode.partition(":")[2]:
+        return mode
+    words = ", ".join(repr(w) for w in NAMESPACE_MODES[key] if w)
+    extra = " or container:<name|id>" if key in ("PidMode", "IpcMode") else ""
+    raise InvalidArgument(f"invalid {key} {mode!r}: use {words}{extra}")
+
+
+def _paths_or_none(value: object) -> list[str] | None:
+    """HostConfig.MaskedPaths / ReadonlyPaths: a list replaces Docker's, absent keeps it."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.startswith("/") for p in value):
+        raise InvalidArgument("MaskedPaths and ReadonlyPaths must be lists of absolute paths")
+    return list(value)
 
 
 def merge_env(request: list[str], image: list[str]) -> list[str]:

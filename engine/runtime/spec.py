@@ -153,6 +153,11 @@ class RuntimeSpec:
     readonly_rootfs: bool = False
     netns_path: str | None = None  # None: a new private network namespace
     host_network: bool = False  # True: no network namespace, the host's network (--network host)
+    # PID, IPC and UTS namespaces: None a new private one, "host" the host's, a path one to join
+    # (/proc/<pid>/ns/<kind> of another container: --pid container:x, --ipc container:x)
+    pid_ns: str | None = None
+    ipc_ns: str | None = None
+    uts_ns: str | None = None
     cgroups_path: str = ""  # "" means /berth/<container_id>
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
@@ -241,9 +246,10 @@ def build_config(spec: RuntimeSpec, host: HostFacts | None = None) -> tuple[dict
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": str(spec.rootfs), "readonly": spec.readonly_rootfs},
-        "hostname": spec.hostname or spec.container_id[:12],
+        # the runtime sets these in the container's own UTS namespace only
+        **({"hostname": spec.hostname or spec.container_id[:12]} if spec.uts_ns is None else {}),
         "mounts": _mounts(spec),
-        **({"domainname": spec.domainname} if spec.domainname else {}),
+        **({"domainname": spec.domainname} if spec.domainname and spec.uts_ns is None else {}),
         "linux": linux,
     }
     return config, warnings
@@ -311,7 +317,13 @@ def _namespaces(spec: RuntimeSpec, host: HostFacts) -> list[dict[str, str]]:
     network: dict[str, str] = {"type": "network"}
     if spec.netns_path is not None:
         network["path"] = spec.netns_path
-    namespaces = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+    namespaces: list[dict[str, str]] = []
+    for kind, shared in (("pid", spec.pid_ns), ("ipc", spec.ipc_ns), ("uts", spec.uts_ns)):
+        if shared is None:
+            namespaces.append({"type": kind})
+        elif shared != "host":
+            namespaces.append({"type": kind, "path": shared})
+    namespaces.append({"type": "mount"})
     if not spec.host_network:
         namespaces.append(network)
     # A cgroup namespace on v1 or hybrid hosts hides nothing useful and breaks tools that

@@ -7,6 +7,7 @@ with our own containers so it runs on a user's clone too.
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
 import time
 from collections.abc import Iterator
@@ -202,3 +203,32 @@ def test_body_keys_match_without_regard_to_case_as_in_dockerd(client: docker.Doc
     lower = api._post_json(api._url("/containers/create"), data={"image": "busybox", "cmd": ["true"],
                                                                  "labels": {"berth.test": "docker-py-client"}})
     assert lower.status_code == 201, lower.text
+
+
+def test_pid_ipc_and_uts_namespaces_shared_as_asked(client: docker.DockerClient) -> None:
+    host = create(client, "sleep 300", network_mode="none", ipc_mode="shareable")
+    host.start()
+    ps = run(client, "ps -o comm", pid_mode=f"container:{host.id}", ipc_mode=f"container:{host.name}",
+             network_mode="none", remove=True)
+    assert b"sleep" in ps  # it sees the other container's processes
+    host_ns = run(client, ["readlink", "/proc/1/ns/ipc"], pid_mode=f"container:{host.id}",
+                  ipc_mode=f"container:{host.id}", network_mode="none", remove=True)
+    own_ns = run(client, ["readlink", "/proc/self/ns/ipc"], pid_mode=f"container:{host.id}",
+                 ipc_mode=f"container:{host.id}", network_mode="none", remove=True)
+    assert host_ns == own_ns
+    assert run(client, "hostname", uts_mode="host", network_mode="none", remove=True) == (
+        socket.gethostname().encode() + b"\n")
+    with pytest.raises(APIError, match="invalid IpcMode 'bogus'"):
+        create(client, "true", ipc_mode="bogus")
+
+
+def test_an_auto_remove_container_that_cannot_start_is_removed(client: docker.DockerClient) -> None:
+    ctr = create(client, "/nonexistent", auto_remove=True, network_mode="none")
+    with pytest.raises(APIError):
+        ctr.start()
+    assert ctr.id not in {c.id for c in client.containers.list(all=True)}
+
+
+def test_healthcheck_reported_with_only_the_keys_sent(client: docker.DockerClient) -> None:
+    ctr = create(client, "sleep 1", healthcheck={"test": ["CMD", "true"], "interval": 5_000_000_000})
+    assert ctr.attrs["Config"]["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 5_000_000_000}

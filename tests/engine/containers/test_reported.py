@@ -82,3 +82,9 @@ def test_environment_merged_and_built_as_dockerd_does() -> None:
     env = process_env(["Foo", "Other=one", "Blank=", "HOME=/h"], home="/root", hostname="abc")
     assert env == ["HOSTNAME=abc", "HOME=/h", "Other=one", "Blank="]
     assert process_env(["HOSTNAME"], home="/root", hostname="abc") == ["HOME=/root"]
+
+
+def test_healthcheck_lists_only_what_was_sent() -> None:
+    cfg = reported.config({"Healthcheck": {"Test": ["CMD", "true"], "Interval": 5_000_000_000, "Timeout": None,
+                                           "Retries": None, "StartPeriod": 0}})
+    assert cfg["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 5_000_000_000}
