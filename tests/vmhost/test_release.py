@@ -207,3 +207,22 @@ def test_unpack_takes_only_the_image_files(tmp_path: Path) -> None:
     with pytest.raises(ReleaseError, match="not a regular file"):
         unpack(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_one_command_builds_packs_and_pins_both_arches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not shutil.which("qemu-img"):
+        pytest.skip("needs qemu-img (qemu-utils)")
+    import vmhost.image
+    from vmhost.release import main
+
+    built = {arch: fake_image(tmp_path / arch, arch) for arch in ("x86_64", "aarch64")}
+    monkeypatch.setattr(vmhost.image, "build", lambda progress, guest_arch: built[guest_arch])
+    pin = tmp_path / "guest-image.json"
+    assert main(["build", "--out", str(tmp_path / "dist"), "--base-url", "https://r.invalid/berth/0.1.0",
+                 "--pin", str(pin)]) == 0
+    release = load_manifest(tmp_path / "dist" / manifest_name("0.1.0"))
+    assert load_manifest(pin) == release and problems(release) == []
+    for arch in ("x86_64", "aarch64"):
+        entry = release["images"][arch]
+        assert (tmp_path / "dist" / entry["file"]).stat().st_size == entry["size"]
+        assert entry["file"] == archive_name("0.1.0", arch) and entry["berthd"] == "0.1.0"
