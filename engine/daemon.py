@@ -130,7 +130,7 @@ def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registr
                           # an image's config never changes: read each once, not per `ps` row
                           image_volumes=functools.lru_cache(maxsize=512)(
                               lambda image_id: list(images.config(image_id).get("Volumes") or {})),
-                          is_running=container_running)
+                          is_running=container_running, lookup=store.resolve)
     networking = NetworkService(db, events, config_for(paths.exec_root), lookup=store.resolve,
                                 all_containers=store.all)
     containers = ContainerService(

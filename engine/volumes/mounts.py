@@ -9,6 +9,7 @@ at its path, as Docker does (unless nocopy).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import stat
@@ -34,14 +35,56 @@ TMPFS_DEFAULTS = ("nosuid", "nodev", "noexec")
 class VolumeMounts:
     def __init__(self, store: VolumeStore, events: EventBus,
                  image_volumes: Callable[[str], list[str]] | None = None,
-                 is_running: Callable[[str], bool] | None = None) -> None:
+                 is_running: Callable[[str], bool] | None = None,
+                 lookup: Callable[[str], Container] | None = None) -> None:
         self.store = store
         self.events = events
         self.image_volumes = image_volumes or (lambda _image_id: [])
         self.is_running = is_running or (lambda _cid: False)
+        self.lookup = lookup
 
     def specs(self, c: Container) -> list[MountSpec]:
-        return container_specs(c.config, c.host_config, self.image_volumes(c.image_id))
+        specs = container_specs(c.config, c.host_config, self.image_volumes(c.image_id))
+        inherited = self._volumes_from(c, {c.id})
+        if not inherited:
+            return specs
+        # As dockerd: an explicit mount (Binds, Mounts, Tmpfs) wins over --volumes-from, which
+        # wins over Config.Volumes and the image's VOLUMEs at the same path.
+        explicit = {s.target for s in specs if s.origin in ("binds", "mounts", "tmpfs")}
+        taken = {s.target for s in inherited if s.target not in explicit}
+        return ([s for s in specs if s.target not in taken or s.origin in ("binds", "mounts", "tmpfs")]
+                + [s for s in inherited if s.target in taken])
+
+    def _volumes_from(self, c: Container, seen: set[str]) -> list[MountSpec]:
+        """HostConfig.VolumesFrom (`name[:ro|rw]`): the other containers' volumes and binds at the
+        same paths, read-only where asked, their own tmpfs mounts left out."""
+        entries = c.host_config.get("VolumesFrom") or []
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise InvalidArgument("HostConfig.VolumesFrom must be a list of container[:ro|rw] strings")
+        out: list[MountSpec] = []
+        for entry in entries:
+            ref, _, mode = entry.partition(":")
+            if mode not in ("", "ro", "rw") or not ref:
+                raise InvalidArgument(f"invalid --volumes-from {entry!r}: write a container's name or id, "
+                                      "then :ro or :rw if you like")
+            if self.lookup is None:
+                raise InvalidArgument("--volumes-from is not available here")
+            try:
+                other = self.lookup(ref)
+            except NotFound:
+                raise InvalidArgument(f"--volumes-from {entry}: no such container: {ref}") from None
+            if other.id in seen:
+                continue
+            refs = self.store.refs(other.id)
+            for spec in self.specs(other):
+                if spec.type == "tmpfs" or (spec.type == "volume" and spec.target not in refs):
+                    continue
+                copy = dataclasses.replace(spec, origin="volumes-from", nocopy=True,
+                                           read_only=spec.read_only if not mode else mode == "ro")
+                if spec.type == "volume":
+                    copy.source = refs[spec.target]
+                out.append(copy)
+        return out
 
     # ---- ContainerMounts ----------------------------------------------------------------
 

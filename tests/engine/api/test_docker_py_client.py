@@ -11,6 +11,7 @@ import socket
 import tarfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -232,3 +233,21 @@ def test_an_auto_remove_container_that_cannot_start_is_removed(client: docker.Do
 def test_healthcheck_reported_with_only_the_keys_sent(client: docker.DockerClient) -> None:
     ctr = create(client, "sleep 1", healthcheck={"test": ["CMD", "true"], "interval": 5_000_000_000})
     assert ctr.attrs["Config"]["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 5_000_000_000}
+
+
+def test_volumes_from_shares_volumes_and_binds(client: docker.DockerClient, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("bound\n")
+    src = create(client, "true", volumes={str(tmp_path): {"bind": "/bd", "mode": "rw"}}, network_mode="none")
+    src2 = client.api.create_container("busybox", "true", volumes=["/vol1"],
+                                       labels={"berth.test": "docker-py-client"},
+                                       host_config=client.api.create_host_config(volumes_from=[src.id]))
+    out = run(client, ["sh", "-c", "echo hi > /vol1/x && cat /bd/f"], volumes_from=[src2["Id"]],
+              network_mode="none", remove=True)
+    assert out == b"bound\n"
+    ro = client.containers.run("busybox", ["sh", "-c", "cat /vol1/x; echo no > /vol1/y"], stderr=True,
+                               volumes_from=[f"{src2['Id']}:ro"], network_mode="none",
+                               labels={"berth.test": "docker-py-client"}, detach=True)
+    assert ro.wait()["StatusCode"] != 0
+    assert b"hi\n" in ro.logs() and b"Read-only file system" in ro.logs()
+    with pytest.raises(APIError, match="no such container: nope"):
+        create(client, "true", volumes_from=["nope"])
