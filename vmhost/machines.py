@@ -224,6 +224,32 @@ def may_fall_back(machine: Machine, accel: str) -> bool:
     return accel != "tcg" and requested_accel(machine) == "auto"
 
 
+def disk_used_bytes(machine: Machine) -> int | None:
+    """What the machine's disk file takes on the host: allocated blocks (holes punched by discards do not
+    count), or its length where the file system does not say (Windows)."""
+    try:
+        info = (machine.dir / "disk.qcow2").stat()
+    except OSError:
+        return None
+    blocks = getattr(info, "st_blocks", None)
+    return blocks * 512 if blocks is not None else info.st_size
+
+
+def resident_bytes(pid: int | None) -> int | None:
+    """A process's resident memory (QEMU's: what the machine takes from the host), where the OS says."""
+    if not pid:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    if sys.platform == "darwin":
+        with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):
+            out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+            return int(out.stdout.strip()) * 1024
+    return None
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -551,12 +577,11 @@ class Machines:
         })
         with contextlib.suppress(MachineError):
             data["accelerator"] = resolve_accel(machine)
-        disk = machine.dir / "disk.qcow2"
-        with contextlib.suppress(OSError):
-            # What the disk takes on the host (blocks allocated; the guest's discards punch holes in it),
-            # beside the size the guest sees.
-            data["disk_bytes"] = disk.stat().st_blocks * 512
-            data["disk_virtual_bytes"] = machine.disk_gib * 2**30
+        # What the disk takes on the host (the guest's discards punch holes in it), beside what the guest sees;
+        # and the memory QEMU holds.
+        data["disk_bytes"] = disk_used_bytes(machine)
+        data["disk_virtual_bytes"] = machine.disk_gib * 2**30
+        data["memory_bytes"] = resident_bytes(status.qemu_pid)
         refused = remembered(machine.dir)
         if refused is not None:
             data["accelerator_refused"] = {"accel": refused.accel, "reason": refused.reason}

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.services.jobs import Job, JobCenter, error_text
 from app.services.tasks import TaskSet
-from vmhost.machines import MachineError, Machines
+from vmhost.machines import Machine, MachineError, Machines, disk_used_bytes, resident_bytes
 from vmhost.release import Download
 
 BOOT_LOG_LINES = 200
@@ -36,10 +36,14 @@ def machine_item(machines: Any, machine: Any) -> dict[str, Any]:
         status = machines.status(machine.name)
         state, message = status.state, status.message
     except (MachineError, OSError, ValueError) as exc:
-        state, message = "error", str(exc)
-    return {"name": machine.name, "state": state, "message": message, "cpus": machine.cpus,
+        state, message, status = "error", str(exc), None
+    item = {"name": machine.name, "state": state, "message": message, "cpus": machine.cpus,
             "memory_mib": machine.memory_mib, "disk_gib": machine.disk_gib, "docker_host": machine.docker_host,
             "boot_log": str(machine.boot_log)}
+    if isinstance(machine, Machine):  # in use on this computer: the disk file, QEMU's memory
+        item["disk_bytes"] = disk_used_bytes(machine)
+        item["memory_bytes"] = resident_bytes(status.qemu_pid) if status is not None else None
+    return item
 
 
 def tail(path: Path, lines: int = BOOT_LOG_LINES) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.desktop.theme import Theme, apply_theme
@@ -89,6 +90,12 @@ def test_create_list_boot_log_remove_and_screenshots(
     qtbot.waitUntil(lambda: window.machines_model.row_of("dev") is not None, timeout=20_000)
     dev = window.machines_model.item("dev") or {}
     assert (dev["state"], dev["cpus"], dev["memory_mib"], dev["disk_gib"]) == ("stopped", 3, 1024, 4)
+    # What it takes on this computer: its disk file (copy-on-write: small), no memory while stopped.
+    row = window.machines_model.row_of("dev")
+    disk_column = [window.machines_model.headerData(c, Qt.Orientation.Horizontal)
+                   for c in range(window.machines_model.columnCount())].index("Disk")
+    assert window.machines_model.index(row, disk_column).data() == "0.0 GB of 4 GiB"
+    assert dev["memory_bytes"] is None and 0 < dev["disk_bytes"] < 10_000_000
     assert dev["docker_host"].startswith("unix://") and dev["docker_host"].endswith(".sock")
     qtbot.waitUntil(lambda: any(j.title == "creating machine dev" and j.state == "done" for j in window.jobs.jobs))
     assert machines.get("dev").cpus == 3

@@ -238,3 +238,11 @@ def test_reclaim_needs_a_running_machine(machines: Machines, image: Path, fake_q
     with pytest.raises(MachineError, match="not running"):
         machines.reclaim("dev")
     assert cli.run(["reclaim", "dev"], io.StringIO(), machines) == 1
+
+
+def test_resident_bytes_of_a_process() -> None:
+    from vmhost.machines import resident_bytes
+
+    own = resident_bytes(os.getpid())
+    assert own is not None and own > 1_000_000
+    assert resident_bytes(None) is None
