@@ -33,8 +33,11 @@ class Refusal:
 
 
 def refusal(qemu: subprocess.Popen[bytes], accel: str, serial_log: Path, qemu_log: Path,
-            stopping: threading.Event, bound: float = FIRST_LINE_SECONDS) -> Refusal | None:
-    """None once the guest has printed on its console; a Refusal if QEMU exits or the console stays empty."""
+            stopping: threading.Event, bound: float = FIRST_LINE_SECONDS, console: bool = True) -> Refusal | None:
+    """None once the guest has printed on its console; a Refusal if QEMU exits or the console stays empty.
+
+    `console=False` is for images whose init prints nothing early (systemd under `quiet`, before
+    berth-init): then only QEMU exiting within `bound` counts, and silence is no proof."""
     deadline = time.monotonic() + bound
     while not stopping.is_set():
         if qemu.poll() is not None:
@@ -42,7 +45,7 @@ def refusal(qemu: subprocess.Popen[bytes], accel: str, serial_log: Path, qemu_lo
         if serial_log.exists() and serial_log.stat().st_size > 0:
             return None
         if time.monotonic() > deadline:
-            return Refusal(accel, f"the guest printed nothing on its console in {bound:.0f} s")
+            return Refusal(accel, f"the guest printed nothing on its console in {bound:.0f} s") if console else None
         stopping.wait(0.1)
     return None
 

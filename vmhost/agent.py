@@ -21,7 +21,8 @@ from typing import Any
 
 import paramiko
 
-from vmhost.accel import Refusal, refusal, remember
+from vmhost.accel import FIRST_LINE_SECONDS, Refusal, refusal, remember
+from vmhost.image import GuestImage
 from vmhost.machines import (
     GUEST_ENGINE_SOCKET,
     Machine,
@@ -132,7 +133,10 @@ class Agent:
         qemu = self._launch(accel)
         if not may_fall_back(self.machine, accel):
             return qemu
-        refused = refusal(qemu, accel, self.machine.boot_log, self.machine.dir / "qemu.log", self.stopping)
+        # berth-init's images print their first line at once; older ones may stay silent while working.
+        prints_early = GuestImage(Path(self.machine.image)).cmdline is not None
+        refused = refusal(qemu, accel, self.machine.boot_log, self.machine.dir / "qemu.log", self.stopping,
+                          FIRST_LINE_SECONDS if prints_early else 5.0, console=prints_early)
         if refused is None:
             return qemu
         self._end_qemu()

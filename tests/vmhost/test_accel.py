@@ -154,3 +154,16 @@ def test_a_guest_that_prints_is_accepted(machine: tuple[Machines, Machine]) -> N
     finally:
         qemu.kill()
         qemu.wait()
+
+
+def test_silence_is_no_refusal_for_an_image_that_prints_late(machine: tuple[Machines, Machine],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    machines, created = machine
+    monkeypatch.setenv("FAKE_KVM", "hang")
+    qemu = subprocess.Popen(machines.argv(created, "kvm"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert refusal(qemu, "kvm", created.boot_log, created.dir / "qemu.log", threading.Event(), bound=0.5,
+                       console=False) is None
+    finally:
+        qemu.kill()
+        qemu.wait()
