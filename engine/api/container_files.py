@@ -183,7 +183,7 @@ def _with_dup(fd: int, fn: Callable[[int], None]) -> None:
 async def export(request: web.Request) -> web.StreamResponse:
     c = _container(request)
     loop = asyncio.get_running_loop()
-    async with _views(request).open(c) as root_fd:
+    async with _views(request).open(c, mounts=False) as root_fd:
         resp = web.StreamResponse(status=200, headers={"Content-Type": TAR})
         await resp.prepare(request)
         sink = _ResponseSink(resp, loop)

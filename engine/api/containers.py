@@ -101,7 +101,7 @@ async def list_containers(request: web.Request) -> web.Response:
         raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of "
                               + ", ".join(st.value for st in State))
     rows = [c for c in backend(request).containers.all()
-            if (show_all or c.running or "status" in flt) and _matches(c, flt)]
+            if (show_all or c.running or "status" in flt) and not c.build_step and _matches(c, flt)]
     if limit > 0:
         rows = rows[:limit]
     networks = backend(request).containers.networking.summaries(rows)

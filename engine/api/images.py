@@ -26,12 +26,19 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 16
 
 
-_CLIENT_CHECK = 1.0  # seconds between checks that the client of a progress stream is still there
+# Seconds between checks that the client of a progress stream is still there: short, so a build
+# whose client left (docker-py never reads a build it does not iterate) stops before its next step,
+# as dockerd's request context cancels at once; the check is one attribute read.
+_CLIENT_CHECK = 0.05
 
 
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+class ClientGone(Exception):
+    """Raised into work whose progress stream's client has left."""
 
 
 async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awaitable[Any]],
@@ -45,7 +52,15 @@ async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awa
     the work is cancelled.
     """
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.ensure_future(work(queue.put_nowait))
+
+    def report(line: dict[str, Any]) -> None:
+        # Checked at every line too: work that reports as it goes (a build before each step) stops
+        # there, before it starts something for nobody, not at the next periodic check.
+        if _client_gone(request):
+            raise ClientGone("the client of this stream went away")
+        queue.put_nowait(line)
+
+    task = asyncio.ensure_future(work(report))
     resp: web.StreamResponse | None = await json_stream(request) if eager else None
     try:
         while True:
@@ -70,6 +85,8 @@ async def with_progress(request: web.Request, work: Callable[[ProgressSink], Awa
                 resp = await json_stream(request)
             await write_json_line(resp, queue.get_nowait())
         error = task.exception()
+        if isinstance(error, ClientGone):
+            return resp if resp is not None else web.Response(status=499)
         if error is not None:
             if resp is None:
                 raise error
@@ -234,7 +251,7 @@ async def prune(request: web.Request) -> web.Response:
 async def system_df(request: web.Request) -> web.Response:
     b = backend(request)
     wanted = set(request.query.getall("type", [])) or {"container", "image", "volume", "build-cache"}
-    all_containers = b.containers.all()
+    all_containers = [c for c in b.containers.all() if not c.build_step]
     per_image = Counter(c.image_id for c in all_containers)
     body: dict[str, Any] = {"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}
     if "image" in wanted:

@@ -56,7 +56,7 @@ async def version(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     b = backend(request)
-    containers = b.containers.all()
+    containers = [c for c in b.containers.all() if not c.build_step]  # a build's own are not counted
     count = {s: sum(1 for c in containers if c.state is s) for s in State}
     mode = cgroup_mode()
     warnings = [] if b.runtime.name == "crun" else [f"using {b.runtime.name}: {b.runtime.reason}"]

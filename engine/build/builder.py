@@ -37,6 +37,7 @@ from engine.build.cache import BuildCache, CacheSources, step_key
 from engine.build.parser import Dockerfile, DockerfileError, Instruction, parse
 from engine.build.steps import StepImages
 from engine.build.words import expand_only, name_values, process_word, split_words
+from engine.containers.model import BUILD_STEP_LABEL
 from engine.containers.service import ContainerService
 from engine.containers.users import resolve_user
 from engine.errors import EngineError, InvalidArgument, NotFound
@@ -467,7 +468,7 @@ class Builder:
         body = {
             "Image": parent, "Cmd": argv, "Entrypoint": [], "Env": env,
             "User": stage.config.get("User") or "", "WorkingDir": stage.config.get("WorkingDir") or "",
-            "AttachStdout": True, "AttachStderr": True, "Labels": {},
+            "AttachStdout": True, "AttachStderr": True, "Labels": {BUILD_STEP_LABEL: "true"},
             "HostConfig": {"NetworkMode": run.options.network_mode or "bridge",
                            "ExtraHosts": list(run.options.extra_hosts) or None},
         }

@@ -9,6 +9,11 @@ from typing import Any
 
 from engine.timefmt import human_duration, now_ns, rfc3339_nano
 
+# The label of the containers a Dockerfile build runs its RUN steps in. They are the build's own
+# business: not listed (modern dockerd's BuildKit never shows its step containers either, and a
+# client counting containers must not see them come and go), yet inspectable by id while they exist.
+BUILD_STEP_LABEL = "berth.build.step"
+
 
 class State(enum.StrEnum):
     CREATED = "created"
@@ -52,6 +57,10 @@ class Container:
     @property
     def running(self) -> bool:
         return self.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
+
+    @property
+    def build_step(self) -> bool:
+        return BUILD_STEP_LABEL in (self.config.get("Labels") or {})
 
     @property
     def tty(self) -> bool:

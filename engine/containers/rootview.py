@@ -17,6 +17,8 @@ with open_tree(2), that lives exactly as long as our fd:
   berthd dies mid-copy, and writes land in the container's upper dir and volumes as they
   would through its own mounts. Concurrent copies of one stopped container share a single
   view (refcounted), since two overlays on the same upper dir may disagree.
+- `docker export` asks for the root filesystem alone (no volumes), as dockerd exports it: the
+  overlay clone for a running container, the bare overlay for a stopped one.
 
 We chose mounting over reading upper and lower dirs ourselves: the kernel's overlay already
 knows whiteouts, opaque dirs and copy-up, and PUT needs copy-up anyway.
@@ -123,16 +125,18 @@ class RootfsViews:
 
     def __init__(self, containers: ContainerLayout) -> None:
         self.containers = containers
-        self._stopped: dict[str, _SharedView] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._stopped: dict[tuple[str, bool], _SharedView] = {}  # by (container id, with mounts)
+        self._locks: dict[tuple[str, bool], asyncio.Lock] = {}
 
     @contextlib.asynccontextmanager
-    async def open(self, c: Container) -> AsyncIterator[int]:
-        """The container's root as an O_PATH directory fd, valid inside the `async with`.
+    async def open(self, c: Container, *, mounts: bool = True) -> AsyncIterator[int]:
+        """The container's root as an O_PATH directory fd, valid inside the `async with`. With
+        `mounts` its volumes and binds are there as the container sees them (`docker cp`); without,
+        its root filesystem alone (`docker export`, as dockerd exports it).
 
         Do not close it; duplicate it (RootedDir.open_root does) to keep it longer."""
         if c.running:
-            fd = await asyncio.to_thread(self._process_root, c)
+            fd = await asyncio.to_thread(self._process_root, c) if mounts else None
             if fd is None:
                 fd = await asyncio.to_thread(self._running_view, c)
             if fd is not None:
@@ -142,11 +146,12 @@ class RootfsViews:
                     os.close(fd)
                 return
             # The rootfs is not mounted (any more): the container is on its way out.
-        view = await self._acquire_stopped(c)
+        key = (c.id, mounts)
+        view = await self._acquire_stopped(c, key)
         try:
             yield view.fd
         finally:
-            await self._release_stopped(c.id)
+            await self._release_stopped(key)
 
     @staticmethod
     def _process_root(c: Container) -> int | None:
@@ -166,31 +171,31 @@ class RootfsViews:
             fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         return fd
 
-    async def _acquire_stopped(self, c: Container) -> _SharedView:
-        lock = self._locks.setdefault(c.id, asyncio.Lock())
+    async def _acquire_stopped(self, c: Container, key: tuple[str, bool]) -> _SharedView:
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            view = self._stopped.get(c.id)
+            view = self._stopped.get(key)
             if view is None:
-                view = await asyncio.to_thread(self._mount_stopped, c)
-                self._stopped[c.id] = view
+                view = await asyncio.to_thread(self._mount_stopped, c, key[1])
+                self._stopped[key] = view
             else:
                 view.users += 1
             return view
 
-    async def _release_stopped(self, cid: str) -> None:
-        lock = self._locks.setdefault(cid, asyncio.Lock())
+    async def _release_stopped(self, key: tuple[str, bool]) -> None:
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            view = self._stopped[cid]
+            view = self._stopped[key]
             view.users -= 1
             if view.users > 0:
                 return
-            del self._stopped[cid]
-            self._locks.pop(cid, None)
+            del self._stopped[key]
+            self._locks.pop(key, None)
             os.close(view.fd)
             if view.scratch is not None:
                 await asyncio.to_thread(self._drop_scratch, view.scratch)
 
-    def _mount_stopped(self, c: Container) -> _SharedView:
+    def _mount_stopped(self, c: Container, with_mounts: bool) -> _SharedView:
         svc = self.containers
         lowers = svc.images.layer_dirs(c.image_id)
         if not lowers:
@@ -204,7 +209,7 @@ class RootfsViews:
             scratch.rmdir()
             raise
         try:
-            for m in svc.mounts.host_binds(c):
+            for m in svc.mounts.host_binds(c) if with_mounts else []:
                 _bind_inside(scratch, m)
             fd = clone_mount(scratch, recursive=True)
             if fd is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import socket
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,3 +252,22 @@ def test_volumes_from_shares_volumes_and_binds(client: docker.DockerClient, tmp_
     assert b"hi\n" in ro.logs() and b"Read-only file system" in ro.logs()
     with pytest.raises(APIError, match="no such container: nope"):
         create(client, "true", volumes_from=["nope"])
+
+
+def test_build_step_containers_are_not_listed(client: docker.DockerClient) -> None:
+    dockerfile = io.BytesIO(b"FROM busybox\nRUN sleep 2\n")
+    done: list[object] = []
+    builder = threading.Thread(target=lambda: done.append(client.images.build(
+        fileobj=dockerfile, tag="berth-step-hidden:latest", network_mode="none")))
+    builder.start()
+    seen_running = []
+    while builder.is_alive():
+        rows = client.api.containers(all=True)
+        assert [r["Names"] for r in rows if "sleep 2" in r["Command"]] == []
+        seen_running += [c for c in client.api.containers(all=True, filters={"label": "berth.build.step"})]
+        time.sleep(0.1)
+    builder.join()
+    assert done and seen_running == []
+    info = client.info()
+    assert info["Containers"] == len(client.api.containers(all=True))
+    client.images.remove("berth-step-hidden:latest")
