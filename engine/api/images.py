@@ -168,13 +168,11 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 async def inspect(request: web.Request) -> web.Response:
     body = backend(request).images.inspect(request.match_info["name"])
-    # As dockerd 25: VirtualSize went in API 1.44, Container and ContainerConfig in 1.45; older
-    # clients (docker-compose 1.x pins 1.2x-1.38 and reads ContainerConfig) still get them.
+    # VirtualSize went in API 1.44, as dockerd 25 has it. Container and ContainerConfig stay at
+    # every version, unlike dockerd 25: docker-compose 1.29 negotiates the newest API and then
+    # reads ContainerConfig (a KeyError without it), and a client ignores a field it does not know.
     if not requested_below(request, "1.44"):
         body.pop("VirtualSize", None)
-    if not requested_below(request, "1.45"):
-        body.pop("Container", None)
-        body.pop("ContainerConfig", None)
     return web.json_response(body)
 
 
