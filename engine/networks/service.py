@@ -308,7 +308,8 @@ class NetworkService:
             self._purge_stale(n.id, keep=c.id)
             if n.predefined:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
-            used = self.store.used_addresses(n.id)
+            # Only running holders block a static address: a stopped one gives it up when this starts.
+            used = self.store.used_addresses(n.id, running=self.active)
             if spec.ipv4 is not None:
                 n.pool.static(spec.ipv4, used)
             if spec.ipv6 is not None:
@@ -391,7 +392,7 @@ class NetworkService:
         """Plug `ep` in as `ifname`. `routed`: whether the container already has an IPv4, an IPv6
         default route; the first network with a way out gives each. Returns them after this one."""
         assert n.subnet is not None
-        addr = self.store.assign_address(n, ep)
+        addr = self.store.assign_address(n, ep, running=self.active)
         ep.mac = ep.static_mac.replace("-", ":").lower() or mac_for(addr)
         self.store.set_mac(ep)
         await self._bring_up(n)  # the bridge may be gone (host reboot, someone's `ip link del`)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,31 +324,42 @@ class NetworkStore:
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
 
-    def used_addresses(self, network_id: str) -> set[AnyAddr]:
-        """Every address, either family, held or asked for by an endpoint of the network."""
-        rows = self.db.query("SELECT ip, static_ip, ip6, static_ip6 FROM endpoints WHERE network_id = ?",
-                             (network_id,))
-        return {ipaddress.ip_address(text) for r in rows for text in r if text}
+    def used_addresses(self, network_id: str, running: Collection[str] | None = None) -> set[AnyAddr]:
+        """Every address, either family, held or asked for by an endpoint of the network; with
+        `running`, only those of these containers."""
+        rows = self.db.query("SELECT container_id, ip, static_ip, ip6, static_ip6 FROM endpoints"
+                             " WHERE network_id = ?", (network_id,))
+        return {ipaddress.ip_address(text) for r in rows if running is None or r["container_id"] in running
+                for text in (r["ip"], r["static_ip"], r["ip6"], r["static_ip6"]) if text}
 
-    def assign_address(self, n: Network, ep: Endpoint) -> Addr:
+    def assign_address(self, n: Network, ep: Endpoint, running: Collection[str] = ()) -> Addr:
         """Give `ep` its addresses (IPv4, and IPv6 on a dual-stack network; the static ones if it asked
-        for them) in one transaction."""
+        for them) in one transaction. A stopped container keeps its addresses for its next start,
+        but a static address asked for by a container that starts is taken from a stopped holder
+        (`running`: the containers whose addresses are in use now), as dockerd frees addresses at
+        stop: `docker-compose up --force-recreate` starts the new container before removing the old."""
         with self.db.transaction() as tx:
+            rows = tx.execute("SELECT container_id, ip, static_ip, ip6, static_ip6 FROM endpoints"
+                              " WHERE network_id = ?", (n.id,)).fetchall()
+            others = [r for r in rows if r["container_id"] != ep.container_id]
+            live = {ipaddress.ip_address(text) for r in others if r["container_id"] in running
+                    for text in (r["ip"], r["ip6"]) if text}
             row = tx.execute("SELECT ip, ip6 FROM endpoints WHERE network_id = ? AND container_id = ?",
                              (n.id, ep.container_id)).fetchone()
-            if row is not None and row["ip"] and (row["ip6"] or not n.ipv6):
+            kept = row is not None and row["ip"] and ipaddress.ip_address(row["ip"]) not in live and (
+                not row["ip6"] or ipaddress.ip_address(row["ip6"]) not in live)
+            if kept and (row["ip6"] or not n.ipv6):
                 ep.ip = parse_address(row["ip"], "address")
                 ep.ip6 = parse_address6(row["ip6"], "address") if row["ip6"] else None
                 return ep.ip
-            rows = tx.execute("SELECT container_id, ip, static_ip, ip6, static_ip6 FROM endpoints"
-                              " WHERE network_id = ?", (n.id,)).fetchall()
-            used = {ipaddress.ip_address(text) for r in rows if r["container_id"] != ep.container_id
+            used = {ipaddress.ip_address(text) for r in others
                     for text in (r["ip"], r["static_ip"], r["ip6"], r["static_ip6"]) if text}
             last = tx.execute("SELECT last_ip, last_ip6 FROM networks WHERE id = ?", (n.id,)).fetchone()
-            if row is not None and row["ip"]:
-                addr: AnyAddr = parse_address(row["ip"], "address")
-            elif ep.static_ip:
-                addr = n.pool.static(parse_address(ep.static_ip, "address"), used)
+            if ep.static_ip:
+                addr: AnyAddr = n.pool.static(parse_address(ep.static_ip, "address"), live)
+                self._release(tx, n.id, ep.container_id, str(addr))
+            elif kept:
+                addr = parse_address(row["ip"], "address")
             else:
                 after = parse_address(last["last_ip"], "address") if last and last["last_ip"] else None
                 addr = n.pool.allocate(used, after)
@@ -356,7 +368,8 @@ class NetworkStore:
             pool6 = n.pool6 if n.ipv6 else None
             if pool6 is not None:
                 if ep.static_ip6:
-                    addr6 = pool6.static(parse_address6(ep.static_ip6, "address"), used)
+                    addr6 = pool6.static(parse_address6(ep.static_ip6, "address"), live)
+                    self._release(tx, n.id, ep.container_id, str(addr6))
                 else:
                     after6 = parse_address6(last["last_ip6"], "address") if last and last["last_ip6"] else None
                     addr6 = pool6.allocate(used, after6)
@@ -366,6 +379,14 @@ class NetworkStore:
         assert isinstance(addr, Addr) and (addr6 is None or isinstance(addr6, Addr6))
         ep.ip, ep.ip6 = addr, addr6
         return addr
+
+    @staticmethod
+    def _release(tx: sqlite3.Connection, network_id: str, taker: str, addr: str) -> None:
+        """A stopped holder of `addr` gives it up: it gets another address at its next start."""
+        tx.execute("UPDATE endpoints SET ip = NULL WHERE network_id = ? AND container_id != ? AND ip = ?",
+                   (network_id, taker, addr))
+        tx.execute("UPDATE endpoints SET ip6 = NULL WHERE network_id = ? AND container_id != ? AND ip6 = ?",
+                   (network_id, taker, addr))
 
     def set_mac(self, ep: Endpoint) -> None:
         with self.db.transaction() as tx:

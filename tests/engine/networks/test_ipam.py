@@ -80,8 +80,17 @@ def test_store_never_hands_an_address_out_twice_across_restarts(tmp_path: Path) 
     for cid in ("d", "e"):
         seen.add(store.assign_address(net, endpoint(cid)))
     assert len(seen) == 4
-    with pytest.raises(Conflict):
-        store.assign_address(net, endpoint("f", "10.9.0.5"))
+    with pytest.raises(Conflict):  # c runs with it
+        store.assign_address(net, endpoint("f", "10.9.0.5"), running={"c", "d", "e"})
+    # c stopped: a container asking for its static address takes it (as dockerd frees addresses at
+    # stop; compose's --force-recreate starts the new container before removing the old one) ...
+    store.remove_endpoint(net.id, "f")
+    assert store.assign_address(net, endpoint("g", "10.9.0.5"), running={"d", "e"}) == A("10.9.0.5")
+    # ... and c, started again while g runs, may not have it back
+    c = store.endpoint(net.id, "c")
+    assert c is not None
+    with pytest.raises(Conflict, match="Address already in use: 10.9.0.5"):
+        store.assign_address(net, c, running={"d", "e", "g"})
     with pytest.raises(Conflict, match="network with name n already exists"):
         store.insert(Network(id="other", name="n", driver="bridge", created_ns=2))
 
