@@ -287,17 +287,19 @@ class ContainerService:
                       extra_mounts: list[Mount]) -> RuntimeSpec:
         cfg, hc = c.config, c.host_config
         user = resolve_user(rootfs, cfg.get("User") or "", list(hc.get("GroupAdd") or []))
-        env = process_env(self._link_env(c) + list(cfg.get("Env") or []), home=user.home,
-                          hostname=str(cfg.get("Hostname") or c.short_id))
+        peer = self._network_peer(c)
+        hostname = str((peer or c).config.get("Hostname") or (peer or c).short_id)
+        env = process_env(self._link_env(c) + list(cfg.get("Env") or []), home=user.home, hostname=hostname)
         box = hostconfig.parse(hc)
-        mounts = self._etc_files(c, net) + extra_mounts + box.init_mount()
+        etc = self._etc_files(c, net) if peer is None else self._etc_mounts(peer)
+        mounts = etc + extra_mounts + box.init_mount()
         args = c.command
         if box.init is not None:
             args = [hostconfig.INIT_IN_CONTAINER, "--", *args]
         return RuntimeSpec(
             container_id=c.id, rootfs=rootfs, args=args, env=env,
             cwd=cfg.get("WorkingDir") or "/", uid=user.uid, gid=user.gid,
-            additional_gids=user.additional_gids, hostname=str(cfg.get("Hostname") or c.short_id),
+            additional_gids=user.additional_gids, hostname=hostname,
             terminal=c.tty, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), netns_path=net.netns_path,
             host_network=net.host_network,
             cap_add=list(hc.get("CapAdd") or []), cap_drop=list(hc.get("CapDrop") or []),
@@ -369,6 +371,23 @@ class ContainerService:
                 names.setdefault(link.target, []).append(f"/{c.name}/{link.alias}")
         return names
 
+    def _network_peer(self, c: Container) -> Container | None:
+        """The container whose network namespace this one joins (`--network container:x`): as in
+        dockerd, it also has that one's hostname, /etc/hosts and /etc/resolv.conf."""
+        mode = str(c.host_config.get("NetworkMode") or "")
+        if not mode.startswith("container:"):
+            return None
+        try:
+            return self.get(mode.partition(":")[2])
+        except NotFound:
+            return None  # networking refuses the start with its own words
+
+    def _etc_mounts(self, owner: Container) -> list[Mount]:
+        data = self.data_dir(owner.id)
+        return [Mount(source=str(data / name), destination=f"/etc/{name}", type="bind",
+                      options=["rbind", "rprivate"])
+                for name in ("hostname", "hosts", "resolv.conf")]
+
     def _etc_files(self, c: Container, net: NetworkAttachment) -> list[Mount]:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, owned by the engine."""
         data = self.data_dir(c.id)
@@ -400,9 +419,7 @@ class ContainerService:
                 shutil.copyfile("/etc/resolv.conf", resolv)
             except OSError:
                 resolv.write_text("")
-        return [Mount(source=str(data / name), destination=f"/etc/{name}", type="bind",
-                      options=["rbind", "rprivate"])
-                for name in ("hostname", "hosts", "resolv.conf")]
+        return self._etc_mounts(c)
 
     # ---- exit ---------------------------------------------------------------------------
 

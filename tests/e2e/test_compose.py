@@ -185,3 +185,106 @@ def test_docker_compose_v1_sees_berth_projects(berthd: Berthd, docker_env: dict[
     assert down.returncode == 0, down.stderr
     for kind in ("containers", "networks", "volumes"):
         assert labelled(berthd.api, kind, name) == [], kind
+
+
+SHARED_NAMESPACES = """\
+version: "2.4"
+services:
+  web:
+    image: busybox
+    command: sleep 300
+    stop_grace_period: 1s
+    logging:
+      driver: json-file
+      options: {{max-size: "1m", max-file: "3"}}
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 5s
+    ipc: shareable
+    networks:
+      front:
+        ipv4_address: 10.231.{n}.10
+        ipv6_address: fd00:db8:{n}::10
+  side:
+    image: busybox
+    command: sleep 300
+    stop_grace_period: 1s
+    network_mode: "service:web"
+    pid: "service:web"
+  other:
+    image: busybox
+    command: sleep 300
+    stop_grace_period: 1s
+    ipc: "service:web"
+  quick:
+    image: busybox
+    command: "true"
+networks:
+  front:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: 10.231.{n}.0/24
+        - subnet: fd00:db8:{n}::/64
+"""
+
+
+def test_docker_compose_v1_shared_namespaces_static_addresses_and_recreate(
+        berthd: Berthd, docker_env: dict[str, str], projects: list[str], tmp_path: Path,
+        docker_compose_v1: str) -> None:
+    """What docker-compose 1.29 found short: network_mode/pid/ipc of another service, static v4 and
+    v6 addresses kept through --force-recreate, logging options and healthchecks read back exactly,
+    scaling a service whose containers exit at once, and orphans."""
+    name = unique("dcns")
+    projects.append(name)
+    root = tmp_path / name
+    n = 200 + sum(name.encode()) % 50
+    write_project(root, SHARED_NAMESPACES.format(n=n), name="docker-compose.yml")
+    env = {**docker_env, "COMPOSE_INTERACTIVE_NO_CLI": "1"}
+
+    def v1(*args: str, file: str = "docker-compose.yml") -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([docker_compose_v1, "--no-ansi", "-p", name, "-f", file, *args], env=env, cwd=root,
+                             capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, f"docker-compose {' '.join(args)}: {out.stdout}{out.stderr}"
+        return out
+
+    def inspect(service: str) -> dict[str, object]:
+        data = berthd.api.json("GET", f"/containers/{name}_{service}_1/json")
+        assert isinstance(data, dict)
+        return data
+
+    def docker(*args: str) -> str:
+        out = subprocess.run(["docker", *args], env=docker_env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    v1("up", "-d", "--scale", "quick=3")
+    for _ in range(2):  # and again, every container recreated while the old ones still exist
+        web = inspect("web")
+        nets = web["NetworkSettings"]["Networks"]  # type: ignore[index]
+        front = nets[f"{name}_front"]
+        assert (front["IPAddress"], front["GlobalIPv6Address"]) == (f"10.231.{n}.10", f"fd00:db8:{n}::10")
+        assert web["Config"]["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 5_000_000_000}  # type: ignore[index]
+        assert web["HostConfig"]["LogConfig"] == {  # type: ignore[index]
+            "Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}
+        assert web["HostConfig"]["IpcMode"] == "shareable"  # type: ignore[index]
+        side = inspect("side")
+        assert side["HostConfig"]["PidMode"] == f"container:{web['Id']}"  # type: ignore[index]
+        # side shares web's processes and network; other shares web's IPC namespace
+        assert "sleep" in docker("exec", f"{name}_side_1", "ps", "-o", "pid,comm").split("\n")[1]
+        assert (docker("exec", f"{name}_side_1", "hostname", "-i")
+                == docker("exec", f"{name}_web_1", "hostname", "-i"))
+        assert (docker("exec", f"{name}_other_1", "readlink", "/proc/self/ns/ipc")
+                == docker("exec", f"{name}_web_1", "readlink", "/proc/self/ns/ipc"))
+        states = docker("ps", "-a", "--filter", f"label=com.docker.compose.project={name}",
+                        "--filter", "label=com.docker.compose.service=quick", "--format", "{{.State}}").split()
+        assert states == ["exited"] * 3
+        v1("up", "-d", "--force-recreate", "--scale", "quick=3")
+    # a service taken out of the file is an orphan until --remove-orphans
+    text = (root / "docker-compose.yml").read_text()
+    (root / "fewer.yml").write_text(text[:text.index("  other:")] + text[text.index("  quick:"):])
+    v1("up", "-d", "--remove-orphans", "--scale", "quick=3", file="fewer.yml")
+    assert docker("ps", "-a", "-q", "--filter", f"name={name}_other_1") == ""
+    v1("down", "-v", file="fewer.yml")
+    for kind in ("containers", "networks", "volumes"):
+        assert labelled(berthd.api, kind, name) == [], kind
