@@ -259,7 +259,7 @@ def build(cache: Path | None = None, mirror: str | None = None, progress: Progre
         root = work / "root"
         out = work / "out"
         out.mkdir()
-        _bootstrap(root, guest, cache / f"debs-{guest.debian}", mirror or apt_mirror(), progress)
+        _bootstrap_cached(root, guest, cache, mirror or apt_mirror(), progress)
         _install_berthd(root, guest, cache / "wheels", progress)
         _configure(root, progress)
         kernel_version = _finish(root, out, progress)
@@ -299,6 +299,26 @@ def _engine_version() -> str:
         if line.startswith("__version__"):
             return line.split("=", 1)[1].strip().strip("\"'")
     return "unknown"
+
+
+def _bootstrap_cached(root: Path, guest: Arch, cache: Path, mirror: str, progress: Progress) -> None:
+    """The bootstrapped Debian system, kept as a tar keyed by what makes it (packages, arch, mirror,
+    BUILDER): a change to engine/ or the overlay then costs a minute, not a bootstrap (several minutes
+    for aarch64, whose package scripts run under qemu-user)."""
+    digest = hashlib.sha256(f"builder={BUILDER}\0arch={guest.name}\0mirror={mirror}\0".encode())
+    digest.update((RECIPE / "packages.txt").read_bytes())
+    base = cache / f"base-{guest.name}-{digest.hexdigest()[:16]}.tar"
+    if base.is_file():
+        progress(f"reusing the bootstrapped {SUITE} system ({base.name})")
+        root.mkdir()
+        _run(["tar", "-xpf", str(base), "--numeric-owner", "-C", str(root)])
+        return
+    _bootstrap(root, guest, cache / f"debs-{guest.debian}", mirror, progress)
+    tmp = base.with_name(base.name + ".tmp")
+    _run(["tar", "-cpf", str(tmp), "--numeric-owner", "-C", str(root), "."])
+    for stale in cache.glob(f"base-{guest.name}-*.tar"):
+        stale.unlink()  # one base per architecture: an older package list's is of no more use
+    tmp.replace(base)
 
 
 def _bootstrap(root: Path, guest: Arch, debs: Path, mirror: str, progress: Progress) -> None:
