@@ -89,7 +89,7 @@ def test_store_never_hands_an_address_out_twice_across_restarts(tmp_path: Path) 
     # ... and c, started again while g runs, may not have it back
     c = store.endpoint(net.id, "c")
     assert c is not None
-    with pytest.raises(Conflict, match="Address already in use: 10.9.0.5"):
+    with pytest.raises(Conflict, match=r"Address already in use: 10\.9\.0\.5"):
         store.assign_address(net, c, running={"d", "e", "g"})
     with pytest.raises(Conflict, match="network with name n already exists"):
         store.insert(Network(id="other", name="n", driver="bridge", created_ns=2))
