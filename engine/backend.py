@@ -14,6 +14,7 @@ from engine.images.service import ImageService
 from engine.networks.service import NetworkService
 from engine.runtime.detect import RuntimeChoice
 from engine.state.db import Database
+from engine.swarm.service import SwarmService
 from engine.volumes.mounts import VolumeMounts
 
 
@@ -26,6 +27,7 @@ class Backend:
     containers: ContainerService
     execs: ExecService
     networks: NetworkService
+    swarm: SwarmService
     volumes: VolumeMounts
     runtime: RuntimeChoice
     engine_id: str

@@ -40,6 +40,7 @@ from engine.networks.service import NetworkService
 from engine.runtime.conmon import ConmonRuntime
 from engine.runtime.detect import detect_runtime
 from engine.state.db import Database
+from engine.swarm.service import SwarmService
 from engine.volumes.mounts import VolumeMounts
 from engine.volumes.store import VolumeStore
 
@@ -139,7 +140,8 @@ def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registr
     )
     images.in_use = containers.store.uses_image
     return Backend(paths=paths, db=db, events=events, images=images, containers=containers,
-                   execs=ExecService(containers), networks=networking, volumes=mounts,
+                   execs=ExecService(containers), networks=networking, swarm=SwarmService(db, networking),
+                   volumes=mounts,
                    runtime=choice, engine_id=engine_id(db))
 
 

@@ -27,7 +27,7 @@ def _matches(svc: NetworkService, n: Network, flt: dict[str, list[str]]) -> bool
         return False
     if "driver" in flt and n.driver not in flt["driver"]:
         return False
-    if "scope" in flt and "local" not in flt["scope"]:
+    if "scope" in flt and n.scope not in flt["scope"]:
         return False
     if "type" in flt:
         kind = "builtin" if n.predefined else "custom"
@@ -51,8 +51,9 @@ async def inspect(request: web.Request) -> web.Response:
     svc = networks(request)
     ref = request.match_info["id"]
     n = svc.get(ref)
-    # Every network of berthd's is local: asked for in another scope (swarm, global), it is not there.
-    if request.query.get("scope", "local") not in ("", "local"):
+    # Asked for in another scope than its own (a swarm network as local, any as global), it is not there.
+    scope = request.query.get("scope", "")
+    if scope and scope != n.scope:
         raise NotFound(f"network {ref} not found")
     return web.json_response(svc.inspect(n))
 
@@ -61,7 +62,7 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object (NetworkCreateRequest)")
-    n = await networks(request).create(body)
+    n = await networks(request).create(body, backend(request).swarm.network_scope())
     return web.json_response({"Id": n.id, "Warning": ""}, status=201)
 
 

@@ -27,7 +27,9 @@ PING_HEADERS = {
 
 async def ping(request: web.Request) -> web.Response:
     body = "" if request.method == "HEAD" else "OK"
-    return web.Response(text=body, headers=PING_HEADERS, content_type="text/plain")
+    # The docker CLI reads the node's swarm role here (dockerd's "active/manager" in a swarm).
+    swarm = "active/manager" if backend(request).swarm.active else "inactive"
+    return web.Response(text=body, headers={**PING_HEADERS, "Swarm": swarm}, content_type="text/plain")
 
 
 def _go_arch() -> str:
@@ -85,8 +87,7 @@ async def info(request: web.Request) -> web.Response:
         "Runtimes": {b.runtime.name: {"path": b.runtime.path}},
         "DefaultRuntime": b.runtime.name,
         "RuntimeReason": b.runtime.reason,
-        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
-                  "Error": "", "RemoteManagers": None},
+        "Swarm": b.swarm.info(),
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},

@@ -35,6 +35,7 @@ from engine.networks.spec import (
     BRIDGE_NAME_OPT,
     EndpointSpec,
     NetworkSpec,
+    SwarmScope,
     link_target,
     parse_create,
     parse_endpoint,
@@ -118,12 +119,16 @@ class NetworkService:
     def all(self) -> list[Network]:
         return self.store.all()
 
-    async def create(self, body: dict[str, Any]) -> Network:
-        spec = parse_create(body)
+    async def create(self, body: dict[str, Any], swarm: SwarmScope | None = None) -> Network:
+        """`swarm`: the swarm this node is in, if it is in one (overlay and swarm-scoped networks need it)."""
+        spec = parse_create(body, swarm)
         if spec.name in PREDEFINED:
             raise Forbidden(f"operation is not permitted on predefined {spec.name} network")
         if self.store.by_name(spec.name) is not None:
             raise Conflict(f"network with name {spec.name} already exists")
+        ingress = next((n for n in self.store.all() if n.ingress), None)
+        if spec.ingress and ingress is not None:
+            raise Conflict(f"ingress network ({ingress.id}) is already present")
         if spec.config_from:
             spec = self._configured_from(spec)
         nid = secrets.token_hex(32)
@@ -132,12 +137,12 @@ class NetworkService:
         if bridge and any(n.bridge == bridge for n in others):
             raise Conflict(f"bridge {bridge} is already used by another network")
         async with self._lock:
-            n = Network(id=nid, name=spec.name, driver="null" if spec.config_only else "bridge", created_ns=now_ns(),
-                        internal=spec.internal, attachable=spec.attachable, labels=spec.labels,
+            n = Network(id=nid, name=spec.name, driver="null" if spec.config_only else spec.driver,
+                        created_ns=now_ns(), internal=spec.internal, attachable=spec.attachable, labels=spec.labels,
                         options=spec.options, bridge=bridge, enable_ipv6=spec.enable_ipv6,
                         ipam_options=spec.ipam_options, config_only=spec.config_only,
-                        config_from=spec.config_from)
-            self._address(n, spec, others)
+                        config_from=spec.config_from, scope=spec.scope, ingress=spec.ingress)
+            self._address(n, spec, others, swarm if spec.scope == "swarm" else None)
             self.store.insert(n)
             if not n.config_only:  # (which has no bridge: it only holds configuration)
                 try:
@@ -163,15 +168,16 @@ class NetworkService:
         spec.enable_ipv6, spec.config_from = source.enable_ipv6, source.name
         return spec
 
-    def _address(self, n: Network, spec: NetworkSpec, others: list[Network]) -> None:
+    def _address(self, n: Network, spec: NetworkSpec, others: list[Network], swarm: SwarmScope | None) -> None:
         """`n`'s subnets, gateways, ranges and auxiliary addresses from `spec`; an IPv4 subnet of the
-        default pools when it gives none (a config-only network keeps only what it was given)."""
+        default pools when it gives none (of the swarm's pool for a swarm network, 10.0.0.0/24 first
+        as dockerd; a config-only network keeps only what it was given)."""
         n.ipam_config = list(spec.shown)
         v4, v6 = spec.ipv4, spec.ipv6
         if v4 is not None:
             n.subnet, n.gateway, n.ip_range = v4.subnet, v4.gateway or v4.subnet.network_address + 1, v4.ip_range
         elif not spec.config_only:
-            n.subnet = pick_subnet(self._taken_subnets())
+            n.subnet = pick_subnet(self._taken_subnets(), swarm.candidates() if swarm is not None else None)
             n.gateway = n.subnet.network_address + 1
             n.ipam_config.insert(0, {"Subnet": str(n.subnet), "Gateway": str(n.gateway)})
         if v6 is not None:
@@ -222,11 +228,26 @@ class NetworkService:
             await self._sync_firewall()
         self.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
 
+    async def remove_swarm_networks(self) -> list[str]:
+        """When this node leaves its swarm: every swarm-scoped network goes, its containers
+        disconnected first (dockerd does the same to attachable networks' containers)."""
+        removed: list[str] = []
+        for n in self.store.all():
+            if n.scope != "swarm":
+                continue
+            for ep in self.store.endpoints(network_id=n.id):
+                with contextlib.suppress(NotFound):
+                    await self.disconnect(n.id, ep.container_id, force=True)
+                self.store.remove_endpoint(n.id, ep.container_id)  # (a container already gone, too)
+            await self.remove(n.id)
+            removed.append(n.name)
+        return removed
+
     async def prune(self, labels: list[str], until_ns: int | None = None) -> list[str]:
         removed: list[str] = []
         existing = {c.id for c in self.all_containers()}
         for n in self.store.all():
-            if n.predefined or (until_ns is not None and n.created_ns >= until_ns):
+            if n.predefined or n.ingress or (until_ns is not None and n.created_ns >= until_ns):
                 continue
             if not prune_labels_match(n.labels, labels):
                 continue
@@ -251,9 +272,9 @@ class NetworkService:
                 containers[c.id] = {"Name": c.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
                                     "IPv4Address": f"{ep.ip}/{n.subnet.prefixlen}", "IPv6Address": v6}
         return {
-            "Name": n.name, "Id": n.id, "Created": rfc3339_nano(n.created_ns), "Scope": "local", "Driver": n.driver,
+            "Name": n.name, "Id": n.id, "Created": rfc3339_nano(n.created_ns), "Scope": n.scope, "Driver": n.driver,
             "EnableIPv6": n.enable_ipv6, "IPAM": network_row_fields(n), "Internal": n.internal,
-            "Attachable": n.attachable, "Ingress": False, "ConfigFrom": {"Network": n.config_from},
+            "Attachable": n.attachable, "Ingress": n.ingress, "ConfigFrom": {"Network": n.config_from},
             "ConfigOnly": n.config_only, "Containers": containers, "Options": dict(n.options), "Labels": n.labels,
         }
 
@@ -286,14 +307,16 @@ class NetworkService:
                 raise InvalidArgument("cannot join own network namespace")
             return
         primary = self.get(mode)
-        if primary.driver != "bridge":
+        if not primary.is_bridge:
             raise InvalidArgument(f"network {primary.name} cannot be combined with others")
+        _check_attachable(primary)
         wanted: list[tuple[Network, dict[str, Any]]] = [(primary, {})]
         for key, settings in (endpoints_config or {}).items():
             # The CLI names the primary network as given: "default" when none was.
             n = primary if key in ("default", c.host_config.get("NetworkMode")) else self.get(key)
-            if n.driver != "bridge":
+            if not n.is_bridge:
                 raise InvalidArgument(f"container cannot be connected to network {n.name} and to others")
+            _check_attachable(n)
             if n.id == primary.id:
                 wanted[0] = (primary, settings or {})
             else:
@@ -445,8 +468,9 @@ class NetworkService:
         n = self.get(ref)
         c = self.lookup(container_ref)
         mode = self._mode(c)
-        if n.driver != "bridge":
+        if not n.is_bridge:
             raise Forbidden(f"container cannot be connected to the {n.name} network")
+        _check_attachable(n)
         if mode in ("host", "none") or mode.startswith("container:"):
             raise Forbidden(f"container sharing network namespace with another container or host cannot be "
                             f"connected to any other network (network mode {mode})")
@@ -515,7 +539,7 @@ class NetworkService:
     def _host_gateway(self, c: Container) -> str:
         """The host's address on the container's own network (reachable without leaving the bridge)."""
         found = self._primary(c)
-        if found is not None and found[0].driver == "bridge" and found[0].gateway is not None:
+        if found is not None and found[0].is_bridge and found[0].gateway is not None:
             return str(found[0].gateway)
         return self._default_gateway()
 
@@ -670,7 +694,7 @@ class NetworkService:
 
     def firewall_state(self) -> FirewallState:
         state = FirewallState()
-        nets = {n.id: n for n in self.store.all() if n.driver == "bridge" and n.subnet is not None}
+        nets = {n.id: n for n in self.store.all() if n.is_bridge and n.subnet is not None}
         for n in nets.values():
             state.networks.append(NetworkRules(bridge=n.bridge, subnet=str(n.subnet), internal=n.internal,
                                                icc=n.icc, masquerade=n.masquerade, dns=n.user_defined,
@@ -707,7 +731,7 @@ class NetworkService:
             for ep in self.store.endpoints():
                 if ep.container_id not in containers:
                     self.store.remove_endpoint(ep.network_id, ep.container_id)
-            networks = [n for n in self.store.all() if n.driver == "bridge" and n.subnet is not None]
+            networks = [n for n in self.store.all() if n.is_bridge and n.subnet is not None]
             for n in networks:
                 await self._bring_up(n)
             bridges = {n.bridge for n in networks}
@@ -754,6 +778,12 @@ def _ipam_config(ep: Endpoint) -> dict[str, Any] | None:
     if ep.link_local_ips:
         config["LinkLocalIPs"] = list(ep.link_local_ips)
     return config or None
+
+
+def _check_attachable(n: Network) -> None:
+    """Swarm networks take containers only when made attachable (the ingress network never)."""
+    if n.scope == "swarm" and (n.ingress or not n.attachable):
+        raise Forbidden(f"Could not attach to network {n.name}: network {n.name} not manually attachable")
 
 
 def _check_overlap(subnet: Net | Net6, others: list[Network]) -> None:

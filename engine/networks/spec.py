@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from engine.errors import EngineError, Forbidden, InvalidArgument, NotFound
+from engine.errors import Forbidden, InvalidArgument, NotFound
 from engine.networks.ipam import (
     Addr,
     Addr6,
@@ -33,10 +34,22 @@ _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True"
              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
 
 
-class SwarmOnly(EngineError):
-    """What needs swarm mode, which berthd does not have (dockerd outside a swarm also refuses it)."""
+# dockerd's words, outside a swarm, for what only a swarm manager can make.
+NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+                 "to connect this node to swarm and try again.")
 
-    status = 503
+
+@dataclass(frozen=True)
+class SwarmScope:
+    """What an active swarm gives the networks made in it: the pools their subnets come from
+    (the swarm's DefaultAddrPool, cut in SubnetSize pieces), as swarmkit's allocator does."""
+
+    pools: tuple[Net, ...]
+    subnet_size: int
+
+    def candidates(self) -> Iterator[Net]:
+        for pool in self.pools:
+            yield from pool.subnets(new_prefix=max(self.subnet_size, pool.prefixlen))
 
 
 N = TypeVar("N", Net, Net6)
@@ -69,6 +82,8 @@ class NetworkSpec:
     shown: list[dict[str, Any]] = field(default_factory=list)
     config_only: bool = False
     config_from: str = ""
+    scope: str = "local"  # "swarm" for the networks of the swarm (overlay ones, or asked for)
+    ingress: bool = False
 
     @property
     def configured(self) -> bool:
@@ -174,8 +189,30 @@ def parse_pools(configs: Any, spec: NetworkSpec) -> None:
         spec.shown.append(shown)
 
 
-def parse_create(body: dict[str, Any]) -> NetworkSpec:
-    """A NetworkCreateRequest, checked."""
+def _scope(driver: str, asked: str, ingress: bool, swarm: SwarmScope | None) -> str:
+    """The network's scope: "swarm" for an overlay network, or one asked for, in a swarm only."""
+    if asked not in ("", "local", "swarm", "global"):
+        raise InvalidArgument(f"invalid scope {asked!r}: use local, swarm or global")
+    if driver == "overlay":
+        if swarm is None:
+            raise Forbidden(NOT_A_MANAGER)
+        if asked == "local":
+            raise Forbidden("cannot downgrade network scope for overlay networks")
+        return "swarm"
+    if ingress:
+        raise Forbidden("Ingress network can only be global scope network")
+    if asked in ("", "local"):
+        return "local"
+    if swarm is None:
+        raise Forbidden("cannot create a swarm scoped network when swarm is not active")
+    if asked == "global":
+        raise Forbidden(f"the {driver} driver cannot make global scope networks: use local or swarm scope")
+    return "swarm"
+
+
+def parse_create(body: dict[str, Any], swarm: SwarmScope | None = None) -> NetworkSpec:
+    """A NetworkCreateRequest, checked. `swarm`: the active swarm, without which overlay and
+    swarm-scoped networks are refused as dockerd outside a swarm refuses them."""
     name = body.get("Name")
     if not isinstance(name, str) or not name:
         raise InvalidArgument("a network needs a Name")
@@ -184,21 +221,20 @@ def parse_create(body: dict[str, Any]) -> NetworkSpec:
         raise InvalidArgument("Driver must be a string")
     if driver in ("host", "null"):
         raise Forbidden(f'only one instance of "{driver}" network is allowed')
-    if driver == "overlay":
-        raise SwarmOnly("the overlay driver needs swarm mode, which berthd does not support: use a bridge network")
-    if _bool_field(body, "Ingress"):
-        raise Forbidden("Ingress network can only be global scope network")
-    scope = body.get("Scope") or "local"
-    if scope != "local":
-        raise SwarmOnly(f"{scope} scope networks need swarm mode, which berthd does not support: use local")
+    asked = body.get("Scope") or ""
+    if not isinstance(asked, str):
+        raise InvalidArgument("Scope must be a string (local, swarm or global)")
+    ingress = _bool_field(body, "Ingress")
+    scope = _scope(driver, asked, ingress, swarm)
     config_only = _bool_field(body, "ConfigOnly")
-    if driver != "bridge" and not config_only:
-        raise NotFound(f'plugin "{driver}" not found: berthd\'s networks use the bridge driver')
+    if driver not in ("bridge", "overlay") and not config_only:
+        raise NotFound(f'plugin "{driver}" not found: berthd\'s networks use the bridge driver '
+                       "(and overlay in a swarm)")
     spec = NetworkSpec(name=name, driver=driver, internal=_bool_field(body, "Internal"),
                        attachable=_bool_field(body, "Attachable"), enable_ipv6=_bool_field(body, "EnableIPv6"),
                        labels=_string_map(body.get("Labels"), "NetworkCreateRequest.Labels"),
                        options=_string_map(body.get("Options"), "NetworkCreateRequest.Options"),
-                       config_only=config_only)
+                       config_only=config_only, scope=scope, ingress=ingress)
     check_bridge_options(spec.options)
     ipam = body.get("IPAM") or {}
     if not isinstance(ipam, dict):

@@ -83,6 +83,8 @@ ADDED_COLUMNS = (
     ("networks", "ipam_config", "TEXT NOT NULL DEFAULT ''"),
     ("networks", "config_only", "INTEGER NOT NULL DEFAULT 0"),
     ("networks", "config_from", "TEXT NOT NULL DEFAULT ''"),
+    ("networks", "scope", "TEXT NOT NULL DEFAULT 'local'"),
+    ("networks", "ingress", "INTEGER NOT NULL DEFAULT 0"),
     ("endpoints", "ip6", "TEXT"),
     ("endpoints", "static_ip6", "TEXT NOT NULL DEFAULT ''"),
     ("endpoints", "static_mac", "TEXT NOT NULL DEFAULT ''"),
@@ -97,7 +99,7 @@ INDEXES = "CREATE UNIQUE INDEX IF NOT EXISTS endpoints_ip6 ON endpoints(network_
 class Network:
     id: str
     name: str
-    driver: str  # bridge, host, null
+    driver: str  # bridge, host, null; overlay (in a swarm), carried by a bridge of this host all the same
     created_ns: int
     subnet: Net | None = None
     gateway: Addr | None = None
@@ -119,6 +121,8 @@ class Network:
     ipam_config: list[dict[str, Any]] | None = None
     config_only: bool = False  # holds configuration for other networks (ConfigFrom); no bridge, no endpoints
     config_from: str = ""  # the name of the config-only network this one took its configuration from
+    scope: str = "local"  # or "swarm": made in the swarm, and removed when this node leaves it
+    ingress: bool = False  # the swarm's routing-mesh network (at most one)
 
     @property
     def pool(self) -> AddressPool:
@@ -144,7 +148,9 @@ class Network:
 
     @property
     def is_bridge(self) -> bool:
-        return self.driver == "bridge"
+        """Carried by a Linux bridge of this host: a bridge network, or an overlay one, which on a
+        single-node swarm has no other node to reach (so no VXLAN: the bridge is all it needs)."""
+        return self.driver in ("bridge", "overlay")
 
     @property
     def user_defined(self) -> bool:
@@ -216,7 +222,8 @@ def _network(row: sqlite3.Row) -> Network:
         ip_range6=parse_subnet6(row["ip_range6"]) if row["ip_range6"] else None,
         aux={k: ipaddress.ip_address(v) for k, v in json.loads(row["aux"]).items()},
         ipam_options=json.loads(row["ipam_options"]), ipam_config=_json_or_none(row["ipam_config"]),
-        config_only=bool(row["config_only"]), config_from=row["config_from"],
+        config_only=bool(row["config_only"]), config_from=row["config_from"], scope=row["scope"],
+        ingress=bool(row["ingress"]),
     )
 
 
@@ -249,14 +256,14 @@ class NetworkStore:
                 tx.execute(
                     "INSERT INTO networks (id, name, driver, subnet, gateway, ip_range, internal, attachable, labels,"
                     " options, bridge, predefined, created_ns, enable_ipv6, subnet6, gateway6, ip_range6, aux,"
-                    " ipam_options, ipam_config, config_only, config_from)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " ipam_options, ipam_config, config_only, config_from, scope, ingress)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (n.id, n.name, n.driver, str(n.subnet or ""), str(n.gateway or ""), str(n.ip_range or ""),
                      int(n.internal), int(n.attachable), json.dumps(n.labels), json.dumps(n.options), n.bridge,
                      int(n.predefined), n.created_ns, int(n.enable_ipv6), str(n.subnet6 or ""),
                      str(n.gateway6 or ""), str(n.ip_range6 or ""), json.dumps({k: str(v) for k, v in n.aux.items()}),
                      json.dumps(n.ipam_options), json.dumps(n.ipam_config) if n.ipam_config is not None else "",
-                     int(n.config_only), n.config_from))
+                     int(n.config_only), n.config_from, n.scope, int(n.ingress)))
         except sqlite3.IntegrityError:
             raise Conflict(f"network with name {n.name} already exists") from None
 

@@ -98,7 +98,12 @@ def test_create_refuses_as_dockerd(berthd: Berthd, made: list[tuple[str, str]]) 
             403, f'only one instance of "{driver}" network is allowed')
     assert refused(berthd, "/networks/create", {"Name": name(), "Ingress": True}) == (
         403, "Ingress network can only be global scope network")
-    assert refused(berthd, "/networks/create", {"Name": name(), "Driver": "overlay"})[0] == 503
+    # Outside a swarm (see tests/engine/api/test_swarm.py for inside one).
+    assert refused(berthd, "/networks/create", {"Name": name(), "Driver": "overlay"}) == (
+        403, 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node '
+             "to swarm and try again.")
+    assert refused(berthd, "/networks/create", {"Name": name(), "Scope": "swarm"}) == (
+        403, "cannot create a swarm scoped network when swarm is not active")
     assert refused(berthd, "/networks/create", {"Name": "bridge"}) == (
         403, "operation is not permitted on predefined bridge network")
     status, says = refused(berthd, "/networks/create",

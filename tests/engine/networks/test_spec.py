@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import Forbidden, InvalidArgument, NotFound
-from engine.networks.spec import SwarmOnly, link_target, parse_create, parse_endpoint
+from engine.networks.spec import NOT_A_MANAGER, SwarmScope, link_target, parse_create, parse_endpoint
 from engine.networks.store import NetworkStore
 from engine.state.db import Database
 
@@ -43,9 +43,9 @@ def test_refusals_in_dockerds_words() -> None:
         parse_create({"Name": "n", "Internal": "yes"})
     with pytest.raises(Forbidden, match='only one instance of "host" network is allowed'):
         parse_create({"Name": "n", "Driver": "host"})
-    with pytest.raises(SwarmOnly):
+    with pytest.raises(Forbidden, match=NOT_A_MANAGER.split(".")[0]):
         parse_create({"Name": "n", "Driver": "overlay"})
-    with pytest.raises(SwarmOnly):
+    with pytest.raises(Forbidden, match="cannot create a swarm scoped network when swarm is not active"):
         parse_create({"Name": "n", "Scope": "swarm"})
     with pytest.raises(NotFound, match='plugin "macvlan" not found'):
         parse_create({"Name": "n", "Driver": "macvlan"})
@@ -58,6 +58,22 @@ def test_refusals_in_dockerds_words() -> None:
                        ("com.docker.network.bridge.name", "a-name-much-too-long")):
         with pytest.raises(InvalidArgument):
             parse_create({"Name": "n", "Options": {key: value}})
+
+
+def test_swarm_networks_need_a_swarm_and_have_its_scope() -> None:
+    swarm = SwarmScope((ipaddress.IPv4Network("10.0.0.0/8"),), 24)
+    assert next(swarm.candidates()) == ipaddress.IPv4Network("10.0.0.0/24")
+    overlay = parse_create({"Name": "n", "Driver": "overlay", "Attachable": True}, swarm)
+    assert (overlay.driver, overlay.scope, overlay.attachable, overlay.ingress) == ("overlay", "swarm", True, False)
+    assert parse_create({"Name": "n", "Driver": "overlay", "Ingress": True}, swarm).ingress
+    assert parse_create({"Name": "n", "Scope": "swarm"}, swarm).scope == "swarm"
+    assert parse_create({"Name": "n", "Scope": "local"}, swarm).scope == "local"
+    with pytest.raises(Forbidden, match="cannot downgrade network scope for overlay networks"):
+        parse_create({"Name": "n", "Driver": "overlay", "Scope": "local"}, swarm)
+    with pytest.raises(Forbidden, match="Ingress network can only be global scope network"):
+        parse_create({"Name": "n", "Ingress": True}, swarm)
+    with pytest.raises(InvalidArgument, match="invalid scope"):
+        parse_create({"Name": "n", "Scope": "galaxy"}, swarm)
 
 
 def test_endpoint_settings() -> None:
