@@ -30,8 +30,9 @@ LAST_MANAGER = ("You are attempting to leave the swarm on a node that is partici
                 "this message. ")
 SINGLE_NODE_ONLY = ("berthd runs single-node swarms only: this node cannot join another swarm "
                     '(use "docker swarm init" to make it a swarm of its own)')
-NO_SERVICES = ("berthd's single-node swarm does not run {what}: use docker compose (or berth compose) to run "
-               "the application's containers, or a dockerd for swarm services")
+NO_SERVICES = ("berthd's single-node swarm does not run services{so}: use docker compose (or berth compose), "
+               "which runs the application as containers (secrets and configs as files), or a dockerd for swarm "
+               "services")
 
 
 class SwarmUnavailable(EngineError):
@@ -83,7 +84,7 @@ class SwarmService:
         inside berthd's, 501, since it schedules nothing."""
         if self.swarm is None:
             return SwarmUnavailable(NOT_A_MANAGER)
-        return NotImplementedHere(NO_SERVICES.format(what=what))
+        return NotImplementedHere(NO_SERVICES.format(so="" if what == "services" else f", so it keeps no {what}"))
 
     # ---- init / join / leave ------------------------------------------------------------
 
