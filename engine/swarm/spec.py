@@ -86,7 +86,6 @@ def merge_spec(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
             out[key] = merge_spec(out[key], value)
         elif value not in (None, 0, "", False, [], {}) or key not in out:
             out[key] = copy.deepcopy(value)
-    out["Name"] = "default"
     return out
 
 
@@ -126,7 +125,7 @@ def parse_init(body: Any) -> InitRequest:
                        data_path_addr=_string(body, "DataPathAddr"), default_addr_pool=tuple(pools),
                        subnet_size=size, data_path_port=port_number,
                        force_new_cluster=bool(body.get("ForceNewCluster")),
-                       spec=merge_spec(default_spec(), check_spec(body.get("Spec"))))
+                       spec={**merge_spec(default_spec(), check_spec(body.get("Spec"))), "Name": "default"})
 
 
 @dataclass(frozen=True)
