@@ -100,12 +100,13 @@ async def list_containers(request: web.Request) -> web.Response:
     if bad:
         raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of "
                               + ", ".join(st.value for st in State))
-    rows = [c for c in backend(request).containers.all()
+    everything = backend(request).containers.all()
+    rows = [c for c in everything
             if (show_all or c.running or "status" in flt) and not c.build_step and _matches(c, flt)]
     if limit > 0:
         rows = rows[:limit]
     networks = backend(request).containers.networking.summaries(rows)
-    link_names = backend(request).containers.link_names()
+    link_names = backend(request).containers.link_names(everything)
     return web.json_response([summary(c, request, networks[c.id], link_names.get(c.name)) for c in rows])
 
 

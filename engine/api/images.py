@@ -26,10 +26,9 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 16
 
 
-# Seconds between checks that the client of a progress stream is still there: short, so a build
-# whose client left (docker-py never reads a build it does not iterate) stops before its next step,
-# as dockerd's request context cancels at once; the check is one attribute read.
-_CLIENT_CHECK = 0.05
+# Seconds between checks that the client of a progress stream is still there, for work that goes
+# quiet (a long RUN); work that reports is also stopped at its next line (see `report` below).
+_CLIENT_CHECK = 1.0
 
 
 def _client_gone(request: web.Request) -> bool:

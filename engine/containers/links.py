@@ -31,7 +31,7 @@ class Link:
         return f"/{self.target}:/{container_name}/{self.alias}"
 
 
-def parse(entries: object, container_name: str) -> list[Link]:
+def parse(entries: object) -> list[Link]:
     """HostConfig.Links as a client sends them (`name:alias`, `name`, or dockerd's own
     `/name:/container/alias`); InvalidArgument says which entry is wrong."""
     if entries in (None, []):
@@ -50,7 +50,7 @@ def parse(entries: object, container_name: str) -> list[Link]:
 
 
 def stored(entries: object, container_name: str) -> list[str] | None:
-    links = parse(entries, container_name)
+    links = parse(entries)
     return [link.stored(container_name) for link in links] or None
 
 

@@ -64,7 +64,7 @@ def host_config(stored: dict[str, Any], *, runtime: str, cgroupns: str) -> dict[
         out["MaskedPaths"] = list(DEFAULT_MASKED_PATHS)
         out["ReadonlyPaths"] = list(DEFAULT_READONLY_PATHS)
     for key, value in stored.items():
-        if value is None and key in out and out[key] is not None and key not in ("PortBindings",):
+        if value is None and key in out and out[key] is not None:
             continue  # null in the request means "the default", as dockerd reads it
         out[key] = copy.deepcopy(value)
     raw_log = out.get("LogConfig")

@@ -54,14 +54,11 @@ log = logging.getLogger(__name__)
 AT_FDCWD = -100
 OPEN_TREE_CLONE = 1
 AT_RECURSIVE = 0x8000
-MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
 # open_tree is 428 in the unified syscall table (5.2+) that x86-64 and arm64 share.
 _SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428, "arm64": 428}.get(platform.machine())
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.syscall.restype = ctypes.c_long
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.mount.restype = ctypes.c_int
 
 
 class ImageLayers(Protocol):
@@ -234,16 +231,10 @@ def _bind_inside(root: Path, m: Mount) -> None:
     if not os.path.isdir(m.source):
         return  # a file bound on a file: docker cp of stopped containers sees the rootfs there
     with RootedDir.open_root(root) as d, d.walk(m.destination, mkdir_mode=0o755) as target:
-        where = f"/proc/self/fd/{target.fd}".encode()
-        if _libc.mount(os.fsencode(m.source), where, None, MS_BIND | MS_REC, None) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"bind {m.source} on {m.destination}: {os.strerror(err)}")
+        overlay.bind_mount(m.source, f"/proc/self/fd/{target.fd}", m.destination)
     if "ro" not in m.options:
         return
     # The remount must name the new mount itself: resolve the target again, which now crosses
     # into the bind (the fd above still holds the directory under it).
     with RootedDir.open_root(root) as d, d.walk(m.destination) as bound:
-        where = f"/proc/self/fd/{bound.fd}".encode()
-        if _libc.mount(None, where, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"read-only bind {m.destination}: {os.strerror(err)}")
+        overlay.remount_read_only(f"/proc/self/fd/{bound.fd}", m.destination)

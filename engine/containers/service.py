@@ -161,7 +161,7 @@ class ContainerService:
                       host_config=normalise_host_config(host_config))
         if c.host_config.get("Links") is not None:
             c.host_config["Links"] = links.stored(c.host_config["Links"], cname)
-            for link in links.parse(c.host_config["Links"], cname):
+            for link in links.parse(c.host_config["Links"]):
                 try:
                     self.store.resolve(link.target)
                 except NotFound:
@@ -289,9 +289,10 @@ class ContainerService:
         user = resolve_user(rootfs, cfg.get("User") or "", list(hc.get("GroupAdd") or []))
         peer = self._network_peer(c)
         hostname = str((peer or c).config.get("Hostname") or (peer or c).short_id)
-        env = process_env(self._link_env(c) + list(cfg.get("Env") or []), home=user.home, hostname=hostname)
+        linked = self._linked(c)  # once per start: the environment and /etc/hosts both need it
+        env = process_env(_link_env(c, linked) + list(cfg.get("Env") or []), home=user.home, hostname=hostname)
         box = hostconfig.parse(hc)
-        etc = self._etc_files(c, net) if peer is None else self._etc_mounts(peer)
+        etc = self._etc_files(c, net, linked) if peer is None else self._etc_mounts(peer)
         mounts = etc + extra_mounts + box.init_mount()
         args = c.command
         if box.init is not None:
@@ -333,7 +334,7 @@ class ContainerService:
     def _linked(self, c: Container) -> list[tuple[links.Link, Container, str]]:
         """Each legacy link with the running container it names and that one's bridge address."""
         out = []
-        for link in links.parse(c.host_config.get("Links"), c.name):
+        for link in links.parse(c.host_config.get("Links")):
             try:
                 target = self.get(link.target)
             except NotFound:
@@ -347,13 +348,6 @@ class ContainerService:
             out.append((link, target, address))
         return out
 
-    def _link_env(self, c: Container) -> list[str]:
-        env: list[str] = []
-        for link, target, address in self._linked(c):
-            env += links.environment(link, c.name, address, list(target.config.get("ExposedPorts") or {}),
-                                     list(target.config.get("Env") or []))
-        return env
-
     def remove_link(self, ref: str, alias: str) -> None:
         """DELETE /containers/{name}/{alias}?link=1: the link goes, both containers stay."""
         c = self.get(ref)
@@ -363,11 +357,13 @@ class ContainerService:
         c.host_config["Links"] = kept or None
         self.store.save(c)
 
-    def link_names(self) -> dict[str, list[str]]:
-        """The extra names legacy links give containers (`/web/db` for db linked by web as db)."""
+    @staticmethod
+    def link_names(containers: list[Container]) -> dict[str, list[str]]:
+        """The extra names legacy links among `containers` give them (`/web/db` for db linked by
+        web as db): from the rows a listing already holds, not another query."""
         names: dict[str, list[str]] = {}
-        for c in self.store.all():
-            for link in links.parse(c.host_config.get("Links"), c.name):
+        for c in containers:
+            for link in links.parse(c.host_config.get("Links")):
                 names.setdefault(link.target, []).append(f"/{c.name}/{link.alias}")
         return names
 
@@ -388,7 +384,8 @@ class ContainerService:
                       options=["rbind", "rprivate"])
                 for name in ("hostname", "hosts", "resolv.conf")]
 
-    def _etc_files(self, c: Container, net: NetworkAttachment) -> list[Mount]:
+    def _etc_files(self, c: Container, net: NetworkAttachment,
+                   linked: list[tuple[links.Link, Container, str]]) -> list[Mount]:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, owned by the engine."""
         data = self.data_dir(c.id)
         hostname = str(c.config.get("Hostname") or c.short_id)
@@ -401,7 +398,7 @@ class ContainerService:
                     raise InvalidArgument(f"--add-host {name}:{addr}: this container has no network to the host")
                 addr = net.host_gateway
             extra.append((addr, name))
-        for link, target, address in self._linked(c):
+        for link, target, address in linked:
             if address:
                 extra.append((address, f"{link.alias} {target.short_id} {target.name}"))
         if net.host_gateway and not any(name == hostconfig.HOST_DOCKER_INTERNAL for _, name in extra):
@@ -982,6 +979,14 @@ def merge_env(request: list[str], image: list[str]) -> list[str]:
     unsets it), then the image's whose names the request does not mention."""
     named = {item.partition("=")[0] for item in request}
     return request + [item for item in image if item.partition("=")[0] not in named]
+
+
+def _link_env(c: Container, linked: list[tuple[links.Link, Container, str]]) -> list[str]:
+    env: list[str] = []
+    for link, target, address in linked:
+        env += links.environment(link, c.name, address, list(target.config.get("ExposedPorts") or {}),
+                                 list(target.config.get("Env") or []))
+    return env
 
 
 def process_env(config_env: list[str], *, home: str, hostname: str) -> list[str]:

@@ -38,6 +38,23 @@ def _mount(source: str, target: Path, fstype: str, flags: int, data: str) -> Non
         raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
 
 
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
+
+
+def bind_mount(source: str, target: str, what: str) -> None:
+    """Bind `source` (and the mounts below it) on `target`; OSError names `what`."""
+    if _libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND | MS_REC, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bind {source} on {what}: {os.strerror(err)}")
+
+
+def remount_read_only(target: str, what: str) -> None:
+    """Make the bind mount at `target` read-only (the target must name the bind itself)."""
+    if _libc.mount(None, os.fsencode(target), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"read-only bind {what}: {os.strerror(err)}")
+
+
 def overlay_options(lowers: list[Path], upper: Path, work: Path, *, index_off: bool = True) -> str:
     """The overlay mount data string for these dirs (lowers top first). Paths are used as given."""
     opts = f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={upper},workdir={work}"
