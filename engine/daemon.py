@@ -16,6 +16,7 @@ import secrets
 import signal
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +46,13 @@ from engine.volumes.mounts import VolumeMounts
 from engine.volumes.store import VolumeStore
 
 log = logging.getLogger("berthd")
+
+
+def since_exec() -> float:
+    """Seconds since this process was started, its imports included (most of a start under emulation):
+    /proc gives the start in clock ticks since boot."""
+    ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -156,13 +164,19 @@ async def serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"berthd: {e.message}") from None
     log.info("berthd %s: runtime %s (%s), root %s", __version__, backend.runtime.name,
              backend.runtime.reason, paths.root)
+    log.debug("start: imported and wired at %.3f s", since_exec())
     await backend.containers.restore()
     health = HealthMonitor(backend.containers, backend.execs, backend.events)
     health.start()
     rotator = LogRotator(backend.containers, backend.events)
     rotator.start()
+    # Serve once the containers' state is right; the networks' kernel side (bridges, leftovers, rules)
+    # is put right behind the lock that every network change takes, while the API already answers.
+    repair: asyncio.Task[None] | None = None
     if isinstance(backend.containers.networking, NetworkService):
-        await backend.containers.networking.reconcile()
+        repair = await backend.containers.networking.reconcile_in_background()
+        repair.add_done_callback(lambda _: log.debug("start: networks reconciled at %.3f s",
+                                                     since_exec()))
 
     app = build_app(backend)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
@@ -182,6 +196,7 @@ async def serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(KeyError, PermissionError):
             os.chown(sock, 0, grp.getgrnam(args.group).gr_gid)
     log.info("serving the Docker Engine API on unix://%s%s", sock, " (socket-activated)" if activated else "")
+    log.debug("start: serving at %.3f s", since_exec())
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -189,6 +204,10 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down; containers keep running")
+    if repair is not None and not repair.done():
+        repair.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await repair
     await health.close()
     await rotator.close()
     await backend.containers.close()

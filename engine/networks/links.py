@@ -8,9 +8,8 @@ reconciliation and teardown find exactly this berthd's links and never another e
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
+import importlib
 import ipaddress
 import logging
 import os
@@ -18,12 +17,15 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
+from engine import libc
 from engine.errors import RuntimeFailure
 from engine.storage import overlay
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
 
 # pyroute2 logs every netlink message at debug level: far too much for berthd's own debug log.
 logging.getLogger("pyroute2").setLevel(logging.INFO)
@@ -31,15 +33,17 @@ log = logging.getLogger(__name__)
 
 
 CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_libc.setns.restype = ctypes.c_int
+
+
+def netlink() -> ModuleType:
+    """pyroute2, imported at first use: its package imports every netlink family it knows, which
+    costs seconds of a machine's boot under emulation. berthd serves first and loads it in a worker
+    thread while it reconciles its networks (the import lock makes concurrent first uses safe)."""
+    return importlib.import_module("pyroute2")
 
 
 def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
+    libc.setns(fd, CLONE_NEWNET)
 
 
 @contextlib.contextmanager
@@ -56,7 +60,7 @@ def netns_route(path: Path) -> Iterator[IPRoute]:
     try:
         _setns(target)
         try:
-            ipr = IPRoute()
+            ipr = netlink().IPRoute()
         finally:
             _setns(own)  # cannot fail with a valid fd to our own namespace; if it did, we must not go on
     except BaseException:
@@ -110,12 +114,12 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6:
                   prefixlen6: int = 64) -> None:
     """The bridge `name` exists, is up and holds `gateway`/`prefixlen` (and the IPv6 gateway of a
     dual-stack network), and no other address (idempotent)."""
-    with IPRoute() as ipr:
+    with netlink().IPRoute() as ipr:
         idx = find_link(ipr, name)
         if idx is None:
             try:
                 ipr.link("add", ifname=name, kind="bridge")
-            except NetlinkError as e:
+            except netlink().NetlinkError as e:
                 if e.code != errno.EEXIST:
                     raise RuntimeFailure(f"cannot create bridge {name}: {e}") from None
             idx = find_link(ipr, name)
@@ -133,11 +137,11 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6:
                 # reset, and its network got another subnet): left there, it would keep its subnet
                 # routed here and out of every later choice of pool. IPv6 link-local ones stay.
                 if family == 2 or not ipaddress.IPv6Address(address).is_link_local:
-                    with contextlib.suppress(NetlinkError):
+                    with contextlib.suppress(netlink().NetlinkError):
                         ipr.addr("del", index=idx, address=address, prefixlen=length)
             for address, length in wanted - have:
                 if (family == 10) == (":" in address):
-                    with contextlib.suppress(NetlinkError):
+                    with contextlib.suppress(netlink().NetlinkError):
                         _add_address(ipr, idx, address, length)
         ipr.link("set", index=idx, state="up")
     # Published ports answer on 127.0.0.1: DNAT to a container from a loopback source needs this.
@@ -145,10 +149,10 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6:
 
 
 def delete_link(name: str) -> None:
-    with IPRoute() as ipr:
+    with netlink().IPRoute() as ipr:
         idx = find_link(ipr, name)
         if idx is not None:
-            with contextlib.suppress(NetlinkError):
+            with contextlib.suppress(netlink().NetlinkError):
                 ipr.link("del", index=idx)
 
 
@@ -162,7 +166,7 @@ class OwnedLink:
 def owned_links(tag: str) -> list[OwnedLink]:
     prefix = f"berthd:{tag}:"
     out: list[OwnedLink] = []
-    with IPRoute() as ipr:
+    with netlink().IPRoute() as ipr:
         for link in ipr.get_links():
             alias = link.get("ifalias") or ""
             if alias.startswith(prefix):
@@ -215,7 +219,7 @@ class Plug:
 
 def plug(netns: Path, p: Plug) -> None:
     peer_tmp = "vp" + p.host_name[2:]
-    with IPRoute() as ipr:
+    with netlink().IPRoute() as ipr:
         bridge = find_link(ipr, p.bridge)
         if bridge is None:
             raise RuntimeFailure(f"bridge {p.bridge} is missing")
@@ -224,7 +228,7 @@ def plug(netns: Path, p: Plug) -> None:
             extra = {"mtu": p.mtu} if p.mtu else {}
             ipr.link("add", ifname=p.host_name, kind="veth", peer={"ifname": peer_tmp, "net_ns_fd": fd, **extra},
                      **extra)
-        except NetlinkError as e:
+        except netlink().NetlinkError as e:
             raise RuntimeFailure(f"cannot create a veth pair for {p.ifname}: {e}") from None
         finally:
             os.close(fd)
@@ -298,7 +302,7 @@ def ns_ifnames(netns: Path) -> list[str]:
 def host_networks() -> list[ipaddress.IPv4Network]:
     """Every IPv4 destination routed or assigned on the host (any table): what a new subnet must avoid."""
     out: list[ipaddress.IPv4Network] = []
-    with IPRoute() as ipr:
+    with netlink().IPRoute() as ipr:
         for route in ipr.get_routes(family=2, table=254):
             dst = route.get("dst")
             if dst:

@@ -725,37 +725,64 @@ class NetworkService:
 
     async def reconcile(self) -> None:
         """After a (re)start: put back what running containers need, remove what a crash left."""
+        self.recover()
         async with self._lock:
-            containers = {c.id: c for c in self.all_containers()}
-            running = {cid for cid, c in containers.items() if c.running}
-            for ep in self.store.endpoints():
-                if ep.container_id not in containers:
-                    self.store.remove_endpoint(ep.network_id, ep.container_id)
-            networks = [n for n in self.store.all() if n.is_bridge and n.subnet is not None]
-            for n in networks:
-                await self._bring_up(n)
-            bridges = {n.bridge for n in networks}
-            for link in await asyncio.to_thread(links.owned_links, self.config.alias_tag):
-                stale = (link.kind == "bridge" and link.name not in bridges) or (
-                    link.kind == "veth" and link.owner.partition(":")[0] not in running)
-                if stale:
-                    log.info("removing %s %s left behind", link.kind, link.name)
-                    await asyncio.to_thread(links.delete_link, link.name)
-            netns_dir = self.config.netns_dir
-            if netns_dir.is_dir():
-                for entry in netns_dir.iterdir():
-                    if entry.name not in running:
-                        await asyncio.to_thread(links.delete_netns, entry)
-            self.active = {cid for cid in running if self.netns_path(cid).exists()}
-            for cid, bindings in self.store.bindings().items():
-                if cid not in self.active:
-                    self.store.set_bindings(cid, [])
-                    continue
-                try:
-                    self.reservations.reserve(cid, [_again(b) for b in bindings])
-                except EngineError as e:
-                    log.warning("container %s: cannot hold its published ports again: %s", cid[:12], e.message)
-            await self._sync_firewall(check_jumps=True)
+            await self._repair()
+
+    async def reconcile_in_background(self) -> asyncio.Task[None]:
+        """`reconcile`, with the kernel's part running on once this returns: berthd serves meanwhile,
+        and every request that touches a network's links or rules queues behind it on the lock."""
+        self.recover()
+        await self._lock.acquire()
+
+        async def repair() -> None:
+            try:
+                await asyncio.to_thread(links.netlink)  # the import, off the event loop's thread
+                await self._repair()
+            except Exception:
+                log.exception("reconciling the networks with the kernel failed")
+            finally:
+                self._lock.release()
+
+        return asyncio.create_task(repair(), name="networks: reconcile")
+
+    def recover(self) -> None:
+        """What the API reports about running containers' networks, read from the store and the
+        namespaces berthd keeps (no netlink): each running container's endpoints and published ports."""
+        containers = {c.id: c for c in self.all_containers()}
+        running = {cid for cid, c in containers.items() if c.running}
+        for ep in self.store.endpoints():
+            if ep.container_id not in containers:
+                self.store.remove_endpoint(ep.network_id, ep.container_id)
+        self.active = {cid for cid in running if self.netns_path(cid).exists()}
+        for cid, bindings in self.store.bindings().items():
+            if cid not in self.active:
+                self.store.set_bindings(cid, [])
+                continue
+            try:
+                self.reservations.reserve(cid, [_again(b) for b in bindings])
+            except EngineError as e:
+                log.warning("container %s: cannot hold its published ports again: %s", cid[:12], e.message)
+
+    async def _repair(self) -> None:
+        """Bridges up, links and namespaces a crash left removed, rules as the store says (under the lock)."""
+        running = {c.id for c in self.all_containers() if c.running}
+        networks = [n for n in self.store.all() if n.is_bridge and n.subnet is not None]
+        for n in networks:
+            await self._bring_up(n)
+        bridges = {n.bridge for n in networks}
+        for link in await asyncio.to_thread(links.owned_links, self.config.alias_tag):
+            stale = (link.kind == "bridge" and link.name not in bridges) or (
+                link.kind == "veth" and link.owner.partition(":")[0] not in running)
+            if stale:
+                log.info("removing %s %s left behind", link.kind, link.name)
+                await asyncio.to_thread(links.delete_link, link.name)
+        netns_dir = self.config.netns_dir
+        if netns_dir.is_dir():
+            for entry in netns_dir.iterdir():
+                if entry.name not in running:
+                    await asyncio.to_thread(links.delete_netns, entry)
+        await self._sync_firewall(check_jumps=True)
 
     def close(self) -> None:
         for responder in self.responders.values():

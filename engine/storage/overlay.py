@@ -1,4 +1,4 @@
-"""overlayfs mounts for container root filesystems, through mount(2) via ctypes.
+"""overlayfs mounts for container root filesystems, through mount(2) (engine.libc).
 
 mount(2) takes the options as one page (4096 bytes on x86-64/arm64, NUL included), and each
 lower dir under `/var/lib/berth/layers/<64 hex>/diff` costs ~95 bytes, so about 40 layers fit.
@@ -10,8 +10,6 @@ because the working directory is per process and berthd runs worker threads.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import re
@@ -19,23 +17,17 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
+from engine import libc
 from engine.errors import InvalidArgument, RuntimeFailure
 
 OPTIONS_MAX = os.sysconf("SC_PAGE_SIZE") - 1  # the kernel copies one page, NUL-terminated
 MNT_DETACH = 2
 _UNSAFE_IN_OPTIONS = re.compile(r"[:,\\]")
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.mount.restype = ctypes.c_int
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.umount2.restype = ctypes.c_int
-
 
 def _mount(source: str, target: Path, fstype: str, flags: int, data: str) -> None:
-    if _libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags, data.encode()) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
+    libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags, data.encode(),
+               f"mount {fstype} on {target}")
 
 
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
@@ -43,16 +35,12 @@ MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
 
 def bind_mount(source: str, target: str, what: str) -> None:
     """Bind `source` (and the mounts below it) on `target`; OSError names `what`."""
-    if _libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND | MS_REC, None) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"bind {source} on {what}: {os.strerror(err)}")
+    libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND | MS_REC, None, f"bind {source} on {what}")
 
 
 def remount_read_only(target: str, what: str) -> None:
     """Make the bind mount at `target` read-only (the target must name the bind itself)."""
-    if _libc.mount(None, os.fsencode(target), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"read-only bind {what}: {os.strerror(err)}")
+    libc.mount(None, os.fsencode(target), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None, f"read-only bind {what}")
 
 
 def overlay_options(lowers: list[Path], upper: Path, work: Path, *, index_off: bool = True) -> str:
@@ -92,8 +80,8 @@ def mount_rootfs(lowers: list[Path], upper: Path, work: Path, target: Path) -> N
 
 def unmount(target: Path, *, lazy: bool = False) -> None:
     """Unmount `target`; nothing to do if it is not mounted (or does not exist)."""
-    if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) != 0:
-        err = ctypes.get_errno()
+    err = libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0)
+    if err:
         if err in (errno.EINVAL, errno.ENOENT):
             return  # not a mount point (any more)
         raise RuntimeFailure(f"cannot unmount {target}: {os.strerror(err)}")

@@ -26,7 +26,7 @@ import pytest
 from engine.networks import links
 from engine.networks.config import config_for
 from engine.networks.firewall import Chains, Firewall
-from tests.support.cli import docker
+from tests.support.cli import docker, eventually
 from tests.support.cli import ok as _ok
 from tests.support.daemon import Berthd, prerequisites_missing
 
@@ -414,9 +414,9 @@ def test_restart_keeps_addresses_and_connectivity_and_rm_leaves_nothing(private:
     stale_ns = cfg.netns_dir / ("f" * 64)
     links.create_netns(stale_ns)
     private.start()
-    names = {link.name for link in links.owned_links(cfg.alias_tag)}
-    assert stray not in names
-    assert not stale_ns.exists()
+    # berthd serves while it puts the kernel side right (behind the networks' lock): wait for that.
+    assert eventually(lambda: stray not in {link.name for link in links.owned_links(cfg.alias_tag)}
+                      and not stale_ns.exists(), timeout=20)
     assert http_get(f"http://127.0.0.1:{port}/") == "hello\n"
 
     # remove everything: no veth, namespace or rule for it remains

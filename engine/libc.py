@@ -1,0 +1,42 @@
+"""The C library's system calls that Python's `os` lacks: mount, umount2, setns and raw syscall(2).
+
+One handle, found without `ctypes.util.find_library`: that runs `ldconfig -p` in a subprocess, a cost
+paid at every berthd start, and a noticeable one in a machine under emulation. `CDLL(None)` is the
+process's own symbol table, which holds the C library on glibc and musl alike.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+LIBC.mount.restype = ctypes.c_int
+LIBC.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+LIBC.umount2.restype = ctypes.c_int
+LIBC.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+LIBC.setns.restype = ctypes.c_int
+LIBC.syscall.restype = ctypes.c_long
+
+
+def last_error(what: str) -> OSError:
+    """The OSError for the call that just failed, its message prefixed with `what`."""
+    err = ctypes.get_errno()
+    return OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None,
+          what: str) -> None:
+    if LIBC.mount(source, target, fstype, flags, data) != 0:
+        raise last_error(what)
+
+
+def umount2(target: bytes, flags: int) -> int:
+    """0, or the errno: callers decide which failures mean "not mounted"."""
+    return 0 if LIBC.umount2(target, flags) == 0 else ctypes.get_errno()
+
+
+def setns(fd: int, nstype: int) -> None:
+    if LIBC.setns(fd, nstype) != 0:
+        raise last_error("setns")
