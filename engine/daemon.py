@@ -162,9 +162,8 @@ async def serve(args: argparse.Namespace) -> None:
         backend = build_backend(paths, args.runtime, args.insecure_registry)
     except EngineError as e:
         raise SystemExit(f"berthd: {e.message}") from None
-    log.info("berthd %s: runtime %s (%s), root %s", __version__, backend.runtime.name,
-             backend.runtime.reason, paths.root)
-    log.debug("start: imported and wired at %.3f s", since_exec())
+    log.info("berthd %s: runtime %s (%s), root %s; imported and wired %.2f s after start", __version__,
+             backend.runtime.name, backend.runtime.reason, paths.root, since_exec())
     await backend.containers.restore()
     health = HealthMonitor(backend.containers, backend.execs, backend.events)
     health.start()
@@ -175,8 +174,7 @@ async def serve(args: argparse.Namespace) -> None:
     repair: asyncio.Task[None] | None = None
     if isinstance(backend.containers.networking, NetworkService):
         repair = await backend.containers.networking.reconcile_in_background()
-        repair.add_done_callback(lambda _: log.debug("start: networks reconciled at %.3f s",
-                                                     since_exec()))
+        repair.add_done_callback(lambda _: log.info("networks reconciled, %.2f s after start", since_exec()))
 
     app = build_app(backend)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
@@ -195,8 +193,8 @@ async def serve(args: argparse.Namespace) -> None:
         os.chmod(sock, 0o660)
         with contextlib.suppress(KeyError, PermissionError):
             os.chown(sock, 0, grp.getgrnam(args.group).gr_gid)
-    log.info("serving the Docker Engine API on unix://%s%s", sock, " (socket-activated)" if activated else "")
-    log.debug("start: serving at %.3f s", since_exec())
+    log.info("serving the Docker Engine API on unix://%s%s, %.2f s after start", sock,
+             " (socket-activated)" if activated else "", since_exec())
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
