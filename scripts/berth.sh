@@ -146,7 +146,7 @@ cmd_test() {
   "$VENV/bin/lint-imports"
   say "pytest: unit, integration, gui and e2e tests"
   export QT_QPA_PLATFORM=offscreen
-  "$VENV/bin/python" -m pytest "$@"
+  "$VENV/bin/python" -m pytest --strict-skips "$@"
 }
 
 case "${1:-}" in

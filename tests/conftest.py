@@ -14,6 +14,7 @@ from tests.support.busybox import busybox_available, busybox_rootfs_tar
 from tests.support.daemon import Berthd, prerequisites_missing
 from tests.support.peers import dockerd_missing
 from tests.support.remote import SshHost, TLSDockerd, ssh_host, tls_dockerd
+from tests.support.skips import SkipAccount
 from tests.vmhost.sshd import missing as sshd_missing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,6 +96,15 @@ def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshHost]
 
 
 CATEGORIES = {"unit", "integration", "gui", "e2e"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--strict-skips", action="store_true",
+                     help="fail the run on a skip tests/expected_skips.py does not list (the test command sets it)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SkipAccount(bool(config.getoption("--strict-skips"))), "berth-skips")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
