@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.support.api import UnixHTTPConnection
 from tests.support.daemon import REPO, Berthd
+from vmhost.ports import UnixHTTPConnection
 
 
 @contextlib.contextmanager
@@ -149,3 +149,91 @@ def wait_until(check: Any, timeout: float = 15, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return bool(check())
+
+
+def expected_bridges(daemon: Berthd) -> dict[str, str]:
+    """bridge device -> network name, for every bridge network the daemon lists."""
+    from engine.networks.config import config_for
+
+    default = config_for(daemon.exec_root).bridge_name
+    found: dict[str, str] = {}
+    for n in daemon.api.json("GET", "/networks"):
+        if n.get("Driver") not in ("bridge", "overlay") or n["Name"] in ("host", "none"):
+            continue
+        name = (n.get("Options") or {}).get("com.docker.network.bridge.name")
+        found[name or (default if n["Name"] == "bridge" else f"br-{n['Id'][:12]}")] = n["Name"]
+    return found
+
+
+def network_leftovers(daemon: Berthd, running: set[str]) -> list[str]:
+    """What the kernel holds for this daemon that its store does not explain: a bridge without a network,
+    a network without its bridge, a veth of a container that is not running, a firewall rule naming a
+    bridge that is gone or sending traffic to an address no running container has."""
+    from engine.networks import links
+    from engine.networks.config import config_for
+    from engine.networks.firewall import Chains, Firewall
+
+    config = config_for(daemon.exec_root)
+    bridges = expected_bridges(daemon)
+    owned = links.owned_links(config.alias_tag)
+    found = [f"network {name} has no bridge {dev}" for dev, name in bridges.items()
+             if not any(link.name == dev for link in owned)]
+    for link in owned:
+        if link.kind == "bridge" and link.name not in bridges:
+            found.append(f"bridge {link.name} belongs to no network")
+        if link.kind == "veth" and link.owner.partition(":")[0] not in running:
+            found.append(f"veth {link.name} of {link.owner[:12]}, which is not running")
+    addresses = set()
+    for cid in running:
+        info = daemon.api.request("GET", f"/containers/{cid}/json")
+        if info[0] == 200:
+            nets = json.loads(info[2])["NetworkSettings"]["Networks"] or {}
+            addresses |= {n.get("IPAddress") for n in nets.values()}
+    for rule in Firewall(Chains(config.chain_prefix)).leftovers():
+        words = rule.split()
+        for flag in ("-i", "-o"):
+            if flag in words and words[words.index(flag) + 1] not in bridges:
+                found.append(f"firewall rule for a bridge that is gone: {rule}")
+        if "--to-destination" in words:
+            to = words[words.index("--to-destination") + 1].rpartition(":")[0]
+            if to not in addresses:
+                found.append(f"firewall rule to {to}, which no running container has: {rule}")
+    return found
+
+
+def leftovers(daemon: Berthd) -> list[str]:
+    """Everything mounted, namespaced, plugged or ruled that belongs to no running container or
+    listed network (test_faults' check, with bridges and firewall rules)."""
+    containers = daemon.api.json("GET", "/containers/json?all=1")
+    running = {str(c["Id"]) for c in containers if c["State"] == "running"}
+    found = [f"orphaned mount {point}" for point in mounts_under(daemon.base)
+             if not any(cid in point for cid in running)]
+    netns = daemon.exec_root / "netns"
+    left = {p.name for p in netns.iterdir()} if netns.is_dir() else set()
+    found += [f"orphaned network namespace {name}" for name in left - running]
+    live = {cid for cid, status in runtime_ids(daemon).items() if status != "stopped"}
+    found += [f"runtime has a container berthd does not run: {cid}" for cid in live - running]
+    return found + network_leftovers(daemon, running)
+
+
+def wait_for_no_leftovers(daemon: Berthd, timeout: float = 30) -> list[str]:
+    """berthd serves while its network reconciliation (queued behind the networks' lock) removes what a
+    crash left: poll, bounded, and return what is still left."""
+    last: list[str] = []
+
+    def clear() -> bool:
+        nonlocal last
+        last = leftovers(daemon)
+        return not last
+
+    wait_until(clear, timeout=timeout, interval=0.2)
+    return last
+
+
+def process_figures(pid: int) -> tuple[int, int]:
+    """(resident set in KiB, open file descriptors) of a process."""
+    rss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
