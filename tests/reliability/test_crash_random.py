@@ -329,6 +329,16 @@ def verify(d: Berthd, journal: Journal, pull_refs: dict[str, str]) -> list[str]:
     return problems
 
 
+def _whose(d: Berthd, journal: Journal, cid: str) -> str:
+    """For a failure's message: what berthd says of a container a leftover belongs to."""
+    status, _, body = d.api.request("GET", f"/containers/{cid}/json")
+    if status != 200:
+        return f"  {cid[:12]}: berthd does not know it ({status})"
+    info = json.loads(body)
+    entry = journal.entries.get(info["Name"].lstrip("/"))
+    return f"  {cid[:12]} {info['Name']}: berthd says {info['State']}; journal {entry}"
+
+
 def _registry_images(registry: Registry, tmp: Path, rng: random.Random) -> dict[str, str]:
     """One small image per thread in the registry (a pull of a few MiB can be cut by a kill)."""
     refs = {}
@@ -348,7 +358,7 @@ def one_run(d: Berthd, journal: Journal, seed: int, run: int, pull_refs: dict[st
                for t in range(THREADS)]
     for w in workers:
         w.counter = run * 1000  # names stay unique across runs
-    kill_after = rng.uniform(0.3, 6.0)
+    kill_after = rng.uniform(0.3, 4.0)
     threads = [threading.Thread(target=w.run, daemon=True) for w in workers]
     before = journal.acknowledged
     for t in threads:
@@ -365,6 +375,8 @@ def one_run(d: Berthd, journal: Journal, seed: int, run: int, pull_refs: dict[st
     left = wait_for_no_leftovers(d)
     settled = time.monotonic() - begun
     problems += left
+    problems += [_whose(d, journal, cid) for cid in sorted({w for line in left for w in line.split()
+                                                           if len(w) == 64 and w.isalnum()})]
     d.stop()  # clean stop (containers stay running): the check must then find nothing
     _code, report = run_check(d, "--no-repair")
     if not report["clean"]:

@@ -1,0 +1,217 @@
+"""Soak: a private berthd with many containers that log, restart and stream stats for a bounded time.
+
+    sudo .venv/bin/python -m tests.reliability.soak --minutes 30 [--containers 50]
+
+Prints berthd's resident memory and open file descriptors every `--every` seconds, then their growth
+from the first sample after `--warmup` minutes to the mean of the last three samples (must stay under
+`--max-growth` percent), and checks /events: every restart the soak asked for, and every create,
+start and destroy, appears in the stream, in time order. Exit status 0 when both hold. Everything
+it makes (containers, the daemon, its mounts and bridge) is removed at the end, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from tests.reliability.helpers import import_tar, process_figures, wait_for_no_leftovers
+from tests.support.busybox import busybox_rootfs_tar
+from tests.support.daemon import Berthd
+from vmhost.ports import UnixHTTPConnection
+
+LOOP = "trap 'exit 0' TERM; i=0; while :; do echo \"$HOSTNAME line $i\"; i=$((i+1)); sleep 0.5; done"
+
+
+class Soak:
+    def __init__(self, d: Berthd, containers: int, seed: int) -> None:
+        self.d, self.count, self.rng = d, containers, random.Random(seed)
+        self.stop = threading.Event()
+        self.ids: list[str] = []
+        self.caused: Counter[tuple[str, str]] = Counter()  # (id, action) -> times the soak caused it
+        self.seen: Counter[tuple[str, str]] = Counter()
+        self.times: list[int] = []
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+        self.stats_read = 0
+
+    def _stream(self, path: str, each: Callable[[bytes], None]) -> None:
+        """Read a streaming endpoint line by line until the soak ends (reopened when it closes)."""
+        while not self.stop.is_set():
+            conn = UnixHTTPConnection(self.d.socket, 30)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                while not self.stop.is_set() and (line := resp.readline()):
+                    if line.strip():
+                        each(line)
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.2)
+            finally:
+                conn.close()
+
+    def on_event(self, line: bytes) -> None:
+        ev = json.loads(line)
+        if ev.get("Type") == "container":
+            with self.lock:
+                self.seen[(ev["id"], ev["Action"])] += 1
+                self.times.append(int(ev["timeNano"]))
+
+    def on_stats(self, _line: bytes) -> None:
+        self.stats_read += 1
+
+    def start_containers(self) -> None:
+        for i in range(self.count):
+            status, _, body = self.d.api.request("POST", f"/containers/create?name=soak{i}", {
+                "Image": "busybox", "Cmd": ["sh", "-c", LOOP],
+                "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}}})
+            assert status == 201, body
+            cid = json.loads(body)["Id"]
+            status, _, body = self.d.api.request("POST", f"/containers/{cid}/start")
+            assert status == 204, body
+            self.ids.append(cid)
+            self.caused[(cid, "create")] += 1
+            self.caused[(cid, "start")] += 1
+
+    def restarter(self) -> None:
+        """About one restart a second, of a random container."""
+        while not self.stop.wait(1.0):
+            cid = self.rng.choice(self.ids)
+            status, _, body = self.d.api.request("POST", f"/containers/{cid}/restart?t=5")
+            if status == 204:
+                self.caused[(cid, "restart")] += 1
+                self.caused[(cid, "start")] += 1
+            else:
+                self.errors.append(f"restart {cid[:12]}: {status} {body[:200]!r}")
+
+    def logs_reader(self) -> None:
+        """Tails of random containers' logs, as a desktop's log view polls them."""
+        while not self.stop.wait(0.5):
+            cid = self.rng.choice(self.ids)
+            status, _, body = self.d.api.request("GET", f"/containers/{cid}/logs?stdout=1&tail=20")
+            if status != 200 or b"line" not in body:
+                self.errors.append(f"logs {cid[:12]}: {status} {body[:200]!r}")
+
+    def remove_all(self) -> None:
+        for cid in self.ids:
+            if self.d.api.request("DELETE", f"/containers/{cid}?force=1")[0] == 204:
+                self.caused[(cid, "destroy")] += 1
+
+
+def run(minutes: float, containers: int, every: float, warmup: float, max_growth: float, seed: int) -> int:
+    base = Path(tempfile.mkdtemp(prefix="berth-soak-"))
+    d = Berthd(base / "d")
+    soak: Soak | None = None
+    threads: list[threading.Thread] = []
+    samples: list[tuple[float, int, int]] = []
+    try:
+        d.start()
+        import_tar(d, busybox_rootfs_tar(base / "busybox.tar").read_bytes(), "busybox")
+        soak = Soak(d, containers, seed)
+        threads.append(threading.Thread(target=soak._stream, args=("/events", soak.on_event), daemon=True))
+        threads[0].start()
+        time.sleep(0.5)  # the events stream is open before anything happens
+        soak.start_containers()
+        for cid in soak.ids[: min(10, containers)]:  # stats streams of ten containers, as a desktop shows them
+            threads.append(threading.Thread(target=soak._stream, args=(f"/containers/{cid}/stats", soak.on_stats),
+                                            daemon=True))
+        threads += [threading.Thread(target=soak.restarter, daemon=True),
+                    threading.Thread(target=soak.logs_reader, daemon=True)]
+        for t in threads[1:]:
+            t.start()
+        began = time.monotonic()
+        assert d.proc is not None
+        print(f"soak: {containers} containers, {minutes} min, seed {seed}, berthd pid {d.proc.pid}", flush=True)
+        print("  minute    RSS KiB   fds  restarts  stats lines", flush=True)
+        while (elapsed := time.monotonic() - began) < minutes * 60:
+            rss, fds = process_figures(d.proc.pid)
+            samples.append((elapsed, rss, fds))
+            restarts = sum(n for (_, action), n in soak.caused.items() if action == "restart")
+            print(f"  {elapsed / 60:6.1f} {rss:10d} {fds:5d} {restarts:9d} {soak.stats_read:12d}", flush=True)
+            time.sleep(min(every, max(0.0, minutes * 60 - elapsed)))
+        soak.stop.set()
+        for t in threads[1:]:
+            t.join(30)
+        soak.remove_all()
+        time.sleep(2)  # the last events reach the stream
+        return report(soak, samples, warmup, max_growth)
+    finally:
+        if soak is not None:
+            soak.stop.set()
+        with contextlib.suppress(Exception):
+            if d.proc is not None:
+                d.remove_all_containers()
+                left = wait_for_no_leftovers(d, timeout=20)
+                if left:
+                    print("left behind:", *left, sep="\n  ")
+        d.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def report(soak: Soak, samples: list[tuple[float, int, int]], warmup: float, max_growth: float) -> int:
+    ok = True
+    after = [s for s in samples if s[0] >= warmup * 60]
+    if len(after) < 4:
+        print(f"FAIL: too few samples after the first {warmup} min to judge growth: run longer")
+        ok = False
+    else:
+        first, last = after[0], after[-3:]
+        for name, i in (("RSS", 1), ("open fds", 2)):
+            end = sum(s[i] for s in last) / len(last)
+            growth = 100 * (end - first[i]) / first[i]
+            verdict = "ok" if growth < max_growth else "FAIL"
+            print(f"{verdict}: berthd {name} {first[i]} at {first[0] / 60:.1f} min -> {end:.0f} at the end: "
+                  f"{growth:+.1f} % (limit {max_growth} %)")
+            ok = ok and growth < max_growth
+    lost = {k: (n, soak.seen[k]) for k, n in soak.caused.items() if soak.seen[k] < n}
+    caused = sum(soak.caused.values())
+    if lost:
+        ok = False
+        by_action: defaultdict[str, int] = defaultdict(int)
+        for (_, action), (n, got) in lost.items():
+            by_action[action] += n - got
+        print(f"FAIL: events lost: {dict(by_action)} of {caused} caused")
+    else:
+        print(f"ok: all {caused} container actions the soak caused appear in /events")
+    if soak.times != sorted(soak.times):
+        ok = False
+        print("FAIL: /events delivered events out of time order")
+    if soak.errors:
+        ok = False
+        print(f"FAIL: {len(soak.errors)} requests failed, first: {soak.errors[:3]}")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m tests.reliability.soak", description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=30)
+    p.add_argument("--containers", type=int, default=50)
+    p.add_argument("--every", type=float, default=30, help="seconds between samples")
+    p.add_argument("--warmup", type=float, default=5, help="minutes before growth is measured")
+    p.add_argument("--max-growth", type=float, default=10, help="percent")
+    p.add_argument("--seed", type=int, default=random.SystemRandom().randrange(1 << 32))
+    args = p.parse_args(argv)
+    if not 1 <= args.containers <= 200 or not 0 < args.minutes <= 240:
+        p.error("--containers 1..200 and --minutes up to 240: the soak stays bounded")
+
+    def interrupted(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    sys.exit(run(args.minutes, args.containers, args.every, args.warmup, args.max_growth, args.seed))
+
+
+if __name__ == "__main__":
+    main()
