@@ -27,14 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.desktop.theme import Theme, apply_theme, system_theme_name
-from app.dialogs.confirm import ask_to_remove_running
+from app.dialogs.confirm import ask_to_lose_data, ask_to_remove_running, image_loss, volume_loss
 from app.dialogs.palette import Command, CommandPalette
 from app.dialogs.run import RunDialog
 from app.display import container_name
 from app.models.compose import project_containers_model, projects_model
 from app.models.containers import ContainersModel
 from app.models.machines import machines_model
-from app.models.resources import image_rows, images_model, networks_model, volumes_model
+from app.models.resources import image_rows, images_model, networks_model, volume_size, volumes_model
 from app.models.stats import stats_overview_model
 from app.resources import icon_path
 from app.services.compose import ComposeService
@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
         self.images_page.pullRequested.connect(self.images.pull)
         self.images_page.buildRequested.connect(self.images.build)
         self.images_page.pushRequested.connect(self.images.push)
-        self.images_page.removeRequested.connect(self.images.remove)
+        self.images_page.removeRequested.connect(self.ask_remove_image)
         self.images_page.tagRequested.connect(self.images.tag)
         self.images_page.historyRequested.connect(self.images.history)
         self.images_page.runRequested.connect(self.open_run_dialog)
@@ -219,8 +219,9 @@ class MainWindow(QMainWindow):
         self.volumes.actionFinished.connect(self._on_volume_done)
         self.volumes.unsupported.connect(lambda _: self.volumes_page.disable_extensions())
         self.volumes.filesListed.connect(self.volumes_page.show_files)
+        self.volumes.contentsKnown.connect(self._remove_volume_holding)
         self.volumes_page.createRequested.connect(self.volumes.create)
-        self.volumes_page.removeRequested.connect(self.volumes.remove)
+        self.volumes_page.removeRequested.connect(self.ask_remove_volume)
         self.volumes_page.browseRequested.connect(self.volumes.browse)
         self.volumes_page.cloneRequested.connect(self.volumes.clone)
         self.volumes_page.exportRequested.connect(self._export_volume)
@@ -551,8 +552,12 @@ class MainWindow(QMainWindow):
                                           resource.index(resource.rowCount() - 1, resource.columnCount() - 1))
 
     def _image_users(self, image_id: str) -> int:
-        return sum(1 for id in self.containers_model.ids()
-                   if (self.containers_model.container(id) or {}).get("ImageID") == image_id)
+        return len(self._image_user_names(image_id))
+
+    def _image_user_names(self, image_id: str) -> list[str]:
+        model = self.containers_model
+        return [container_name(item) for id in model.ids()
+                if (item := model.container(id) or {}).get("ImageID") == image_id]
 
     def _volume_users(self, name: str) -> list[str]:
         users = []
@@ -596,6 +601,32 @@ class MainWindow(QMainWindow):
             self.volumes.refresh()
         elif action == "export":
             self.volumes_page.show_info(f"Exported {target}.")
+
+    def ask_remove_volume(self, name: str) -> None:
+        """Remove a volume; one that holds files asks first, saying what: its top folder is listed
+        first where the engine can (a size of 0 may still be empty files), else its size decides."""
+        if self.volumes_page.berth_extensions:
+            self.volumes.check_contents(name)
+        else:
+            self._remove_volume_holding(name, None)
+
+    def _remove_volume_holding(self, name: str, entries: list[str] | None) -> None:
+        size = volume_size(self.volumes_model.item(name) or {})
+        if entries == [] or (entries is None and size == 0):  # empty: nothing would be lost
+            self.volumes.remove(name)
+            return
+        text, details = volume_loss(name, size, self._volume_users(name), entries)
+        self.confirmation = ask_to_lose_data(self, "Remove volume and its files?", text, details,
+                                             "Remove volume", lambda: self.volumes.remove(name))
+
+    def ask_remove_image(self, reference: str) -> None:
+        """Remove an image name, after saying what goes with it and which containers use it."""
+        item = self.images_model.item(reference) or {}
+        others = [t for t in item.get("RepoTags") or [] if t not in (reference, "<none>:<none>")]
+        users = self._image_user_names(str(item.get("Id", "")))
+        text, details = image_loss(reference, int(item.get("Size", 0)), others, users)
+        self.confirmation = ask_to_lose_data(self, "Remove image?", text, details, "Remove image",
+                                             lambda: self.images.remove(reference))
 
     def _export_volume(self, name: str) -> None:
         ask_for_file(self, f"Export volume {name}", lambda path: self.volumes.export(name, path), save=True,

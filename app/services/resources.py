@@ -199,6 +199,21 @@ class VolumeService(ResourceService):
     def remove(self, name: str) -> None:
         self.act(name, "remove", lambda: self.client.remove_volume(name))
 
+    contentsKnown = Signal(str, object)  # volume, its top-level entry names (None: the engine cannot list them)
+
+    def check_contents(self, name: str) -> None:
+        """What the volume's top folder holds, before a removal is asked about (Berth's /files)."""
+
+        async def look() -> None:
+            try:
+                listing = await self.client.volume_files(name, "/")
+            except (EngineClientError, EngineUnreachable, OSError):
+                self.contentsKnown.emit(name, None)
+                return
+            self.contentsKnown.emit(name, [str(e.get("Name", "")) for e in listing.get("Entries") or []])
+
+        self._tasks.spawn(look(), name="volume-contents")
+
     def browse(self, name: str, path: str = "/") -> None:
         async def load() -> None:
             self.filesListed.emit(name, await self.client.volume_files(name, path))

@@ -127,6 +127,12 @@ def test_run_follow_search_stop_and_volume_refusal(
         window.volumes_page.table.setFocus()
         qtbot.waitUntil(window.volumes_page.table.hasFocus)
         qtbot.keyClick(window.volumes_page.table, Qt.Key.Key_Delete)  # the Delete key removes, as a click would
+        # It holds a file: asked first, naming what goes and who mounts it; Enter confirms.
+        qtbot.waitUntil(lambda: window.confirmation is not None, timeout=10_000)
+        box = window.confirmation
+        assert box is not None and box.isVisible() and "berth-gui-data" in box.text()
+        assert "1 item (here)" in box.text() and "berth-gui-run" in box.informativeText()
+        qtbot.keyClick(box, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: window.volumes_page.message.isVisible(), timeout=10_000)
         assert "in use" in window.volumes_page.message.text()
         window.volumes_page.browse_button.click()
