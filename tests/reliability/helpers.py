@@ -205,7 +205,7 @@ def leftovers(daemon: Berthd) -> list[str]:
     """Everything mounted, namespaced, plugged or ruled that belongs to no running container or
     listed network (test_faults' check, with bridges and firewall rules)."""
     containers = daemon.api.json("GET", "/containers/json?all=1")
-    running = {str(c["Id"]) for c in containers if c["State"] == "running"}
+    running = {str(c["Id"]) for c in containers if c["State"] in ("running", "paused")}
     found = [f"orphaned mount {point}" for point in mounts_under(daemon.base)
              if not any(cid in point for cid in running)]
     netns = daemon.exec_root / "netns"

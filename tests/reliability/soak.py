@@ -39,6 +39,7 @@ class Soak:
     def __init__(self, d: Berthd, containers: int, seed: int) -> None:
         self.d, self.count, self.rng = d, containers, random.Random(seed)
         self.stop = threading.Event()
+        self.events_stop = threading.Event()  # the events stream outlives the work: the destroys come last
         self.ids: list[str] = []
         self.caused: Counter[tuple[str, str]] = Counter()  # (id, action) -> times the soak caused it
         self.seen: Counter[tuple[str, str]] = Counter()
@@ -47,14 +48,15 @@ class Soak:
         self.lock = threading.Lock()
         self.stats_read = 0
 
-    def _stream(self, path: str, each: Callable[[bytes], None]) -> None:
-        """Read a streaming endpoint line by line until the soak ends (reopened when it closes)."""
-        while not self.stop.is_set():
-            conn = UnixHTTPConnection(self.d.socket, 30)
+    def _stream(self, path: str, each: Callable[[bytes], None], stop: threading.Event | None = None) -> None:
+        """Read a streaming endpoint line by line until `stop` (the soak's end), reopened when it closes."""
+        stop = stop or self.stop
+        while not stop.is_set():
+            conn = UnixHTTPConnection(self.d.socket, 600 if path == "/events" else 30)
             try:
                 conn.request("GET", path)
                 resp = conn.getresponse()
-                while not self.stop.is_set() and (line := resp.readline()):
+                while not stop.is_set() and (line := resp.readline()):
                     if line.strip():
                         each(line)
             except (OSError, http.client.HTTPException):
@@ -120,7 +122,8 @@ def run(minutes: float, containers: int, every: float, warmup: float, max_growth
         d.start()
         import_tar(d, busybox_rootfs_tar(base / "busybox.tar").read_bytes(), "busybox")
         soak = Soak(d, containers, seed)
-        threads.append(threading.Thread(target=soak._stream, args=("/events", soak.on_event), daemon=True))
+        threads.append(threading.Thread(target=soak._stream, args=("/events", soak.on_event, soak.events_stop),
+                                        daemon=True))
         threads[0].start()
         time.sleep(0.5)  # the events stream is open before anything happens
         soak.start_containers()
@@ -146,10 +149,12 @@ def run(minutes: float, containers: int, every: float, warmup: float, max_growth
             t.join(30)
         soak.remove_all()
         time.sleep(2)  # the last events reach the stream
+        soak.events_stop.set()
         return report(soak, samples, warmup, max_growth)
     finally:
         if soak is not None:
             soak.stop.set()
+            soak.events_stop.set()
         with contextlib.suppress(Exception):
             if d.proc is not None:
                 d.remove_all_containers()

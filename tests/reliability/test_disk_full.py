@@ -5,10 +5,12 @@ once space is back."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,7 @@ def _says_disk_full(message: str) -> None:
     text = message.lower()
     assert "no space left on device" in text, message
     assert "internal error" not in text, message  # a full disk is the user's to fix, and said so
+    assert "data root" in text, message  # which disk
 
 
 def _image_ids(d: Berthd) -> set[str]:
@@ -79,64 +82,82 @@ def _run(d: Berthd, image: str, cmd: list[str]) -> tuple[int, bytes]:
     return code, logs
 
 
-def test_full_disk_during_commit_build_and_pull_then_resume(tmp_path: Path, busybox_tar: Path) -> None:
-    require("skopeo", "mkfs.ext4", "losetup")
+@contextlib.contextmanager
+def _daemon_on_small_disk(tmp_path: Path, busybox_tar: Path) -> Iterator[tuple[Berthd, Path]]:
+    require("mkfs.ext4", "losetup")
+    with small_filesystem(tmp_path / "small", 96) as small, private_berthd(tmp_path / "d", start=False) as d:
+        d.root = small / "root"  # the data root on the small filesystem; run dir and socket elsewhere
+        d.start()
+        import_tar(d, busybox_tar.read_bytes(), "busybox")
+        yield d, small
+        d.remove_all_containers()
+        d.stop()
+        code, report = run_check(d, "--no-repair")
+        assert code == 0 and report["clean"], report
+
+
+@pytest.mark.xfail(strict=True, reason="berthd answers a commit that fills the disk with 'internal error: OSError: "
+                                       "[Errno 28] ...' naming no disk (engine/api/app.py api_errors): fix proposed "
+                                       "in the reliability report; remove this marker with it")
+def test_full_disk_during_commit_names_the_disk_then_resumes(tmp_path: Path, busybox_tar: Path) -> None:
+    with _daemon_on_small_disk(tmp_path, busybox_tar) as (d, small):
+        # a stopped container with BIG bytes of changes, written while there was room
+        status, _, body = d.api.request("POST", "/containers/create", {
+            "Image": "busybox", "Cmd": ["dd", "if=/dev/urandom", "of=/big", "bs=1M", f"count={BIG >> 20}"]})
+        assert status == 201, body
+        writer = json.loads(body)["Id"]
+        assert d.api.request("POST", f"/containers/{writer}/start")[0] == 204
+        assert d.api.json("POST", f"/containers/{writer}/wait")["StatusCode"] == 0
+        before = _image_ids(d)
+        filler = _fill(small, LEFT)
+        try:
+            status, _, body = d.api.request("POST", f"/commit?container={writer}&repo=diskfull/commit&tag=1")
+            assert status >= 400, body
+            assert d.api.request("GET", "/_ping")[0] == 200
+            assert _image_ids(d) == before
+            assert d.api.request("GET", "/images/diskfull/commit:1/json")[0] == 404
+            assert wait_for_no_leftovers(d) == []
+            message = json.loads(body)["message"]
+        finally:
+            filler.unlink()
+        status, _, body = d.api.request("POST", f"/commit?container={writer}&repo=diskfull/commit&tag=1")
+        assert status == 201, body
+        code, logs = _run(d, "diskfull/commit:1", ["sh", "-c", "wc -c < /big"])
+        assert code == 0 and f"{BIG}".encode() in logs, logs
+        _says_disk_full(message)  # last: what is known broken does not hide the rest
+
+
+def test_full_disk_during_build_and_pull_then_resume(tmp_path: Path, busybox_tar: Path) -> None:
+    require("skopeo")
     layout = oci_layout_with_big_layer(tmp_path / "oci", BIG)
-    with running_registry(tmp_path / "registry") as registry, small_filesystem(tmp_path / "small", 96) as small:
+    with running_registry(tmp_path / "registry") as registry, \
+            _daemon_on_small_disk(tmp_path, busybox_tar) as (d, small):
         name = f"{registry.host}/diskfull/big"
         out = skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:big", f"docker://{name}:1", timeout=120)
         assert out.returncode == 0, out.stderr
-        with private_berthd(tmp_path / "d", start=False) as d:
-            d.root = small / "root"  # the data root on the small filesystem; run dir and socket elsewhere
-            d.start()
-            import_tar(d, busybox_tar.read_bytes(), "busybox")
-            # a stopped container with BIG bytes of changes, written while there was room
-            status, _, body = d.api.request("POST", "/containers/create", {
-                "Image": "busybox", "Cmd": ["dd", "if=/dev/urandom", "of=/big", "bs=1M", f"count={BIG >> 20}"]})
-            assert status == 201, body
-            writer = json.loads(body)["Id"]
-            assert d.api.request("POST", f"/containers/{writer}/start")[0] == 204
-            assert d.api.json("POST", f"/containers/{writer}/wait")["StatusCode"] == 0
-            before = _image_ids(d)
-            filler = _fill(small, LEFT)
-
-            # commit: refused, nothing stored
-            status, _, body = d.api.request("POST", f"/commit?container={writer}&repo=diskfull/commit&tag=1")
-            assert status >= 400, body
-            _says_disk_full(json.loads(body)["message"])
-            # build: refused, nothing stored
-            context = _context({"Dockerfile": b"FROM busybox\nCOPY big /big\n", "big": os.urandom(BIG)})
+        before = _image_ids(d)
+        context = _context({"Dockerfile": b"FROM busybox\nCOPY big /big\n", "big": os.urandom(BIG)})
+        filler = _fill(small, LEFT)
+        try:
             last = list(stream_lines(d, "POST", "/build?t=diskfull/build:1", context,
                                      {"Content-Type": "application/x-tar"}))[-1]
             _says_disk_full(str(last.get("error", "")))
-            # pull: refused, nothing stored
             last = list(stream_lines(d, "POST", f"/images/create?fromImage={name}&tag=1"))[-1]
             _says_disk_full(str(last.get("error", "")))
-
             assert d.api.request("GET", "/_ping")[0] == 200
             assert _image_ids(d) == before
-            for ref in ("diskfull/commit:1", "diskfull/build:1", f"{name}:1"):
+            for ref in ("diskfull/build:1", f"{name}:1"):
                 assert d.api.request("GET", f"/images/{ref}/json")[0] == 404, ref
             assert wait_for_no_leftovers(d) == []
-
-            # space back: the same work succeeds, and what it stored is whole
+        finally:
             filler.unlink()
-            status, _, body = d.api.request("POST", f"/commit?container={writer}&repo=diskfull/commit&tag=1")
-            assert status == 201, body
-            code, logs = _run(d, "diskfull/commit:1", ["sh", "-c", "wc -c < /big"])
-            assert code == 0 and f"{BIG}".encode() in logs, logs
-            last = list(stream_lines(d, "POST", "/build?t=diskfull/build:1", context,
-                                     {"Content-Type": "application/x-tar"}))[-1]
-            assert "error" not in last, last
-            code, logs = _run(d, "diskfull/build:1", ["sh", "-c", "wc -c < /big"])
-            assert code == 0 and f"{BIG}".encode() in logs, logs
-            last = list(stream_lines(d, "POST", f"/images/create?fromImage={name}&tag=1"))[-1]
-            assert "error" not in last, last
-            assert d.api.request("GET", f"/images/{name}:1/json")[0] == 200
-            code, _ = _run(d, "busybox", ["true"])
-            assert code == 0
-
-            d.remove_all_containers()
-            d.stop()
-            code, report = run_check(d, "--no-repair")
-            assert code == 0 and report["clean"], report
+        # space back: the same work succeeds, and what it stored is whole
+        last = list(stream_lines(d, "POST", "/build?t=diskfull/build:1", context,
+                                 {"Content-Type": "application/x-tar"}))[-1]
+        assert "error" not in last, last
+        code, logs = _run(d, "diskfull/build:1", ["sh", "-c", "wc -c < /big"])
+        assert code == 0 and f"{BIG}".encode() in logs, logs
+        last = list(stream_lines(d, "POST", f"/images/create?fromImage={name}&tag=1"))[-1]
+        assert "error" not in last, last
+        assert d.api.request("GET", f"/images/{name}:1/json")[0] == 200
+        assert _run(d, "busybox", ["true"])[0] == 0
