@@ -16,7 +16,8 @@ What is checked, and what "safe" means for each:
   reported; a row saying "running" whose conmon is gone and that left no exit file is reported
   (berthd settles it as exited with code 255 at its next start); a `removing` row is finished by
   berthd's restore, so it is only reported. Runtime state (runc/crun) and network namespaces of
-  containers that have no row are removed.
+  containers that have no row are removed. A row saying paused of a container the runtime runs
+  (or the reverse: a crash between the two writes) is made to say what the runtime says.
 
 The check refuses to run while a berthd holds the exec root's lock: it would race the daemon.
 """
@@ -328,6 +329,7 @@ def _check_runtime(paths: EnginePaths, containers: dict[str, tuple[str, int]], r
                 continue
             known = containers.get(cid)
             if known is not None and known[0] in _LIVE_STATES:
+                _check_paused(paths, cid, known[0], str(item.get("status", "")), report, repair)
                 continue
             done = False
             if repair:
@@ -335,6 +337,21 @@ def _check_runtime(paths: EnginePaths, containers: dict[str, tuple[str, int]], r
                                       timeout=30).returncode == 0
             why = "has no container row" if known is None else f"is {item.get('status')}, recorded {known[0]}"
             report.add("runtime", f"{runtime} state for {cid[:12]} {why}", done)
+
+
+def _check_paused(paths: EnginePaths, cid: str, recorded: str, actual: str, report: Report, repair: bool) -> None:
+    """A crash between the runtime's pause or resume and the row's write leaves the row saying the
+    other: unpause then fails on a process that runs. The runtime is right: the row follows it."""
+    if actual not in _LIVE_STATES or actual == recorded:
+        return
+    if repair:
+        db = sqlite3.connect(str(paths.database), isolation_level=None)
+        try:
+            db.execute("UPDATE containers SET state = ? WHERE id = ?", (actual, cid))
+        finally:
+            db.close()
+    report.add("state", f"container {cid[:12]} is recorded {recorded} but the runtime has it {actual}"
+                        + (": recorded as such" if repair else ""), repair)
 
 
 def _check_netns(paths: EnginePaths, live: set[str], report: Report, repair: bool) -> None:

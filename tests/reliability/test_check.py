@@ -4,6 +4,7 @@ running berthd, and reports what it cannot repair."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,34 @@ def test_check_repairs_and_reports(tmp_path: Path, busybox_tar: Path) -> None:
         status, _, body = d.api.request("GET", f"/images/{image_id}/json")
         assert status != 500 or b"corrupt" in body, body
         d.api.request("DELETE", f"/containers/{cid}?force=1")
+
+
+def test_check_makes_a_paused_row_say_what_the_runtime_says(tmp_path: Path, busybox_tar: Path) -> None:
+    """berthd killed between the runtime's resume and the row's write (the crash test met it) leaves
+    a row saying paused of a process runc runs: unpause then fails. The check makes the row follow."""
+    missing = prerequisites_missing()
+    if missing:
+        pytest.skip(missing)
+    with private_berthd(tmp_path / "d") as d:
+        import_tar(d, busybox_tar.read_bytes(), "busybox")
+        status, _, body = d.api.request("POST", "/containers/create", {"Image": "busybox", "Cmd": ["sleep", "300"],
+                                                                        "StopSignal": "SIGKILL"})
+        assert status == 201, body
+        cid = json.loads(body)["Id"]
+        assert d.api.request("POST", f"/containers/{cid}/start")[0] == 204
+        d.stop()  # live restore: it keeps running
+        db = sqlite3.connect(str(d.root / "berth.db"))
+        with db:
+            db.execute("UPDATE containers SET state = 'paused' WHERE id = ?", (cid,))
+        db.close()
+        _, report = run_check(d, "--no-repair")
+        assert [f["what"] for f in report["findings"]] == [
+            f"container {cid[:12]} is recorded paused but the runtime has it running"], report
+        code, report = run_check(d)
+        assert code == 0 and report["findings"][0]["repaired"], report
+        _, report = run_check(d, "--no-repair")
+        assert report["clean"], report
+        d.start()
+        assert d.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "running"
+        assert d.api.request("POST", f"/containers/{cid}/pause")[0] == 204
+        assert d.api.request("POST", f"/containers/{cid}/unpause")[0] == 204

@@ -127,7 +127,39 @@ def test_full_disk_during_commit_names_the_disk_then_resumes(tmp_path: Path, bus
         _says_disk_full(message)  # last: what is known broken does not hide the rest
 
 
-def test_full_disk_during_build_and_pull_then_resume(tmp_path: Path, busybox_tar: Path) -> None:
+def _build(d: Berthd, context: bytes) -> str:
+    """The build's error message ("" when it succeeded): a refusal before the stream, or its last line."""
+    status, _, body = d.api.request("POST", "/build?t=diskfull/build:1", context, {"Content-Type": "application/x-tar"})
+    if status != 200:
+        return str(json.loads(body)["message"])
+    last = json.loads(body.decode().strip().splitlines()[-1])
+    return str(last.get("error", ""))
+
+
+@pytest.mark.xfail(strict=True, reason="berthd stores a build's context before its stream starts, and a full disk "
+                                       "there answers 'internal error: OSError: [Errno 28] ...' naming no disk "
+                                       "(engine/api/app.py api_errors): fix proposed in the reliability report")
+def test_full_disk_during_build_names_the_disk_then_resumes(tmp_path: Path, busybox_tar: Path) -> None:
+    with _daemon_on_small_disk(tmp_path, busybox_tar) as (d, small):
+        before = _image_ids(d)
+        context = _context({"Dockerfile": b"FROM busybox\nCOPY big /big\n", "big": os.urandom(BIG)})
+        filler = _fill(small, LEFT)
+        try:
+            message = _build(d, context)
+            assert message, "the build succeeded on a full disk"
+            assert d.api.request("GET", "/_ping")[0] == 200
+            assert _image_ids(d) == before
+            assert d.api.request("GET", "/images/diskfull/build:1/json")[0] == 404
+            assert wait_for_no_leftovers(d) == []
+        finally:
+            filler.unlink()
+        assert _build(d, context) == ""
+        code, logs = _run(d, "diskfull/build:1", ["sh", "-c", "wc -c < /big"])
+        assert code == 0 and f"{BIG}".encode() in logs, logs
+        _says_disk_full(message)  # last: what is known broken does not hide the rest
+
+
+def test_full_disk_during_pull_then_resume(tmp_path: Path, busybox_tar: Path) -> None:
     require("skopeo")
     layout = oci_layout_with_big_layer(tmp_path / "oci", BIG)
     with running_registry(tmp_path / "registry") as registry, \
@@ -136,27 +168,17 @@ def test_full_disk_during_build_and_pull_then_resume(tmp_path: Path, busybox_tar
         out = skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:big", f"docker://{name}:1", timeout=120)
         assert out.returncode == 0, out.stderr
         before = _image_ids(d)
-        context = _context({"Dockerfile": b"FROM busybox\nCOPY big /big\n", "big": os.urandom(BIG)})
         filler = _fill(small, LEFT)
         try:
-            last = list(stream_lines(d, "POST", "/build?t=diskfull/build:1", context,
-                                     {"Content-Type": "application/x-tar"}))[-1]
-            _says_disk_full(str(last.get("error", "")))
             last = list(stream_lines(d, "POST", f"/images/create?fromImage={name}&tag=1"))[-1]
             _says_disk_full(str(last.get("error", "")))
             assert d.api.request("GET", "/_ping")[0] == 200
             assert _image_ids(d) == before
-            for ref in ("diskfull/build:1", f"{name}:1"):
-                assert d.api.request("GET", f"/images/{ref}/json")[0] == 404, ref
+            assert d.api.request("GET", f"/images/{name}:1/json")[0] == 404
             assert wait_for_no_leftovers(d) == []
         finally:
             filler.unlink()
-        # space back: the same work succeeds, and what it stored is whole
-        last = list(stream_lines(d, "POST", "/build?t=diskfull/build:1", context,
-                                 {"Content-Type": "application/x-tar"}))[-1]
-        assert "error" not in last, last
-        code, logs = _run(d, "diskfull/build:1", ["sh", "-c", "wc -c < /big"])
-        assert code == 0 and f"{BIG}".encode() in logs, logs
+        # space back: the same pull succeeds, and what it stored is whole (the check at the end re-hashes it)
         last = list(stream_lines(d, "POST", f"/images/create?fromImage={name}&tag=1"))[-1]
         assert "error" not in last, last
         assert d.api.request("GET", f"/images/{name}:1/json")[0] == 200
