@@ -142,3 +142,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], gap: int
         cells = [cell.ljust(widths[index]) for index, cell in enumerate(row)]
         lines.append((" " * gap).join(cells).rstrip())
     return "\n".join(lines)
+
+
+_UNBROKEN = re.compile(r"\S{60,}")
+
+
+def breakable(text: str, every: int = 40) -> str:
+    """`text` with a zero-width space every `every` characters of a very long unbroken run (an
+    image digest, a path, a URL), so a wrapped label can break it instead of widening its window."""
+    return _UNBROKEN.sub(lambda m: "\u200b".join(m[0][i:i + every] for i in range(0, len(m[0]), every)), text)

@@ -46,7 +46,7 @@ from app.services.resources import ImageService, NetworkService, VolumeService
 from app.services.settings import Context, Settings
 from app.services.stats import StatsService
 from app.services.watch import ContainerWatch
-from app.widgets.chrome import Header, NoticeBar, TaskPanel, ask_for_file
+from app.widgets.chrome import Header, NoticeBar, TaskPanel, ask_for_file, never_widens
 from app.widgets.compose_page import ComposePage
 from app.widgets.container_detail import ContainerDetail
 from app.widgets.containers_page import ContainersPage
@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         self._page_index["compose"] = self.pages.addWidget(self.compose_page)
         self._page_index["machines"] = self.pages.addWidget(self.machines_page)
         self._page_index["settings"] = self.pages.addWidget(self.settings_page)
-        self.notices = NoticeBar(self)
+        self.notices = NoticeBar(self.pages)  # a toast over the pages, in no layout
         self.task_panel = TaskPanel(self.jobs, self)
 
         right = QWidget(self)
@@ -124,7 +124,6 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.header)
-        column.addWidget(self.notices)
         column.addWidget(self.pages, 1)
         column.addWidget(self.task_panel)
         central = QWidget(self)
@@ -139,7 +138,7 @@ class MainWindow(QMainWindow):
         self.run_dialog: RunDialog | None = None
         self.command_palette: CommandPalette | None = None
         self.engine_status = EngineStatusLabel(self)
-        self.statusBar().addPermanentWidget(self.engine_status, 1)
+        self.statusBar().addPermanentWidget(never_widens(self.engine_status), 1)
         self.tray: BerthTray | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = BerthTray(QIcon(str(icon_path("berth"))), self)
@@ -185,6 +184,7 @@ class MainWindow(QMainWindow):
         service.actionFinished.connect(lambda id, action: page.set_busy(action, -1))
         service.actionFailed.connect(lambda id, action, message: page.set_busy(action, -1))
         service.ran.connect(self._on_ran)
+        service.actionFinished.connect(functools.partial(self._superseded, page))
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
             signal.connect(lambda *_: self._containers_settled.start())
         self.stats.sampled.connect(model.set_stats)
@@ -205,6 +205,8 @@ class MainWindow(QMainWindow):
         for resources, resource_page in ((self.images, self.images_page), (self.volumes, self.volumes_page),
                                          (self.networks, self.networks_page)):
             resources.actionFailed.connect(functools.partial(self._failed, resource_page))
+            resources.actionStarted.connect(functools.partial(self._superseded, resource_page))
+            resources.actionFinished.connect(functools.partial(self._superseded, resource_page))
         self.images.listed.connect(lambda items: self.images_model.set_items(image_rows(items)))
         self.images.historyReady.connect(self.images_page.show_history)
         self.images_page.pullRequested.connect(self.images.pull)
@@ -467,17 +469,29 @@ class MainWindow(QMainWindow):
 
     # -- notifications ---------------------------------------------------------------------------
 
-    def notify(self, title: str, message: str) -> None:
-        self.notices.notify(title, message)
+    def notify(self, title: str, message: str, key: str = "") -> None:
+        self.notices.notify(title, message, key)
         if self.tray is not None and not self.isActiveWindow():
             self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 8000)
+
+    def _say_failure(self, page: Any, key: str, title: str, text: str) -> None:
+        """A failure is said once: in place on its page, and as a toast only when that page is not
+        the one in view (the task drawer keeps a job's error; the tasks line does not repeat it)."""
+        page.show_error(text)
+        if self.pages.currentWidget() is not page:
+            self.notify(title, text, key)
+
+    def _superseded(self, page: Any, target: str, action: str) -> None:
+        """A later attempt or result on a page retires that page's older error and its toast."""
+        if page.message.isVisible() and page.message.property("role") == "error":
+            page.clear_message()
+        self.notices.retire(f"{page.objectName()}:{action}:{target}")
 
     def _failed(self, page: Any, target: str, action: str, message: str) -> None:
         text = f"Could not {action} {target[:40]}: {message}" if target else message
         if "in use" in message and action == "remove":
             text += " — stop and remove the containers that use it first."
-        page.show_error(text)
-        self.notify(f"{action} failed", message)
+        self._say_failure(page, f"{page.objectName()}:{action}:{target}", f"{action} failed", text)
 
     def _on_action_failed(self, id: str, action: str, message: str) -> None:
         item = self.containers_model.container(id) if id else None
@@ -485,10 +499,10 @@ class MainWindow(QMainWindow):
         text = f"Could not {action} {name}: {message}" if name else f"Could not {action}: {message}"
         if "port is already allocated" in message or "address already in use" in message:
             text += " — choose another host port."
-        self.containers_page.show_error(text)
+        page: Any = self.containers_page
         if action == "run" and self.run_dialog is not None:
-            self.images_page.show_error(text)
-        self.notify(f"{action} failed", message)
+            page = self.images_page
+        self._say_failure(page, f"{page.objectName()}:{action}:{id}", f"{action} failed", text)
 
     # -- containers ------------------------------------------------------------------------------
 

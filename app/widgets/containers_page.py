@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.display import breakable
 from app.models.containers import (
     HISTORY_ROLE,
     ID_ROLE,
@@ -48,6 +49,7 @@ from app.models.containers import (
 )
 from app.resources import icon_path
 from app.services.engine import EngineStatus
+from app.widgets.chrome import wraps_in_place
 from app.widgets.unreachable import EngineUnreachablePanel
 
 EMPTY_HINT = (
@@ -183,7 +185,7 @@ class ContainersPage(QWidget):
         self.message = QLabel(self)
         self.message.setObjectName("containers-message")
         self.message.setProperty("role", "error")
-        self.message.setWordWrap(True)
+        wraps_in_place(self.message)
         self.message.hide()
 
         self.empty = QLabel(EMPTY_HINT, self)
@@ -243,7 +245,7 @@ class ContainersPage(QWidget):
         self._update_view()
 
     def show_error(self, text: str) -> None:
-        self.message.setText(html.escape(text))
+        self.message.setText(html.escape(breakable(text)))
         self.message.show()
 
     def clear_message(self) -> None:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableView, QWidget
 
 from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE, ResourceModel
-from app.widgets.chrome import show_message
+from app.widgets.chrome import show_message, wraps_in_place
 
 
 def keyed_table(parent: QWidget, model: QAbstractItemModel, name: str, widths: tuple[int, ...] = (),
@@ -40,7 +40,7 @@ def message_label(parent: QWidget, name: str) -> QLabel:
     label = QLabel(parent)
     label.setObjectName(name)
     label.setProperty("role", "error")
-    label.setWordWrap(True)
+    wraps_in_place(label)
     label.hide()
     return label
 
