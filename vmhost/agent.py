@@ -23,6 +23,7 @@ import paramiko
 
 from vmhost.accel import FIRST_LINE_SECONDS, Refusal, refusal, remember
 from vmhost.image import GuestImage
+from vmhost.localend import forward_engine
 from vmhost.machines import (
     GUEST_ENGINE_SOCKET,
     Machine,
@@ -33,7 +34,7 @@ from vmhost.machines import (
     write_json_atomic,
 )
 from vmhost.ports import PortWatcher, Published, engine_get
-from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward, unix_forward
+from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward
 from vmhost.trim import Trimmer
 
 log = logging.getLogger("vmhost.agent")
@@ -79,7 +80,7 @@ class Agent:
         data: dict[str, Any] = {
             "state": state, "message": message, "agent_pid": os.getpid(),
             "qemu_pid": self.qemu.pid if self.qemu else None, "published": self.published, "notice": self.notice,
-            "socket": str(self.machine.engine_socket), "updated": time.time(),
+            "socket": self.machine.docker_host, "updated": time.time(),
         }
         write_json_atomic(self.machine.dir / "status.json", data)
 
@@ -91,16 +92,19 @@ class Agent:
             qemu = self._boot()
             self.connection = self._wait_ssh(deadline)
             self.report("starting", "connecting to the engine")
-            self.forwards.append(unix_forward(self.connection, machine.engine_socket, GUEST_ENGINE_SOCKET))
+            self.forwards.append(forward_engine(self.connection, machine.engine_end, GUEST_ENGINE_SOCKET))
             for host_port, guest_port in machine.forwards():
                 try:
                     self.forwards.append(tcp_forward(self.connection, host_port, "127.0.0.1", guest_port))
                 except OSError as e:
                     log.warning("cannot forward 127.0.0.1:%d: %s", host_port, e)
             self._wait_engine(deadline)
-            self.watcher = PortWatcher(self.connection, machine.engine_socket, on_change=self._published).start()
+            self.watcher = PortWatcher(self.connection, machine.engine_end, on_change=self._published).start()
             connection = self.connection
-            self.trimmer = Trimmer(machine.engine_socket, lambda command: connection.run(command, timeout=300)).start()
+            # The trimmer reads events from a Unix socket: where the tunnel ends on TCP (Windows) it is not run.
+            if machine.engine_end.kind == "unix":
+                self.trimmer = Trimmer(machine.engine_socket,
+                                       lambda command: connection.run(command, timeout=300)).start()
             self.report("running", f"engine ready: DOCKER_HOST={machine.docker_host}")
             while not self.stopping.wait(1.0):
                 if qemu.poll() is not None:
@@ -216,7 +220,7 @@ class Agent:
         while True:
             self._check(deadline, "waiting for berthd")
             with contextlib.suppress(OSError):
-                status, _ = engine_get(self.machine.engine_socket, "/_ping", timeout=5)
+                status, _ = engine_get(self.machine.engine_end, "/_ping", timeout=5)
                 if status == 200:
                     return
             self.stopping.wait(0.3)
@@ -228,7 +232,9 @@ class Agent:
             self.trimmer.close()
         for forward in self.forwards:
             forward.close()
-        self.machine.engine_socket.unlink(missing_ok=True)
+        end = self.machine.engine_end
+        if end.kind == "unix":
+            Path(end.address).unlink(missing_ok=True)
         qemu = self.qemu
         if qemu is not None and qemu.poll() is None:
             if self.status.state != "error":

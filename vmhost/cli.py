@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from vmhost import dockercontext
 from vmhost.machines import Machine, MachineError, Machines, Progress
 from vmhost.release import Download
 
@@ -50,9 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
                            "release location); a directory works too")
     init.add_argument("--arch", choices=["x86_64", "aarch64"],
                       help="guest architecture (default: the host's; another is emulated, slowly)")
+    init.add_argument("--backend", choices=["auto", "qemu", "wsl"], default="auto",
+                      help="what runs the guest (default: WSL2 on Windows where it works, else QEMU); "
+                           "for wsl, --image is the guest's root file system tar")
     init.add_argument("--start", action="store_true", help="start it once created")
+    init.add_argument("--use-context", action="store_true",
+                      help="once started, make the `berth` docker context the docker CLI's current one")
     start = named("start", "boot a machine and tunnel its engine")
     start.add_argument("--timeout", type=float, default=600, help="seconds to wait for the engine")
+    start.add_argument("--use-context", action="store_true",
+                       help="make the `berth` docker context the docker CLI's current one")
+    context = named("context", "point the docker CLI's `berth` context at a machine (docker --context berth)")
+    context.add_argument("--use", action="store_true", help="also make it the current context")
+    context.add_argument("--rm", action="store_true", help="remove the context instead")
     named("stop", "shut a machine down")
     rm = named("rm", "remove a machine and its disk")
     rm.add_argument("-f", "--force", action="store_true", help="stop it first if running")
@@ -93,14 +104,23 @@ def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report:
     if args.command == "init":
         machine = machines.init(args.name, args.image, args.cpus, args.memory, args.disk, args.port,
                                 _shares(args), args.accel, args.qemu or "", report, args.image_url,
-                                _download_printer(sys.stderr), args.arch)
+                                _download_printer(sys.stderr), args.arch, args.backend)
         print(f"created machine {machine.name} ({machine.dir})", file=out)
         if args.start:
             machines.start(machine.name, report)
+            _keep_context(machine, args.use_context, out)
             _print_ready(machine, out)
     elif args.command == "start":
         machine = machines.start(args.name, report, args.timeout)
+        _keep_context(machine, args.use_context, out)
         _print_ready(machine, out)
+    elif args.command == "context":
+        machine = machines.get(args.name)
+        if args.rm:
+            dockercontext.forget_context(machine.docker_host)
+            print(f"removed docker context {dockercontext.CONTEXT}", file=out)
+        else:
+            _keep_context(machine, args.use, out)
     elif args.command == "stop":
         machines.stop(args.name, report)
     elif args.command == "rm":
@@ -139,6 +159,16 @@ def _download_printer(err: TextIO) -> Callable[[Download], None]:
             print(f"init: {download.describe()}", file=err, flush=True)
 
     return show
+
+
+def _keep_context(machine: Machine, use: bool, out: TextIO) -> None:
+    """The docker CLI's `berth` context follows the machine last started; --use makes it current."""
+    dockercontext.ensure(machine.docker_host)
+    if use:
+        dockercontext.use()
+    current = dockercontext.current() == dockercontext.CONTEXT
+    print(f"docker context {dockercontext.CONTEXT} -> {machine.docker_host}"
+          + ("" if current else f" (`docker context use {dockercontext.CONTEXT}` makes it the default)"), file=out)
 
 
 def _print_ready(machine: Machine, out: TextIO) -> None:

@@ -28,7 +28,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -38,8 +37,11 @@ from typing import TYPE_CHECKING, Any
 from vmhost.accel import forget, remembered
 from vmhost.arch import ARCHES, host_arch
 from vmhost.arch import arch as guest_arch
+from vmhost.backend import choose as choose_backend
+from vmhost.dockercontext import forget_context
 from vmhost.image import GuestImage, cache_dir, find_image, prepare_kernel
 from vmhost.keys import generate_ed25519, write_private_key
+from vmhost.localend import LocalEnd, engine_end
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
 from vmhost.release import DownloadProgress, ReleaseError, install, install_archive
 
@@ -52,8 +54,6 @@ GUEST_USER = "root"
 # Direct kernel boot, for images from before their manifest named the command line (systemd as init).
 # The root is found by label: virtio disks enumerate in PCI order, so the seed disk may come first.
 KERNEL_CMDLINE = "root=LABEL=berth-root rw console=ttyS0 net.ifnames=0 quiet mitigations=off"
-# sun_path holds 108 bytes on Linux, 104 on macOS; keep a margin.
-_MAX_SOCKET_PATH = 100
 
 
 class MachineError(Exception):
@@ -82,6 +82,8 @@ class Machine:
     qemu: str = ""  # qemu-system-<arch> to use; empty: $BERTH_QEMU, then PATH
     arch: str = "x86_64"  # the guest image's architecture
     created: str = ""
+    backend: str = "qemu"  # qemu, or wsl (a WSL2 distro of Berth's own; Windows): see vmhost.backend
+    engine_port: int = 0  # the engine tunnel's loopback TCP port, where the host has no Unix sockets
     dir: Path = field(default=Path(), compare=False, repr=False)
 
     def config(self) -> MachineConfig:
@@ -95,17 +97,22 @@ class Machine:
         return data
 
     @property
+    def engine_end(self) -> LocalEnd:
+        """The host end of the tunnel to berthd (vmhost.localend chooses: a Unix socket, or loopback TCP on
+        Windows)."""
+        return engine_end(self.dir, self.name, self.engine_port)
+
+    @property
     def engine_socket(self) -> Path:
-        """The host end of the tunnel to berthd: point DOCKER_HOST here."""
-        path = self.dir / "berth.sock"
-        if len(str(path)) <= _MAX_SOCKET_PATH:
-            return path
-        # A deep config directory: sockets go to a short per-user directory instead.
-        return Path(tempfile.gettempdir()) / f"berth-{os.getuid()}" / f"{self.name}.sock"
+        """The tunnel's Unix socket, on hosts that have them: point DOCKER_HOST here."""
+        end = self.engine_end
+        if end.kind != "unix":
+            raise MachineError(f"machine {self.name}'s engine is at {end.docker_host}, not a Unix socket")
+        return Path(end.address)
 
     @property
     def docker_host(self) -> str:
-        return f"unix://{self.engine_socket}"
+        return self.engine_end.docker_host
 
     @property
     def boot_log(self) -> Path:
@@ -344,13 +351,20 @@ class Machines:
              disk_gib: int = 20, ports: list[str] | None = None, shares: list[str] | None = None,
              accel: str = "auto", qemu: str = "", progress: Progress = lambda _: None,
              image_url: str | None = None, download: DownloadProgress | None = None,
-             arch: str | None = None) -> Machine:
+             arch: str | None = None, backend: str = "auto") -> Machine:
         """Create a machine. Its guest: `image` (a guest image directory, or a release archive), else one
         built here, else the pinned release image for this host, fetched from `image_url` or the pin's
         location (see vmhost.release); `download` hears that download's progress. `arch` picks another
         architecture's guest than the host's (emulated: slow, for testing what other hosts run)."""
         if (self.root / name / "machine.json").exists():
             raise MachineError(f"machine {name} already exists (remove it with `berth machine rm {name}`)")
+        try:
+            choice = choose_backend(backend)
+        except ValueError as e:
+            raise MachineError(str(e)) from e
+        progress(f"backend: {choice.reason}")
+        if choice.backend == "wsl":
+            return self._init_wsl(name, image, ports or [], progress)
         guest = self._guest(image, image_url, progress, download, arch)
         if shares is None:
             shares = [str(Path.home())] if shares_supported() else []
@@ -375,6 +389,32 @@ class Machines:
             subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(guest.rootfs),
                             str(machine.dir / "disk.qcow2"), f"{disk_gib}G"], check=True, capture_output=True)
             write_seed(machine)
+            self.save(machine)
+        except BaseException:
+            shutil.rmtree(machine.dir, ignore_errors=True)
+            raise
+        return machine
+
+    def _init_wsl(self, name: str, rootfs_tar: Path | None, ports: list[str], progress: Progress) -> Machine:
+        """A machine whose guest is a WSL2 distro imported from the guest's root file system tar."""
+        from vmhost import wslmachine
+
+        if rootfs_tar is None or not rootfs_tar.is_file():
+            raise MachineError("a WSL machine is imported from the guest's root file system tar: pass --image "
+                               "PATH.tar")
+        machine = Machine(name=name, image=str(rootfs_tar.resolve()), ssh_port=free_port(), ports=list(ports),
+                          shares=[], backend="wsl", engine_port=free_port(),
+                          created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        machine.dir = self.root / name
+        machine.config()
+        for spec in machine.ports:
+            parse_port(spec)
+        machine.dir.mkdir(parents=True, exist_ok=False)
+        try:
+            progress("generating keys")
+            write_private_key(machine.client_key, generate_ed25519(f"berth@{name}"))
+            write_private_key(machine.host_key_file, generate_ed25519(f"root@berth-{name}"))
+            wslmachine.import_distro(machine, rootfs_tar, progress)
             self.save(machine)
         except BaseException:
             shutil.rmtree(machine.dir, ignore_errors=True)
@@ -473,6 +513,8 @@ class Machines:
             self._kill_orphan(status.qemu_pid)
         elif status.state in ("starting", "stopping"):
             raise MachineError(f"machine {name} is {status.state}; wait for it, or `berth machine stop {name}`")
+        if machine.backend == "wsl":
+            return self._start_wsl(machine, progress, timeout)
         guest = GuestImage(Path(machine.image))
         if not guest.complete():
             raise MachineError(f"guest image {machine.image} is missing: build it with `python -m vmhost.image build`")
@@ -495,6 +537,18 @@ class Machines:
         )
         if launcher.returncode != 0:
             raise MachineError(f"could not start the machine's supervisor: {launcher.stderr.strip()}")
+        return self._wait_state(machine, {"running"}, progress, timeout + 30)
+
+    def _start_wsl(self, machine: Machine, progress: Progress, timeout: float) -> Machine:
+        from vmhost import wslmachine
+
+        for attr in ("ssh_port", "engine_port"):
+            if not port_free(getattr(machine, attr)):
+                setattr(machine, attr, free_port())  # something took the port since init: any free one will do
+                self.save(machine)
+        (machine.dir / "status.json").unlink(missing_ok=True)
+        progress(f"starting WSL distro berth-{machine.name}")
+        wslmachine.launch_supervisor(self, machine, timeout)
         return self._wait_state(machine, {"running"}, progress, timeout + 30)
 
     def _wait_state(self, machine: Machine, wanted: set[str], progress: Progress, timeout: float) -> Machine:
@@ -561,13 +615,29 @@ class Machines:
             if not force:
                 raise MachineError(f"machine {name} is running: stop it first, or use --force")
             self.stop(name)
-        machine.engine_socket.unlink(missing_ok=True)
+        if machine.backend == "wsl":
+            from vmhost import wslmachine
+
+            wslmachine.unregister(machine)
+        end = machine.engine_end
+        if end.kind == "unix":
+            Path(end.address).unlink(missing_ok=True)
+        forget_context(machine.docker_host)
         shutil.rmtree(machine.dir)
 
     def inspect(self, name: str) -> dict[str, Any]:
         machine = self.get(name)
         status = self.status(name)
         data = machine.to_json()
+        if machine.backend == "wsl":
+            from vmhost import wslmachine
+
+            data.update({"state": status.state, "message": status.message, "dir": str(machine.dir),
+                         "docker_host": machine.docker_host, "agent_pid": status.agent_pid,
+                         "ssh": {"host": "127.0.0.1", "port": machine.ssh_port, "user": GUEST_USER,
+                                 "key": str(machine.client_key), "host_key": machine.host_key_line},
+                         **wslmachine.describe(machine)})
+            return data
         data.update({
             "state": status.state, "message": status.message, "dir": str(machine.dir),
             "docker_host": machine.docker_host, "boot_log": str(machine.boot_log),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmhost.localend import LocalEnd
 from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward
 
 log = logging.getLogger("vmhost.ports")
@@ -43,8 +44,17 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def engine_get(path: Path, url: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    conn = UnixHTTPConnection(path, timeout)
+def engine_connection(target: Path | LocalEnd, timeout: float | None = 10.0) -> http.client.HTTPConnection:
+    """HTTP to the engine at a tunnel's local end: a Unix socket, or loopback TCP where there are none."""
+    if isinstance(target, LocalEnd):
+        if target.kind == "tcp":
+            return http.client.HTTPConnection("127.0.0.1", target.port, timeout=timeout)
+        target = Path(target.address)
+    return UnixHTTPConnection(target, timeout)
+
+
+def engine_get(target: Path | LocalEnd, url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    conn = engine_connection(target, timeout)
     try:
         conn.request("GET", url)
         response = conn.getresponse()
@@ -79,7 +89,7 @@ def published_ports(containers: Iterable[dict[str, Any]]) -> set[Published]:
 class PortWatcher:
     """Keeps one loopback forward per published port, driven by the engine's events."""
 
-    def __init__(self, connection: Connection, engine_socket: Path,
+    def __init__(self, connection: Connection, engine_socket: Path | LocalEnd,
                  forward: Callable[[Connection, Published], Forward] | None = None,
                  on_change: Callable[[set[Published]], None] | None = None) -> None:
         self.connection = connection
@@ -91,7 +101,7 @@ class PortWatcher:
         self.event_streams = 0  # /events streams followed so far (one more after each reconnect)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._events: UnixHTTPConnection | None = None
+        self._events: http.client.HTTPConnection | None = None
         self._thread = threading.Thread(target=self._run, name="port watcher", daemon=True)
 
     def start(self) -> PortWatcher:
@@ -137,7 +147,7 @@ class PortWatcher:
             delay = min(delay * 2, 5.0)
 
     def _follow_events(self) -> None:
-        conn = UnixHTTPConnection(self.engine_socket, timeout=None)
+        conn = engine_connection(self.engine_socket, timeout=None)
         self._events = conn
         try:
             query = urllib.parse.urlencode({"filters": json.dumps({"type": ["container"]})})

@@ -382,17 +382,30 @@ def unix_forward(connection: Connection, local_path: Path, remote_path: str) -> 
                    f"unix:{local_path} -> {remote_path}").start()
 
 
-def tcp_forward(connection: Connection, local_port: int, remote_host: str, remote_port: int,
-                bind: str = "127.0.0.1") -> Forward:
-    """A TCP listener on the host's loopback whose connections reach remote_host:remote_port in the guest."""
+def loopback_listener(port: int, bind: str = "127.0.0.1") -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((bind, local_port))
+        listener.bind((bind, port))
         listener.listen(64)
     except BaseException:
         listener.close()
         raise
+    return listener
+
+
+def streamlocal_tcp_forward(connection: Connection, local_port: int, remote_path: str) -> Forward:
+    """A loopback TCP listener whose connections reach the Unix socket `remote_path` in the guest: the engine's
+    local end where the host has no AF_UNIX (Windows)."""
+    listener = loopback_listener(local_port)
+    return Forward(connection, listener, lambda t: open_streamlocal(t, remote_path),
+                   f"tcp:127.0.0.1:{listener.getsockname()[1]} -> {remote_path}").start()
+
+
+def tcp_forward(connection: Connection, local_port: int, remote_host: str, remote_port: int,
+                bind: str = "127.0.0.1") -> Forward:
+    """A TCP listener on the host's loopback whose connections reach remote_host:remote_port in the guest."""
+    listener = loopback_listener(local_port, bind)
     port = listener.getsockname()[1]
 
     def opener(transport: paramiko.Transport) -> paramiko.Channel:
