@@ -151,3 +151,38 @@ def breakable(text: str, every: int = 40) -> str:
     """`text` with a zero-width space every `every` characters of a very long unbroken run (an
     image digest, a path, a URL), so a wrapped label can break it instead of widening its window."""
     return _UNBROKEN.sub(lambda m: "\u200b".join(m[0][i:i + every] for i in range(0, len(m[0]), every)), text)
+
+
+_OBJECT_REPR = re.compile(r"\s*(ssl:)?<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def plain_reason(text: str) -> str:
+    """An engine's or a library's message as words for a person: HTML entities decoded (an engine
+    behind a proxy escapes quotes as &#x27;), Python object reprs (aiohttp's
+    `ssl:<ssl.SSLContext object at 0x…>`) dropped, "[Errno 111] Connection refused" kept as words."""
+    import html
+
+    text = html.unescape(text)
+    tls = "ssl:<ssl.SSLContext" in text
+    text = _OBJECT_REPR.sub(" (TLS)" if tls else "", text)
+    text = re.sub(r"\s*ssl:default\b", "", text)
+    text = re.sub(r"\[Errno \d+\] ", "", text)
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def engine_advice(url: str, socket_exists: bool | None = None) -> str:
+    """The next step when the engine at `url` does not answer, for the engine that socket belongs to
+    (starting berthd does not help a missing dockerd or podman socket)."""
+    if not url.startswith("unix://"):
+        return "Check the address and your access to that host, or choose another engine in Settings."
+    path = url.removeprefix("unix://")
+    name = path.rsplit("/", 1)[-1]
+    other = "or choose another engine in Settings (or --host, BERTH_HOST)."
+    missing = f"Nothing listens at {path}: the socket does not exist. " if socket_exists is False else ""
+    if "podman" in path:
+        return missing + f"Start Podman's API service (systemctl --user start podman.socket), {other}"
+    if name == "docker.sock":
+        return missing + f"Start Docker (sudo systemctl start docker), {other}"
+    if name == "berth.sock" or "berth" in path:
+        return missing + f"Start Berth's engine with berthd, {other}"
+    return missing + f"Start the engine that serves this socket, {other}"

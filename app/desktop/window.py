@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ from app.desktop.theme import Theme, apply_theme, system_theme_name
 from app.dialogs.confirm import ask_to_lose_data, ask_to_remove_running, image_loss, volume_loss
 from app.dialogs.palette import Command, CommandPalette
 from app.dialogs.run import RunDialog
-from app.display import container_name
+from app.display import container_name, plain_reason
 from app.models.compose import project_containers_model, projects_model
 from app.models.containers import ContainersModel
 from app.models.machines import machines_model
@@ -487,13 +488,24 @@ class MainWindow(QMainWindow):
             page.clear_message()
         self.notices.retire(f"{page.objectName()}:{action}:{target}")
 
+    def _readable(self, message: str) -> str:
+        """An engine's message as people read it: plain words, container names for their ids."""
+        message = plain_reason(message)
+        for id in re.findall(r"\b[0-9a-f]{12,64}\b", message):
+            match = next((c for c in self.containers_model.ids() if c.startswith(id)), None)
+            if match is not None:
+                message = message.replace(id, container_name(self.containers_model.container(match) or {}))
+        return message
+
     def _failed(self, page: Any, target: str, action: str, message: str) -> None:
+        message = self._readable(message)
         text = f"Could not {action} {target[:40]}: {message}" if target else message
         if "in use" in message and action == "remove":
             text += " — stop and remove the containers that use it first."
         self._say_failure(page, f"{page.objectName()}:{action}:{target}", f"{action} failed", text)
 
     def _on_action_failed(self, id: str, action: str, message: str) -> None:
+        message = self._readable(message)
         item = self.containers_model.container(id) if id else None
         name = container_name(item) if item else id[:12]
         text = f"Could not {action} {name}: {message}" if name else f"Could not {action}: {message}"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.display import plain_reason
 from app.services.tasks import TaskSet
 from engine.client import EngineClient, EngineClientError, EngineUnreachable, default_engine_url, normalize_url
 from engine.client.tls import TLSFiles
@@ -182,6 +183,7 @@ class EngineConnection(QObject):
         self.check()
 
     def _set_unreachable(self, reason: str, unknown_host_key: str = "") -> None:
+        reason = plain_reason(reason)  # no object reprs or HTML entities in what people read
         self._set_status(EngineStatus(self.url, False, reason=reason, unknown_host_key=unknown_host_key))
         self._retry.start()
 

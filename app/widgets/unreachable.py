@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app.display import engine_advice, plain_reason
 from app.resources import icon_path
 
 SETUP_LABELS = {"create": "Set up Berth", "start": "Start Berth's machine", "use": "Use Berth's machine"}
@@ -96,11 +98,10 @@ class EngineUnreachablePanel(QWidget):
                 "with <code>--host</code> or <code>BERTH_HOST</code>."
             )
             return
-        if url.startswith("unix://"):
-            advice = ("Is berthd running? Start it with <code>berthd</code>, or point Berth at another engine with "
-                      "<code>--host</code> or <code>BERTH_HOST</code>.")
-        else:  # another host: starting berthd here would not help
-            advice = "Check the address and your access to that host, or choose another engine in Settings."
+        # The next step depends on whose socket it is (and whether it exists at all).
+        exists = Path(url.removeprefix("unix://")).exists() if url.startswith("unix://") else None
+        advice = html.escape(engine_advice(url, exists))
+        reason = plain_reason(reason)
         self.detail.setText(
             f"{html.escape(reason[:1].upper() + reason[1:])}.<br>{advice} Berth tries again every few seconds."
         )

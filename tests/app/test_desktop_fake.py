@@ -99,7 +99,7 @@ def test_unreachable_then_retry(qtbot: Any, make_window: Any) -> None:
     page = window.containers_page
     qtbot.waitUntil(lambda: page.stack.currentWidget() is page.unreachable)
     assert "Cannot reach the engine" in page.unreachable.message
-    assert "berthd" in page.unreachable.message
+    assert "the socket does not exist" in page.unreachable.message
     assert page.unreachable.retry.isVisible()
     assert "not answering" in window.engine_status.plain_text
     assert not page.action_stop.isEnabled()
