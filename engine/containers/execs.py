@@ -20,7 +20,7 @@ from engine.containers.model import State
 from engine.containers.service import ContainerService, check_workdir
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.runtime.conmon import RESIZE, ExecLayout, ExecProcess, write_control
+from engine.runtime.conmon import RESIZE, ExecLayout, ExecProcess
 from engine.runtime.spec import capability_set
 
 KEEP_ENDED = 64  # ended sessions remembered for inspect
@@ -67,7 +67,7 @@ class ExecService:
         c = self.containers.get(ref)
         if c.state is State.PAUSED:
             raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
-        if c.state is not State.RUNNING:
+        if not c.state.can_exec:
             raise Conflict(f"Container {c.id} is not running")
         cmd = body.get("Cmd")
         if isinstance(cmd, str):
@@ -106,7 +106,7 @@ class ExecService:
         if session.started:
             raise Conflict(f"exec {exec_id} has already been started")
         c = self.containers.get(session.container_id)
-        if c.state is not State.RUNNING:
+        if not c.state.can_exec:
             raise Conflict(f"Container {c.id} is not running")
         session.started = True
         layout = ExecLayout(bundle=self.containers.paths.exec_root / "execs" / session.id,
@@ -164,7 +164,8 @@ class ExecService:
         if not session.running:
             raise Conflict(f"exec {exec_id} is not running")
         if session.tty:
-            write_control(self.containers.paths.exec_root / "execs" / session.id, RESIZE, height, width)
+            bundle = self.containers.paths.exec_root / "execs" / session.id
+            self.containers.runtime.control(bundle, RESIZE, height, width)
 
     def _process_spec(self, session: ExecSession) -> dict[str, Any]:
         """The container's own process settings, with the exec's command, env, user and cwd."""

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.containers.logs import LogSettings
-from engine.containers.model import State
 from engine.containers.service import ContainerService
 from engine.errors import InvalidArgument, NotFound, RuntimeFailure
 from engine.events import EventBus
-from engine.runtime.conmon import REOPEN_LOG, write_control
+from engine.runtime.conmon import REOPEN_LOG
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class LogRotator:
 
     def start(self) -> None:
         for c in self.containers.all():
-            if c.state in (State.RUNNING, State.PAUSED):
+            if c.state.is_up:
                 self._watch(c.id, c.host_config)
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._loop())
@@ -82,6 +81,6 @@ class LogRotator:
                     if path.stat().st_size < limits.max_size:
                         continue
                     rotate(path, limits.max_files)
-                    write_control(self.containers.bundle_dir(cid), REOPEN_LOG)
+                    self.containers.runtime.control(self.containers.bundle_dir(cid), REOPEN_LOG)
                 except (OSError, RuntimeFailure) as e:
                     log.debug("rotating the log of %s: %s", cid[:12], e)

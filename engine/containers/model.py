@@ -24,6 +24,47 @@ class State(enum.StrEnum):
     REMOVING = "removing"
     DEAD = "dead"
 
+    # The transitions live here, so every caller asks the state instead of listing states.
+    @property
+    def is_up(self) -> bool:
+        """A process exists (the API's State.Running, paused included)."""
+        return self in (State.RUNNING, State.PAUSED)
+
+    @property
+    def is_live(self) -> bool:
+        """Up, or about to be again: removal needs force, `ps` lists it."""
+        return self in (State.RUNNING, State.PAUSED, State.RESTARTING)
+
+    @property
+    def can_start(self) -> bool:
+        return self in (State.CREATED, State.EXITED, State.RESTARTING)
+
+    @property
+    def can_pause(self) -> bool:
+        return self is State.RUNNING
+
+    @property
+    def can_unpause(self) -> bool:
+        return self is State.PAUSED
+
+    @property
+    def can_stop(self) -> bool:
+        return self.is_live
+
+    @property
+    def can_exec(self) -> bool:
+        return self is State.RUNNING
+
+    @property
+    def can_prune(self) -> bool:
+        """Removable without force or a stop: nothing runs and nothing is under way."""
+        return self in (State.CREATED, State.EXITED, State.DEAD)
+
+    @property
+    def runtime_settled(self) -> bool:
+        """The runtime holds nothing for it (never started, or its exit already deleted it)."""
+        return self in (State.CREATED, State.EXITED)
+
 
 @dataclass
 class Container:
@@ -56,7 +97,7 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return self.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
+        return self.state.is_live
 
     @property
     def build_step(self) -> bool:
@@ -73,7 +114,7 @@ class Container:
     def status_text(self, now: int | None = None) -> str:
         """The human `Status` column of `docker ps`."""
         now = now or now_ns()
-        if self.state in (State.RUNNING, State.PAUSED):
+        if self.state.is_up:
             text = "Up " + human_duration((now - self.started_ns) / 1e9)
             if self.state is State.PAUSED:
                 return text + " (Paused)"
@@ -94,7 +135,7 @@ class Container:
     def state_api(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "Status": self.state.value,
-            "Running": self.state in (State.RUNNING, State.PAUSED),
+            "Running": self.state.is_up,
             "Paused": self.state is State.PAUSED,
             "Restarting": self.state is State.RESTARTING,
             "OOMKilled": self.oom_killed,

@@ -26,23 +26,16 @@ from engine.containers import hostconfig, links, names, stdio
 from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
 from engine.containers.logs import LogSettings
 from engine.containers.model import Container, State
+from engine.containers.restart import Backoff, restart_policy
 from engine.containers.stdio import OutputWriter
 from engine.containers.store import ContainerStore
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from engine.events import EventBus
 from engine.labels import prune_labels_match
-from engine.runtime.conmon import (
-    RESIZE,
-    ConmonLayout,
-    ConmonRuntime,
-    process_alive,
-    read_exit_code,
-    signal_number,
-    wait_for_exit,
-    write_control,
-)
+from engine.runtime.conmon import RESIZE, ConmonLayout, signal_number
 from engine.runtime.detect import cgroup_mode
+from engine.runtime.interface import OCIRuntime
 from engine.runtime.spec import Mount, RuntimeSpec, build_config
 from engine.timefmt import now_ns
 
@@ -81,7 +74,7 @@ class AttachRequest:
 
 class ContainerService:
     def __init__(self, paths: EnginePaths, store: ContainerStore, images: ImageSource,
-                 runtime: ConmonRuntime, rootfs: RootfsMounter, events: EventBus,
+                 runtime: OCIRuntime, rootfs: RootfsMounter, events: EventBus,
                  networking: ContainerNetworking, mounts: ContainerMounts) -> None:
         self.paths = paths
         self.networking = networking
@@ -98,7 +91,7 @@ class ContainerService:
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._restart_tasks: dict[str, asyncio.Task[None]] = {}
-        self._backoff: dict[str, float] = {}
+        self._backoff = Backoff()
         self._restarting: set[str] = set()  # a manual restart is under way: not a final stop
 
     # ---- layout -------------------------------------------------------------------------
@@ -221,9 +214,9 @@ class ContainerService:
         c = self.get(ref)
         async with self._lock(c.id):
             c = self.get(c.id)
-            if c.state in (State.RUNNING, State.PAUSED):
+            if c.state.is_up:
                 raise NotModified("container already started")
-            if c.state in (State.REMOVING, State.DEAD):
+            if not c.state.can_start:
                 raise Conflict(f"cannot start container {c.name}: it is being removed")
             self._cancel_restart(c)
             c.manually_stopped = False
@@ -424,7 +417,7 @@ class ContainerService:
         self._watchers[c.id] = asyncio.get_running_loop().create_task(self._watch_exit(c.id, c.conmon_pid))
 
     async def _watch_exit(self, cid: str, conmon_pid: int) -> None:
-        await wait_for_exit(conmon_pid)
+        await self.runtime.wait_exit(conmon_pid)
         try:
             # Retried: with the data root full, the state write fails until space is freed, and a
             # container left "running" for good could be neither waited for, started nor removed.
@@ -444,7 +437,7 @@ class ContainerService:
                 c = self.get(cid)
             except NotFound:
                 return
-            code = read_exit_code(self.paths.exits / cid)
+            code = self.runtime.exit_status(self.paths.exits / cid)
             with contextlib.suppress(RuntimeFailure):
                 await self.runtime.delete(cid)
             with contextlib.suppress(Exception):
@@ -478,19 +471,11 @@ class ContainerService:
                 log.exception("auto-removing container %s failed", cid)
 
     def _policy_restarts(self, c: Container) -> bool:
-        policy = restart_policy(c.host_config)
-        if c.manually_stopped or policy.name == "no":
-            return False
-        if policy.name == "on-failure":
-            return c.exit_code != 0 and (policy.max_retries == 0 or c.restart_count < policy.max_retries)
-        return True  # always, unless-stopped
+        return restart_policy(c.host_config).restarts(exit_code=c.exit_code, restart_count=c.restart_count,
+                                                      manually_stopped=c.manually_stopped)
 
     def _schedule_restart(self, c: Container) -> None:
-        """Docker's back-off: 100 ms, doubling up to a minute; reset after 10 s of running."""
-        ran = (c.finished_ns - c.started_ns) / 1e9
-        delay = RESTART_DELAY_MIN if ran >= 10 else min(self._backoff.get(c.id, RESTART_DELAY_MIN / 2) * 2,
-                                                        RESTART_DELAY_MAX)
-        self._backoff[c.id] = delay
+        delay = self._backoff.next_delay(c.id, (c.finished_ns - c.started_ns) / 1e9)
         self._restart_tasks[c.id] = asyncio.get_running_loop().create_task(self._restart_after(c.id, delay))
 
     async def _restart_after(self, cid: str, delay: float) -> None:
@@ -608,7 +593,7 @@ class ContainerService:
             self._restarting.discard(c.id)
         async with self._lock(c.id):
             c = self.get(c.id)
-            if c.state in (State.RUNNING, State.PAUSED):
+            if c.state.is_up:
                 return
             self._cancel_restart(c)
             c.manually_stopped = False
@@ -621,7 +606,7 @@ class ContainerService:
             c = self.get(c.id)
             if c.state is State.PAUSED:
                 raise Conflict(f"Container {c.id} is already paused")
-            if c.state is not State.RUNNING:
+            if not c.state.can_pause:
                 raise Conflict(f"Container {c.id} is not running")
             await self.runtime.pause(c.id)
             c.state = State.PAUSED
@@ -632,7 +617,7 @@ class ContainerService:
         c = self.get(ref)
         async with self._lock(c.id):
             c = self.get(c.id)
-            if c.state is not State.PAUSED:
+            if not c.state.can_unpause:
                 raise Conflict(f"Container {c.id} is not paused")
             await self.runtime.resume(c.id)
             c.state = State.RUNNING
@@ -675,7 +660,7 @@ class ContainerService:
             if old_swap > 0 and old_swap < changes["Memory"]:
                 raise InvalidArgument("Memory limit should be smaller than already set memoryswap limit, "
                                       "update the memoryswap at the same time")
-        if c.state in (State.RUNNING, State.PAUSED):
+        if c.state.is_up:
             await self.runtime.update(c.id, {k: v for k, v in changes.items() if k != "RestartPolicy"})
         c = self.get(c.id)
         c.host_config.update(changes)
@@ -687,7 +672,7 @@ class ContainerService:
         deleted: list[str] = []
         space = 0
         for c in self.store.all():
-            if c.state not in (State.EXITED, State.CREATED, State.DEAD):
+            if not c.state.can_prune:
                 continue
             if until_ns and c.created_ns > until_ns:
                 continue
@@ -786,7 +771,7 @@ class ContainerService:
                 c = self.get(c.id)
             except NotFound:
                 return
-            settled = c.state in (State.CREATED, State.EXITED)  # no runtime state left: _on_exit deleted it
+            settled = c.state.runtime_settled
             c.state = State.REMOVING
             self.store.save(c)
             if not settled:
@@ -802,7 +787,7 @@ class ContainerService:
             (self.paths.exits / c.id).unlink(missing_ok=True)
             self.store.delete(c.id)
         self._locks.pop(c.id, None)
-        self._backoff.pop(c.id, None)
+        self._backoff.forget(c.id)
         self.publish(c, "destroy")
         for fut in self._removed_waiters.pop(c.id, []):
             if not fut.done():
@@ -823,7 +808,7 @@ class ContainerService:
         c = self.get(ref)
         req = AttachRequest(write=write, stdin=stdin, stdout=stdout, stderr=stderr,
                             connected=asyncio.get_running_loop().create_future())
-        if c.state in (State.CREATED, State.EXITED, State.RESTARTING):
+        if c.state.can_start:  # not up yet: wait for the next start
             self._pending_attach.setdefault(c.id, []).append(req)
             try:
                 hub = await req.connected
@@ -867,7 +852,7 @@ class ContainerService:
         if not c.running:
             raise Conflict(f"cannot resize container {c.name}: it is not running")
         if c.tty:
-            write_control(self.bundle_dir(c.id), RESIZE, height, width)
+            self.runtime.control(self.bundle_dir(c.id), RESIZE, height, width)
 
     # ---- restore ------------------------------------------------------------------------
 
@@ -881,7 +866,7 @@ class ContainerService:
                 await self.remove(c.id, force=True)
             elif c.state is State.RESTARTING:
                 self._schedule_restart(c)
-            elif (self.paths.exits / c.id).exists() or not process_alive(c.conmon_pid):
+            elif (self.paths.exits / c.id).exists() or not self.runtime.monitor_alive(c.conmon_pid):
                 await self._on_exit(c.id)
             else:
                 self._watch(c)
@@ -1028,32 +1013,9 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
 
 
 KILL_WAIT = 10.0  # seconds a SIGKILL waits for the container's exit to be recorded
-RESTART_DELAY_MIN = 0.1
-RESTART_DELAY_MAX = 60.0
 UPDATABLE = {"CpuShares", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota",
              "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "KernelMemory", "RestartPolicy",
              "CpuRealtimePeriod", "CpuRealtimeRuntime", "OomKillDisable", "MemorySwappiness"}
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    name: str
-    max_retries: int
-
-
-def restart_policy(host_config: dict[str, Any]) -> RestartPolicy:
-    raw = host_config.get("RestartPolicy") or {}
-    if not isinstance(raw, dict):
-        raise InvalidArgument("RestartPolicy must be an object with Name and MaximumRetryCount")
-    name = raw.get("Name") or "no"
-    retries = raw.get("MaximumRetryCount") or 0
-    if name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise InvalidArgument(f"invalid restart policy: {name!r}: use no, always, unless-stopped or on-failure[:N]")
-    if not isinstance(retries, int) or retries < 0:
-        raise InvalidArgument("invalid restart policy: the maximum retry count must be a non-negative integer")
-    if retries and name != "on-failure":
-        raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
-    return RestartPolicy(name, retries)
 
 
 def _tree_size(path: Path) -> int:

@@ -49,10 +49,11 @@ def parse_detach_keys(spec: str | None) -> bytes:
 
 
 async def connect(attach_socket: Path) -> socket.socket:
+    # sun_path holds 108 bytes: reach the socket through its directory's fd instead. Opened first,
+    # so a missing directory leaks no socket.
+    dir_fd = os.open(attach_socket.parent, os.O_PATH)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     sock.setblocking(False)
-    # sun_path holds 108 bytes: reach the socket through its directory's fd instead.
-    dir_fd = os.open(attach_socket.parent, os.O_PATH)
     try:
         await asyncio.get_running_loop().sock_connect(sock, f"/proc/self/fd/{dir_fd}/{attach_socket.name}")
     except OSError:

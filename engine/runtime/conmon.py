@@ -169,6 +169,18 @@ class ConmonRuntime:
             if "does not exist" not in e.message and "not exist" not in e.message:
                 raise
 
+    def exit_status(self, exit_file: Path) -> int | None:
+        return read_exit_code(exit_file)
+
+    async def wait_exit(self, monitor_pid: int) -> None:
+        await wait_for_exit(monitor_pid)
+
+    def monitor_alive(self, monitor_pid: int) -> bool:
+        return process_alive(monitor_pid)
+
+    def control(self, bundle: Path, kind: int, height: int = 0, width: int = 0) -> None:
+        write_control(bundle, kind, height, width)
+
     async def _run(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
             self.path, f"--root={self.state_root}", *args,

@@ -1,0 +1,181 @@
+"""The container lifecycle against a fake runtime: create, start, pause, stop, kill, restart
+policies and removal, with the state, events and runtime calls dockerd's would give. No root."""
+
+from __future__ import annotations
+
+import asyncio
+import signal as signals
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from engine.config import EnginePaths
+from engine.containers.model import State
+from engine.containers.service import ContainerService
+from engine.containers.store import ContainerStore
+from engine.errors import Conflict, NotFound, NotModified, RuntimeFailure
+from engine.events import EventBus
+from engine.state.db import Database
+from tests.engine.containers.fakes import FakeImages, FakeMounts, FakeNetworking, FakeRootfs, FakeRuntime
+
+pytestmark = pytest.mark.unit
+
+
+class Engine:
+    def __init__(self, tmp: Path) -> None:
+        self.paths = EnginePaths(root=tmp / "root", exec_root=tmp / "exec", socket=tmp / "berth.sock")
+        self.paths.ensure()
+        self.runtime = FakeRuntime(self.paths.exits)
+        self.rootfs, self.networking, self.mounts = FakeRootfs(), FakeNetworking(), FakeMounts()
+        self.events = EventBus()
+        self.svc = ContainerService(self.paths, ContainerStore(Database(self.paths.database)), FakeImages(),
+                                    self.runtime, self.rootfs, self.events, self.networking, self.mounts)
+
+    def actions(self, cid: str) -> list[str]:
+        return [e.action for e in self.events.since(0) if e.actor_id == cid]
+
+    async def until(self, cid: str, state: State) -> None:
+        for _ in range(200):
+            if self.svc.get(cid).state is state:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"still {self.svc.get(cid).state}, never {state}")
+
+
+def lifecycle(body: Callable[[Engine], Awaitable[None]]) -> Callable[[Path], None]:
+    """A test of its own event loop, with an engine in `tmp_path` (no pytest-asyncio here)."""
+
+    def test(tmp_path: Path) -> None:
+        async def run() -> None:
+            engine = Engine(tmp_path)
+            try:
+                await body(engine)
+            finally:
+                for c in engine.svc.all():  # no watcher or restart task outlives the test
+                    await engine.svc.remove(c.id, force=True)
+        asyncio.run(run())
+
+    test.__name__, test.__doc__ = body.__name__, body.__doc__  # not wraps: pytest would ask for `engine`
+    return test
+
+
+@lifecycle
+async def test_create_start_stop_remove(engine: Engine) -> None:
+    c, warnings = engine.svc.create({"Image": "busybox"}, "web")
+    assert (c.state, c.command, warnings) == (State.CREATED, ["sh"], [])
+    await engine.svc.start("web")
+    c = engine.svc.get("web")
+    assert c.state is State.RUNNING and c.pid > 0
+    assert engine.rootfs.mounted and c.id in engine.networking.attached
+    assert (engine.svc.bundle_dir(c.id) / "config.json").exists()
+    with pytest.raises(NotModified):
+        await engine.svc.start("web")
+    await engine.svc.stop("web", timeout=5)
+    c = engine.svc.get("web")
+    assert (c.state, c.exit_code, c.pid) == (State.EXITED, 128 + signals.SIGTERM, 0)
+    assert not engine.rootfs.mounted and c.id not in engine.networking.attached
+    await engine.svc.remove("web")
+    with pytest.raises(NotFound):
+        engine.svc.get("web")
+    assert engine.actions(c.id) == ["create", "start", "kill", "die", "stop", "destroy"]
+
+
+@lifecycle
+async def test_pause_unpause_and_their_refusals(engine: Engine) -> None:
+    c, _ = engine.svc.create({"Image": "busybox"}, None)
+    with pytest.raises(Conflict, match="is not running"):
+        await engine.svc.pause(c.id)
+    await engine.svc.start(c.id)
+    await engine.svc.pause(c.id)
+    assert engine.svc.get(c.id).state is State.PAUSED
+    with pytest.raises(Conflict, match="already paused"):
+        await engine.svc.pause(c.id)
+    with pytest.raises(Conflict, match="cannot remove container"):
+        await engine.svc.remove(c.id)
+    await engine.svc.unpause(c.id)
+    assert engine.svc.get(c.id).state is State.RUNNING
+    with pytest.raises(Conflict, match="is not paused"):
+        await engine.svc.unpause(c.id)
+
+
+@lifecycle
+async def test_kill_of_a_paused_container_thaws_it(engine: Engine) -> None:
+    c, _ = engine.svc.create({"Image": "busybox"}, None)
+    await engine.svc.start(c.id)
+    await engine.svc.pause(c.id)
+    await engine.svc.kill(c.id)
+    assert ("resume", c.id) in engine.runtime.calls
+    c = engine.svc.get(c.id)
+    assert (c.state, c.exit_code) == (State.EXITED, 137)
+
+
+@lifecycle
+async def test_stop_escalates_to_sigkill(engine: Engine) -> None:
+    engine.runtime.ignore_signals.add(signals.SIGTERM)
+    c, _ = engine.svc.create({"Image": "busybox"}, None)
+    await engine.svc.start(c.id)
+    await engine.svc.stop(c.id, timeout=0)
+    assert [call for call, _ in engine.runtime.calls if call.startswith("kill")] == ["kill 15", "kill 9"]
+    assert engine.svc.get(c.id).exit_code == 137
+
+
+@lifecycle
+async def test_failed_start_leaves_it_created_and_undone(engine: Engine) -> None:
+    engine.runtime.fail_create = True
+    c, _ = engine.svc.create({"Image": "busybox"}, None)
+    with pytest.raises(RuntimeFailure):
+        await engine.svc.start(c.id)
+    c = engine.svc.get(c.id)
+    assert (c.state, c.exit_code) == (State.CREATED, 128)
+    assert "executable file not found" in c.error
+    assert not engine.rootfs.mounted and not engine.networking.attached
+
+
+@lifecycle
+async def test_auto_remove_on_exit(engine: Engine) -> None:
+    c, _ = engine.svc.create({"Image": "busybox", "HostConfig": {"AutoRemove": True}}, None)
+    await engine.svc.start(c.id)
+    engine.runtime.exit(c.id, 0)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if not engine.svc.all():
+            break
+    assert engine.svc.all() == []
+    assert engine.mounts.removed == [c.id]
+
+
+@lifecycle
+async def test_on_failure_restarts_until_its_cap(engine: Engine) -> None:
+    policy = {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}
+    c, _ = engine.svc.create({"Image": "busybox", "HostConfig": policy}, None)
+    await engine.svc.start(c.id)
+    for count in (1, 2):
+        engine.runtime.exit(c.id, 3)
+        await engine.until(c.id, State.RESTARTING)
+        await engine.until(c.id, State.RUNNING)  # after the back-off: 0.1 s, then 0.2 s
+        assert engine.svc.get(c.id).restart_count == count
+    engine.runtime.exit(c.id, 3)
+    await engine.until(c.id, State.EXITED)
+    c = engine.svc.get(c.id)
+    assert (c.state, c.exit_code, c.restart_count) == (State.EXITED, 3, 2)
+
+
+@lifecycle
+async def test_always_is_not_restarted_after_docker_stop(engine: Engine) -> None:
+    c, _ = engine.svc.create({"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "always"}}}, None)
+    await engine.svc.start(c.id)
+    await engine.svc.stop(c.id, timeout=1)
+    await asyncio.sleep(0.2)
+    c = engine.svc.get(c.id)
+    assert (c.state, c.manually_stopped, c.restart_count) == (State.EXITED, True, 0)
+
+
+@lifecycle
+async def test_exit_code_and_wait(engine: Engine) -> None:
+    c, _ = engine.svc.create({"Image": "busybox"}, None)
+    await engine.svc.start(c.id)
+    waiter = engine.svc.wait_future(c.id)
+    engine.runtime.exit(c.id, 42)
+    assert await asyncio.wait_for(waiter, 2) == 42
+    assert engine.actions(c.id)[-1] == "die"
