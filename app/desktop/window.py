@@ -511,9 +511,10 @@ class MainWindow(QMainWindow):
         text = f"Could not {action} {name}: {message}" if name else f"Could not {action}: {message}"
         if "port is already allocated" in message or "address already in use" in message:
             text += " — choose another host port."
-        page: Any = self.containers_page
-        if action == "run" and self.run_dialog is not None:
-            page = self.images_page
+        if action == "run" and self.run_dialog is not None and self.run_dialog.isVisible():
+            self.run_dialog.show_error(text)  # said where it was typed, which keeps its input
+            return
+        page = self.containers_page
         self._say_failure(page, f"{page.objectName()}:{action}:{id}", f"{action} failed", text)
 
     # -- containers ------------------------------------------------------------------------------
@@ -611,6 +612,8 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _on_ran(self, id: str) -> None:
+        if self.run_dialog is not None and self.run_dialog.isVisible():
+            self.run_dialog.finished_run()
         self.images_page.show_info("Started. It is on the Containers page, its logs below it.")
         QTimer.singleShot(0, lambda: self._show_new_container(id, 40))
 

@@ -28,9 +28,9 @@ def parse_run_form(
         if not container_port.split("/")[0].isdigit() or (host_part and not host_part.split(":")[-1].isdigit()):
             raise ValueError(f"ports: {spec!r} is not HOST:CONTAINER (e.g. 8080:80)")
         exposed[container_port] = {}
-        if host_part:
-            address, _, port = host_part.rpartition(":")
-            bindings.setdefault(container_port, []).append({"HostIp": address, "HostPort": port})
+        # As `docker run -p 8000`: a bare port is published too, on a host port the engine picks.
+        address, _, port = host_part.rpartition(":")
+        bindings.setdefault(container_port, []).append({"HostIp": address, "HostPort": port})
     if exposed:
         config["ExposedPorts"] = exposed
         host["PortBindings"] = bindings
@@ -62,7 +62,7 @@ class RunDialog(QDialog):
         self.name = QLineEdit(self)
         self.name.setPlaceholderText("optional, e.g. web")
         self.ports = QLineEdit(self)
-        self.ports.setPlaceholderText("e.g. 8080:80, 443")
+        self.ports.setPlaceholderText("e.g. 8080:80 (host:container), 443 (any free host port)")
         self.volumes = QLineEdit(self)
         self.volumes.setPlaceholderText("e.g. data:/var/lib/data")
         self.env = QPlainTextEdit(self)
@@ -95,8 +95,20 @@ class RunDialog(QDialog):
             config, name = parse_run_form(self.image, self.name.text(), self.ports.text(), self.volumes.text(),
                                           self.env.toPlainText(), self.command.text())
         except ValueError as exc:
-            self.error.setText(str(exc))
-            self.error.show()
+            self.show_error(str(exc))
             return
+        # The dialog stays, with everything typed, until the engine has started the container
+        # (`finished_run`); a refusal is shown here (`show_error`) for the user to correct.
+        self.error.hide()
+        self.run_button.setEnabled(False)
+        self.run_button.setText("Running…")
         self.runRequested.emit(config, name)
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+        self.run_button.setEnabled(True)
+        self.run_button.setText("Run")
+
+    def finished_run(self) -> None:
         self.accept()

@@ -84,7 +84,9 @@ def test_run_form() -> None:
     assert name == "web"
     assert config["Cmd"] == ["sh", "-c", "echo hi"]
     assert config["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
-                                                    "90/udp": [{"HostIp": "127.0.0.1", "HostPort": "9000"}]}
+                                                    "90/udp": [{"HostIp": "127.0.0.1", "HostPort": "9000"}],
+                                                    # a bare port is published, as docker run -p 443 does
+                                                    "443/tcp": [{"HostIp": "", "HostPort": ""}]}
     assert "443/tcp" in config["ExposedPorts"] and config["HostConfig"]["Binds"] == ["data:/data"]
     assert config["Env"] == ["A=1", "B=two"]
     with pytest.raises(ValueError, match="ports"):
