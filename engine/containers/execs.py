@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.containers import stdio
+from engine.containers.create import check_workdir
 from engine.containers.model import State
-from engine.containers.service import ContainerService, check_workdir
+from engine.containers.service import ContainerService
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.runtime.conmon import RESIZE, ExecLayout, ExecProcess

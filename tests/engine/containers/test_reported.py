@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.containers import reported
+from engine.containers.create import merge_env, process_env
 from engine.containers.logs import LogSettings
-from engine.containers.service import merge_env, process_env
 from engine.errors import InvalidArgument
 
 pytestmark = pytest.mark.unit

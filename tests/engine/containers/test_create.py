@@ -1,0 +1,47 @@
+"""The create-time checks of HostConfig and Config, with dockerd's refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.containers.create import check_host_config, check_workdir, merge_config, normalise_host_config
+from engine.errors import InvalidArgument
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(("hc", "message"), [
+    ({"AutoRemove": True, "RestartPolicy": {"Name": "always"}}, "cannot specify both --restart and --rm"),
+    ({"Runtime": "kata"}, "Unknown runtime specified kata"),
+    ({"PidMode": "sideways"}, "invalid PidMode"),
+    ({"UTSMode": "container:web"}, "invalid UTSMode"),
+    ({"MaskedPaths": ["relative"]}, "absolute paths"),
+    ({"Memory": "1g"}, "HostConfig.Memory must be an integer"),
+    ({"PidsLimit": True}, "HostConfig.PidsLimit must be an integer"),
+])
+def test_refused(hc: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        check_host_config(normalise_host_config(hc), "runc")
+
+
+def test_accepted() -> None:
+    hc = normalise_host_config({"PidMode": "container:web", "Runtime": "runc", "Memory": 1 << 20})
+    assert check_host_config(hc, "runc") == []
+    assert (hc["NetworkMode"], hc["RestartPolicy"]["Name"]) == ("bridge", "no")
+
+
+@pytest.mark.parametrize("workdir", ["rel", "/proc/self/fd/7", "/proc/1/cwd"])
+def test_workdir_refused(workdir: str) -> None:
+    with pytest.raises(InvalidArgument):
+        check_workdir(workdir)
+
+
+def test_merge_config_takes_image_defaults_under_the_request() -> None:
+    image = {"Cmd": ["sh"], "Env": ["PATH=/bin", "A=1"], "WorkingDir": "/srv", "Labels": {"a": "1"}}
+    cfg = merge_config(image, {"Image": "busybox", "Env": ["A=2"], "Labels": {"b": "2"}})
+    assert cfg["Cmd"] == ["sh"] and cfg["WorkingDir"] == "/srv"
+    assert cfg["Env"] == ["A=2", "PATH=/bin"]
+    assert cfg["Labels"] == {"a": "1", "b": "2"}
+    assert merge_config(image, {"Image": "busybox", "Entrypoint": "top"}).get("Cmd") is None  # as dockerd
