@@ -242,14 +242,7 @@ class ContainerService:
             await self._connect_hub(c, layout)
             await self.runtime.start(c.id)
         except BaseException as e:
-            with contextlib.suppress(Exception):
-                await self.runtime.delete(c.id)
-            with contextlib.suppress(Exception):
-                await self.networking.detach(c)
-            with contextlib.suppress(Exception):
-                self.mounts.release(c)
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.rootfs.unmount, rootfs)
+            await self._teardown(c, runtime_errors=(Exception,))
             self._fail_pending_attaches(c.id, e)
             c.error = e.message if isinstance(e, RuntimeFailure) else str(e)
             c.exit_code = 128 if isinstance(e, RuntimeFailure) else c.exit_code
@@ -399,6 +392,22 @@ class ContainerService:
                 resolv.write_text("")
         return self._etc_mounts(c)
 
+    async def _teardown(self, c: Container, *, detach_network: bool = True,
+                        runtime_errors: tuple[type[Exception], ...] = (RuntimeFailure,)) -> None:
+        """Undo a start (it failed, the container exited, or a crash cut it short): the runtime's
+        state, the network, the mounts, the rootfs. Each step best effort, so one that fails
+        holds none of the others back; a busy rootfs must not leave the container "running".
+        A runtime error outside `runtime_errors` propagates (the exit watcher retries on it)."""
+        with contextlib.suppress(*runtime_errors):
+            await self.runtime.delete(c.id)
+        if detach_network:
+            with contextlib.suppress(Exception):
+                await self.networking.detach(c)
+        with contextlib.suppress(Exception):
+            self.mounts.release(c)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(c.id) / "rootfs")
+
     # ---- exit ---------------------------------------------------------------------------
 
     def _watch(self, c: Container) -> None:
@@ -426,14 +435,7 @@ class ContainerService:
             except NotFound:
                 return
             code = self.runtime.exit_status(self.paths.exits / cid)
-            with contextlib.suppress(RuntimeFailure):
-                await self.runtime.delete(cid)
-            with contextlib.suppress(Exception):
-                await self.networking.detach(c)
-            with contextlib.suppress(Exception):
-                self.mounts.release(c)
-            with contextlib.suppress(Exception):  # a busy rootfs must not leave it "running"
-                await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(cid) / "rootfs")
+            await self._teardown(c)
             c.exit_code = code if code is not None else 255
             if code is None:
                 c.error = "conmon exited without recording the container's exit code"
@@ -864,12 +866,7 @@ class ContainerService:
         for c in self.store.in_states([State.CREATED, State.EXITED]):
             if str(self.bundle_dir(c.id) / "rootfs") in mounted:
                 log.info("container %s: undoing a start interrupted by a crash", c.short_id)
-                with contextlib.suppress(RuntimeFailure):
-                    await self.runtime.delete(c.id)
-                with contextlib.suppress(Exception):
-                    self.mounts.release(c)
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self.rootfs.unmount, self.bundle_dir(c.id) / "rootfs")
+                await self._teardown(c, detach_network=False)
 
     async def close(self) -> None:
         """Stop watching; containers keep running under conmon."""
