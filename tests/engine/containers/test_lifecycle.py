@@ -179,3 +179,22 @@ async def test_exit_code_and_wait(engine: Engine) -> None:
     engine.runtime.exit(c.id, 42)
     assert await asyncio.wait_for(waiter, 2) == 42
     assert engine.actions(c.id)[-1] == "die"
+
+
+@lifecycle
+async def test_restore_after_a_berthd_restart(engine: Engine) -> None:
+    """A new service on the same store: the container that exited while berthd was down is
+    settled with its code, the one still running is watched again."""
+    gone, _ = engine.svc.create({"Image": "busybox"}, "gone")
+    alive, _ = engine.svc.create({"Image": "busybox"}, "alive")
+    await engine.svc.start("gone")
+    await engine.svc.start("alive")
+    await engine.svc.close()  # berthd stops; the containers run on under their monitors
+    engine.runtime.exit(gone.id, 7)
+    engine.svc = ContainerService(engine.paths, ContainerStore(Database(engine.paths.database)), FakeImages(),
+                                  engine.runtime, engine.rootfs, engine.events, engine.networking, engine.mounts)
+    await engine.svc.restore()
+    assert (engine.svc.get("gone").state, engine.svc.get("gone").exit_code) == (State.EXITED, 7)
+    assert engine.svc.get("alive").state is State.RUNNING
+    engine.runtime.exit(alive.id, 0)
+    await engine.until(alive.id, State.EXITED)
