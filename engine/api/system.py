@@ -12,6 +12,7 @@ from engine import API_VERSION, MIN_API_VERSION, __version__
 from engine.api.app import Routes, backend
 from engine.containers.model import State
 from engine.containers.stats import host_memory
+from engine.emulation import Binfmt
 from engine.runtime.detect import cgroup_mode
 
 PING_HEADERS = {
@@ -87,6 +88,8 @@ async def info(request: web.Request) -> web.Response:
         "Runtimes": {b.runtime.name: {"path": b.runtime.path}},
         "DefaultRuntime": b.runtime.name,
         "RuntimeReason": b.runtime.reason,
+        # Berth's own: the platforms containers can run as here, native first, then emulated (QEMU).
+        "BerthPlatforms": [f"linux/{arch}" for arch in Binfmt().architectures()],
         "Swarm": b.swarm.info(),
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},

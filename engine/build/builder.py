@@ -40,9 +40,12 @@ from engine.build.words import expand_only, name_values, process_word, split_wor
 from engine.containers.model import BUILD_STEP_LABEL
 from engine.containers.service import ContainerService
 from engine.containers.users import resolve_user
+from engine.emulation import check_runnable
 from engine.errors import EngineError, InvalidArgument, NotFound
 from engine.events import EventBus
 from engine.images import reference
+from engine.images.manifest import config_platform, platform_matches
+from engine.images.platform import Platform, host_platform, parse_platform
 from engine.images.service import ImageService
 from engine.state.db import Database
 from engine.storage import overlay
@@ -105,6 +108,7 @@ class Stage:
     config: dict[str, Any] = field(default_factory=dict)
     args: dict[str, str | None] = field(default_factory=dict)
     cmd_set: bool = False
+    platform: str = ""  # what the stage builds for: FROM --platform, else --platform, else "" (the host's)
 
 
 @dataclass
@@ -170,6 +174,7 @@ class Builder:
 
     async def _build(self, run: _Run, dockerfile: Dockerfile) -> str:
         opts = run.options
+        run.global_args.update(platform_args(parse_platform(opts.platform or None), host_platform()))
         self._split_stages(run, dockerfile)
         target = len(run.stages) - 1
         if opts.target:
@@ -219,7 +224,8 @@ class Builder:
                     raise DockerfileError(instr.line, f"no build stage in current context: {instr.command} "
                                                       "before the first FROM (only ARG may come first)")
                 for name, value in self._arg_pairs(run, instr, {}):
-                    run.global_args[name] = value
+                    if value is not None or name not in PLATFORM_ARGS:  # `ARG TARGETARCH` keeps its value
+                        run.global_args[name] = value
             else:
                 current.instructions.append(instr)
         if not run.stages:
@@ -250,6 +256,10 @@ class Builder:
         env = {k: v for k, v in run.global_args.items() if v is not None}
         base = process_word(split_words(stage.from_.rest, run.escape)[0], env, run.escape)
         try:
+            wanted = stage.from_.flag("platform")
+            stage.platform = process_word(wanted, env, run.escape) if wanted else run.options.platform
+            if stage.platform:
+                parse_platform(stage.platform)  # refuses a malformed or non-linux one before any pull
             stage.image_id = await self._base_image(run, stage, base)
         except EngineError as e:
             raise BuildError(f"{e.message} (Dockerfile line {stage.from_.line})") from None
@@ -277,15 +287,19 @@ class Builder:
         for prior in run.stages[:stage.index]:
             if prior.name == name.lower():
                 return prior.image_id
-        return await self._image(run, name)
+        return await self._image(run, name, stage.platform)
 
-    async def _image(self, run: _Run, name: str) -> str:
+    async def _image(self, run: _Run, name: str, platform: str = "") -> str:
         if not run.options.pull:
             with contextlib.suppress(NotFound):
-                return self.images.resolve(name).id
+                local = self.images.resolve(name).id
+                # A local image of another platform than the stage's is not it: pull the right one.
+                have = config_platform(self.steps.image_config(local))
+                if not platform or not have.architecture or platform_matches(have, parse_platform(platform)):
+                    return local
         ref = reference.parse(name)
         run.emit(f"Pulling {ref.familiar()}\n")
-        result = await self.images.pull(name, None, run.options.platform or None)
+        result = await self.images.pull(name, None, platform or None)
         return result.image_id
 
     # ---- steps --------------------------------------------------------------------------
@@ -401,12 +415,14 @@ class Builder:
             raise BuildError(f"unknown instruction: {cmd}")
 
     async def _cached(self, run: _Run, parent: str | None, key: str, created_by: str,
-                      runtime: dict[str, Any]) -> str | None:
+                      runtime: dict[str, Any], platform: str = "") -> str | None:
         """The step's image from the cache: the local one, or with `--cache-from` only what the
         sources hold (`created_by` and `runtime`: the step's history line and config)."""
         if run.options.no_cache:
             return None
         hit = self.cache.lookup(parent, key)
+        if hit is not None and parent is None and not _built_for(self.steps.image_config(hit), platform):
+            hit = None  # FROM scratch: the same step for another platform is another image
         if run.sources is not None:
             if hit is not None and not run.sources.permits(hit):
                 hit = None
@@ -423,9 +439,9 @@ class Builder:
         key = step_key({"kind": "config", "what": description, "config": config})
         parent = stage.image_id
         created_by = f"/bin/sh -c #(nop)  {description}"
-        image = await self._cached(run, parent, key, created_by, config)
+        image = await self._cached(run, parent, key, created_by, config, stage.platform)
         if image is None:
-            image = await self.steps.add(parent, config, created_by, None, run.options.platform or None)
+            image = await self.steps.add(parent, config, created_by, None, stage.platform or None)
             self.cache.record(parent, key, image)
         stage.image_id = image
         stage.config = config
@@ -453,7 +469,7 @@ class Builder:
         created_by = prefix + " ".join(argv)
         key = step_key({"kind": "run", "argv": argv, "args": args, "network": run.options.network_mode})
         parent = stage.image_id
-        image = await self._cached(run, parent, key, created_by, stage.config)
+        image = await self._cached(run, parent, key, created_by, stage.config, stage.platform)
         if image is None:
             if parent is None:
                 raise BuildError("RUN needs a shell: this stage is FROM scratch and has no layers yet")
@@ -472,6 +488,8 @@ class Builder:
             "HostConfig": {"NetworkMode": run.options.network_mode or "bridge",
                            "ExtraHosts": list(run.options.extra_hosts) or None},
         }
+        # A foreign stage's RUN runs under QEMU; without it, say what to install, not "exec format error".
+        check_runnable(config_platform(self.steps.image_config(parent)))
         try:
             c, _ = self.containers.create(body, None)
         except EngineError as e:
@@ -504,7 +522,7 @@ class Builder:
                 raise CommandFailed(argv, code)
             lowers = self.images.layer_dirs(parent)
             with upper_dir_layer(self.containers.data_dir(c.id) / "upper", lowers) as layer:
-                image = await self.steps.add(parent, stage.config, created_by, layer, run.options.platform or None,
+                image = await self.steps.add(parent, stage.config, created_by, layer, stage.platform or None,
                                              container=c.id, cmd=step_cmd)
             run.emit(f"Removing intermediate container {c.short_id}\n")  # docker's own words
             return image
@@ -550,7 +568,7 @@ class Builder:
                             "chmod": chmod_text, "from": from_ is not None})
             created_by = f"/bin/sh -c #(nop) {cmd} {'dir' if any(s.is_dir for s in sources) else 'file'}:" \
                          f"{digest.removeprefix('sha256:')} in {dest} "
-            image = await self._cached(run, parent, key, created_by, stage.config)
+            image = await self._cached(run, parent, key, created_by, stage.config, stage.platform)
             if image is None:
                 unpack = cmd == "ADD"
                 image = await self._write_layer(run, stage, created_by, lambda root: files.copy_into(
@@ -639,7 +657,7 @@ class Builder:
         parent = stage.image_id
         key = step_key({"kind": "workdir", "path": path, "config": config})
         created_by = f"/bin/sh -c #(nop) WORKDIR {path}"
-        image = await self._cached(run, parent, key, created_by, config)
+        image = await self._cached(run, parent, key, created_by, config, stage.platform)
         if image is None:
             created: list[bool] = []
             image = await self._write_layer(run, stage, created_by,
@@ -664,11 +682,30 @@ class Builder:
                 await asyncio.to_thread(root.unmount)
             cfg = config if config is not None else stage.config
             if skip_empty and not any(root.upper.iterdir()):
-                return await self.steps.add(parent, cfg, created_by, None, run.options.platform or None)
+                return await self.steps.add(parent, cfg, created_by, None, stage.platform or None)
             with LayerTarPipe(lambda sink: write_layer_tar(root.upper, sink, lowers)) as layer:
-                return await self.steps.add(parent, cfg, created_by, layer, run.options.platform or None)
+                return await self.steps.add(parent, cfg, created_by, layer, stage.platform or None)
         finally:
             await asyncio.to_thread(root.remove)
+
+
+def _built_for(config: dict[str, Any], platform: str) -> bool:
+    have = config_platform(config)
+    return not have.architecture or platform_matches(have, parse_platform(platform or None))
+
+
+# BuildKit's automatic platform args: global, so FROM lines see them; a stage declares `ARG TARGETARCH`.
+PLATFORM_ARGS = frozenset({"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
+                           "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"})
+
+
+def platform_args(target: Platform, build: Platform) -> dict[str, str | None]:
+    """TARGETPLATFORM=linux/arm/v7, TARGETOS=linux, TARGETARCH=arm, TARGETVARIANT=v7 and the BUILD* set."""
+    out: dict[str, str | None] = {}
+    for prefix, p in (("TARGET", target), ("BUILD", build)):
+        out |= {f"{prefix}PLATFORM": str(p), f"{prefix}OS": p.os, f"{prefix}ARCH": p.architecture,
+                f"{prefix}VARIANT": p.variant or ""}
+    return out
 
 
 PREDEFINED_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -32,17 +33,18 @@ def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
     tar.addfile(info)
 
 
-def busybox_rootfs_tar(dest: Path) -> Path:
-    """A rootfs tar: /bin/busybox, a symlink per applet, /etc/passwd and /etc/group."""
+def busybox_rootfs_tar(dest: Path, binary: str = BUSYBOX) -> Path:
+    """A rootfs tar: /bin/busybox (`binary`, the host's unless another architecture's is given), a
+    symlink per applet (the host's busybox lists them: the same Debian version), /etc/passwd and /etc/group."""
     applets = subprocess.run([BUSYBOX, "--list-full"], check=True, capture_output=True, text=True).stdout.split()
     with tarfile.open(dest, "w") as tar:
         for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root",
                   "home", "var", "home/guest"):
             _add_dir(tar, d, 0o1777 if d == "tmp" else 0o755)
-        info = tar.gettarinfo(BUSYBOX, arcname="bin/busybox")
+        info = tar.gettarinfo(binary, arcname="bin/busybox")
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
-        with open(BUSYBOX, "rb") as f:
+        with open(binary, "rb") as f:
             tar.addfile(info, f)
         for applet in applets:
             if applet == "bin/busybox":
@@ -56,3 +58,41 @@ def busybox_rootfs_tar(dest: Path) -> Path:
                                      b"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
         _add_file(tar, "etc/group", b"root:x:0:\nguest:x:1000:\nusers:x:100:guest\nnogroup:x:65534:\n")
     return dest
+
+
+FOREIGN_CACHE = Path(os.environ.get("BERTH_TEST_CACHE", "/var/cache/berth/tests"))
+_DEB_ARCH = {"arm64": "arm64", "amd64": "amd64", "arm": "armhf", "riscv64": "riscv64"}
+
+
+def foreign_busybox(arch: str, cache: Path = FOREIGN_CACHE) -> Path | None:
+    """Debian's busybox-static for another architecture (`arm64`), fetched once with apt into a private
+    state directory (the host's dpkg is never told about the architecture); None when apt cannot."""
+    deb_arch = _DEB_ARCH.get(arch, arch)
+    root = cache / f"busybox-{deb_arch}"
+    binary = root / "bin" / "busybox"
+    if binary.exists():
+        return binary
+    apt = cache / f"apt-{deb_arch}"
+    for d in (apt / "lists" / "partial", apt / "cache" / "archives" / "partial"):
+        d.mkdir(parents=True, exist_ok=True)
+    opts = ["-q", "-o", f"APT::Architectures={platform_deb_arch()},{deb_arch}", "-o", f"Dir::State::Lists={apt}/lists",
+            "-o", f"Dir::Cache={apt}/cache"]
+    if subprocess.run(["apt-get", *opts, "update"], capture_output=True, cwd=apt, timeout=300).returncode != 0:
+        return None
+    if subprocess.run(["apt-get", *opts, "download", f"busybox-static:{deb_arch}"], capture_output=True, cwd=apt,
+                      timeout=300).returncode != 0:
+        return None
+    debs = sorted(apt.glob(f"busybox-static_*_{deb_arch}.deb"))
+    if not debs:
+        return None
+    unpacked = root.with_name(root.name + ".tmp")
+    shutil.rmtree(unpacked, ignore_errors=True)
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(unpacked)], check=True, capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+    unpacked.rename(root)
+    return binary if binary.exists() else None
+
+
+def platform_deb_arch() -> str:
+    out = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
+    return out.stdout.strip() or "amd64"
