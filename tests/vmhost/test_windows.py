@@ -30,7 +30,7 @@ def test_wsl_listing_in_utf16le_is_decoded_and_parsed() -> None:
         assert [(d.name, d.state, d.version, d.default) for d in distros] == [
             ("Ubuntu", "Running", 2, True), ("berth-default", "Stopped", 2, False),
             ("Legacy Distro", "Stopped", 1, False)]
-    assert decode("berthd ok\n".encode()) == "berthd ok\n"  # a command's own UTF-8 output stays as is
+    assert decode(b"berthd ok\n") == "berthd ok\n"  # a command's own UTF-8 output stays as is
 
 
 def test_wsl_listing_of_nothing_is_empty() -> None:
