@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine import __version__
+from engine import __version__, emulation
 from engine.api.app import build_app
 from engine.backend import Backend
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, DEFAULT_SOCKET, EnginePaths
@@ -153,6 +153,18 @@ def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registr
                    runtime=choice, engine_id=engine_id(db))
 
 
+async def register_emulators() -> None:
+    """QEMU user mode for the architectures the host cannot run, registered after berthd serves (in a
+    machine under emulation every ms of the start counts); a foreign container's create waits for it."""
+    def register() -> tuple[list[str], list[str]]:
+        return emulation.ensure_handlers(), emulation.Binfmt().architectures()
+
+    start = time.monotonic()
+    names, arches = await asyncio.to_thread(register)
+    log.info("binfmt_misc: %s in %.3f s; runs %s", ", ".join(names) or "nothing registered",
+             time.monotonic() - start, " ".join(arches))
+
+
 async def serve(args: argparse.Namespace) -> None:
     sock = socket_path(args.host)
     paths = EnginePaths(root=args.root.resolve(), exec_root=args.exec_root.resolve(), socket=sock)
@@ -195,6 +207,8 @@ async def serve(args: argparse.Namespace) -> None:
             os.chown(sock, 0, grp.getgrnam(args.group).gr_gid)
     log.info("serving the Docker Engine API on unix://%s%s, %.2f s after start", sock,
              " (socket-activated)" if activated else "", since_exec())
+    binfmt = asyncio.create_task(register_emulators())
+
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -202,6 +216,8 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down; containers keep running")
+    with contextlib.suppress(Exception):
+        await binfmt  # a thread: nothing to cancel, and it is short
     if repair is not None and not repair.done():
         repair.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -9,8 +9,10 @@ image's. Handlers berthd did not register are never changed or removed.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_CONF_DIR = Path("/usr/lib/binfmt.d")
 QEMU_DIR = Path("/usr/bin")
 HANDLER_PREFIX = "berth-qemu-"
+log = logging.getLogger(__name__)
 INSTALL_HINT = "install QEMU user-mode emulation (Debian/Ubuntu: apt-get install qemu-user-static)"
 
 # QEMU's name for an architecture -> OCI's (GOARCH)
@@ -180,8 +183,20 @@ class Binfmt:
             except OSError:
                 return []
         native = host_platform().architecture
-        return [name for qemu, oci in QEMU_ARCHES.items() if oci != native
-                for name in [self.register(qemu)] if name is not None]
+        names = []
+        for qemu, oci in QEMU_ARCHES.items():
+            # binfmt_misc is asked before the kernel's own ELF loader: a handler for what the CPU runs
+            # (i386 on x86_64) would put those binaries under QEMU
+            if oci in (native, *_NATIVE_EXTRA.get(native, ())):
+                continue
+            try:
+                name = self.register(qemu)
+            except OSError as e:  # not root, or the kernel refused the line: that architecture stays unrunnable
+                log.warning("cannot register qemu-%s-static with binfmt_misc: %s", qemu, e)
+                continue
+            if name is not None:
+                names.append(name)
+        return names
 
     def unregister(self, name: str) -> None:
         """Remove a handler berthd registered; refuses any other."""
@@ -206,6 +221,22 @@ class Binfmt:
         return platform.architecture not in (native, *_NATIVE_EXTRA.get(native, ()))
 
 
+_ENSURE_LOCK = threading.Lock()
+_ENSURED: set[Binfmt] = set()
+
+
+def ensure_handlers(binfmt: Binfmt | None = None) -> list[str]:
+    """Register what the host lacks, once per process: berthd calls it in the background after it serves,
+    and a foreign container's check calls it too, so one created before that finished waits for it
+    instead of being refused. The handlers outlive berthd (live-restored containers may need them)."""
+    binfmt = binfmt or Binfmt()
+    with _ENSURE_LOCK:
+        if binfmt in _ENSURED:
+            return []
+        _ENSURED.add(binfmt)
+        return binfmt.register_all()
+
+
 def _escape(data: bytes) -> str:
     return "".join(f"\\x{b:02x}" for b in data)
 
@@ -217,6 +248,9 @@ def check_runnable(platform: Platform, binfmt: Binfmt | None = None) -> None:
     binfmt = binfmt or Binfmt()
     if platform.os and platform.os != "linux":
         raise InvalidArgument(f"image operating system {platform.os!r} cannot be used on this platform")
+    if platform.architecture in binfmt.architectures():
+        return
+    ensure_handlers(binfmt)  # waits for berthd's background registration if it is under way
     if platform.architecture in binfmt.architectures():
         return
     qemu = _OCI_TO_QEMU.get(platform.architecture)

@@ -2,9 +2,9 @@
 amd64 host under QEMU user mode, is pulled by platform from a two-platform index on a loopback
 docker-registry, and is built for with `docker build --platform`.
 
-Running arm64 needs a binfmt_misc handler for aarch64: berthd registers one at start once the lead wires
-`Binfmt().register_all()` into the daemon; until then these tests use the host's (Debian's
-qemu-user-static registers one) and skip without it.
+Running arm64 needs a binfmt_misc handler for aarch64: berthd registers the ones the host lacks in the
+background once it serves (engine.daemon.register_emulators), or the host has its own (Debian's
+qemu-user-static under systemd registers them).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.emulation import Binfmt
+from engine.emulation import HANDLER_PREFIX, Binfmt
 from engine.images.platform import host_platform
 from tests.support.busybox import busybox_rootfs_tar, foreign_busybox
 from tests.support.cli import docker_bytes as docker
@@ -60,6 +60,34 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 def _text(env: dict[str, str], *args: str) -> str:
     return ok(docker(env, *args))
+
+
+def test_berthd_registers_missing_handlers_after_it_serves(tmp_path: Path) -> None:
+    """Takes away berthd's riscv64 handler (handlers outlive berthd; the host's own are never touched),
+    starts a berthd and sees it registered again, with the fix-binary flag, and listed in /info."""
+    binfmt = Binfmt()
+    assert binfmt.emulator("riscv64") is not None, "qemu-user-static is installed (the README's commands)"
+    had = binfmt.handled("riscv64")
+    assert had is None or had.name.startswith(HANDLER_PREFIX), "the host registers riscv64 itself"
+    if had is not None:
+        binfmt.unregister(had.name)
+    daemon = Berthd(tmp_path / "berthd")
+    try:
+        daemon.start()
+        deadline = time.monotonic() + 10
+        while "binfmt_misc: " not in daemon.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        handler = binfmt.handled("riscv64")
+        assert handler is not None and handler.name == HANDLER_PREFIX + "riscv64" and "F" in handler.flags
+        status, _, body = daemon.api.request("GET", "/info")
+        assert status == 200 and "linux/riscv64" in json.loads(body)["BerthPlatforms"]
+        log = daemon.log.read_text()
+        served = log.index("serving the Docker Engine API")
+        registered = log.index("binfmt_misc: ")
+        assert served < registered, "registered after serving, not on the start's path"
+        print("\n" + log[registered:log.index("\n", registered)])
+    finally:
+        daemon.cleanup()
 
 
 def test_run_arm64_image_under_emulation(arm64_image: str, docker_env: dict[str, str]) -> None:

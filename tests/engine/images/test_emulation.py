@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.emulation import HANDLER_PREFIX, Binfmt, check_platform, check_runnable, parse_conf, parse_entry
+from engine.emulation import (
+    HANDLER_PREFIX,
+    Binfmt,
+    check_platform,
+    check_runnable,
+    ensure_handlers,
+    parse_conf,
+    parse_entry,
+)
 from engine.errors import InvalidArgument, NotFound
 from engine.images.platform import Platform, host_platform
 from tests.engine.storage.tarbuild import requires_root
@@ -20,7 +28,13 @@ AARCH64_ENTRY = ("enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\no
 ARM64 = Platform("linux", "arm64")
 
 
-def fake(tmp_path: Path, *, entries: dict[str, str] | None = None, emulators: tuple[str, ...] = ("aarch64",)) -> Binfmt:
+I386_CONF = (r":qemu-i386:M::\x7f\x45\x4c\x46\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x03\x00"
+             r":\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
+             r":/usr/libexec/qemu-binfmt/i386-binfmt-P:OPF")
+
+
+def fake(tmp_path: Path, *, entries: dict[str, str] | None = None,
+         emulators: tuple[str, ...] = ("aarch64", "i386")) -> Binfmt:
     proc, conf, bin_ = tmp_path / "binfmt", tmp_path / "conf", tmp_path / "bin"
     for d in (proc, conf, bin_):
         d.mkdir(parents=True)
@@ -29,6 +43,7 @@ def fake(tmp_path: Path, *, entries: dict[str, str] | None = None, emulators: tu
     for name, text in (entries or {}).items():
         (proc / name).write_text(text)
     (conf / "qemu-aarch64.conf").write_text("# from qemu-user-static\n" + AARCH64_CONF + "\n")
+    (conf / "qemu-i386.conf").write_text(I386_CONF + "\n")
     for arch in emulators:
         exe = bin_ / f"qemu-{arch}-static"
         exe.write_text("#!/bin/true\n")
@@ -64,6 +79,22 @@ def test_registers_only_what_the_host_lacks(tmp_path: Path) -> None:
 
     disabled = fake(tmp_path / "c", entries={"qemu-aarch64": AARCH64_ENTRY.replace("enabled", "disabled")})
     assert "arm64" not in disabled.architectures()
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(host_platform().architecture != "amd64", reason="the fake is an amd64 host's")
+def test_ensure_handlers_registers_once_and_a_foreign_check_waits_for_it(tmp_path: Path) -> None:
+    b = fake(tmp_path)
+    # binfmt_misc is asked before the kernel's ELF loader: i386, which x86_64 runs itself, is never taken
+    assert ensure_handlers(b) == [HANDLER_PREFIX + "aarch64"]
+    assert ensure_handlers(b) == []  # once per process: berthd's background start and a create share it
+    (b.binfmt_dir / "register").write_text("")
+    # a create before the background registration ran registers first (the fake's kernel adds no entry,
+    # so it is still refused, saying the handler is missing)
+    lazy = fake(tmp_path / "lazy")
+    with pytest.raises(InvalidArgument, match="no binfmt_misc handler"):
+        check_runnable(ARM64, lazy)
+    assert (lazy.binfmt_dir / "register").read_text().startswith(":berth-qemu-aarch64:")
 
 
 @pytest.mark.unit
@@ -108,9 +139,12 @@ _ARCH = "riscv64"
                     reason="needs binfmt_misc and qemu-user-static")
 def test_real_registration_on_this_host() -> None:
     """Registers riscv64 when the host lacks it, sees the kernel's entry, removes only its own."""
-    before = {h.name for h in REAL.handlers()}
-    if REAL.handled(_ARCH) is not None:
+    ours = REAL.handled(_ARCH)
+    if ours is not None and not ours.name.startswith(HANDLER_PREFIX):
         pytest.skip("the host already handles riscv64; berthd must not touch it")
+    if ours is not None:  # a berthd registered it before (they outlive it): start from none
+        REAL.unregister(ours.name)
+    before = {h.name for h in REAL.handlers()}
     name = REAL.register(_ARCH)
     try:
         assert name == HANDLER_PREFIX + _ARCH
@@ -122,3 +156,5 @@ def test_real_registration_on_this_host() -> None:
         if name:
             REAL.unregister(name)
     assert {h.name for h in REAL.handlers()} == before
+    if ours is not None:
+        REAL.register(_ARCH)
