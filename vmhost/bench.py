@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import tarfile
@@ -20,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vmhost.arch import ARCHES
-from vmhost.image import GuestImage, build
+from vmhost.arch import ARCHES, arch
+from vmhost.image import GuestImage, build, cache_dir
 from vmhost.machines import Machine, Machines
 from vmhost.ports import UnixHTTPConnection, engine_get
 
@@ -91,9 +92,13 @@ class Reclaim:
         while True:
             peak = max(peak, _resident(self._qemu()))
             _, info = _api(self.machine, "GET", f"/containers/{cid}/json")
-            if not json.loads(info)["State"]["Running"]:
+            state = json.loads(info)["State"]
+            if not state["Running"]:
                 break
             time.sleep(0.5)
+        if state["ExitCode"] != 0:
+            raise RuntimeError(f"the container that touches memory failed (exit {state['ExitCode']}): "
+                               f"{state.get('Error') or 'is --busybox a binary of the guest architecture?'}")
         touched = time.monotonic() - t0
         _api(self.machine, "DELETE", f"/containers/{cid}?force=1")
         samples = []
@@ -142,6 +147,17 @@ class Reclaim:
               f"{imported:.0f} s), {_mb(removed)} 5 s after removing it, {_mb(trimmed)} after fstrim")
 
 
+def guest_busybox(guest_arch: str) -> Path:
+    """A static busybox the guest runs natively: the host's for its own architecture, else the one the
+    e2e tests unpack from Debian's arm64 package into the guest image cache."""
+    if guest_arch == platform.machine():
+        return Path("/bin/busybox")
+    path = cache_dir() / f"busybox-{arch(guest_arch).debian}" / "bin" / "busybox"
+    if not path.exists():
+        raise SystemExit(f"no {guest_arch} busybox at {path}: pass --busybox, or run tests/e2e/test_machine.py once")
+    return path
+
+
 def guest_timeline(serial_log: Path) -> list[str]:
     """berth-init's phase lines from the console ("berth-init: <uptime> <phase>")."""
     try:
@@ -163,17 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", type=Path, help="a built guest image directory (default: build or reuse)")
     parser.add_argument("--reclaim", action="store_true",
                         help="also measure memory and disk given back to the host (needs a static busybox)")
-    parser.add_argument("--busybox", type=Path, default=Path("/bin/busybox"),
-                        help="static busybox for the guest's architecture (--reclaim)")
+    parser.add_argument("--busybox", type=Path, default=None,
+                        help="static busybox for the guest's architecture (--reclaim; default: one found here)")
     parser.add_argument("--touch-mib", type=int, default=1024, help="memory a container touches (--reclaim)")
     parser.add_argument("--image-mb", type=int, default=500, help="size of the image added and removed (--reclaim)")
     args = parser.parse_args(argv)
     if args.image:
         bench(args, GuestImage(args.image))
         return 0
-    for arch in args.arch or [None]:
+    for guest_arch in args.arch or [None]:
         t0 = time.monotonic()
-        image = build(guest_arch=arch)
+        image = build(guest_arch=guest_arch)
         print(f"guest image {image.path.name} ({image.arch}): ready in {time.monotonic() - t0:.1f} s "
               f"(built in {image.manifest.get('build_seconds')} s when it was built)")
         bench(args, image)
@@ -215,7 +231,7 @@ def bench(args: argparse.Namespace, image: GuestImage) -> None:
             for line in guest_timeline(machine.boot_log):
                 print(f"    {line}")
             if args.reclaim and run == args.runs:
-                reclaim = Reclaim(machines, machine, args.busybox, base)
+                reclaim = Reclaim(machines, machine, args.busybox or guest_busybox(image.arch), base)
                 reclaim.memory(args.touch_mib)
                 reclaim.disk(args.image_mb)
             t = time.monotonic()

@@ -44,9 +44,10 @@ RECIPE = REPO / "resources" / "guest"
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Direct kernel boot. The root is found by label: virtio disks enumerate in PCI order, not in the order
-# given to QEMU, so the seed disk may come first. eth0 matches what berth-init configures.
+# given to QEMU, so the seed disk may come first. eth0 matches what berth-init configures. The crypto
+# self-tests cost half a second of boot under emulation (initcall_debug); Debian's packages test again.
 CMDLINE = ("root=LABEL=berth-root rw console={console} init=/sbin/berth-init net.ifnames=0 quiet "
-           "mitigations=off")
+           "mitigations=off cryptomgr.notests")
 
 Progress = Callable[[str], None]
 
@@ -262,7 +263,7 @@ def build(cache: Path | None = None, mirror: str | None = None, progress: Progre
         _bootstrap_cached(root, guest, cache, mirror or apt_mirror(), progress)
         _install_berthd(root, guest, cache / "wheels", progress)
         _configure(root, progress)
-        kernel_version = _finish(root, out, progress)
+        kernel_version = _finish(root, guest, out, progress)
         packages = _packages(root)
         progress("writing the root file system")
         _make_disk(root, out, work, key, epoch)
@@ -392,7 +393,12 @@ def _configure(root: Path, progress: Progress) -> None:
     (root / "etc" / "machine-id").write_text("")
 
 
-def _finish(root: Path, out: Path, progress: Progress) -> str:
+def foreign_emulators(guest: Arch) -> set[str]:
+    """The qemu-user emulators a guest keeps: one for each other architecture Berth ships a guest for."""
+    return {f"qemu-{other.name}-static" for other in ARCHES.values() if other != guest}
+
+
+def _finish(root: Path, guest: Arch, out: Path, progress: Progress) -> str:
     progress("pruning and making the initramfs")
     for pattern in _lines(RECIPE / "prune.txt"):
         for path in root.glob(pattern):
@@ -400,6 +406,10 @@ def _finish(root: Path, out: Path, progress: Progress) -> str:
                 shutil.rmtree(path)
             else:
                 path.unlink()
+    keep = foreign_emulators(guest)
+    for emulator in (root / "usr" / "bin").glob("qemu-*-static"):
+        if emulator.name not in keep:
+            emulator.unlink()
     versions = sorted(p.name for p in (root / "usr" / "lib" / "modules").iterdir())
     if len(versions) != 1:
         raise ImageError(f"expected one kernel in the image, found {versions}")

@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 from vmhost.agent import guest_phase
-from vmhost.image import GuestImage, apt_mirror, find_image, initramfs, prepare_kernel, recipe_key
+from vmhost.arch import ARCHES
+from vmhost.image import (
+    RECIPE,
+    GuestImage,
+    apt_mirror,
+    find_image,
+    foreign_emulators,
+    initramfs,
+    prepare_kernel,
+    recipe_key,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -130,3 +140,9 @@ def test_a_kernel_without_an_xz_payload_boots_as_it_is(tmp_path: Path) -> None:
 
 def test_guest_phase_after_firmware_output() -> None:
     assert guest_phase("Booting from ROM..\x1bc\x1b[?7lberth-init: 5.86 started") == "started (5.9 s)"
+
+
+def test_each_guest_keeps_the_emulator_of_the_other_architecture_only() -> None:
+    assert foreign_emulators(ARCHES["x86_64"]) == {"qemu-aarch64-static"}
+    assert foreign_emulators(ARCHES["aarch64"]) == {"qemu-x86_64-static"}
+    assert "qemu-user-static" in (RECIPE / "packages.txt").read_text().split()
