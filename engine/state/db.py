@@ -29,8 +29,25 @@ class Database:
         self._lock = threading.RLock()
 
     def ensure_schema(self, ddl: str) -> None:
-        """Run idempotent DDL (CREATE TABLE IF NOT EXISTS ...)."""
-        self.conn.executescript(ddl)
+        """Run idempotent DDL (CREATE TABLE IF NOT EXISTS ...), all of it or none.
+
+        A service may make its tables late (the build cache's, at the first build) while another
+        thread is inside `transaction()`. executescript COMMITs whatever transaction is open on the
+        shared connection, so it waits for the lock like any writer; from inside a transaction on
+        this thread it would commit that one half-way, which is refused.
+        """
+        with self._lock:
+            if self.conn.in_transaction:
+                raise RuntimeError("ensure_schema inside a transaction would commit it half-way")
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE;\n{ddl}\nCOMMIT;")
+            finally:
+                # a statement failed between BEGIN and COMMIT: none of the DDL stays
+                self._rollback_open()
+
+    def _rollback_open(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

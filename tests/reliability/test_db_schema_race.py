@@ -5,7 +5,8 @@ The crash test met it: the first build after berthd starts makes the build cache
 shared connection) on the event loop's thread while a worker thread was inside `transaction()`
 (volume refs dropped by `docker rm -f`). The worker's COMMIT then failed ("cannot commit - no
 transaction is active"), the removal answered 500 and stopped half-done, and what the worker had
-written so far was already committed: a transaction that is not atomic.
+written so far was already committed: a transaction that is not atomic. ensure_schema now takes the
+transactions' lock.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from engine.state.db import Database
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.xfail(strict=True, reason="engine/state/db.py ensure_schema runs executescript outside the "
-                                       "transactions' lock: fix proposed in the reliability report")
 def test_ensure_schema_waits_for_another_threads_transaction(tmp_path: Path) -> None:
     db = Database(tmp_path / "berth.db")
     db.ensure_schema("CREATE TABLE IF NOT EXISTS t (x INTEGER);")
