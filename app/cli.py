@@ -6,41 +6,95 @@ No Qt is imported here: the CLI starts fast and runs where no display exists.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from app import __version__
-from app.display import (
-    command_text,
-    container_name,
-    format_table,
-    human_ago,
-    human_size,
-    ports_text,
-    short_id,
-)
-from engine.client import (
-    CLIENT_API_VERSION,
-    EngineClient,
-    EngineClientError,
-    EngineUnreachable,
-    build_output,
-    default_engine_url,
-    split_reference,
-)
-from engine.client.tls import TLSFiles
+from app.display import short_id
+from engine.client.address import default_engine_url
+from engine.client.errors import EngineClientError, EngineUnreachable
+
+if TYPE_CHECKING:
+    from engine.client import EngineClient
+    from engine.client.tls import TLSFiles
 
 # docker's convention: 125 when the engine refused to run the container, so scripts can tell it
 # apart from the container's own exit code.
 EXIT_RUN_FAILED = 125
 
 
+class _Parser(argparse.ArgumentParser):
+    """docker exits 125 on a usage error (a wrong flag), and says where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        if "invalid choice" in message and self.prog == "berth":
+            word = message.split("'")[1] if "'" in message else ""
+            self.exit(1, f"berth: unknown command: berth {word}\n\nRun 'berth --help' for more information\n")
+        self.exit(EXIT_RUN_FAILED, f"berth: {message}\n\nRun '{self.prog} --help' for more information\n")
+
+
+def _ps_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running only)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only show container ids")
+    p.add_argument("-f", "--filter", action="append", default=[], help="filter, e.g. name=web, status=exited")
+    p.add_argument("--format", help="json, table, or a template such as {{.ID}} {{.Names}}")
+    p.add_argument("-n", "--last", type=int, help="show the n last created containers")
+    p.add_argument("-l", "--latest", action="store_true", help="show the latest created container")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
+
+
+def _images_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="show intermediate images too")
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
+    p.add_argument("--digests", action="store_true", help="show digests")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("--format", help="json, table, or a template such as {{.Repository}}:{{.Tag}}")
+    p.add_argument("-f", "--filter", action="append", default=[], help="filter, e.g. dangling=true")
+    p.add_argument("repository", nargs="?", help="only this repository[:tag]")
+
+
+def _create_flags(p: argparse.ArgumentParser, run: bool) -> None:
+    if run:
+        p.add_argument("-d", "--detach", action="store_true", help="run in the background and print its id")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    p.add_argument("--name", help="name the container")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:]HOST:CONTAINER[/PROTO]",
+                   help="publish a port")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port")
+    p.add_argument("--expose", action="append", default=[], help="expose a port")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind or volume")
+    p.add_argument("--mount", action="append", default=[], help="type=bind|volume|tmpfs,source=,target=[,readonly]")
+    p.add_argument("-e", "--env", action="append", default=[], help="set an environment variable KEY=VALUE")
+    p.add_argument("--env-file", action="append", default=[], help="read environment variables from a file")
+    p.add_argument("-l", "--label", action="append", default=[], help="set a label KEY=VALUE")
+    p.add_argument("--network", "--net", help="connect to this network")
+    p.add_argument("--platform", help="os/arch of the image, e.g. linux/amd64")
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("-u", "--user", help="user name or uid[:gid]")
+    p.add_argument("-h", "--hostname", help="container host name")
+    p.add_argument("--entrypoint", help="override the image's entrypoint")
+    p.add_argument("--restart", default="no", help="no, on-failure[:N], always, unless-stopped")
+    p.add_argument("--privileged", action="store_true", help="give extended privileges")
+    p.add_argument("--init", action="store_true", help="run an init inside the container")
+    p.add_argument("-m", "--memory", help="memory limit, e.g. 512m")
+    p.add_argument("--cpus", help="number of CPUs")
+    p.add_argument("--pull", default="missing", choices=["always", "missing", "never"], help="pull policy")
+    p.add_argument("--health-cmd", help="command to check health")
+    p.add_argument("--health-interval", help="time between checks (e.g. 30s)")
+    p.add_argument("--health-retries", type=int, help="failures before unhealthy")
+    p.add_argument("--help", action="help", help="show this help")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="command and its arguments")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="berth", description="Manage containers on a Berth or Docker engine.")
+    parser = _Parser(prog="berth", description="Manage containers on a Berth or Docker engine.")
     parser.add_argument(
         "-H",
         "--host",
@@ -54,15 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tlscert", metavar="FILE", help="client certificate (implies --tlsverify)")
     parser.add_argument("--tlskey", metavar="FILE", help="client key (implies --tlsverify)")
     parser.add_argument("--version", action="version", version=f"berth {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
-    ps = commands.add_parser("ps", help="list containers")
-    ps.add_argument("-a", "--all", action="store_true", help="show all containers (default: running only)")
-    ps.add_argument("-q", "--quiet", action="store_true", help="only show container ids")
+    def verb(name: str, help: str, *aliases: str, add_help: bool = True) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, aliases=list(aliases), add_help=add_help)
 
-    commands.add_parser("images", help="list images")
+    _ps_flags(verb("ps", "list containers"))
+    _images_flags(verb("images", "list images"))
 
-    build = commands.add_parser("build", help="build an image from a folder with a Dockerfile (classic builder)")
+    build = verb("build", "build an image from a folder with a Dockerfile (classic builder)")
     build.add_argument("-t", "--tag", action="append", default=[], metavar="TAG",
                        help="name the image, e.g. myapp:1.0 (may be given more than once)")
     build.add_argument("-f", "--file", metavar="DOCKERFILE",
@@ -72,64 +126,210 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     build.add_argument("context", metavar="DIR", help="the build context: the folder sent to the engine")
 
-    run = commands.add_parser("run", help="create and start a container")
-    run.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    run.add_argument("-d", "--detach", action="store_true", help="run in the background and print its id")
-    run.add_argument("--name", help="name the container")
-    run.add_argument("image", metavar="IMAGE")
-    run.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="command and its arguments")
+    _create_flags(verb("run", "create and start a container", add_help=False), run=True)
+    _create_flags(verb("create", "create a container", add_help=False), run=False)
 
-    commands.add_parser("version", help="show the CLI's and the engine's versions")
+    for name, help in (("start", "start containers"), ("stop", "stop containers"),
+                       ("restart", "restart containers"), ("kill", "kill containers"),
+                       ("pause", "pause containers"), ("unpause", "unpause containers"),
+                       ("rm", "remove containers"), ("wait", "wait for containers to exit, print their codes")):
+        p = verb(name, help)
+        if name == "start":
+            p.add_argument("-a", "--attach", action="store_true", help="attach its output")
+            p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
+        if name in ("stop", "restart"):
+            p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="seconds before killing")
+        if name == "kill":
+            p.add_argument("-s", "--signal", default="SIGKILL", help="signal to send")
+        if name == "rm":
+            p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+            p.add_argument("-v", "--volumes", action="store_true", help="remove its anonymous volumes")
+            p.add_argument("-l", "--link", action="store_true", help="remove the link, not the container")
+        p.add_argument("containers", metavar="CONTAINER", nargs="+")
+
+    rename = verb("rename", "rename a container")
+    rename.add_argument("container")
+    rename.add_argument("new_name")
+    update = verb("update", "change a container's restart policy or limits")
+    update.add_argument("--restart")
+    update.add_argument("-m", "--memory")
+    update.add_argument("--cpus")
+    update.add_argument("containers", metavar="CONTAINER", nargs="+")
+
+    logs = verb("logs", "show a container's output")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow the output")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    logs.add_argument("--since", help="since a time (2026-01-02T13:23:37Z) or a duration ago (10m)")
+    logs.add_argument("--until", help="until a time or a duration ago")
+    logs.add_argument("-n", "--tail", default="all", help="lines from the end (default: all)")
+    logs.add_argument("container")
+
+    exec_ = verb("exec", "run a command in a running container")
+    exec_.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    exec_.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    exec_.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    exec_.add_argument("-e", "--env", action="append", default=[], help="set an environment variable")
+    exec_.add_argument("-u", "--user", help="user name or uid[:gid]")
+    exec_.add_argument("-w", "--workdir", help="working directory")
+    exec_.add_argument("--privileged", action="store_true", help="extended privileges")
+    exec_.add_argument("container")
+    exec_.add_argument("cmd")
+    exec_.add_argument("args", nargs=argparse.REMAINDER)
+
+    inspect = verb("inspect", "low-level information on containers, images, volumes, networks")
+    inspect.add_argument("-f", "--format", help="a template, e.g. {{.State.Status}}")
+    inspect.add_argument("--type", choices=["container", "image", "volume", "network"])
+    inspect.add_argument("-s", "--size", action="store_true", help="container sizes")
+    inspect.add_argument("names", metavar="NAME", nargs="+")
+
+    for name, help in (("top", "a container's processes"), ("port", "a container's published ports"),
+                       ("diff", "files changed in a container"), ("export", "a container's files as a tar")):
+        p = verb(name, help)
+        p.add_argument("container")
+        if name == "top":
+            p.add_argument("ps_args", nargs="*")
+        if name == "port":
+            p.add_argument("port", nargs="?", help="PORT[/PROTO]")
+        if name == "export":
+            p.add_argument("-o", "--output", help="write to a file, not stdout")
+    cp = verb("cp", "copy files between a container and here (CONTAINER:PATH)")
+    cp.add_argument("-a", "--archive", action="store_true")
+    cp.add_argument("-L", "--follow-link", action="store_true")
+    cp.add_argument("source")
+    cp.add_argument("dest")
+    stats = verb("stats", "containers' resource use")
+    stats.add_argument("-a", "--all", action="store_true")
+    stats.add_argument("--no-stream", action="store_true", help="one reading, then exit")
+    stats.add_argument("--format")
+    stats.add_argument("containers", metavar="CONTAINER", nargs="*")
+
+    pull = verb("pull", "pull an image from a registry")
+    pull.add_argument("-q", "--quiet", action="store_true")
+    pull.add_argument("--platform")
+    pull.add_argument("image")
+    push = verb("push", "push an image to a registry")
+    push.add_argument("-q", "--quiet", action="store_true")
+    push.add_argument("image")
+    login = verb("login", "log in to a registry")
+    login.add_argument("-u", "--username")
+    login.add_argument("-p", "--password")
+    login.add_argument("--password-stdin", action="store_true")
+    login.add_argument("server", nargs="?")
+    logout = verb("logout", "log out of a registry")
+    logout.add_argument("server", nargs="?")
+    rmi = verb("rmi", "remove images")
+    rmi.add_argument("-f", "--force", action="store_true")
+    rmi.add_argument("--no-prune", action="store_true")
+    rmi.add_argument("images", metavar="IMAGE", nargs="+")
+    tag = verb("tag", "name an image")
+    tag.add_argument("source")
+    tag.add_argument("target")
+    history = verb("history", "an image's layers")
+    history.add_argument("-q", "--quiet", action="store_true")
+    history.add_argument("--no-trunc", action="store_true")
+    history.add_argument("-H", "--human", action="store_true", default=True)
+    history.add_argument("--format")
+    history.add_argument("image")
+    save = verb("save", "images as a tar")
+    save.add_argument("-o", "--output")
+    save.add_argument("images", metavar="IMAGE", nargs="+")
+    load = verb("load", "images from a tar")
+    load.add_argument("-i", "--input")
+    load.add_argument("-q", "--quiet", action="store_true")
+    import_ = verb("import", "a file system tar as an image")
+    import_.add_argument("-c", "--change", action="append", default=[])
+    import_.add_argument("-m", "--message")
+    import_.add_argument("file")
+    import_.add_argument("reference", nargs="?")
+
+    volume = verb("volume", "manage volumes").add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    p = volume.add_parser("ls", aliases=["list"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format")
+    p = volume.add_parser("create")
+    p.add_argument("-d", "--driver", default="local")
+    p.add_argument("-o", "--opt", action="append", default=[])
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("name", nargs="?")
+    p = volume.add_parser("rm", aliases=["remove"])
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("names", nargs="+")
+    p = volume.add_parser("inspect")
+    p.add_argument("-f", "--format")
+    p.add_argument("names", nargs="+")
+    p = volume.add_parser("prune")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-f", "--force", action="store_true")
+
+    network = verb("network", "manage networks").add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    p = network.add_parser("ls", aliases=["list"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format")
+    p.add_argument("--no-trunc", action="store_true")
+    p = network.add_parser("create")
+    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("--internal", action="store_true")
+    p.add_argument("--attachable", action="store_true")
+    p.add_argument("--subnet")
+    p.add_argument("--gateway")
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("name")
+    p = network.add_parser("rm", aliases=["remove"])
+    p.add_argument("names", nargs="+")
+    p = network.add_parser("inspect")
+    p.add_argument("-f", "--format")
+    p.add_argument("names", nargs="+")
+    for name in ("connect", "disconnect"):
+        p = network.add_parser(name)
+        if name == "connect":
+            p.add_argument("--alias", action="append", default=[])
+            p.add_argument("--ip")
+        else:
+            p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("network")
+        p.add_argument("container")
+    p = network.add_parser("prune")
+    p.add_argument("-f", "--force", action="store_true")
+
+    system = verb("system", "engine-wide information and cleanup").add_subparsers(dest="verb", required=True,
+                                                                                   parser_class=_Parser)
+    p = system.add_parser("info")
+    p.add_argument("-f", "--format")
+    p = system.add_parser("df")
+    p.add_argument("--format")
+    p = system.add_parser("prune")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--volumes", action="store_true")
+    for events in (system.add_parser("events"), verb("events", "the engine's events as they happen")):
+        events.add_argument("--since")
+        events.add_argument("--until")
+        events.add_argument("-f", "--filter", action="append", default=[])
+        events.add_argument("--format")
+    info = verb("info", "engine-wide information")
+    info.add_argument("-f", "--format")
+
+    context = verb("context", "the engines berth knows").add_subparsers(dest="verb", required=True,
+                                                                         parser_class=_Parser)
+    p = context.add_parser("ls", aliases=["list"])
+    p.add_argument("--format")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+    completion = verb("completion", "print a shell completion script (bash, zsh, powershell)")
+    completion.add_argument("shell", choices=["bash", "zsh", "powershell"])
+
+    verb("version", "show the CLI's and the engine's versions")
     # Listed for --help; `main` hands these to their own parsers.
-    commands.add_parser("compose", help="multi-container projects (berth compose --help)", add_help=False)
-    commands.add_parser("machine", help="Linux VMs running berthd (berth machine --help)", add_help=False)
+    verb("compose", "multi-container projects (berth compose --help)", add_help=False)
+    verb("machine", "Linux VMs running berthd (berth machine --help)", add_help=False)
     return parser
 
 
-async def cmd_ps(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
-    items = await engine.containers(all=args.all)
-    items.sort(key=lambda item: int(item.get("Created", 0)), reverse=True)
-    if args.quiet:
-        for item in items:
-            print(short_id(str(item.get("Id", ""))), file=out)
-        return 0
-    rows = [
-        [
-            short_id(str(item.get("Id", ""))),
-            str(item.get("Image", "")),
-            command_text(item),
-            human_ago(float(item.get("Created", 0))),
-            str(item.get("Status", "")),
-            ports_text(item.get("Ports")),
-            container_name(item),
-        ]
-        for item in items
-    ]
-    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    print(format_table(headers, rows), file=out)
-    return 0
-
-
-async def cmd_images(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
-    rows: list[list[str]] = []
-    for image in sorted(await engine.images(), key=lambda i: int(i.get("Created", 0)), reverse=True):
-        tags = image.get("RepoTags") or ["<none>:<none>"]
-        for tag in tags:
-            repository, _, name = str(tag).rpartition(":")
-            rows.append(
-                [
-                    repository or "<none>",
-                    name or "<none>",
-                    short_id(str(image.get("Id", ""))),
-                    human_ago(float(image.get("Created", 0))),
-                    human_size(float(image.get("Size", 0))),
-                ]
-            )
-    print(format_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows), file=out)
-    return 0
-
-
 async def cmd_build(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
+    from engine.client import build_output, split_reference
+
     # As the docker CLI: -f is relative to where berth runs, not to the folder.
     dockerfile = str(Path(args.file).absolute()) if args.file else "Dockerfile"
     tags: list[str] = args.tag
@@ -160,44 +360,9 @@ async def cmd_build(engine: EngineClient, args: argparse.Namespace, out: TextIO)
     return 0
 
 
-async def cmd_run(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = {
-        "Image": args.image,
-        "Cmd": list(args.cmd) or None,
-        "AttachStdout": not args.detach,
-        "AttachStderr": not args.detach,
-        "Tty": False,
-        "OpenStdin": False,
-    }
-    try:
-        id = await engine.create_container(config, name=args.name)
-    except EngineClientError as exc:
-        print(f"berth: {exc.message}", file=err)
-        return EXIT_RUN_FAILED
-    try:
-        await engine.start(id)
-    except EngineClientError as exc:
-        print(f"berth: {exc.message}", file=err)
-        if args.rm:
-            await engine.remove(id, force=True)
-        return EXIT_RUN_FAILED
-    if args.detach:
-        print(id, file=out)
-        return 0
-    try:
-        async for chunk in engine.stream_logs(id, follow=True):
-            stream = err if chunk.stream == "stderr" else out
-            stream.write(chunk.text)
-            stream.flush()
-        code = await engine.wait(id)
-    finally:
-        if args.rm:
-            # Removed here rather than with HostConfig.AutoRemove, so the exit code is read first.
-            await engine.remove(id, force=True)
-    return code
-
-
 async def cmd_version(engine: EngineClient, args: argparse.Namespace, out: TextIO) -> int:
+    from engine.client import CLIENT_API_VERSION
+
     print(f"Client: Berth CLI\n Version:     {__version__}\n API version: {CLIENT_API_VERSION}", file=out)
     version = await engine.version()
     print(
@@ -213,6 +378,8 @@ async def cmd_version(engine: EngineClient, args: argparse.Namespace, out: TextI
 
 def engine_tls(args: argparse.Namespace) -> TLSFiles | None:
     """The docker CLI's TLS flags; None leaves it to $DOCKER_TLS_VERIFY."""
+    from engine.client.tls import TLSFiles
+
     if not (args.tlsverify or args.tlscacert or args.tlscert or args.tlskey):
         return None
     base = TLSFiles.from_dir(Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker"))
@@ -224,6 +391,10 @@ def engine_tls(args: argparse.Namespace) -> TLSFiles | None:
 
 
 async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import asyncio
+
+    from engine.client import EngineClient
+
     url = args.host or default_engine_url()
     remote = None
     if url.startswith("ssh://"):
@@ -239,32 +410,111 @@ async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return 1
     try:
         async with EngineClient(url, engine_tls(args)) as engine:
-            return await run_command(engine, args, out, err)
+            return await guarded(run_command(engine, args, out, err), err)
     finally:
         if remote is not None:
             remote.close()
 
 
-async def run_command(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+async def guarded(work: Any, err: TextIO) -> int:
+    """A verb's exit code; the engine's refusals printed as docker prints them, with what to do."""
+    from app.cli_format import FormatError
+
     try:
-        if args.command == "ps":
-            return await cmd_ps(engine, args, out)
-        if args.command == "images":
-            return await cmd_images(engine, args, out)
-        if args.command == "build":
-            return await cmd_build(engine, args, out)
-        if args.command == "run":
-            return await cmd_run(engine, args, out, err)
-        if args.command == "version":
-            return await cmd_version(engine, args, out)
+        return int(await work)
     except EngineUnreachable as exc:
-        why = "is berthd running? start it with: berthd" if exc.url.endswith("/berth.sock") else exc.reason
-        print(f"berth: cannot reach the engine at {exc.url}: {why}", file=err)
+        print(unreachable_text(exc), file=err)
         return 1
     except EngineClientError as exc:
-        print(f"berth: {exc.message}", file=err)
+        print(f"Error response from daemon: {exc.message}", file=err)
         return 1
-    raise AssertionError(f"unknown command {args.command}")
+    except (FormatError, ValueError, OSError) as exc:
+        print(f"berth: {exc}", file=err)
+        return 1
+
+
+def unreachable_text(exc: EngineUnreachable) -> str:
+    why = "is berthd running? start it with: berthd" if exc.url.endswith("/berth.sock") else exc.reason
+    return f"berth: cannot reach the engine at {exc.url}: {why}"
+
+
+async def run_command(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from app import cli_containers as containers
+    from app import cli_images as images
+    from app import cli_objects as objects
+
+    command = args.command
+    if command == "ps":
+        return containers.print_ps(
+            await engine.request("GET", "containers/json", params=containers.ps_params(args)), args, out)
+    if command == "images":
+        return images.print_images(await engine.request("GET", "images/json", params=_images_params(args)),
+                                   args, out)
+    if command == "build":
+        try:
+            return await cmd_build(engine, args, out)
+        except EngineClientError as exc:
+            # A failed step is the build's own output, not a refused request: printed as docker build does.
+            print(f"berth: {exc.message}", file=err)
+            return 1
+    if command == "version":
+        return await cmd_version(engine, args, out)
+    if command == "info":
+        args.verb = "info"
+        return await objects.cmd_system(engine, args, out, err)
+    table = {
+        "run": containers.cmd_run, "create": containers.cmd_create, "rename": containers.cmd_rename,
+        "update": containers.cmd_update, "logs": containers.cmd_logs, "exec": containers.cmd_exec,
+        "inspect": containers.cmd_inspect, "top": containers.cmd_top, "port": containers.cmd_port,
+        "diff": containers.cmd_diff, "export": containers.cmd_export, "cp": containers.cmd_cp,
+        "stats": containers.cmd_stats, "pull": images.cmd_pull, "push": images.cmd_push,
+        "login": images.cmd_login, "logout": images.cmd_logout, "rmi": images.cmd_rmi, "tag": images.cmd_tag,
+        "history": images.cmd_history, "save": images.cmd_save, "load": images.cmd_load,
+        "import": images.cmd_import, "volume": objects.cmd_volume, "network": objects.cmd_network,
+        "system": objects.cmd_system, "events": objects.cmd_events,
+    }
+    if command in table:
+        return int(await table[command](engine, args, out, err))
+    if command in ("start", "stop", "restart", "kill", "pause", "unpause", "rm", "wait"):
+        return await containers.cmd_lifecycle(engine, args, out, err)
+    raise AssertionError(f"unknown command {command}")
+
+
+def _images_params(args: argparse.Namespace) -> dict[str, str]:
+    import json
+
+    from app.cli_containers import filters_of
+
+    params = {"all": "1" if args.all else "0"}
+    if args.filter:
+        params["filters"] = json.dumps(filters_of(args.filter))
+    return params
+
+
+def quick_listing(args: argparse.Namespace, out: TextIO, err: TextIO) -> int | None:
+    """`ps` and `images` on a local socket or plain TCP without asyncio or aiohttp (see engine.client.quick);
+    None when this engine needs the full client."""
+    from engine.client.quick import get_json, quick_supported
+
+    if args.command not in ("ps", "images") or args.tlsverify or args.tlscacert or os.environ.get("DOCKER_TLS_VERIFY"):
+        return None
+    url = args.host or default_engine_url()
+    if not quick_supported(url, None):
+        return None
+    try:
+        if args.command == "ps":
+            from app.cli_containers import print_ps, ps_params
+
+            return print_ps(get_json(url, "containers/json", ps_params(args)), args, out)
+        from app.cli_images import print_images
+
+        return print_images(get_json(url, "images/json", _images_params(args)), args, out)
+    except EngineUnreachable as exc:
+        print(unreachable_text(exc), file=err)
+        return 1
+    except EngineClientError as exc:
+        print(f"Error response from daemon: {exc.message}", file=err)
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,6 +529,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return machine_run(words[1:])
     args = build_parser().parse_args(words)
+    if args.command == "completion":
+        from app.cli_completion import script
+
+        print(script(build_parser(), args.shell))
+        return 0
+    if args.command == "context":
+        from app.cli_contexts import list_contexts
+
+        return list_contexts(args, sys.stdout)
+    if args.command == "logout":
+        import asyncio
+
+        from app.cli_images import cmd_logout
+
+        return asyncio.run(cmd_logout(None, args, sys.stdout, sys.stderr))
+    quick = quick_listing(args, sys.stdout, sys.stderr)
+    if quick is not None:
+        return quick
+    import asyncio
+
     try:
         return asyncio.run(dispatch(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:

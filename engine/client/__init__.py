@@ -3,17 +3,48 @@
 No Qt here, and nothing from berthd's server side: it speaks only the Docker Engine API, so the
 same code drives berthd, a machine's berthd, dockerd or podman. (One pure module is shared:
 `engine.dockerignore`, Docker's `.dockerignore` matcher, which a build context needs too.)
+
+The names below are loaded on first use (PEP 562): importing aiohttp and aiodocker costs ~200 ms,
+which `berth ps` (engine.client.quick) must not pay just for reaching `engine.client.address`.
 """
 
 from __future__ import annotations
 
-from engine.client.address import default_engine_url, normalize_url, socket_path
-from engine.client.buildcontext import BuildContextError
-from engine.client.client import CLIENT_API_VERSION, EngineClient, build_output, describe_version, split_reference
-from engine.client.errors import EngineClientError, EngineUnreachable
-from engine.client.execs import ExecStream
-from engine.client.stats import PullProgress, StatsSample
-from engine.client.streams import LogChunk
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.client.address import default_engine_url, normalize_url, socket_path
+    from engine.client.buildcontext import BuildContextError
+    from engine.client.client import (
+        CLIENT_API_VERSION,
+        EngineClient,
+        build_output,
+        describe_version,
+    )
+    from engine.client.errors import EngineClientError, EngineUnreachable
+    from engine.client.execs import ExecStream
+    from engine.client.references import split_reference
+    from engine.client.stats import PullProgress, StatsSample
+    from engine.client.streams import LogChunk
+
+_HOMES = {
+    "CLIENT_API_VERSION": "client",
+    "BuildContextError": "buildcontext",
+    "EngineClient": "client",
+    "EngineClientError": "errors",
+    "EngineUnreachable": "errors",
+    "ExecStream": "execs",
+    "LogChunk": "streams",
+    "PullProgress": "stats",
+    "StatsSample": "stats",
+    "build_output": "client",
+    "default_engine_url": "address",
+    "describe_version": "client",
+    "normalize_url": "address",
+    "socket_path": "address",
+    "split_reference": "references",
+}
 
 __all__ = [
     "CLIENT_API_VERSION",
@@ -32,3 +63,12 @@ __all__ = [
     "socket_path",
     "split_reference",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'engine.client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"engine.client.{home}"), name)
+    globals()[name] = value
+    return value

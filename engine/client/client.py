@@ -36,6 +36,7 @@ from engine.client.buildcontext import (
 )
 from engine.client.errors import EngineClientError, EngineUnreachable
 from engine.client.execs import ExecStream
+from engine.client.references import split_reference as split_reference  # its old home, still importable
 from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
 from engine.client.tls import TLSFiles
 from engine.client.transport import finish_connects, open_connector
@@ -484,7 +485,7 @@ class EngineClient:
 
     async def events(
         self, filters: Mapping[str, list[str]] | None = None, since: int | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any]]:
         """The engine's `/events` stream, one dict per event (Type, Action, Actor, time, ...).
 
         Raises `EngineClientError` (e.g. 404/501) at the first iteration if the engine has no events,
@@ -523,6 +524,58 @@ class EngineClient:
                     yield event
         except aiohttp.ClientError as exc:
             raise EngineUnreachable(self.url, f"event stream broke: {exc}") from exc
+
+    # -- any endpoint --------------------------------------------------------------------------
+    # For the `berth` CLI's long tail of verbs (rename, update, prune, connect, ...): one public door
+    # to an endpoint with no method of its own, with this client's negotiation and error mapping.
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        long: bool = False,
+    ) -> Any:
+        """The decoded JSON answer of `method path` ({} for an empty one); `long` lifts the time limit."""
+        return await self._json(method, path, params=params, body=body, data=data, headers=headers,
+                                timeout=_STREAM_TIMEOUT if long else _CALL_TIMEOUT)
+
+    async def request_bytes(
+        self, method: str, path: str, *, params: Params | None = None, data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncGenerator[bytes]:
+        """The raw answer of `method path` as it streams (tars, multiplexed logs)."""
+        async with self._stream(method, path, params=params, data=data, headers=headers) as response:
+            try:
+                async for chunk in response.content.iter_any():
+                    yield chunk
+            except aiohttp.ClientError as exc:
+                raise EngineUnreachable(self.url, f"stream broke: {exc}") from exc
+
+    async def request_lines(
+        self, method: str, path: str, *, params: Params | None = None, data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncGenerator[dict[str, Any]]:
+        """A progress stream's JSON objects (load, push, pull with auth); an `error` object raises."""
+        async for item in self._progress(method, path, params=params, data=data, headers=headers):
+            yield item
+
+    async def stream_output(
+        self, id: str, params: Params
+    ) -> AsyncGenerator[LogChunk]:
+        """`/containers/{id}/logs` with any of its parameters (since, until, ...), decoded."""
+        async with self._stream("GET", f"containers/{id}/logs", params=params) as response:
+            decoder = FrameDecoder(raw=await self._is_raw_stream(id, response))
+            try:
+                async for data in response.content.iter_any():
+                    for chunk in decoder.feed(data):
+                        yield chunk
+            except aiohttp.ClientError as exc:
+                raise EngineUnreachable(self.url, f"log stream broke: {exc}") from exc
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -692,16 +745,6 @@ class EngineClient:
                 return EngineUnreachable(self.url, cause.os_error.strerror.lower())
             return EngineUnreachable(self.url, str(exc.message))
         return EngineClientError(exc.status, _error_message(str(exc.message)))
-
-
-def split_reference(reference: str) -> tuple[str, str]:
-    """ "registry:5000/a/b:tag" -> ("registry:5000/a/b", "tag"); a digest stays on the name."""
-    if "@" in reference:
-        return reference, ""
-    name, _, tag = reference.rpartition(":")
-    if not name or "/" in tag:
-        return reference, ""
-    return name, tag
 
 
 def build_output(item: Mapping[str, Any]) -> str:

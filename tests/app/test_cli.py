@@ -67,9 +67,47 @@ def test_run_detached_prints_the_id(fake_engine: FakeEngine) -> None:
 
 
 def test_run_of_a_missing_image_fails_with_125(fake_engine: FakeEngine) -> None:
-    code, _, err = berth("--host", fake_engine.url, "run", "missing:latest")
+    code, _, err = berth("--host", fake_engine.url, "run", "--pull", "never", "missing:latest")
     assert code == cli.EXIT_RUN_FAILED
-    assert err == "berth: No such image: missing:latest\n"
+    assert err.startswith("berth: Error response from daemon: No such image: missing:latest\n")
+    # As docker: without --pull never, the image is looked for in its registry first.
+    code, _, err = berth("--host", fake_engine.url, "run", "missing")
+    assert code == cli.EXIT_RUN_FAILED
+    assert err.splitlines()[:2] == [
+        "Unable to find image 'missing:latest' locally",
+        "berth: Error response from daemon: pull access denied for missing, repository does not exist or may "
+        "require 'docker login'",
+    ]
+    assert fake_engine.containers == {}
+
+
+def test_run_pulls_a_missing_image_with_progress_then_runs_it(fake_engine: FakeEngine) -> None:
+    fake_engine.registry.add("missing-here:1.0")
+    fake_engine.on_start = lambda container: fake_engine.exit(container, 0)
+    code, out, err = berth("--host", fake_engine.url, "run", "--rm", "missing-here:1.0", "true")
+    assert code == 0 and out == ""
+    # Not on a terminal: docker's plain lines, one per layer step, no progress bars.
+    assert err.splitlines() == [
+        "Unable to find image 'missing-here:1.0' locally",
+        "1.0: Pulling from library/missing-here",
+        "aaaaaaaaaaaa: Pulling fs layer",
+        "aaaaaaaaaaaa: Download complete",
+        "aaaaaaaaaaaa: Pull complete",
+        "Digest: sha256:" + "c" * 64,
+        "Status: Downloaded newer image for missing-here:1.0",
+    ]
+    assert fake_engine.requests.count("POST /v1.45/images/create") == 1
+
+
+def test_pull_prints_the_canonical_reference_last(fake_engine: FakeEngine) -> None:
+    fake_engine.registry.add("missing-here:latest")
+    code, out, _ = berth("--host", fake_engine.url, "pull", "missing-here")
+    assert code == 0
+    assert out.splitlines()[0] == "latest: Pulling from library/missing-here"
+    assert out.splitlines()[-1] == "docker.io/library/missing-here:latest"
+    code, _, err = berth("--host", fake_engine.url, "pull", "missing-there")
+    assert code == 1
+    assert err.startswith("Error response from daemon: pull access denied for missing-there")
 
 
 def test_version(fake_engine: FakeEngine) -> None:

@@ -80,6 +80,10 @@ class FakeEngine:
         self.containers: dict[str, FakeContainer] = {}
         self.requests: list[str] = []
         self.exit_code_on_stop = 137
+        # Images whose name starts with "missing" are absent until pulled; pulls succeed only for the
+        # references in `registry` (as a registry that has them), others answer as dockerd does.
+        self.registry: set[str] = set()
+        self.pulled: set[str] = set()
         # Set by `run`, read by handlers: what a started container prints and how it exits.
         self.on_start: Callable[[FakeContainer], None] | None = None
         self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
@@ -162,6 +166,7 @@ class FakeEngine:
             ("GET", "/containers/{id}/logs", self._logs),
             ("DELETE", "/containers/{id}", self._delete),
             ("GET", "/images/json", self._images),
+            ("POST", "/images/create", self._pull),
             ("GET", "/events", self._events),
         ]
         for method, path, handler in routes:
@@ -240,8 +245,9 @@ class FakeEngine:
         name = request.query.get("name") or f"fake_{len(self.containers)}"
         if any(c.name == name for c in self.containers.values()):
             return web.json_response({"message": f"name {name} is already in use"}, status=409)
-        if body.get("Image") == "missing:latest":
-            return web.json_response({"message": "No such image: missing:latest"}, status=404)
+        image = _with_tag(str(body.get("Image", "")))
+        if image.startswith("missing") and image not in self.pulled:
+            return web.json_response({"message": f"No such image: {image}"}, status=404)
         cmd = body.get("Cmd") or ["sh"]
         container = self._new(name, body["Image"], list(cmd))
         return web.json_response({"Id": container.id, "Warnings": []}, status=201)
@@ -322,6 +328,31 @@ class FakeEngine:
             ]
         )
 
+    async def _pull(self, request: web.Request) -> web.StreamResponse:
+        name = request.query.get("fromImage", "")
+        reference = _with_tag(f"{name}:{request.query['tag']}" if request.query.get("tag") else name)
+        if reference not in self.registry:
+            # dockerd's answer when the registry has no such repository: an error before any progress.
+            return web.json_response({"message": f"pull access denied for {name}, repository does not exist or "
+                                                 "may require 'docker login'"}, status=404)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        tag = reference.rpartition(":")[2]
+        for item in (
+            {"status": f"Pulling from library/{name}", "id": tag},
+            {"status": "Pulling fs layer", "id": "aaaaaaaaaaaa"},
+            {"status": "Downloading", "id": "aaaaaaaaaaaa", "progressDetail": {"current": 1, "total": 2},
+             "progress": "[=========================>                         ]       1B/2B"},
+            {"status": "Download complete", "id": "aaaaaaaaaaaa", "progressDetail": {}},
+            {"status": "Pull complete", "id": "aaaaaaaaaaaa", "progressDetail": {}},
+            {"status": "Digest: sha256:" + "c" * 64},
+            {"status": f"Status: Downloaded newer image for {reference}"},
+        ):
+            await response.write(json.dumps(item).encode() + b"\r\n")
+        self.pulled.add(reference)
+        await response.write_eof()
+        return response
+
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if not self.events_enabled:
             return web.json_response({"message": "events are not implemented"}, status=501)
@@ -337,6 +368,10 @@ class FakeEngine:
         finally:
             self._subscribers.remove(queue)
         return response
+
+
+def _with_tag(reference: str) -> str:
+    return reference if "@" in reference or ":" in reference.rpartition("/")[2] else f"{reference}:latest"
 
 
 def short_socket_dir() -> Path:
