@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.api.app import Routes, backend
+from engine.api.app import Routes, backend, requested_below
 from engine.api.params import filters, flag, fold_keys, integer, json_body
 from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
 from engine.containers import reported
+from engine.containers.create import requested_platform
 from engine.containers.logs import LogQuery, LogSettings, read_log
 from engine.containers.model import Container, State
 from engine.containers.stdio import parse_detach_keys
@@ -116,7 +117,9 @@ async def create(request: web.Request) -> web.Response:
         body = fold_keys(body, reported.CONFIG_KEYS)
         if isinstance(body.get("HostConfig"), dict):
             body["HostConfig"] = fold_keys(body["HostConfig"], reported.HOST_CONFIG_KEYS)
-    c, warnings = backend(request).containers.create(body, request.query.get("name") or None)
+    # `platform` came with API 1.41; dockerd ignores it from older clients.
+    platform = None if requested_below(request, "1.41") else requested_platform(request.query.get("platform"))
+    c, warnings = backend(request).containers.create(body, request.query.get("name") or None, platform)
     return web.json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 

@@ -7,9 +7,9 @@ import os
 from typing import Any
 
 from engine.containers import hostconfig
-from engine.containers.logs import LogSettings
-from engine.containers.restart import restart_policy
+from engine.containers.hostspec import HostSpec
 from engine.errors import InvalidArgument
+from engine.images.platform import Platform, host_platform
 
 
 def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
@@ -39,38 +39,6 @@ def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     cfg["ExposedPorts"] = exposed or None
     cfg["Image"] = req.get("Image")
     return cfg
-
-
-NAMESPACE_MODES = {
-    "PidMode": ("", "host"),
-    "IpcMode": ("", "none", "private", "shareable", "host"),
-    "UTSMode": ("", "host"),
-    "UsernsMode": ("", "host"),
-}
-
-
-def namespace_mode(host_config: dict[str, Any], key: str) -> str:
-    """PidMode, IpcMode, UTSMode or UsernsMode, checked: one of dockerd's words, or (for the
-    PID and IPC namespaces) `container:<name or id>`."""
-    mode = host_config.get(key) or ""
-    if not isinstance(mode, str):
-        raise InvalidArgument(f"HostConfig.{key} must be a string")
-    if mode in NAMESPACE_MODES[key]:
-        return mode
-    if key in ("PidMode", "IpcMode") and mode.startswith("container:") and mode.partition(":")[2]:
-        return mode
-    words = ", ".join(repr(w) for w in NAMESPACE_MODES[key] if w)
-    extra = " or container:<name|id>" if key in ("PidMode", "IpcMode") else ""
-    raise InvalidArgument(f"invalid {key} {mode!r}: use {words}{extra}")
-
-
-def paths_or_none(value: object) -> list[str] | None:
-    """HostConfig.MaskedPaths / ReadonlyPaths: a list replaces Docker's, absent keeps it."""
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(p, str) and p.startswith("/") for p in value):
-        raise InvalidArgument("MaskedPaths and ReadonlyPaths must be lists of absolute paths")
-    return list(value)
 
 
 def merge_env(request: list[str], image: list[str]) -> list[str]:
@@ -120,19 +88,8 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
 
 def check_host_config(hc: dict[str, Any], runtime_name: str) -> list[str]:
     """Refuse, at create, what a start would stumble on; the warnings dockerd gives."""
-    policy = restart_policy(hc)
-    if hc.get("AutoRemove") and policy.name != "no":
-        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
-    LogSettings.from_host_config(hc)
+    HostSpec.parse(hc)
     check_runtime(hc, runtime_name)
-    for key in NAMESPACE_MODES:
-        namespace_mode(hc, key)
-    paths_or_none(hc.get("MaskedPaths"))
-    paths_or_none(hc.get("ReadonlyPaths"))
-    for key in ("Memory", "MemorySwap", "PidsLimit", "CpuShares", "NanoCpus"):  # int()-ed at every start
-        value = hc.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InvalidArgument(f"HostConfig.{key} must be an integer, not {value!r}")
     return hostconfig.parse(hc).warnings
 
 
@@ -143,3 +100,41 @@ def check_runtime(host_config: dict[str, Any], runtime_name: str) -> None:
         return
     raise InvalidArgument(f"Unknown runtime specified {asked}: this engine runs containers with "
                           f"{runtime_name} (berthd --runtime picks it)")
+
+
+# containerd's platforms.Parse, which dockerd uses for create's `platform`: its known words and aliases.
+_KNOWN_OS = {"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
+             "nacl", "netbsd", "openbsd", "plan9", "solaris", "windows", "zos"}
+_ARCH_ALIASES = {"x86_64": ("amd64", ""), "x86-64": ("amd64", ""), "aarch64": ("arm64", ""),
+                 "armhf": ("arm", "v7"), "armel": ("arm", "v6"), "i386": ("386", ""), "i686": ("386", "")}
+_KNOWN_ARCH = {"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "ppc64", "ppc64le", "loong64",
+               "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "riscv", "riscv64",
+               "s390", "s390x", "sparc", "sparc64", "wasm"}
+
+
+def requested_platform(text: str | None) -> Platform | None:
+    """POST /containers/create's `platform` (os[/arch[/variant]], or an os or arch alone), parsed
+    as dockerd parses it: None when empty, a 400 in its words for what it cannot read."""
+    if not text:
+        return None
+    parts = text.lower().split("/")
+    host = host_platform()
+    if len(parts) == 1:
+        word = parts[0]
+        if word in _KNOWN_OS:
+            return Platform(word, host.architecture, host.variant)
+        arch, variant = _ARCH_ALIASES.get(word, (word, ""))
+        if arch in _KNOWN_ARCH:
+            return Platform(host.os, arch, variant or None)
+    elif len(parts) <= 3 and all(parts):
+        arch, variant = _ARCH_ALIASES.get(parts[1], (parts[1], ""))
+        return Platform("darwin" if parts[0] == "macos" else parts[0], arch,
+                        (parts[2] if len(parts) == 3 else variant) or None)
+    raise InvalidArgument(f'"{text}": unknown operating system or architecture: invalid argument')
+
+
+def matching_variant(requested: Platform | None, image: Platform) -> Platform | None:
+    """dockerd takes an amd64 image without a variant for any amd64 variant (v1 to v3)."""
+    if requested is not None and requested.architecture == image.architecture == "amd64" and not image.variant:
+        return Platform(requested.os, requested.architecture)
+    return requested

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.containers.hostspec import HostSpec
 from engine.timefmt import human_duration, now_ns, rfc3339_nano
 
 # The label of the containers a Dockerfile build runs its RUN steps in. They are the build's own
@@ -86,6 +87,17 @@ class Container:
     oom_killed: bool = False
     manually_stopped: bool = False  # restart policies leave such a container alone
     health: dict[str, Any] | None = None  # State.Health: Status, FailingStreak, Log
+    _spec: HostSpec | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def spec(self) -> HostSpec:
+        """`host_config` typed, parsed at the first question; `host_config_changed` after an edit."""
+        if self._spec is None:
+            self._spec = HostSpec.parse(self.host_config)
+        return self._spec
+
+    def host_config_changed(self) -> None:
+        self._spec = None
 
     @property
     def health_status(self) -> str:

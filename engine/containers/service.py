@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine import emulation
 from engine.config import EnginePaths
 from engine.containers import hostconfig, links, names, stdio
 from engine.containers.create import (
     check_host_config,
     check_workdir,
+    matching_variant,
     merge_config,
-    namespace_mode,
     normalise_host_config,
-    paths_or_none,
     process_env,
 )
 from engine.containers.hooks import ContainerMounts, ContainerNetworking, NetworkAttachment
-from engine.containers.logs import LogSettings
+from engine.containers.hostspec import JoinContainer
 from engine.containers.model import Container, State
 from engine.containers.restart import Backoff, restart_policy
 from engine.containers.stdio import OutputWriter
@@ -41,6 +41,8 @@ from engine.containers.store import ContainerStore
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from engine.events import EventBus
+from engine.images.manifest import config_platform
+from engine.images.platform import Platform
 from engine.labels import prune_labels_match
 from engine.runtime.conmon import RESIZE, ConmonLayout, signal_number
 from engine.runtime.detect import cgroup_mode
@@ -61,6 +63,7 @@ class ImageSource(Protocol):
 
     def resolve(self, name_or_id: str) -> ImageRecord: ...
     def config(self, image_id: str) -> dict[str, Any]: ...
+    def full_config(self, image_id: str | None) -> dict[str, Any]: ...
     def layer_dirs(self, image_id: str) -> list[Path]: ...
 
 
@@ -138,13 +141,18 @@ class ContainerService:
 
     # ---- create -------------------------------------------------------------------------
 
-    def create(self, body: dict[str, Any], name: str | None) -> tuple[Container, list[str]]:
+    def create(self, body: dict[str, Any], name: str | None,
+               platform: Platform | None = None) -> tuple[Container, list[str]]:
+        """`platform`: the one the client asked for (API 1.41+), checked against the image's."""
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object (a container config)")
         image_ref = body.get("Image")
         if not image_ref or not isinstance(image_ref, str):
             raise InvalidArgument("config error: no image given: set \"Image\" to the image to run")
         image_id = self.images.resolve(image_ref).id
+        image_platform = config_platform(self.images.full_config(image_id))
+        emulation.check_platform(matching_variant(platform, image_platform), image_platform, image_ref)
+        emulation.check_runnable(image_platform)
         image_cfg = self.images.config(image_id)
         host_config = body.get("HostConfig") or {}
         if not isinstance(host_config, dict):
@@ -212,7 +220,7 @@ class ContainerService:
                 await self._start_locked(c)
                 return
             except Exception as e:
-                if not c.host_config.get("AutoRemove"):
+                if not c.spec.auto_remove:
                     raise
                 failure = e
         # As dockerd: a --rm container that could not start is removed (`docker run --rm` waits
@@ -238,7 +246,7 @@ class ContainerService:
             (bundle / "config.json").write_text(json.dumps(oci))
             stdin = bool(c.config.get("OpenStdin"))
             created = await self.runtime.create(c.id, c.name, layout, stdin=stdin, tty=c.tty,
-                                                keep_log=LogSettings.from_host_config(c.host_config).kept)
+                                                keep_log=c.spec.log.kept)
             await self._connect_hub(c, layout)
             await self.runtime.start(c.id)
         except BaseException as e:
@@ -259,41 +267,42 @@ class ContainerService:
 
     def _runtime_spec(self, c: Container, rootfs: Path, net: NetworkAttachment,
                       extra_mounts: list[Mount]) -> RuntimeSpec:
-        cfg, hc = c.config, c.host_config
-        user = resolve_user(rootfs, cfg.get("User") or "", list(hc.get("GroupAdd") or []))
+        cfg, hc, spec = c.config, c.host_config, c.spec
+        user = resolve_user(rootfs, cfg.get("User") or "", list(spec.group_add))
         peer = self._network_peer(c)
         hostname = str((peer or c).config.get("Hostname") or (peer or c).short_id)
         linked = self._linked(c)  # once per start: the environment and /etc/hosts both need it
         env = process_env(_link_env(c, linked) + list(cfg.get("Env") or []), home=user.home, hostname=hostname)
-        box = hostconfig.parse(hc)
+        box = hostconfig.parse(hc)  # the host's side (devices, init, profiles) as it is now
         etc = self._etc_files(c, net, linked) if peer is None else self._etc_mounts(peer)
         mounts = etc + extra_mounts + box.init_mount()
         args = c.command
         if box.init is not None:
             args = [hostconfig.INIT_IN_CONTAINER, "--", *args]
+        res = spec.resources
         return RuntimeSpec(
             container_id=c.id, rootfs=rootfs, args=args, env=env,
             cwd=cfg.get("WorkingDir") or "/", uid=user.uid, gid=user.gid,
             additional_gids=user.additional_gids, hostname=hostname,
-            terminal=c.tty, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), netns_path=net.netns_path,
+            terminal=c.tty, readonly_rootfs=spec.readonly_rootfs, netns_path=net.netns_path,
             host_network=net.host_network,
-            cap_add=list(hc.get("CapAdd") or []), cap_drop=list(hc.get("CapDrop") or []),
-            privileged=bool(hc.get("Privileged")), mounts=mounts,
-            memory_limit=int(hc.get("Memory") or 0), pids_limit=int(hc.get("PidsLimit") or 0),
-            cpu_shares=int(hc.get("CpuShares") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
-            memory_swap=int(hc.get("MemorySwap") or 0), cpuset_cpus=str(hc.get("CpusetCpus") or ""),
-            cpuset_mems=str(hc.get("CpusetMems") or ""), domainname=str(cfg.get("Domainname") or ""),
+            cap_add=list(spec.cap_add), cap_drop=list(spec.cap_drop),
+            privileged=spec.privileged, mounts=mounts,
+            memory_limit=res.memory, pids_limit=res.pids_limit,
+            cpu_shares=res.cpu_shares, nano_cpus=res.nano_cpus,
+            memory_swap=res.memory_swap, cpuset_cpus=res.cpuset_cpus,
+            cpuset_mems=res.cpuset_mems, domainname=str(cfg.get("Domainname") or ""),
             devices=box.devices, ulimits=box.ulimits, no_new_privileges=box.no_new_privileges,
             seccomp=box.seccomp, shm_size=box.shm_size,
-            pid_ns=self._shared_namespace(c, "PidMode", "pid"), ipc_ns=self._shared_namespace(c, "IpcMode", "ipc"),
-            uts_ns=self._shared_namespace(c, "UTSMode", "uts"),
-            masked_paths=paths_or_none(hc.get("MaskedPaths")), readonly_paths=paths_or_none(hc.get("ReadonlyPaths")),
+            pid_ns=self._shared_namespace(c, spec.pid_mode, "pid"),
+            ipc_ns=self._shared_namespace(c, spec.ipc_mode, "ipc"),
+            uts_ns=self._shared_namespace(c, spec.uts_mode, "uts"),
+            masked_paths=_list_or_none(spec.masked_paths), readonly_paths=_list_or_none(spec.readonly_paths),
         )
 
-    def _shared_namespace(self, c: Container, key: str, kind: str) -> str | None:
-        """HostConfig's PidMode, IpcMode or UTSMode as the runtime takes it: None for a namespace
+    def _shared_namespace(self, c: Container, mode: str, kind: str) -> str | None:
+        """PidMode, IpcMode or UTSMode as the runtime takes it: None for a namespace
         of the container's own, "host", or the namespace of the running container it names."""
-        mode = namespace_mode(c.host_config, key)
         if not mode.startswith("container:"):
             return "host" if mode == "host" else None
         ref = mode.partition(":")[2]
@@ -317,7 +326,7 @@ class ContainerService:
             if not target.running:
                 raise Conflict(f"Cannot link to a non running container: /{target.name} AS /{c.name}/{link.alias}")
             nets = self.networking.settings(target).get("Networks") or {}
-            address = str((nets.get(str(c.host_config.get("NetworkMode") or "bridge")) or nets.get("bridge")
+            address = str((nets.get(c.spec.network.name) or nets.get("bridge")
                            or {}).get("IPAddress") or "")
             out.append((link, target, address))
         return out
@@ -329,6 +338,7 @@ class ContainerService:
         if len(kept) == len(c.host_config.get("Links") or []):
             raise NotFound(f"Could not find link {alias!r} of container {c.name}")
         c.host_config["Links"] = kept or None
+        c.host_config_changed()
         self.store.save(c)
 
     @staticmethod
@@ -344,11 +354,11 @@ class ContainerService:
     def _network_peer(self, c: Container) -> Container | None:
         """The container whose network namespace this one joins (`--network container:x`): as in
         dockerd, it also has that one's hostname, /etc/hosts and /etc/resolv.conf."""
-        mode = str(c.host_config.get("NetworkMode") or "")
-        if not mode.startswith("container:"):
+        mode = c.spec.network
+        if not isinstance(mode, JoinContainer):
             return None
         try:
-            return self.get(mode.partition(":")[2])
+            return self.get(mode.ref)
         except NotFound:
             return None  # networking refuses the start with its own words
 
@@ -454,14 +464,14 @@ class ContainerService:
                 fut.set_result(c.exit_code)
         if restart and cid not in self._restarting:
             self._schedule_restart(c)
-        elif c.host_config.get("AutoRemove"):
+        elif c.spec.auto_remove:
             try:
                 await self.remove(cid, force=True)
             except Exception:
                 log.exception("auto-removing container %s failed", cid)
 
     def _policy_restarts(self, c: Container) -> bool:
-        return restart_policy(c.host_config).restarts(exit_code=c.exit_code, restart_count=c.restart_count,
+        return c.spec.restart.restarts(exit_code=c.exit_code, restart_count=c.restart_count,
                                                       manually_stopped=c.manually_stopped)
 
     def _schedule_restart(self, c: Container) -> None:
@@ -642,11 +652,11 @@ class ContainerService:
                 raise InvalidArgument(f"{key} must be an integer")
         if "RestartPolicy" in changes:
             policy = restart_policy({"RestartPolicy": changes["RestartPolicy"]})
-            if policy.name != "no" and c.host_config.get("AutoRemove"):
+            if policy.name != "no" and c.spec.auto_remove:
                 raise InvalidArgument(
                     "Restart policy cannot be updated because AutoRemove is enabled for the container")
         if "Memory" in changes and "MemorySwap" not in changes:
-            old_swap = int(c.host_config.get("MemorySwap") or 0)
+            old_swap = c.spec.resources.memory_swap
             if old_swap > 0 and old_swap < changes["Memory"]:
                 raise InvalidArgument("Memory limit should be smaller than already set memoryswap limit, "
                                       "update the memoryswap at the same time")
@@ -654,6 +664,7 @@ class ContainerService:
             await self.runtime.update(c.id, {k: v for k, v in changes.items() if k != "RestartPolicy"})
         c = self.get(c.id)
         c.host_config.update(changes)
+        c.host_config_changed()
         self.store.save(c)
         self.publish(c, "update")
         return []
@@ -918,3 +929,7 @@ def _exit_time(exit_file: Path) -> int:
         return exit_file.stat().st_mtime_ns
     except OSError:
         return now_ns()
+
+
+def _list_or_none(paths: tuple[str, ...] | None) -> list[str] | None:
+    return None if paths is None else list(paths)

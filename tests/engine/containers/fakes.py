@@ -13,6 +13,7 @@ from typing import Any
 from engine.containers.hooks import NetworkAttachment
 from engine.containers.model import Container
 from engine.errors import NotFound, RuntimeFailure
+from engine.images.platform import host_platform
 from engine.runtime.conmon import ConmonLayout, Created, ExecLayout, ExecProcess
 from engine.runtime.spec import Mount
 
@@ -107,6 +108,9 @@ class FakeImages:
 
     def config(self, image_id: str) -> dict[str, Any]:
         return {"Cmd": ["sh"], "Env": ["PATH=/bin"]}
+
+    def full_config(self, image_id: str | None) -> dict[str, Any]:
+        return {"os": "linux", "architecture": host_platform().architecture, "config": self.config(image_id or "")}
 
     def layer_dirs(self, image_id: str) -> list[Path]:
         return []

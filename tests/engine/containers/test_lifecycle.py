@@ -198,3 +198,16 @@ async def test_restore_after_a_berthd_restart(engine: Engine) -> None:
     assert engine.svc.get("alive").state is State.RUNNING
     engine.runtime.exit(alive.id, 0)
     await engine.until(alive.id, State.EXITED)
+
+
+@lifecycle
+async def test_create_checks_the_requested_platform(engine: Engine) -> None:
+    """A platform the local image is not: 404 (the docker CLI then pulls it); nothing is stored."""
+    from engine.images.platform import Platform, host_platform
+
+    other = "arm64" if host_platform().architecture != "arm64" else "amd64"
+    with pytest.raises(NotFound, match=f"does not match the specified platform: wanted linux/{other}"):
+        engine.svc.create({"Image": "busybox"}, "web", Platform("linux", other))
+    assert engine.svc.all() == []
+    c, _ = engine.svc.create({"Image": "busybox"}, "web", host_platform())
+    assert c.spec.restart.name == "no"
