@@ -1,0 +1,107 @@
+"""A WSL machine's whole flow, on Linux, against the stand-in wsl.exe (tests/support/wsl_standin.py): the
+guest image's root file system imported as a distro, berthd and sshd started in it, the pinned-key SSH
+tunnel, the real docker CLI running a container through the `berth` context, then stop (the distro is
+terminated) and rm (it is unregistered). What differs from Windows is only wsl.exe itself."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import wsl_standin
+from tests.support.cli import docker
+from vmhost import cli, dockercontext
+from vmhost.image import build, cache_dir, find_image, missing_tools
+from vmhost.machines import Machines, pid_alive
+from vmhost.wsl import Wsl, distro_name
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def rootfs_tar() -> Path:
+    """The host architecture's guest root file system as a tar: from a cached guest image (the one built
+    from this tree if there is one), built only when none is cached."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (namespaces, chroot and a loop mount of the guest's disk)")
+    missing = [tool for tool in ("qemu-img", "nsenter", "unshare") if shutil.which(tool) is None]
+    image = find_image()
+    if image is None:
+        missing += missing_tools()
+    if missing:
+        pytest.skip("needs " + ", ".join(missing) + " (scripts/berth.sh installs them)")
+    image = image or build()
+    return wsl_standin.rootfs_tar(image.rootfs, cache_dir() / f"wsl-rootfs-{image.path.name}.tar")
+
+
+@pytest.fixture
+def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wsl]:
+    """wsl.exe's stand-in on BERTH_WSL, with its own state; every distro it ran is ended afterwards."""
+    state = tmp_path / "wsl-state"
+    exe = wsl_standin.write_shim(tmp_path / "wsl", state)
+    monkeypatch.setenv("BERTH_WSL", str(exe))
+    monkeypatch.setenv("BERTH_WSL_STANDIN", str(state))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    try:
+        yield Wsl(str(exe))
+    finally:
+        subprocess.run([str(exe), "--shutdown"], capture_output=True, timeout=60)
+
+
+def berth_machine(machines: Machines, *args: str) -> str:
+    out = io.StringIO()
+    assert cli.run(list(args), out=out, machines=machines) == 0, out.getvalue()
+    return out.getvalue()
+
+
+def test_wsl_machine_from_import_to_unregister(rootfs_tar: Path, standin: Wsl, tmp_path: Path,
+                                               busybox_tar: Path, docker_cli: str) -> None:
+    machines = Machines(tmp_path / "machines")
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
+    name = distro_name("e2e")
+
+    berth_machine(machines, "init", "e2e", "--backend", "wsl", "--image", str(rootfs_tar))
+    machine = machines.get("e2e")
+    assert machine.backend == "wsl"
+    distro = standin.get(name)
+    assert distro is not None and (distro.state, distro.version) == ("Stopped", 2)
+
+    try:
+        started = berth_machine(machines, "start", "e2e")
+        assert f"docker context berth -> {machine.docker_host}" in started
+        assert standin.get(name).state == "Running"  # type: ignore[union-attr]
+        assert dockercontext.endpoint() == machine.docker_host
+
+        # The user's own docker CLI, through the context Berth keeps, to berthd in the distro.
+        imported = docker(env, "--context", "berth", "import", str(busybox_tar), "busybox:latest")
+        assert imported.returncode == 0, imported.stderr
+        run = docker(env, "--context", "berth", "run", "--rm", "busybox", "sh", "-c", "echo hello from $(hostname)")
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("hello from ")
+        version = docker(env, "--context", "berth", "version", "--format", "{{.Server.Os}}/{{.Server.Platform.Name}}")
+        assert version.returncode == 0 and "Berth" in version.stdout, version.stderr
+        inspected = machines.inspect("e2e")
+        assert inspected["state"] == "running" and inspected["distro"]["state"] == "Running"
+        agent = inspected["agent_pid"]
+
+        berth_machine(machines, "stop", "e2e")
+        assert not pid_alive(agent)
+        assert standin.get(name).state == "Stopped"  # type: ignore[union-attr]
+        assert machines.status("e2e").state == "stopped"
+        # The distro's berthd went with it: the tunnel's socket answers no more.
+        gone = docker(env, "--context", "berth", "version")
+        assert gone.returncode != 0
+    finally:
+        if machines.status("e2e").state != "stopped":
+            machines.stop("e2e")
+
+    berth_machine(machines, "rm", "e2e")
+    assert standin.get(name) is None
+    assert not (tmp_path / "machines" / "e2e").exists()
+    assert dockercontext.endpoint() is None
