@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bench.engines import ENGINES, REPO, Engine, EngineStartError, docker_cli, stop_quietly
+from bench.engines import ENGINES, NETWORK_MODES, REPO, Engine, EngineStartError, docker_cli, stop_quietly
 from bench.profile import Profiler
 from bench.report import as_json, notes_of, table
 from bench.summary import Metric, Result, Skipped
@@ -37,6 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pull-mb", type=int, default=0, help="size of the pull image (default 500, 48 with --quick)")
     p.add_argument("--profile", action="store_true",
                    help="profile berthd with py-spy over an extra pass of `run`, `ps`, `logs` and `pull`")
+    p.add_argument("--network", choices=[*NETWORK_MODES, "both"], default="both",
+                   help="`none`: every container with --network none; `bridge`: each engine on its default "
+                        "bridge in a namespace of its own, for the workloads where networking costs; "
+                        "(default: %(default)s)")
     p.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench", help="where the JSON goes")
     args = p.parse_args(argv)
     args.only = [n for item in args.only for n in item.split(",") if n]
@@ -68,21 +72,34 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(quick=args.quick, work=work, artifacts=args.out,
                   profiler=Profiler(args.out, enabled=args.profile), options={"pull_mb": args.pull_mb})
     engines: list[Engine] = []
+    rows: list[Metric] = []
+    names: list[str] = []
+    seen: list[Engine] = []
+    modes = NETWORK_MODES if args.network == "both" else (args.network,)
     started = time.monotonic()
     load_before = os.getloadavg()
     try:
-        engines = start_engines(args.engines, work, ctx)
-        rows = run_workloads(workloads, engines, ctx)
+        for mode in modes:
+            in_mode = [w for w in workloads if mode == "none" or w.networked]
+            if not in_mode:
+                continue
+            say(f"network: {mode}")
+            engines = start_engines(args.engines, work, ctx, mode)
+            seen += engines
+            rows += run_workloads(in_mode, engines, ctx, mode)
+            names += [e.name for e in engines if e.name not in names]
+            for engine in engines:
+                stop_quietly(engine)
+            engines = []
     finally:
         for engine in engines:
             stop_quietly(engine)
         shutil.rmtree(work, ignore_errors=True)
-    names = [e.name for e in engines]
     header: dict[str, Any] = {
         "when": stamp, "quick": args.quick, "seconds": round(time.monotonic() - started),
         "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                  "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "docker_cli": docker_cli()},
-        "engines": {e.name: {"version": e.version_text, "notes": e.notes} for e in engines},
+        "engines": {f"{e.name} ({e.network})": {"version": e.version_text, "notes": e.notes} for e in seen},
         "workloads": [w.name for w in workloads],
         "notes": ctx.notes + notes_of(rows),
         "profiles": {k: p.as_json() for k, p in ctx.profiler.profiles.items()},
@@ -95,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in header["notes"]:
         print(f"note: {line}")
-    for e in engines:
-        print(f"{e.name}: {header['engines'][e.name]['version']}" + "".join(f"; {n}" for n in e.notes))
+    for e in seen:
+        print(f"{e.name} ({e.network}): {e.version_text}" + "".join(f"; {n}" for n in e.notes))
     args.out.mkdir(parents=True, exist_ok=True)
     data = json.dumps(as_json(rows, header), indent=2) + "\n"
     path = args.out / f"bench-{stamp}{'-quick' if args.quick else ''}.json"
@@ -107,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def start_engines(wanted: list[str], work: Path, ctx: Context) -> list[Engine]:
+def start_engines(wanted: list[str], work: Path, ctx: Context, network: str = "none") -> list[Engine]:
     """Start each engine that this host has, and give it the same busybox image."""
     tar = busybox_rootfs_tar(work / "busybox.tar")
     engines: list[Engine] = []
@@ -116,7 +133,7 @@ def start_engines(wanted: list[str], work: Path, ctx: Context) -> list[Engine]:
         if missing:
             ctx.notes.append(f"{name} left out: {', '.join(missing)} not installed")
             continue
-        engine = ENGINES[name](work / name)
+        engine = ENGINES[name](work / f"{name}-{network}", network)
         engines.append(engine)  # before start, so that a failed start is still cleaned up
         say(f"starting {name}")
         try:
@@ -124,14 +141,15 @@ def start_engines(wanted: list[str], work: Path, ctx: Context) -> list[Engine]:
             engine.load_busybox(tar)
             engine.version_text = engine.version()
         except (EngineStartError, OSError, RuntimeError) as e:
-            ctx.notes.append(f"{name} left out: {e}")
+            ctx.notes.append(f"{name} left out ({network} network): {e}")
             stop_quietly(engine)
             engines.remove(engine)
     tar.unlink()
     return engines
 
 
-def run_workloads(workloads: list[Workload], engines: list[Engine], ctx: Context) -> list[Metric]:
+def run_workloads(workloads: list[Workload], engines: list[Engine], ctx: Context,
+                  network: str = "none") -> list[Metric]:
     rows: list[Metric] = []
     for w in workloads:
         say(f"{w.title}")
@@ -158,6 +176,9 @@ def run_workloads(workloads: list[Workload], engines: list[Engine], ctx: Context
                     known.add(key)
                 next(m for m in metrics if m.key == key).results[engine_name] = result
         w.judge({m.key: m for m in metrics})
+        if network != "none":  # the same rows again, on the default bridge
+            for m in metrics:
+                m.key, m.title = f"{m.key}_{network}", f"{m.title} [default {network}]"
         rows.extend(metrics)
     return rows
 

@@ -7,8 +7,10 @@
   root, runroot, containers.conf, storage.conf and registries.conf, runc (crun refuses hybrid
   cgroups here), cgroupfs, file events, and no network by default (its bridge needs host rules).
 
-Every container in every workload runs with `--network none` on all three engines, so that the
-comparison is the same work; one extra row shows the engines' default networking.
+Two passes do the same work on all three: every container with `--network none` (dockerd with
+`--bridge=none --iptables=false`, podman with netns "none"), then, for the workloads where networking
+costs, each engine on its default bridge inside a network namespace of the benchmark's own
+(bench/netns.py), where dockerd and podman make their bridge, NAT rules and DNS as they do on a host.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import EngineApi
+from bench.netns import BenchNetns
 from bench.procs import children, end_processes, output, pids_mentioning, stop_popen
 from tests.support.daemon import unmount_under
 
 REPO = Path(__file__).resolve().parents[1]
 NO_NETWORK = ["--network", "none"]
+# The two passes: no networking at all, and each engine's default bridge in a namespace of its own.
+NETWORK_MODES = ("none", "bridge")
 
 
 def docker_cli() -> str:
@@ -50,8 +55,10 @@ class Engine(ABC):
     """What the table calls it."""
     version_text = "?"
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, network: str = "none") -> None:
         self.base = base
+        self.network = network
+        self.netns: BenchNetns | None = None
         self.socket = base / "engine.sock"
         self.api = EngineApi(self.socket)
         self.log = base / "daemon.log"
@@ -68,10 +75,13 @@ class Engine(ABC):
 
     def start(self, timeout: float = 60) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
+        if self.network == "bridge":
+            self.netns = BenchNetns.create(f"berth-bench-{self.name}")
         self._prepare()
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self._daemon_argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                         env=self._daemon_env(), cwd=REPO, start_new_session=True)
+            self.proc = subprocess.Popen(self._in_netns(self._daemon_argv()), stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL, env=self._daemon_env(), cwd=REPO,
+                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -107,6 +117,21 @@ class Engine(ABC):
         end_processes(pids_mentioning(self.base))
         unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.netns is not None:
+            self.netns.delete()
+            self.netns = None
+
+    def _in_netns(self, argv: list[str]) -> list[str]:
+        return self.netns.wrap(argv) if self.netns is not None else argv
+
+    @property
+    def network_args(self) -> list[str]:
+        """What a `run` or `create` on the CLI passes: nothing on the default bridge."""
+        return NO_NETWORK if self.network == "none" else []
+
+    def describe_network(self) -> str:
+        """What the engine made for its containers' networking, read from its namespace."""
+        return self.netns.describe() if self.netns is not None else "no network namespace (--network none)"
 
     def _after_stop(self) -> None:  # noqa: B027  an optional hook
         """Undo what the daemon leaves behind."""
@@ -131,7 +156,8 @@ class Engine(ABC):
         return None
 
     def create_body(self, cmd: Sequence[str], **extra: Any) -> dict[str, Any]:
-        return {"Image": "busybox:latest", "Cmd": list(cmd), "HostConfig": {"NetworkMode": "none"}, **extra}
+        host_config = {"NetworkMode": "none"} if self.network == "none" else {}
+        return {"Image": "busybox:latest", "Cmd": list(cmd), "HostConfig": host_config, **extra}
 
     def load_busybox(self, tar: Path) -> None:
         status, data = self.api.request("POST", "/images/create?fromSrc=-&repo=busybox&tag=latest",
@@ -168,6 +194,8 @@ class Berthd(Engine):
                 listed = subprocess.run([runtime, f"--root={state}", "list", "-q"], capture_output=True, text=True)
                 for cid in listed.stdout.split():
                     subprocess.run([runtime, f"--root={state}", "delete", "--force", cid], capture_output=True)
+        if self.netns is not None:
+            return  # its bridge, veths and chains are in the benchmark's namespace, deleted with it
         # berthd's bridge, veths, namespaces and firewall chains outlive it.
         with contextlib.suppress(Exception):
             from engine.networks.config import config_for
@@ -185,10 +213,12 @@ class Dockerd(Engine):
             self.notes.append("a system containerd socket exists: dockerd may use that containerd")
 
     def _daemon_argv(self) -> list[str]:
+        # On the default bridge it makes docker0, its NAT and filter rules, in the benchmark's namespace.
+        networking = ["--bridge=none", "--iptables=false", "--ip6tables=false"] if self.network == "none" else []
         return ["dockerd", "--config-file", str(self.base / "daemon.json"), "--data-root", str(self.base / "data"),
                 "--exec-root", str(self.base / "exec"), "-H", f"unix://{self.socket}",
-                "--pidfile", str(self.base / "dockerd.pid"), "--bridge=none", "--iptables=false",
-                "--ip6tables=false", "--storage-driver=overlay2", "--default-ulimit", "nofile=20000:20000"]
+                "--pidfile", str(self.base / "dockerd.pid"), *networking, "--storage-driver=overlay2",
+                "--default-ulimit", "nofile=20000:20000"]
 
     def daemon_pids(self) -> list[int]:
         # dockerd and the containerd it supervises (the shims are per container, like conmon).
@@ -206,8 +236,7 @@ class Podman(Engine):
             "[containers]\n"
             '# Root here lacks CAP_SYS_RESOURCE and its hard nofile limit is 20000.\n'
             'default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
-            '# The default bridge would need the host\'s firewall rules.\n'
-            'netns = "none"\n'
+            f'netns = "{"none" if self.network == "none" else "bridge"}"\n'
             'log_driver = "k8s-file"\n'
             "[engine]\n"
             'runtime = "runc"\n'
@@ -250,7 +279,8 @@ class Podman(Engine):
         return {**os.environ, **self._conf_env}
 
     def cli(self, *args: str) -> list[str]:
-        return ["podman", *self._flags, *args]
+        # podman's CLI makes the containers' networking itself: inside the namespace, as its service does.
+        return self._in_netns(["podman", *self._flags, *args])
 
     def load_busybox(self, tar: Path) -> None:
         output(self.cli("import", str(tar), "busybox:latest"), env=self.env, timeout=120)

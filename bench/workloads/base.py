@@ -62,6 +62,8 @@ class Workload(ABC):
     title: str
     full_seconds: float = 300
     quick_seconds: float = 90
+    networked: bool = False
+    """Measured again with each engine on its default bridge (`--network bridge|both`)."""
 
     @abstractmethod
     def metrics(self, ctx: Context) -> list[Metric]:

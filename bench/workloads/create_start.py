@@ -17,6 +17,7 @@ class CreateAndStart(Workload):
     title = "create and start 100 containers"
     full_seconds = 300
     quick_seconds = 90
+    networked = True
 
     def metrics(self, ctx: Context) -> list[Metric]:
         n = ctx.reps(100, 20)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.engines import NO_NETWORK, Engine
+from bench.engines import Engine
 from bench.procs import output
 from bench.summary import Metric, Result, Samples
 from bench.workloads.base import Budget, Context, Workload, repeat_timed, truncated_note
@@ -13,15 +13,18 @@ class ExecLatency(Workload):
     title = "exec latency"
     full_seconds = 180
     quick_seconds = 60
+    networked = True
 
     def metrics(self, ctx: Context) -> list[Metric]:
         return [Metric("exec", "exec <running container> true (CLI)", "ms", "lower")]
 
     def run(self, engine: Engine, ctx: Context, budget: Budget) -> dict[str, Result]:
         reps = ctx.reps(20, 5)
-        cid = output(engine.cli("run", "-d", *NO_NETWORK, "busybox", "sleep", "600"), env=engine.env,
+        cid = output(engine.cli("run", "-d", *engine.network_args, "busybox", "sleep", "600"), env=engine.env,
                      timeout=60).strip()
         try:
+            if engine.netns is not None:  # what the engine made for one container on its bridge
+                ctx.notes.append(f"{engine.name}, one container on its default bridge: {engine.describe_network()}")
             got = repeat_timed(engine, ["exec", cid, "true"], reps, budget, warmup=2)
         finally:
             output(engine.cli("rm", "-f", cid), env=engine.env, timeout=60)

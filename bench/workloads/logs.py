@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from bench.engines import NO_NETWORK, Engine
+from bench.engines import Engine
 from bench.procs import output
 from bench.summary import Metric, Result, Samples, Skipped
 from bench.workloads.base import Budget, Context, Workload, truncated_note
@@ -29,7 +29,7 @@ class LogsThroughput(Workload):
         lines = 200_000 if ctx.quick else 1_000_000
         reps = ctx.reps(3, 2)
         t0 = time.perf_counter()
-        cid = output(engine.cli("run", "-d", *NO_NETWORK, "busybox", "seq", "1", str(lines)), env=engine.env,
+        cid = output(engine.cli("run", "-d", *engine.network_args, "busybox", "seq", "1", str(lines)), env=engine.env,
                      timeout=60).strip()
         try:
             output(engine.cli("wait", cid), env=engine.env, timeout=budget.timeout(240))
