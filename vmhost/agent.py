@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -17,9 +18,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-import paramiko
+from typing import TYPE_CHECKING, Any
 
 from vmhost.accel import FIRST_LINE_SECONDS, Refusal, refusal, remember
 from vmhost.image import GuestImage
@@ -33,11 +32,33 @@ from vmhost.machines import (
     resolve_accel,
     write_json_atomic,
 )
-from vmhost.ports import PortWatcher, Published, engine_get
-from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward
-from vmhost.trim import Trimmer
+
+if TYPE_CHECKING:
+    from vmhost.ports import PortWatcher, Published
+    from vmhost.ssh import Connection, Forward
+    from vmhost.trim import Trimmer
 
 log = logging.getLogger("vmhost.agent")
+# paramiko and the modules built on it take a few tenths of a second to import: they are imported on a
+# thread while QEMU boots (see Agent._launch), not before QEMU is launched.
+TUNNEL_MODULES = ("paramiko", "vmhost.ssh", "vmhost.ports", "vmhost.trim")
+
+
+def preload_tunnel_modules() -> threading.Thread:
+    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in TUNNEL_MODULES],
+                              name="preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def tunnel_errors(*others: type[Exception]) -> tuple[type[Exception], ...]:
+    """`others` and what a failed SSH session raises (paramiko is imported here only if the preload has not:
+    an except clause evaluates this only when something was raised)."""
+    import paramiko
+
+    from vmhost.ssh import HostKeyMismatch
+
+    return *others, HostKeyMismatch, paramiko.SSHException, EOFError
 
 
 def guest_phase(line: str) -> str | None:
@@ -72,6 +93,7 @@ class Agent:
         self.notice = ""
         self.accel = ""  # what QEMU runs with now
         self._console_offset = 0  # how much of the console log has been read for boot phases
+        self._preload: threading.Thread | None = None
 
     def report(self, state: str, message: str) -> None:
         log.info("%s: %s", state, message)
@@ -90,6 +112,12 @@ class Agent:
         code = 0
         try:
             qemu = self._boot()
+            if self._preload is not None:
+                self._preload.join()  # the guest has been booting meanwhile
+            from vmhost.ports import PortWatcher
+            from vmhost.ssh import tcp_forward
+            from vmhost.trim import Trimmer
+
             self.connection = self._wait_ssh(deadline)
             self.report("starting", "connecting to the engine")
             self.forwards.append(forward_engine(self.connection, machine.engine_end, GUEST_ENGINE_SOCKET))
@@ -113,7 +141,7 @@ class Agent:
                     break
         except Stopped as e:
             self.report("stopping", str(e))
-        except (HostKeyMismatch, OSError, paramiko.SSHException, RuntimeError) as e:
+        except tunnel_errors(OSError, RuntimeError) as e:
             log.exception("machine %s failed", machine.name)
             self.report("error", str(e))
             code = 1
@@ -128,6 +156,8 @@ class Agent:
         self._console_offset = 0
         with (self.machine.dir / "qemu.log").open("wb") as qemu_log:
             self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT)
+        if self._preload is None:
+            self._preload = preload_tunnel_modules()
         self.report("starting", f"booting the guest ({accel})")
         return self.qemu
 
@@ -198,6 +228,9 @@ class Agent:
             raise RuntimeError(f"timed out {what} (boot log: {self.machine.boot_log})")
 
     def _wait_ssh(self, deadline: float) -> Connection:
+        from vmhost.ssh import Connection, HostKeyMismatch
+
+        retry = tunnel_errors(OSError)
         attempt = 0
         while True:
             self._check(deadline, "waiting for the guest's ssh")
@@ -210,13 +243,15 @@ class Agent:
             except HostKeyMismatch:
                 connection.close()
                 raise
-            except (OSError, paramiko.SSHException, EOFError) as e:
+            except retry as e:
                 # QEMU accepts the forwarded port before sshd listens; such attempts fail fast.
                 connection.close()
                 log.debug("ssh not ready: %s", e)
             self.stopping.wait(0.5)
 
     def _wait_engine(self, deadline: float) -> None:
+        from vmhost.ports import engine_get
+
         while True:
             self._check(deadline, "waiting for berthd")
             with contextlib.suppress(OSError):
@@ -240,7 +275,7 @@ class Agent:
             if self.status.state != "error":
                 self.report("stopping", "shutting down the guest")
             if self.connection is not None:
-                with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                with contextlib.suppress(*tunnel_errors(OSError)):
                     # The guest closes the session as it goes down; that error is expected.
                     # berth-init's images power off with berth-poweroff; older ones run systemd.
                     self.connection.run("if command -v berth-poweroff >/dev/null; then berth-poweroff; "
