@@ -3,14 +3,15 @@
 The request body is the context tar; progress streams as JSON lines (`{"stream": ...}`,
 `{"aux": {"ID": ...}}`), a failure as a final `{"errorDetail": ..., "error": ...}` line.
 
-The builder is made on first use, one per Backend (Backend has no field for it: kept here).
+The builder is made on first use, one per Backend (Backend has no field for it: kept here); its module
+is imported then too, not at berthd's start (tens of ms, more in a machine under emulation).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -18,11 +19,13 @@ from engine.api.app import Routes, backend
 from engine.api.images import CHUNK, with_progress
 from engine.api.params import flag
 from engine.backend import Backend
-from engine.build.builder import Builder, BuildOptions
 from engine.errors import InvalidArgument
 from engine.images import reference
 from engine.images.progress import ProgressSink
 from engine.images.service import AsyncByteSource
+
+if TYPE_CHECKING:
+    from engine.build.builder import Builder, BuildOptions
 
 _BUILDERS: dict[int, tuple[Backend, Builder]] = {}
 
@@ -30,6 +33,8 @@ _BUILDERS: dict[int, tuple[Backend, Builder]] = {}
 def builder_for(b: Backend) -> Builder:
     entry = _BUILDERS.get(id(b))
     if entry is None or entry[0] is not b:
+        from engine.build.builder import Builder
+
         entry = (b, Builder(b.images, b.containers, b.events, b.db, b.paths.root / "build"))
         _BUILDERS[id(b)] = entry
     return entry[1]
@@ -63,6 +68,8 @@ def _json_names(request: web.Request, name: str) -> list[str]:
 
 
 def build_options(request: web.Request) -> BuildOptions:
+    from engine.build.builder import BuildOptions
+
     q = request.query
     if q.get("remote"):
         raise InvalidArgument("remote build contexts (git, URL) are not supported: send the context as a tar")

@@ -27,11 +27,11 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import __version__
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.images import archive, progress, reference
+from engine.images import progress, reference
 from engine.images.auth import ANONYMOUS, Credentials, repository_scope
 from engine.images.changes import DEFAULT_PATH, apply_changes
 from engine.images.content import ContentIndex, LayerBlob
@@ -47,6 +47,9 @@ from engine.state.db import Database
 from engine.storage.blobs import BlobInfo, BlobStore, BlobWriter
 from engine.storage.layers import LayerStore, StagedLayer, chain_id, rfc3339_nano
 from engine.storage.tarsafe import ByteSource, decompressed
+
+if TYPE_CHECKING:
+    from engine.images import archive
 
 _HEX_PREFIX_RE = re.compile(r"^[0-9a-f]{1,64}$")
 _SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -583,17 +586,25 @@ class ImageService:
 
     # -- archives -----------------------------------------------------------------------------
 
+    # engine.images.archive (and tarfile) is imported by the first save or load, not at berthd's start.
+
     def plan_save(self, names: builtins.list[str]) -> archive.SavePlan:
         """Resolve names for GET /images/get (raises before anything is streamed)."""
+        from engine.images import archive
+
         return archive.plan_save(self, names)
 
     def save(self, plan: archive.SavePlan) -> AsyncIterator[bytes]:
+        from engine.images import archive
+
         return archive.stream_save(self, plan)
 
     async def load(self, source: AsyncIterable[bytes] | ByteSource,
                    sink: progress.ProgressSink = progress.discard) -> builtins.list[str]:
         """POST /images/load: a docker-archive or OCI layout tar (optionally compressed).
         Returns the ids of the images loaded."""
+        from engine.images import archive
+
         reader: ByteSource
         bridge: AsyncByteSource | None = None
         if isinstance(source, AsyncIterable):
@@ -628,6 +639,8 @@ class ImageService:
         return loaded_ids
 
     async def _load_image(self, loaded: archive.LoadedArchive, item: archive.ArchiveImage) -> str:
+        from engine.images import archive
+
         diff_ids = list(parse_config(item.config)["rootfs"]["diff_ids"])
         if len(diff_ids) != len(item.layers):
             raise InvalidArgument(f"invalid archive: {len(item.layers)} layers for {len(diff_ids)} diff_ids")
