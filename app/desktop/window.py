@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
         self.images_page.tagRequested.connect(self.images.tag)
         self.images_page.historyRequested.connect(self.images.history)
         self.images_page.runRequested.connect(self.open_run_dialog)
+        self.images.runDetails.connect(self._on_run_details)
 
         self.volumes.listed.connect(self.volumes_model.set_items)
         self.volumes.actionFinished.connect(self._on_volume_done)
@@ -606,10 +607,16 @@ class MainWindow(QMainWindow):
 
     def open_run_dialog(self, image: str) -> RunDialog:
         dialog = RunDialog(image, self)
-        dialog.runRequested.connect(lambda config, name: self.containers.run(config, name))
+        dialog.runRequested.connect(lambda config, name, platform: self.containers.run(config, name, platform))
         dialog.open()  # never exec(): no nested loop
         self.run_dialog = dialog
+        self.images.run_details(image)  # its EXPOSE ports, whether it has a command, the networks
         return dialog
+
+    def _on_run_details(self, image: str, details: dict[str, Any], networks: list[str]) -> None:
+        dialog = self.run_dialog
+        if dialog is not None and dialog.isVisible() and dialog.image == image:
+            dialog.set_image_details(details, networks)
 
     def _on_ran(self, id: str) -> None:
         if self.run_dialog is not None and self.run_dialog.isVisible():

@@ -1,108 +1,270 @@
-"""The Run dialog (docker run -d): name, ports, volumes, environment, command. Opened with `open()`."""
+"""The Run dialog (docker run -d): name, the image's ports with host-port fields, volumes and
+environment as +/- rows, an Advanced section (restart, network, --rm, labels, platform, command,
+entrypoint), a warning when the image has no command, and the `docker run` line it corresponds to.
+Opened with `open()`; it stays, with everything typed, until the engine has started the container."""
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QWidget
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dialogs.run_form import RESTART_POLICIES, PortRow, RunForm, image_has_command, image_ports
 
 
-def parse_run_form(
-    image: str, name: str, ports: str, volumes: str, env: str, command: str
-) -> tuple[dict[str, Any], str]:
-    """The `/containers/create` body for the form's fields; raises ValueError naming a bad field."""
-    config: dict[str, Any] = {"Image": image}
-    host: dict[str, Any] = {}
-    if command.strip():
-        try:
-            config["Cmd"] = shlex.split(command)
-        except ValueError as exc:
-            raise ValueError(f"command: {exc}") from exc
-    exposed: dict[str, dict[str, Any]] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in filter(None, (p.strip() for p in ports.replace(",", " ").split())):
-        host_part, _, container_part = spec.rpartition(":")
-        container_port = container_part if "/" in container_part else f"{container_part}/tcp"
-        if not container_port.split("/")[0].isdigit() or (host_part and not host_part.split(":")[-1].isdigit()):
-            raise ValueError(f"ports: {spec!r} is not HOST:CONTAINER (e.g. 8080:80)")
-        exposed[container_port] = {}
-        # As `docker run -p 8000`: a bare port is published too, on a host port the engine picks.
-        address, _, port = host_part.rpartition(":")
-        bindings.setdefault(container_port, []).append({"HostIp": address, "HostPort": port})
-    if exposed:
-        config["ExposedPorts"] = exposed
-        host["PortBindings"] = bindings
-    binds = [v.strip() for v in volumes.replace(",", " ").split() if v.strip()]
-    for bind in binds:
-        if ":" not in bind:
-            raise ValueError(f"volumes: {bind!r} is not SOURCE:/path (e.g. data:/var/lib/data)")
-    if binds:
-        host["Binds"] = binds
-    variables = [line.strip() for line in env.splitlines() if line.strip()]
-    for variable in variables:
-        if "=" not in variable:
-            raise ValueError(f"environment: {variable!r} is not NAME=value")
-    if variables:
-        config["Env"] = variables
-    if host:
-        config["HostConfig"] = host
-    return config, name.strip()
+class PairRows(QWidget):
+    """Rows of two fields (left, right) with a minus on each and one + below: ports, volumes, env, labels."""
+
+    changed = Signal()
+
+    def __init__(self, name: str, left: str, right: str, separator: str, add_text: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._placeholders = (left, right)
+        self._separator = separator
+        self.rows: list[tuple[QWidget, QLineEdit, QLineEdit]] = []
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self.add_button = QPushButton(add_text, self)
+        self.add_button.setObjectName(f"{name}-add")
+        self.add_button.clicked.connect(lambda: self.add_row()[1].setFocus())
+        self._layout.addWidget(self.add_button)
+
+    def add_row(self, left: str = "", right: str = "", *, fixed_left: bool = False,
+                right_hint: str = "") -> tuple[QWidget, QLineEdit, QLineEdit]:
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        first, second = QLineEdit(left, row), QLineEdit(right, row)
+        first.setPlaceholderText(self._placeholders[0])
+        second.setPlaceholderText(right_hint or self._placeholders[1])
+        first.setReadOnly(fixed_left)
+        remove = QToolButton(row)
+        remove.setText("\u2212")  # a minus sign, as wide as the +
+        remove.setObjectName(f"{self.objectName()}-remove")
+        remove.setToolTip("Remove this row")
+        layout.addWidget(first, 1)
+        layout.addWidget(QLabel(self._separator, row))
+        layout.addWidget(second, 1)
+        layout.addWidget(remove)
+        entry = (row, first, second)
+        self.rows.append(entry)
+        self._layout.insertWidget(self._layout.count() - 1, row)
+        remove.clicked.connect(lambda: self.remove_row(entry))
+        first.textChanged.connect(self.changed)
+        second.textChanged.connect(self.changed)
+        self.changed.emit()
+        return entry
+
+    def remove_row(self, entry: tuple[QWidget, QLineEdit, QLineEdit]) -> None:
+        self.rows.remove(entry)
+        entry[0].hide()
+        entry[0].deleteLater()
+        self.changed.emit()
+
+    def values(self) -> list[tuple[str, str]]:
+        return [(first.text(), second.text()) for _, first, second in self.rows]
 
 
 class RunDialog(QDialog):
-    runRequested = Signal(dict, str)  # create body, name
+    runRequested = Signal(dict, str, str)  # create body, name, platform
 
     def __init__(self, image: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("run-dialog")
         self.setWindowTitle(f"Run {image}")
         self.image = image
+        self.has_command: bool | None = None  # unknown until the image's config is read
+        self._image_ports: set[str] = set()
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
         self.name = QLineEdit(self)
+        self.name.setObjectName("run-name")
         self.name.setPlaceholderText("optional, e.g. web")
-        self.ports = QLineEdit(self)
-        self.ports.setPlaceholderText("e.g. 8080:80 (host:container), 443 (any free host port)")
-        self.volumes = QLineEdit(self)
-        self.volumes.setPlaceholderText("e.g. data:/var/lib/data")
-        self.env = QPlainTextEdit(self)
-        self.env.setPlaceholderText("NAME=value, one per line")
-        self.env.setFixedHeight(70)
-        self.command = QLineEdit(self)
+        self.ports = PairRows("run-ports", "container port, e.g. 80", "host port", "→ host", "+ Port", self)
+        self.ports.add_button.setToolTip("Publish a container port on this computer (docker run -p HOST:CONTAINER)")
+        self.volumes = PairRows("run-volumes", "volume or host folder", "path in the container", "→", "+ Volume",
+                                self)
+        self.volumes.add_button.setToolTip("Mount a volume or folder (docker run -v SOURCE:PATH)")
+        self.env = PairRows("run-env", "NAME", "value", "=", "+ Variable", self)
+        self.env.add_button.setToolTip("Set an environment variable (docker run -e NAME=value)")
+
+        self.warning = QLabel(self)
+        self.warning.setObjectName("run-warning")
+        self.warning.setProperty("role", "error")
+        self.warning.setWordWrap(True)
+        self.warning.hide()
+
+        self.advanced_toggle = QToolButton(self)
+        self.advanced_toggle.setObjectName("run-advanced-toggle")
+        self.advanced_toggle.setText("Advanced ▸")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced = QWidget(self)
+        self.advanced.setObjectName("run-advanced")
+        self.restart = QComboBox(self.advanced)
+        self.restart.setObjectName("run-restart")
+        self.restart.addItems(list(RESTART_POLICIES))
+        self.restart.setToolTip("docker run --restart")
+        self.network = QComboBox(self.advanced)
+        self.network.setObjectName("run-network")
+        self.network.setEditable(True)
+        self.network.addItem("")
+        network_edit = self.network.lineEdit()
+        if network_edit is not None:
+            network_edit.setPlaceholderText("default (bridge)")
+        self.network.setToolTip("docker run --network")
+        self.remove = QCheckBox("Remove the container when it stops (--rm)", self.advanced)
+        self.remove.setObjectName("run-rm")
+        self.labels = PairRows("run-labels", "label", "value", "=", "+ Label", self.advanced)
+        self.platform = QLineEdit(self.advanced)
+        self.platform.setObjectName("run-platform")
+        self.platform.setPlaceholderText("default: this computer's, e.g. linux/arm64")
+        self.command = QLineEdit(self.advanced)
+        self.command.setObjectName("run-command")
         self.command.setPlaceholderText("default: the image's command")
+        self.entrypoint = QLineEdit(self.advanced)
+        self.entrypoint.setObjectName("run-entrypoint")
+        self.entrypoint.setPlaceholderText("default: the image's entrypoint")
+        advanced_form = QFormLayout(self.advanced)
+        advanced_form.setContentsMargins(0, 0, 0, 0)
+        advanced_form.addRow("Command", self.command)
+        advanced_form.addRow("Entrypoint", self.entrypoint)
+        advanced_form.addRow("Restart", self.restart)
+        advanced_form.addRow("Network", self.network)
+        advanced_form.addRow("", self.remove)
+        advanced_form.addRow("Labels", self.labels)
+        advanced_form.addRow("Platform", self.platform)
+        self.advanced.hide()
+        self.advanced_toggle.toggled.connect(self.show_advanced)
+
+        self.run_line = QLineEdit(self)
+        self.run_line.setObjectName("run-line")
+        self.run_line.setReadOnly(True)
+        self.run_line.setFont(mono)
+        self.run_line.setToolTip("The docker command this form corresponds to")
+        self.copy_line = QToolButton(self)
+        self.copy_line.setObjectName("run-line-copy")
+        self.copy_line.setText("Copy")
+        self.copy_line.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.run_line.text()))
+        line_row = QHBoxLayout()
+        line_row.addWidget(self.run_line, 1)
+        line_row.addWidget(self.copy_line)
+
         self.error = QLabel(self)
+        self.error.setObjectName("run-error")
         self.error.setProperty("role", "error")
         self.error.setWordWrap(True)
         self.error.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
         self.run_button = self.buttons.addButton("Run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_button.setObjectName("run-submit")
-        self.run_button.setToolTip("docker run -d")
+        self.run_button.setDefault(True)
         self.buttons.accepted.connect(self._submit)
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Image", QLabel(f"<b>{image}</b>"))
+        form.addRow(self.warning)
         form.addRow("Name", self.name)
         form.addRow("Ports", self.ports)
         form.addRow("Volumes", self.volumes)
         form.addRow("Environment", self.env)
-        form.addRow("Command", self.command)
+        form.addRow(self.advanced_toggle)
+        form.addRow(self.advanced)
+        form.addRow("docker run", line_row)
         form.addRow(self.error)
         form.addRow(self.buttons)
+        self.setMinimumWidth(560)
+
+        for edit in (self.name, self.platform, self.command, self.entrypoint):
+            edit.textChanged.connect(self._update)
+        for rows in (self.ports, self.volumes, self.env, self.labels):
+            rows.changed.connect(self._update)
+        self.restart.currentTextChanged.connect(self._update)
+        self.network.currentTextChanged.connect(self._update)
+        self.remove.toggled.connect(self._update)
+        self._update()
+
+    # -- what the engine says about the image --------------------------------------------------
+
+    def set_image_details(self, details: dict[str, Any], networks: list[str]) -> None:
+        """The image's config (its EXPOSE ports become rows, its command decides the warning) and
+        the engine's networks for the Network choice."""
+        self.has_command = image_has_command(details)
+        for port in image_ports(details):
+            if port not in self._image_ports:
+                self._image_ports.add(port)
+                self.ports.add_row(port, "", fixed_left=True, right_hint="not published (type a port)")
+        for network in networks:
+            if self.network.findText(network) < 0:
+                self.network.addItem(network)
+        self._update()
+
+    def show_advanced(self, shown: bool = True) -> None:
+        self.advanced_toggle.setChecked(shown)
+        self.advanced_toggle.setText("Advanced ▾" if shown else "Advanced ▸")
+        self.advanced.setVisible(shown)
+        self.adjustSize()
+
+    # -- the form ------------------------------------------------------------------------------
+
+    def form(self) -> RunForm:
+        ports = tuple(PortRow(container, host, container in self._image_ports and first.isReadOnly())
+                      for (_, first, _), (container, host) in zip(self.ports.rows, self.ports.values(), strict=True))
+        return RunForm(
+            image=self.image, name=self.name.text(), ports=ports, volumes=tuple(self.volumes.values()),
+            env=tuple(self.env.values()), command=self.command.text(), entrypoint=self.entrypoint.text(),
+            restart=self.restart.currentText(), network=self.network.currentText(), remove=self.remove.isChecked(),
+            labels=tuple(self.labels.values()), platform=self.platform.text(),
+        )
+
+    def _missing_command(self) -> bool:
+        return self.has_command is False and not self.command.text().strip() and not self.entrypoint.text().strip()
+
+    def _update(self, *_: object) -> None:
+        self.run_line.setText(self.form().docker_run_line())
+        self.run_line.setCursorPosition(0)
+        if self._missing_command():
+            self.warning.setText(f"{self.image} has no command of its own, so it would not start: "
+                                 "give one under Advanced → Command (e.g. sleep 300).")
+            self.warning.show()
+        else:
+            self.warning.hide()
 
     def _submit(self) -> None:
+        if self._missing_command():
+            # Said before the engine refuses it, and where to type the fix.
+            self.show_advanced(True)
+            self.command.setFocus()
+            self.show_error("Give a command first: this image has none of its own.")
+            return
+        form = self.form()
         try:
-            config, name = parse_run_form(self.image, self.name.text(), self.ports.text(), self.volumes.text(),
-                                          self.env.toPlainText(), self.command.text())
+            config = form.create_body()
         except ValueError as exc:
             self.show_error(str(exc))
             return
-        # The dialog stays, with everything typed, until the engine has started the container
-        # (`finished_run`); a refusal is shown here (`show_error`) for the user to correct.
         self.error.hide()
         self.run_button.setEnabled(False)
         self.run_button.setText("Running…")
-        self.runRequested.emit(config, name)
+        self.runRequested.emit(config, form.name.strip(), form.platform.strip())
 
     def show_error(self, text: str) -> None:
         self.error.setText(text)

@@ -100,15 +100,19 @@ class ContainerService(QObject):
     def kill(self, id: str) -> None:
         self._act(id, "kill", lambda: self._connection.client.kill(id))
 
-    def run(self, config: dict[str, Any], name: str | None = None) -> asyncio.Task[Any]:
+    def run(self, config: dict[str, Any], name: str | None = None, platform: str = "") -> asyncio.Task[Any]:
         """Create and start a container (docker run -d); `ran` or `actionFailed` tells the outcome."""
-        return self._tasks.spawn(self._run(config, name), name="container-run")
+        return self._tasks.spawn(self._run(config, name, platform), name="container-run")
 
-    async def _run(self, config: dict[str, Any], name: str | None) -> None:
+    async def _run(self, config: dict[str, Any], name: str | None, platform: str = "") -> None:
         client = self._connection.client
         self.actionStarted.emit("", "run")
         try:
-            id = await client.create_container(config, name=name or None)
+            if platform:  # docker run --platform: a query parameter of the create
+                params = {"platform": platform, **({"name": name} if name else {})}
+                id = str((await client.request("POST", "containers/create", params=params, body=config))["Id"])
+            else:
+                id = await client.create_container(config, name=name or None)
             await client.start(id)
         except EngineUnreachable:
             self.actionFailed.emit("", "run", "the engine does not answer")

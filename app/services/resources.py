@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 from collections.abc import Awaitable, Callable, Coroutine
@@ -119,6 +120,19 @@ class BuildLog:
 class ImageService(ResourceService):
     kind = "image"
     historyReady = Signal(str, list)
+    runDetails = Signal(str, dict, list)  # image, its inspect, the engine's network names
+
+    def run_details(self, reference: str) -> None:
+        """What the Run dialog offers from the engine: the image's EXPOSE and command, the networks.
+        Quiet on failure: the dialog then works without them, and a run says what went wrong."""
+
+        async def load() -> None:
+            with contextlib.suppress(EngineClientError, EngineUnreachable):
+                image = await self.client.inspect_image(reference)
+                networks = sorted(str(n.get("Name", "")) for n in await self.client.networks())
+                self.runDetails.emit(reference, image, [n for n in networks if n])
+
+        self._tasks.spawn(load(), name="image-run-details")
 
     def __init__(self, connection: EngineConnection, jobs: JobCenter, parent: QObject | None = None) -> None:
         super().__init__(connection, parent)

@@ -54,8 +54,8 @@ def test_run_follow_search_stop_and_volume_refusal(
     dialog = window.run_dialog
     assert dialog is not None and dialog.isVisible()
     dialog.name.setText("berth-gui-run")
-    dialog.volumes.setText("berth-gui-data:/data")
-    dialog.env.setPlainText("GREETING=hello")
+    dialog.volumes.add_row("berth-gui-data", "/data")
+    dialog.env.add_row("GREETING", "hello")
     dialog.command.setText(
         "sh -c 'i=0; while [ $i -lt 300 ]; do echo \"$GREETING line $i\"; echo \"oops $i\" >&2; i=$((i+1)); done;"
         " touch /data/here; sleep 300'"

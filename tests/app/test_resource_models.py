@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from app.dialogs.run import parse_run_form
 from app.models.resources import images_model, networks_model, volumes_model
 from app.services.jobs import JobCenter
 from engine.client import PullProgress, StatsSample
@@ -75,22 +74,6 @@ def test_pull_progress_and_stats_sample() -> None:
     })
     assert sample.cpu_percent == 20.0 and sample.memory == 800 and sample.memory_percent == 20.0
     assert (sample.net_rx, sample.net_tx, sample.block_read, sample.block_write) == (5, 7, 3, 4)
-
-
-@pytest.mark.unit
-def test_run_form() -> None:
-    config, name = parse_run_form("busybox", " web ", "8080:80, 127.0.0.1:9000:90/udp 443", "data:/data",
-                                  "A=1\n\nB=two", "sh -c 'echo hi'")
-    assert name == "web"
-    assert config["Cmd"] == ["sh", "-c", "echo hi"]
-    assert config["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
-                                                    "90/udp": [{"HostIp": "127.0.0.1", "HostPort": "9000"}],
-                                                    # a bare port is published, as docker run -p 443 does
-                                                    "443/tcp": [{"HostIp": "", "HostPort": ""}]}
-    assert "443/tcp" in config["ExposedPorts"] and config["HostConfig"]["Binds"] == ["data:/data"]
-    assert config["Env"] == ["A=1", "B=two"]
-    with pytest.raises(ValueError, match="ports"):
-        parse_run_form("busybox", "", "80:http", "", "", "")
 
 
 @pytest.mark.unit
