@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.dialogs.run_form import PortRow, RunForm, image_has_command, image_ports
@@ -55,7 +57,7 @@ def test_refusals_name_the_field() -> None:
 
 
 def test_image_ports_and_command() -> None:
-    image = {"Config": {"ExposedPorts": {"8080/tcp": {}, "53/udp": {}, "443/tcp": {}}, "Cmd": None}}
+    image: dict[str, Any] = {"Config": {"ExposedPorts": {"8080/tcp": {}, "53/udp": {}, "443/tcp": {}}, "Cmd": None}}
     assert image_ports(image) == ["53/udp", "443", "8080"]
     assert not image_has_command(image)
     assert image_has_command({"Config": {"Entrypoint": ["/init"]}})
