@@ -32,6 +32,7 @@ from vmhost.machines import (
     resolve_accel,
     write_json_atomic,
 )
+from vmhost.npipe import PipeServer, serve_engine
 
 if TYPE_CHECKING:
     from vmhost.ports import PortWatcher, Published
@@ -94,6 +95,7 @@ class Agent:
         self.accel = ""  # what QEMU runs with now
         self._console_offset = 0  # how much of the console log has been read for boot phases
         self._preload: threading.Thread | None = None
+        self.pipes: list[PipeServer] = []  # Windows: the engine on named pipes (vmhost.npipe)
 
     def report(self, state: str, message: str) -> None:
         log.info("%s: %s", state, message)
@@ -102,7 +104,7 @@ class Agent:
         data: dict[str, Any] = {
             "state": state, "message": message, "agent_pid": os.getpid(),
             "qemu_pid": self.qemu.pid if self.qemu else None, "published": self.published, "notice": self.notice,
-            "socket": self.machine.docker_host, "updated": time.time(),
+            "socket": self.machine.docker_host, "pipes": [p.name for p in self.pipes], "updated": time.time(),
         }
         write_json_atomic(self.machine.dir / "status.json", data)
 
@@ -133,6 +135,7 @@ class Agent:
             if machine.engine_end.kind == "unix":
                 self.trimmer = Trimmer(machine.engine_socket,
                                        lambda command: connection.run(command, timeout=300)).start()
+            self.pipes = serve_engine(machine.engine_end)
             self.report("running", f"engine ready: DOCKER_HOST={machine.docker_host}")
             while not self.stopping.wait(1.0):
                 if qemu.poll() is not None:
@@ -261,6 +264,8 @@ class Agent:
             self.stopping.wait(0.3)
 
     def _shutdown(self) -> None:
+        for pipe in self.pipes:
+            pipe.close()
         if self.watcher is not None:
             self.watcher.close()
         if self.trimmer is not None:

@@ -108,19 +108,19 @@ def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report:
         print(f"created machine {machine.name} ({machine.dir})", file=out)
         if args.start:
             machines.start(machine.name, report)
-            _keep_context(machine, args.use_context, out)
+            _keep_context(machines, machine, args.use_context, out)
             _print_ready(machine, out)
     elif args.command == "start":
         machine = machines.start(args.name, report, args.timeout)
-        _keep_context(machine, args.use_context, out)
+        _keep_context(machines, machine, args.use_context, out)
         _print_ready(machine, out)
     elif args.command == "context":
         machine = machines.get(args.name)
         if args.rm:
-            dockercontext.forget_context(machine.docker_host)
+            dockercontext.forget_context(machines.context_host(machine))
             print(f"removed docker context {dockercontext.CONTEXT}", file=out)
         else:
-            _keep_context(machine, args.use, out)
+            _keep_context(machines, machine, args.use, out)
     elif args.command == "stop":
         machines.stop(args.name, report)
     elif args.command == "rm":
@@ -161,13 +161,14 @@ def _download_printer(err: TextIO) -> Callable[[Download], None]:
     return show
 
 
-def _keep_context(machine: Machine, use: bool, out: TextIO) -> None:
+def _keep_context(machines: Machines, machine: Machine, use: bool, out: TextIO) -> None:
     """The docker CLI's `berth` context follows the machine last started; --use makes it current."""
-    dockercontext.ensure(machine.docker_host)
+    host = machines.context_host(machine)
+    dockercontext.ensure(host)
     if use:
         dockercontext.use()
     current = dockercontext.current() == dockercontext.CONTEXT
-    print(f"docker context {dockercontext.CONTEXT} -> {machine.docker_host}"
+    print(f"docker context {dockercontext.CONTEXT} -> {host}"
           + ("" if current else f" (`docker context use {dockercontext.CONTEXT}` makes it the default)"), file=out)
 
 

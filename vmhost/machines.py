@@ -41,7 +41,7 @@ from vmhost.backend import choose as choose_backend
 from vmhost.dockercontext import forget_context
 from vmhost.image import GuestImage, cache_dir, find_image, prepare_kernel
 from vmhost.keys import generate_ed25519, write_private_key
-from vmhost.localend import LocalEnd, engine_end
+from vmhost.localend import BERTH_PIPE, LocalEnd, context_endpoint, engine_end
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
 from vmhost.release import DownloadProgress, ReleaseError, install, install_archive
 
@@ -147,6 +147,7 @@ class Status:
     qemu_pid: int | None = None
     published: list[int] = field(default_factory=list)  # container ports forwarded to 127.0.0.1
     notice: str = ""  # something the user should read once, e.g. why the machine runs under TCG
+    pipes: list[str] = field(default_factory=list)  # Windows: named pipes the engine is served on
 
 
 def parse_port(spec: str) -> tuple[int, int]:
@@ -492,7 +493,7 @@ class Machines:
             return Status("stopped", message)
         return Status(recorded.get("state", "starting"), recorded.get("message", ""), agent,
                       qemu if pid_alive(qemu) else None, list(recorded.get("published", [])),
-                      str(recorded.get("notice", "")))
+                      str(recorded.get("notice", "")), [str(p) for p in recorded.get("pipes", [])])
 
     def argv(self, machine: Machine, accel: str | None = None) -> list[str]:
         """QEMU's command line for `machine` (also what `inspect` shows); `accel` overrides resolve_accel."""
@@ -623,7 +624,17 @@ class Machines:
         if end.kind == "unix":
             Path(end.address).unlink(missing_ok=True)
         forget_context(machine.docker_host)
+        if not [m for m in self.all() if m.name != name]:
+            # Windows: the context may point at Berth's pipe, which any machine's supervisor serves; with
+            # the last machine gone nothing will.
+            forget_context(LocalEnd("npipe", BERTH_PIPE).docker_host)
         shutil.rmtree(machine.dir)
+
+    def context_host(self, machine: Machine) -> str:
+        """What the docker CLI's `berth` context points at for `machine`: its tunnel, or on Windows Berth's
+        named pipe while the machine's supervisor serves it (vmhost.npipe)."""
+        pipe_served = BERTH_PIPE in self.status(machine.name).pipes
+        return context_endpoint(machine.engine_end, Path(), pipe_served=pipe_served)
 
     def inspect(self, name: str) -> dict[str, Any]:
         machine = self.get(name)

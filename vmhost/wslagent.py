@@ -28,6 +28,7 @@ from vmhost import wslmachine
 from vmhost.agent import _daemonize
 from vmhost.localend import LocalEnd, forward_engine
 from vmhost.machines import Machine, MachineError, Machines, write_json_atomic
+from vmhost.npipe import PipeServer, serve_engine
 from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward
 from vmhost.wsl import GUEST_ENGINE_SOCKET, WslError, distro_name, start_script
 
@@ -62,6 +63,7 @@ class WslAgent:
         self.connection: Connection | None = None
         self.forwards: list[Forward] = []
         self.state = "starting"
+        self.pipes: list[PipeServer] = []  # Windows: the engine on named pipes (vmhost.npipe)
 
     def report(self, state: str, message: str) -> None:
         log.info("%s: %s", state, message)
@@ -69,7 +71,7 @@ class WslAgent:
         data: dict[str, Any] = {
             "state": state, "message": message, "agent_pid": os.getpid(),
             "qemu_pid": self.guest.pid if self.guest else None, "published": [], "notice": "",
-            "socket": self.machine.docker_host, "updated": time.time(),
+            "socket": self.machine.docker_host, "pipes": [p.name for p in self.pipes], "updated": time.time(),
         }
         write_json_atomic(self.machine.dir / "status.json", data)
 
@@ -100,6 +102,7 @@ class WslAgent:
                 except OSError as e:
                     log.warning("cannot forward 127.0.0.1:%d: %s", host_port, e)
             self._wait_engine(deadline)
+            self.pipes = serve_engine(machine.engine_end)
             self.report("running", f"engine ready: DOCKER_HOST={machine.docker_host}")
             while not self.stopping.wait(1.0):
                 if self.guest.poll() is not None:
@@ -141,6 +144,8 @@ class WslAgent:
             self.stopping.wait(0.3)
 
     def _shutdown(self) -> None:
+        for pipe in self.pipes:
+            pipe.close()
         for forward in self.forwards:
             forward.close()
         end = self.machine.engine_end

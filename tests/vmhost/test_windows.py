@@ -191,3 +191,40 @@ def test_start_script_keeps_sshd_on_loopback_with_berths_keys_only() -> None:
     assert "PasswordAuthentication=no" in script
     assert "-f /dev/null" in script  # no distro sshd_config is read
     assert "--host unix:///run/berth/berth.sock" in script
+
+
+def test_context_points_at_the_pipe_while_served_and_goes_with_the_last_machine(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import os
+
+    from vmhost import cli
+    from vmhost.machines import Machines
+
+    monkeypatch.setattr(localend, "system", lambda: "Windows")
+    monkeypatch.setattr(socket, "socket", NoUnix())
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    machines = Machines(tmp_path / "machines")
+    machine = Machine(name="default", image="guest", ssh_port=2222, engine_port=50123)
+    machine.dir = machines.root / "default"
+    machine.dir.mkdir(parents=True)
+    machines.save(machine)
+    # A supervisor (this process stands in for it) that serves Berth's pipe.
+    (machine.dir / "agent.pid").write_text(f"{os.getpid()}\n")
+    (machine.dir / "status.json").write_text(json.dumps({"state": "running", "pipes": [BERTH_PIPE]}))
+    out = io.StringIO()
+    assert cli.run(["context", "default", "--use"], out=out, machines=machines) == 0
+    assert dockercontext.endpoint() == "npipe:////./pipe/berth" and dockercontext.current() == "berth"
+    assert "npipe:////./pipe/berth" in out.getvalue()
+    # Without the pipe (another program serves it), the context points at the tunnel's TCP end.
+    (machine.dir / "status.json").write_text(json.dumps({"state": "running", "pipes": []}))
+    assert cli.run(["context", "default"], out=out, machines=machines) == 0
+    assert dockercontext.endpoint() == "tcp://127.0.0.1:50123"
+    assert cli.run(["context", "default", "--rm"], out=out, machines=machines) == 0
+    assert dockercontext.endpoint() is None and dockercontext.current() == "default"
+
+    (machine.dir / "status.json").write_text(json.dumps({"state": "running", "pipes": [BERTH_PIPE]}))
+    assert cli.run(["context", "default", "--use"], out=out, machines=machines) == 0
+    (machine.dir / "agent.pid").unlink()  # stopped
+    machines.remove("default")
+    assert dockercontext.endpoint() is None and dockercontext.current() == "default"
