@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.services.jobs import Job, JobCenter, error_text
 from app.services.tasks import TaskSet
+from vmhost import dockercontext
 from vmhost.machines import Machine, MachineError, Machines, disk_used_bytes, resident_bytes
 from vmhost.release import Download
 
@@ -84,6 +85,11 @@ class MachineService(QObject):
     setupProgress = Signal(str)  # the latest step
     setupFinished = Signal(str)  # the machine's docker_host
     setupFailed = Signal(str)  # vmhost's message
+    # The user's own docker CLI: once set up, offer to make the `berth` context (vmhost.dockercontext) its
+    # current one; nothing is written to the CLI's store until the offer is taken.
+    contextOffered = Signal(str, str)  # machine, what the context would point at
+    contextUsed = Signal(str, str)  # machine, what `docker` now reaches
+    contextFailed = Signal(str)
 
     def __init__(self, jobs: JobCenter, machines: Any = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -221,6 +227,37 @@ class MachineService(QObject):
             return
         self.setupProgress.emit(f"Machine {name} is running")
         self.setupFinished.emit(machine.docker_host)
+        await self._offer_context(machine)
+
+    async def _offer_context(self, machine: Any) -> None:
+        """Offer the `berth` context unless the docker CLI already uses it."""
+        try:
+            host, current = await asyncio.to_thread(
+                lambda: (self.machines.context_host(machine), dockercontext.current()))
+        except (MachineError, OSError, ValueError):
+            return  # an unreadable docker config: no offer, nothing else depends on it
+        if current != dockercontext.CONTEXT:
+            self.contextOffered.emit(machine.name, host)
+
+    def use_context(self, name: str = DEFAULT_MACHINE) -> None:
+        """Point the `berth` docker context at machine `name` and make it the docker CLI's current one."""
+        self._tasks.spawn(self._use_context(name), name="machines-use-context")
+
+    async def _use_context(self, name: str) -> None:
+        machines = self.machines
+
+        def write() -> str:
+            host: str = machines.context_host(machines.get(name))
+            dockercontext.ensure(host)
+            dockercontext.use()
+            return host
+
+        try:
+            host = await asyncio.to_thread(write)
+        except (MachineError, OSError, ValueError) as exc:
+            self.contextFailed.emit(error_text(exc))
+            return
+        self.contextUsed.emit(name, host)
 
     @staticmethod
     def _download(progress: Callable[[str], None]) -> Callable[[Download], None]:

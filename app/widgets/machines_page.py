@@ -39,6 +39,7 @@ class MachinesPage(KeyedTablePage, QWidget):
     useRequested = Signal(str)  # the machine's engine URL (DOCKER_HOST)
     bootLogRequested = Signal(str)
     reclaimRequested = Signal(str)
+    contextRequested = Signal(str)  # machine: make the docker CLI's current context Berth's (`berth`)
 
     def __init__(self, model: TonedModel, platform: str = sys.platform, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +86,26 @@ class MachinesPage(KeyedTablePage, QWidget):
 
         self.message = message_label(self, "machines-message")
 
+        # The user's own docker CLI: offered once a machine runs (MachineService.contextOffered).
+        self.context_offer = QWidget(self)
+        self.context_offer.setObjectName("machine-context-offer")
+        offer = QHBoxLayout(self.context_offer)
+        offer.setContentsMargins(0, 0, 0, 0)
+        self.context_text = QLabel(self.context_offer)
+        self.context_text.setObjectName("machine-context-text")
+        self.context_text.setWordWrap(True)
+        self.context_button = QPushButton("Make docker use Berth", self.context_offer)
+        self.context_button.setObjectName("machine-use-context")
+        self.context_button.setToolTip("docker context use berth: the docker command in any terminal then "
+                                       "reaches this machine's engine")
+        self.context_later = QPushButton("Not now", self.context_offer)
+        self.context_later.setObjectName("machine-context-later")
+        offer.addWidget(self.context_text, 1)
+        offer.addWidget(self.context_button)
+        offer.addWidget(self.context_later)
+        self.context_offer.hide()
+        self._context_machine = ""
+
         self.table, self.proxy = keyed_table(self, model, "machines-table", (160,))
         self.table.setWordWrap(False)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
@@ -111,6 +132,7 @@ class MachinesPage(KeyedTablePage, QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.form)
         layout.addWidget(self.message)
+        layout.addWidget(self.context_offer)
         layout.addWidget(self.stack, 3)
         layout.addWidget(self.boot_log, 2)
 
@@ -123,6 +145,8 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.use_button.clicked.connect(self._use)
         self.remove_button.clicked.connect(self.ask_remove)
         self.reclaim_button.clicked.connect(lambda: self._emit_selected(self.reclaimRequested))
+        self.context_button.clicked.connect(self._use_context)
+        self.context_later.clicked.connect(self.context_offer.hide)
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
             signal.connect(lambda *_: self._update_view())
         self._update_view()
@@ -147,6 +171,29 @@ class MachinesPage(KeyedTablePage, QWidget):
         url = str((self.selected_item() or {}).get("docker_host", ""))
         if url:
             self.useRequested.emit(url)
+
+    # -- the docker CLI's context ----------------------------------------------------------------
+
+    def offer_context(self, name: str, host: str) -> None:
+        self._context_machine = name
+        self.context_text.setText(
+            f"Machine <b>{html.escape(name)}</b> is running. The <code>docker</code> command in your terminals "
+            f"can use it too, through the docker context <code>berth</code> ({html.escape(host)}).")
+        self.context_button.setEnabled(True)
+        self.context_offer.show()
+
+    def _use_context(self) -> None:
+        if self._context_machine:
+            self.context_button.setEnabled(False)
+            self.contextRequested.emit(self._context_machine)
+
+    def context_used(self, name: str, host: str) -> None:
+        self.context_offer.hide()
+        self.show_info(f"docker now uses Berth: context berth → {host} (docker context use default undoes it)")
+
+    def context_failed(self, message: str) -> None:
+        self.context_button.setEnabled(True)
+        self.show_error(f"Could not set the docker context: {message}")
 
     def toggle_form(self) -> None:
         self.form.setVisible(not self.form.isVisible())

@@ -19,6 +19,7 @@ from app.models.compose import TONE_ROLE
 from app.models.machines import machines_model
 from tests.app.test_pages_engine import shoot
 from tests.engine.client.fake_engine import FakeEngine
+from vmhost import dockercontext
 from vmhost.machines import MachineError, Machines, Status
 
 pytestmark = pytest.mark.gui
@@ -166,6 +167,9 @@ class FakeMachines:
         progress("berthd answers")
         return self.machines[name]
 
+    def context_host(self, machine: FakeMachine) -> str:
+        return machine.docker_host
+
     def reclaim(self, name: str, progress: Callable[[str], None] = lambda _: None) -> tuple[int, int]:
         self.calls.append(f"reclaim {name}")
         progress("trimming the guest's file systems")
@@ -221,3 +225,45 @@ def test_start_stop_and_use_with_a_fake(
     assert "guest image /nowhere is missing" in page.message.text()
     assert any(j.title == "starting machine broken" and j.state == "failed" for j in window.jobs.jobs)
     assert page.start_button.isEnabled()
+
+
+def test_set_up_offers_the_docker_context_and_writes_it_only_when_taken(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_engine: FakeEngine,
+    make_window: Callable[[str], MainWindow]
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    window = make_window(fake_engine.url)
+    fake = FakeMachines(tmp_path)
+    service, page = window.machine_service, window.machines_page
+    service._machines = fake
+    # What app/desktop/window.py wires (MachineService <-> MachinesPage).
+    service.contextOffered.connect(page.offer_context)
+    service.contextUsed.connect(page.context_used)
+    service.contextFailed.connect(page.context_failed)
+    page.contextRequested.connect(service.use_context)
+    window.show_place("machines")
+
+    service.set_up("vm")
+    qtbot.waitUntil(page.context_offer.isVisible, timeout=10_000)
+    host = fake.machines["vm"].docker_host
+    assert "berth" in page.context_text.text() and host in page.context_text.text()
+    assert dockercontext.endpoint() is None  # an offer writes nothing to the docker CLI's store
+    page.context_later.click()
+    assert not page.context_offer.isVisible() and dockercontext.current() == "default"
+
+    fake.states["vm"] = "stopped"
+    service.set_up("vm")
+    qtbot.waitUntil(page.context_offer.isVisible, timeout=10_000)
+    page.context_button.click()
+    qtbot.waitUntil(lambda: not page.context_offer.isVisible(), timeout=5_000)
+    assert dockercontext.current() == "berth" and dockercontext.endpoint() == host
+    assert "context berth" in page.message.text()
+
+    # Already current: the next set-up offers nothing.
+    offers: list[str] = []
+    service.contextOffered.connect(lambda name, _host: offers.append(name))
+    fake.states["vm"] = "stopped"
+    service.set_up("vm")
+    qtbot.waitUntil(lambda: not service.setting_up, timeout=10_000)
+    qtbot.wait(200)
+    assert offers == []
