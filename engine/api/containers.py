@@ -9,16 +9,17 @@ from typing import Any
 from aiohttp import web
 
 from engine.api.app import Routes, backend, requested_below
-from engine.api.params import filters, flag, fold_keys, integer, json_body
+from engine.api.params import filter_args, flag, fold_keys, integer, json_body
 from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
 from engine.containers import reported
 from engine.containers.create import requested_platform
-from engine.containers.logs import LogQuery, LogSettings, read_log
+from engine.containers.logs import LogQuery, read_log
 from engine.containers.model import Container, State
 from engine.containers.stdio import parse_detach_keys
 from engine.errors import InvalidArgument, NotFound, NotImplementedHere
+from engine.filters import Filters
+from engine.formats import FormatError, rfc3339_nano, timestamp_ns
 from engine.labels import labels_match
-from engine.timefmt import parse_timestamp, rfc3339_nano
 
 
 def summary(c: Container, request: web.Request, networks: dict[str, Any] | None = None,
@@ -78,26 +79,33 @@ def inspect(c: Container, request: web.Request) -> dict[str, Any]:
     }
 
 
-def _matches(c: Container, flt: dict[str, list[str]]) -> bool:
-    if "status" in flt and c.state.value not in flt["status"]:
+# What dockerd's `ps` accepts (a filter berthd does not apply yet is accepted too, as before).
+PS_FILTERS = {"ancestor", "before", "exited", "health", "id", "isolation", "is-task", "expose", "label",
+              "name", "network", "publish", "since", "status", "volume"}
+PRUNE_FILTERS = {"until", "label", "label!"}
+
+
+def _matches(c: Container, flt: Filters) -> bool:
+    if "status" in flt and c.state.value not in flt.get("status"):
         return False
-    if "name" in flt and not any(n.lstrip("/") in c.name for n in flt["name"]):
+    if "name" in flt and not any(n.lstrip("/") in c.name for n in flt.get("name")):
         return False
-    if "id" in flt and not any(c.id.startswith(i) for i in flt["id"]):
+    if "id" in flt and not any(c.id.startswith(i) for i in flt.get("id")):
         return False
-    if "exited" in flt and not (c.state is State.EXITED and str(c.exit_code) in flt["exited"]):
+    if "exited" in flt and not (c.state is State.EXITED and str(c.exit_code) in flt.get("exited")):
         return False
     if "ancestor" in flt and not any(a in (c.image, c.image_id) or c.image_id.startswith("sha256:" + a)
-                                     for a in flt["ancestor"]):
+                                     for a in flt.get("ancestor")):
         return False
-    return labels_match(c.config.get("Labels") or {}, flt.get("label", []))
+    return labels_match(c.config.get("Labels") or {}, flt.get("label"))
 
 
 async def list_containers(request: web.Request) -> web.Response:
     show_all = flag(request, "all")
     limit = integer(request, "limit", -1) or -1
-    flt = filters(request)
-    bad = [s for s in flt.get("status", []) if s not in {st.value for st in State}]
+    flt = filter_args(request)
+    flt.validate(PS_FILTERS)
+    bad = [s for s in flt.get("status") if s not in {st.value for st in State}]
     if bad:
         raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of "
                               + ", ".join(st.value for st in State))
@@ -186,7 +194,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
     keys = parse_detach_keys(request.query.get("detachKeys"))
     with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-        if flag(request, "logs") and LogSettings.from_host_config(c.host_config).kept:
+        if flag(request, "logs") and c.spec.log.kept:
             # What was printed so far, then (with stream=1) what comes, as dockerd replays it.
             query = LogQuery(stdout=flag(request, "stdout"), stderr=flag(request, "stderr"), since_ns=0,
                              until_ns=0, tail=None, follow=False)
@@ -212,7 +220,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
     if not stdout and not stderr:
         raise InvalidArgument("you must choose at least one stream: stdout=1 or stderr=1")
-    if not LogSettings.from_host_config(c.host_config).kept:
+    if not c.spec.log.kept:
         raise NotImplementedHere("configured logging driver does not support reading")
     tail_raw = request.query.get("tail", "all")
     if tail_raw in ("all", ""):
@@ -224,8 +232,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
             raise InvalidArgument(f"invalid tail value: {tail_raw!r} (a number or \"all\")") from None
     query = LogQuery(
         stdout=stdout, stderr=stderr,
-        since_ns=parse_timestamp(request.query["since"]) if request.query.get("since", "0") != "0" else 0,
-        until_ns=parse_timestamp(request.query["until"]) if request.query.get("until", "0") != "0" else 0,
+        since_ns=_time_param(request, "since"), until_ns=_time_param(request, "until"),
         tail=tail, follow=flag(request, "follow"),
     )
     timestamps = flag(request, "timestamps")
@@ -276,28 +283,21 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    flt = filters(request)
-    unknown = set(flt) - {"until", "label", "label!"}
-    if unknown:
-        raise InvalidArgument(f"invalid filter {sorted(unknown)[0]!r}: use until or label")
-    until = flt.get("until", [])
-    labels = list(flt.get("label", [])) + ["!" + v for v in flt.get("label!", [])]
-    deleted, space = await backend(request).containers.prune(
-        until_ns=_until_ns(until[0]) if until else 0, labels=labels)
+    flt = filter_args(request)
+    flt.validate(PRUNE_FILTERS)
+    deleted, space = await backend(request).containers.prune(until_ns=flt.until_ns() or 0, labels=flt.labels())
     return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": space})
 
 
-def _until_ns(value: str) -> int:
-    """`until` as a timestamp or a Go duration ago ("10m", "2h")."""
-    import re
-
-    from engine.timefmt import now_ns
-
-    m = re.fullmatch(r"(\d+)(ns|us|ms|s|m|h)", value.strip())
-    if m:
-        scale = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}[m.group(2)]
-        return now_ns() - int(m.group(1)) * scale
-    return parse_timestamp(value)
+def _time_param(request: web.Request, name: str) -> int:
+    """logs' since/until, as docker's GetTimestamp reads them; 0 when absent."""
+    value = request.query.get(name, "0")
+    if value in ("", "0"):
+        return 0
+    try:
+        return timestamp_ns(value)
+    except FormatError as e:
+        raise InvalidArgument(f"invalid {name} value {value!r}: {e}") from None
 
 
 def register(routes: Routes) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.errors import InvalidArgument
+from engine.filters import Filters
 
 _TRUE = {"1", "true", "True", "yes"}
 _FALSE = {"0", "false", "False", "no", ""}
@@ -36,26 +37,14 @@ def integer(request: web.Request, name: str, default: int | None = None) -> int 
         raise InvalidArgument(f"invalid value for {name}: {value!r} is not an integer") from None
 
 
+def filter_args(request: web.Request) -> Filters:
+    """Docker's `filters` query value, parsed (engine/filters.py)."""
+    return Filters.parse(request.query.get("filters"))
+
+
 def filters(request: web.Request) -> dict[str, list[str]]:
-    """Docker's `filters` query value: {"name": ["a"]} or the legacy {"name": {"a": true}}."""
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except ValueError as e:
-        raise InvalidArgument(f"invalid filters: {e}") from None
-    if not isinstance(parsed, dict):
-        raise InvalidArgument("invalid filters: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, value in parsed.items():
-        if isinstance(value, dict):
-            out[key] = [k for k, v in value.items() if v]
-        elif isinstance(value, list):
-            out[key] = [str(v) for v in value]
-        else:
-            raise InvalidArgument(f"invalid filter {key!r}: expected a list of values")
-    return out
+    """The same as a plain dict, for the routers not yet on Filters."""
+    return filter_args(request).as_dict()
 
 
 JSON_BODY_MAX = 16 << 20  # far above any container, network or volume config

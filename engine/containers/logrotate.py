@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
 
 from engine.containers.logs import LogSettings
+from engine.containers.model import Container
 from engine.containers.service import ContainerService
 from engine.errors import InvalidArgument, NotFound, RuntimeFailure
 from engine.events import EventBus
@@ -44,7 +44,7 @@ class LogRotator:
     def start(self) -> None:
         for c in self.containers.all():
             if c.state.is_up:
-                self._watch(c.id, c.host_config)
+                self._watch(c)
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._loop())
         self._events = loop.create_task(self._follow())
@@ -56,11 +56,11 @@ class LogRotator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
 
-    def _watch(self, cid: str, host_config: dict[str, Any]) -> None:
+    def _watch(self, c: Container) -> None:
         with contextlib.suppress(InvalidArgument):
-            limits = LogSettings.from_host_config(host_config)
+            limits = c.spec.log
             if limits.max_size:
-                self._watched[cid] = limits
+                self._watched[c.id] = limits
 
     async def _follow(self) -> None:
         async for ev in self.events.subscribe():
@@ -68,7 +68,7 @@ class LogRotator:
                 continue
             if ev.action == "start":
                 with contextlib.suppress(NotFound):
-                    self._watch(ev.actor_id, self.containers.get(ev.actor_id).host_config)
+                    self._watch(self.containers.get(ev.actor_id))
             elif ev.action in ("die", "destroy"):
                 self._watched.pop(ev.actor_id, None)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidArgument
-from engine.timefmt import parse_timestamp
+from engine.formats import FormatError, ram_in_bytes, rfc3339_ns
 
 STDOUT, STDERR = 1, 2
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
 
 # The drivers berthd keeps logs for, by dockerd's names (conmon writes them all in its k8s-file
 # format; the name is what clients see and choose by), and their options.
@@ -87,12 +85,11 @@ class LogSettings:
 
 
 def parse_size(text: str) -> int:
-    m = _SIZE.match(text.strip())
-    if not m:
-        raise InvalidArgument(f"invalid max-size {text!r}: use a size such as 10m, 512k or 1g")
-    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-    return int(float(m.group(1)) * scale)
-
+    """max-size as dockerd reads it (go-units' RAMInBytes: binary units)."""
+    try:
+        return ram_in_bytes(text.strip())
+    except FormatError:
+        raise InvalidArgument(f"invalid max-size {text!r}: use a size such as 10m, 512k or 1g") from None
 
 
 FOLLOW_POLL = 0.05
@@ -114,7 +111,7 @@ class LogLine:
     def time_ns(self) -> int:
         if self._ns is None:
             try:
-                self._ns = parse_timestamp(_utc(self.stamp.decode(errors="replace")))
+                self._ns = rfc3339_ns(self.stamp.decode(errors="replace"))
             except ValueError:
                 self._ns = 0
         return self._ns
@@ -174,10 +171,6 @@ class _Parser:
         self.partial.clear()
         self.stamps.clear()
         return out
-
-
-def _utc(ts: str) -> str:
-    return ts[:-6] if ts.endswith("+00:00") else ts
 
 
 def rotated_files(log_path: Path) -> list[Path]:

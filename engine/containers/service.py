@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine import emulation
+from engine import emulation, mountinfo
 from engine.config import EnginePaths
 from engine.containers import hostconfig, links, names, stdio
 from engine.containers.create import (
@@ -873,7 +873,7 @@ class ContainerService:
                 self._watch(c)
         # A start that berthd died in the middle of: the row still says created (or exited), but the
         # runtime may hold a started process and the rootfs may be mounted. Undo both.
-        mounted = _mount_points()
+        mounted = mountinfo.mount_points()
         for c in self.store.in_states([State.CREATED, State.EXITED]):
             if str(self.bundle_dir(c.id) / "rootfs") in mounted:
                 log.info("container %s: undoing a start interrupted by a crash", c.short_id)
@@ -915,11 +915,6 @@ def _tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
     return total
-
-
-def _mount_points() -> set[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        return {line.split(" ", 5)[4] for line in f}
 
 
 def _exit_time(exit_file: Path) -> int:

@@ -9,13 +9,13 @@ berthd falls back to runc and says so; the reason is shown in /info.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from engine.errors import InvalidArgument, RuntimeFailure
+from engine.mountinfo import entries as mountinfo_entries
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 SUPPORTED = ("crun", "runc")
@@ -39,18 +39,8 @@ class CgroupMount:
 
 def cgroup_mounts(mountinfo: Path = MOUNTINFO) -> list[CgroupMount]:
     """The cgroup filesystems mounted in berthd's mount namespace."""
-    mounts: list[CgroupMount] = []
-    for line in mountinfo.read_text(encoding="utf-8").splitlines():
-        # Fields: id parent dev root mount-point options [optional...] - fstype source super-options
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        before, after = left.split(), right.split()
-        if len(before) < 5 or len(after) < 3:
-            continue
-        if after[0] in ("cgroup", "cgroup2"):
-            mounts.append(CgroupMount(_unescape(before[4]), after[0], tuple(after[2].split(","))))
-    return mounts
+    return [CgroupMount(e.mount_point, e.fstype, e.super_options)
+            for e in mountinfo_entries(mountinfo) if e.fstype in ("cgroup", "cgroup2")]
 
 
 def cgroup_mode(mountinfo: Path = MOUNTINFO) -> CgroupMode:
@@ -143,9 +133,3 @@ def _crun_blocker(mountinfo: Path, fs_root: Path) -> str:
     )
 
 
-_ESCAPE = re.compile(r"\\([0-7]{3})")
-
-
-def _unescape(field: str) -> str:
-    # mountinfo writes space, tab, newline and backslash in paths as octal escapes.
-    return _ESCAPE.sub(lambda m: chr(int(m[1], 8)), field)
