@@ -89,8 +89,14 @@ class Routes:
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
+        self._taken: set[tuple[str, str]] = set()
 
     def add(self, method: str, path: str, handler: Handler) -> None:
+        # The first router to claim a route keeps it (system's /system/df over the one images.py
+        # still registers), so no handler sits unreachable behind another.
+        if (method, path) in self._taken:
+            return
+        self._taken.add((method, path))
         self.app.router.add_route(method, path, handler)
         self.app.router.add_route(method, r"/v{api_version:[0-9]+(?:\.[0-9]+)*}" + path, handler)
 

@@ -23,6 +23,7 @@ from engine.containers.model import Container
 from engine.errors import InvalidArgument, NotFound, RuntimeFailure
 from engine.events import EventBus
 from engine.runtime.spec import Mount
+from engine.volumes.service import VolumeService
 from engine.volumes.specs import MountSpec, container_specs
 from engine.volumes.store import Volume, VolumeStore
 
@@ -39,6 +40,7 @@ class VolumeMounts:
                  lookup: Callable[[str], Container] | None = None) -> None:
         self.store = store
         self.events = events
+        self.service = VolumeService(store, events)  # the rules behind /volumes, and its events
         self.image_volumes = image_volumes or (lambda _image_id: [])
         self.is_running = is_running or (lambda _cid: False)
         self.lookup = lookup
@@ -101,7 +103,7 @@ class VolumeMounts:
             existed = bool(spec.source) and self._exists(spec.source)
             vol = self.store.create(spec.source or None, labels=spec.labels, options=spec.driver_options)
             if not existed:
-                self.events.publish("volume", "create", vol.name, {"driver": "local"})
+                self.service.created(vol)
             self.store.add_ref(c.id, spec.target, vol.name)
 
     def _exists(self, name: str) -> bool:
@@ -142,7 +144,7 @@ class VolumeMounts:
                     opts.append("ro")
                 out.append(Mount(source=volume_source(vol, spec), destination=spec.target, type="bind",
                                  options=opts))
-                self.events.publish("volume", "mount", vol.name, {
+                self.service.mounted(vol, {
                     "container": c.id, "destination": spec.target, "driver": "local",
                     "read/write": str(not spec.read_only).lower(), "propagation": ""})
         return out
@@ -169,7 +171,7 @@ class VolumeMounts:
         for name in set(self.store.refs(c.id).values()):
             with contextlib.suppress(NotFound):
                 vol = self.store.get(name)
-                self.events.publish("volume", "unmount", vol.name, {"container": c.id, "driver": "local"})
+                self.service.unmounted(vol, c.id)
                 if vol.options and not any(self.is_running(u) for u in self.store.users(name) if u != c.id):
                     self.store.unmount(vol)
 
@@ -187,11 +189,11 @@ class VolumeMounts:
             if vol.anonymous and not self.store.users(name):
                 with contextlib.suppress(Exception):
                     self.store.remove(name)
-                    self.events.publish("volume", "destroy", name, {"driver": "local"})
+                    self.service.destroyed(name)
 
     def disk_usage(self) -> list[dict[str, Any]]:
-        """The Volumes part of GET /system/df: every volume with its size and users."""
-        return [vol.to_api(self.store.usage(vol)) for vol in self.store.all()]
+        """Kept for engine/api/images.py's old /system/df until it goes: VolumeService.disk_usage."""
+        return self.service.disk_usage()
 
     def inspect(self, c: Container) -> list[dict[str, Any]]:
         try:
