@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     context = named("context", "point the docker CLI's `berth` context at a machine (docker --context berth)")
     context.add_argument("--use", action="store_true", help="also make it the current context")
     context.add_argument("--rm", action="store_true", help="remove the context instead")
+    commands.add_parser("forget-context", help="remove the docker CLI's `berth` context if Berth made it "
+                                               "(what uninstalling Berth runs)")
     named("stop", "shut a machine down")
     rm = named("rm", "remove a machine and its disk")
     rm.add_argument("-f", "--force", action="store_true", help="stop it first if running")
@@ -121,6 +123,10 @@ def _dispatch(args: argparse.Namespace, machines: Machines, out: TextIO, report:
             print(f"removed docker context {dockercontext.CONTEXT}", file=out)
         else:
             _keep_context(machines, machine, args.use, out)
+    elif args.command == "forget-context":
+        removed = dockercontext.remove_ours()
+        print(f"removed docker context {dockercontext.CONTEXT}" if removed
+              else f"no docker context {dockercontext.CONTEXT} of Berth's to remove", file=out)
     elif args.command == "stop":
         machines.stop(args.name, report)
     elif args.command == "rm":

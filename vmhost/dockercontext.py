@@ -109,6 +109,17 @@ def remove(name: str = CONTEXT, config: Path | None = None) -> bool:
     return existed
 
 
+def remove_ours(name: str = CONTEXT, config: Path | None = None) -> bool:
+    """Delete context `name` if Berth made it (its description says so): what uninstalling Berth does. A
+    context of that name the user made is left alone. Whether one was removed."""
+    try:
+        data = json.loads((meta_dir(name, config) / "meta.json").read_text())
+        ours = data["Metadata"]["Description"] == DESCRIPTION
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return remove(name, config) if ours else False
+
+
 def forget_context(docker_host: str, name: str = CONTEXT, config: Path | None = None) -> bool:
     """Remove context `name` if it points at `docker_host` (a machine being removed); leave it otherwise."""
     if endpoint(name, config) != docker_host:

@@ -20,6 +20,10 @@ say() { printf 'berth install: %s\n' "$*" >&2; }
 have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 
 uninstall() {
+  # The docker CLI's `berth` context in the invoking user's ~/.docker, if Berth made it.
+  if [ -x "$PREFIX/berth" ]; then
+    runuser -u "${SUDO_USER:-root}" -- "$PREFIX/berth" machine forget-context >/dev/null 2>&1 || true
+  fi
   if have_systemd; then
     systemctl disable --now berthd.socket berthd.service 2>/dev/null || true
   fi

@@ -1,7 +1,8 @@
 ; Inno Setup 6 recipe for Berth on Windows (packaging\windows\build.ps1 runs it):
 ;   ISCC /DAppVersion=0.1.0 /DSourceDir=dist\berth-windows /DAssetsDir=build\packaging-assets /Odist berth.iss
 ; Installs per machine into Program Files, adds Start menu and optional desktop shortcuts, and puts
-; berth.exe on the PATH. Uninstalling keeps the machines and images under %LOCALAPPDATA%\Berth.
+; berth.exe on the PATH. Uninstalling keeps the machines and images under %LOCALAPPDATA%\Berth and removes
+; the docker CLI's `berth` context.
 
 #ifndef AppVersion
   #error Pass /DAppVersion=<engine.__version__>
@@ -55,6 +56,12 @@ Root: HKLM; Subkey: "SYSTEM\CurrentControlSet\Control\Session Manager\Environmen
 
 [Run]
 Filename: "{app}\berth-desktop.exe"; Description: "{cm:LaunchProgram,Berth}"; Flags: nowait postinstall skipifsilent
+
+[UninstallRun]
+; Before the files go: the docker CLI's `berth` context, if Berth made it (a context the user named berth
+; stays). It is removed from the profile of the account the uninstaller runs as (the elevated one).
+Filename: "{app}\berth.exe"; Parameters: "machine forget-context"; Flags: runhidden waituntilterminated; \
+  RunOnceId: "BerthForgetDockerContext"
 
 [Code]
 { Adds the install directory to PATH only once, so repeated upgrades do not grow it. }

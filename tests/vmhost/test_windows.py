@@ -228,3 +228,26 @@ def test_context_points_at_the_pipe_while_served_and_goes_with_the_last_machine(
     (machine.dir / "agent.pid").unlink()  # stopped
     machines.remove("default")
     assert dockercontext.endpoint() is None and dockercontext.current() == "default"
+
+
+def test_uninstall_forgets_berths_context_and_leaves_a_users_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    import io
+
+    from vmhost import cli
+    from vmhost.machines import Machines
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    out = io.StringIO()
+    dockercontext.ensure("npipe:////./pipe/berth")
+    dockercontext.use()
+    assert cli.run(["forget-context"], out=out, machines=Machines(tmp_path / "machines")) == 0
+    assert dockercontext.endpoint() is None and dockercontext.current() == "default"
+    assert "removed docker context berth" in out.getvalue()
+    # A context the user named berth (another description) is theirs.
+    meta = dockercontext.ensure("tcp://10.0.0.5:2375")
+    data = json.loads(meta.read_text())
+    data["Metadata"]["Description"] = "my build box"
+    meta.write_text(json.dumps(data))
+    assert cli.run(["forget-context"], out=out, machines=Machines(tmp_path / "machines")) == 0
+    assert dockercontext.endpoint() == "tcp://10.0.0.5:2375"
