@@ -35,6 +35,11 @@ class ContainerState:
     def running(self) -> bool:
         return self.word.startswith("running") or self.word == "starting"
 
+    @property
+    def up(self) -> bool:
+        """Its process exists (running, or paused): what Stop acts on and what Start does not."""
+        return self.running or self.word == "paused"
+
 
 def container_state(item: Mapping[str, Any]) -> ContainerState:
     """The state word and tone of a `/containers/json` entry."""

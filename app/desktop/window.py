@@ -534,7 +534,8 @@ class MainWindow(QMainWindow):
             self.containers.remove(id, force=True)
 
     def _remove(self, ids: list[str]) -> None:
-        running = [id for id in ids if (state := self.containers_model.state_of(id)) is not None and state.running]
+        # A paused container is up too: removing it needs force, so it is asked like a running one.
+        running = [id for id in ids if (state := self.containers_model.state_of(id)) is not None and state.up]
         for id in ids:
             if id not in running:
                 self.containers.remove(id)

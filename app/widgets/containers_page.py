@@ -267,7 +267,10 @@ class ContainersPage(QWidget):
 
     # -- selection -------------------------------------------------------------------------------
 
-    def selected_ids(self, running: bool | None = None, state: str | None = None) -> list[str]:
+    def selected_ids(self, running: bool | None = None, state: str | None = None, up: bool | None = None
+                     ) -> list[str]:
+        """The selected containers (a compose group's members for its row), those `running`, in
+        `state`, or `up` (running or paused: a paused one is stopped, not started) when asked."""
         ids: list[str] = []
         for index in self.table.selectionModel().selectedRows():
             source = self.proxy.mapToSource(index)
@@ -282,6 +285,8 @@ class ContainersPage(QWidget):
                 if running is not None and bool(member.data(RUNNING_ROLE)) != running:
                     continue
                 if state is not None and member.data(STATE_ROLE) != state:
+                    continue
+                if up is not None and (bool(member.data(RUNNING_ROLE)) or member.data(STATE_ROLE) == "paused") != up:
                     continue
                 ids.append(id)
         return ids
@@ -313,7 +318,7 @@ class ContainersPage(QWidget):
 
     def _request(self, name: str, signal: SignalInstance) -> None:
         filters = {
-            "start": {"running": False}, "stop": {"running": True}, "restart": {},
+            "start": {"up": False}, "stop": {"up": True}, "restart": {},
             "pause": {"state": "running"}, "unpause": {"state": "paused"}, "remove": {},
         }[name]
         ids = self.selected_ids(**filters)  # type: ignore[arg-type]
@@ -352,8 +357,8 @@ class ContainersPage(QWidget):
     def _update_actions(self, *args: object) -> None:
         reachable = self._reachable is True
         enabled = {
-            "start": bool(self.selected_ids(running=False)),
-            "stop": bool(self.selected_ids(running=True)),
+            "start": bool(self.selected_ids(up=False)),
+            "stop": bool(self.selected_ids(up=True)),
             "restart": bool(self.selected_ids()),
             "pause": bool(self.selected_ids(state="running")),
             "unpause": bool(self.selected_ids(state="paused")),
