@@ -400,9 +400,7 @@ class Machines:
         """A machine whose guest is a WSL2 distro imported from the guest's root file system tar."""
         from vmhost import wslmachine
 
-        if rootfs_tar is None or not rootfs_tar.is_file():
-            raise MachineError("a WSL machine is imported from the guest's root file system tar: pass --image "
-                               "PATH.tar")
+        rootfs_tar = wslmachine.rootfs_tar(rootfs_tar)
         machine = Machine(name=name, image=str(rootfs_tar.resolve()), ssh_port=free_port(), ports=list(ports),
                           shares=[], backend="wsl", engine_port=free_port(),
                           created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,6 +20,54 @@ from vmhost.wsl import Wsl, WslError, distro_name, find_wsl, push_keys_script
 
 if TYPE_CHECKING:
     from vmhost.machines import Machine, Machines, Progress
+
+
+ROOTFS_TAR = "rootfs.tar"  # beside a guest image's files: what `wsl --import` takes
+
+
+def rootfs_tar(image: Path | None) -> Path:
+    """The root file system tar a WSL machine is imported from: `image` itself (a .tar), `image`/rootfs.tar
+    (a guest image directory), or with no image the cached guest image's (vmhost.image.find_image)."""
+    from vmhost.image import find_image
+    from vmhost.machines import MachineError
+
+    if image is None:
+        found = find_image()
+        if found is None or not (found.path / ROOTFS_TAR).is_file():
+            raise MachineError("a WSL machine is imported from the guest's root file system tar, and no guest "
+                               "image here has one: pass --image PATH.tar (on Linux, `python -m vmhost.wslmachine "
+                               "export` writes one beside a built guest image)")
+        return found.path / ROOTFS_TAR
+    if image.is_dir():
+        image = image / ROOTFS_TAR
+    if not image.is_file():
+        raise MachineError(f"{image} is not there: a WSL machine is imported from the guest's root file system tar")
+    return image
+
+
+def export_rootfs(image_dir: Path) -> Path:
+    """Write `image_dir`/rootfs.tar from the guest image's ext4 disk (Linux, root): converted to raw,
+    loop-mounted read-only, archived with numeric owners. Kept once made."""
+    out = image_dir / ROOTFS_TAR
+    if out.is_file():
+        return out
+    work = image_dir / "rootfs-export.work"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "mnt").mkdir(parents=True)
+    try:
+        subprocess.run(["qemu-img", "convert", "-O", "raw", str(image_dir / "rootfs.qcow2"), str(work / "rootfs.raw")],
+                       check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "loop,ro", str(work / "rootfs.raw"), str(work / "mnt")],
+                       check=True, capture_output=True)
+        try:
+            subprocess.run(["tar", "-cpf", str(work / ROOTFS_TAR), "--numeric-owner", "-C", str(work / "mnt"), "."],
+                           check=True, capture_output=True)
+        finally:
+            subprocess.run(["umount", str(work / "mnt")], check=True, capture_output=True)
+        (work / ROOTFS_TAR).replace(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 def wsl() -> Wsl:
@@ -110,3 +159,25 @@ def describe(machine: Machine) -> dict[str, Any]:
     if distro is None:
         return {"distro": {"name": distro_name(machine.name), "state": "missing"}}
     return {"distro": {"name": distro.name, "state": distro.state, "version": distro.version}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vmhost.wslmachine export [IMAGE_DIR]`: the guest image's rootfs.tar, for WSL machines."""
+    import argparse
+
+    from vmhost.image import GuestImage, find_image
+
+    parser = argparse.ArgumentParser(prog="python -m vmhost.wslmachine")
+    parser.add_argument("command", choices=["export"])
+    parser.add_argument("image", nargs="?", type=Path, help="guest image directory (default: the cached one)")
+    args = parser.parse_args(argv)
+    image = GuestImage(args.image) if args.image else find_image()
+    if image is None or not image.complete():
+        print("no complete guest image: build one with `python -m vmhost.image build`", file=sys.stderr)
+        return 1
+    print(export_rootfs(image.path))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,17 +17,18 @@ import pytest
 from tests.support import wsl_standin
 from tests.support.cli import docker
 from vmhost import cli, dockercontext
-from vmhost.image import build, cache_dir, find_image, missing_tools
+from vmhost.image import build, find_image, missing_tools
 from vmhost.machines import Machines, pid_alive
 from vmhost.wsl import Wsl, distro_name
+from vmhost.wslmachine import export_rootfs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def rootfs_tar() -> Path:
-    """The host architecture's guest root file system as a tar: from a cached guest image (the one built
-    from this tree if there is one), built only when none is cached."""
+def guest_image() -> Path:
+    """A guest image directory holding rootfs.tar (vmhost.wslmachine.export_rootfs): the cached guest image
+    for the host's architecture (the one built from this tree if there is one), built only when none is."""
     if os.geteuid() != 0:
         pytest.skip("needs root (namespaces, chroot and a loop mount of the guest's disk)")
     missing = [tool for tool in ("qemu-img", "nsenter", "unshare") if shutil.which(tool) is None]
@@ -37,7 +38,8 @@ def rootfs_tar() -> Path:
     if missing:
         pytest.skip("needs " + ", ".join(missing) + " (scripts/berth.sh installs them)")
     image = image or build()
-    return wsl_standin.rootfs_tar(image.rootfs, cache_dir() / f"wsl-rootfs-{image.path.name}.tar")
+    export_rootfs(image.path)
+    return image.path
 
 
 @pytest.fixture
@@ -60,15 +62,15 @@ def berth_machine(machines: Machines, *args: str) -> str:
     return out.getvalue()
 
 
-def test_wsl_machine_from_import_to_unregister(rootfs_tar: Path, standin: Wsl, tmp_path: Path,
+def test_wsl_machine_from_import_to_unregister(guest_image: Path, standin: Wsl, tmp_path: Path,
                                                busybox_tar: Path, docker_cli: str) -> None:
     machines = Machines(tmp_path / "machines")
     env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
     name = distro_name("e2e")
 
-    berth_machine(machines, "init", "e2e", "--backend", "wsl", "--image", str(rootfs_tar))
+    berth_machine(machines, "init", "e2e", "--backend", "wsl", "--image", str(guest_image))
     machine = machines.get("e2e")
-    assert machine.backend == "wsl"
+    assert machine.backend == "wsl" and machine.image == str(guest_image / "rootfs.tar")
     distro = standin.get(name)
     assert distro is not None and (distro.state, distro.version) == ("Stopped", 2)
 

@@ -83,30 +83,6 @@ def write_shim(path: Path, state: Path) -> Path:
     return path
 
 
-def rootfs_tar(rootfs_qcow2: Path, out: Path) -> Path:
-    """The guest image's root file system as the tar `wsl --import` takes (made once per image, then kept):
-    its ext4 disk converted to raw, loop-mounted read-only and archived with numeric owners."""
-    if out.is_file():
-        return out
-    work = out.with_name(out.name + ".work")
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "mnt").mkdir(parents=True)
-    try:
-        subprocess.run(["qemu-img", "convert", "-O", "raw", str(rootfs_qcow2), str(work / "rootfs.raw")],
-                       check=True, capture_output=True)
-        subprocess.run(["mount", "-o", "loop,ro", str(work / "rootfs.raw"), str(work / "mnt")],
-                       check=True, capture_output=True)
-        try:
-            subprocess.run(["tar", "-cpf", str(work / "rootfs.tar"), "--numeric-owner", "-C", str(work / "mnt"),
-                            "."], check=True, capture_output=True)
-        finally:
-            subprocess.run(["umount", str(work / "mnt")], check=True, capture_output=True)
-        (work / "rootfs.tar").replace(out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return out
-
-
 def _registry() -> dict[str, dict[str, Any]]:
     try:
         data: dict[str, dict[str, Any]] = json.loads((state_dir() / "registry.json").read_text())

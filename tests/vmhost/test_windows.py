@@ -251,3 +251,27 @@ def test_uninstall_forgets_berths_context_and_leaves_a_users_own(tmp_path: Path,
     meta.write_text(json.dumps(data))
     assert cli.run(["forget-context"], out=out, machines=Machines(tmp_path / "machines")) == 0
     assert dockercontext.endpoint() == "tcp://10.0.0.5:2375"
+
+
+def test_wsl_machines_find_the_guests_root_file_system_tar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from vmhost.arch import host_arch
+    from vmhost.machines import MachineError
+    from vmhost.wslmachine import rootfs_tar
+
+    monkeypatch.setenv("BERTH_GUEST_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(MachineError, match="no guest image here has one"):
+        rootfs_tar(None)
+    image = tmp_path / "cache" / "0123456789abcdef"
+    image.mkdir(parents=True)
+    for name in ("vmlinuz", "initrd.img", "rootfs.qcow2"):
+        (image / name).write_bytes(b"x")
+    (image / "manifest.json").write_text(json.dumps({"arch": host_arch().name}))
+    with pytest.raises(MachineError, match="no guest image here has one"):
+        rootfs_tar(None)  # an image without the tar (a QEMU-only release)
+    (image / "rootfs.tar").write_bytes(b"tar")
+    assert rootfs_tar(None) == image / "rootfs.tar"
+    assert rootfs_tar(image) == image / "rootfs.tar"
+    assert rootfs_tar(image / "rootfs.tar") == image / "rootfs.tar"
+    with pytest.raises(MachineError, match="is not there"):
+        rootfs_tar(tmp_path / "elsewhere.tar")
