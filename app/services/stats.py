@@ -35,6 +35,8 @@ HISTORY = 300  # samples kept in memory per container: 5 minutes at one a second
 SPARK = 30  # CPU values handed to the list's sparklines
 MAINTAIN_EVERY = 60.0  # seconds between rollups and pruning of the store
 OOM_EXIT = "137"  # a die with SIGKILL's code may be the kernel's OOM killer: inspect says
+NEAR_LIMIT = 0.8  # memory at this fraction of its limit at the last reading
+ASKED_WINDOW = 30.0  # seconds a kill or stop someone asked for explains an exit 137
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class StatsService(QObject):
         self._streams: dict[str, asyncio.Task[Any]] = {}
         self._history: dict[str, deque[tuple[float, StatsSample]]] = {}
         self._names: dict[str, str] = {}
+        self._asked: dict[str, float] = {}
         self._dirty: set[str] = set()
         self._pending: list[tuple[str, MetricPoint]] = []
         self._maintained = 0.0
@@ -211,6 +214,8 @@ class StatsService(QObject):
     def _on_event(self, raw: dict[str, Any]) -> None:
         if self._closed:
             return
+        if raw.get("Action") in ("kill", "stop"):  # an exit 137 someone asked for is no OOM kill
+            self._asked[str((raw.get("Actor") or {}).get("ID", ""))] = time.time()
         event = event_from_api(raw)
         if event is None:
             return
@@ -224,9 +229,14 @@ class StatsService(QObject):
             self._tasks.spawn(self._check_oom(event), name="stats-oom")
 
     async def _check_oom(self, event: ContainerEvent) -> None:
+        latest = self.latest(event.container)
+        asked = time.time() - self._asked.pop(event.container, 0.0) < ASKED_WINDOW
+        # An engine that does not record OOMKilled (berthd today): a SIGKILL nobody asked for while
+        # the last reading was near the limit is the OOM killer's.
+        near_limit = latest is not None and latest.memory >= NEAR_LIMIT * latest.memory_limit > 0
         with contextlib.suppress(EngineUnreachable, EngineClientError):
             state = (await self._connection.client.inspect_container(event.container)).get("State") or {}
-            if state.get("OOMKilled") and not self._closed:
+            if not self._closed and (state.get("OOMKilled") or (near_limit and not asked)):
                 self._on_oom(ContainerEvent(event.t, event.container, OOM, "", event.name))
 
     def _on_oom(self, event: ContainerEvent) -> None:
