@@ -115,8 +115,11 @@ class Pull:
                 if not isinstance(doc, Manifest):
                     raise InvalidManifest(f"index entry {desc.digest} is not an image manifest")
             result = await self._pull_manifest(client, top, doc)
-        if self.ref.tag is not None and self.images.store.lookup(self.ref) != result.image_id:
+        previous = self.images.store.lookup(self.ref) if self.ref.tag is not None else None
+        if self.ref.tag is not None and previous != result.image_id:
             result = PullResult(result.image_id, result.digest, new=True)  # the tag moved: newer for the user
+            if previous is not None:
+                self._say_replaced(previous, result.image_id)
         self._name(top.digest, result.image_id)
         progress.status(self.sink, f"Digest: {top.digest}")
         verb = "Downloaded newer image" if result.new else "Image is up to date"
@@ -126,7 +129,23 @@ class Pull:
     def _name(self, digest: str, image_id: str) -> None:
         if self.ref.tag is not None:
             self.images.set_tag(self.ref, image_id)
-        self.images.store.set_reference(self.ref.repository().with_digest(digest), image_id)
+        # As dockerd's reference store: a digest, once it names an image, keeps naming it. So the first
+        # platform pulled from an index stays listed under the repository (by that digest) when a second
+        # platform takes the tag, instead of becoming a dangling image.
+        by_digest = self.ref.repository().with_digest(digest)
+        if self.images.store.lookup(by_digest) in (None, image_id):
+            self.images.store.set_reference(by_digest, image_id)
+
+    def _say_replaced(self, previous: str, image_id: str) -> None:
+        """One name holds one platform (dockerd's classic image store; not the containerd store's index):
+        say so when a pull for another platform moves the name."""
+        store = self.images.store
+        if not store.exists(previous):
+            return
+        old, new = config_platform(store.config(previous)), config_platform(store.config(image_id))
+        if str(old) != str(new):
+            progress.status(self.sink, f"{self.ref.familiar()} now names its {new} image in place of the {old} "
+                                       f"one (a name holds one platform; the {old} image is kept)")
 
     async def _pull_manifest(self, client: RegistryClient, top: Manifest | Index, manifest: Manifest) -> PullResult:
         images = self.images

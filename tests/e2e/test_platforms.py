@@ -132,26 +132,51 @@ def two_platform_index(registry: Registry, arm64_image: str, busybox_image: str,
 
 def test_pull_two_platform_index_by_platform(two_platform_index: str, docker_env: dict[str, str]) -> None:
     name = two_platform_index
-    ok(docker(docker_env, "pull", "--platform", "linux/arm64", name))
+    repo, _, _ = name.rpartition(":")
+    out = ok(docker(docker_env, "pull", "--platform", "linux/arm64", name))
+    index_digest = next(line.split()[1] for line in out.splitlines() if line.startswith("Digest: "))
     assert _text(docker_env, "image", "inspect", "-f", "{{.Architecture}}", name) == "arm64\n"
     assert _text(docker_env, "run", "--rm", name, "uname", "-m") == "aarch64\n"
-    # berthd's store holds one image per name, as dockerd's classic store does: the second platform
-    # replaces the first under the name (the first stays by id until pruned).
-    ok(docker(docker_env, "pull", "--platform", "linux/amd64", name))
-    assert _text(docker_env, "image", "inspect", "-f", "{{.Architecture}}", name) == "amd64\n"
+    arm64_id = _text(docker_env, "image", "inspect", "-f", "{{.Id}}", name).strip()
+    # One image per name, as dockerd 20.10's store here (not the containerd store's index): the second
+    # platform takes the name, and the pull says so.
+    out = ok(docker(docker_env, "pull", "--platform", "linux/amd64", name))
+    assert f"{name} now names its linux/amd64 image in place of the linux/arm64 one" in out, out
+    assert _text(docker_env, "image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", name) == "linux/amd64\n"
     assert _text(docker_env, "run", "--rm", name, "uname", "-m") == "x86_64\n"
-    ok(docker(docker_env, "rmi", name))
+    # As dockerd: the index's digest keeps naming the first platform pulled, which stays listed under the
+    # repository (tag <none>) rather than dangling
+    by_index = f"{repo}@{index_digest}"
+    assert _text(docker_env, "image", "inspect", "-f", "{{.Id}} {{.Architecture}}", by_index) == f"{arm64_id} arm64\n"
+    listed = _text(docker_env, "image", "ls", "--no-trunc", "--format", "{{.Repository}} {{.Tag}} {{.ID}}", repo)
+    assert f"{repo} <none> {arm64_id}" in listed.splitlines(), listed
+    ok(docker(docker_env, "rmi", name, by_index))
 
 
-@pytest.mark.xfail(strict=True, reason="needs engine.emulation.check_platform wired into container create "
-                                       "(engine/api/containers.py, the lead's): until then the local amd64 "
-                                       "image runs whatever --platform says")
 def test_run_platform_other_than_local_pulls_it(two_platform_index: str, docker_env: dict[str, str]) -> None:
     name = two_platform_index
     ok(docker(docker_env, "pull", "--platform", "linux/amd64", name))
     # dockerd answers create with 404 "does not match the specified platform"; the CLI then pulls it
     assert _text(docker_env, "run", "--rm", "--platform", "linux/arm64", name, "uname", "-m") == "aarch64\n"
+    assert _text(docker_env, "image", "inspect", "-f", "{{.Architecture}}", name) == "arm64\n"
+    # and back: the name now holds arm64, so --platform linux/amd64 pulls amd64 again
+    assert _text(docker_env, "run", "--rm", "--platform", "linux/amd64", name, "uname", "-m") == "x86_64\n"
     ok(docker(docker_env, "rmi", name))
+
+
+def test_run_an_architecture_nothing_emulates_is_refused_in_words(docker_env: dict[str, str], arm64_tar: Path,
+                                                                  docker_cli: str, berthd: Berthd) -> None:
+    # QEMU's user mode has no WebAssembly: the refusal names the platforms, not "exec format error"
+    name = "e2e/wasm:1"
+    ok(docker(docker_env, "import", "--platform", "linux/wasm", str(arm64_tar), name))
+    try:
+        result = docker(docker_env, "run", "--rm", name, "true")
+        err = result.stderr.decode()
+        assert result.returncode != 0 and "exec format error" not in err, err
+        assert "image platform linux/wasm cannot run on this linux/amd64 host" in err, err
+        assert "no emulator for that architecture exists" in err, err
+    finally:
+        ok(docker(docker_env, "rmi", name))
 
 
 def test_build_for_arm64(arm64_image: str, busybox_image: str, docker_env: dict[str, str], tmp_path: Path) -> None:
