@@ -14,12 +14,10 @@ from engine.api.streams import MULTIPLEXED, RAW, frame, hijack
 from engine.containers import reported
 from engine.containers.create import requested_platform
 from engine.containers.logs import LogQuery, read_log
-from engine.containers.model import Container, State
+from engine.containers.model import Container
 from engine.containers.stdio import parse_detach_keys
 from engine.errors import InvalidArgument, NotFound, NotImplementedHere
-from engine.filters import Filters
 from engine.formats import FormatError, rfc3339_nano, timestamp_ns
-from engine.labels import labels_match
 
 
 def summary(c: Container, request: web.Request, networks: dict[str, Any] | None = None,
@@ -79,43 +77,13 @@ def inspect(c: Container, request: web.Request) -> dict[str, Any]:
     }
 
 
-# What dockerd's `ps` accepts (a filter berthd does not apply yet is accepted too, as before).
-PS_FILTERS = {"ancestor", "before", "exited", "health", "id", "isolation", "is-task", "expose", "label",
-              "name", "network", "publish", "since", "status", "volume"}
-PRUNE_FILTERS = {"until", "label", "label!"}
-
-
-def _matches(c: Container, flt: Filters) -> bool:
-    if "status" in flt and c.state.value not in flt.get("status"):
-        return False
-    if "name" in flt and not any(n.lstrip("/") in c.name for n in flt.get("name")):
-        return False
-    if "id" in flt and not any(c.id.startswith(i) for i in flt.get("id")):
-        return False
-    if "exited" in flt and not (c.state is State.EXITED and str(c.exit_code) in flt.get("exited")):
-        return False
-    if "ancestor" in flt and not any(a in (c.image, c.image_id) or c.image_id.startswith("sha256:" + a)
-                                     for a in flt.get("ancestor")):
-        return False
-    return labels_match(c.config.get("Labels") or {}, flt.get("label"))
-
-
 async def list_containers(request: web.Request) -> web.Response:
-    show_all = flag(request, "all")
-    limit = integer(request, "limit", -1) or -1
-    flt = filter_args(request)
-    flt.validate(PS_FILTERS)
-    bad = [s for s in flt.get("status") if s not in {st.value for st in State}]
-    if bad:
-        raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of "
-                              + ", ".join(st.value for st in State))
-    everything = backend(request).containers.all()
-    rows = [c for c in everything
-            if (show_all or c.running or "status" in flt) and not c.build_step and _matches(c, flt)]
-    if limit > 0:
-        rows = rows[:limit]
-    networks = backend(request).containers.networking.summaries(rows)
-    link_names = backend(request).containers.link_names(everything)
+    svc = backend(request).containers
+    everything = svc.all()
+    rows = svc.matching(filter_args(request), show_all=flag(request, "all"),
+                    limit=integer(request, "limit", -1) or -1, everything=everything)
+    networks = svc.networking.summaries(rows)
+    link_names = svc.link_names(everything)
     return web.json_response([summary(c, request, networks[c.id], link_names.get(c.name)) for c in rows])
 
 
@@ -283,9 +251,7 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    flt = filter_args(request)
-    flt.validate(PRUNE_FILTERS)
-    deleted, space = await backend(request).containers.prune(until_ns=flt.until_ns() or 0, labels=flt.labels())
+    deleted, space = await backend(request).containers.prune_matching(filter_args(request))
     return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": space})
 
 

@@ -41,9 +41,10 @@ from engine.containers.store import ContainerStore
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from engine.events import EventBus
+from engine.filters import Filters
 from engine.images.manifest import config_platform
 from engine.images.platform import Platform
-from engine.labels import prune_labels_match
+from engine.labels import labels_match, prune_labels_match
 from engine.runtime.conmon import RESIZE, ConmonLayout, signal_number
 from engine.runtime.detect import cgroup_mode
 from engine.runtime.interface import OCIRuntime
@@ -138,6 +139,19 @@ class ContainerService:
 
     def all(self) -> list[Container]:
         return self.store.all()
+
+    def matching(self, flt: Filters, *, show_all: bool = False, limit: int = -1,
+             everything: list[Container] | None = None) -> list[Container]:
+        """GET /containers/json's rows: running ones unless `show_all` (or a status filter), never a
+        build's step containers; `everything`: the rows the caller already fetched."""
+        flt.validate(PS_FILTERS)
+        states = {st.value for st in State}
+        bad = [s for s in flt.get("status") if s not in states]
+        if bad:
+            raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of " + ", ".join(states_in_order()))
+        rows = [c for c in (self.store.all() if everything is None else everything)
+                if (show_all or c.running or "status" in flt) and not c.build_step and _matches(c, flt)]
+        return rows[:limit] if limit > 0 else rows
 
     # ---- create -------------------------------------------------------------------------
 
@@ -669,6 +683,11 @@ class ContainerService:
         self.publish(c, "update")
         return []
 
+    async def prune_matching(self, flt: Filters) -> tuple[list[str], int]:
+        """POST /containers/prune with its filters (until, label, label!)."""
+        flt.validate(PRUNE_FILTERS)
+        return await self.prune(until_ns=flt.until_ns() or 0, labels=flt.labels())
+
     async def prune(self, until_ns: int = 0, labels: list[str] | None = None) -> tuple[list[str], int]:
         deleted: list[str] = []
         space = 0
@@ -900,6 +919,31 @@ def _link_env(c: Container, linked: list[tuple[links.Link, Container, str]]) -> 
         env += links.environment(link, c.name, address, list(target.config.get("ExposedPorts") or {}),
                                  list(target.config.get("Env") or []))
     return env
+
+
+# What dockerd's `ps` accepts (those berthd does not apply yet are accepted too, as before), and prune.
+PS_FILTERS = {"ancestor", "before", "exited", "health", "id", "isolation", "is-task", "expose", "label",
+              "name", "network", "publish", "since", "status", "volume"}
+PRUNE_FILTERS = {"until", "label", "label!"}
+
+
+def states_in_order() -> list[str]:
+    return [st.value for st in State]
+
+
+def _matches(c: Container, flt: Filters) -> bool:
+    if "status" in flt and c.state.value not in flt.get("status"):
+        return False
+    if "name" in flt and not any(n.lstrip("/") in c.name for n in flt.get("name")):
+        return False
+    if "id" in flt and not any(c.id.startswith(i) for i in flt.get("id")):
+        return False
+    if "exited" in flt and not (c.state is State.EXITED and str(c.exit_code) in flt.get("exited")):
+        return False
+    if "ancestor" in flt and not any(a in (c.image, c.image_id) or c.image_id.startswith("sha256:" + a)
+                                     for a in flt.get("ancestor")):
+        return False
+    return labels_match(c.config.get("Labels") or {}, flt.get("label"))
 
 
 KILL_WAIT = 10.0  # seconds a SIGKILL waits for the container's exit to be recorded
