@@ -36,6 +36,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_RUN_FAILED, f"berth: {message}\n\nRun '{self.prog} --help' for more information\n")
 
 
+# docker's usage lines, for the verbs whose arguments are more than [OPTIONS] (a wrong flag prints one).
+USAGE = {
+    "run": "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "create": "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "exec": "exec [OPTIONS] CONTAINER COMMAND [ARG...]", "logs": "logs [OPTIONS] CONTAINER",
+    "images": "images [OPTIONS] [REPOSITORY[:TAG]]", "pull": "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+    "push": "push [OPTIONS] NAME[:TAG]", "rmi": "rmi [OPTIONS] IMAGE [IMAGE...]",
+    "inspect": "inspect [OPTIONS] NAME|ID [NAME|ID...]", "build": "build [OPTIONS] PATH | URL | -",
+    "tag": "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "cp": "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-",
+}
+
+
+def parse(words: Sequence[str]) -> argparse.Namespace:
+    """The command line, or exit 125 as docker does on a flag the verb does not have."""
+    args, extra = build_parser().parse_known_args(words)
+    if extra:
+        verb = " ".join(filter(None, [args.command, getattr(args, "verb", None)]))
+        word = extra[0]
+        if word.startswith("--"):
+            what = f"unknown flag: {word.split('=')[0]}"
+        elif word.startswith("-"):
+            what = f"unknown shorthand flag: '{word[1:2]}' in {word}"
+        else:
+            what = f'"berth {verb}" got an unexpected argument: {word}'
+        usage = USAGE.get(verb, f"{verb} [OPTIONS]")
+        sys.stderr.write(f"{what}\n\nUsage:  berth {usage}\n\nRun 'berth {verb} --help' for more information\n")
+        sys.exit(EXIT_RUN_FAILED)
+    return args
+
+
 def _ps_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running only)")
     p.add_argument("-q", "--quiet", action="store_true", help="only show container ids")
@@ -486,8 +515,11 @@ def _images_params(args: argparse.Namespace) -> dict[str, str]:
     from app.cli_containers import filters_of
 
     params = {"all": "1" if args.all else "0"}
-    if args.filter:
-        params["filters"] = json.dumps(filters_of(args.filter))
+    filters = filters_of(args.filter)
+    if args.repository:
+        filters.setdefault("reference", []).append(args.repository)
+    if filters:
+        params["filters"] = json.dumps(filters)
     return params
 
 
@@ -528,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vmhost.cli import run as machine_run
 
         return machine_run(words[1:])
-    args = build_parser().parse_args(words)
+    args = parse(words)
     if args.command == "completion":
         from app.cli_completion import script
 

@@ -288,7 +288,8 @@ async def cmd_run(engine: EngineClient, args: argparse.Namespace, out: TextIO, e
     try:
         await engine.start(id)
     except EngineClientError as exc:
-        print(f"berth: Error response from daemon: {exc.message}", file=err)
+        print(f"berth: Error response from daemon: {exc.message}\n\nRun 'berth run --help' for more information",
+              file=err)
         if args.rm:
             await _quiet_remove(engine, id)
         return run_exit_code(exc)
@@ -328,15 +329,18 @@ async def _quiet_remove(engine: EngineClient, id: str) -> None:
 
 # -- lifecycle verbs on many containers ---------------------------------------------------------
 
-async def each(names: list[str], action: Any, out: TextIO, err: TextIO, echo: bool = True) -> int:
-    """docker's many-container verbs: each name in turn, errors printed, exit 1 if any failed."""
+async def each(names: list[str], action: Any, out: TextIO, err: TextIO, echo: bool = True,
+               missing_ok: bool = False) -> int:
+    """docker's many-container verbs: each name in turn, errors printed, exit 1 if any failed
+    (`missing_ok`: a name that does not exist is said but is no failure, as with docker rm -f)."""
     code = 0
     for name in names:
         try:
             result = await action(name)
         except EngineClientError as exc:
             print(f"Error response from daemon: {exc.message}", file=err)
-            code = 1
+            if not (missing_ok and exc.not_found):
+                code = 1
             continue
         if echo:
             print(result if isinstance(result, str) else name, file=out)
@@ -365,7 +369,7 @@ async def cmd_lifecycle(engine: EngineClient, args: argparse.Namespace, out: Tex
     if verb == "rm":
         params = {"force": args.force, "v": args.volumes, "link": args.link}
         return await each(args.containers, lambda n: engine.request("DELETE", f"containers/{n}", params=params),
-                          out, err)
+                          out, err, missing_ok=args.force)
     if verb == "wait":
         async def wait(name: str) -> str:
             result = await engine.request("POST", f"containers/{name}/wait", long=True)
@@ -492,8 +496,8 @@ async def cmd_port(engine: EngineClient, args: argparse.Namespace, out: TextIO, 
             lines.append(address if wanted else f"{key} -> {address}")
         if wanted and key == wanted:
             break
-    if wanted and wanted not in ports:
-        print(f"Error: No public port '{wanted}' published for {args.container}", file=err)
+    if wanted and not ports.get(wanted):
+        print(f"Error: No public port '{args.port}' published for {args.container}", file=err)
         return 1
     if wanted:
         lines = [f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}" for b in ports.get(wanted) or []]

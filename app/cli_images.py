@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlencode
 
 from app.cli_format import human_ago_docker, output
 from app.display import human_size, short_id
@@ -184,16 +185,11 @@ def image_rows(images: list[dict[str, Any]], no_trunc: bool, digests: bool) -> l
 
 
 def print_images(images: list[dict[str, Any]], args: argparse.Namespace, out: TextIO) -> int:
+    # A [REPOSITORY[:TAG]] argument went to the engine as a reference filter (`images_params`), and
+    # docker shows every name of the images it matched, as does this.
     rows = image_rows(images, args.no_trunc, args.digests)
-    if args.repository:
-        repo, tag = split_reference(args.repository)
-        rows = [r for r in rows if r["Repository"] == repo and (not tag or r["Tag"] == tag)]
     default = ["Repository", "Tag", *(["Digest"] if args.digests else []), "ID", "CreatedSince", "Size"]
-    if args.quiet:
-        seen = dict.fromkeys(r["ID"] for r in rows)
-        text = "\n".join(seen)
-    else:
-        text = output(args.format, rows, default, IMAGE_HEADERS)
+    text = output(args.format, rows, default, IMAGE_HEADERS, quiet_field="ID", quiet=args.quiet)
     if text:
         print(text, file=out)
     return 0
@@ -245,7 +241,9 @@ async def cmd_save(engine: EngineClient, args: argparse.Namespace, out: TextIO, 
 
     sink = binary_out(args.output)
     try:
-        async for chunk in engine.request_bytes("GET", "images/get", params={"names": args.images}):
+        # `names` repeats once per image, which a params mapping cannot say.
+        query = urlencode([("names", name) for name in args.images])
+        async for chunk in engine.request_bytes("GET", f"images/get?{query}"):
             sink.write(chunk)
     finally:
         sink.flush()

@@ -113,7 +113,10 @@ async def cmd_network(engine: EngineClient, args: argparse.Namespace, out: TextI
         print(created.get("Id", ""), file=out)
         return 0
     if verb == "rm":
-        return await _many(args.names, engine.remove_network, out, err)
+        code = await _many(args.names, engine.remove_network, out, err)
+        if code:
+            print(f"exit status {code}", file=err)  # docker's network rm says it too
+        return code
     if verb == "inspect":
         return await _inspect(engine, "networks/{}", args.names, args.format, out, err)
     if verb in ("connect", "disconnect"):

@@ -53,12 +53,21 @@ async def pump(engine: EngineClient, stream: ExecStream, stdin: bool, tty: bool,
 
     async def feed() -> None:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
-        loop.add_reader(fd, lambda: queue.put_nowait(os.read(fd, 65536)))
         try:
-            while data := await queue.get():
+            loop.add_reader(fd, lambda: queue.put_nowait(os.read(fd, 65536)))
+        except PermissionError:
+            # A regular file (berth exec -i c cat < file): epoll refuses it, and reads never block.
+            while data := await asyncio.to_thread(os.read, fd, 65536):
                 await stream.write(data)
-        finally:
-            loop.remove_reader(fd)
+        else:
+            try:
+                while data := await queue.get():
+                    await stream.write(data)
+            finally:
+                loop.remove_reader(fd)
+        if not raw_mode:
+            # stdin ended (a pipe or a file): the process sees EOF, as with docker exec -i.
+            await stream.close_stdin()
 
     feeder = asyncio.ensure_future(feed()) if stdin else None
     if raw_mode:

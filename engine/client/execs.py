@@ -51,6 +51,15 @@ class ExecStream:
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
             raise EngineUnreachable(self._url, f"exec stream broke: {exc}") from exc
 
+    async def close_stdin(self) -> None:
+        """Half-close: the process reads EOF on stdin and its output still arrives (docker's CloseWrite)."""
+        if self.closed:
+            return
+        await self._stream._init()
+        transport = self._stream._resp.connection.transport if self._stream._resp.connection else None
+        if transport is not None and transport.can_write_eof():
+            transport.write_eof()
+
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
