@@ -175,9 +175,11 @@ def _arm64_busybox_tar(dest: Path) -> Path:
     return dest
 
 
-def test_aarch64_guest_runs_a_container_through_the_tunnel(tmp_path: Path, docker_cli: str) -> None:
+def test_aarch64_guest_runs_a_container_through_the_tunnel(tmp_path: Path, docker_cli: str,
+                                                           busybox_tar: Path) -> None:
     """The Apple silicon guest: downloaded, booted under qemu-system-aarch64 -machine virt (TCG here, hvf on
-    a Mac), reached through the tunnel; the real docker CLI runs an arm64 busybox in it."""
+    a Mac), reached through the tunnel; the real docker CLI runs an arm64 busybox in it, and an amd64 one
+    (most images people pull) under the guest's qemu-x86_64-static, which berthd registers after it serves."""
     _needs("aarch64")
     if not shutil.which("mmdebstrap"):
         pytest.skip("needs mmdebstrap for the arm64 busybox")
@@ -191,3 +193,11 @@ def test_aarch64_guest_runs_a_container_through_the_tunnel(tmp_path: Path, docke
         out = docker(env, "run", "--rm", "busybox", "uname", "-m", timeout=120)
         assert out.returncode == 0, out.stderr
         assert out.stdout == "aarch64\n"
+
+        out = docker(env, "import", "--platform", "linux/amd64", str(busybox_tar), "busybox-amd64")
+        assert out.returncode == 0, out.stderr
+        out = docker(env, "run", "--rm", "--platform", "linux/amd64", "busybox-amd64", "uname", "-m", timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "x86_64\n"
+        platforms = docker(env, "info", "--format", "{{json .}}")
+        assert "linux/amd64" in json.loads(platforms.stdout)["BerthPlatforms"], platforms.stdout
