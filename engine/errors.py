@@ -45,3 +45,11 @@ class NotImplementedHere(EngineError):
     """Asked of something that cannot do it (reading a log kept by no driver), as dockerd's 501."""
 
     status = 501
+
+
+class DiskFull(EngineError):
+    """A write found no room (ENOSPC, a quota, SQLite's "disk is full"): the user's to fix, so
+    said in words naming the disk (engine/storage/space.py), never as an internal error. 500, as
+    dockerd answers a failed write."""
+
+    status = 500

@@ -8,6 +8,7 @@ from engine.api.app import Routes, backend
 from engine.api.params import flag, json_body
 from engine.build.commit import CommitRequest, commit_container
 from engine.errors import InvalidArgument
+from engine.storage.space import disk_full_said
 
 
 async def commit(request: web.Request) -> web.Response:
@@ -19,10 +20,11 @@ async def commit(request: web.Request) -> web.Response:
     if body is not None and not isinstance(body, dict):
         raise InvalidArgument("the request body must be a container config (a JSON object) or empty")
     b = backend(request)
-    image_id = await commit_container(b.containers, b.images, b.events, CommitRequest(
-        container=container, repo=q.get("repo") or None, tag=q.get("tag") or None, comment=q.get("comment", ""),
-        author=q.get("author", ""), pause=flag(request, "pause", True), changes=tuple(q.getall("changes", [])),
-        config=body))
+    with disk_full_said(b.paths.root):  # the new layer did not fit: the user's to fix, not an internal error
+        image_id = await commit_container(b.containers, b.images, b.events, CommitRequest(
+            container=container, repo=q.get("repo") or None, tag=q.get("tag") or None,
+            comment=q.get("comment", ""), author=q.get("author", ""), pause=flag(request, "pause", True),
+            changes=tuple(q.getall("changes", [])), config=body))
     return web.json_response({"Id": image_id}, status=201)
 
 
