@@ -1,4 +1,4 @@
-"""The C library's system calls that Python's `os` lacks: mount, umount2, setns and raw syscall(2).
+"""The C library's system calls that Python's `os` lacks: mount, umount2, setns, unshare and raw syscall(2).
 
 One handle, found without `ctypes.util.find_library`: that runs `ldconfig -p` in a subprocess, a cost
 paid at every berthd start, and a noticeable one in a machine under emulation. `CDLL(None)` is the
@@ -17,6 +17,8 @@ LIBC.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 LIBC.umount2.restype = ctypes.c_int
 LIBC.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 LIBC.setns.restype = ctypes.c_int
+LIBC.unshare.argtypes = [ctypes.c_int]
+LIBC.unshare.restype = ctypes.c_int
 LIBC.syscall.restype = ctypes.c_long
 
 
@@ -40,3 +42,9 @@ def umount2(target: bytes, flags: int) -> int:
 def setns(fd: int, nstype: int) -> None:
     if LIBC.setns(fd, nstype) != 0:
         raise last_error("setns")
+
+
+def unshare(flags: int) -> None:
+    """For the calling thread only, where the namespace kinds in `flags` are per-thread (network is)."""
+    if LIBC.unshare(flags) != 0:
+        raise last_error("unshare")

@@ -26,6 +26,7 @@ from engine.containers.model import Container
 from engine.errors import Conflict, EngineError, Forbidden, InvalidArgument, NotFound
 from engine.events import EventBus
 from engine.labels import prune_labels_match
+from engine.laps import Laps
 from engine.networks import dns, links
 from engine.networks.config import NetworkConfig
 from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
@@ -69,6 +70,9 @@ class NetworkService:
         self.reservations = PortReservations()
         self.active: set[str] = set()  # containers whose namespace and interfaces are up
         self.responders: dict[str, dns.DnsResponder] = {}
+        # Networks whose bridge, addresses and forwarding this berthd has put right: a start on one of
+        # them skips that (6-8 netlink and sysctl round trips) unless the bridge turns out to be gone.
+        self._up: set[str] = set()
         self._lock = asyncio.Lock()
         self._synced_state: FirewallState | None = None  # what the rules last said
         self._ensure_predefined()
@@ -199,6 +203,7 @@ class NetworkService:
                                 self._alias("net:" + n.id[:12]), gateway6, prefixlen6)
         if not n.internal:
             await asyncio.to_thread(links.enable_forwarding, n.ipv6)
+        self._up.add(n.id)
         if n.user_defined and n.id not in self.responders:
             responder = dns.DnsResponder(n.id, self.resolve_name, self.forwarders, forward=not n.internal)
             try:
@@ -223,6 +228,7 @@ class NetworkService:
             if responder is not None:
                 responder.close()
             self.store.delete(n.id)
+            self._up.discard(n.id)
             if n.bridge:
                 await asyncio.to_thread(links.delete_link, n.bridge)
             await self._sync_firewall()
@@ -380,12 +386,15 @@ class NetworkService:
             return await self._attach_bridged(c, mode)
 
     async def _attach_bridged(self, c: Container, mode: str) -> NetworkAttachment:
+        laps = Laps()
         eps = self.store.endpoints(container_id=c.id)
         if not eps:  # created before this berthd knew networks, or its endpoints were dropped
             self._add_endpoint(c, self.get(mode), EndpointSpec(), 0)
             eps = self.store.endpoints(container_id=c.id)
+        laps.mark("endpoints")
         netns = self.netns_path(c.id)
         await asyncio.to_thread(links.create_netns, netns)
+        laps.mark("netns")
         self.active.add(c.id)
         try:
             routed = (False, False)
@@ -395,6 +404,7 @@ class NetworkService:
                 except NotFound:
                     raise NotFound(f"network {ep.network_id[:12]} of container {c.name} not found") from None
                 routed = await self._plug(c, n, ep, netns, f"eth{index}", routed)
+                laps.mark(f"eth{index}")
             # Ports published without a host address go where the primary network's
             # host_binding_ipv4 option says (every address unless it says otherwise).
             host_ip = self.get(eps[0].network_id).host_binding_ipv4 if eps else ""
@@ -402,13 +412,18 @@ class NetworkService:
                       for r in requested(c.host_config, c.config)]
             bindings = self.reservations.reserve(c.id, wanted)
             self.store.set_bindings(c.id, bindings)
+            laps.mark("ports")
             await self._sync_firewall()
+            laps.mark("firewall")
         except BaseException:
             await self._teardown(c.id)
             raise
         self._publish_endpoints(c.id, "connect")
-        return NetworkAttachment(netns_path=str(netns), hosts=self._hosts(c), resolv_conf=self._resolv(c),
-                                 host_gateway=self._host_gateway(c))
+        attachment = NetworkAttachment(netns_path=str(netns), hosts=self._hosts(c), resolv_conf=self._resolv(c),
+                                       host_gateway=self._host_gateway(c))
+        laps.mark("hosts and resolv.conf")
+        log.debug("network join of %s: %s", c.name, laps)
+        return attachment
 
     async def _plug(self, c: Container, n: Network, ep: Endpoint, netns: Path, ifname: str,
                     routed: tuple[bool, bool]) -> tuple[bool, bool]:
@@ -418,7 +433,8 @@ class NetworkService:
         addr = self.store.assign_address(n, ep, running=self.active)
         ep.mac = ep.static_mac.replace("-", ":").lower() or mac_for(addr)
         self.store.set_mac(ep)
-        await self._bring_up(n)  # the bridge may be gone (host reboot, someone's `ip link del`)
+        if n.id not in self._up:
+            await self._bring_up(n)
         gateway = str(n.gateway) if not n.internal and not routed[0] else None
         gateway6 = str(n.gateway6) if n.ipv6 and ep.ip6 is not None and not n.internal and not routed[1] else None
         plug = links.Plug(bridge=n.bridge, host_name="vb" + secrets.token_hex(5), ifname=ifname, mac=ep.mac,
@@ -427,7 +443,11 @@ class NetworkService:
                           address6=str(ep.ip6) if ep.ip6 is not None else None,
                           prefixlen6=n.subnet6.prefixlen if n.subnet6 is not None else 64, gateway6=gateway6,
                           link_local=tuple(ep.link_local_ips), mtu=n.mtu)
-        await asyncio.to_thread(links.plug, netns, plug)
+        try:
+            await asyncio.to_thread(links.plug, netns, plug)
+        except links.BridgeMissing:  # gone since it was brought up (someone's `ip link del`)
+            await self._bring_up(n)
+            await asyncio.to_thread(links.plug, netns, plug)
         return routed[0] or gateway is not None, routed[1] or gateway6 is not None
 
     async def detach(self, c: Container) -> None:
@@ -447,16 +467,21 @@ class NetworkService:
                 self.events.publish("network", action, n.id, {"container": cid, "name": n.name, "type": n.driver})
 
     async def _teardown(self, cid: str) -> None:
+        laps = Laps()
         if cid in self.active:
             self._publish_endpoints(cid, "disconnect")
         self.active.discard(cid)
         self.reservations.release(cid)
         self.store.set_bindings(cid, [])
-        owned = await asyncio.to_thread(links.owned_links, self.config.alias_tag)
-        for link in owned:
-            if link.kind == "veth" and link.owner.startswith(cid + ":"):
-                await asyncio.to_thread(links.unplug, link.name)
-        await asyncio.to_thread(links.delete_netns, self.netns_path(cid))
+        laps.mark("ports")
+        # The kernel takes the veths with the namespace once its processes are gone; only where no
+        # namespace was bound (a start cut short, a crash) are leftovers looked for and deleted.
+        if not await asyncio.to_thread(links.delete_netns, self.netns_path(cid)):
+            for link in await asyncio.to_thread(links.owned_links, self.config.alias_tag):
+                if link.kind == "veth" and link.owner.startswith(cid + ":"):
+                    await asyncio.to_thread(links.unplug, link.name)
+        laps.mark("netns")
+        log.debug("network teardown of %s: %s", cid[:12], laps)
 
     async def release(self, c: Container) -> None:
         await self.detach(c)
