@@ -175,7 +175,7 @@ def run_workloads(workloads: list[Workload], engines: list[Engine], ctx: Context
                     metrics.append(Metric(key, key, "", "lower"))
                     known.add(key)
                 next(m for m in metrics if m.key == key).results[engine_name] = result
-        w.judge({m.key: m for m in metrics})
+        w.judge({m.key: m for m in metrics}, network)
         if network != "none":  # the same rows again, on the default bridge
             for m in metrics:
                 m.key, m.title = f"{m.key}_{network}", f"{m.title} [default {network}]"

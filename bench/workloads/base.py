@@ -79,7 +79,7 @@ class Workload(ABC):
     def finish(self, ctx: Context) -> None:  # noqa: B027  optional hook
         """Once, after every engine ran it."""
 
-    def judge(self, metrics: dict[str, Metric]) -> None:  # noqa: B027  optional hook
+    def judge(self, metrics: dict[str, Metric], network: str = "none") -> None:  # noqa: B027  optional hook
         """Fill in targets, if this workload has any."""
 
     def budget(self, ctx: Context) -> Budget:

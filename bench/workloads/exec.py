@@ -29,3 +29,9 @@ class ExecLatency(Workload):
         finally:
             output(engine.cli("rm", "-f", cid), env=engine.env, timeout=60)
         return {"exec": Samples(got, truncated_note(len(got), reps))}
+
+    def judge(self, metrics: dict[str, Metric], network: str = "none") -> None:
+        m = metrics["exec"]
+        m.target = "berthd <= 0.5 x dockerd"
+        ratio = m.advantage("berthd", "dockerd")
+        m.target_met = None if ratio is None else ratio >= 2.0

@@ -41,7 +41,7 @@ class ListAll(Workload):
                     repeat_timed(engine, ["ps", "-a"], reps * 3, budget, warmup=0)
         return {"ps_cli": Samples(cli, note), "ps_api": Samples(api, note)}
 
-    def judge(self, metrics: dict[str, Metric]) -> None:
+    def judge(self, metrics: dict[str, Metric], network: str = "none") -> None:
         for key in ("ps_cli", "ps_api"):
             m = metrics[key]
             m.target = "berthd < 100 ms"

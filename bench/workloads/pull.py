@@ -75,7 +75,7 @@ class PullThroughput(Workload):
                                        truncated_note(len(rates), reps)]))
         return {"pull_rate": Samples(rates, note), "pull_time": Samples(times, truncated_note(len(times), reps))}
 
-    def judge(self, metrics: dict[str, Metric]) -> None:
+    def judge(self, metrics: dict[str, Metric], network: str = "none") -> None:
         m = metrics["pull_rate"]
         m.target = "berthd >= dockerd"
         ratio = m.advantage("berthd", "dockerd")

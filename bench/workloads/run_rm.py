@@ -36,8 +36,10 @@ class RunRm(Workload):
                 repeat_timed(engine, run, reps, budget, warmup=0)
         return out
 
-    def judge(self, metrics: dict[str, Metric]) -> None:
+    def judge(self, metrics: dict[str, Metric], network: str = "none") -> None:
+        # On the default bridge the target is a third of dockerd's (issue #24), with no network a half.
+        times = 3.0 if network == "bridge" else 2.0
         m = metrics["run_rm"]
-        m.target = "berthd <= 0.5 x dockerd"
+        m.target = f"berthd <= {1 / times:.2g} x dockerd"
         ratio = m.advantage("berthd", "dockerd")
-        m.target_met = None if ratio is None else ratio >= 2.0
+        m.target_met = None if ratio is None else ratio >= times
