@@ -179,7 +179,7 @@ class VolumeMounts:
         refs = self.store.refs(c.id)
         self.store.drop_refs(c.id)
         # `docker run --rm` removes the container's anonymous volumes with it, as Docker does.
-        if not (remove_anonymous or c.host_config.get("AutoRemove")):
+        if not (remove_anonymous or c.spec.auto_remove):
             return
         for name in set(refs.values()):
             try:
