@@ -173,6 +173,11 @@ class MetricsStore:
         size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
         return (pages - free) * size
 
+    def row_counts(self) -> tuple[int, int]:
+        """(minute rows, second rows)."""
+        return (int(self._db.execute("SELECT count(*) FROM minutes").fetchone()[0]),
+                int(self._db.execute("SELECT count(*) FROM seconds").fetchone()[0]))
+
     def file_bytes(self) -> int:
         """The file with its write-ahead log, as a disk usage figure."""
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
