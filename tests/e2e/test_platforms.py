@@ -90,6 +90,16 @@ def test_berthd_registers_missing_handlers_after_it_serves(tmp_path: Path) -> No
         daemon.cleanup()
 
 
+def test_image_reports_variant(arm64_tar: Path, docker_env: dict[str, str], docker_cli: str, berthd: Berthd) -> None:
+    name = "e2e/armv7:1"
+    ok(docker(docker_env, "import", "--platform", "linux/arm/v7", str(arm64_tar), name))
+    try:
+        assert _text(docker_env, "image", "inspect", "-f", "{{.Os}}/{{.Architecture}}/{{.Variant}}", name) \
+            == "linux/arm/v7\n"
+    finally:
+        ok(docker(docker_env, "rmi", name))
+
+
 def test_run_arm64_image_under_emulation(arm64_image: str, docker_env: dict[str, str]) -> None:
     assert _text(docker_env, "image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", arm64_image) == "linux/arm64\n"
     assert _text(docker_env, "run", "--rm", "--platform", "linux/arm64", arm64_image, "uname", "-m") == "aarch64\n"
