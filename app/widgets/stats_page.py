@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHeaderView, QLabel, QPushButton, QWidget
 
 from app.display import human_size
@@ -66,13 +66,13 @@ class StatsPage(ResourcePage):
         self.range_box.setToolTip("How far back the graphs go: up to an hour by the second, beyond by the minute")
         for label, seconds in RANGES:
             self.range_box.addItem(label, seconds)
-        self.range_box.currentIndexChanged.connect(lambda *_: self.redraw())
+        self.range_box.currentIndexChanged.connect(lambda *_: self.redraw(totals=True))
         self.container_box = QComboBox(self)
         self.container_box.setObjectName("stats-container")
         self.container_box.setAccessibleName("Container")
         self.container_box.setToolTip("The heaviest running containers, or one container (running or not)")
         self.container_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.container_box.currentIndexChanged.connect(lambda *_: self.redraw())
+        self.container_box.currentIndexChanged.connect(lambda *_: self.redraw(totals=True))
         self.export_csv_button = self._export_button("Export CSV…", "csv")
         self.export_json_button = self._export_button("Export JSON…", "json")
         self.buttons.addWidget(QLabel("Range", self))
@@ -110,6 +110,7 @@ class StatsPage(ResourcePage):
         self._names: Mapping[str, str] = {}
         self._known: list[tuple[str, str]] = []
         self._drawn = 0.0
+        self._totalled = 0.0
         self.exported = ""  # the last file written, said on the page
         detected = getattr(stats, "detected", None)
         if detected is not None:
@@ -169,8 +170,8 @@ class StatsPage(ResourcePage):
         """The running containers changed: `names` maps each one's id to its name."""
         self._names = names
         self._update_known()
-        self._drawn = 0.0  # draw now
         self.refresh()
+        self.redraw()
 
     def refresh(self) -> None:
         """Show the stats reader's latest samples of the running containers (after each new sample)."""
@@ -182,12 +183,20 @@ class StatsPage(ResourcePage):
         memory = sum(row["Memory"] for row in rows)
         self.summary.setText(f"{len(names)} running · CPU {cpu:.1f} % · memory {human_size(memory)}"
                              if names else "")
-        if time.time() - self._drawn >= _redraw_every(self.range_seconds):
+        # Graphs of a page out of view are drawn when it is shown again (showEvent), not each second.
+        if self.isVisible() and time.time() - self._drawn >= _redraw_every(self.range_seconds):
             self.redraw()
 
-    def redraw(self) -> None:
-        """Draw the graphs for the chosen container or the heaviest running ones over the range."""
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.redraw()
+
+    def redraw(self, totals: bool = False) -> None:
+        """Draw the graphs for the chosen container or the heaviest running ones over the range;
+        `totals`: the project totals too, now."""
         now = time.time()
+        if totals:
+            self._totalled = 0.0
         self._drawn = now
         start = now - self.range_seconds
         if self.chosen:
@@ -252,8 +261,10 @@ class StatsPage(ResourcePage):
         return out
 
     def _show_projects(self, start: float, end: float) -> None:
-        if not hasattr(self.stats, "histories"):
+        # Totals read every project member's history: at most every ten seconds (a minute for long ranges).
+        if not hasattr(self.stats, "histories") or end - self._totalled < max(10.0, _redraw_every(self.range_seconds)):
             return
+        self._totalled = end
         members = [c.id for c in self.stats.known() if c.project]
         totals = project_totals(self.stats.histories(members, start, end)) if members else []
         self.projects.setText("\n".join(
