@@ -4,23 +4,26 @@ statuses and words a stock dockerd 20.10 answered on this machine for the same r
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from tests.support.daemon import Berthd
+
 pytestmark = pytest.mark.integration
 
 
-def _create(berthd, query: str, version: str = "1.45") -> tuple[int, dict]:
+def _create(berthd: Berthd, query: str, version: str = "1.45") -> tuple[int, dict[str, Any]]:
     status, _, body = berthd.api.request("POST", f"/v{version}/containers/create?{query}",
                                          {"Image": "busybox", "Cmd": ["true"]})
-    payload = json.loads(body)
+    payload: dict[str, Any] = json.loads(body)
     if status == 201:
         berthd.api.request("DELETE", f"/containers/{payload['Id']}")
     return status, payload
 
 
-def test_platform_checked_against_the_local_image(berthd, busybox_image: str) -> None:
+def test_platform_checked_against_the_local_image(berthd: Berthd, busybox_image: str) -> None:
     image = berthd.api.json("GET", "/images/busybox/json")
     arch = image["Architecture"]
     other = "arm64" if arch != "arm64" else "amd64"
@@ -36,7 +39,7 @@ def test_platform_checked_against_the_local_image(berthd, busybox_image: str) ->
     assert _create(berthd, f"platform=linux/{other}", version="1.40")[0] == 201
 
 
-def test_filters_refused_in_mobys_words(berthd) -> None:
+def test_filters_refused_in_mobys_words(berthd: Berthd) -> None:
     for path, key in (("/containers/json", "colour"), ("/containers/prune", "status"), ("/volumes", "until"),
                       ("/volumes/prune", "dangling")):
         method = "POST" if path.endswith("prune") else "GET"
@@ -48,7 +51,7 @@ def test_filters_refused_in_mobys_words(berthd) -> None:
     assert status == 200, body
 
 
-def test_system_df_by_type(berthd) -> None:
+def test_system_df_by_type(berthd: Berthd) -> None:
     berthd.api.json("POST", "/volumes/create", {"Name": "df-probe"})
     try:
         df = berthd.api.json("GET", "/v1.42/system/df?type=volume")
