@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import sys
-import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
@@ -534,6 +532,9 @@ async def cmd_export(engine: EngineClient, args: argparse.Namespace, out: TextIO
 
 
 async def cmd_cp(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import io
+    import tarfile
+
     source, dest = args.source, args.dest
     if ":" in source and not source.startswith(("/", ".")):
         container, _, path = source.partition(":")

@@ -285,3 +285,29 @@ def test_push_pull_and_pull_on_run(env: dict[str, str], registries: dict[str, Re
         cli("rmi", name)
 
     compare(scenario, env)
+
+
+def _best_of(argv: list[str], env: dict[str, str], runs: int = 7) -> tuple[float, float]:
+    """Best and median wall time of `runs` runs, in ms (the best is the program's own cost; the
+    median also carries the load of whatever else this shared machine runs)."""
+    import statistics
+    import time
+
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run(argv, env=env, capture_output=True, timeout=30)
+        took.append(1000 * (time.perf_counter() - started))
+        assert out.returncode == 0, out.stderr
+    return min(took), statistics.median(took)
+
+
+def test_berth_ps_answers_in_under_150_ms(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    for index in range(10):
+        docker(env, "create", "--name", f"listed-{index}", *LABEL, "busybox", "true")
+    berth_best, berth_median = _best_of([str(BERTH), "ps", "-a"], env)
+    docker_best, docker_median = _best_of(["docker", "ps", "-a"], env)
+    with capsys.disabled():
+        print(f"\nps -a, 10 containers: berth best {berth_best:.0f} ms (median {berth_median:.0f}), "
+              f"docker best {docker_best:.0f} ms (median {docker_median:.0f})")
+    assert berth_best < 150, f"berth ps took {berth_best:.0f} ms at best (docker: {docker_best:.0f} ms)"
