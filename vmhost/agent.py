@@ -33,6 +33,7 @@ from vmhost.machines import (
     write_json_atomic,
 )
 from vmhost.npipe import PipeServer, serve_engine
+from vmhost.procs import watch_stop_file
 
 if TYPE_CHECKING:
     from vmhost.ports import PortWatcher, Published
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     agent = Agent(machines, machine, args.timeout)
+    watch_stop_file(machine.dir, agent.stopping)  # how `berth machine stop` reaches it on Windows
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         agent.stopping.set()

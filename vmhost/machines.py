@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vmhost import procs
 from vmhost.accel import forget, remembered
 from vmhost.arch import ARCHES, host_arch
 from vmhost.arch import arch as guest_arch
@@ -43,6 +43,7 @@ from vmhost.image import GuestImage, cache_dir, find_image, prepare_kernel
 from vmhost.keys import generate_ed25519, write_private_key
 from vmhost.localend import BERTH_PIPE, LocalEnd, context_endpoint, engine_end
 from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
+from vmhost.procs import pid_alive
 from vmhost.release import DownloadProgress, ReleaseError, install, install_archive
 
 if TYPE_CHECKING:
@@ -256,22 +257,6 @@ def resident_bytes(pid: int | None) -> int | None:
             out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
             return int(out.stdout.strip()) * 1024
     return None
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        # A zombie has exited; only its parent has not reaped it yet.
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
 
 
 def read_pid(path: Path) -> int | None:
@@ -528,18 +513,10 @@ class Machines:
         if refused is not None and requested_accel(machine) == "auto" and resolve_accel(machine) == "tcg":
             progress(refused.advice(machine.name))
         progress(f"starting QEMU ({resolve_accel(machine)}, {machine.cpus} CPUs, {machine.memory_mib} MiB)")
-        launcher = subprocess.run(
-            [sys.executable, "-m", "vmhost.agent", "--machines-dir", str(self.root), "--timeout", str(timeout), name],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                                          os.environ.get("PYTHONPATH")]))),
-        )
-        if launcher.returncode != 0:
-            raise MachineError(f"could not start the machine's supervisor: {launcher.stderr.strip()}")
+        procs.launch_supervisor("vmhost.agent", self.root, machine.dir, name, timeout)
         return self._wait_state(machine, {"running"}, progress, timeout + 30)
 
     def _start_wsl(self, machine: Machine, progress: Progress, timeout: float) -> Machine:
-        from vmhost import wslmachine
 
         for attr in ("ssh_port", "engine_port"):
             if not port_free(getattr(machine, attr)):
@@ -547,7 +524,7 @@ class Machines:
                 self.save(machine)
         (machine.dir / "status.json").unlink(missing_ok=True)
         progress(f"starting WSL distro berth-{machine.name}")
-        wslmachine.launch_supervisor(self, machine, timeout)
+        procs.launch_supervisor("vmhost.wslagent", self.root, machine.dir, machine.name, timeout)
         return self._wait_state(machine, {"running"}, progress, timeout + 30)
 
     def _wait_state(self, machine: Machine, wanted: set[str], progress: Progress, timeout: float) -> Machine:
@@ -581,7 +558,7 @@ class Machines:
                 self._kill_orphan(status.qemu_pid)
             return
         progress(f"stopping machine {name}")
-        os.kill(status.agent_pid, signal.SIGTERM)
+        procs.request_stop(status.agent_pid, self.get(name).dir)
         deadline = time.monotonic() + timeout
         last = ""
         while pid_alive(status.agent_pid) and time.monotonic() < deadline:
@@ -591,7 +568,7 @@ class Machines:
                 progress(message)
             time.sleep(0.2)
         if pid_alive(status.agent_pid):
-            os.kill(status.agent_pid, signal.SIGKILL)
+            procs.kill(status.agent_pid)
         current = self.status(name)
         if current.qemu_pid:
             self._kill_orphan(current.qemu_pid)
@@ -599,14 +576,12 @@ class Machines:
 
     @staticmethod
     def _kill_orphan(pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        procs.terminate(pid)
         for _ in range(50):
             if not pid_alive(pid):
                 return
             time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        procs.kill(pid)
 
     def remove(self, name: str, force: bool = False) -> None:
         machine = self.get(name)

@@ -29,6 +29,7 @@ from vmhost.agent import _daemonize
 from vmhost.localend import LocalEnd, forward_engine
 from vmhost.machines import Machine, MachineError, Machines, write_json_atomic
 from vmhost.npipe import PipeServer, serve_engine
+from vmhost.procs import watch_stop_file
 from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward
 from vmhost.wsl import GUEST_ENGINE_SOCKET, WslError, distro_name, start_script
 
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     agent = WslAgent(machine, args.timeout)
+    watch_stop_file(machine.dir, agent.stopping)  # how `berth machine stop` reaches it on Windows
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         agent.stopping.set()

@@ -7,7 +7,6 @@ The machine directory holds machine.json, the keys, agent.pid/agent.log/status.j
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from vmhost.wsl import Wsl, WslError, distro_name, find_wsl, push_keys_script
 
 if TYPE_CHECKING:
-    from vmhost.machines import Machine, Machines, Progress
+    from vmhost.machines import Machine, Progress
 
 
 ROOTFS_TAR = "rootfs.tar"  # beside a guest image's files: what `wsl --import` takes
@@ -111,20 +110,6 @@ def keys_tar(machine: Machine) -> bytes:
 
 def push_keys(machine: Machine) -> None:
     wsl().exec(distro_name(machine.name), ["sh", "-c", push_keys_script()], input=keys_tar(machine))
-
-
-def launch_supervisor(machines: Machines, machine: Machine, timeout: float) -> None:
-    from vmhost.machines import MachineError
-
-    launcher = subprocess.run(
-        [sys.executable, "-m", "vmhost.wslagent", "--machines-dir", str(machines.root), "--timeout", str(timeout),
-         machine.name],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-        env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                                      os.environ.get("PYTHONPATH")]))),
-    )
-    if launcher.returncode != 0:
-        raise MachineError(f"could not start the machine's supervisor: {launcher.stderr.strip()}")
 
 
 def unregister(machine: Machine) -> None:

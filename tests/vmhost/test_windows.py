@@ -198,11 +198,12 @@ def test_context_points_at_the_pipe_while_served_and_goes_with_the_last_machine(
     import io
     import os
 
-    from vmhost import cli
+    from vmhost import cli, procs
     from vmhost.machines import Machines
 
     monkeypatch.setattr(localend, "system", lambda: "Windows")
     monkeypatch.setattr(socket, "socket", NoUnix())
+    monkeypatch.setattr(procs, "_windows_alive", lambda pid: pid == os.getpid())  # OpenProcess, faked
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
     machines = Machines(tmp_path / "machines")
     machine = Machine(name="default", image="guest", ssh_port=2222, engine_port=50123)
