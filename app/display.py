@@ -6,11 +6,15 @@ The wording follows the docker CLI where people already know it ("Up 2 minutes",
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 _EXIT_CODE = re.compile(r"Exited \((-?\d+)\)")
@@ -191,3 +195,13 @@ def engine_advice(url: str, socket_exists: bool | None = None) -> str:
     if name == "berth.sock" or "berth" in path:
         return missing + f"Start Berth's engine with berthd, {other}"
     return missing + f"Start the engine that serves this socket, {other}"
+
+
+def cli_command() -> str:
+    """How to type `berth` here: its name when it is on PATH, else its full path (the README's
+    set-up leaves it in the virtualenv's bin, which is not on PATH)."""
+    if shutil.which("berth"):
+        return "berth"
+    beside = Path(sys.executable).parent / "berth"
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else "berth"
+

@@ -200,6 +200,7 @@ class MainWindow(QMainWindow):
         page.unpauseRequested.connect(lambda ids: _each(ids, service.unpause))
         page.removeRequested.connect(self._remove)
         page.selectionChanged.connect(self._on_container_selected)
+        page.placeRequested.connect(self.show_place)
         self.watch.alert.connect(self.notify)
 
         # A failed action of a page's service shows on that page.
@@ -212,6 +213,8 @@ class MainWindow(QMainWindow):
         self.images.historyReady.connect(self.images_page.show_history)
         self.images_page.pullRequested.connect(self.images.pull)
         self.images_page.buildRequested.connect(self.images.build)
+        self.images_page.loadRequested.connect(self.images.load)
+        self.images_page.importRequested.connect(self.images.import_file)
         self.images_page.pushRequested.connect(self.images.push)
         self.images_page.removeRequested.connect(self.ask_remove_image)
         self.images_page.tagRequested.connect(self.images.tag)

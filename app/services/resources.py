@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +174,39 @@ class ImageService(ResourceService):
 
         return self._start(job, target, "build", run())
 
+    def load(self, path: str) -> Job:
+        """`docker load -i path`: images saved with docker save, from a file, with no registry (offline).
+        The job's log names what was loaded."""
+        job = self._jobs.add(f"loading {Path(path).name}")
+
+        async def run() -> None:
+            async for item in self.client.request_lines(
+                "POST", "images/load", params={"quiet": "0"}, data=_file_chunks(path),
+                headers={"Content-Type": "application/x-tar"},
+            ):
+                text = str(item.get("stream") or item.get("status") or "").strip()
+                if text:
+                    job.output(text)
+
+        return self._start(job, Path(path).name, "load", run())
+
+    def import_file(self, path: str, reference: str) -> Job:
+        """`docker import path reference`: a root file system tar becomes an image (no registry)."""
+        job = self._jobs.add(f"importing {Path(path).name} as {reference}")
+        repo, _, tag = reference.rpartition(":") if ":" in reference.rsplit("/", 1)[-1] else (reference, "", "latest")
+
+        async def run() -> None:
+            async for item in self.client.request_lines(
+                "POST", "images/create", params={"fromSrc": "-", "repo": repo, "tag": tag}, data=_file_chunks(path),
+                headers={"Content-Type": "application/x-tar"},
+            ):
+                text = str(item.get("status") or "").strip()
+                if text:
+                    job.output(text)
+            job.output(f"Imported {repo}:{tag}")
+
+        return self._start(job, reference, "import", run())
+
     def _progress_job(self, title: str, reference: str, action: str, stream: Callable[[str], Any]) -> Job:
         job = self._jobs.add(title)
 
@@ -198,6 +231,14 @@ class ImageService(ResourceService):
 
         job.task = self._tasks.spawn(run(), name=f"image-{action}")
         return job
+
+
+async def _file_chunks(path: str, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    """A file sent as it is read, chunked as docker load sends stdin: never read whole, and berthd's
+    load (which answers before it reads) waits forever for a body sent with its length."""
+    with open(path, "rb") as file:
+        while block := file.read(size):
+            yield block
 
 
 class VolumeService(ResourceService):

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import breakable
+from app.display import breakable, cli_command
 from app.models.containers import (
     HISTORY_ROLE,
     ID_ROLE,
@@ -52,13 +52,19 @@ from app.services.engine import EngineStatus
 from app.widgets.chrome import wraps_in_place
 from app.widgets.unreachable import EngineUnreachablePanel
 
-EMPTY_HINT = (
-    "<h3>No containers yet</h3>"
-    "Containers are running (or stopped) instances of images.<br>"
-    "Go to <b>Images</b> and press <b>Run</b>, or from a terminal:<br>"
-    "<code>berth run -d --name hello busybox sleep 300</code><br>"
-    "It appears here at once."
-)
+
+def empty_hint(cli: str) -> str:
+    """The empty list's first steps, each one that works as written on a fresh or offline machine:
+    an image first (pulled, or loaded from a file), then Run; the CLI as it is typed here."""
+    return (
+        "<h3>No containers yet</h3>"
+        "Containers are running (or stopped) instances of images.<br><br>"
+        "1. Get an image on <a href=\"images\">Images</a>: <b>Pull…</b> one (e.g. <code>busybox</code>),<br>"
+        "or with no network <b>Load…</b> a file saved with <code>docker save</code>.<br>"
+        "2. Select it there and press <b>Run…</b>. The container appears here at once.<br><br>"
+        "From a terminal: <code>" + html.escape(cli) + " run -d --name hello busybox sleep 300</code>"
+    )
+
 
 ACTIONS = {
     # name: (label, busy label, tooltip)
@@ -120,6 +126,7 @@ class ContainersPage(QWidget):
     trustRequested = Signal(str)
     selectionChanged = Signal()
     portOpened = Signal(str)  # the URL opened
+    placeRequested = Signal(str)  # a place the empty state's steps link to ("images")
 
     def __init__(self, model: ContainersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -188,10 +195,11 @@ class ContainersPage(QWidget):
         wraps_in_place(self.message)
         self.message.hide()
 
-        self.empty = QLabel(EMPTY_HINT, self)
+        self.empty = QLabel(empty_hint(cli_command()), self)
         self.empty.setObjectName("containers-empty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.empty.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.empty.linkActivated.connect(self.placeRequested)
         self.connecting = QLabel("Connecting to the engine…", self)
         self.connecting.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.connecting.setProperty("role", "hint")

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.resources import ResourceModel
-from app.widgets.chrome import toolbar_button
+from app.widgets.chrome import ask_for_file, toolbar_button
 from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
 
@@ -122,6 +122,8 @@ class ImagesPage(ResourcePage):
     tagRequested = Signal(str, str, str)  # image, repo, tag
     pushRequested = Signal(str)
     historyRequested = Signal(str)
+    loadRequested = Signal(str)  # a docker save archive
+    importRequested = Signal(str, str)  # a root file system tar, the image's name
 
     def __init__(self, model: ResourceModel, parent: QWidget | None = None) -> None:
         super().__init__(
@@ -129,12 +131,18 @@ class ImagesPage(ResourcePage):
             "<h3>No images yet</h3>Images are the templates containers start from.<br>"
             "Pull one (for example <code>busybox</code>) with <b>Pull…</b> above, "
             "or build one from a folder with a Dockerfile with <b>Build…</b> "
-            "(<code>berth build -t myapp .</code>).",
+            "(<code>berth build -t myapp .</code>).<br>"
+            "Offline? <b>Load…</b> reads an image saved with <code>docker save</code>, "
+            "<b>Import…</b> a root file system tar (<code>docker import</code>).",
             parent,
         )
         self.pull_button = self.button("Pull…", "Download an image from a registry (docker pull)", "image-pull")
         self.build_button = self.button("Build…", "Build an image from a folder with a Dockerfile (docker build)",
                                         "image-build")
+        self.load_button = self.button("Load…", "Load images from a file saved with docker save (docker load)",
+                                       "image-load")
+        self.import_button = self.button("Import…", "Make an image of a root file system tar (docker import)",
+                                         "image-import")
         self.run_button = self.button("Run…", "Start a container from the selected image (docker run)", "image-run")
         self.tag_button = self.button("Tag…", "Give the selected image another name (docker tag)", "image-tag")
         self.push_button = self.button("Push", "Upload the selected image to its registry (docker push)", "image-push")
@@ -154,8 +162,19 @@ class ImagesPage(ResourcePage):
         row = cast(QHBoxLayout, self.build_form.layout())
         row.insertWidget(1, self.build_choose)
         row.insertWidget(2, self.build_tag, 1)
+        self.import_form, self.import_name, self.import_go = _form(self, "image name, e.g. rootfs:latest", "Import",
+                                                                   "import")
+        self.import_path = ""
+        self.import_file = QLabel(self.import_form)
+        self.import_file.setObjectName("import-file")
+        cast(QHBoxLayout, self.import_form.layout()).insertWidget(0, self.import_file)
         self.forms.addWidget(self.pull_form)
         self.forms.addWidget(self.build_form)
+        self.forms.addWidget(self.import_form)
+        self.load_button.clicked.connect(self.ask_load_file)
+        self.import_button.clicked.connect(self.ask_import_file)
+        self.import_go.clicked.connect(self._import)
+        self.import_name.returnPressed.connect(self._import)
         self.forms.addWidget(self.tag_form)
         self.build_button.clicked.connect(self._toggle_build_form)
         self.build_choose.clicked.connect(self.ask_build_folder)
@@ -247,6 +266,38 @@ class ImagesPage(ResourcePage):
         self.buildRequested.emit(folder, self.build_tag.text().strip())
         # Folder and name stay filled in: building the same folder again is the common next step.
         self.build_form.hide()
+
+    def ask_load_file(self) -> QFileDialog:
+        return ask_for_file(self, "Load images saved with docker save", self._load_chosen,
+                            filters=("Image archives (*.tar *.tar.gz *.tgz *.tar.xz)", "All files (*)"))
+
+    def _load_chosen(self, path: str) -> None:
+        if path:
+            self.clear_message()
+            self.loadRequested.emit(path)
+
+    def ask_import_file(self) -> QFileDialog:
+        return ask_for_file(self, "Import a root file system tar as an image", self._import_chosen,
+                            filters=("Tar archives (*.tar *.tar.gz *.tgz *.tar.xz)", "All files (*)"))
+
+    def _import_chosen(self, path: str) -> None:
+        if not path:
+            return
+        self.import_path = path
+        self.import_file.setText(Path(path).name)
+        self.import_name.setText(suggested_tag(re.sub(r"\.(tar(\.\w+)?|tgz)$", "", Path(path).name)))
+        self.import_form.show()
+        self.import_name.setFocus()
+        self.import_name.selectAll()
+
+    def _import(self) -> None:
+        name = self.import_name.text().strip()
+        if not name:
+            self.show_error("Give the imported image a name, e.g. rootfs:latest.")
+            return
+        self.clear_message()
+        self.importRequested.emit(self.import_path, name)
+        self.import_form.hide()
 
     def _tag(self) -> None:
         target = self.tag_input.text().strip()
