@@ -34,7 +34,7 @@ from typing import Protocol
 from engine.containers.confined import RootedDir, reopen
 from engine.containers.users import resolve_user
 from engine.errors import InvalidArgument, NotFound
-from engine.timefmt import rfc3339_nano
+from engine.formats import rfc3339_nano
 
 COPY_CHUNK = 1 << 20
 TAR_BUFFER = 1 << 18

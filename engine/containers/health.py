@@ -17,7 +17,7 @@ from engine.containers.model import Container, State
 from engine.containers.service import ContainerService
 from engine.errors import EngineError, NotFound
 from engine.events import EventBus
-from engine.timefmt import now_ns, rfc3339_nano
+from engine.formats import now_ns, rfc3339_nano
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.containers.hostspec import HostSpec
-from engine.timefmt import human_duration, now_ns, rfc3339_nano
+from engine.formats import human_duration, now_ns, rfc3339_nano
 
 # The label of the containers a Dockerfile build runs its RUN steps in. They are the build's own
 # business: not listed (modern dockerd's BuildKit never shows its step containers either, and a

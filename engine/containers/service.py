@@ -42,6 +42,7 @@ from engine.containers.users import resolve_user
 from engine.errors import Conflict, EngineError, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from engine.events import EventBus
 from engine.filters import Filters
+from engine.formats import now_ns
 from engine.images.manifest import config_platform
 from engine.images.platform import Platform
 from engine.labels import labels_match, prune_labels_match
@@ -49,7 +50,6 @@ from engine.runtime.conmon import RESIZE, ConmonLayout, signal_number
 from engine.runtime.detect import cgroup_mode
 from engine.runtime.interface import OCIRuntime
 from engine.runtime.spec import Mount, RuntimeSpec, build_config
-from engine.timefmt import now_ns
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.containers.cgroups import CgroupReader, CgroupSample
-from engine.timefmt import ZERO_TIME, rfc3339_nano
+from engine.formats import ZERO_TIME, rfc3339_nano
 
 PROC = Path("/proc")
 _NET_DEV_FIELDS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",

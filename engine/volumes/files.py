@@ -15,8 +15,8 @@ from typing import Any
 
 from engine.containers.confined import open_in_root
 from engine.errors import InvalidArgument, NotFound, RuntimeFailure
+from engine.formats import rfc3339_nano
 from engine.storage.tarsafe import ByteSource, extract_layer
-from engine.timefmt import rfc3339_nano
 from engine.volumes.store import Volume, VolumeStore
 
 CHUNK = 1 << 16

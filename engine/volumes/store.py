@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.formats import now_ns, rfc3339_nano
 from engine.labels import prune_labels_match
 from engine.state.db import Database
 from engine.storage import overlay
-from engine.timefmt import now_ns, rfc3339_nano
 from engine.volumes.specs import check_volume_name
 
 log = logging.getLogger(__name__)
