@@ -6,6 +6,7 @@ so that setup cost is the engine's, not a client's start-up."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ class EngineApi:
         if status >= 400:
             raise ApiError(f"{method} {path}: {status} {data[:300]!r}")
         return json.loads(data) if data.strip() else None
+
+    def stream_json(self, path: str, timeout: float = 120) -> Iterator[Any]:
+        """The JSON values of a streamed answer (`/events`, `/stats`), one per line, as they come."""
+        conn = UnixHTTPConnection(self.socket_path, timeout)
+        try:
+            conn.request("GET", self.prefix + path)
+            resp = conn.getresponse()
+            if resp.status >= 400:
+                raise ApiError(f"GET {path}: {resp.status} {resp.read()[:300]!r}")
+            while line := resp.readline():
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            conn.close()
 
     def answers(self) -> bool:
         try:

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: needs Debian's busybox-static", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _terminate)
-    workloads = [w for w in all_workloads() if not args.only or w.name in args.only]
+    workloads = [w for w in all_workloads() if w.name in args.only or (not args.only and not w.on_request)]
     work = Path(tempfile.mkdtemp(prefix="berth-bench-", dir="/var/tmp"))
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     ctx = Context(quick=args.quick, work=work, artifacts=args.out,

@@ -64,6 +64,8 @@ class Workload(ABC):
     quick_seconds: float = 90
     networked: bool = False
     """Measured again with each engine on its default bridge (`--network bridge|both`)."""
+    on_request: bool = False
+    """Run only when named in `--only` (the long ones)."""
 
     @abstractmethod
     def metrics(self, ctx: Context) -> list[Metric]:
