@@ -21,7 +21,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -33,7 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmhost import procs
+from vmhost import localend, procs
 from vmhost.accel import forget, remembered
 from vmhost.arch import ARCHES, host_arch
 from vmhost.arch import arch as guest_arch
@@ -194,7 +193,7 @@ def find_qemu(machine: Machine | None = None) -> str:
     hint = {
         "Darwin": "brew install qemu",
         "Windows": "install QEMU from qemu.org and add it to PATH",
-    }.get(platform.system(), f"apt install {debian} qemu-utils")
+    }.get(localend.system(), f"apt install {debian} qemu-utils")
     raise MachineError(f"{binary} not found on PATH: {hint}, or point $BERTH_QEMU at it")
 
 
@@ -303,7 +302,7 @@ def share_tags(machine: Machine) -> list[tuple[str, str]]:
 
 def shares_supported() -> bool:
     # QEMU's virtfs (9p) exists on Linux and macOS builds, not on Windows.
-    return platform.system() != "Windows"
+    return localend.system() != "Windows"
 
 
 class Machines:

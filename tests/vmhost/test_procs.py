@@ -96,3 +96,14 @@ def test_machine_stop_on_windows_reaches_the_supervisor_through_the_file(
     finally:
         if agent.poll() is None:
             agent.kill()
+
+
+def test_no_folder_sharing_and_windows_advice_for_qemu(windows: list[tuple[int, int]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from vmhost.machines import MachineError, find_qemu, shares_supported
+
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("BERTH_QEMU", raising=False)
+    assert not shares_supported()  # QEMU for Windows has no virtfs
+    with pytest.raises(MachineError, match=r"qemu\.org"):
+        find_qemu()
