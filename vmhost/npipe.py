@@ -14,7 +14,9 @@ while another writes the same handle) on Windows, a fake in the unit tests that 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 
 from vmhost import localend
 from vmhost.localend import LocalEnd, docker_desktop_present, docker_pipes
+from vmhost.winpaths import is_windows_path, to_wsl, translate_bind
 
 log = logging.getLogger("vmhost.npipe")
 
@@ -106,11 +109,89 @@ class WinPipes:
             self.w.CloseHandle(handle)
 
 
+_CREATE = re.compile(rb"^(/v[0-9.]+)?/containers/create(\?|$)")
+MAX_HEAD = 64 * 1024
+
+
+def translate_create(body: bytes) -> bytes:
+    """A create request's JSON with Windows bind sources as the WSL distro sees them (C:\\src -> /mnt/c/src):
+    HostConfig.Binds and bind Mounts. Anything it cannot read, or a path WSL cannot see, is left for
+    berthd to answer."""
+    try:
+        config = json.loads(body)
+        host = config.get("HostConfig") or {}
+        changed = False
+        binds = host.get("Binds") or []
+        translated = [translate_bind(b) if isinstance(b, str) else b for b in binds]
+        if translated != binds:
+            host["Binds"], changed = translated, True
+        for mount in host.get("Mounts") or []:
+            source = mount.get("Source") if isinstance(mount, dict) and mount.get("Type") == "bind" else None
+            if isinstance(source, str) and is_windows_path(source):
+                mount["Source"], changed = to_wsl(source), True
+    except (ValueError, AttributeError, TypeError):
+        return body
+    return json.dumps(config).encode() if changed else body
+
+
+class BindTranslator:
+    """The client's request stream with each POST /containers/create's Windows bind paths translated (what
+    Docker Desktop's proxy does for its own VM). Requests are followed by their Content-Length; at the first
+    one that is not (chunked bodies, an upgrade to a raw stream for attach or exec), the rest of the
+    connection passes untouched."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.raw = False
+
+    def feed(self, data: bytes) -> bytes:
+        if self.raw:
+            return data
+        self.buffer += data
+        out = b""
+        while not self.raw:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    self.raw = True
+                break
+            head = self.buffer[:end + 4]
+            lines = head.split(b"\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines[1:] if line)}
+            request = lines[0].split(b" ")
+            if (b"transfer-encoding" in headers or b"upgrade" in headers
+                    or not headers.get(b"content-length", b"0").isdigit()):
+                self.raw = True
+                break
+            length = int(headers.get(b"content-length", b"0"))
+            if len(self.buffer) < end + 4 + length:
+                break
+            body = self.buffer[end + 4:end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length:]
+            if len(request) == 3 and request[0] == b"POST" and _CREATE.match(request[1]):
+                translated = translate_create(body)
+                if translated != body:
+                    head = re.sub(rb"(?im)^(content-length:)[ \t]*\d+", b"\\g<1> " + str(len(translated)).encode(),
+                                  head, count=1)
+                    body = translated
+            out += head + body
+        if self.raw:
+            out, self.buffer = out + self.buffer, b""
+        return out
+
+    def flush(self) -> bytes:
+        """What is held back (an incomplete request) when the client stops sending."""
+        out, self.buffer = self.buffer, b""
+        return out
+
+
 class PipeServer:
     """Serves pipe `name`, relaying each client to a socket from `dial` (the tunnel's TCP end)."""
 
-    def __init__(self, name: str, dial: Callable[[], socket.socket], api: PipeApi) -> None:
+    def __init__(self, name: str, dial: Callable[[], socket.socket], api: PipeApi,
+                 translate_paths: bool = False) -> None:
         self.name = name
+        self.translate_paths = translate_paths
         self.dial = dial
         self.api = api
         self.stopping = threading.Event()
@@ -153,11 +234,14 @@ class PipeServer:
             return
         back = threading.Thread(target=self._to_client, args=(upstream, handle, close_pipe), daemon=True)
         back.start()
+        translator = BindTranslator() if self.translate_paths else None
         try:
             while (data := self.api.read(handle)) is not None:
                 if data:
-                    upstream.sendall(data)
+                    upstream.sendall(translator.feed(data) if translator else data)
                 else:
+                    if translator:
+                        upstream.sendall(translator.flush())
                     upstream.shutdown(socket.SHUT_WR)  # the client's CloseWrite
         except OSError:
             pass
@@ -185,9 +269,10 @@ class PipeServer:
 
 
 def serve_engine(end: LocalEnd, api: PipeApi | None = None, host_system: str | None = None,
-                 desktop_present: bool | None = None) -> list[PipeServer]:
+                 desktop_present: bool | None = None, translate_paths: bool = False) -> list[PipeServer]:
     """On Windows, the engine on Berth's pipe (and docker's default one where Docker Desktop is absent),
-    relaying to the tunnel's TCP end `end`; a pipe another program serves is left to it. Elsewhere none."""
+    relaying to the tunnel's TCP end `end`; a pipe another program serves is left to it. Elsewhere none.
+    `translate_paths` (a WSL machine): Windows bind paths in container creates become /mnt/<drive> paths."""
     if (host_system or localend.system()) != "Windows":
         return []
     if end.kind != "tcp":
@@ -204,7 +289,7 @@ def serve_engine(end: LocalEnd, api: PipeApi | None = None, host_system: str | N
     servers = []
     for pipe in docker_pipes(present):
         try:
-            servers.append(PipeServer(pipe.address, dial, api).start())
+            servers.append(PipeServer(pipe.address, dial, api, translate_paths).start())
         except PipeBusy as e:
             log.warning("%s", e)
         except OSError as e:

@@ -103,7 +103,7 @@ class WslAgent:
                 except OSError as e:
                     log.warning("cannot forward 127.0.0.1:%d: %s", host_port, e)
             self._wait_engine(deadline)
-            self.pipes = serve_engine(machine.engine_end)
+            self.pipes = serve_engine(machine.engine_end, translate_paths=True)
             self.report("running", f"engine ready: DOCKER_HOST={machine.docker_host}")
             while not self.stopping.wait(1.0):
                 if self.guest.poll() is not None:

@@ -3,6 +3,7 @@ loopback TCP engine, with the platform faked as Windows and AF_UNIX refused."""
 
 from __future__ import annotations
 
+import json
 import queue
 import socket
 import threading
@@ -181,3 +182,57 @@ def test_win32_pipe_flags_match_dockerds() -> None:
     assert npipe.PIPE_TYPE_MESSAGE | npipe.PIPE_READMODE_MESSAGE == 0x6
     assert npipe.PIPE_REJECT_REMOTE_CLIENTS == 0x8
     assert npipe.FILE_FLAG_OVERLAPPED == 0x40000000
+
+
+CREATE = {"Image": "busybox", "HostConfig": {
+    "Binds": ["C:\\Users\\me\\app:/app:ro", "named:/data", "/already/linux:/x"],
+    "Mounts": [{"Type": "bind", "Source": "D:\\cache", "Target": "/cache"},
+               {"Type": "volume", "Source": "v", "Target": "/v"}]}}
+
+
+def request(method: str, path: str, body: bytes = b"", extra: str = "") -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: api.moby.localhost\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def test_create_requests_get_wsl_paths() -> None:
+    body = json.loads(npipe.translate_create(json.dumps(CREATE).encode()))
+    assert body["HostConfig"]["Binds"] == ["/mnt/c/Users/me/app:/app:ro", "named:/data", "/already/linux:/x"]
+    assert body["HostConfig"]["Mounts"][0]["Source"] == "/mnt/d/cache"
+    assert body["HostConfig"]["Mounts"][1]["Source"] == "v"
+    assert npipe.translate_create(b"not json") == b"not json"
+    plain = json.dumps({"Image": "busybox", "HostConfig": {"Binds": ["/a:/b"]}}).encode()
+    assert npipe.translate_create(plain) == plain  # nothing to change: the bytes as sent
+
+
+def test_the_request_stream_is_translated_across_reads_then_left_raw_after_an_upgrade() -> None:
+    created = json.dumps(CREATE).encode()
+    stream = (request("GET", "/_ping") + request("POST", "/v1.47/containers/create?name=web", created)
+              + request("POST", "/v1.47/containers/abc/attach?stream=1",
+                        extra="Upgrade: tcp\r\nConnection: Upgrade\r\n")
+              + b"raw stdin C:\\not\\a\\bind")
+    translator = npipe.BindTranslator()
+    out = b"".join(translator.feed(stream[i:i + 7]) for i in range(0, len(stream), 7)) + translator.flush()
+    ping, rest = out.split(b"\r\n\r\n", 1)
+    assert ping.startswith(b"GET /_ping ")
+    head, rest = rest.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    body, rest = rest[:length], rest[length:]
+    assert json.loads(body)["HostConfig"]["Binds"][0] == "/mnt/c/Users/me/app:/app:ro"
+    assert rest.endswith(b"\r\n\r\nraw stdin C:\\not\\a\\bind") and b"Upgrade: tcp" in rest
+
+
+def test_a_wsl_machines_pipe_translates_binds_on_the_way_to_the_engine(windows: None, engine: LocalEnd) -> None:
+    pipes = FakePipes()
+    servers = serve_engine(engine, pipes, desktop_present=True, translate_paths=True)
+    try:
+        client = pipes.dial(BERTH_PIPE)
+        sent = request("POST", "/v1.47/containers/create", json.dumps(CREATE).encode())
+        client.to_server.put(sent[:30])
+        client.to_server.put(sent[30:])
+        client.to_server.put(b"")
+        answer = pipes.receive_all(client)
+        assert b"/mnt/c/Users/me/app:/app:ro" in answer and b"C:\\\\Users" not in answer
+    finally:
+        stop(servers)
