@@ -287,8 +287,8 @@ class NetworkService:
     # ---- ContainerNetworking: create time -----------------------------------------------
 
     def _mode(self, c: Container) -> str:
-        mode = str(c.host_config.get("NetworkMode") or "bridge")
-        return "bridge" if mode == "default" else mode
+        """The network mode in Docker's words ("bridge", "host", "none", "container:<ref>", a network)."""
+        return c.spec.network.name
 
     def validate(self, c: Container, endpoints_config: dict[str, Any] | None = None) -> None:
         """Check the network settings; record the container's endpoints (aliases, static addresses).
