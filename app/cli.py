@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from app import __version__
 from app.display import short_id
-from engine.client.address import default_engine_url
+from engine.client.address import default_engine_url, normalize_url
 from engine.client.errors import EngineClientError, EngineUnreachable
 
 if TYPE_CHECKING:
@@ -50,6 +50,42 @@ USAGE = {
 _GLOBAL_WITH_VALUE = {"-H", "--host", "--tlscacert", "--tlscert", "--tlskey"}
 
 
+# docker's management commands (`docker image ls`, `docker container rm`) as the verbs they stand for.
+MANAGEMENT = {
+    "image": {"ls": ["images"], "list": ["images"], "rm": ["rmi"], "remove": ["rmi"], "pull": ["pull"],
+              "push": ["push"], "tag": ["tag"], "history": ["history"], "save": ["save"], "load": ["load"],
+              "import": ["import"], "build": ["build"], "inspect": ["inspect", "--type", "image"]},
+    "container": {"ls": ["ps"], "list": ["ps"], "ps": ["ps"], "inspect": ["inspect", "--type", "container"],
+                  **{verb: [verb] for verb in ("run", "create", "start", "stop", "restart", "kill", "pause",
+                                               "unpause", "rm", "rename", "wait", "update", "logs", "exec",
+                                               "attach", "cp", "top", "stats", "port", "diff", "export")}},
+}
+
+
+def _command_index(words: Sequence[str]) -> int | None:
+    """Where the verb is, past the global flags (and -H's value)."""
+    skip = False
+    for index, word in enumerate(words):
+        if skip:
+            skip = False
+        elif word in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not word.startswith("-"):
+            return index
+    return None
+
+
+def expand_management(words: Sequence[str]) -> list[str]:
+    """`image ls -q` -> `images -q`; anything else as it is."""
+    words = list(words)
+    index = _command_index(words)
+    if index is not None and words[index] in MANAGEMENT and index + 1 < len(words):
+        verb = MANAGEMENT[words[index]].get(words[index + 1])
+        if verb is not None:
+            return [*words[:index], *verb, *words[index + 2:]]
+    return words
+
+
 def _listing_only(words: Sequence[str]) -> bool:
     """Whether the verb is `ps` or `images` (the parser then holds only those: building all ~90
     verbs' parsers costs ~17 ms of the 150 `berth ps` may take)."""
@@ -68,6 +104,7 @@ def _listing_only(words: Sequence[str]) -> bool:
 
 def parse(words: Sequence[str]) -> argparse.Namespace:
     """The command line, or exit 125 as docker does on a flag the verb does not have."""
+    words = expand_management(words)
     args, extra = build_parser(listings_only=_listing_only(words)).parse_known_args(words)
     if extra:
         verb = " ".join(filter(None, [args.command, getattr(args, "verb", None)]))
@@ -136,6 +173,10 @@ def _create_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("--health-cmd", help="command to check health")
     p.add_argument("--health-interval", help="time between checks (e.g. 30s)")
     p.add_argument("--health-retries", type=int, help="failures before unhealthy")
+    p.add_argument("--health-timeout", help="longest a check may run (e.g. 5s)")
+    p.add_argument("--health-start-period", help="grace time before failures count (e.g. 10s)")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's health check")
+    p.add_argument("--detach-keys", help="keys that detach from the container (default: ctrl-p,ctrl-q)")
     p.add_argument("--help", action="help", help="show this help")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="command and its arguments")
@@ -197,6 +238,11 @@ def build_parser(listings_only: bool = False) -> argparse.ArgumentParser:
             p.add_argument("-l", "--link", action="store_true", help="remove the link, not the container")
         p.add_argument("containers", metavar="CONTAINER", nargs="+")
 
+    attach = verb("attach", "join this terminal to a running container's input and output")
+    attach.add_argument("--no-stdin", action="store_true", help="do not send this terminal's input")
+    attach.add_argument("--detach-keys", help="keys that detach (default: ctrl-p,ctrl-q)")
+    attach.add_argument("--sig-proxy", default="true", help="accepted for docker's sake")
+    attach.add_argument("container")
     rename = verb("rename", "rename a container")
     rename.add_argument("container")
     rename.add_argument("new_name")
@@ -222,6 +268,7 @@ def build_parser(listings_only: bool = False) -> argparse.ArgumentParser:
     exec_.add_argument("-u", "--user", help="user name or uid[:gid]")
     exec_.add_argument("-w", "--workdir", help="working directory")
     exec_.add_argument("--privileged", action="store_true", help="extended privileges")
+    exec_.add_argument("--detach-keys", help="keys that detach from the process (default: ctrl-p,ctrl-q)")
     exec_.add_argument("container")
     exec_.add_argument("cmd")
     exec_.add_argument("args", nargs=argparse.REMAINDER)
@@ -366,9 +413,27 @@ def build_parser(listings_only: bool = False) -> argparse.ArgumentParser:
     p = context.add_parser("ls", aliases=["list"])
     p.add_argument("--format")
     p.add_argument("-q", "--quiet", action="store_true")
+    p = context.add_parser("use", help="make berth (and the desktop) talk to this engine")
+    p.add_argument("name")
+    p = context.add_parser("create", help="name an engine, e.g. --docker host=tcp://10.0.0.5:2375")
+    p.add_argument("--docker", required=True, help="host=ADDRESS (unix://, tcp:// or ssh://)")
+    p.add_argument("--description", default="")
+    p.add_argument("name")
+    p = context.add_parser("rm", aliases=["remove"])
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("names", nargs="+")
+    p = context.add_parser("inspect")
+    p.add_argument("-f", "--format")
+    p.add_argument("names", nargs="*")
 
     completion = verb("completion", "print a shell completion script (bash, zsh, powershell)")
     completion.add_argument("shell", choices=["bash", "zsh", "powershell"])
+
+    for family, help in (("image", "image verbs by docker's management names (berth image ls = berth images)"),
+                         ("container", "container verbs by docker's management names (berth container ls = ps)")):
+        p = verb(family, help)
+        p.add_argument("verb", choices=sorted(MANAGEMENT[family]))
+        p.add_argument("rest", nargs=argparse.REMAINDER)
 
     verb("version", "show the CLI's and the engine's versions")
     # Listed for --help; `main` hands these to their own parsers.
@@ -426,6 +491,18 @@ async def cmd_version(engine: EngineClient, args: argparse.Namespace, out: TextI
     return 0
 
 
+def engine_url(args: argparse.Namespace) -> str:
+    """-H, then $BERTH_HOST/$DOCKER_HOST, then the context chosen (berth context use, or the desktop's
+    switcher), then berthd's socket, then dockerd's: docker's order, Berth's engines first."""
+    if args.host:
+        return normalize_url(args.host)
+    if os.environ.get("BERTH_HOST", "").strip() or os.environ.get("DOCKER_HOST", "").strip():
+        return default_engine_url()
+    from app.cli_contexts import chosen_engine
+
+    return chosen_engine() or default_engine_url()
+
+
 def engine_tls(args: argparse.Namespace) -> TLSFiles | None:
     """The docker CLI's TLS flags; None leaves it to $DOCKER_TLS_VERIFY."""
     from engine.client.tls import TLSFiles
@@ -445,7 +522,7 @@ async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from engine.client import EngineClient
 
-    url = args.host or default_engine_url()
+    url = engine_url(args)
     remote = None
     if url.startswith("ssh://"):
         # A remote engine: a local socket forwarded over SSH stands in for it while this command runs
@@ -514,6 +591,7 @@ async def run_command(engine: EngineClient, args: argparse.Namespace, out: TextI
         return await objects.cmd_system(engine, args, out, err)
     table = {
         "run": containers.cmd_run, "create": containers.cmd_create, "rename": containers.cmd_rename,
+        "attach": containers.cmd_attach,
         "update": containers.cmd_update, "logs": containers.cmd_logs, "exec": containers.cmd_exec,
         "inspect": containers.cmd_inspect, "top": containers.cmd_top, "port": containers.cmd_port,
         "diff": containers.cmd_diff, "export": containers.cmd_export, "cp": containers.cmd_cp,
@@ -551,7 +629,7 @@ def quick_listing(args: argparse.Namespace, out: TextIO, err: TextIO) -> int | N
 
     if args.command not in ("ps", "images") or args.tlsverify or args.tlscacert or os.environ.get("DOCKER_TLS_VERIFY"):
         return None
-    url = args.host or default_engine_url()
+    url = engine_url(args)
     if not quick_supported(url, None):
         return None
     try:
@@ -588,9 +666,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(script(build_parser(), args.shell))
         return 0
     if args.command == "context":
-        from app.cli_contexts import list_contexts
+        from app.cli_contexts import cmd_context
 
-        return list_contexts(args, sys.stdout)
+        try:
+            return cmd_context(args, sys.stdout, sys.stderr)
+        except (ValueError, OSError) as exc:
+            print(f"berth: {exc}", file=sys.stderr)
+            return 1
     if args.command == "logout":
         import asyncio
 

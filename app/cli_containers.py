@@ -210,7 +210,11 @@ def container_config(args: argparse.Namespace) -> dict[str, Any]:
         config["Entrypoint"] = [args.entrypoint] if args.entrypoint else [""]
     if args.health_cmd:
         config["Healthcheck"] = {"Test": ["CMD-SHELL", args.health_cmd],
-                                 "Interval": _nanos(args.health_interval), "Retries": args.health_retries or 0}
+                                 "Interval": _nanos(args.health_interval), "Timeout": _nanos(args.health_timeout),
+                                 "StartPeriod": _nanos(args.health_start_period),
+                                 "Retries": args.health_retries or 0}
+    elif args.no_healthcheck:
+        config["Healthcheck"] = {"Test": ["NONE"]}
     return {k: v for k, v in config.items() if v is not None}
 
 
@@ -279,10 +283,8 @@ async def cmd_run(engine: EngineClient, args: argparse.Namespace, out: TextIO, e
               file=err)
         return EXIT_RUN_FAILED
     attach = None
-    if args.interactive or args.tty:
-        from app.cli_tty import open_attach
-
-        attach = await open_attach(engine, id, args.tty)
+    if not args.detach and (args.interactive or args.tty):
+        attach = await engine.attach(id, tty=args.tty, stdin=args.interactive)
     try:
         await engine.start(id)
     except EngineClientError as exc:
@@ -298,7 +300,9 @@ async def cmd_run(engine: EngineClient, args: argparse.Namespace, out: TextIO, e
         if attach is not None:
             from app.cli_tty import pump
 
-            await pump(engine, attach, args.interactive, args.tty, resize_path=f"containers/{id}/resize")
+            if await pump(engine, attach, args.interactive, args.tty, f"containers/{id}/resize", args.detach_keys):
+                args.rm = False  # detached: it runs on, as after docker's ctrl-p ctrl-q
+                return 0
         else:
             async for chunk in engine.stream_output(id, {"stdout": True, "stderr": True, "follow": True}):
                 stream = err if chunk.stream == "stderr" else out
@@ -377,6 +381,24 @@ async def cmd_lifecycle(engine: EngineClient, args: argparse.Namespace, out: Tex
     raise AssertionError(verb)
 
 
+async def cmd_attach(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`docker attach`: this terminal joined to a running container's stdio; its exit code after."""
+    from app.cli_tty import pump
+
+    inspected = await engine.inspect_container(args.container)
+    state = inspected.get("State") or {}
+    if not state.get("Running"):
+        print("You cannot attach to a stopped container, start it first", file=err)
+        return 1
+    tty = bool((inspected.get("Config") or {}).get("Tty"))
+    stdin = not args.no_stdin and bool((inspected.get("Config") or {}).get("OpenStdin"))
+    id = str(inspected.get("Id", args.container))
+    stream = await engine.attach(id, tty=tty, stdin=stdin)
+    if await pump(engine, stream, stdin, tty, f"containers/{id}/resize", args.detach_keys):
+        return 0
+    return await _wait(engine, id)
+
+
 async def cmd_rename(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     await engine.request("POST", f"containers/{args.container}/rename", params={"name": args.new_name})
     return 0
@@ -437,7 +459,8 @@ async def cmd_exec(engine: EngineClient, args: argparse.Namespace, out: TextIO, 
     from app.cli_tty import pump
 
     stream = await engine.exec_start(exec_id, tty=args.tty)
-    await pump(engine, stream, args.interactive, args.tty, resize_path=f"exec/{exec_id}/resize")
+    if await pump(engine, stream, args.interactive, args.tty, f"exec/{exec_id}/resize", args.detach_keys):
+        return 0
     inspected = await engine.exec_inspect(exec_id)
     code = inspected.get("ExitCode")
     return int(code) if isinstance(code, int) else 0

@@ -1,7 +1,9 @@
 """A terminal joined to a container's process: `run -it`, `exec -it`, `attach`.
 
-On a terminal, stdin goes raw (keys reach the process as typed, ^C included) and the window
-size follows SIGWINCH; otherwise stdin is copied as bytes until EOF.
+On a terminal, stdin goes raw (keys reach the process as typed, ^C included), the window size
+follows SIGWINCH, and the detach keys (ctrl-p ctrl-q unless --detach-keys says otherwise) leave the
+process running, as docker does; otherwise stdin is copied as bytes until EOF, which the process
+then reads.
 """
 
 from __future__ import annotations
@@ -12,32 +14,62 @@ import os
 import shutil
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiodocker.stream
-from yarl import URL
+if TYPE_CHECKING:
+    from engine.client import EngineClient, ExecStream
 
-from engine.client import EngineClient, ExecStream
-
-
-async def open_attach(engine: EngineClient, id: str, tty: bool) -> ExecStream:
-    """A hijacked `/containers/{id}/attach` (opened before start, so no output is missed)."""
-    await engine.api_version()
-    docker = engine._connection()  # the client's shared connection, as exec_start uses it
-
-    async def setup() -> tuple[Any, bytes | None, bool]:
-        return URL(f"containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"), None, tty
-
-    stream = ExecStream(aiodocker.stream.Stream(docker, setup), engine.url)
-    await stream.open()
-    return stream
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 
-async def pump(engine: EngineClient, stream: ExecStream, stdin: bool, tty: bool, resize_path: str) -> None:
-    """Copy stdin to the process and its output to stdout/stderr until the process ends."""
+def detach_sequence(keys: str) -> bytes:
+    """docker's --detach-keys ("ctrl-p,ctrl-q", "ctrl-@", "a,ctrl-b") as the bytes a terminal sends."""
+    out = bytearray()
+    for key in keys.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            code = ord(key[5].upper()) - 64  # ctrl-a is 1 ... ctrl-z 26; ctrl-@ 0, ctrl-[ ... ctrl-_ 27-31
+            if not 0 <= code < 32:
+                raise ValueError(f"invalid detach key {key!r}: use a letter or one of @[\\]^_ after ctrl-")
+            out.append(code)
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise ValueError(f"invalid detach keys {keys!r}: e.g. ctrl-p,ctrl-q")
+    return bytes(out)
+
+
+class EscapeProxy:
+    """Holds back input that may be the start of the detach sequence; says when it was typed."""
+
+    def __init__(self, sequence: bytes) -> None:
+        self.sequence = sequence
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """The bytes to send on, and whether the sequence is complete (then nothing more goes)."""
+        out = bytearray()
+        for byte in data:
+            candidate = self.held + bytes([byte])
+            if self.sequence.startswith(candidate):
+                self.held = candidate
+                if candidate == self.sequence:
+                    return bytes(out), True
+            else:
+                out += candidate
+                self.held = b""
+        return bytes(out), False
+
+
+async def pump(engine: EngineClient, stream: ExecStream, stdin: bool, tty: bool, resize_path: str,
+               detach_keys: str | None = None) -> bool:
+    """Copy stdin to the process and its output to stdout/stderr until the process ends; True when
+    the user detached instead (the process runs on)."""
     loop = asyncio.get_running_loop()
     fd = sys.stdin.fileno()
-    raw_mode = tty and os.isatty(fd)
+    raw_mode = tty and os.isatty(fd) and os.name == "posix"
+    escape = EscapeProxy(detach_sequence(detach_keys or DEFAULT_DETACH_KEYS)) if raw_mode and stdin else None
+    detached = asyncio.Event()
     saved: Any = None
     if raw_mode:
         import termios
@@ -51,40 +83,59 @@ async def pump(engine: EngineClient, stream: ExecStream, stdin: bool, tty: bool,
         with contextlib.suppress(Exception):
             await engine.request("POST", resize_path, params={"h": size.lines, "w": size.columns})
 
+    async def send(data: bytes) -> bool:
+        if escape is not None:
+            data, done = escape.feed(data)
+            if done:
+                detached.set()
+                return False
+        await stream.write(data)
+        return True
+
     async def feed() -> None:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         try:
             loop.add_reader(fd, lambda: queue.put_nowait(os.read(fd, 65536)))
-        except PermissionError:
-            # A regular file (berth exec -i c cat < file): epoll refuses it, and reads never block.
-            while data := await asyncio.to_thread(os.read, fd, 65536):
-                await stream.write(data)
+        except (PermissionError, NotImplementedError):
+            # A regular file (berth exec -i c cat < file) that epoll refuses, or Windows' console,
+            # which the event loop cannot watch: reads in a thread.
+            while (data := await asyncio.to_thread(os.read, fd, 65536)) and await send(data):
+                pass
         else:
             try:
-                while data := await queue.get():
-                    await stream.write(data)
+                while (data := await queue.get()) and await send(data):
+                    pass
             finally:
                 loop.remove_reader(fd)
-        if not raw_mode:
+        if not raw_mode and not detached.is_set():
             # stdin ended (a pipe or a file): the process sees EOF, as with docker exec -i.
             await stream.close_stdin()
 
-    feeder = asyncio.ensure_future(feed()) if stdin else None
-    if raw_mode:
-        await resize()
-        loop.add_signal_handler(signal.SIGWINCH, lambda: asyncio.ensure_future(resize()))
-    try:
+    async def copy_output() -> None:
         while (piece := await stream.read()) is not None:
             name, data = piece
             target = sys.stderr.buffer if name == "stderr" else sys.stdout.buffer
             target.write(data)
             target.flush()
+
+    feeder = asyncio.ensure_future(feed()) if stdin else None
+    if raw_mode:
+        await resize()
+        loop.add_signal_handler(signal.SIGWINCH, lambda: asyncio.ensure_future(resize()))
+    output = asyncio.ensure_future(copy_output())
+    detach = asyncio.ensure_future(detached.wait())
+    try:
+        await asyncio.wait([output, detach], return_when=asyncio.FIRST_COMPLETED)
+        if output.done():
+            output.result()  # its error, if the stream broke
     finally:
-        if feeder is not None:
-            feeder.cancel()
+        for task in (feeder, output, detach):
+            if task is not None:
+                task.cancel()
         if raw_mode:
             import termios
 
             loop.remove_signal_handler(signal.SIGWINCH)
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
         await stream.close()
+    return detached.is_set()

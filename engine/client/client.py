@@ -277,6 +277,20 @@ class EngineClient:
         await stream.open()
         return stream
 
+    async def attach(self, id: str, *, tty: bool, stdin: bool = True, logs: bool = False) -> ExecStream:
+        """Take over `/containers/{id}/attach` (101 Upgrade): the container's stdio both ways. Opened
+        before a start, no output is missed; `logs` replays what it printed already."""
+        await self._negotiate()
+        docker = self._connection()
+        query = f"stream=1&stdin={int(stdin)}&stdout=1&stderr=1&logs={int(logs)}"
+
+        async def setup() -> tuple[Any, bytes | None, bool]:
+            return URL(f"containers/{id}/attach?{query}"), None, tty
+
+        stream = ExecStream(aiodocker.stream.Stream(docker, setup, timeout=_STREAM_TIMEOUT), self.url)
+        await stream.open()
+        return stream
+
     async def exec_resize(self, exec_id: str, rows: int, columns: int) -> None:
         await self._call("POST", f"exec/{exec_id}/resize", params={"h": rows, "w": columns})
 
