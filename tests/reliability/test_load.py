@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.reliability.helpers import import_tar, private_berthd, wait_until
-from tests.support.api import UnixHTTPConnection
 from tests.support.daemon import Berthd, prerequisites_missing
+from vmhost.ports import UnixHTTPConnection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -93,7 +93,7 @@ def _create(d: Berthd, body: dict[str, Any]) -> str:
 def test_50_concurrent_run_rm(loaded: Berthd) -> None:
     d = loaded
 
-    def run_rm(_: int) -> float:
+    def run_rm(_n: int) -> float:
         t0 = time.perf_counter()
         cid = _create(d, {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"AutoRemove": True}})
         status, _, data = d.api.request("POST", f"/containers/{cid}/start")
