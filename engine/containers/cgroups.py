@@ -72,6 +72,9 @@ class CgroupReader(Protocol):
     def sample(self) -> CgroupSample:
         """The counters as they are now."""
 
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer took in this cgroup (0 where it cannot say)."""
+
 
 def cgroup_reader(cgroups_path: str, fs_root: Path = CGROUP_ROOT) -> CgroupReader:
     """The reader for this host's hierarchy: v2 when the root is a cgroup2 mount."""
@@ -159,6 +162,9 @@ class CgroupV1Reader:
                 return found
         return []
 
+    def oom_kills(self) -> int:
+        return _flat_keyed(self._dir("memory") / "memory.oom_control").get("oom_kill", 0)
+
     def sample(self) -> CgroupSample:
         s = CgroupSample()
         cpuacct, cpu, memory = self._dir("cpuacct"), self._dir("cpu"), self._dir("memory")
@@ -215,6 +221,9 @@ class CgroupV2Reader:
 
     def pids(self) -> list[int]:
         return _procs(self.directory) or []
+
+    def oom_kills(self) -> int:
+        return _flat_keyed(self.directory / "memory.events").get("oom_kill", 0)
 
     def sample(self) -> CgroupSample:
         d = self.directory

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from engine import emulation, mountinfo
 from engine.config import EnginePaths
 from engine.containers import hostconfig, links, names, stdio
+from engine.containers.cgroups import cgroup_reader, container_cgroup_path
 from engine.containers.create import (
     check_host_config,
     check_workdir,
@@ -434,6 +435,10 @@ class ContainerService:
 
     # ---- exit ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _oom_killed(c: Container) -> bool:
+        return cgroup_reader(container_cgroup_path(c.id)).oom_kills() > 0
+
     def _watch(self, c: Container) -> None:
         self._watchers[c.id] = asyncio.get_running_loop().create_task(self._watch_exit(c.id, c.conmon_pid))
 
@@ -459,6 +464,8 @@ class ContainerService:
             except NotFound:
                 return
             code = self.runtime.exit_status(self.paths.exits / cid)
+            # Read before the runtime deletes the cgroup: dockerd reports OOMKilled and an "oom" event.
+            c.oom_killed = await asyncio.to_thread(self._oom_killed, c)
             await self._teardown(c)
             c.exit_code = code if code is not None else 255
             if code is None:
@@ -472,6 +479,8 @@ class ContainerService:
                 c.health = {**c.health, "Status": "unhealthy" if c.health_status == "unhealthy" else "starting"}
             self.store.save(c)
         self._hubs.pop(cid, None)
+        if c.oom_killed:
+            self.publish(c, "oom")
         self.publish(c, "die", exitCode=str(c.exit_code))
         for fut in self._exit_waiters.pop(cid, []):
             if not fut.done():
