@@ -24,6 +24,7 @@ from engine.images.platform import Platform, host_platform
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_CONF_DIR = Path("/usr/lib/binfmt.d")
 QEMU_DIR = Path("/usr/bin")
+QEMU_LIBEXEC_DIR = Path("/usr/libexec/qemu-binfmt")
 HANDLER_PREFIX = "berth-qemu-"
 log = logging.getLogger(__name__)
 INSTALL_HINT = "install QEMU user-mode emulation (Debian/Ubuntu: apt-get install qemu-user-static)"
@@ -103,6 +104,7 @@ class Binfmt:
     binfmt_dir: Path = BINFMT_DIR
     conf_dir: Path = BINFMT_CONF_DIR
     qemu_dir: Path = QEMU_DIR
+    libexec_dir: Path = QEMU_LIBEXEC_DIR
 
     def mounted(self) -> bool:
         return (self.binfmt_dir / "register").exists()
@@ -162,15 +164,35 @@ class Binfmt:
                 return h
         return None
 
-    def register(self, qemu_arch: str) -> str | None:
-        """Register `berth-qemu-<arch>` with F when the host has no handler for it; the name, or None
-        when nothing was registered (already handled, or no emulator installed)."""
-        magic, emulator = self.magic(qemu_arch), self.emulator(qemu_arch)
-        if magic is None or emulator is None or self.handled(qemu_arch) is not None:
+    def interpreter(self, qemu_arch: str) -> tuple[str, str] | None:
+        """What berthd registers for `qemu_arch`: (interpreter, flags). Debian's `<arch>-binfmt-P` link
+        makes QEMU keep the argv[0] the program was started with (P), which multi-call binaries such as
+        busybox choose their applet by (`exec -a`); F opens it at registration, so it works inside a
+        container's mount namespace."""
+        emulator = self.emulator(qemu_arch)
+        if emulator is None:
             return None
-        offset, header, mask = magic
+        wrapper = self.libexec_dir / f"{qemu_arch}-binfmt-P"
+        if os.access(wrapper, os.X_OK):
+            return str(wrapper), "PF"
+        return str(emulator), "F"
+
+    def register(self, qemu_arch: str) -> str | None:
+        """Register `berth-qemu-<arch>` when the host has no handler for it; the name, or None when
+        nothing was registered (already handled, or no emulator installed). A handler of berthd's own
+        made by an older berthd (another interpreter or flags) is made anew."""
+        magic, interpreter = self.magic(qemu_arch), self.interpreter(qemu_arch)
+        if magic is None or interpreter is None:
+            return None
+        path, flags = interpreter
         name = HANDLER_PREFIX + qemu_arch
-        line = f":{name}:M:{offset}:{_escape(header)}:{_escape(mask)}:{emulator}:F"
+        current = self.handled(qemu_arch)
+        if current is not None:
+            if current.name != name or (current.interpreter, current.flags) == (path, flags):
+                return None
+            self.unregister(name)
+        offset, header, mask = magic
+        line = f":{name}:M:{offset}:{_escape(header)}:{_escape(mask)}:{path}:{flags}"
         with open(self.binfmt_dir / "register", "w") as f:
             f.write(line)
         return name

@@ -46,6 +46,14 @@ def arm64_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return busybox_rootfs_tar(tmp_path_factory.mktemp("arm64") / "rootfs.tar", str(binary))
 
 
+@pytest.fixture(scope="module")
+def armhf_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    binary = foreign_busybox("arm")
+    if binary is None:
+        pytest.skip("apt could not fetch busybox-static:armhf")
+    return busybox_rootfs_tar(tmp_path_factory.mktemp("armhf") / "rootfs.tar", str(binary))
+
+
 @pytest.fixture
 def arm64_image(arm64_tar: Path, docker_env: dict[str, str], docker_cli: str, berthd: Berthd) -> str:
     ok(docker(docker_env, "import", "--platform", "linux/arm64", str(arm64_tar), ARM64))
@@ -96,6 +104,20 @@ def test_image_reports_variant(arm64_tar: Path, docker_env: dict[str, str], dock
     try:
         assert _text(docker_env, "image", "inspect", "-f", "{{.Os}}/{{.Architecture}}/{{.Variant}}", name) \
             == "linux/arm/v7\n"
+    finally:
+        ok(docker(docker_env, "rmi", name))
+
+
+def test_arm_v7_runs_and_keeps_argv0(armhf_tar: Path, docker_env: dict[str, str], docker_cli: str,
+                                     berthd: Berthd) -> None:
+    """32-bit ARM (a Raspberry Pi's images) under berthd's handler, which keeps argv[0] (QEMU's P mode):
+    busybox picks its applet by it, so `exec -a echo busybox` must run echo, as it does natively."""
+    name = "e2e/armv7-busybox:1"
+    ok(docker(docker_env, "import", "--platform", "linux/arm/v7", str(armhf_tar), name))
+    try:
+        out = _text(docker_env, "run", "--rm", "--platform", "linux/arm/v7", name,
+                    "sh", "-c", "uname -m; exec -a echo /bin/busybox argv0 kept")
+        assert out == "armv7l\nargv0 kept\n"
     finally:
         ok(docker(docker_env, "rmi", name))
 

@@ -34,9 +34,9 @@ I386_CONF = (r":qemu-i386:M::\x7f\x45\x4c\x46\x01\x01\x01\x00\x00\x00\x00\x00\x0
 
 
 def fake(tmp_path: Path, *, entries: dict[str, str] | None = None,
-         emulators: tuple[str, ...] = ("aarch64", "i386")) -> Binfmt:
-    proc, conf, bin_ = tmp_path / "binfmt", tmp_path / "conf", tmp_path / "bin"
-    for d in (proc, conf, bin_):
+         emulators: tuple[str, ...] = ("aarch64", "i386"), wrappers: bool = False) -> Binfmt:
+    proc, conf, bin_, libexec = tmp_path / "binfmt", tmp_path / "conf", tmp_path / "bin", tmp_path / "libexec"
+    for d in (proc, conf, bin_, libexec):
         d.mkdir(parents=True)
     (proc / "register").write_text("")
     (proc / "status").write_text("enabled\n")
@@ -48,7 +48,9 @@ def fake(tmp_path: Path, *, entries: dict[str, str] | None = None,
         exe = bin_ / f"qemu-{arch}-static"
         exe.write_text("#!/bin/true\n")
         exe.chmod(0o755)
-    return Binfmt(binfmt_dir=proc, conf_dir=conf, qemu_dir=bin_)
+        if wrappers:  # Debian's link that makes QEMU keep argv[0]
+            (libexec / f"{arch}-binfmt-P").symlink_to(exe)
+    return Binfmt(binfmt_dir=proc, conf_dir=conf, qemu_dir=bin_, libexec_dir=libexec)
 
 
 @pytest.mark.unit
@@ -95,6 +97,28 @@ def test_ensure_handlers_registers_once_and_a_foreign_check_waits_for_it(tmp_pat
     with pytest.raises(InvalidArgument, match="no binfmt_misc handler"):
         check_runnable(ARM64, lazy)
     assert (lazy.binfmt_dir / "register").read_text().startswith(":berth-qemu-aarch64:")
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(host_platform().architecture != "amd64", reason="the fake is an amd64 host's")
+def test_argv0_kept_through_debians_wrapper_and_an_older_handler_made_anew(tmp_path: Path) -> None:
+    b = fake(tmp_path, wrappers=True)
+    assert b.register("aarch64") == HANDLER_PREFIX + "aarch64"
+    line = (b.binfmt_dir / "register").read_text()
+    assert line.endswith(f":{b.libexec_dir}/aarch64-binfmt-P:PF"), line
+    # what an older berthd registered (the emulator itself, F only) is ours to replace
+    older = fake(tmp_path / "older", wrappers=True,
+                 entries={HANDLER_PREFIX + "aarch64": AARCH64_ENTRY})
+    assert older.register("aarch64") == HANDLER_PREFIX + "aarch64"
+    assert (older.binfmt_dir / (HANDLER_PREFIX + "aarch64")).read_text() == "-1"
+    assert (older.binfmt_dir / "register").read_text().endswith("aarch64-binfmt-P:PF")
+    # the same handler again, or the host's own: nothing done
+    wrapper = tmp_path / "same" / "libexec" / "aarch64-binfmt-P"
+    current = AARCH64_ENTRY.replace("/usr/bin/qemu-aarch64-static", str(wrapper)).replace("flags: F", "flags: PF")
+    same = fake(tmp_path / "same", wrappers=True, entries={HANDLER_PREFIX + "aarch64": current})
+    assert same.register("aarch64") is None
+    hosts = fake(tmp_path / "host", wrappers=True, entries={"qemu-aarch64": AARCH64_ENTRY})
+    assert hosts.register("aarch64") is None
 
 
 @pytest.mark.unit
@@ -149,7 +173,7 @@ def test_real_registration_on_this_host() -> None:
     try:
         assert name == HANDLER_PREFIX + _ARCH
         entry = parse_entry(name, (REAL.binfmt_dir / name).read_text())
-        assert entry.enabled and "F" in entry.flags and entry.interpreter.endswith("qemu-riscv64-static")
+        assert entry.enabled and "F" in entry.flags and (entry.interpreter, entry.flags) == REAL.interpreter(_ARCH)
         assert "riscv64" in REAL.architectures()
         assert REAL.register(_ARCH) is None  # handled now: a second call adds nothing
     finally:
