@@ -684,7 +684,18 @@ class MainWindow(QMainWindow):
             commands.append((f"Go to {key.capitalize()}", "place", go(self.show_place, key)))
         for id in self.containers_model.ids():
             name = container_name(self.containers_model.container(id) or {})
+            state = self.containers_model.state_of(id)
             commands.append((f"Container {name}", "show its logs", go(self._open_container_tab, id, "Logs")))
+            # Its actions, those its state allows, as the list's toolbar offers them.
+            if state is not None and state.up:
+                commands.append((f"Stop {name}", "docker stop", go(self._stop, [id])))
+                commands.append((f"Restart {name}", "docker restart", go(self._restart, [id])))
+            else:
+                commands.append((f"Start {name}", "docker start", go(self.containers.start, id)))
+            if state is not None and state.running:
+                commands.append((f"Terminal in {name}", "docker exec -it … sh",
+                                 go(self._open_container_tab, id, "Terminal")))
+            commands.append((f"Remove {name}", "docker rm", go(self._remove, [id])))
         commands.append(("Pull an image…", "docker pull", _steps(go(self.show_place, "images"),
                                                                 self.images_page.pull_form.show,
                                                                 self.images_page.pull_input.setFocus)))

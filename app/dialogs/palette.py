@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QDialog, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 Command = tuple[str, str, Callable[[], object]]  # title, hint, action (its result is ignored)
 
@@ -25,8 +25,14 @@ class CommandPalette(QDialog):
         self.query.textChanged.connect(self._filter)
         self.query.returnPressed.connect(self.run_current)
         self.list.itemActivated.connect(lambda _: self.run_current())
+        self.no_match = QLabel(self)
+        self.no_match.setObjectName("palette-no-match")
+        self.no_match.setProperty("role", "hint")
+        self.no_match.setWordWrap(True)
+        self.no_match.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.query)
+        layout.addWidget(self.no_match)
         layout.addWidget(self.list)
         self.resize(520, 360)
         self._filter("")
@@ -41,6 +47,10 @@ class CommandPalette(QDialog):
                 item.setData(Qt.ItemDataRole.UserRole, index)
         if self.list.count():
             self.list.setCurrentRow(0)
+        # Nothing found is said, with what can be found, instead of an empty list.
+        self.no_match.setText(f"Nothing matches “{text.strip()}”. Try a place (images), a container's name, "
+                              "or an action (stop, restart, logs, terminal, pull, build).")
+        self.no_match.setVisible(self.list.count() == 0)
 
     def visible_titles(self) -> list[str]:
         return [self.commands[self.list.item(i).data(Qt.ItemDataRole.UserRole)][0] for i in range(self.list.count())]

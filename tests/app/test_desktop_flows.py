@@ -226,7 +226,9 @@ def test_failed_volume_export_leaves_no_file(
     qtbot: Any, fake_engine: FakeEngine, make_window: Callable[[str], MainWindow], tmp_path: Path
 ) -> None:
     window = make_window(fake_engine.url)
-    target = tmp_path / "keep.tar"
+    folder = tmp_path / "exports"  # its own folder: the test's settings live in tmp_path too
+    folder.mkdir()
+    target = folder / "keep.tar"
     target.write_bytes(b"an older export")
     with qtbot.waitSignal(window.volumes.actionFailed, timeout=10_000) as failed:
         window.volumes.export("no-such-volume", str(target))
@@ -234,7 +236,7 @@ def test_failed_volume_export_leaves_no_file(
     # The refusal shows in place, the file that was there is untouched and no side file remains.
     assert window.volumes_page.message.property("role") == "error"
     assert target.read_bytes() == b"an older export"
-    assert list(tmp_path.iterdir()) == [target]
+    assert list(folder.iterdir()) == [target]
 
 
 def test_ctrl_and_a_number_goes_to_that_place(
