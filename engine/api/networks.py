@@ -44,7 +44,7 @@ def _matches(svc: NetworkService, n: Network, flt: dict[str, list[str]]) -> bool
 async def list_networks(request: web.Request) -> web.Response:
     svc = networks(request)
     flt = filters(request)
-    return web.json_response([svc.inspect(n) for n in svc.all() if _matches(svc, n, flt)])
+    return web.json_response(svc.inspect_all([n for n in svc.all() if _matches(svc, n, flt)]))
 
 
 async def inspect(request: web.Request) -> web.Response:

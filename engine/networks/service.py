@@ -264,10 +264,18 @@ class NetworkService:
                 removed.append(n.name)
         return removed
 
-    def inspect(self, n: Network, with_containers: bool = True) -> dict[str, Any]:
+    def inspect_all(self, networks: list[Network]) -> list[dict[str, Any]]:
+        """Inspect of each, with one read of the endpoints for all of them (GET /networks)."""
+        by_network: dict[str, list[Endpoint]] = {}
+        for ep in self.store.endpoints():
+            by_network.setdefault(ep.network_id, []).append(ep)
+        return [self.inspect(n, endpoints=by_network.get(n.id, [])) for n in networks]
+
+    def inspect(self, n: Network, with_containers: bool = True,
+                endpoints: list[Endpoint] | None = None) -> dict[str, Any]:
         containers: dict[str, Any] = {}
         if with_containers:
-            for ep in self.store.endpoints(network_id=n.id):
+            for ep in self.store.endpoints(network_id=n.id) if endpoints is None else endpoints:
                 if ep.container_id not in self.active or ep.ip is None or n.subnet is None:
                     continue
                 try:
