@@ -15,6 +15,7 @@ from aiohttp import web
 from engine import API_VERSION, MIN_API_VERSION
 from engine.backend import Backend
 from engine.errors import EngineError
+from engine.storage.space import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     except (ConnectionResetError, BrokenPipeError):
         raise
     except Exception as e:
+        full = disk_full(e, backend(request).paths.root)  # the user's to fix: said, naming the disk
+        if full is not None:
+            return error_response(full.status, full.message)
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, f"internal error: {type(e).__name__}: {e}".splitlines()[0])
 

@@ -136,9 +136,6 @@ def _build(d: Berthd, context: bytes) -> str:
     return str(last.get("error", ""))
 
 
-@pytest.mark.xfail(strict=True, reason="berthd stores a build's context before its stream starts, and engine/api/"
-                                       "app.py api_errors answers the ENOSPC there as 'internal error' until it "
-                                       "maps it with engine.storage.space.disk_full (wiring in the reliability report)")
 def test_full_disk_during_build_names_the_disk_then_resumes(tmp_path: Path, busybox_tar: Path) -> None:
     with _daemon_on_small_disk(tmp_path, busybox_tar) as (d, small):
         before = _image_ids(d)
