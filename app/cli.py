@@ -47,6 +47,20 @@ USAGE = {
 }
 
 
+FORMAT_HELP = """\
+--format (ps, images, inspect, volume/network/context ls, history, stats, events, info):
+  json                       one JSON object per line
+  table                      the verb's own table; "table {{.ID}}\\t{{.Names}}" picks the columns
+  {{.Field}} {{.A.B}}        a field, nested as in {{.State.Status}} on inspect
+  {{json .}} {{json .X}}     JSON of the item or of a field
+  {{upper .X}} {{lower .X}} {{len .X}} {{index .X "key"}} {{join .X ","}} {{println}}
+  {{range .X}}...{{end}}     over a map's values or a list ({{else}} when empty); {{if .X}}...{{else}}...{{end}}
+  \\t and \\n in the format stand for a tab and a newline.
+  Anything else ($variables, printf, with, ...) is refused naming the part, never printed wrong.
+
+Completion: berth completion bash|zsh|powershell (e.g. source <(berth completion bash))
+"""
+
 _GLOBAL_WITH_VALUE = {"-H", "--host", "--tlscacert", "--tlscert", "--tlskey"}
 
 
@@ -183,7 +197,8 @@ def _create_flags(p: argparse.ArgumentParser, run: bool) -> None:
 
 
 def build_parser(listings_only: bool = False) -> argparse.ArgumentParser:
-    parser = _Parser(prog="berth", description="Manage containers on a Berth or Docker engine.")
+    parser = _Parser(prog="berth", description="Manage containers on a Berth or Docker engine.",
+                     epilog=FORMAT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "-H",
         "--host",

@@ -5,6 +5,8 @@ Supported (what scripts use):
 - `table TEMPLATE`: a table whose header row names the fields (`{{.ID}}` -> `CONTAINER ID`);
 - `{{.Field}}`, `{{.A.B}}` (nested, as `{{.State.Status}}` on inspect), `{{json .}}`, `{{json .X}}`,
   `{{upper .X}}`, `{{lower .X}}`, `{{len .X}}`, `{{index .X "key"}}`, `{{join .X ","}}`, `{{println}}`;
+- `{{range .X}}...{{end}}` (a map's values in key order, a list's items; `{{else}}` when empty) and
+  `{{if .X}}...{{else}}...{{end}}`, as in `{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}`;
 - `\\t` and `\\n` written literally in the format stand for a tab and a newline, as in docker.
 Anything else is an error that names the unsupported part, not silently wrong output.
 """
@@ -110,10 +112,71 @@ def human_ago_docker(timestamp: float) -> str:
     return f"{human_duration_docker(max(0.0, time.time() - timestamp))} ago"
 
 
+# A parsed template: text, an action, or a block (`range X` / `if X`, its body, an `else` body).
+_Node = tuple[str, Any, Any, Any]
+
+
+def _parse(pieces: list[str], at: int) -> tuple[list[_Node], int, str]:
+    """Nodes from pieces[at:] (text and actions alternate) up to an `end` or `else`; that word and
+    where parsing stopped."""
+    nodes: list[_Node] = []
+    while at < len(pieces):
+        piece, is_action = pieces[at], at % 2 == 1
+        at += 1
+        if not is_action:
+            if piece:
+                nodes.append(("text", piece, None, None))
+            continue
+        word = piece.split(" ", 1)[0]
+        if word in ("end", "else"):
+            return nodes, at, word
+        if word in ("range", "if"):
+            body, at, stop = _parse(pieces, at)
+            other: list[_Node] = []
+            if stop == "else":
+                other, at, stop = _parse(pieces, at)
+            if stop != "end":
+                raise FormatError(f"template: unexpected EOF: {{{{{piece}}}}} has no {{{{end}}}}")
+            nodes.append((word, piece[len(word):].strip(), body, other))
+        else:
+            nodes.append(("action", piece, None, None))
+    return nodes, at, ""
+
+
+def _value(expression: str, item: Any) -> Any:
+    return _lookup(item, expression) if expression.startswith(".") and " " not in expression else (
+        _evaluate(expression, item))
+
+
+def _truth(value: Any) -> bool:
+    # Go's template truth: false, 0, nil, and empty strings, lists and maps are false.
+    return bool(value) and value != "<no value>"
+
+
+def _run(nodes: list[_Node], item: Any) -> str:
+    out: list[str] = []
+    for kind, text, body, other in nodes:
+        if kind == "text":
+            out.append(text)
+        elif kind == "action":
+            out.append(_evaluate(text, item))
+        elif kind == "if":
+            out.append(_run(body if _truth(_value(text, item)) else other, item))
+        else:  # range: a map's values in key order, as Go's; a list's items
+            value = _value(text, item)
+            items = [value[k] for k in sorted(value)] if isinstance(value, Mapping) else list(value or [])
+            out.append("".join(_run(body, element) for element in items) if items else _run(other, item))
+    return "".join(out)
+
+
 def render(template: str, item: Any) -> str:
     """One item through one template (no `table` prefix)."""
     template = template.replace("\\t", "\t").replace("\\n", "\n")
-    return _ACTION.sub(lambda m: _evaluate(m.group(1), item), template)
+    pieces = _ACTION.split(template)  # text, action, text, action, ..., text
+    nodes, _, stop = _parse(pieces, 0)
+    if stop:
+        raise FormatError(f"template: unexpected {{{{{stop}}}}}")
+    return _run(nodes, item)
 
 
 def _header(action: str, headers: Mapping[str, str]) -> str:

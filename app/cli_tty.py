@@ -76,7 +76,8 @@ async def pump(engine: EngineClient, stream: ExecStream, stdin: bool, tty: bool,
         import tty as tty_module
 
         saved = termios.tcgetattr(fd)
-        tty_module.setraw(fd)
+        # TCSANOW, as docker's MakeRaw: the default TCSAFLUSH would drop what was typed ahead.
+        tty_module.setraw(fd, termios.TCSANOW)
 
     async def resize() -> None:
         size = shutil.get_terminal_size()

@@ -34,14 +34,21 @@ INSPECTED = {"Id": "abc", "Name": "/web", "State": {"Status": "running", "Runnin
     ("{{.Missing}}", "<no value>"),
     ("{{.Name}}\\t{{.Id}}", "/web\tabc"),
     ("{{ .Name }}", "/web"),
+    ("{{range .Config.Cmd}}[{{.}}]{{end}}", "[sleep][300]"),
+    ("{{range .Config.Labels}}{{.}};{{end}}", "x;front;"),  # a map's values in key order
+    ("{{range .Mounts}}{{.Source}}{{else}}none{{end}}", "none"),
+    ("{{if .State.Running}}up {{.State.Pid}}{{else}}down{{end}}", "up 42"),
+    ("{{if .HostConfig.Memory}}limited{{else}}unlimited{{end}}", "unlimited"),
 ])
 def test_templates_as_go_prints_them(template: str, expected: str) -> None:
     assert render(template, INSPECTED) == expected
 
 
 def test_an_unsupported_action_is_an_error_naming_it() -> None:
-    with pytest.raises(FormatError, match=r"unsupported action \{\{range .Mounts\}\}"):
-        render("{{range .Mounts}}{{.Source}}{{end}}", INSPECTED)
+    with pytest.raises(FormatError, match=r"unsupported action \{\{printf \"%s\" .Name\}\}"):
+        render('{{printf "%s" .Name}}', INSPECTED)
+    with pytest.raises(FormatError, match="has no"):
+        render("{{range .Mounts}}{{.Source}}", INSPECTED)
 
 
 ROWS = [{"ID": "0123456789ab", "Names": "web", "Status": "Up 2 minutes"},

@@ -123,6 +123,8 @@ def test_detached_lifecycle_and_listings(env: dict[str, str]) -> None:
         out = cli("ps", "--filter", f"name={name}", "--format", "json", keep=False)
         cli.record.append(("ps --format json keys", out.returncode, " ".join(sorted(json.loads(out.stdout))), ""))
         cli("inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Image}} {{json .Config.Cmd}}", name)
+        cli("inspect", "-f", "{{range .Config.Cmd}}[{{.}}]{{end}} {{if .State.Running}}up{{else}}down{{end}} "
+            "{{range .NetworkSettings.Networks}}{{len .IPAddress}}{{end}}", name)
         cli("rm", name)  # refused: it runs
         cli("pause", name)
         cli.engine("inspect", "-f", "{{.State.Status}}", name)
@@ -311,3 +313,31 @@ def test_berth_ps_answers_in_under_150_ms(env: dict[str, str], capsys: pytest.Ca
         print(f"\nps -a, 10 containers: berth best {berth_best:.0f} ms (median {berth_median:.0f}), "
               f"docker best {docker_best:.0f} ms (median {docker_median:.0f})")
     assert berth_best < 150, f"berth ps took {berth_best:.0f} ms at best (docker: {docker_best:.0f} ms)"
+
+
+def test_terminals_run_it_detach_exec_it_attach(env: dict[str, str]) -> None:
+    from tests.support.terminal import Terminal
+
+    def scenario(cli: Cli) -> None:
+        program = "docker" if cli.name == "docker" else str(BERTH)
+        name = cli.n("tty")
+        term = Terminal([program, "run", "-it", "--name", name, *LABEL, "busybox", "sh"], env)
+        seen = [term.expect(b"# ")]
+        term.send(b"echo $((2+3))x\r")
+        seen.append(term.expect(b"5x"))
+        term.send(b"\x10\x11")  # ctrl-p ctrl-q: detached, the shell runs on
+        cli.record.append(("run -it, then detach", term.wait(), repr(seen), ""))
+        cli.engine("inspect", "-f", "{{.State.Status}}", name)
+        term = Terminal([program, "exec", "-it", name, "sh", "-c", "test -t 0 && echo a-tty; exit 3"], env)
+        cli.record.append(("exec -it", term.wait(), repr(term.expect(b"a-tty")), ""))
+        term = Terminal([program, "attach", name], env)
+        term.send(b"echo back-$((1+1))\r")
+        seen = [term.expect(b"back-2")]
+        term.send(b"exit 4\r")
+        cli.record.append(("attach, then exit 4", term.wait(), repr(seen), ""))
+        assert eventually(lambda: docker(env, "inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "exited")
+        cli.engine("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)
+        cli("attach", name)  # a stopped container
+        cli("rm", name)
+
+    compare(scenario, env)
