@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -204,4 +205,11 @@ def cli_command() -> str:
         return "berth"
     beside = Path(sys.executable).parent / "berth"
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else "berth"
+
+
+def command_line(config: Mapping[str, Any]) -> str:
+    """What a container runs (entrypoint, then command) as a shell line, quoted as typed:
+    `sh -c 'echo hi; sleep 1'`, never `sh -c echo hi; sleep 1`."""
+    words = [str(w) for w in (config.get("Entrypoint") or []) + (config.get("Cmd") or [])]
+    return shlex.join(words)
 

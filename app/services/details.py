@@ -191,5 +191,11 @@ class TerminalSession(QObject):
 
     async def close(self) -> None:
         if self._stream is not None:
+            if not self._stream.closed:
+                # Ends the shell, not only our end of it: berthd keeps an exec whose connection
+                # closed, so the tty gets what a person would type (Ctrl+C, Ctrl+U, Ctrl+D at an
+                # empty line).
+                with contextlib.suppress(EngineClientError, EngineUnreachable, OSError):
+                    await asyncio.wait_for(self._stream.write(b"\x03\x15\x04"), 1)
             await self._stream.close()
         await self._tasks.close()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import human_size, short_id
+from app.display import command_line, human_size, short_id
 from app.models.logs import LogBuffer
 from app.services.details import Inspector, TerminalSession
 from app.services.engine import EngineConnection
@@ -114,7 +114,7 @@ class ContainerDetail(QWidget):
         self.terminal_status.setProperty("role", "hint")
         self.terminal_button = QPushButton("Connect", self)
         self.terminal_button.setObjectName("terminal-connect")
-        self.terminal_button.clicked.connect(self.open_terminal)
+        self.terminal_button.clicked.connect(self._on_terminal_button)
         terminal_page = QWidget(self)
         tbox = QVBoxLayout(terminal_page)
         trow = QHBoxLayout()
@@ -235,6 +235,11 @@ class ContainerDetail(QWidget):
             self.open_terminal()
         if name == "Logs":
             self.logs.view.setFocus()
+        if name != "Terminal" and self.session is not None:
+            # A shell nobody sees is not left running in the container: closed on leaving the tab,
+            # a new one opened on coming back.
+            self._close_terminal()
+            self.terminal_status.setText("The shell was closed when you left this tab.")
 
     # -- overview, inspect, environment -----------------------------------------------------------
 
@@ -262,7 +267,7 @@ class ContainerDetail(QWidget):
             ("Health", html.escape(str((state.get("Health") or {}).get("Status", "—")))),
             ("Created", html.escape(str(data.get("Created", ""))[:19].replace("T", " "))),
             ("Started", html.escape(str(state.get("StartedAt", ""))[:19].replace("T", " "))),
-            ("Command", f"<code>{html.escape(' '.join(config.get('Cmd') or []))}</code>"),
+            ("Command", f"<code>{html.escape(command_line(config))}</code>"),
             ("Ports", "<br>".join(ports) or "none published"),
             ("Mounts", "<br>".join(mounts) or "none"),
             ("Networks", html.escape(", ".join(networks)) or "none"),
@@ -329,12 +334,24 @@ class ContainerDetail(QWidget):
         session = TerminalSession(self.connection, self)
         session.output.connect(self.terminal.feed)
         session.ended.connect(self._on_terminal_ended)
-        session.started.connect(lambda: self.terminal_status.setText("Connected: /bin/sh (Ctrl+Shift+C/V copy/paste)"))
+        session.started.connect(self._on_terminal_started)
         self.terminal.typed.connect(session.write)
         self.terminal.resized.connect(session.resize)
         self.session = session
         session.open(self.id, ["/bin/sh"], self.terminal.vt.lines, self.terminal.vt.columns)
         self.terminal.setFocus()
+
+    def _on_terminal_button(self) -> None:
+        if self.session is not None:
+            self._close_terminal()
+            self.terminal_status.setText("Disconnected.")
+        else:
+            self.open_terminal()
+
+    def _on_terminal_started(self) -> None:
+        self.terminal_status.setText("Connected: /bin/sh (Ctrl+Shift+C/V copy/paste)")
+        self.terminal_button.setText("Disconnect")  # says what it does now, never "Connect" while connected
+        self.terminal_button.setToolTip("End this shell (its processes in the container end with it)")
 
     def _on_terminal_ended(self, reason: str) -> None:
         self.terminal_status.setText(f"Disconnected: {reason}" if reason else "The shell exited.")
@@ -346,7 +363,11 @@ class ContainerDetail(QWidget):
             self.terminal.typed.disconnect(session.write)
             self.terminal.resized.disconnect(session.resize)
             session.output.disconnect(self.terminal.feed)
+            session.ended.disconnect(self._on_terminal_ended)  # closed here: said here, not as an end
+            session.started.disconnect(self._on_terminal_started)
             self._closing.append(asyncio.ensure_future(session.close()))
+            self.terminal_button.setText("Connect")
+            self.terminal_button.setToolTip("Open a shell in the container (docker exec -it … sh)")
 
     # -- files -----------------------------------------------------------------------------------
 
