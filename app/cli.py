@@ -68,8 +68,10 @@ _GLOBAL_WITH_VALUE = {"-H", "--host", "--tlscacert", "--tlscert", "--tlskey"}
 MANAGEMENT = {
     "image": {"ls": ["images"], "list": ["images"], "rm": ["rmi"], "remove": ["rmi"], "pull": ["pull"],
               "push": ["push"], "tag": ["tag"], "history": ["history"], "save": ["save"], "load": ["load"],
-              "import": ["import"], "build": ["build"], "inspect": ["inspect", "--type", "image"]},
+              "import": ["import"], "build": ["build"], "inspect": ["inspect", "--type", "image"],
+              "prune": ["system", "prune", "--only", "images"]},
     "container": {"ls": ["ps"], "list": ["ps"], "ps": ["ps"], "inspect": ["inspect", "--type", "container"],
+                  "prune": ["system", "prune", "--only", "containers"],
                   **{verb: [verb] for verb in ("run", "create", "start", "stop", "restart", "kill", "pause",
                                                "unpause", "rm", "rename", "wait", "update", "logs", "exec",
                                                "attach", "cp", "top", "stats", "port", "diff", "export")}},
@@ -415,6 +417,8 @@ def build_parser(listings_only: bool = False) -> argparse.ArgumentParser:
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--volumes", action="store_true")
+    # `berth container prune` and `berth image prune` are this with one kind (see MANAGEMENT).
+    p.add_argument("--only", choices=["containers", "images"], help=argparse.SUPPRESS)
     for events in (system.add_parser("events"), verb("events", "the engine's events as they happen")):
         events.add_argument("--since")
         events.add_argument("--until")

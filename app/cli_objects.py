@@ -183,17 +183,24 @@ async def cmd_system(engine: EngineClient, args: argparse.Namespace, out: TextIO
                        "Reclaimable": "RECLAIMABLE"}), out)
         return 0
     if verb == "prune":
+        kinds = [("containers/prune", "ContainersDeleted", "Deleted Containers:"),
+                 ("networks/prune", "NetworksDeleted", "Deleted Networks:"),
+                 *((("volumes/prune", "VolumesDeleted", "Deleted Volumes:"),) if args.volumes else ()),
+                 ("images/prune", "ImagesDeleted", "Deleted Images:")]
+        warning = ("This will remove all stopped containers, unused networks, dangling images"
+                   f"{' and unused volumes' if args.volumes else ''}")
+        if args.only == "containers":
+            kinds, warning = kinds[:1], "This will remove all stopped containers"
+        elif args.only == "images":
+            kinds = kinds[-1:]
+            unused = "images without at least one container associated to them" if args.all else "dangling images"
+            warning = f"This will remove all {unused}"
         if not args.force:
-            answer = input("WARNING! This will remove all stopped containers, unused networks, dangling images"
-                           f"{' and unused volumes' if args.volumes else ''}.\nAre you sure you want to continue? "
-                           "[y/N] ")
+            answer = input(f"WARNING! {warning}.\nAre you sure you want to continue? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 return 0
         total = 0
-        for path, key, title in (("containers/prune", "ContainersDeleted", "Deleted Containers:"),
-                                 ("networks/prune", "NetworksDeleted", "Deleted Networks:"),
-                                 *((("volumes/prune", "VolumesDeleted", "Deleted Volumes:"),) if args.volumes else ()),
-                                 ("images/prune", "ImagesDeleted", "Deleted Images:")):
+        for path, key, title in kinds:
             params = {"filters": json.dumps({"dangling": ["false"]})} if path == "images/prune" and args.all else None
             result = await engine.request("POST", path, params=params, long=True)
             names = result.get(key) or []

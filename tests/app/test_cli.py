@@ -153,3 +153,14 @@ def test_compose_and_machine_have_their_own_parsers(capsys: pytest.CaptureFixtur
             cli.main([family, "--help"])
         assert done.value.code == 0
         assert usage in capsys.readouterr().out
+
+
+def test_container_prune_by_its_management_name(fake_engine: FakeEngine) -> None:
+    running = fake_engine.add_container("web", state="running")
+    stopped = fake_engine.add_container("old", state="exited")
+    code, out, _ = berth("--host", fake_engine.url, *cli.expand_management(["container", "prune", "-f"]))
+    assert code == 0
+    assert out == f"Deleted Containers:\n{stopped}\n\nTotal reclaimed space: 0B\n"
+    assert list(fake_engine.containers) == [running]
+    assert fake_engine.requests.count("POST /v1.45/containers/prune") == 1
+    assert not any("images/prune" in r or "networks/prune" in r for r in fake_engine.requests)

@@ -167,6 +167,7 @@ class FakeEngine:
             ("DELETE", "/containers/{id}", self._delete),
             ("GET", "/images/json", self._images),
             ("POST", "/images/create", self._pull),
+            ("POST", "/containers/prune", self._prune),
             ("GET", "/events", self._events),
         ]
         for method, path, handler in routes:
@@ -327,6 +328,13 @@ class FakeEngine:
                 }
             ]
         )
+
+    async def _prune(self, request: web.Request) -> web.Response:
+        gone = [c for c in self.containers.values() if c.state in ("exited", "created")]
+        for container in gone:
+            del self.containers[container.id]
+            self._publish(container, "destroy")
+        return web.json_response({"ContainersDeleted": [c.id for c in gone] or None, "SpaceReclaimed": 0})
 
     async def _pull(self, request: web.Request) -> web.StreamResponse:
         name = request.query.get("fromImage", "")
