@@ -229,6 +229,11 @@ def test_files_ports_and_processes(env: dict[str, str], tmp_path: Path) -> None:
         port = cli("port", name, keep=False)
         cli.record.append(("port", port.returncode, re.sub(r":\d+", ":<PORT>", port.stdout), port.stderr))
         cli("port", name, "81")
+        stats = cli("stats", "--no-stream", name, keep=False)
+        cli.record.append(("stats --no-stream", stats.returncode, cli.normalise(stats.stdout.splitlines()[0]),
+                           stats.stderr))
+        stats = cli("stats", "--no-stream", "--format", "{{.Name}} {{len .CPUPerc}}", name, keep=False)
+        cli.record.append(("stats --format", stats.returncode, cli.normalise(stats.stdout.split()[0]), stats.stderr))
         cli("rm", "-f", name)
 
     compare(scenario, env)
@@ -309,9 +314,13 @@ def test_berth_ps_answers_in_under_150_ms(env: dict[str, str], capsys: pytest.Ca
         docker(env, "create", "--name", f"listed-{index}", *LABEL, "busybox", "true")
     berth_best, berth_median = _best_of([str(BERTH), "ps", "-a"], env)
     docker_best, docker_median = _best_of(["docker", "ps", "-a"], env)
+    run_berth = _best_of([str(BERTH), "run", "--rm", "busybox", "true"], env, runs=5)
+    run_docker = _best_of(["docker", "run", "--rm", "busybox", "true"], env, runs=5)
     with capsys.disabled():
         print(f"\nps -a, 10 containers: berth best {berth_best:.0f} ms (median {berth_median:.0f}), "
-              f"docker best {docker_best:.0f} ms (median {docker_median:.0f})")
+              f"docker best {docker_best:.0f} ms (median {docker_median:.0f})\n"
+              f"run --rm busybox true: berth best {run_berth[0]:.0f} ms (median {run_berth[1]:.0f}), "
+              f"docker best {run_docker[0]:.0f} ms (median {run_docker[1]:.0f})")
     assert berth_best < 150, f"berth ps took {berth_best:.0f} ms at best (docker: {docker_best:.0f} ms)"
 
 
