@@ -52,6 +52,7 @@ from app.widgets.compose_page import ComposePage
 from app.widgets.container_detail import ContainerDetail
 from app.widgets.containers_page import ContainersPage
 from app.widgets.engine_status import EngineStatusLabel
+from app.widgets.log_panel import LogPanel
 from app.widgets.machines_page import MachinesPage
 from app.widgets.resource_pages import ImagesPage, NetworksPage, VolumesPage
 from app.widgets.settings_page import SettingsPage
@@ -381,11 +382,14 @@ class MainWindow(QMainWindow):
 
     def focus_search(self) -> None:
         place = self.current_place()
-        if place == "containers" and self.detail.isVisible() and self.detail.tabs.currentIndex() == 1 and (
-            self.detail.logs.isVisible()
-        ):
-            self.detail.logs.focus_search()
-            return
+        # Ctrl+F searches what has the focus: a log (the detail's, compose's) when the focus is in
+        # it or in the detail around it, else the page's list (UI.md: the current list or log).
+        widget = QApplication.focusWidget()
+        while widget is not None:
+            if isinstance(widget, LogPanel) or (widget is self.detail and self.detail.logs.isVisible()):
+                (widget if isinstance(widget, LogPanel) else self.detail.logs).focus_search()
+                return
+            widget = widget.parentWidget()
         search = {"containers": self.containers_page.search, "stats": self.stats_page.search,
                   "images": self.images_page.search, "volumes": self.volumes_page.search,
                   "networks": self.networks_page.search}.get(place)

@@ -108,11 +108,8 @@ class LogPanel(QWidget):
         previous.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         previous.triggered.connect(self.previous_match)
         self.query.addAction(previous)
-        find = QAction(self)
-        find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
-        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        find.triggered.connect(self.focus_search)
-        self.addAction(find)
+        # Ctrl+F is the window's alone (it searches the log that has the focus): a second Ctrl+F
+        # here made the two ambiguous, so that neither fired.
 
         # The search advances in slices between events until it has caught up with the buffer.
         self._searching = QTimer(self)
