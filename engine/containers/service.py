@@ -198,14 +198,16 @@ class ContainerService:
             raise InvalidArgument("NetworkingConfig must be a JSON object")
         self.networking.validate(c, networking_config.get("EndpointsConfig"))
         self.mounts.validate(c)
-        self.store.insert(c)
+        # The directories before the row: a crash in between leaves a directory without a row, which
+        # restore removes, never a container that cannot start.
+        data = self.data_dir(cid)
         try:
-            data = self.data_dir(cid)
             data.mkdir(parents=True, mode=0o710)
             (data / "upper").mkdir()
             (data / "work").mkdir()
-        except OSError:
-            self.store.delete(cid)
+            self.store.insert(c)
+        except BaseException:
+            shutil.rmtree(data, ignore_errors=True)
             raise
         self.publish(c, "create")
         return c, warnings
@@ -899,6 +901,13 @@ class ContainerService:
                 await self._on_exit(c.id)
             else:
                 self._watch(c)
+        # A create that berthd died in the middle of: its directories without a row.
+        known = {c.id for c in self.store.all()}
+        if self.paths.containers.is_dir():
+            for stray in self.paths.containers.iterdir():
+                if stray.name not in known and len(stray.name) == 64:
+                    log.info("removing %s, the data of a container whose create a crash cut short", stray)
+                    await asyncio.to_thread(shutil.rmtree, stray, True)
         # A start that berthd died in the middle of: the row still says created (or exited), but the
         # runtime may hold a started process and the rootfs may be mounted. Undo both.
         mounted = mountinfo.mount_points()
