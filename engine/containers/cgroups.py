@@ -75,6 +75,9 @@ class CgroupReader(Protocol):
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer took in this cgroup (0 where it cannot say)."""
 
+    def frozen(self) -> bool | None:
+        """Whether the freezer holds the cgroup (a paused container); None where it cannot say."""
+
 
 def cgroup_reader(cgroups_path: str, fs_root: Path = CGROUP_ROOT) -> CgroupReader:
     """The reader for this host's hierarchy: v2 when the root is a cgroup2 mount."""
@@ -165,6 +168,10 @@ class CgroupV1Reader:
     def oom_kills(self) -> int:
         return _flat_keyed(self._dir("memory") / "memory.oom_control").get("oom_kill", 0)
 
+    def frozen(self) -> bool | None:
+        state = _read(self._dir("freezer") / "freezer.state")
+        return None if state is None else state.strip() in ("FROZEN", "FREEZING")
+
     def sample(self) -> CgroupSample:
         s = CgroupSample()
         cpuacct, cpu, memory = self._dir("cpuacct"), self._dir("cpu"), self._dir("memory")
@@ -224,6 +231,10 @@ class CgroupV2Reader:
 
     def oom_kills(self) -> int:
         return _flat_keyed(self.directory / "memory.events").get("oom_kill", 0)
+
+    def frozen(self) -> bool | None:
+        state = _read(self.directory / "cgroup.freeze")
+        return None if state is None else state.strip() == "1"
 
     def sample(self) -> CgroupSample:
         d = self.directory

@@ -900,6 +900,7 @@ class ContainerService:
             elif (self.paths.exits / c.id).exists() or not self.runtime.monitor_alive(c.conmon_pid):
                 await self._on_exit(c.id)
             else:
+                self._settle_paused(c)
                 self._watch(c)
         # A create that berthd died in the middle of: its directories without a row.
         known = {c.id for c in self.store.all()}
@@ -915,6 +916,16 @@ class ContainerService:
             if str(self.bundle_dir(c.id) / "rootfs") in mounted:
                 log.info("container %s: undoing a start interrupted by a crash", c.short_id)
                 await self._teardown(c, detach_network=False)
+
+    def _settle_paused(self, c: Container) -> None:
+        """A crash between the runtime's pause (or resume) and the row's write leaves the row saying the
+        other, and unpause would then fail on a process that runs: the freezer is right, the row follows."""
+        frozen = cgroup_reader(container_cgroup_path(c.id)).frozen()
+        if frozen is None or frozen == (c.state is State.PAUSED):
+            return
+        log.info("container %s: recorded %s, but the freezer says otherwise", c.short_id, c.state.value)
+        c.state = State.PAUSED if frozen else State.RUNNING
+        self.store.save(c)
 
     async def close(self) -> None:
         """Stop watching; containers keep running under conmon."""

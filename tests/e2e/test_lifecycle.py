@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import resource
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -234,6 +235,26 @@ def test_live_restore_after_sigkill(own_berthd: Berthd, docker_env: dict[str, st
     own_berthd.stop(signal.SIGTERM)
     own_berthd.start()
     assert status(env, "stays") == "running"
+
+
+def test_a_pause_cut_by_a_crash_is_settled_by_the_freezer(own_berthd: Berthd, docker_env: dict[str, str]) -> None:
+    """berthd killed between the runtime's pause and the row's write: at restart the row says running
+    while the processes are frozen; restore believes the freezer, so unpause works."""
+    env = dict(docker_env, DOCKER_HOST=own_berthd.url)
+    cid = ok(env, "run", "-d", "--name", "frozen", "busybox", "sleep", "300")
+    ok(env, "pause", "frozen")
+    own_berthd.stop(signal.SIGKILL)
+    db = sqlite3.connect(own_berthd.root / "berth.db")
+    try:
+        db.execute("UPDATE containers SET state = 'running' WHERE id = ?", (cid,))
+        db.commit()
+    finally:
+        db.close()
+    own_berthd.start()
+    assert status(env, "frozen") == "paused"
+    ok(env, "unpause", "frozen")
+    assert status(env, "frozen") == "running"
+    ok(env, "rm", "-f", "frozen")
 
 
 def test_sandbox_options(env: dict[str, str]) -> None:
