@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.workloads.base import Workload
+from bench.workloads.berth_cli import BerthCli
 from bench.workloads.build import BuildAndRebuild
 from bench.workloads.create_start import CreateAndStart
 from bench.workloads.desktop import DesktopFigures
@@ -17,4 +18,4 @@ from bench.workloads.stats_stream import StatsStreaming
 
 def all_workloads() -> list[Workload]:
     return [RunRm(), CreateAndStart(), ListAll(), ExecLatency(), LogsThroughput(), PullThroughput(),
-            BuildAndRebuild(), StatsStreaming(), DesktopFigures(), Scale()]
+            BuildAndRebuild(), StatsStreaming(), DesktopFigures(), BerthCli(), Scale()]
