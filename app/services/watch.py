@@ -16,6 +16,7 @@ class ContainerWatch(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._expected: dict[str, float] = {}
+        self._unhealthy: set[str] = set()  # said once per turn to unhealthy, not once per probe
 
     def expect_stop(self, id: str) -> None:
         self._expected[id] = time.monotonic()
@@ -34,4 +35,8 @@ class ContainerWatch(QObject):
             if code not in ("0", "") and not asked:
                 self.alert.emit(f"{name} stopped unexpectedly", f"It exited with code {code}. Its logs say why.")
         elif action.startswith("health_status") and "unhealthy" in action:
-            self.alert.emit(f"{name} is unhealthy", "Its health check is failing.")
+            if id not in self._unhealthy:
+                self._unhealthy.add(id)
+                self.alert.emit(f"{name} is unhealthy", "Its health check is failing.")
+        elif action.startswith("health_status") or action in ("start", "destroy"):
+            self._unhealthy.discard(id)

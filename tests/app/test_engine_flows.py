@@ -315,7 +315,8 @@ def test_push_is_followed_in_the_task_panel(
         page.tag_input.returnPressed.emit()
         created.images.append("local/only:keep")
         qtbot.waitUntil(lambda: window.images_model.item("local/only:keep") is not None, timeout=10_000)
-        assert window.images_model.item("local/only:keep")["Id"] == window.images_model.item(reference)["Id"]
+        second, first = window.images_model.item("local/only:keep") or {}, window.images_model.item(reference) or {}
+        assert second.get("Id") == first.get("Id")
         assert page.select_key(reference)
         qtbot.mouseClick(page.push_button, Qt.MouseButton.LeftButton)
         job = window.jobs.jobs[-1]
@@ -329,5 +330,8 @@ def test_push_is_followed_in_the_task_panel(
         # Removing one name of an image removes that name only; the image keeps its other one.
         assert page.select_key("local/only:keep")
         qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.confirmation is not None and window.confirmation.isVisible())
+        assert window.confirmation is not None and reference in window.confirmation.informativeText()  # it stays
+        qtbot.keyClick(window.confirmation, Qt.Key.Key_Return)  # asked first: Enter confirms
         qtbot.waitUntil(lambda: window.images_model.item("local/only:keep") is None, timeout=10_000)
         assert window.images_model.item(reference) is not None
