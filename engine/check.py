@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import mountinfo
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, EnginePaths
 from engine.runtime.conmon import process_alive
 
@@ -157,11 +158,6 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _mount_points() -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        return [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split(" ", 5)[4]) for line in f]
-
-
 # ---- the checks ---------------------------------------------------------------------------------
 
 def _check_blobs(paths: EnginePaths, report: Report, repair: bool) -> None:
@@ -242,7 +238,7 @@ def _check_images(paths: EnginePaths, db: sqlite3.Connection | None, report: Rep
 def _check_mounts(paths: EnginePaths, live: set[str], report: Report, repair: bool) -> None:
     """Nothing may stay mounted under the roots for a container that is not running."""
     roots = [str(paths.root.resolve()) + "/", str(paths.exec_root.resolve()) + "/"]
-    points = [p for p in _mount_points() if any(p.startswith(r) for r in roots)]
+    points = [p for p in sorted(mountinfo.mount_points()) if any(p.startswith(r) for r in roots)]
     count = 0
     for point in sorted(set(points), key=len, reverse=True):
         owner = _owner(paths, Path(point))

@@ -7,7 +7,7 @@ import asyncio
 
 from aiohttp import web
 
-from engine.api.app import Routes, backend
+from engine.api.app import Routes
 from engine.api.params import flag, json_body
 from engine.api.volumes import volumes
 from engine.errors import InvalidArgument
@@ -52,7 +52,7 @@ async def clone_volume(request: web.Request) -> web.Response:
     if not target or not isinstance(target, str):
         raise InvalidArgument('name the new volume: ?name=<new> or {"Name": "<new>"}')
     vol = await asyncio.to_thread(files.clone, svc.store, source, target)
-    backend(request).events.publish("volume", "create", vol.name, {"driver": vol.driver})
+    svc.created(vol)
     return web.json_response(vol.to_api(), status=201)
 
 

@@ -1,5 +1,5 @@
 """/images: list, create (import and pull), inspect, history, tag, push, remove, get/save, load,
-prune; and /system/df, whose bulk is the images' (the containers part is a cheap summary)."""
+prune. (/system/df is the system router's.)"""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from engine.api import containers as containers_api
 from engine.api.app import Routes, backend, requested_below
 from engine.api.params import filters, flag
 from engine.api.streams import json_stream, write_json_line
@@ -245,30 +243,12 @@ async def prune(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
-async def system_df(request: web.Request) -> web.Response:
-    b = backend(request)
-    wanted = set(request.query.getall("type", [])) or {"container", "image", "volume", "build-cache"}
-    all_containers = [c for c in b.containers.all() if not c.build_step]
-    per_image = Counter(c.image_id for c in all_containers)
-    body: dict[str, Any] = {"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}
-    if "image" in wanted:
-        body["LayersSize"], body["Images"] = b.images.disk_usage(dict(per_image))
-    if "container" in wanted:
-        # A container's writable-layer size needs a walk of its upper dir: not cheap, so 0 here.
-        body["Containers"] = [{**containers_api.summary(c, request), "SizeRw": 0, "SizeRootFs": 0}
-                              for c in all_containers]
-    if "volume" in wanted:
-        body["Volumes"] = await asyncio.to_thread(b.volumes.disk_usage)
-    return web.json_response(body)
-
-
 def register(routes: Routes) -> None:
     routes.add("GET", "/images/json", list_images)
     routes.add("POST", "/images/create", create)
     routes.add("GET", "/images/get", get_many)
     routes.add("POST", "/images/load", load)
     routes.add("POST", "/images/prune", prune)
-    routes.add("GET", "/system/df", system_df)
     routes.add("GET", "/images/{name:.+}/json", inspect)
     routes.add("GET", "/images/{name:.+}/history", history)
     routes.add("GET", "/images/{name:.+}/get", get_one)

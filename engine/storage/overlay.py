@@ -17,7 +17,7 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
-from engine import libc
+from engine import libc, mountinfo
 from engine.errors import InvalidArgument, RuntimeFailure
 
 OPTIONS_MAX = os.sysconf("SC_PAGE_SIZE") - 1  # the kernel copies one page, NUL-terminated
@@ -90,17 +90,7 @@ def unmount(target: Path, *, lazy: bool = False) -> None:
 def is_mounted(target: Path) -> bool:
     """True if `target` is a mount point in our mount namespace."""
     want = os.path.realpath(target)
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            mount_point = line.split(" ", 5)[4]
-            if _unescape_mountinfo(mount_point) == want:
-                return True
-    return False
-
-
-def _unescape_mountinfo(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+    return any(entry.mount_point == want for entry in mountinfo.entries())
 
 
 def _fd_path(path: Path, fds: ExitStack) -> str:
