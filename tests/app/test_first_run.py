@@ -167,5 +167,5 @@ def test_no_set_up_on_linux_without_first_run(
     panel = window.containers_page.unreachable
     qtbot.wait(300)
     assert not panel.first_run and panel.setup_button.isHidden()
-    assert "Is berthd running?" in panel.detail.text() and panel.retry.isVisible()
+    assert "does not exist" in panel.detail.text() and "berthd" in panel.detail.text() and panel.retry.isVisible()
     assert fake.calls == []
