@@ -11,7 +11,8 @@ from engine.api.app import Routes, backend
 from engine.api.params import filters
 from engine.api.streams import json_stream, write_json_line
 from engine.events import EventFilter
-from engine.timefmt import now_ns, parse_timestamp
+from engine.formats import now_ns
+from engine.formats import timestamp_ns as parse_timestamp
 
 
 async def events(request: web.Request) -> web.StreamResponse:

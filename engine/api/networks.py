@@ -10,10 +10,11 @@ from aiohttp import web
 from engine.api.app import Routes, backend
 from engine.api.params import filters, json_body
 from engine.errors import InvalidArgument, NotFound
+from engine.formats import now_ns
+from engine.formats import timestamp_ns as parse_timestamp
 from engine.labels import labels_match
 from engine.networks.service import NetworkService
 from engine.networks.store import Network
-from engine.timefmt import now_ns, parse_timestamp
 
 
 def networks(request: web.Request) -> NetworkService:

@@ -13,9 +13,9 @@ import logging
 from typing import Any
 
 from engine.errors import EngineError
+from engine.formats import now_ns
 from engine.images.service import ImageService
 from engine.state.db import Database
-from engine.timefmt import now_ns
 
 log = logging.getLogger(__name__)
 

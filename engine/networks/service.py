@@ -25,6 +25,7 @@ from engine.containers.hooks import NetworkAttachment
 from engine.containers.model import Container
 from engine.errors import Conflict, EngineError, Forbidden, InvalidArgument, NotFound
 from engine.events import EventBus
+from engine.formats import now_ns, rfc3339_nano
 from engine.labels import prune_labels_match
 from engine.laps import Laps
 from engine.networks import dns, links
@@ -44,7 +45,6 @@ from engine.networks.spec import (
 )
 from engine.networks.store import Endpoint, Network, NetworkStore, network_row_fields
 from engine.state.db import Database
-from engine.timefmt import now_ns, rfc3339_nano
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import EngineError, InvalidArgument, NotFound, NotImplementedHere
+from engine.formats import now_ns, rfc3339_nano
 from engine.networks.service import NetworkService
 from engine.networks.spec import NOT_A_MANAGER, SwarmScope
 from engine.state.db import Database
 from engine.swarm.spec import InitRequest, UpdateRequest
 from engine.swarm.store import Swarm, SwarmStore, new_id, new_secret
-from engine.timefmt import now_ns, rfc3339_nano
 
 NOT_IN_A_SWARM = "This node is not part of a swarm"
 ALREADY_IN_A_SWARM = ('This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
