@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHeaderView, QLabel, QPushButton, QWidget
 
 from app.display import human_size
-from app.models.detectors import Detection
+from app.models.detectors import UNHEALTHY, Detection
 from app.models.metrics_events import ContainerEvent
 from app.models.metrics_history import (
     RANGES,
@@ -295,8 +295,11 @@ class StatsPage(ResourcePage):
             self.redraw()
 
     def _on_detected(self, detection: Detection) -> None:
-        """Said through the window's notices (and its tray when the window is in the background)."""
+        """Said through the window's notices (and its tray when the window is in the background). A turn
+        to unhealthy is only marked: the window's ContainerWatch says that one, once."""
         window = self.window()
+        if detection.kind == UNHEALTHY:
+            return
         if window is not self and hasattr(window, "notify"):
             notifier: Notifier = window
             notifier.notify(detection.title, detection.message, detection.key)
