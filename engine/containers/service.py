@@ -792,6 +792,12 @@ class ContainerService:
                     "stop the container before removing or force remove"
                 )
             if c.state is not State.RESTARTING:  # restarting: no process until the restart starts one
+                # The exit that follows is no reason for its restart policy to start it again (which
+                # kept a forced removal waiting 30 s for an exit that never settled).
+                async with self._lock(c.id):
+                    c = self.get(c.id)
+                    c.manually_stopped = True
+                    self.store.save(c)
                 # it may be exiting already, or its runtime state be gone: removal goes on regardless
                 with contextlib.suppress(RuntimeFailure, Conflict):
                     await self.kill(c.id, signals.SIGKILL)

@@ -257,6 +257,16 @@ def test_a_pause_cut_by_a_crash_is_settled_by_the_freezer(own_berthd: Berthd, do
     ok(env, "rm", "-f", "frozen")
 
 
+def test_force_removal_of_a_container_that_restarts_always(env: dict[str, str]) -> None:
+    """As dockerd: `rm -f` kills and removes at once; the exit it causes is no reason to restart (it
+    used to keep the removal waiting 30 s for an exit that never settled)."""
+    run_d(env, "--name", "phoenix", "--restart", "always", "busybox", "sleep", "300")
+    started = time.monotonic()
+    ok(env, "rm", "-f", "phoenix")
+    assert time.monotonic() - started < 10
+    assert docker(env, "inspect", "phoenix").returncode != 0
+
+
 def test_sandbox_options(env: dict[str, str]) -> None:
     out = ok(env, "run", "--rm", "--init", "--ulimit", "nofile=512:1024", "--security-opt", "no-new-privileges",
              "--shm-size", "32m", "--cpuset-cpus", "0", "--cap-drop", "NET_RAW", "busybox", "sh", "-c",
