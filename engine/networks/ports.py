@@ -59,7 +59,7 @@ def parse_port_key(key: str) -> tuple[int, str]:
 
 def _host_range(text: str, key: str) -> tuple[int, int]:
     text = (text or "").strip()
-    if not text:
+    if not text or text == "0":  # as dockerd: "0" is any free port, like an empty one
         return 0, 0
     low, dash, high = text.partition("-")
     lo = _port(low, f"host port for {key}")

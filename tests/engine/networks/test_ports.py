@@ -25,6 +25,12 @@ def test_requests_from_bindings_and_publish_all() -> None:
     assert parse_port_key("8080") == (8080, "tcp")
 
 
+def test_host_port_zero_is_any_free_port_as_in_dockerd() -> None:
+    # `docker run -p 0:80`: dockerd stores HostPort "0" and publishes on a port of its choosing.
+    hc = {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "0"}]}}
+    assert requested(hc, {}) == [PortRequest(80, "tcp", "", 0, 0)]
+
+
 @pytest.mark.parametrize(("bindings", "message"), [
     ({"80/sctp": []}, "protocol 'sctp'"),
     ({"0/tcp": []}, "between 1 and 65535"),
