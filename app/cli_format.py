@@ -19,6 +19,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.formats import human_duration
+
 _ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
 
 
@@ -81,29 +83,7 @@ def _evaluate(action: str, item: Any) -> str:
 
 def human_duration_docker(seconds: float) -> str:
     """docker's units.HumanDuration, so CREATED columns read the same as docker's."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 2:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
+    return human_duration(seconds)
 
 
 def human_ago_docker(timestamp: float) -> str:

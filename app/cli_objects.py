@@ -10,6 +10,7 @@ from app.cli_containers import filters_of
 from app.cli_format import output, render
 from app.display import human_size, short_id
 from engine.client.errors import EngineClientError
+from engine.formats import human_size as size4  # HumanSizeWithPrecision(4), as `system df` prints
 
 if TYPE_CHECKING:
     from engine.client import EngineClient
@@ -159,19 +160,19 @@ async def cmd_system(engine: EngineClient, args: argparse.Namespace, out: TextIO
         rows = [
             {"Type": "Images", "TotalCount": str(len(images)),
              "Active": str(sum(1 for i in images if int(i.get("Containers", 0) or 0) > 0)),
-             "Size": _size4(float(df.get("LayersSize", 0) or 0)),
+             "Size": size4(float(df.get("LayersSize", 0) or 0)),
              "Reclaimable": _share(sum(int(i.get("Size", 0) or 0) for i in images
                                        if int(i.get("Containers", 0) or 0) <= 0),
                                    int(df.get("LayersSize", 0) or 0))},
             {"Type": "Containers", "TotalCount": str(len(containers)),
              "Active": str(sum(1 for c in containers if c.get("State") == "running")),
-             "Size": _size4(float(sum(int(c.get("SizeRw", 0) or 0) for c in containers))),
+             "Size": size4(float(sum(int(c.get("SizeRw", 0) or 0) for c in containers))),
              "Reclaimable": _share(sum(int(c.get("SizeRw", 0) or 0) for c in containers
                                        if c.get("State") != "running"),
                                    sum(int(c.get("SizeRw", 0) or 0) for c in containers))},
             {"Type": "Local Volumes", "TotalCount": str(len(volumes)),
              "Active": str(sum(1 for v in volumes if int((v.get("UsageData") or {}).get("RefCount", 0)) > 0)),
-             "Size": _size4(float(sum(max(0, int((v.get("UsageData") or {}).get("Size", 0))) for v in volumes))),
+             "Size": size4(float(sum(max(0, int((v.get("UsageData") or {}).get("Size", 0))) for v in volumes))),
              "Reclaimable": _share(sum(max(0, int((v.get("UsageData") or {}).get("Size", 0))) for v in volumes
                                        if int((v.get("UsageData") or {}).get("RefCount", 0)) <= 0),
                                    sum(max(0, int((v.get("UsageData") or {}).get("Size", 0))) for v in volumes))},
@@ -215,17 +216,8 @@ async def cmd_system(engine: EngineClient, args: argparse.Namespace, out: TextIO
     raise AssertionError(verb)
 
 
-def _size4(size: float) -> str:
-    """docker's units.HumanSizeWithPrecision(size, 4), as `system df` prints sizes."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.4g}{unit}"
-        size /= 1000
-    raise AssertionError
-
-
 def _share(part: int, whole: int) -> str:
-    return f"{_size4(float(part))} ({100 * part // whole}%)" if whole and part else _size4(float(part))
+    return f"{size4(float(part))} ({100 * part // whole}%)" if whole and part else size4(float(part))
 
 
 async def cmd_events(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

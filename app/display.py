@@ -18,6 +18,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from engine import formats
+
 _EXIT_CODE = re.compile(r"Exited \((-?\d+)\)")
 
 
@@ -103,27 +105,9 @@ def ports_text(ports: Sequence[Mapping[str, Any]] | None) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """ "About a minute", "5 minutes", "3 days": how long something has been so."""
-    seconds = max(0.0, seconds)
-    minutes = seconds / 60
-    hours = minutes / 60
-    days = hours / 24
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 60:
-        n = int(seconds)
-        return "1 second" if n == 1 else f"{n} seconds"
-    if minutes < 60:
-        return "About a minute" if int(minutes) == 1 else f"{int(minutes)} minutes"
-    if hours < 48:
-        return "About an hour" if int(hours) == 1 else f"{int(hours)} hours"
-    if days < 14:
-        return f"{int(days)} days"
-    if days < 60:
-        return f"{int(days / 7)} weeks"
-    if days < 730:
-        return f"{int(days / 30)} months"
-    return f"{int(days / 365)} years"
+    """ "About a minute", "5 minutes", "3 days": how long something has been so, in docker's words
+    (go-units' HumanDuration: 90 minutes are "2 hours", as `docker ps` says)."""
+    return formats.human_duration(max(0.0, seconds))
 
 
 def human_ago(timestamp: float, now: float | None = None) -> str:
