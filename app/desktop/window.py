@@ -276,6 +276,11 @@ class MainWindow(QMainWindow):
         machines.actionFinished.connect(lambda name, action: mpage.set_busy(name, action, False))
         machines.actionFailed.connect(self._machine_failed)
         machines.bootLogReady.connect(mpage.show_boot_log)
+        # The user's own docker CLI: the `berth` context offered once a machine runs, made current on a yes.
+        machines.contextOffered.connect(mpage.offer_context)
+        machines.contextUsed.connect(mpage.context_used)
+        machines.contextFailed.connect(mpage.context_failed)
+        mpage.contextRequested.connect(machines.use_context)
         mpage.createRequested.connect(machines.create)
         mpage.startRequested.connect(machines.start)
         mpage.stopRequested.connect(machines.stop)

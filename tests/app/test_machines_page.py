@@ -236,11 +236,6 @@ def test_set_up_offers_the_docker_context_and_writes_it_only_when_taken(
     fake = FakeMachines(tmp_path)
     service, page = window.machine_service, window.machines_page
     service._machines = fake
-    # What app/desktop/window.py wires (MachineService <-> MachinesPage).
-    service.contextOffered.connect(page.offer_context)
-    service.contextUsed.connect(page.context_used)
-    service.contextFailed.connect(page.context_failed)
-    page.contextRequested.connect(service.use_context)
     window.show_place("machines")
 
     service.set_up("vm")
