@@ -7,6 +7,7 @@ from bench.workloads.berth_cli import BerthCli
 from bench.workloads.build import BuildAndRebuild
 from bench.workloads.create_start import CreateAndStart
 from bench.workloads.desktop import DesktopFigures
+from bench.workloads.emulation import EmulationCost
 from bench.workloads.exec import ExecLatency
 from bench.workloads.list_all import ListAll
 from bench.workloads.logs import LogsThroughput
@@ -18,4 +19,4 @@ from bench.workloads.stats_stream import StatsStreaming
 
 def all_workloads() -> list[Workload]:
     return [RunRm(), CreateAndStart(), ListAll(), ExecLatency(), LogsThroughput(), PullThroughput(),
-            BuildAndRebuild(), StatsStreaming(), DesktopFigures(), BerthCli(), Scale()]
+            BuildAndRebuild(), StatsStreaming(), DesktopFigures(), BerthCli(), EmulationCost(), Scale()]
