@@ -52,13 +52,14 @@ def test_removing_a_volume_with_files_asks_and_an_empty_one_does_not(
 ) -> None:
     window = make_window(fake_engine.url)
     removed = _recorder(monkeypatch, window.volumes)
-    window.volumes_model.set_items([
+    fake_engine.volumes = [
         {"Name": "data", "Driver": "local", "UsageData": {"Size": 12_345, "RefCount": 0}},
         {"Name": "empty", "Driver": "local", "UsageData": {"Size": 0, "RefCount": 0}},
         {"Name": "unknown", "Driver": "local"},
-    ])
+    ]
     window.show_place("volumes")
     page = window.volumes_page
+    qtbot.waitUntil(lambda: page.select_key("unknown"))
 
     assert page.select_key("empty")
     page.remove_button.click()

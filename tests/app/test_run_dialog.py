@@ -41,7 +41,9 @@ def test_a_refused_run_keeps_the_dialog_and_its_input(
     assert "no command specified" in dialog.error.text()
     assert dialog.isVisible() and dialog.run_button.isEnabled()
     assert dialog.name.text() == "web" and dialog.env.values() == [("GREETING", "hello")]
-    assert not window.images_page.message.isVisible() and not window.notices.isVisible()  # said once, there
+    # said once, there
+    assert not window.images_page.message.isVisible(), window.images_page.message.text()
+    assert not window.notices.isVisible(), window.notices.notices
     assert calls[0]["HostConfig"]["PortBindings"] == {"8000/tcp": [{"HostIp": "", "HostPort": ""}]}  # -p 8000
     assert dialog.run_line.text() == "docker run -d --name web -p 8000 -e GREETING=hello busybox:latest"
 

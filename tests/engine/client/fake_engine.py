@@ -78,6 +78,7 @@ class FakeEngine:
             "Arch": "amd64",
         }
         self.containers: dict[str, FakeContainer] = {}
+        self.volumes: list[dict[str, Any]] = []  # what GET /volumes answers
         self.requests: list[str] = []
         self.exit_code_on_stop = 137
         # Images whose name starts with "missing" are absent until pulled; pulls succeed only for the
@@ -166,6 +167,8 @@ class FakeEngine:
             ("GET", "/containers/{id}/logs", self._logs),
             ("DELETE", "/containers/{id}", self._delete),
             ("GET", "/images/json", self._images),
+            ("GET", "/volumes", self._volumes),
+            ("GET", "/networks", self._networks),
             ("POST", "/images/create", self._pull),
             ("POST", "/containers/prune", self._prune),
             ("GET", "/events", self._events),
@@ -315,6 +318,13 @@ class FakeEngine:
         del self.containers[container.id]
         self._publish(container, "destroy")
         return web.Response(status=204)
+
+    async def _volumes(self, request: web.Request) -> web.Response:
+        # The desktop lists every kind, and a 404 would be a failure to say.
+        return web.json_response({"Volumes": self.volumes, "Warnings": None})
+
+    async def _networks(self, request: web.Request) -> web.Response:
+        return web.json_response([])
 
     async def _images(self, request: web.Request) -> web.Response:
         return web.json_response(
