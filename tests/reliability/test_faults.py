@@ -133,6 +133,9 @@ def test_sigkill_during_create_and_start(tmp_path: Path, busybox_tar: Path) -> N
         d.remove_all_containers()
         assert _containers(d) == []
         assert mounts_under(d.base) == []
+        # The kernel destroys an unbound namespace, and the veths with an end in it, in its own time
+        # (tens of ms here, seconds on a loaded host): wait for it, bounded.
+        wait_until(lambda: bridge_ports(d) == [], timeout=30)
         assert bridge_ports(d) == []
         d.stop()
         _code, report = run_check(d, "--no-repair")
