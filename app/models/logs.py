@@ -9,21 +9,67 @@ No Qt here: widgets drive both.
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from app.models.ansi import strip_ansi
 
 STDOUT = 0
 STDERR = 1
+MARK = 2  # a line of Berth's own: what happened to the container (started, exited 137, ...)
 _BLOCK_LINES = 4096
 # "2026-11-28T02:40:42.571542124Z " as the engine prefixes each line when asked for timestamps.
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
 _TIMESTAMPS = re.compile(_TIMESTAMP.pattern, re.MULTILINE)
+_minutes: dict[str, int] = {}  # "2026-11-28T02:40" -> its epoch seconds: one calendar sum per minute
+
+
+def stamp_ns(stamp: str) -> int:
+    """The engine's RFC 3339 stamp in ns since the epoch (0 when unreadable).
+
+    Docker trims trailing zeros of the fraction ("…42.5Z" then "…42.51Z"), so stamps do not sort
+    as text: lines are ordered, merged and de-duplicated on this number instead.
+    """
+    if len(stamp) < 20 or stamp[16] != ":":
+        return 0
+    zone = stamp[-1]
+    body = stamp[:-1] if zone in "Zz" else stamp[:-6]
+    minute = body[:16]
+    base = _minutes.get(minute)
+    if base is None:
+        try:
+            base = calendar.timegm(time.strptime(minute, "%Y-%m-%dT%H:%M"))
+        except ValueError:
+            return 0
+        if len(_minutes) > 4096:
+            _minutes.clear()
+        _minutes[minute] = base
+    seconds, _, fraction = body[17:].partition(".")
+    if not seconds.isdigit() or (fraction and not fraction.isdigit()):
+        return 0
+    ns = (base + int(seconds)) * 1_000_000_000 + int(fraction[:9].ljust(9, "0") if fraction else 0)
+    if zone not in "Zz":  # "+02:00": the stamp is ahead of UTC by that much
+        sign = -1 if stamp[-6] == "-" else 1
+        ns -= sign * (int(stamp[-5:-3]) * 3600 + int(stamp[-2:]) * 60) * 1_000_000_000
+    return ns
+
+
+def readable_time(stamp: str) -> str:
+    """The stamp as people read it beside a line: local wall time to the millisecond (14:03:22.125)."""
+    ns = stamp_ns(stamp)
+    if not ns:
+        return stamp
+    local = datetime.fromtimestamp(ns // 1_000_000_000)
+    return f"{local:%H:%M:%S}.{ns // 1_000_000 % 1000:03d}"
+
+
+TIME_WIDTH = len("14:03:22.125")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +94,8 @@ class LogBuffer:
         self.max_length = 0
         self.timestamped = False  # whether lines carry the engine's timestamp prefix
         self.sources: list[str] = []  # names of merged sources, by index
+        self.marks = array("L")  # the MARK lines, in order
+        self.mark_kinds: dict[int, str] = {}  # MARK line -> the event's kind (start, die, oom, ...)
 
     def __len__(self) -> int:
         return self._sealed + len(self._tail)
@@ -89,6 +137,8 @@ class LogBuffer:
         longest = max(map(len, lines))
         if longest > self.max_length:
             self.max_length = longest
+        if stream == MARK:
+            self.marks.extend(range(len(self), len(self) + len(lines)))
         self._streams.extend(bytes([stream]) * len(lines))
         self._sources.extend(bytes([source]) * len(lines))
         room = _BLOCK_LINES - len(self._tail)
@@ -136,10 +186,32 @@ class LogBuffer:
         return "", line
 
     def plain(self, index: int, timestamps: bool = False) -> str:
-        """The line as people read it: no escapes; the timestamp only if asked for."""
+        """The line as people read it: no escapes; the local time (14:03:22.125) only if asked for."""
         stamp, rest = self.split_timestamp(self.line(index))
         rest = strip_ansi(rest)
-        return f"{stamp} {rest}" if timestamps and stamp else rest
+        return f"{readable_time(stamp)} {rest}" if timestamps and stamp else rest
+
+    def time_ns(self, index: int) -> int:
+        """When a line was written (0: it has no stamp)."""
+        return stamp_ns(self.split_timestamp(self.line(index))[0])
+
+    def first_line_at(self, ns: int) -> int:
+        """The first line written at or after `ns` (len(self) when none): a binary search over the
+        lines' own stamps, so no per-line time is stored. A line without a stamp counts as the
+        nearest stamped line before it."""
+        low, high = 0, len(self)
+        while low < high:
+            middle = (low + high) // 2
+            when = 0
+            for back in range(middle, max(-1, middle - 8), -1):
+                when = self.time_ns(back)
+                if when:
+                    break
+            if when < ns:
+                low = middle + 1
+            else:
+                high = middle
+        return low
 
     def chunks(self, start: int = 0) -> Iterator[tuple[int, list[str]]]:
         """(first index, lines) from `start` on, a block at a time: for search and saving."""

@@ -134,6 +134,12 @@ class LogPanel(QWidget):
         self.status.setText(text)
         self.status.setVisible(bool(text))
 
+    def scroll_to_time(self, when: float) -> None:
+        """Scroll to the first line written at or after `when` (epoch seconds) and mark it: what a
+        click on an event mark or on a point of a stats graph does."""
+        self.follow.setChecked(False)
+        self.view.scroll_to_time(round(when * 1_000_000_000))
+
     # -- search ----------------------------------------------------------------------------------
 
     def focus_search(self) -> None:

@@ -6,12 +6,14 @@ keeps the last line in view; scrolling up pauses it and a "n new lines ↓" butt
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
+import zlib
+
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontDatabase,
-    QFontMetrics,
+    QFontMetricsF,
     QGuiApplication,
     QKeyEvent,
     QKeySequence,
@@ -24,11 +26,17 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractScrollArea, QPushButton, QWidget
 
 from app.models.ansi import parse
-from app.models.logs import STDERR, LogBuffer, LogSearch
+from app.models.logs import MARK, STDERR, TIME_WIDTH, LogBuffer, LogSearch, readable_time
 
-# Colours of merged sources' name prefixes (compose), cycled.
-SOURCE_COLORS = ["#2f6fde", "#1a7f37", "#bc3fbc", "#b35900", "#11a8cd", "#cf222e"]
+# Colours of merged sources' name prefixes (compose).
+SOURCE_COLORS = ["#2f6fde", "#1a7f37", "#bc3fbc", "#b35900", "#11a8cd", "#cf222e", "#6f42c1", "#9a6700"]
 _GUTTER = 6
+
+
+def source_color(name: str) -> str:
+    """A service's colour, from its name alone: the same in every view and whatever the order the
+    engine lists the containers in (an index into the list changed colours between views)."""
+    return SOURCE_COLORS[zlib.crc32(name.encode()) % len(SOURCE_COLORS)]
 
 
 class LogView(QAbstractScrollArea):
@@ -58,7 +66,7 @@ class LogView(QAbstractScrollArea):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().setSingleStep(3)
-        self.horizontalScrollBar().setSingleStep(self._cw * 4)
+        self.horizontalScrollBar().setSingleStep(round(self._cw * 4))
         self.jump = QPushButton(self.viewport())
         self.jump.setObjectName("log-jump")
         self.jump.setToolTip("Jump to the newest line and follow again (End)")
@@ -68,6 +76,7 @@ class LogView(QAbstractScrollArea):
         self.stderr_color = QColor("#cf222e")
         self.match_color = QColor(255, 214, 0, 150)
         self.current_color = QColor(255, 140, 0, 220)
+        self.mark_color = QColor("#8250df")
         # Appends arrive in bursts: lay out and repaint at most once a frame.
         self._pending = QTimer(self)
         self._pending.setSingleShot(True)
@@ -75,9 +84,12 @@ class LogView(QAbstractScrollArea):
         self._pending.timeout.connect(self._apply_appended)
 
     def _metrics(self) -> None:
-        metrics = QFontMetrics(self.font())
-        self._cw = max(1, metrics.horizontalAdvance("M"))
-        self._lh = max(1, metrics.height())
+        # A monospace advance is rarely a whole pixel (7.22 px here): columns are placed at
+        # fractional x, as the glyphs are drawn. An integer advance (QFontMetrics) put a highlight
+        # 0.22 px further left per column than its characters: half a character by column 16.
+        metrics = QFontMetricsF(self.font())
+        self._cw = max(1.0, metrics.horizontalAdvance("M"))
+        self._lh = max(1, round(metrics.height()))
         self._ascent = metrics.ascent()
 
     # -- rows ------------------------------------------------------------------------------------
@@ -148,8 +160,8 @@ class LogView(QAbstractScrollArea):
             if self.wrap:
                 hbar.setRange(0, 0)
             else:
-                stamp = 31 if self.show_timestamps and self.buffer.timestamped else 0
-                width = (self.buffer.max_length + stamp + 2) * self._cw + _GUTTER
+                stamp = TIME_WIDTH + 1 if self.show_timestamps and self.buffer.timestamped else 0
+                width = round((self.buffer.max_length + stamp + 2) * self._cw) + _GUTTER
                 hbar.setRange(0, max(0, width - self.viewport().width()))
                 hbar.setPageStep(self.viewport().width())
         finally:
@@ -210,6 +222,23 @@ class LogView(QAbstractScrollArea):
             self.set_follow(False)
         self._scroll_to(target)
         self.viewport().update()
+
+    def scroll_to_time(self, ns: int) -> int | None:
+        """Bring the first line written at or after `ns` into view and select it; its line, or None
+        when the log is empty."""
+        if not len(self.buffer):
+            return None
+        line = min(self.buffer.first_line_at(ns), len(self.buffer) - 1)
+        row = self.row_of_line(line)
+        if row is None:  # filtered out: the next shown line after it
+            from bisect import bisect_left
+
+            row = min(bisect_left(self.search.matching_lines, line), max(0, self.row_count() - 1))
+            line = self.line_of_row(row)
+        self.set_follow(False)
+        self.scroll_to_line(line)
+        self.select_rows(row, row)
+        return line
 
     # -- selection and copy ----------------------------------------------------------------------
 
@@ -294,7 +323,7 @@ class LogView(QAbstractScrollArea):
         self._place_jump()
 
     def _columns(self) -> int:
-        return max(8, (self.viewport().width() - _GUTTER - 4) // self._cw)
+        return max(8, int((self.viewport().width() - _GUTTER - 4) // self._cw))
 
     def _prefix(self, line: int) -> str:
         if len(self.buffer.sources) > 1:
@@ -322,16 +351,73 @@ class LogView(QAbstractScrollArea):
             row += 1
         return out
 
+    def pieces(self, line: int) -> tuple[list[tuple[str, QColor, QColor | None, bool]], int]:
+        """What a line is drawn as: (text, foreground, background, bold) pieces in column order, and
+        the column its own text starts at (after the service name and the time), where search
+        matches are counted from."""
+        palette = self.palette()
+        text_color = palette.color(QPalette.ColorRole.Text)
+        muted = palette.color(QPalette.ColorRole.PlaceholderText)
+        stamp, raw = self.buffer.split_timestamp(self.buffer.line(line))
+        pieces: list[tuple[str, QColor, QColor | None, bool]] = []
+        prefix = self._prefix(line)
+        if prefix:
+            name = self.buffer.sources[self.buffer.source(line)]
+            pieces.append((prefix, QColor(source_color(name)), None, True))
+        if stamp and self.show_timestamps:
+            pieces.append((readable_time(stamp) + " ", muted, None, False))
+        lead = sum(len(p[0]) for p in pieces)
+        if self.buffer.stream(line) == MARK:
+            pieces.append((raw, self.mark_color, None, True))
+            return pieces, lead
+        plain, spans, _ = parse(raw)
+        for span in spans:
+            fg = QColor(span.style.fg) if span.style.fg else text_color
+            bg = QColor(span.style.bg) if span.style.bg else None
+            if span.style.inverse:
+                fg, bg = (bg or palette.color(QPalette.ColorRole.Base)), fg
+            pieces.append((plain[span.start : span.end], fg, bg, span.style.bold))
+        return pieces, lead
+
+    def origin(self) -> float:
+        """The x of column 0 in the viewport."""
+        return _GUTTER + 2 - (0 if self.wrap else self.horizontalScrollBar().value())
+
+    def column_rects(self, rect: QRect, start: int, end: int) -> list[QRectF]:
+        """The rectangles columns [start, end) of a row take (several when wrapped)."""
+        out: list[QRectF] = []
+        columns = self._columns()
+        x0 = self.origin()
+        column = start
+        while column < end:
+            visual, col = divmod(column, columns) if self.wrap else (0, column)
+            take = min(end - column, columns - col) if self.wrap else end - column
+            out.append(QRectF(x0 + col * self._cw, rect.top() + visual * self._lh, take * self._cw, self._lh))
+            column += take
+        return out
+
+    def match_rects(self) -> list[tuple[int, QRectF]]:
+        """The search highlights on screen: (buffer line, rectangle)."""
+        out: list[tuple[int, QRectF]] = []
+        if not self.search.active:
+            return out
+        for row, rect in self._layout():
+            line = self.line_of_row(row)
+            if self.buffer.stream(line) == MARK:
+                continue
+            _, lead = self.pieces(line)
+            for start, end in self.search.matches_in(line):
+                out.extend((line, r) for r in self.column_rects(rect, lead + start, lead + end))
+        return out
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self.viewport())
         palette = self.palette()
         painter.fillRect(self.viewport().rect(), palette.color(QPalette.ColorRole.Base))
-        text_color = palette.color(QPalette.ColorRole.Text)
-        muted = palette.color(QPalette.ColorRole.PlaceholderText)
         selection = palette.color(QPalette.ColorRole.Highlight)
         selection.setAlpha(70)
         selected = self.selected_rows()
-        x0 = _GUTTER + 2 - (0 if self.wrap else self.horizontalScrollBar().value())
+        x0 = self.origin()
         columns = self._columns()
         current_line = self.search.lines[self.current_match] if self.current_match is not None else None
         current_span = (
@@ -341,32 +427,26 @@ class LogView(QAbstractScrollArea):
         )
         bold = QFont(self.font())
         bold.setBold(True)
+        band = QColor(self.mark_color)
+        band.setAlpha(28)
+        right = self.viewport().width()
         for row, rect in self._layout():
             line = self.line_of_row(row)
+            stream = self.buffer.stream(line)
+            if stream == MARK:
+                painter.fillRect(rect, band)
+                painter.fillRect(QRect(0, rect.top(), 3, rect.height()), self.mark_color)
             if row in selected:
                 painter.fillRect(rect, selection)
-            if self.buffer.stream(line) == STDERR:
+            if stream == STDERR:
                 painter.fillRect(QRect(0, rect.top(), 3, rect.height()), self.stderr_color)
-            stamp, raw = self.buffer.split_timestamp(self.buffer.line(line))
-            plain, spans, _ = parse(raw)
-            prefix = self._prefix(line)
-            pieces: list[tuple[str, QColor, QColor | None, bool]] = []
-            if prefix:
-                color = QColor(SOURCE_COLORS[self.buffer.source(line) % len(SOURCE_COLORS)])
-                pieces.append((prefix, color, None, True))
-            if stamp and self.show_timestamps:
-                pieces.append((stamp + " ", muted, None, False))
-            lead = sum(len(p[0]) for p in pieces)
-            for span in spans:
-                fg = QColor(span.style.fg) if span.style.fg else text_color
-                bg = QColor(span.style.bg) if span.style.bg else None
-                if span.style.inverse:
-                    fg, bg = (bg or palette.color(QPalette.ColorRole.Base)), fg
-                pieces.append((plain[span.start : span.end], fg, bg, span.style.bold))
-            if self.search.active:
+            pieces, lead = self.pieces(line)
+            if self.search.active and stream != MARK:
                 for start, end in self.search.matches_in(line):
                     is_current = line == current_line and current_span == (start, end)
-                    self._mark(painter, rect, x0, columns, lead + start, lead + end, is_current)
+                    color = self.current_color if is_current else self.match_color
+                    for highlight in self.column_rects(rect, lead + start, lead + end):
+                        painter.fillRect(highlight, color)
             column = 0
             for text, fg, bg, is_bold in pieces:
                 painter.setFont(bold if is_bold else self.font())
@@ -382,21 +462,10 @@ class LogView(QAbstractScrollArea):
                     y = rect.top() + visual * self._lh
                     piece = text[position : position + take]
                     if bg is not None:
-                        painter.fillRect(QRect(x, y, take * self._cw, self._lh), bg)
-                    if not self.wrap and x > self.viewport().width():
+                        painter.fillRect(QRectF(x, y, take * self._cw, self._lh), bg)
+                    if not self.wrap and x > right:
                         break
-                    painter.drawText(x, y + self._ascent, piece)
+                    painter.drawText(QPointF(x, y + self._ascent), piece)
                     position += take
                     column += take
         painter.end()
-
-    def _mark(self, painter: QPainter, rect: QRect, x0: int, columns: int, start: int, end: int, current: bool) -> None:
-        color = self.current_color if current else self.match_color
-        column = start
-        while column < end:
-            visual, col = divmod(column, columns) if self.wrap else (0, column)
-            take = min(end - column, columns - col) if self.wrap else end - column
-            painter.fillRect(
-                QRect(x0 + col * self._cw, rect.top() + visual * self._lh, take * self._cw, self._lh), color
-            )
-            column += take
