@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 from app.cli_format import human_ago_docker, output, table
 from app.display import command_text, container_name, human_size, ports_text, short_id
 from engine.client.errors import EngineClientError
+from vmhost.winpaths import for_engine
 
 if TYPE_CHECKING:
     from engine.client import EngineClient
@@ -238,7 +239,7 @@ async def create(engine: EngineClient, args: argparse.Namespace, err: TextIO) ->
     """Create the container, pulling its image first if the engine lacks it (as docker does)."""
     from app.cli_images import pull_with_progress
 
-    config = container_config(args)
+    config = for_engine(container_config(args), engine.url)  # C:\\app -> /mnt/c/app for a WSL machine
     params: dict[str, str] = {}
     if args.name:
         params["name"] = args.name

@@ -22,9 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from vmhost import localend
+from vmhost import localend, winpaths
 from vmhost.localend import LocalEnd, docker_desktop_present, docker_pipes
-from vmhost.winpaths import is_windows_path, to_wsl, translate_bind
 
 log = logging.getLogger("vmhost.npipe")
 
@@ -114,24 +113,16 @@ MAX_HEAD = 64 * 1024
 
 
 def translate_create(body: bytes) -> bytes:
-    """A create request's JSON with Windows bind sources as the WSL distro sees them (C:\\src -> /mnt/c/src):
-    HostConfig.Binds and bind Mounts. Anything it cannot read, or a path WSL cannot see, is left for
-    berthd to answer."""
+    """A create request's JSON with Windows bind sources as the WSL distro sees them (vmhost.winpaths, the
+    translation Berth's own client applies too). Anything it cannot read is left for berthd to answer."""
     try:
         config = json.loads(body)
-        host = config.get("HostConfig") or {}
-        changed = False
-        binds = host.get("Binds") or []
-        translated = [translate_bind(b) if isinstance(b, str) else b for b in binds]
-        if translated != binds:
-            host["Binds"], changed = translated, True
-        for mount in host.get("Mounts") or []:
-            source = mount.get("Source") if isinstance(mount, dict) and mount.get("Type") == "bind" else None
-            if isinstance(source, str) and is_windows_path(source):
-                mount["Source"], changed = to_wsl(source), True
-    except (ValueError, AttributeError, TypeError):
+    except ValueError:
         return body
-    return json.dumps(config).encode() if changed else body
+    if not isinstance(config, dict):
+        return body
+    translated = winpaths.translate_create(config)
+    return json.dumps(translated).encode() if translated is not config else body
 
 
 class BindTranslator:

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from app.services.engine import EngineConnection
 from app.services.tasks import TaskSet
 from engine.client import EngineClientError, EngineUnreachable
+from vmhost.winpaths import for_engine
 
 
 class ContainerService(QObject):
@@ -106,6 +107,7 @@ class ContainerService(QObject):
 
     async def _run(self, config: dict[str, Any], name: str | None, platform: str = "") -> None:
         client = self._connection.client
+        config = for_engine(config, self._connection.url)  # C:\\app -> /mnt/c/app for a WSL machine
         self.actionStarted.emit("", "run")
         try:
             if platform:  # docker run --platform: a query parameter of the create
