@@ -31,12 +31,64 @@ from app.models.logs import MARK, STDERR, TIME_WIDTH, LogBuffer, LogSearch, read
 # Colours of merged sources' name prefixes (compose).
 SOURCE_COLORS = ["#2f6fde", "#1a7f37", "#bc3fbc", "#b35900", "#11a8cd", "#cf222e", "#6f42c1", "#9a6700"]
 _GUTTER = 6
+_RULER = 10  # width of the strip of event marks beside the scroll bar
 
 
 def source_color(name: str) -> str:
     """A service's colour, from its name alone: the same in every view and whatever the order the
     engine lists the containers in (an index into the list changed colours between views)."""
     return SOURCE_COLORS[zlib.crc32(name.encode()) % len(SOURCE_COLORS)]
+
+
+class MarkRuler(QWidget):
+    """The container's events (MARK lines) as ticks over the whole log's height, beside the scroll
+    bar; clicking one shows its line. Hover names it."""
+
+    def __init__(self, view: LogView) -> None:
+        super().__init__(view)
+        self.setObjectName("log-marks")
+        self.view = view
+        self.setMouseTracking(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setAccessibleName("Container events in the log")
+
+    def ticks(self) -> list[tuple[int, int]]:
+        """(y, buffer line) of each mark shown (the rows of a filtered log only)."""
+        view = self.view
+        rows = view.row_count()
+        if not rows:
+            return []
+        height = max(1, self.height() - 4)
+        out: list[tuple[int, int]] = []
+        for line in view.buffer.marks:
+            row = view.row_of_line(line)
+            if row is not None:
+                out.append((2 + round(row * height / rows), line))
+        return out
+
+    def mark_at(self, y: int) -> int | None:
+        best: tuple[int, int] | None = None
+        for tick, line in self.ticks():
+            distance = abs(tick - y)
+            if distance <= 4 and (best is None or distance < best[0]):
+                best = (distance, line)
+        return best[1] if best else None
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        kinds = self.view.buffer.mark_kinds
+        for y, line in self.ticks():
+            painter.fillRect(QRect(1, y - 1, self.width() - 2, 3), self.view.mark_color_of(kinds.get(line, "")))
+        painter.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        line = self.mark_at(event.position().toPoint().y())
+        if line is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.view.show_mark(line)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        line = self.mark_at(event.position().toPoint().y())
+        self.setToolTip(self.view.buffer.plain(line, True).strip("─ ") if line is not None else "")
 
 
 class LogView(QAbstractScrollArea):
@@ -77,6 +129,8 @@ class LogView(QAbstractScrollArea):
         self.match_color = QColor(255, 214, 0, 150)
         self.current_color = QColor(255, 140, 0, 220)
         self.mark_color = QColor("#8250df")
+        self.ruler = MarkRuler(self)
+        self.setViewportMargins(0, 0, _RULER, 0)
         # Appends arrive in bursts: lay out and repaint at most once a frame.
         self._pending = QTimer(self)
         self._pending.setSingleShot(True)
@@ -122,6 +176,7 @@ class LogView(QAbstractScrollArea):
             self._pending.start()
 
     def _apply_appended(self) -> None:
+        self.ruler.update()
         rows = self.row_count()
         added = rows - self._known_rows
         self._known_rows = rows
@@ -136,6 +191,7 @@ class LogView(QAbstractScrollArea):
     def relayout(self) -> None:
         """Options changed (filter, wrap, timestamps): recompute ranges, keep following."""
         self._known_rows = self.row_count()
+        self.ruler.update()
         self._update_ranges()
         if self.follow:
             self._scroll_to(self.verticalScrollBar().maximum())
@@ -222,6 +278,25 @@ class LogView(QAbstractScrollArea):
             self.set_follow(False)
         self._scroll_to(target)
         self.viewport().update()
+
+    def mark_color_of(self, kind: str) -> QColor:
+        """An event's colour: exits and OOM kills red, health amber, starts green, the rest violet."""
+        if kind in ("die", "oom"):
+            return self.stderr_color
+        if kind == "health":
+            return QColor("#9a6700")
+        if kind in ("start", "restart"):
+            return QColor("#1a7f37")
+        return self.mark_color
+
+    def show_mark(self, line: int) -> None:
+        """An event mark was clicked: its line in view and selected."""
+        row = self.row_of_line(line)
+        if row is None:
+            return
+        self.set_follow(False)
+        self.scroll_to_line(line)
+        self.select_rows(row, row)
 
     def scroll_to_time(self, ns: int) -> int | None:
         """Bring the first line written at or after `ns` into view and select it; its line, or None
@@ -321,6 +396,8 @@ class LogView(QAbstractScrollArea):
         if self.follow:
             self._scroll_to(self.verticalScrollBar().maximum())
         self._place_jump()
+        area = self.viewport().geometry()
+        self.ruler.setGeometry(area.right() + 1, area.top(), _RULER, area.height())
 
     def _columns(self) -> int:
         return max(8, int((self.viewport().width() - _GUTTER - 4) // self._cw))
@@ -435,7 +512,8 @@ class LogView(QAbstractScrollArea):
             stream = self.buffer.stream(line)
             if stream == MARK:
                 painter.fillRect(rect, band)
-                painter.fillRect(QRect(0, rect.top(), 3, rect.height()), self.mark_color)
+                painter.fillRect(QRect(0, rect.top(), 3, rect.height()),
+                                 self.mark_color_of(self.buffer.mark_kinds.get(line, "")))
             if row in selected:
                 painter.fillRect(rect, selection)
             if stream == STDERR:
