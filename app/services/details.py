@@ -166,7 +166,9 @@ class TerminalSession(QObject):
             self.exec_id = await client.exec_create(id, command, tty=True, env=["TERM=xterm-256color"])
             self._stream = await client.exec_start(self.exec_id, tty=True)
             self.started.emit()
-            await self._resize(*self._size)
+            # The exec's process starts just after the stream is attached; until then a resize
+            # answers 409 "not running", so the first one is retried (as the docker CLI's initTtySize).
+            await self._resize(*self._size, attempts=10)
             while (piece := await self._stream.read()) is not None:
                 self.output.emit(piece[1])
         except (EngineClientError, EngineUnreachable) as exc:
@@ -185,9 +187,17 @@ class TerminalSession(QObject):
         if self.exec_id and self.active:
             self._tasks.spawn(self._resize(rows, columns), name="terminal-resize")
 
-    async def _resize(self, rows: int, columns: int) -> None:
-        with contextlib.suppress(EngineClientError, EngineUnreachable):
-            await self._connection.client.exec_resize(self.exec_id, rows, columns)
+    async def _resize(self, rows: int, columns: int, attempts: int = 1) -> None:
+        for attempt in range(attempts):
+            try:
+                await self._connection.client.exec_resize(self.exec_id, rows, columns)
+                return
+            except EngineUnreachable:
+                return
+            except EngineClientError as exc:
+                if exc.status != 409 or attempt == attempts - 1:
+                    return
+            await asyncio.sleep(0.05 * (attempt + 1))
 
     async def close(self) -> None:
         if self._stream is not None:

@@ -16,6 +16,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QResizeEvent,
+    QShowEvent,
 )
 from PySide6.QtWidgets import QWidget
 
@@ -77,7 +78,7 @@ class TerminalView(QWidget):
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.setFont(font)
         metrics = QFontMetrics(font)
-        self._cw = max(1, metrics.horizontalAdvance("M"))
+        self._cw = max(1, metrics.horizontalAdvance("M"))  # columns and rows follow from these
         self._lh = max(1, metrics.height())
         self._ascent = metrics.ascent()
         self.vt = _Screen(80, 24, lambda data: self.typed.emit(data.encode()))
@@ -86,6 +87,18 @@ class TerminalView(QWidget):
         self.foreground = QColor("#d4d4d4")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    @property
+    def cell_width(self) -> int:
+        return self._cw
+
+    @property
+    def cell_height(self) -> int:
+        return self._lh
+
+    def grid_size(self) -> tuple[int, int]:
+        """The rows and columns this widget's size holds in its font (4 px margin each side)."""
+        return max(4, (self.height() - 8) // self._lh), max(20, (self.width() - 8) // self._cw)
 
     def feed(self, data: bytes) -> None:
         self.stream.feed(data)
@@ -105,8 +118,15 @@ class TerminalView(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        columns = max(20, (self.width() - 8) // self._cw)
-        rows = max(4, (self.height() - 8) // self._lh)
+        self._fit()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # A pane laid out while hidden (another tab in front) gets its real size when shown.
+        super().showEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        rows, columns = self.grid_size()
         if (rows, columns) != (self.vt.lines, self.vt.columns):
             self.vt.resize(rows, columns)
             self.resized.emit(rows, columns)
