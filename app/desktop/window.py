@@ -192,6 +192,9 @@ class MainWindow(QMainWindow):
         self.stats.sampled.connect(model.set_stats)
         self.stats.sampled.connect(lambda *_: self.stats_page.refresh())
         self.stats_page.containerChosen.connect(self._open_container_stats)
+        self.stats_page.momentChosen.connect(self.open_container_at)
+        self.notice_actions: dict[str, Callable[[], None]] = {}  # a notice's key -> what clicking it does
+        self.notices.activated.connect(self._on_notice_clicked)
         page.retryRequested.connect(connection.check)
         page.trustRequested.connect(connection.trust_host_key)
         page.startRequested.connect(lambda ids: _each(ids, service.start))
@@ -483,10 +486,19 @@ class MainWindow(QMainWindow):
 
     # -- notifications ---------------------------------------------------------------------------
 
-    def notify(self, title: str, message: str, key: str = "") -> None:
+    def notify(self, title: str, message: str, key: str = "", action: Callable[[], None] | None = None) -> None:
+        """`action`: what clicking the notice does (a detector's finding opens the container then)."""
         self.notices.notify(title, message, key)
+        if action is not None:
+            self.notice_actions[key or f"{title}: {message}"] = action
         if self.tray is not None and not self.isActiveWindow():
             self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 8000)
+
+    def _on_notice_clicked(self, key: str) -> None:
+        action = self.notice_actions.pop(key, None)
+        if action is not None:
+            self.notices.retire(key)  # it has been read: what it pointed to is in view
+            action()
 
     def _say_failure(self, page: Any, key: str, title: str, text: str) -> None:
         """A failure is said once: in place on its page, and as a toast only when that page is not
@@ -573,6 +585,16 @@ class MainWindow(QMainWindow):
     def _open_container_stats(self, id: str) -> None:
         self.show_place("containers")
         self._open_container_tab(id, "Stats")
+
+    def open_container_at(self, id: str, when: float) -> None:
+        """The container's Stats tab at a moment (a finding's, a point on the Stats page); a
+        container no longer listed is shown on the Stats page from its history."""
+        self.show_place("containers")
+        if self.containers_page.select_container(id):
+            self.open_detail_tab("Stats")
+            self.detail.show_stats_at(when)
+        elif self.stats_page.choose(id):
+            self.show_place("stats")
 
     def _after_containers_changed(self) -> None:
         if self._closed:

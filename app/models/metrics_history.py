@@ -10,7 +10,7 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 SECOND_RETENTION = 3600  # 1 s resolution is kept this long
@@ -183,3 +183,40 @@ def project_totals(series: Iterable[Series], bucket: float = 60.0) -> list[Proje
 
 def projects_of(labels: Mapping[str, str] | None) -> str:
     return str((labels or {}).get("com.docker.compose.project", ""))
+
+
+# -- the memory graph's scale -----------------------------------------------------------------------
+
+HOST_MEMORY_SHARE = 0.98  # a reported limit this close to the host's memory is the host's, not the container's
+
+
+def own_memory_limit(reported: int, configured: int | None = None, host_memory: int = 0) -> int:
+    """The container's own memory limit in bytes, 0 when it has none. Engines report the host's
+    memory as the limit of a container without one (25 GB drawn under 50 MB is a flat line).
+    `configured`: its HostConfig.Memory when known (0 = none), which settles it; else the
+    reported limit counts unless it is (about) `host_memory`, when that is known."""
+    if configured is not None:
+        return min(configured, reported) if configured > 0 and reported > 0 else max(configured, 0)
+    if reported <= 0 or (host_memory > 0 and reported >= HOST_MEMORY_SHARE * host_memory):
+        return 0
+    return reported
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryScale:
+    """The memory graph's value axis: its top, and whether that is the container's limit."""
+
+    top: float
+    against_limit: bool
+
+    def note(self, formatter: Callable[[float], str]) -> str:
+        """The axis's words: which of the two the lines are drawn against."""
+        return f"against its {'limit' if self.against_limit else 'peak'} {formatter(self.top)}"
+
+
+def memory_scale(memory: Iterable[float], limit: int) -> MemoryScale:
+    """Against the container's own `limit` when it has one (its use is read as a share of what it
+    may take), else against its own peak over the range."""
+    if limit > 0:
+        return MemoryScale(float(limit), True)
+    return MemoryScale(max(max(memory, default=0.0), 1.0), False)

@@ -6,7 +6,7 @@ import html
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QMouseEvent, QTextCursor
 from PySide6.QtWidgets import (
     QBoxLayout,
     QComboBox,
@@ -212,6 +212,7 @@ class NoticeBar(QFrame):
 
     WIDTH = 420
     MAX_HEIGHT = 140
+    activated = Signal(str)  # the key of the notice clicked (the newest shown)
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -248,6 +249,10 @@ class NoticeBar(QFrame):
         self._shown[key] = f"<b>{html.escape(title)}</b> — {html.escape(breakable(message))}"
         self._render()
         self._fade.start()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._shown:
+            self.activated.emit(list(self._shown)[-1])
 
     def retire(self, key: str) -> None:
         if self._shown.pop(key, None) is not None:

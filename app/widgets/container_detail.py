@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import html
-import itertools
 import json
 import posixpath
+import time
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -28,24 +28,18 @@ from PySide6.QtWidgets import (
 
 from app.display import command_line, human_size, short_id
 from app.models.logs import LogBuffer
+from app.models.metrics_history import memory_scale, own_memory_limit, rates
 from app.services.details import Inspector, TerminalSession
 from app.services.engine import EngineConnection
 from app.services.logs import LogFollower
-from app.services.stats import StatsService
+from app.services.stats import StatsService, sample_of
 from app.widgets.chrome import ask_for_file
 from app.widgets.log_panel import LogPanel
-from app.widgets.stats_graph import StatsGraph
+from app.widgets.stats_graph import BLOCK_WORDS, NETWORK_WORDS, Mark, StatsGraph, name_color
 from app.widgets.terminal import TerminalView
 
 TABS = ["Overview", "Logs", "Stats", "Terminal", "Files", "Inspect", "Environment"]
-
-
-def _rates(values: list[tuple[float, int]]) -> list[float]:
-    """Bytes per second between consecutive cumulative readings."""
-    out = []
-    for (t0, v0), (t1, v1) in itertools.pairwise(values):
-        out.append(max(0.0, (v1 - v0) / (t1 - t0)) if t1 > t0 else 0.0)
-    return out
+STATS_SPAN = 300.0  # seconds the Stats tab's graphs show: the stats reader's minutes in memory
 
 
 class ContainerDetail(QWidget):
@@ -106,8 +100,12 @@ class ContainerDetail(QWidget):
         self.memory_graph = StatsGraph("Memory", lambda v: human_size(v), stats_page)
         self.network_graph = StatsGraph("Network", lambda v: f"{human_size(v)}/s", stats_page)
         self.block_graph = StatsGraph("Block I/O", lambda v: f"{human_size(v)}/s", stats_page)
-        for i, graph in enumerate((self.cpu_graph, self.memory_graph, self.network_graph, self.block_graph)):
+        self.graphs = (self.cpu_graph, self.memory_graph, self.network_graph, self.block_graph)
+        for i, graph in enumerate(self.graphs):
             grid.addWidget(graph, i // 2, i % 2)
+            graph.setToolTip("Click a mark or a point to read the logs at that moment")
+            graph.pointChosen.connect(self.show_logs_at)
+        self.stats_moment: tuple[str, float] | None = None  # a container's moment the graphs are centred on
         stats.sampled.connect(self._on_sampled)
 
         # Terminal
@@ -311,22 +309,51 @@ class ContainerDetail(QWidget):
         if self.id in samples and self.isVisible():
             self._draw_stats()
 
+    def show_stats_at(self, when: float) -> None:
+        """The Stats tab with its graphs around `when` (a detector's finding), the moment marked."""
+        self.stats_moment = (self.id, when)
+        self.show_tab("Stats")
+        self._draw_stats()
+
+    def show_logs_at(self, when: float) -> None:
+        """A mark or a point of a graph was clicked: the logs at that moment."""
+        self.show_tab("Logs")
+        self.logs.scroll_to_time(when)
+
     def _draw_stats(self) -> None:
-        history = self.stats.history(self.id) if self.id else []
-        samples = [s for _, s in history]
+        """The last minutes (or the minutes around a chosen moment) by time, the container's events
+        marked; memory against its limit when it has one (from inspect), else against its peak."""
+        now = time.time()
+        moment = self.stats_moment[1] if self.stats_moment and self.stats_moment[0] == self.id else None
+        if moment is not None and moment < now - STATS_SPAN / 2:
+            start, end = moment - STATS_SPAN / 2, moment + STATS_SPAN / 2
+            history = [(p.t, sample_of(p)) for p in self.stats.series(self.id, start, end)]
+        else:
+            start, end = now - STATS_SPAN, now
+            history = [(t, s) for t, s in self.stats.history(self.id) if t >= start] if self.id else []
         times = [t for t, _ in history]
-        self.cpu_graph.set_series([("CPU", QColor("#2f6fde"), [s.cpu_percent for s in samples])])
-        limit = samples[-1].memory_limit if samples else None
-        self.memory_graph.set_series([("used", QColor("#1a7f37"), [float(s.memory) for s in samples])],
-                                     float(limit) if limit else None)
-        self.network_graph.set_series([
-            ("rx", QColor("#2f6fde"), _rates(list(zip(times, [s.net_rx for s in samples], strict=True)))),
-            ("tx", QColor("#bc3fbc"), _rates(list(zip(times, [s.net_tx for s in samples], strict=True)))),
-        ])
-        self.block_graph.set_series([
-            ("read", QColor("#b35900"), _rates(list(zip(times, [s.block_read for s in samples], strict=True)))),
-            ("write", QColor("#11a8cd"), _rates(list(zip(times, [s.block_write for s in samples], strict=True)))),
-        ])
+        samples = [s for _, s in history]
+        name = self.name or self.id[:12]
+        color = name_color(name)
+        marks = [Mark(e.t, e.label(), e.kind) for e in self.stats.events(self.id, start, end)] if self.id else []
+        self.cpu_graph.set_timed([(name, color, list(zip(times, [s.cpu_percent for s in samples], strict=True)))],
+                                 start, end, marks=marks)
+        configured = (self.inspected.get("HostConfig") or {}).get("Memory") if self.inspected.get("Id") == self.id \
+            else None
+        limit = own_memory_limit(samples[-1].memory_limit if samples else 0,
+                                 int(configured) if configured is not None else None)
+        scale = memory_scale((float(s.memory) for s in samples), limit)
+        self.memory_graph.set_timed([(name, color, [(t, float(s.memory)) for t, s in history])], start, end,
+                                    float(limit) or None, marks, top=scale.top, axis_note=scale.note(human_size))
+        for graph, words, counters in (
+            (self.network_graph, NETWORK_WORDS, [(s.net_rx, s.net_tx) for s in samples]),
+            (self.block_graph, BLOCK_WORDS, [(s.block_read, s.block_write) for s in samples]),
+        ):
+            graph.set_timed([(word, name_color(word),
+                              list(zip(times[1:], rates(times, [c[i] for c in counters]), strict=True)))
+                             for i, word in enumerate(words)], start, end, marks=marks)
+        for graph in self.graphs:
+            graph.moment = moment
 
     # -- terminal --------------------------------------------------------------------------------
 

@@ -7,11 +7,11 @@ A view only: it asks for actions through signals; the window decides what they d
 from __future__ import annotations
 
 import html
-import itertools
 
 from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
+    QPointF,
     QRect,
     QSortFilterProxyModel,
     Qt,
@@ -20,13 +20,15 @@ from PySide6.QtCore import (
     Signal,
     SignalInstance,
 )
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QKeySequence, QPainter, QPen
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QKeySequence, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QLabel,
     QLineEdit,
     QSplitter,
     QStackedWidget,
+    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QToolBar,
@@ -78,31 +80,61 @@ ACTIONS = {
 
 
 class ContainerDelegate(QStyledItemDelegate):
-    """CPU as a sparkline behind its number; published ports drawn as links."""
+    """CPU as its number with a sparkline beside it (never through it); published ports drawn as links."""
 
     link = QColor("#2f6fde")
-    spark = QColor(47, 111, 222, 90)
+    spark = QColor(47, 111, 222, 200)
+    SPARK_MIN = 24  # pixels: a narrower sparkline says nothing, so the number keeps the cell
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cpu_painted: tuple[QRect, QRect] | None = None  # the last CPU cell's text and sparkline
+
+    def cpu_rects(self, cell: QRect, option: QStyleOptionViewItem) -> tuple[QRect, QRect]:
+        """The CPU cell split: the number on the left at the width of "1000.0" (ten CPUs busy), the sparkline in the
+        rest (empty when too narrow)."""
+        inner = cell.adjusted(4, 0, -4, 0)
+        text_width = option.fontMetrics.horizontalAdvance("1000.0") + 4
+        spark_width = inner.width() - text_width - 4
+        if spark_width < self.SPARK_MIN:
+            return inner, QRect()
+        text = QRect(inner.left(), inner.top(), text_width, inner.height())
+        return text, QRect(text.right() + 5, inner.top() + 3, spark_width, inner.height() - 6)
+
+    def _paint_cpu(self, painter: QPainter, option: QStyleOptionViewItem,
+                   index: QModelIndex | QPersistentModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text, opt.text = opt.text, ""
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)  # background, selection
+        text_rect, spark_rect = self.cpu_rects(opt.rect, opt)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        painter.save()
+        painter.setPen(opt.palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text))
+        drawn = painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        history = index.data(HISTORY_ROLE) or []
+        if len(history) > 1 and not spark_rect.isEmpty():
+            top = max(max(history), 5.0)
+            step = spark_rect.width() / (len(history) - 1)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QPen(self.spark, 1.2))
+            points = [
+                QPointF(spark_rect.left() + i * step, spark_rect.bottom() - spark_rect.height() * min(1.0, v / top))
+                for i, v in enumerate(history)
+            ]
+            painter.drawPolyline(points)
+        painter.restore()
+        self.cpu_painted = (drawn, spark_rect)
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
         column = index.column()
         if column == Column.CPU:
-            history = index.data(HISTORY_ROLE) or []
-            if len(history) > 1:
-                rect: QRect = option.rect.adjusted(2, 3, -2, -3)
-                top = max(max(history), 5.0)
-                step = rect.width() / (len(history) - 1)
-                painter.save()
-                painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-                painter.setPen(QPen(self.spark, 1.2))
-                points = [
-                    (rect.left() + i * step, rect.bottom() - rect.height() * min(1.0, v / top))
-                    for i, v in enumerate(history)
-                ]
-                for (x0, y0), (x1, y1) in itertools.pairwise(points):
-                    painter.drawLine(int(x0), int(y0), int(x1), int(y1))
-                painter.restore()
+            self._paint_cpu(painter, option, index)
+            return
         if column == Column.PORTS and index.data(PORTS_ROLE):
             option.font.setUnderline(True)
             option.palette.setColor(option.palette.ColorRole.Text, self.link)
@@ -177,7 +209,7 @@ class ContainersPage(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setUniformRowHeights(True)
         self.table.setRootIsDecorated(True)
-        for column, width in ((Column.NAME, 200), (Column.IMAGE, 150), (Column.STATE, 140), (Column.CPU, 70),
+        for column, width in ((Column.NAME, 200), (Column.IMAGE, 150), (Column.STATE, 140), (Column.CPU, 110),
                               (Column.MEMORY, 80), (Column.PORTS, 170)):
             self.table.setColumnWidth(column, width)
         self.table.addActions(list(self.actions_by_name.values()))

@@ -7,8 +7,9 @@ A container can be chosen even after it exited: its history stays for a week.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +26,8 @@ from app.models.metrics_history import (
     Series,
     export_csv,
     export_json,
+    memory_scale,
+    own_memory_limit,
     project_totals,
     range_label,
     rates,
@@ -34,17 +37,24 @@ from app.models.stats import overview_row
 from app.services.stats import StatsService
 from app.widgets.chrome import ask_for_file
 from app.widgets.resource_pages import ResourcePage
-from app.widgets.stats_graph import Mark, StatsGraph
+from app.widgets.stats_graph import BLOCK_WORDS, NETWORK_WORDS, Mark, StatsGraph, name_color
 
-# Lines for the heaviest containers: distinct on light and dark backgrounds alike.
-SERIES_COLORS = ["#2f6fde", "#1a7f37", "#bc3fbc", "#b35900", "#11a8cd"]
+HEAVIEST_LINES = 5  # lines drawn for the heaviest running containers
 CPU_COLUMN = 1
 MAX_POINTS = 600  # points drawn per line: about one per two pixels of a wide graph
 HEAVIEST = ""  # the container picker's first choice: the heaviest running containers
 
 
 class Notifier(Protocol):
-    def notify(self, title: str, message: str, key: str = "") -> None: ...
+    def notify(self, title: str, message: str, key: str = "", action: Callable[[], None] | None = None) -> None: ...
+
+
+def local_memory() -> int:
+    """This machine's memory in bytes (0 where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def _redraw_every(seconds: int) -> float:
@@ -54,6 +64,7 @@ def _redraw_every(seconds: int) -> float:
 
 class StatsPage(ResourcePage):
     containerChosen = Signal(str)  # a row was opened: show that container's own Stats tab
+    momentChosen = Signal(str, float)  # a container and a moment to show it at (a graph clicked, a finding)
 
     def __init__(self, model: ResourceModel, stats: StatsService, parent: QWidget | None = None) -> None:
         super().__init__("stats", model, "No container is running. Start one from the Containers or Images page "
@@ -88,6 +99,12 @@ class StatsPage(ResourcePage):
         self.network_graph = StatsGraph("Network", lambda v: f"{human_size(v)}/s", self)
         self.block_graph = StatsGraph("Block I/O", lambda v: f"{human_size(v)}/s", self)
         self.graphs = (self.cpu_graph, self.memory_graph, self.network_graph, self.block_graph)
+        for graph in self.graphs:
+            graph.pointChosen.connect(self._on_point_chosen)
+        # Engines report the host's memory as the limit of a container without one: a local
+        # engine's host is this machine (a remote one's is learnt from its other containers).
+        engine = str(getattr(stats, "engine", ""))
+        self._local_memory = local_memory() if engine.startswith("unix:") else 0
         grid = QGridLayout()
         for i, graph in enumerate(self.graphs):
             grid.addWidget(graph, i // 2, i % 2)
@@ -203,24 +220,33 @@ class StatsPage(ResourcePage):
             shown = [self.chosen]
         else:
             heaviest = sorted(self._names, key=lambda id: -(s.cpu_percent if (s := self.stats.latest(id)) else 0))
-            shown = heaviest[: len(SERIES_COLORS)]
+            shown = heaviest[:HEAVIEST_LINES]
         series = self._histories(shown, start, now)
         marks = self._marks(shown, start, now, named=len(shown) > 1)
-        lines = [(one, QColor(color)) for one, color in zip(series, SERIES_COLORS, strict=False) if one.points]
+        lines = [(one, name_color(one.name)) for one in series if one.points]
         single = len(shown) == 1
         self.cpu_graph.set_timed([(one.name, color, [(p.t, p.cpu) for p in one.points]) for one, color in lines],
                                  start, now, marks=marks)
-        limit = next((float(p.memory_limit) for one, _ in lines[:1] for p in one.points[-1:]), 0.0) if single else 0.0
+        reported = next((p.memory_limit for one, _ in lines[:1] for p in one.points[-1:]), 0) if single else 0
+        limit = own_memory_limit(reported, host_memory=self._host_memory())
+        scale = memory_scale((float(p.memory) for one, _ in lines for p in one.points), limit)
         self.memory_graph.set_timed([(one.name, color, [(p.t, float(p.memory)) for p in one.points])
-                                     for one, color in lines], start, now, limit or None, marks)
-        self.network_graph.set_timed(self._rate_lines(lines, single, ("rx", "tx"), lambda p: (p.net_rx, p.net_tx)),
+                                     for one, color in lines], start, now, float(limit) or None, marks,
+                                    top=scale.top, axis_note=scale.note(human_size))
+        self.network_graph.set_timed(self._rate_lines(lines, single, NETWORK_WORDS, lambda p: (p.net_rx, p.net_tx)),
                                      start, now, marks=marks)
         self.block_graph.set_timed(
-            self._rate_lines(lines, single, ("read", "write"), lambda p: (p.block_read, p.block_write)),
+            self._rate_lines(lines, single, BLOCK_WORDS, lambda p: (p.block_read, p.block_write)),
             start, now, marks=marks)
         for graph in self.graphs:
             graph.setVisible(bool(lines))
         self._show_projects(start, now)
+
+    def _host_memory(self) -> int:
+        """The host's memory as far as known: this machine's for a local engine, and the largest
+        limit reported for any running container (what an unlimited one reports)."""
+        reported = [s.memory_limit for id in self._names if (s := self.stats.latest(id)) is not None]
+        return max([self._local_memory, *reported])
 
     def _histories(self, ids: Sequence[str], start: float, end: float) -> list[Series]:
         if hasattr(self.stats, "series"):
@@ -254,8 +280,8 @@ class StatsPage(ResourcePage):
             first = rates(times, [counters(p)[0] for p in one.points])
             second = rates(times, [counters(p)[1] for p in one.points])
             if single:
-                out.append((words[0], QColor(SERIES_COLORS[0]), list(zip(times[1:], first, strict=True))))
-                out.append((words[1], QColor(SERIES_COLORS[2]), list(zip(times[1:], second, strict=True))))
+                out.append((words[0], name_color(words[0]), list(zip(times[1:], first, strict=True))))
+                out.append((words[1], name_color(words[1]), list(zip(times[1:], second, strict=True))))
             else:
                 out.append((one.name, color, [(t, a + b) for t, a, b in zip(times[1:], first, second, strict=True)]))
         return out
@@ -294,12 +320,19 @@ class StatsPage(ResourcePage):
         if event.container == self.chosen or (not self.chosen and event.container in self._names):
             self.redraw()
 
+    def _on_point_chosen(self, when: float) -> None:
+        """A graph of one container clicked: that container's detail at that moment."""
+        if self.chosen:
+            self.momentChosen.emit(self.chosen, when)
+
     def _on_detected(self, detection: Detection) -> None:
-        """Said through the window's notices (and its tray when the window is in the background). A turn
-        to unhealthy is only marked: the window's ContainerWatch says that one, once."""
+        """Said through the window's notices (and its tray when the window is in the background);
+        clicking the notice opens the container at the moment of the finding. A turn to unhealthy is
+        only marked: the window's ContainerWatch says that one, once."""
         window = self.window()
         if detection.kind == UNHEALTHY:
             return
         if window is not self and hasattr(window, "notify"):
             notifier: Notifier = window
-            notifier.notify(detection.title, detection.message, detection.key)
+            notifier.notify(detection.title, detection.message, detection.key,
+                            lambda: self.momentChosen.emit(detection.container, detection.t))

@@ -65,7 +65,7 @@ def test_history_survives_a_restart_of_the_app_and_is_exported(
         assert page.choose(id), [page.container_box.itemText(i) for i in range(page.container_box.count())]
         assert page.container_box.currentText() == f"{name} (exited)"
         assert len(page.cpu_graph.series[0][2]) >= samples
-        assert page.memory_graph.limit and page.memory_graph.limit > 0
+        assert page.memory_graph.axis_note.startswith("against its peak")  # no limit: not the host's memory
         assert [m.label for m in page.cpu_graph.marks] == ["start", "exited 3"]
         assert "exited 3" in page.cpu_graph.accessibleDescription()
         assert "Project shop (1 containers" in page.projects.text()
