@@ -4,8 +4,10 @@ The apps cannot build the guest (debootstrap needs Linux and root), so a release
 architecture and bakes a pin (base URL, and each archive's file name, size and sha256) into the app:
 
     sudo python packaging/guest_image.py build --base-url https://<release host>/berth/<version> \\
-        --out dist/guest --pin packaging/guest-image.json      (x86_64 and aarch64; upload dist/guest/*)
-    python packaging/guest_image.py check packaging/guest-image.json   (the app build refuses an unpinned one)
+        --out dist/guest --pin packaging/guest-image.json      (x86_64 and aarch64: each guest image and its
+                                                                WSL root file system; upload dist/guest/*)
+    python packaging/guest_image.py check [--wsl] packaging/guest-image.json
+        (the app build refuses an unpinned one; --wsl, the Windows build: the WSL root file systems too)
     python packaging/guest_image.py install [--image-url URL]          (what first run does)
 
 The work is vmhost.release's (the app's `berth machine init` uses it directly); this script is the
@@ -28,15 +30,17 @@ __all__ = ["FORMAT", "ReleaseError", "load_manifest", "main", "problems"]
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["check"]:
-        if len(argv) != 2:
-            print("usage: guest_image.py check MANIFEST", file=sys.stderr)
+        wsl = "--wsl" in argv
+        rest = [arg for arg in argv[1:] if arg != "--wsl"]
+        if len(rest) != 1:
+            print("usage: guest_image.py check [--wsl] MANIFEST", file=sys.stderr)
             return 2
         try:
-            found = problems(load_manifest(Path(argv[1])))
+            found = problems(load_manifest(Path(rest[0])), require_rootfs=wsl)
         except ReleaseError as e:
             found = [str(e)]
         if found:
-            print(f"{argv[1]}: " + "; ".join(found), file=sys.stderr)
+            print(f"{rest[0]}: " + "; ".join(found), file=sys.stderr)
             return 1
         return 0
     if argv[:1] == ["install"]:

@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="guest architecture (default: the host's; another is emulated, slowly)")
     init.add_argument("--backend", choices=["auto", "qemu", "wsl"], default="auto",
                       help="what runs the guest (default: WSL2 on Windows where it works, else QEMU); "
-                           "for wsl, --image is the guest's root file system tar, or a guest image directory "
-                           "holding rootfs.tar (default: the cached guest image's)")
+                           "for wsl, --image is the guest's root file system tar (.tar or .tar.gz), or a guest "
+                           "image directory holding rootfs.tar (default: the cached guest image's, else the "
+                           "release's, downloaded)")
     init.add_argument("--start", action="store_true", help="start it once created")
     init.add_argument("--use-context", action="store_true",
                       help="once started, make the `berth` docker context the docker CLI's current one")

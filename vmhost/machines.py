@@ -349,7 +349,7 @@ class Machines:
             raise MachineError(str(e)) from e
         progress(f"backend: {choice.reason}")
         if choice.backend == "wsl":
-            return self._init_wsl(name, image, ports or [], progress)
+            return self._init_wsl(name, image, ports or [], progress, image_url, download)
         guest = self._guest(image, image_url, progress, download, arch)
         if shares is None:
             shares = [str(Path.home())] if shares_supported() else []
@@ -380,11 +380,13 @@ class Machines:
             raise
         return machine
 
-    def _init_wsl(self, name: str, rootfs_tar: Path | None, ports: list[str], progress: Progress) -> Machine:
-        """A machine whose guest is a WSL2 distro imported from the guest's root file system tar."""
+    def _init_wsl(self, name: str, rootfs_tar: Path | None, ports: list[str], progress: Progress,
+                  image_url: str | None = None, download: DownloadProgress | None = None) -> Machine:
+        """A machine whose guest is a WSL2 distro imported from the guest's root file system tar (the release's,
+        fetched as the QEMU guest image is, unless one is given or built here)."""
         from vmhost import wslmachine
 
-        rootfs_tar = wslmachine.rootfs_tar(rootfs_tar)
+        rootfs_tar = wslmachine.rootfs_tar(rootfs_tar, image_url, progress, download)
         machine = Machine(name=name, image=str(rootfs_tar.resolve()), ssh_port=free_port(), ports=list(ports),
                           shares=[], backend="wsl", engine_port=free_port(),
                           created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

@@ -1,10 +1,12 @@
 """Guest images as release artifacts: packed, pinned by digest, fetched and verified on first run.
 
 A release holds, per architecture, `berth-guest-<version>-<arch>.tar` (the image's four files; the
-kernel, initrd and qcow2 inside are compressed already) and one manifest naming each archive with its
-size, sha256, berthd version and kernel. The app carries that manifest with a base URL (the pin,
-`packaging/guest-image.json`, baked into the bundle), so a Mac or Windows host that cannot build a guest
-fetches the one for its architecture:
+kernel, initrd and qcow2 inside are compressed already), `berth-wsl-<version>-<arch>.tar.gz` (the same
+guest's root file system, what a WSL machine is imported from: `wsl --import` reads a gzip'd tar as it
+reads a plain one) and one manifest naming each archive with its size, sha256 and berthd version
+(`images`: the QEMU guests, with their kernel; `rootfs`: the WSL root file systems). The app carries that
+manifest with a base URL (the pin, `packaging/guest-image.json`, baked into the bundle), so a Mac or
+Windows host that cannot build a guest fetches the one for its architecture:
 
 - from `<base URL>/<file>`; `--image-url` or `$BERTH_GUEST_URL` names another base (a mirror, a
   directory, a file:// URL), `$BERTH_GUEST_MANIFEST` another manifest;
@@ -13,11 +15,13 @@ fetches the one for its architecture:
 - verified (size and sha256) before anything is unpacked; an archive that does not match is deleted
   and never booted;
 - unpacked file by file (only the image's regular files, by their plain names) into
-  `<cache>/release-<sha256 prefix>/`, where vmhost.image.find_image finds it.
+  `<cache>/release-<sha256 prefix>/`, where vmhost.image.find_image finds it. A WSL root file system is
+  kept as downloaded, in `<cache>/wsl-<sha256 prefix>/`: wsl.exe unpacks it into the distro's disk.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import json
@@ -59,6 +63,10 @@ def manifest_name(version: str) -> str:
     return f"berth-guest-{version}.json"
 
 
+def rootfs_name(version: str, arch: str) -> str:
+    return f"berth-wsl-{version}-{arch}.tar.gz"
+
+
 # ---- making a release ----
 
 def pack(image: GuestImage, out_dir: Path, version: str) -> tuple[Path, dict[str, Any]]:
@@ -91,11 +99,32 @@ def pack(image: GuestImage, out_dir: Path, version: str) -> tuple[Path, dict[str
     return archive, entry
 
 
-def write_manifest(path: Path, version: str, entries: dict[str, dict[str, Any]], base_url: str | None = None) -> None:
-    """Add `entries` (arch -> entry) to the manifest at `path`, keeping its other architectures."""
+def pack_rootfs(image: GuestImage, rootfs_tar: Path, out_dir: Path, version: str) -> tuple[Path, dict[str, Any]]:
+    """Write the guest's root file system tar (vmhost.wslmachine.export_rootfs) gzip'd into `out_dir`; return
+    it and its manifest entry. The same tar makes the same bytes: no name or time in the gzip header."""
+    info = image.manifest
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archive = out_dir / rootfs_name(version, image.arch)
+    tmp = archive.with_name(archive.name + ".tmp")
+    with rootfs_tar.open("rb") as source, tmp.open("wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as out:
+        shutil.copyfileobj(source, out, CHUNK)
+    tmp.replace(archive)
+    digest, size = file_digest(archive)
+    entry = {"file": archive.name, "arch": image.arch, "size": size, "sha256": digest, "berthd": info.get("berthd"),
+             "key": info.get("key")}
+    return archive, entry
+
+
+def write_manifest(path: Path, version: str, entries: dict[str, dict[str, Any]], base_url: str | None = None,
+                   rootfs: dict[str, dict[str, Any]] | None = None) -> None:
+    """Add `entries` (arch -> guest image entry) and `rootfs` (arch -> WSL root file system entry) to the
+    manifest at `path`, keeping its other architectures."""
     data = load_manifest(path) if path.is_file() else {}
     if data.get("version") != version:
-        data["images"] = {}  # another release's digests would pin files this one does not have
+        # Another release's digests would pin files this one does not have.
+        data["images"] = {}
+        data.pop("rootfs", None)
     data.update(format=FORMAT, version=version)
     if base_url is not None:
         data["base_url"] = base_url
@@ -103,6 +132,8 @@ def write_manifest(path: Path, version: str, entries: dict[str, dict[str, Any]],
     images = data.setdefault("images", {})
     images.update(entries)
     data["images"] = dict(sorted(images.items()))
+    if rootfs:
+        data["rootfs"] = dict(sorted({**(data.get("rootfs") or {}), **rootfs}.items()))
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
@@ -114,8 +145,10 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
-def problems(manifest: dict[str, Any], require_base: bool = True) -> list[str]:
-    """What keeps a manifest from being shipped: a https base URL and every image pinned by size and sha256."""
+def problems(manifest: dict[str, Any], require_base: bool = True, require_rootfs: bool = False) -> list[str]:
+    """What keeps a manifest from being shipped: a https base URL and every image pinned by size and sha256;
+    with `require_rootfs` (the Windows app, whose machines are WSL distros), every architecture's WSL root
+    file system pinned too."""
     found: list[str] = []
     if manifest.get("format") != FORMAT:
         found.append(f"format must be {FORMAT}")
@@ -125,18 +158,34 @@ def problems(manifest: dict[str, Any], require_base: bool = True) -> list[str]:
     if not isinstance(images, dict) or not images:
         return [*found, "no images"]
     for arch, entry in images.items():
-        if arch not in ("x86_64", "aarch64"):
-            found.append(f"{arch}: unknown architecture")
-            continue
-        if not isinstance(entry, dict):
-            found.append(f"{arch}: not an object")
-            continue
-        if not re.fullmatch(r"berth-guest-[\w.+-]+\.tar", str(entry.get("file") or "")):
-            found.append(f"{arch}: file is not named")
-        if not re.fullmatch(r"[0-9a-f]{64}", str(entry.get("sha256") or "")):
-            found.append(f"{arch}: sha256 is not pinned")
-        if not isinstance(entry.get("size"), int) or entry["size"] <= 0:
-            found.append(f"{arch}: size is not pinned")
+        found += entry_problems(arch, entry, GUEST_FILE)
+    if require_rootfs:
+        rootfs = manifest.get("rootfs")
+        rootfs = rootfs if isinstance(rootfs, dict) else {}
+        for arch in images:
+            found += [f"rootfs {problem}" for problem in entry_problems(arch, rootfs.get(arch), ROOTFS_FILE)]
+    return found
+
+
+GUEST_FILE = r"berth-guest-[\w.+-]+\.tar"
+ROOTFS_FILE = r"berth-wsl-[\w.+-]+\.tar(\.gz)?"
+
+
+def entry_problems(arch: str, entry: object, file_pattern: str) -> list[str]:
+    """What an archive's entry lacks to be fetched and verified: a file name, a sha256 and a size."""
+    if arch not in ("x86_64", "aarch64"):
+        return [f"{arch}: unknown architecture"]
+    if entry is None:
+        return [f"{arch}: no entry"]
+    if not isinstance(entry, dict):
+        return [f"{arch}: not an object"]
+    found = []
+    if not re.fullmatch(file_pattern, str(entry.get("file") or "")):
+        found.append(f"{arch}: file is not named")
+    if not re.fullmatch(r"[0-9a-f]{64}", str(entry.get("sha256") or "")):
+        found.append(f"{arch}: sha256 is not pinned")
+    if not isinstance(entry.get("size"), int) or entry["size"] <= 0:
+        found.append(f"{arch}: size is not pinned")
     return found
 
 
@@ -357,6 +406,32 @@ def install_archive(archive: Path, cache: Path, manifest_path: Path | None = Non
     raise ReleaseError(f"{archive}: no manifest pins it (looked in {', '.join(map(str, candidates))})")
 
 
+def install_rootfs(cache: Path, arch: str, base_url: str | None = None, manifest_path: Path | None = None,
+                   progress: DownloadProgress = lambda _: None, attempts: int = 5) -> Path:
+    """The pinned WSL root file system for `arch` (what a WSL machine is imported from), fetched from the
+    release location (or `base_url`) unless cached, verified as the guest image is; the file itself."""
+    manifest_path = manifest_path or pinned_manifest_path()
+    manifest = load_manifest(manifest_path)
+    base = base_url or os.environ.get("BERTH_GUEST_URL") or manifest.get("base_url")
+    entry = (manifest.get("rootfs") or {}).get(arch)
+    found = ([f"format must be {FORMAT}"] if manifest.get("format") != FORMAT else []) + \
+        entry_problems(arch, entry, ROOTFS_FILE)
+    if found or not isinstance(entry, dict):
+        raise ReleaseError(f"this build pins no WSL root file system for {arch} ({manifest_path}: "
+                           f"{'; '.join(found)}); `python -m vmhost.release build` makes one on Linux as root, "
+                           "or pass --image with a root file system tar")
+    if not base:
+        raise ReleaseError(f"{manifest_path} names no release location: pass --image-url or set $BERTH_GUEST_URL")
+    file, size, sha256 = str(entry["file"]), int(entry["size"]), str(entry["sha256"])
+    target = cache / f"wsl-{sha256[:16]}" / file
+    if target.is_file() and target.stat().st_size == size:
+        return target  # verified when it was fetched
+    archive = fetch(_join(str(base), file), cache / "downloads" / file, size, sha256, progress, attempts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    archive.replace(target)
+    return target
+
+
 def _join(base: str, file: str) -> str:
     if "://" not in base:
         return str(Path(base) / file)
@@ -371,19 +446,24 @@ def _engine_version() -> str:
 
 def release(arches: list[str], out_dir: Path, base_url: str | None = None, pin: Path | None = None,
             progress: Callable[[str], None] = lambda _: None) -> Path:
-    """Build (or reuse) the guest for each architecture, pack it, and write the release manifest."""
+    """Build (or reuse) the guest for each architecture, pack it and its WSL root file system, and write the
+    release manifest."""
     from vmhost.image import build
+    from vmhost.wslmachine import export_rootfs
 
     version = _engine_version()
-    entries = {}
+    entries, rootfs = {}, {}
     for arch in arches:
         image = build(progress=progress, guest_arch=arch)
         archive, entries[arch] = pack(image, out_dir, version)
         progress(f"{archive}: {entries[arch]['size'] / 1e6:.1f} MB, sha256 {entries[arch]['sha256']}")
+        progress(f"exporting the {arch} root file system for WSL")
+        wsl, rootfs[arch] = pack_rootfs(image, export_rootfs(image.path), out_dir, version)
+        progress(f"{wsl}: {rootfs[arch]['size'] / 1e6:.1f} MB, sha256 {rootfs[arch]['sha256']}")
     manifest = out_dir / manifest_name(version)
-    write_manifest(manifest, version, entries, base_url)
+    write_manifest(manifest, version, entries, base_url, rootfs)
     if pin is not None:
-        write_manifest(pin, version, entries, base_url)
+        write_manifest(pin, version, entries, base_url, rootfs)
     return manifest
 
 
@@ -393,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vmhost.release",
                                      description="Guest images as release artifacts (build on Linux as root).")
     commands = parser.add_subparsers(dest="command", required=True)
-    build_cmd = commands.add_parser("build", help="build, pack and pin the guest image of each architecture")
+    build_cmd = commands.add_parser("build", help="build, pack and pin the guest image of each architecture "
+                                                  "and its root file system for WSL")
     build_cmd.add_argument("--arch", action="append", choices=["x86_64", "aarch64"],
                            help="repeatable (default: both)")
     build_cmd.add_argument("--out", type=Path, default=Path("dist/guest"), help="where archives go (dist/guest)")
@@ -404,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     fetch_cmd.add_argument("--arch", choices=["x86_64", "aarch64"])
     fetch_cmd.add_argument("--image-url", help="release location (default: the pin's, or $BERTH_GUEST_URL)")
     fetch_cmd.add_argument("--cache", type=Path)
+    fetch_cmd.add_argument("--wsl", action="store_true", help="the root file system a WSL machine is imported "
+                                                              "from, rather than the QEMU guest image")
     args = parser.parse_args(argv)
     from vmhost.arch import host_arch
     from vmhost.image import ImageError, cache_dir
@@ -412,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             print(release(args.arch or ["x86_64", "aarch64"], args.out, args.base_url, args.pin,
                           progress=lambda m: print(f"release: {m}", file=sys.stderr, flush=True)))
+        elif args.wsl:
+            print(install_rootfs(args.cache or cache_dir(), args.arch or host_arch().name, args.image_url,
+                                 progress=lambda d: print(d.describe(), file=sys.stderr, flush=True)))
         else:
             image = install(args.cache or cache_dir(), args.arch or host_arch().name, args.image_url,
                             progress=lambda d: print(d.describe(), file=sys.stderr, flush=True))

@@ -7,6 +7,7 @@ The machine directory holds machine.json, the keys, agent.pid/agent.log/status.j
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -19,24 +20,33 @@ from vmhost.wsl import Wsl, WslError, distro_name, find_wsl, push_keys_script
 
 if TYPE_CHECKING:
     from vmhost.machines import Machine, Progress
+    from vmhost.release import DownloadProgress
 
 
 ROOTFS_TAR = "rootfs.tar"  # beside a guest image's files: what `wsl --import` takes
 
 
-def rootfs_tar(image: Path | None) -> Path:
-    """The root file system tar a WSL machine is imported from: `image` itself (a .tar), `image`/rootfs.tar
-    (a guest image directory), or with no image the cached guest image's (vmhost.image.find_image)."""
-    from vmhost.image import find_image
+def rootfs_tar(image: Path | None, image_url: str | None = None, progress: Progress = lambda _: None,
+               download: DownloadProgress | None = None) -> Path:
+    """The root file system tar a WSL machine is imported from: `image` itself (a .tar or .tar.gz),
+    `image`/rootfs.tar (a guest image directory); with no image the cached guest image's
+    (vmhost.image.find_image), else the release's, pinned and fetched as the QEMU guest is (vmhost.release)."""
+    from vmhost.arch import host_arch
+    from vmhost.image import cache_dir, find_image
     from vmhost.machines import MachineError
+    from vmhost.release import ReleaseError, install_rootfs
 
     if image is None:
-        found = find_image()
-        if found is None or not (found.path / ROOTFS_TAR).is_file():
-            raise MachineError("a WSL machine is imported from the guest's root file system tar, and no guest "
-                               "image here has one: pass --image PATH.tar (on Linux, `python -m vmhost.wslmachine "
-                               "export` writes one beside a built guest image)")
-        return found.path / ROOTFS_TAR
+        arch = host_arch().name
+        found = None if image_url or os.environ.get("BERTH_GUEST_URL") else find_image(guest_arch=arch)
+        if found is not None and (found.path / ROOTFS_TAR).is_file():
+            return found.path / ROOTFS_TAR
+        progress(f"fetching the {arch} root file system for WSL")
+        try:
+            return install_rootfs(cache_dir(), arch, image_url, progress=download or (lambda d: progress(d.describe())))
+        except (ReleaseError, ValueError) as e:
+            raise MachineError(f"{e} (on Linux, `python -m vmhost.wslmachine export` writes one beside a built "
+                               "guest image)") from e
     if image.is_dir():
         image = image / ROOTFS_TAR
     if not image.is_file():
@@ -59,7 +69,10 @@ def export_rootfs(image_dir: Path) -> Path:
         subprocess.run(["mount", "-o", "loop,ro", str(work / "rootfs.raw"), str(work / "mnt")],
                        check=True, capture_output=True)
         try:
-            subprocess.run(["tar", "-cpf", str(work / ROOTFS_TAR), "--numeric-owner", "-C", str(work / "mnt"), "."],
+            # Sorted, with the image's own owners and times (SOURCE_DATE_EPOCH): the same image makes the same
+            # tar, so the release's digest is reproducible. lost+found is ext4's, not the guest's.
+            subprocess.run(["tar", "-cpf", str(work / ROOTFS_TAR), "--numeric-owner", "--sort=name",
+                            "--exclude=./lost+found", "-C", str(work / "mnt"), "."],
                            check=True, capture_output=True)
         finally:
             subprocess.run(["umount", str(work / "mnt")], check=True, capture_output=True)

@@ -23,7 +23,8 @@ if ($LASTEXITCODE) { throw "make_assets failed" }
 
 # The pinned guest image the app downloads on first run; a release refuses an unpinned manifest.
 $Manifest = if ($env:BERTH_GUEST_MANIFEST) { $env:BERTH_GUEST_MANIFEST } else { Join-Path $Repo "packaging\guest-image.json" }
-& $Py (Join-Path $Repo "packaging\guest_image.py") check $Manifest
+# --wsl: Windows machines are WSL distros first, imported from the release's root file system.
+& $Py (Join-Path $Repo "packaging\guest_image.py") check --wsl $Manifest
 if ($LASTEXITCODE) { throw "the guest image manifest is not pinned (see packaging\README.md)" }
 
 $env:BERTH_ASSETS = $Assets

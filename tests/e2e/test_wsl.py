@@ -1,7 +1,8 @@
 """A WSL machine's whole flow, on Linux, against the stand-in wsl.exe (tests/support/wsl_standin.py): the
-guest image's root file system imported as a distro, berthd and sshd started in it, the pinned-key SSH
-tunnel, the real docker CLI running a container through the `berth` context, then stop (the distro is
-terminated) and rm (it is unregistered). What differs from Windows is only wsl.exe itself."""
+guest's root file system, packed and pinned as the release packs it (`berth-wsl-<version>-<arch>.tar.gz`),
+fetched and verified by `berth machine init` and imported as a distro, berthd and sshd started in it, the
+pinned-key SSH tunnel, the real docker CLI running a container through the `berth` context, then stop (the
+distro is terminated) and rm (it is unregistered). What differs from Windows is only wsl.exe itself."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import pytest
 from tests.support import wsl_standin
 from tests.support.cli import docker
 from vmhost import cli, dockercontext
-from vmhost.image import build, find_image, missing_tools
-from vmhost.machines import Machines, pid_alive
+from vmhost.image import GuestImage, build, find_image, missing_tools
+from vmhost.machines import Machines
+from vmhost.procs import pid_alive
+from vmhost.release import load_manifest, manifest_name, pack_rootfs, write_manifest
 from vmhost.wsl import Wsl, distro_name
 from vmhost.wslmachine import export_rootfs
 
@@ -56,21 +59,40 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wsl]:
         subprocess.run([str(exe), "--shutdown"], capture_output=True, timeout=60)
 
 
+@pytest.fixture(scope="module")
+def release_dir(guest_image: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release location (a directory) holding the guest's WSL root file system as the release packs it, and
+    its manifest: what `berth machine init` on Windows fetches when no guest image is there."""
+    out = tmp_path_factory.mktemp("release")
+    image = GuestImage(guest_image)
+    version = str(image.manifest.get("berthd") or "0.1.0")
+    _, entry = pack_rootfs(image, guest_image / "rootfs.tar", out, version)
+    write_manifest(out / manifest_name(version), version, {}, out.as_uri(), rootfs={image.arch: entry})
+    return out
+
+
 def berth_machine(machines: Machines, *args: str) -> str:
     out = io.StringIO()
     assert cli.run(list(args), out=out, machines=machines) == 0, out.getvalue()
     return out.getvalue()
 
 
-def test_wsl_machine_from_import_to_unregister(guest_image: Path, standin: Wsl, tmp_path: Path,
-                                               busybox_tar: Path, docker_cli: str) -> None:
+def test_wsl_machine_from_import_to_unregister(release_dir: Path, standin: Wsl, tmp_path: Path,
+                                               busybox_tar: Path, docker_cli: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     machines = Machines(tmp_path / "machines")
     env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
     name = distro_name("e2e")
+    (pin,) = release_dir.glob("berth-guest-*.json")
+    monkeypatch.setenv("BERTH_GUEST_MANIFEST", str(pin))
+    monkeypatch.setenv("BERTH_GUEST_CACHE", str(tmp_path / "cache"))  # no guest image here: the release's
 
-    berth_machine(machines, "init", "e2e", "--backend", "wsl", "--image", str(guest_image))
+    berth_machine(machines, "init", "e2e", "--backend", "wsl", "--image-url", release_dir.as_uri())
     machine = machines.get("e2e")
-    assert machine.backend == "wsl" and machine.image == str(guest_image / "rootfs.tar")
+    (entry,) = load_manifest(pin)["rootfs"].values()
+    # Fetched, verified and kept as packed: wsl --import reads the gzip'd tar.
+    assert machine.backend == "wsl" and Path(machine.image).name == entry["file"]
+    assert Path(machine.image).parent.parent == tmp_path / "cache"
     distro = standin.get(name)
     assert distro is not None and (distro.state, distro.version) == ("Stopped", 2)
 

@@ -261,15 +261,17 @@ def test_wsl_machines_find_the_guests_root_file_system_tar(tmp_path: Path, monke
     from vmhost.wslmachine import rootfs_tar
 
     monkeypatch.setenv("BERTH_GUEST_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(MachineError, match="no guest image here has one"):
+    monkeypatch.delenv("BERTH_GUEST_URL", raising=False)
+    # Nothing here, and the committed pin names no release yet: said so, with what to do instead.
+    with pytest.raises(MachineError, match=r"pins no WSL root file system.*pass --image"):
         rootfs_tar(None)
     image = tmp_path / "cache" / "0123456789abcdef"
     image.mkdir(parents=True)
     for name in ("vmlinuz", "initrd.img", "rootfs.qcow2"):
         (image / name).write_bytes(b"x")
     (image / "manifest.json").write_text(json.dumps({"arch": host_arch().name}))
-    with pytest.raises(MachineError, match="no guest image here has one"):
-        rootfs_tar(None)  # an image without the tar (a QEMU-only release)
+    with pytest.raises(MachineError, match="pins no WSL root file system"):
+        rootfs_tar(None)  # an image without the tar (a QEMU-only release) is not enough
     (image / "rootfs.tar").write_bytes(b"tar")
     assert rootfs_tar(None) == image / "rootfs.tar"
     assert rootfs_tar(image) == image / "rootfs.tar"
