@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import posixpath
 import time
 from typing import Any
@@ -34,6 +33,7 @@ from app.services.engine import EngineConnection
 from app.services.logs import LogFollower
 from app.services.stats import StatsService, sample_of
 from app.widgets.chrome import ask_for_file
+from app.widgets.inspect_view import InspectView
 from app.widgets.log_panel import LogPanel
 from app.widgets.stats_graph import BLOCK_WORDS, NETWORK_WORDS, Mark, StatsGraph, name_color
 from app.widgets.terminal import TerminalView
@@ -154,9 +154,7 @@ class ContainerDetail(QWidget):
         self.inspector.downloaded.connect(lambda path, dest: self.files_status.setText(f"saved {path} to {dest}"))
 
         # Inspect, Environment
-        self.inspect_tree = QTreeWidget(self)
-        self.inspect_tree.setObjectName("inspect-tree")
-        self.inspect_tree.setHeaderLabels(["Key", "Value"])
+        self.inspect_view = InspectView(self)
         self.environment = QTableWidget(0, 2, self)
         self.environment.setObjectName("environment")
         self.environment.setHorizontalHeaderLabels(["Variable", "Value"])
@@ -164,7 +162,7 @@ class ContainerDetail(QWidget):
         self.environment.verticalHeader().hide()
 
         for widget, name in zip(
-            (overview, self.logs, stats_page, terminal_page, files_page, self.inspect_tree, self.environment),
+            (overview, self.logs, stats_page, terminal_page, files_page, self.inspect_view, self.environment),
             TABS,
             strict=True,
         ):
@@ -280,24 +278,13 @@ class ContainerDetail(QWidget):
             + "".join(f"<tr><td style='color:gray'>{k}</td><td>{v}</td></tr>" for k, v in rows)
             + "</table>"
         )
-        self.inspect_tree.clear()
-        self._fill(self.inspect_tree.invisibleRootItem(), data)
-        self.inspect_tree.resizeColumnToContents(0)
+        self.inspect_view.set_data(data)
         env = [str(e) for e in config.get("Env") or []]
         self.environment.setRowCount(len(env))
         for row, entry in enumerate(env):
             key, _, value = entry.partition("=")
             self.environment.setItem(row, 0, QTableWidgetItem(key))
             self.environment.setItem(row, 1, QTableWidgetItem(value))
-
-    def _fill(self, parent: QTreeWidgetItem, value: Any) -> None:
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, child in items:
-            item = QTreeWidgetItem(parent, [str(key)])
-            if isinstance(child, dict | list) and child:
-                self._fill(item, child)
-            else:
-                item.setText(1, json.dumps(child) if not isinstance(child, str) else child)
 
     def _on_failed(self, id: str, message: str) -> None:
         if id == self.id:
