@@ -331,7 +331,8 @@ class ContainerDetail(QWidget):
                                  int(configured) if configured is not None else None)
         scale = memory_scale((float(s.memory) for s in samples), limit)
         self.memory_graph.set_timed([(name, color, [(t, float(s.memory)) for t, s in history])], start, end,
-                                    float(limit) or None, marks, top=scale.top, axis_note=scale.note(human_size))
+                                    float(limit) or None, marks, top=scale.top if scale.against_limit else None,
+                                    axis_note=scale.note(human_size))
         for graph, words, counters in (
             (self.network_graph, NETWORK_WORDS, [(s.net_rx, s.net_tx) for s in samples]),
             (self.block_graph, BLOCK_WORDS, [(s.block_read, s.block_write) for s in samples]),

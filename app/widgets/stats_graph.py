@@ -55,11 +55,11 @@ def name_color(name: str) -> QColor:
 
 
 def nice_top(peak: float) -> tuple[float, float]:
-    """The top of a value axis above `peak` and its tick step: 1, 2 or 5 times a power of ten,
-    about four ticks (so the ticks read 0, 25, 50, 75, 100 rather than 0, 23.7, 47.4)."""
+    """The top of a value axis above `peak` and its tick step: 1, 2, 2.5 or 5 times a power of
+    ten, at most five steps (so the ticks read 0, 20, 40, 60 rather than 0, 12.2, 24.5, 36.7)."""
     if peak <= 0:
         return 1.0, 0.5
-    raw = peak / 4
+    raw = peak / 5
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     return step * math.ceil(peak / step - 1e-9), step
@@ -165,7 +165,7 @@ class StatsGraph(QWidget):
         """Where the lines go: right of the value axis's labels, above the time axis's."""
         metrics = QFontMetricsF(self.font())
         left = max(metrics.horizontalAdvance(label) for _, label in self.value_labels()) + 10
-        header = metrics.height() + 6
+        header = metrics.height() * 1.5 + 4  # the legend, and room for half the top tick's label
         footer = metrics.height() + 4 if self.span is not None else 4
         return QRectF(left, header, max(10.0, self.width() - left - 8), max(10.0, self.height() - header - footer))
 

@@ -232,7 +232,8 @@ class StatsPage(ResourcePage):
         scale = memory_scale((float(p.memory) for one, _ in lines for p in one.points), limit)
         self.memory_graph.set_timed([(one.name, color, [(p.t, float(p.memory)) for p in one.points])
                                      for one, color in lines], start, now, float(limit) or None, marks,
-                                    top=scale.top, axis_note=scale.note(human_size))
+                                    top=scale.top if scale.against_limit else None,
+                                    axis_note=scale.note(human_size))
         self.network_graph.set_timed(self._rate_lines(lines, single, NETWORK_WORDS, lambda p: (p.net_rx, p.net_tx)),
                                      start, now, marks=marks)
         self.block_graph.set_timed(
