@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -362,13 +364,37 @@ class VolumesPage(ResourcePage):
         self.remove_button.clicked.connect(lambda: self._emit_selected(self.removeRequested))
         self.export_button.clicked.connect(lambda: self._emit_selected(self.exportRequested))
         self.import_button.clicked.connect(lambda: self._emit_selected(self.importRequested))
-        self.browse_button.clicked.connect(lambda: self._emit_selected(self.browseRequested, "/"))
-        self.files = QListWidget(self)
+        self.browse_button.clicked.connect(self._browse_selected)
+        # The browsed folder: a path bar (Up, the path, Enter to go) over its entries; a folder
+        # opens on double-click or Enter.
+        self.browser = QWidget(self)
+        self.browser.setObjectName("volume-browser")
+        self.files_up = QPushButton("Up", self.browser)
+        self.files_up.setObjectName("volume-files-up")
+        self.files_up.setToolTip("The parent folder")
+        self.files_up.clicked.connect(self.browse_up)
+        self.files_path = QLineEdit("/", self.browser)
+        self.files_path.setObjectName("volume-files-path")
+        self.files_path.returnPressed.connect(lambda: self.browse(self.files_path.text()))
+        self.files = QListWidget(self.browser)
         self.files.setObjectName("volume-files")
-        self.files.hide()
-        self.body.addWidget(self.files, 2)
+        self.files.itemActivated.connect(self._on_file_activated)
+        bar = QHBoxLayout()
+        bar.addWidget(self.files_up)
+        bar.addWidget(self.files_path, 1)
+        browser_layout = QVBoxLayout(self.browser)
+        browser_layout.setContentsMargins(0, 0, 0, 0)
+        browser_layout.addLayout(bar)
+        browser_layout.addWidget(self.files, 1)
+        self.browser.hide()
+        self.browsed = ""  # the volume whose files are shown
+        self.body.addWidget(self.browser, 2)
         self.berth_extensions = True
         self._update_buttons()
+
+    def _browse_selected(self) -> None:
+        self.browsed = ""
+        self.browse("/")
 
     def _create(self) -> None:
         name = self.create_input.text().strip()
@@ -386,13 +412,36 @@ class VolumesPage(ResourcePage):
     def show_files(self, volume: str, listing: dict[str, Any]) -> None:
         from app.display import human_size
 
+        path = str(listing.get("Path") or "/")
+        self.browsed = volume
+        self.files_path.setText(path)
+        self.files_up.setEnabled(path != "/")
         self.files.clear()
-        self.files.addItem(f"{volume}:{listing.get('Path', '/')}")
-        for entry in listing.get("Entries") or []:
+        self.files.addItem(f"{volume}:{path}")  # where we are, first (the list alone says it too)
+        entries = sorted(listing.get("Entries") or [], key=lambda e: (e.get("Type") != "dir", str(e.get("Name"))))
+        for entry in entries:
             kind = entry.get("Type")
             size = human_size(int(entry.get("Size", 0))) if kind == "file" else ""
-            self.files.addItem(f"{entry.get('Mode', '')}  {size:>8}  {entry.get('Name')}{'/' if kind == 'dir' else ''}")
-        self.files.show()
+            item = QListWidgetItem(
+                f"{entry.get('Mode', '')}  {size:>8}  {entry.get('Name')}{'/' if kind == 'dir' else ''}", self.files)
+            item.setData(Qt.ItemDataRole.UserRole, entry)
+            if kind == "dir":
+                item.setToolTip("Double-click to open this folder")
+        self.browser.show()
+
+    def browse(self, path: str) -> None:
+        """Show `path` of the volume being browsed (or of the selected one)."""
+        volume = self.browsed or self.selected_key()
+        if volume:
+            self.browseRequested.emit(volume, posixpath.normpath("/" + path.strip()) if path.strip() else "/")
+
+    def browse_up(self) -> None:
+        self.browse(posixpath.dirname(self.files_path.text().rstrip("/")) or "/")
+
+    def _on_file_activated(self, item: QListWidgetItem) -> None:
+        entry = item.data(Qt.ItemDataRole.UserRole)
+        if isinstance(entry, dict) and entry.get("Type") == "dir":
+            self.browse(posixpath.join(self.files_path.text(), str(entry.get("Name"))))
 
     def disable_extensions(self) -> None:
         """The engine has no /berth/v1 volume endpoints (a stock dockerd): hide what needs them."""
