@@ -103,9 +103,10 @@ class ContainerDetail(QWidget):
         self.graphs = (self.cpu_graph, self.memory_graph, self.network_graph, self.block_graph)
         for i, graph in enumerate(self.graphs):
             grid.addWidget(graph, i // 2, i % 2)
-            graph.setToolTip("Click a mark or a point to read the logs at that moment")
+            graph.click_hint = "Click: the logs at this moment"
             graph.pointChosen.connect(self.show_logs_at)
         self.stats_moment: tuple[str, float] | None = None  # a container's moment the graphs are centred on
+        self.tabs.currentChanged.connect(self._on_stats_tab)
         stats.sampled.connect(self._on_sampled)
 
         # Terminal
@@ -301,6 +302,11 @@ class ContainerDetail(QWidget):
         self.stats_moment = (self.id, when)
         self.show_tab("Stats")
         self._draw_stats()
+
+    def _on_stats_tab(self, index: int) -> None:
+        if index != TABS.index("Stats") and self.stats_moment is not None:
+            self.stats_moment = None  # a moment shown once: the Stats tab is live again next time
+            self._draw_stats()
 
     def show_logs_at(self, when: float) -> None:
         """A mark or a point of a graph was clicked: the logs at that moment."""

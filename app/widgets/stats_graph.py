@@ -103,6 +103,7 @@ class StatsGraph(QWidget):
         self.axis_note = ""  # what the value axis is drawn against, said after the title
         self.moment: float | None = None  # a time to point out (a detector's finding opened here)
         self.hover: float | None = None  # the time under the pointer
+        self.click_hint = ""  # what a click does, said last in the hover's tooltip
         self.setMinimumHeight(130)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -197,6 +198,8 @@ class StatsGraph(QWidget):
                 lines.append(f"{name}: {self.formatter(value)}")
         area = self.plot_area()
         lines += [mark.label for mark in self.marks if abs(self.x_of(mark.t, area) - self.x_of(t, area)) <= MARK_REACH]
+        if self.click_hint:
+            lines.append(self.click_hint)
         return "\n".join(lines)
 
     def mark_at(self, x: float) -> Mark | None:
@@ -217,6 +220,11 @@ class StatsGraph(QWidget):
         QToolTip.showText(event.globalPosition().toPoint(), self.hover_text(self.hover), self)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.update()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and self.hover is not None:
+            return True  # the hover's own tooltip stays (a widget tooltip would replace it)
+        return super().event(event)
 
     def leaveEvent(self, event: QEvent) -> None:
         self._leave()

@@ -84,6 +84,8 @@ def test_hover_shows_time_and_values_with_a_crosshair(qtbot: Any) -> None:
     text = QToolTip.text()
     assert text.splitlines()[0] == time.strftime("%H:%M:%S", time.localtime(hover))
     assert any(line.startswith("web: ") and line.endswith(" %") for line in text.splitlines()), text
+    graph.click_hint = "Click: the logs at this moment"
+    assert graph.hover_text(hover).splitlines()[-1] == graph.click_hint
     # The crosshair is drawn at the pointer: that column changes down the whole plot, and goes with it.
     hovered: QImage = graph.grab().toImage()
     graph.leaveEvent(QEvent(QEvent.Type.Leave))

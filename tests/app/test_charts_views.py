@@ -110,3 +110,7 @@ def test_a_detector_notice_opens_its_container_at_that_moment(
         assert graph.moment == when and graph.span is not None
         assert graph.span[0] < when < graph.span[1]
     assert not notices.isVisible()  # read: it goes
+    # Once left, the Stats tab is live again: the last minutes, no moment pointed out.
+    detail.show_tab("Logs")
+    assert detail.cpu_graph.moment is None and detail.cpu_graph.span is not None
+    assert detail.cpu_graph.span[1] > time.time() - 5
