@@ -5,12 +5,14 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -20,7 +22,8 @@ from PySide6.QtWidgets import (
 
 from app.models.compose import TonedModel
 from app.models.logs import LogBuffer
-from app.widgets.chrome import ask_for_file, toolbar_button
+from app.services.compose_yaml import read_project_yaml
+from app.widgets.chrome import ask_for_file, show_message, toolbar_button
 from app.widgets.log_panel import LogPanel
 from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
@@ -66,6 +69,8 @@ class ComposePage(KeyedTablePage, QWidget):
         self.restart_button = self._button("Restart", "Restart the project's containers (docker compose restart)",
                                            "compose-restart")
         self.logs_button = self._button("Logs", "The services' logs merged (docker compose logs -f)", "compose-logs")
+        self.yaml_button = self._button("YAML", "The project's compose file, as its containers' labels name it "
+                                        "(docker compose config shows it resolved)", "compose-yaml")
         self.down_button = self._button("Down…", "Stop and remove the project's containers and networks "
                                         "(docker compose down)", "compose-down")
         self.message = message_label(self, "compose-message")
@@ -80,6 +85,12 @@ class ComposePage(KeyedTablePage, QWidget):
         self.detail_title.setObjectName("compose-detail-title")
         self.logs = LogPanel(log_buffer, self)
         self.logs.hide()
+        self.yaml = QPlainTextEdit(self)
+        self.yaml.setObjectName("compose-yaml-text")
+        self.yaml.setReadOnly(True)
+        self.yaml.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.yaml.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.yaml.hide()
         detail = QWidget(self)
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 4, 0, 0)
@@ -89,6 +100,7 @@ class ComposePage(KeyedTablePage, QWidget):
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(detail)
         self.splitter.addWidget(self.logs)
+        self.splitter.addWidget(self.yaml)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setStretchFactor(2, 3)
@@ -131,6 +143,7 @@ class ComposePage(KeyedTablePage, QWidget):
         self.stop_button.clicked.connect(lambda: self._emit_selected(self.stopRequested))
         self.restart_button.clicked.connect(lambda: self._emit_selected(self.restartRequested))
         self.logs_button.clicked.connect(self._logs)
+        self.yaml_button.clicked.connect(self.show_yaml)
         self.down_button.clicked.connect(self.ask_down)
         for signal in (projects.rowsInserted, projects.rowsRemoved, projects.modelReset, projects.dataChanged):
             signal.connect(lambda *_: self._update_view())
@@ -155,6 +168,7 @@ class ComposePage(KeyedTablePage, QWidget):
         self.detail_title.setText(f"<b>{html.escape(name)}</b> — services and containers" if name else "")
         if self.logs.isVisible():
             self.logs.hide()
+        self.yaml.hide()
         self.projectSelected.emit(name)
         self._update_buttons()
 
@@ -162,8 +176,24 @@ class ComposePage(KeyedTablePage, QWidget):
         name = self.selected_project()
         if name:
             self.logs.reset()
+            self.yaml.hide()
             self.logs.show()
             self.logsRequested.emit(name)
+
+    def show_yaml(self) -> None:
+        """The selected project's compose file in place of its logs, or why it cannot be read here."""
+        item = self.model.item(self.selected_project())
+        if item is None:
+            return
+        found = read_project_yaml([str(p) for p in item.get("config_files") or []])
+        self.yaml.setPlainText(found.text)
+        self.yaml.setVisible(bool(found.text))
+        if found.problem:
+            show_message(self.message, found.problem, "error")
+        else:
+            self.clear_message()
+        if found.text:
+            self.logs.hide()
 
     # -- dialogs (open(), never exec(): no nested loop under qasync) -------------------------------
 
@@ -221,3 +251,4 @@ class ComposePage(KeyedTablePage, QWidget):
         for button in (self.up_button, self.start_button, self.stop_button, self.restart_button, self.down_button):
             button.setEnabled(bool(name) and not busy)
         self.logs_button.setEnabled(bool(name))
+        self.yaml_button.setEnabled(bool(name))
