@@ -241,6 +241,7 @@ class StatsPage(ResourcePage):
             start, now, marks=marks)
         for graph in self.graphs:
             graph.setVisible(bool(lines))
+            graph.click_hint = "Click: its detail at this moment" if self.chosen else ""
         self._show_projects(start, now)
 
     def _host_memory(self) -> int:
