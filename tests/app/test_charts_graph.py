@@ -174,3 +174,23 @@ def test_own_memory_limit() -> None:
     scale = memory_scale([10.0, 30.0, 20.0], 0)
     assert scale.top == 30.0 and scale.note(human_size) == "against its peak 30B"
     assert memory_scale([10.0], 100).note(human_size) == "against its limit 100B"
+
+
+def test_a_click_on_one_containers_stats_opens_it_at_that_moment(qtbot: Any) -> None:
+    from app.widgets.stats_page import StatsPage
+
+    stats = FakeStats({"web": [sample(i * MB, 64 * MB) for i in range(1, 60)]})
+    page = StatsPage(stats_overview_model(), stats)  # type: ignore[arg-type]
+    qtbot.addWidget(page)
+    page.resize(900, 700)
+    page.show()
+    page.show_running({"web": "web"})
+    graph = page.cpu_graph
+    area = graph.plot_area()
+    x = int(area.right()) - 5
+    with qtbot.assertNotEmitted(page.momentChosen):  # the heaviest: several containers, no one to open
+        qtbot.mouseClick(graph, Qt.MouseButton.LeftButton, pos=QPoint(x, int(area.center().y())))
+    assert page.choose("web")
+    with qtbot.waitSignal(page.momentChosen) as chosen:
+        qtbot.mouseClick(graph, Qt.MouseButton.LeftButton, pos=QPoint(x, int(area.center().y())))
+    assert chosen.args[0] == "web" and abs(chosen.args[1] - graph.t_of(x, area)) < 1
