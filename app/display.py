@@ -164,7 +164,7 @@ def plain_reason(text: str) -> str:
     return re.sub(r"\s{2,}", " ", text).strip()
 
 
-def engine_advice(url: str, socket_exists: bool | None = None) -> str:
+def engine_advice(url: str, socket_exists: bool | None = None, permission_denied: bool = False) -> str:
     """The next step when the engine at `url` does not answer, for the engine that socket belongs to
     (starting berthd does not help a missing dockerd or podman socket)."""
     if not url.startswith("unix://"):
@@ -172,6 +172,13 @@ def engine_advice(url: str, socket_exists: bool | None = None) -> str:
     path = url.removeprefix("unix://")
     name = path.rsplit("/", 1)[-1]
     other = "or choose another engine in Settings (or --host, BERTH_HOST)."
+    if permission_denied:
+        # The engine runs; this user may not open its socket (0660, owned by the engine's group).
+        group = "docker" if name == "docker.sock" else "berth" if "berth" in path else ""
+        if not group:
+            return f"Permission denied on {path}: ask whoever runs that engine for access, {other}"
+        return (f"Permission denied on {path}: add yourself to the {group} group "
+                f"(sudo usermod -aG {group} $USER, then log in again), {other}")
     missing = f"Nothing listens at {path}: the socket does not exist. " if socket_exists is False else ""
     if "podman" in path:
         return missing + f"Start Podman's API service (systemctl --user start podman.socket), {other}"

@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -22,7 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.display import engine_advice
 from app.services.settings import Context
+from app.services.socket_status import SocketStatus, socket_status
 from app.widgets.chrome import ask_for_file, show_message
 from engine.client.tls import TLSFiles
 
@@ -36,6 +39,8 @@ class SettingsPage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settings-page")
+        self._contexts: list[Context] = []
+        self._current_url = ""
         engines = QGroupBox("Engines", self)
         self.contexts = QListWidget(engines)
         self.contexts.setObjectName("contexts")
@@ -51,6 +56,13 @@ class SettingsPage(QWidget):
         box.addWidget(QLabel("Berth talks the Docker Engine API: berthd, a stock dockerd or podman all work, "
                              "here or on another host (like <code>docker context use</code>).", engines))
         box.addWidget(self.contexts)
+        self.absent = QLabel(engines)
+        self.absent.setObjectName("contexts-absent")
+        self.absent.setProperty("role", "hint")
+        self.absent.setWordWrap(True)
+        self.absent.linkActivated.connect(self.choose)
+        self.absent.hide()
+        box.addWidget(self.absent)
         row = QHBoxLayout()
         row.addWidget(self.use)
         row.addWidget(self.remove)
@@ -122,14 +134,44 @@ class SettingsPage(QWidget):
         return form_box
 
     def set_contexts(self, contexts: list[Context], current_url: str) -> None:
+        """Each engine with its status; a built-in engine whose socket does not exist here is not
+        listed (named under the list instead, where picking it says how to start it)."""
+        self._contexts, self._current_url = list(contexts), current_url
         self.contexts.clear()
+        absent: list[Context] = []
         for context in contexts:
+            status = socket_status(context.url)
+            if status is SocketStatus.MISSING and not context.mine and context.url != current_url:
+                absent.append(context)
+                continue
             mark = "●  " if context.url == current_url else "    "
             secure = ", TLS" if context.tls is not None else ""
-            item = QListWidgetItem(f"{mark}{context.name} — {context.url}   ({context.note}{secure})", self.contexts)
+            words = f" — {status.value}" if status.value else ""
+            item = QListWidgetItem(f"{mark}{context.name} — {context.url}{words}   ({context.note}{secure})",
+                                   self.contexts)
             item.setData(_URL_ROLE, context.url)
             item.setData(_NAME_ROLE, context.name if context.mine else "")
-            item.setToolTip(html.escape(context.note))
+            item.setData(_STATUS_ROLE, status.value)
+            item.setToolTip(html.escape(context.note if status.usable else advice(context.url, status)))
+        self.absent.setText(
+            "Not on this computer: " + ", ".join(
+                f"<a href='{html.escape(c.url)}'>{html.escape(c.name)}</a> ({html.escape(c.url.removeprefix('unix://'))})"
+                for c in absent) + " — pick one to see how to start it." if absent else "")
+        self.absent.setVisible(bool(absent))
+
+    def status_of(self, url: str) -> str:
+        """The status word the list shows for `url` ("" for a remote engine or one not listed)."""
+        for row in range(self.contexts.count()):
+            item = self.contexts.item(row)
+            if item.data(_URL_ROLE) == url:
+                return str(item.data(_STATUS_ROLE) or "")
+        return ""
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # Engines start and stop while Berth runs: the statuses are read again whenever the page shows.
+        super().showEvent(event)
+        if self._contexts:
+            self.set_contexts(self._contexts, self._current_url)
 
     def set_theme(self, name: str) -> None:
         button = self.theme_buttons.get(name)
@@ -146,7 +188,11 @@ class SettingsPage(QWidget):
         for edit in (self.new_name, self.new_url, *self.tls_files.values()):
             edit.clear()
         self.tls.setChecked(False)
-        show_message(self.message, f"Added {context.name}: double-click it to use it.", "hint")
+        status = socket_status(context.url)
+        if status.usable:
+            show_message(self.message, f"Added {context.name}: double-click it to use it.", "hint")
+        else:
+            show_message(self.message, f"Added {context.name} ({status.value}). {advice(context.url, status)}", "hint")
 
     def _on_current(self, item: QListWidgetItem | None) -> None:
         self.remove.setEnabled(bool(item is not None and item.data(_NAME_ROLE)))
@@ -174,7 +220,17 @@ class SettingsPage(QWidget):
             self._on_context(item)
 
     def _on_context(self, item: QListWidgetItem) -> None:
-        self.contextChosen.emit(str(item.data(_URL_ROLE)))
+        self.choose(str(item.data(_URL_ROLE)))
+
+    def choose(self, url: str) -> None:
+        """Switch to the engine at `url`, unless its socket cannot be used: then say what to do for
+        that engine (start dockerd, podman's socket or berthd; or join its group)."""
+        status = socket_status(url)
+        if not status.usable:
+            show_message(self.message, advice(url, status), "error")
+            return
+        self.message.hide()
+        self.contextChosen.emit(url)
 
     def _remove(self) -> None:
         item = self.contexts.currentItem()
@@ -199,3 +255,10 @@ class SettingsPage(QWidget):
 
 _URL_ROLE = 256  # Qt.UserRole
 _NAME_ROLE = 257  # set for engines the user added (they can be removed)
+_STATUS_ROLE = 258
+
+
+def advice(url: str, status: SocketStatus) -> str:
+    """What to do about an engine whose socket cannot be used, in the unreachable panel's words."""
+    return engine_advice(url, socket_exists=status is not SocketStatus.MISSING,
+                         permission_denied=status is SocketStatus.DENIED)
