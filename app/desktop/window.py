@@ -185,6 +185,8 @@ class MainWindow(QMainWindow):
         service.actionStarted.connect(lambda id, action: page.set_busy(action, +1))
         service.actionFinished.connect(lambda id, action: page.set_busy(action, -1))
         service.actionFailed.connect(lambda id, action, message: page.set_busy(action, -1))
+        service.actionStarted.connect(lambda id, action: self._on_stop(id, action, True))
+        service.actionFailed.connect(lambda id, action, message: self._on_stop(id, action, False))
         service.ran.connect(self._on_ran)
         service.actionFinished.connect(functools.partial(self._superseded, page))
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
@@ -528,6 +530,17 @@ class MainWindow(QMainWindow):
         if "in use" in message and action == "remove":
             text += " — stop and remove the containers that use it first."
         self._say_failure(page, f"{page.objectName()}:{action}:{target}", f"{action} failed", text)
+
+    def _on_stop(self, id: str, action: str, asked: bool) -> None:
+        """A stop waits for the process (10 s by default): the row says "stopping…" and the detail
+        counts the seconds until the engine reports the container stopped (or the stop failed)."""
+        if action != "stop" or not id:
+            return
+        self.containers_model.set_stopping(id, asked)
+        if asked:
+            self.detail.stop_started(id)
+        else:
+            self.detail.stop_progress.finish(id)
 
     def _on_action_failed(self, id: str, action: str, message: str) -> None:
         message = self._readable(message)

@@ -76,11 +76,16 @@ def published_ports(item: Mapping[str, Any]) -> list[int]:
     return ports
 
 
+STOPPING = ContainerState("stopping…", Tone.PENDING)
+_STOPPABLE = ("running", "paused", "restarting")
+
+
 class ContainersModel(QAbstractItemModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._items: dict[str, dict[str, Any]] = {}
         self._states: dict[str, ContainerState] = {}
+        self._stopping: set[str] = set()  # a stop asked and not yet seen to end: shown as "stopping…"
         self._top: list[str] = []  # "c:<id>" or "p:<project>"
         self._children: dict[str, list[str]] = {}  # project -> container ids
         self._project_numbers: dict[str, int] = {}
@@ -173,6 +178,8 @@ class ContainersModel(QAbstractItemModel):
         id = key[2:]
         item = self._items[id]
         state = self._states[id]
+        if id in self._stopping and str(item.get("State", "")).lower() in _STOPPABLE:
+            state = STOPPING
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(id, item, state, column)
         if role == SORT_ROLE:
@@ -268,6 +275,8 @@ class ContainersModel(QAbstractItemModel):
                 # a thousand per-row signals would make the sorting proxy re-sort a thousand times.
                 self._items[id] = item
                 self._states[id] = container_state(item)
+                if str(item.get("State", "")).lower() not in _STOPPABLE:
+                    self._stopping.discard(id)
                 changed = True
         if changed:
             last = len(Column) - 1
@@ -312,12 +321,27 @@ class ContainersModel(QAbstractItemModel):
             return
         self._items[id] = item
         self._states[id] = container_state(item)
+        if str(item.get("State", "")).lower() not in _STOPPABLE:
+            self._stopping.discard(id)  # the engine reports it stopped
         index = self.index_of(id)
         if index is not None:
             self.dataChanged.emit(index, index.siblingAtColumn(len(Column) - 1))
         project = project_of(item)
         if project:
             self._project_changed(project)
+
+    def set_stopping(self, id: str, on: bool) -> None:
+        """A stop was asked (on) or failed (off): the row says "stopping…" until the engine reports
+        the container stopped, not "running" for the stop's 10 s grace period."""
+        if id not in self._items or (id in self._stopping) == on:
+            return
+        if on:
+            self._stopping.add(id)
+        else:
+            self._stopping.discard(id)
+        index = self.index_of(id)
+        if index is not None:
+            self.dataChanged.emit(index, index.siblingAtColumn(len(Column) - 1))
 
     def _project_changed(self, project: str) -> None:
         row = self._top.index(f"p:{project}")
@@ -349,6 +373,7 @@ class ContainersModel(QAbstractItemModel):
     def _forget(self, id: str) -> None:
         del self._items[id]
         del self._states[id]
+        self._stopping.discard(id)
         self._stats.pop(id, None)
         self._history.pop(id, None)
 
@@ -358,6 +383,7 @@ class ContainersModel(QAbstractItemModel):
         self.beginResetModel()
         self._items.clear()
         self._states.clear()
+        self._stopping.clear()
         self._top.clear()
         self._children.clear()
         self._stats.clear()

@@ -36,6 +36,7 @@ from app.widgets.chrome import ask_for_file
 from app.widgets.inspect_view import InspectView
 from app.widgets.log_panel import LogPanel
 from app.widgets.stats_graph import BLOCK_WORDS, NETWORK_WORDS, Mark, StatsGraph, name_color
+from app.widgets.stop_progress import StopProgress
 from app.widgets.terminal import TerminalView
 
 TABS = ["Overview", "Logs", "Stats", "Terminal", "Files", "Inspect", "Environment"]
@@ -58,6 +59,7 @@ class ContainerDetail(QWidget):
 
         self.title = QLabel(self)
         self.title.setObjectName("detail-title")
+        self.stop_progress = StopProgress(self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("detail-tabs")
         self.tabs.setDocumentMode(True)
@@ -176,6 +178,7 @@ class ContainerDetail(QWidget):
         layout.setContentsMargins(0, 4, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.title)
+        layout.addWidget(self.stop_progress)
         layout.addWidget(self.tabs, 1)
         self._files_loaded_for = ""
 
@@ -186,6 +189,7 @@ class ContainerDetail(QWidget):
             self.set_running(running)
             return
         self.id, self.name, self.running = id, name, running
+        self.stop_progress.finish()
         self.title.setText(f"<b>{html.escape(name)}</b> <span style='color:gray'>{short_id(id)}</span>")
         self.inspector.inspect(id)
         self.logs.reset()
@@ -209,6 +213,8 @@ class ContainerDetail(QWidget):
 
     def set_running(self, running: bool) -> None:
         """The container started or stopped: refresh what depends on it (files, terminal)."""
+        if not running:
+            self.stop_progress.finish(self.id)
         if running == self.running:
             return
         self.running = running
@@ -224,6 +230,12 @@ class ContainerDetail(QWidget):
         self.follower.stop()
         self._close_terminal()
         self.id = ""
+
+    def stop_started(self, id: str) -> None:
+        """A stop of `id` was asked: while the engine waits for the process, say so with the time."""
+        if id == self.id:
+            grace = (self.inspected.get("Config") or {}).get("StopTimeout") if self.inspected.get("Id") == id else None
+            self.stop_progress.start(id, int(grace) if isinstance(grace, int) else 10)
 
     def show_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
