@@ -186,6 +186,9 @@ class MainWindow(QMainWindow):
         service.actionFinished.connect(lambda id, action: page.set_busy(action, -1))
         service.actionFailed.connect(lambda id, action, message: page.set_busy(action, -1))
         service.actionStarted.connect(lambda id, action: self._on_stop(id, action, True))
+        # A recreated container is selected in its predecessor's place.
+        self.detail.edit_flow.recreated.connect(
+            lambda old, new: QTimer.singleShot(0, lambda: self._show_new_container(new, 40)))
         service.actionFailed.connect(lambda id, action, message: self._on_stop(id, action, False))
         service.ran.connect(self._on_ran)
         service.actionFinished.connect(functools.partial(self._superseded, page))

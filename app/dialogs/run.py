@@ -92,6 +92,7 @@ class RunDialog(QDialog):
         self.setObjectName("run-dialog")
         self.setWindowTitle(f"Run {image}")
         self.image = image
+        self.editing = ""  # the name of the container being edited (Edit and recreate), else ""
         self.has_command: bool | None = None  # unknown until the image's config is read
         self._image_ports: set[str] = set()
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
@@ -181,6 +182,12 @@ class RunDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Image", QLabel(f"<b>{image}</b>"))
+        self.edit_note = QLabel(self)
+        self.edit_note.setObjectName("run-edit-note")
+        self.edit_note.setWordWrap(True)
+        self.edit_note.setProperty("role", "hint")
+        self.edit_note.hide()
+        form.addRow(self.edit_note)
         form.addRow(self.warning)
         form.addRow("Name", self.name)
         form.addRow("Ports", self.ports)
@@ -202,14 +209,55 @@ class RunDialog(QDialog):
         self.remove.toggled.connect(self._update)
         self._update()
 
+    # -- edit and recreate ---------------------------------------------------------------------
+
+    def fill(self, form: RunForm) -> None:
+        """Every field from `form` (a container's settings, for Edit and recreate)."""
+        self.name.setText(form.name)
+        for row in form.ports:
+            self.ports.add_row(row.container, row.host)
+        for source, target in form.volumes:
+            self.volumes.add_row(source, target)
+        for key, value in form.env:
+            self.env.add_row(key, value)
+        for key, value in form.labels:
+            self.labels.add_row(key, value)
+        self.command.setText(form.command)
+        self.entrypoint.setText(form.entrypoint)
+        self.restart.setCurrentText(form.restart)
+        if form.network and self.network.findText(form.network) < 0:
+            self.network.addItem(form.network)
+        self.network.setCurrentText(form.network)
+        self.remove.setChecked(form.remove)
+        self.platform.setText(form.platform)
+        if form.command or form.entrypoint or form.restart != "no" or form.network or form.labels or form.remove:
+            self.show_advanced(True)
+        self._update()
+
+    def edit(self, name: str) -> None:
+        """Recreate mode: the same name, a Recreate button, and what recreating does said first."""
+        self.editing = name
+        self.setWindowTitle(f"Edit {name}")
+        self.name.setText(name)
+        self.name.setReadOnly(True)
+        self.name.setToolTip("Recreated under the same name")
+        self.edit_note.setText(
+            f"Recreate replaces {name} with a container made from this form: it is stopped and removed once "
+            "the new one is created, under the same name. Named volumes and their data stay; files written "
+            "inside the container itself (not in a volume) go with it.")
+        self.edit_note.show()
+        self.run_button.setText("Recreate")
+        self.run_button.setToolTip("docker stop, docker rm, then this docker run")
+
     # -- what the engine says about the image --------------------------------------------------
 
     def set_image_details(self, details: dict[str, Any], networks: list[str]) -> None:
         """The image's config (its EXPOSE ports become rows, its command decides the warning) and
         the engine's networks for the Network choice."""
         self.has_command = image_has_command(details)
+        shown = {first.text().strip().removesuffix("/tcp") for _, first, _ in self.ports.rows}
         for port in image_ports(details):
-            if port not in self._image_ports:
+            if port not in self._image_ports and port not in shown:
                 self._image_ports.add(port)
                 self.ports.add_row(port, "", fixed_left=True, right_hint="not published (type a port)")
         for network in networks:
@@ -263,14 +311,14 @@ class RunDialog(QDialog):
             return
         self.error.hide()
         self.run_button.setEnabled(False)
-        self.run_button.setText("Running…")
+        self.run_button.setText("Recreating…" if self.editing else "Running…")
         self.runRequested.emit(config, form.name.strip(), form.platform.strip())
 
     def show_error(self, text: str) -> None:
         self.error.setText(text)
         self.error.show()
         self.run_button.setEnabled(True)
-        self.run_button.setText("Run")
+        self.run_button.setText("Recreate" if self.editing else "Run")
 
     def finished_run(self) -> None:
         self.accept()

@@ -129,6 +129,81 @@ class RunForm:
         return line
 
 
+def form_from_inspect(container: dict[str, Any], image: dict[str, Any] | None = None) -> RunForm:
+    """The form that would create `container` again (Edit and recreate): its own settings from its
+    inspect, less what its image gives anyway (the image's environment, labels, command and
+    entrypoint), so the form shows what the user chose, as they would have typed it."""
+    config = container.get("Config") or {}
+    host = container.get("HostConfig") or {}
+    image_config = (image or {}).get("Config") or {}
+    ports = []
+    for port, bindings in sorted((host.get("PortBindings") or {}).items()):
+        for binding in bindings or [{}]:
+            address, number = str(binding.get("HostIp") or ""), str(binding.get("HostPort") or "")
+            host_side = f"{address}:{number}" if address else number  # 127.0.0.1: is any port on that address
+            ports.append(PortRow(port.removesuffix("/tcp"), host_side))
+    volumes: list[tuple[str, str]] = []
+    for bind in host.get("Binds") or []:
+        source, _, target = str(bind).partition(":")
+        volumes.append((source, target))
+    bound = {target.partition(":")[0] for _, target in volumes}
+    for mount in container.get("Mounts") or []:
+        # Volumes given with --mount (or by compose) are not in Binds, nor the anonymous ones of the
+        # image's VOLUME: all are mounted again by name, so the recreated container keeps their data.
+        destination = str(mount.get("Destination", ""))
+        if destination in bound:
+            continue
+        source = str(mount.get("Name") if mount.get("Type") == "volume" else mount.get("Source") or "")
+        if source and mount.get("Type") in ("volume", "bind"):
+            volumes.append((source, destination + ("" if mount.get("RW", True) else ":ro")))
+    image_env = set(image_config.get("Env") or [])
+    env = tuple((key, value) for key, _, value in (str(e).partition("=") for e in config.get("Env") or [])
+                if f"{key}={value}" not in image_env)
+    image_labels = image_config.get("Labels") or {}
+    labels = tuple((k, str(v)) for k, v in (config.get("Labels") or {}).items() if image_labels.get(k) != v)
+    cmd = config.get("Cmd") or []
+    entrypoint = config.get("Entrypoint") or []
+    own_entrypoint = entrypoint != (image_config.get("Entrypoint") or [])
+    # docker run resets the image's command when an entrypoint is given: keep the command then.
+    own_cmd = own_entrypoint or cmd != (image_config.get("Cmd") or [])
+    network = str(host.get("NetworkMode") or "")
+    return RunForm(
+        image=str(config.get("Image") or container.get("Image") or ""),
+        name=str(container.get("Name", "")).lstrip("/"),
+        ports=tuple(ports),
+        volumes=tuple(volumes),
+        env=env,
+        command=shlex.join(cmd) if own_cmd and cmd else "",
+        entrypoint=shlex.join(entrypoint) if own_entrypoint and entrypoint else "",
+        restart=str((host.get("RestartPolicy") or {}).get("Name") or "no") or "no",
+        network="" if network in ("default", "bridge") else network,
+        remove=bool(host.get("AutoRemove")),
+        labels=labels,
+    )
+
+
+# What the form does not show but a recreate keeps from the old container (docker run's other flags:
+# user, workdir, tty, health check, stop signal; limits, capabilities, devices, DNS, tmpfs...).
+_KEPT_CONFIG = ("User", "WorkingDir", "Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout",
+                "AttachStderr", "StopSignal", "StopTimeout", "Healthcheck", "Domainname", "Volumes")
+# What the form sets (and so replaces), or what names the old container itself.
+_FORM_HOST = ("Binds", "Mounts", "PortBindings", "RestartPolicy", "NetworkMode", "AutoRemove",
+              "Links", "ConsoleSize")  # links as inspect shows them (/db:/web/db) are not create's form
+
+
+def recreate_body(form_body: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """The create body for Edit and recreate: the form's, over the old container's other settings,
+    so that what the form does not show is not lost with the old container."""
+    old_config = container.get("Config") or {}
+    old_host = container.get("HostConfig") or {}
+    body: dict[str, Any] = {key: old_config[key] for key in _KEPT_CONFIG if old_config.get(key) not in (None, "")}
+    body.update({key: value for key, value in form_body.items() if key != "HostConfig"})
+    host = {key: value for key, value in old_host.items() if key not in _FORM_HOST and value is not None}
+    host.update(form_body.get("HostConfig") or {})
+    body["HostConfig"] = host
+    return body
+
+
 def _split(field_name: str, text: str) -> list[str]:
     try:
         return shlex.split(text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+from engine.compose.model import LABEL_CONFIG_FILES
 
 _LIMIT = 1024 * 1024  # a compose file is small; a path naming something else is not read whole
 
@@ -30,7 +30,7 @@ class ProjectYaml:
 
 def config_files(labels: dict[str, str] | None) -> list[str]:
     """The compose files a container's labels point at (comma-separated, as Docker Compose writes)."""
-    value = (labels or {}).get(CONFIG_FILES_LABEL, "")
+    value = (labels or {}).get(LABEL_CONFIG_FILES, "")
     return [p.strip() for p in value.split(",") if p.strip()]
 
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.dialogs.edit import EditFlow
 from app.display import command_line, human_size, short_id
 from app.models.logs import LogBuffer
 from app.models.metrics_history import memory_scale, own_memory_limit, rates
@@ -32,12 +33,13 @@ from app.services.details import Inspector, TerminalSession
 from app.services.engine import EngineConnection
 from app.services.logs import LogFollower
 from app.services.stats import StatsService, sample_of
-from app.widgets.chrome import ask_for_file
+from app.widgets.chrome import ask_for_file, show_message
 from app.widgets.inspect_view import InspectView
 from app.widgets.log_panel import LogPanel
 from app.widgets.stats_graph import BLOCK_WORDS, NETWORK_WORDS, Mark, StatsGraph, name_color
 from app.widgets.stop_progress import StopProgress
 from app.widgets.terminal import TerminalView
+from engine.compose.model import LABEL_PROJECT
 
 TABS = ["Overview", "Logs", "Stats", "Terminal", "Files", "Inspect", "Environment"]
 STATS_SPAN = 300.0  # seconds the Stats tab's graphs show: the stats reader's minutes in memory
@@ -77,9 +79,23 @@ class ContainerDetail(QWidget):
         overview = QWidget(self)
         box = QVBoxLayout(overview)
         box.addWidget(self.overview, 1)
+        # Edit and recreate (#23): the Run form filled from this container; a compose service's file.
+        self.edit_flow = EditFlow(connection, self)
+        self.edit_button = QPushButton("Edit…", self)
+        self.edit_button.setObjectName("detail-edit")
+        self.edit_button.setToolTip("Change its environment, ports, volumes, restart policy, command or labels "
+                                    "and recreate it under the same name (docker rm, then docker run)")
+        self.edit_button.clicked.connect(lambda: self.edit_flow.edit(self.inspected))
+        self.edit_note = QLabel(self)
+        self.edit_note.setObjectName("detail-edit-note")
+        self.edit_note.setWordWrap(True)
+        self.edit_note.hide()
+        self.edit_flow.said.connect(lambda text, role: show_message(self.edit_note, text, role))
         row = QHBoxLayout()
         row.addWidget(self.copy_id)
+        row.addWidget(self.edit_button)
         row.addStretch(1)
+        box.addWidget(self.edit_note)
         box.addLayout(row)
 
         # Logs
@@ -190,6 +206,7 @@ class ContainerDetail(QWidget):
             return
         self.id, self.name, self.running = id, name, running
         self.stop_progress.finish()
+        self.edit_note.hide()
         self.title.setText(f"<b>{html.escape(name)}</b> <span style='color:gray'>{short_id(id)}</span>")
         self.inspector.inspect(id)
         self.logs.reset()
@@ -261,6 +278,8 @@ class ContainerDetail(QWidget):
             return
         self.inspected = data
         config = data.get("Config") or {}
+        compose = bool((config.get("Labels") or {}).get(LABEL_PROJECT))
+        self.edit_button.setText("Open compose file…" if compose else "Edit…")
         state = data.get("State") or {}
         host = data.get("HostConfig") or {}
         ports = []
@@ -452,3 +471,4 @@ class ContainerDetail(QWidget):
         # Sessions closed when the user left their terminal: their exec streams end before the client.
         await asyncio.gather(*self._closing, return_exceptions=True)
         await self.inspector.close()
+        await self.edit_flow.close()
