@@ -35,6 +35,8 @@ _SLICE = 0.008
 _HOLD = 0.15
 # How long the event stream may stay quiet before its history is taken as told.
 _EVENTS_QUIET = 0.3
+# How long an exit may wait for the last lines of its run.
+_DIE_WAIT = 2.0
 EXEC = "exec"
 
 
@@ -84,6 +86,10 @@ class _Source:
     last_start: float = 0.0  # when its last start was marked (a docker restart also says "restart")
     started: asyncio.Event = field(default_factory=asyncio.Event)
     removed: bool = False
+    streaming: bool = False  # its log is being followed now
+    # Its exit, held back until its log is drained: the last lines may come after the event.
+    pending_die: list[_Item] = field(default_factory=list)
+    die_arrival: float = 0.0
     partial: dict[int, str] = field(default_factory=dict)  # per stream: an unfinished line
 
 
@@ -163,17 +169,18 @@ class LogFollower(QObject):
             if event.t > told_until:
                 later.append(event)
                 break
-            items.extend(self._event_items(event, items))
+            items.extend(self._event_items(event, items, live=False))
         if generation != self._generation:
             return
         items.sort()
         self._append(items)
         for source in self._sources:
             source.started.clear()
+            source.streaming = True  # followed from now on: an exit waits for the end of its log
         if failure:
             self.ended.emit(failure)
         for event in later:
-            self._hold(self._event_items(event, [item for _, item in self._held]))
+            self._hold(self._event_items(event, [item for _, item in self._held], live=True))
         self._tasks.spawn(self._flush_held(generation), name="logs-order", stream=True)
         self._tasks.spawn(self._take_events(events, generation), name="logs-marks", stream=True)
         await asyncio.gather(*(self._follow(client, source, tail, generation) for source in range(len(self._sources))))
@@ -192,6 +199,7 @@ class LogFollower(QObject):
             source.started.clear()
             source.shown_ns, source.shown_at_last, source.met_at_last = source.last_ns, source.at_last, 0
             reason = ""
+            source.streaming = True
             try:
                 slice_started = time.perf_counter()
                 async for chunk in client.stream_logs(source.id, follow=True, tail=tail, timestamps=True):
@@ -208,7 +216,9 @@ class LogFollower(QObject):
                 reason = exc.message
             if generation != self._generation:
                 return
+            source.streaming = False
             self._hold(self._rest(index))
+            self._release_die(source)
             if reason:
                 self.ended.emit(reason)
                 return
@@ -291,7 +301,7 @@ class LogFollower(QObject):
             event = await events.get()
             if event is None:
                 return
-            self._hold(self._event_items(event, [item for _, item in self._held]))
+            self._hold(self._event_items(event, [item for _, item in self._held], live=True))
 
     def _index_of(self, id: str) -> int | None:
         for index, source in enumerate(self._sources):
@@ -307,8 +317,15 @@ class LogFollower(QObject):
             if all(source.removed for source in self._sources):
                 self.ended.emit("")
 
-    def _event_items(self, event: ContainerEvent, around: list[_Item]) -> list[_Item]:
-        """An event as its MARK line; `around`: the lines it goes among (not appended yet)."""
+    def _release_die(self, source: _Source) -> list[_Item]:
+        """Put a held-back exit among the lines to append; what was released."""
+        released, source.pending_die = source.pending_die, []
+        self._hold(released)
+        return released
+
+    def _event_items(self, event: ContainerEvent, around: list[_Item], *, live: bool) -> list[_Item]:
+        """An event as its MARK line; `around`: the lines it goes among (not appended yet). Live,
+        an exit waits for the end of the log it closes."""
         index = self._index_of(event.container)
         if index is None:
             return []
@@ -321,10 +338,14 @@ class LogFollower(QObject):
             source.died = False
             # The engine says "start" once the process runs, which may have written already:
             # the line goes before the first line of this run, wherever the event's moment is.
-            early = [item.ns for item in around
-                     if item.source == index and item.stream != MARK and source.died_ns < item.ns < ns]
-            if early:
-                ns = min(early) - 1
+            self._release_die(source)
+            if restarted:
+                ns = source.died_ns + 1  # between the last run's exit and anything of this one
+            else:
+                early = [item.ns for item in around
+                         if item.source == index and item.stream != MARK and item.ns < ns]
+                if early:
+                    ns = min(early) - 1
         elif event.kind == DIE:
             source.died = True
             source.died_ns = ns
@@ -333,7 +354,12 @@ class LogFollower(QObject):
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
         text = f"{stamp}.{ns % 1_000_000_000:09d}Z {event_line_text(event, restarted)}"
         self._seq += 1
-        return [_Item(ns, self._seq, MARK, index, text, event.kind)]
+        item = _Item(ns, self._seq, MARK, index, text, event.kind)
+        if live and event.kind == DIE and source.streaming:
+            source.pending_die.append(item)
+            source.die_arrival = time.monotonic()
+            return []
+        return [item]
 
     # -- order -----------------------------------------------------------------------------------
 
@@ -345,6 +371,9 @@ class LogFollower(QObject):
     async def _flush_held(self, generation: int) -> None:
         while generation == self._generation:
             await asyncio.sleep(_HOLD / 3)
+            for source in self._sources:
+                if source.pending_die and time.monotonic() - source.die_arrival > _DIE_WAIT:
+                    self._release_die(source)  # its log goes on (a quick restart): no longer
             if not self._held:
                 continue
             cut = time.monotonic() - _HOLD

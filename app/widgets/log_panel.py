@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.models.ansi import strip_ansi
 from app.models.logs import LogBuffer, LogSearch
+from app.models.structured_logs import DEBUG, ERROR, INFO, JSON, LOGFMT, NONE, WARN, LevelIndex, common_fields, parse
 from app.widgets.chrome import ask_for_file
 from app.widgets.log_view import LogView
 
@@ -95,10 +98,45 @@ class LogPanel(QWidget):
         for widget in (self.previous, self.next, self.case, self.regex, self.filter, self.timestamps, self.wrap,
                        self.follow, self.copy_button, self.save_button):
             bar.addWidget(widget)
+        # Structured logs: level chips that filter, and fields to show as columns. Shown once the
+        # container writes JSON or logfmt lines.
+        self.levels_bar = QWidget(self)
+        self.levels_bar.setObjectName("log-levels")
+        chips = QHBoxLayout(self.levels_bar)
+        chips.setContentsMargins(0, 0, 0, 0)
+        chips.setSpacing(4)
+        self.level_chips: dict[int, QToolButton] = {}
+        for level, word, tip in ((ERROR, "error", "error, fatal, critical"), (WARN, "warn", "warn, warning"),
+                                 (INFO, "info", "info, notice"), (DEBUG, "debug", "debug, trace"),
+                                 (NONE, "other", "lines without a level (plain lines)")):
+            chip = _toggle(self.levels_bar, word, f"Show {tip} lines", checked=True)
+            chip.setObjectName(f"log-level-{word}")
+            chip.setAccessibleName(f"{word} lines")
+            chip.toggled.connect(lambda _: self._refilter())
+            chips.addWidget(chip)
+            self.level_chips[level] = chip
+        self.fields_button = QToolButton(self.levels_bar)
+        self.fields_button.setObjectName("log-fields")
+        self.fields_button.setText("Fields ▾")
+        self.fields_button.setToolTip("Show fields of the structured lines as columns")
+        self.fields_button.setAutoRaise(True)
+        self.fields_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.fields_menu = QMenu(self.fields_button)
+        self.fields_menu.aboutToShow.connect(self.fill_fields_menu)
+        self.fields_button.setMenu(self.fields_menu)
+        chips.addWidget(self.fields_button)
+        self.format_label = QLabel(self.levels_bar)
+        self.format_label.setProperty("role", "hint")
+        chips.addWidget(self.format_label)
+        chips.addStretch(1)
+        self.levels_bar.hide()
+        self._counted = 0.0
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.setSpacing(4)
         layout.addLayout(bar)
+        layout.addWidget(self.levels_bar)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.status)
         self.status.hide()
@@ -111,7 +149,8 @@ class LogPanel(QWidget):
         # Ctrl+F is the window's alone (it searches the log that has the focus): a second Ctrl+F
         # here made the two ambiguous, so that neither fired.
 
-        # The search advances in slices between events until it has caught up with the buffer.
+        # The search, the levels and the level filter advance in slices between events until they
+        # have caught up with the buffer.
         self._searching = QTimer(self)
         self._searching.setInterval(0)
         self._searching.timeout.connect(self._search_step)
@@ -122,13 +161,25 @@ class LogPanel(QWidget):
     def on_appended(self) -> None:
         """Connected to a follower's `appended`: the view relayouts soon; the search catches up."""
         self.view.notify_appended()
-        if self.search.active and not self._searching.isActive():
+        if not self._searching.isActive():
             self._searching.start()
 
     def reset(self) -> None:
         self.search.set_pattern(self.query.text(), regex=self.regex.isChecked(), case_sensitive=self.case.isChecked())
+        # Structure is per container: levelled again, columns chosen again.
+        self.view.levels = LevelIndex(self.buffer)
+        self.view.row_filter.levels = self.view.levels
+        self.view.show_levels = False
+        self.view.field_columns = []
+        self.levels_bar.hide()
+        for chip in self.level_chips.values():
+            chip.blockSignals(True)
+            chip.setChecked(True)
+            chip.blockSignals(False)
+        self.view.row_filter.reset(None, False)
         self.view.reset()
         self._update_count()
+        self._searching.start()
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
@@ -154,16 +205,14 @@ class LogPanel(QWidget):
         self.view.current_match = None
         self.query.setProperty("invalid", not ok)
         self.query.setToolTip(self.search.error)
-        if self.search.active:
-            self._searching.start()
-        else:
-            self._searching.stop()
-        self.view.relayout()
+        self._searching.start()
+        self._refilter()
         self._update_count()
 
     def _search_step(self) -> None:
         before = self.search.count
-        done = self.search.step()
+        searched = self.search.step()
+        done = self._level_step() and searched
         if self.search.count != before:
             if self.view.filtering:
                 self.view.notify_appended()
@@ -206,11 +255,72 @@ class LogPanel(QWidget):
         self.view.scroll_to_line(self.search.lines[current])
         self._update_count()
 
+    # -- structured logs -------------------------------------------------------------------------
+
+    def wanted_levels(self) -> frozenset[int] | None:
+        """The levels the chips let through; None when all are on (no level filter)."""
+        wanted = frozenset(level for level, chip in self.level_chips.items() if chip.isChecked())
+        return None if len(wanted) == len(self.level_chips) else wanted
+
+    def _refilter(self) -> None:
+        wanted = self.wanted_levels()
+        if wanted is None and not self.view.row_filter.active:
+            self.view.relayout()
+            return
+        self.view.set_level_filter(wanted)
+        if not self._searching.isActive():
+            self._searching.start()
+
+    def _level_step(self) -> bool:
+        """Level lines and extend the level filter a slice; True when both have caught up."""
+        view = self.view
+        if len(view.levels.levels) > len(self.buffer):  # the buffer was cleared under it
+            view.levels = view.row_filter.levels = LevelIndex(self.buffer)
+        levelled = view.levels.step(0.004)
+        if not view.show_levels and (view.levels.formats[JSON] or view.levels.formats[LOGFMT]):
+            view.show_levels = True
+            self.levels_bar.show()
+            view.relayout()
+        rows = len(view.row_filter.rows)
+        filtered = view.row_filter.step(0.004)
+        if len(view.row_filter.rows) != rows:
+            view.notify_appended()
+        now = time.monotonic()
+        if view.show_levels and (now - self._counted > 0.25 or (levelled and filtered)):
+            self._counted = now
+            counts = view.levels.counts()
+            for level, chip in self.level_chips.items():
+                chip.setText(f"{chip.objectName().rsplit('-', 1)[1]} {counts[level]:,}")
+            self.format_label.setText(f"{view.levels.format} lines")
+        return levelled and filtered
+
+    def fill_fields_menu(self) -> None:
+        """The fields most of the recent structured lines carry, to pick as columns."""
+        self.fields_menu.clear()
+        sample = []
+        for index in range(max(0, len(self.buffer) - 2000), len(self.buffer)):
+            parsed = parse(self.buffer.split_timestamp(self.buffer.line(index))[1])
+            if parsed is not None:
+                sample.append(parsed)
+        names = list(dict.fromkeys(self.view.field_columns + common_fields(sample, limit=12)))
+        for name in names:
+            action = self.fields_menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(name in self.view.field_columns)
+            action.toggled.connect(lambda on, name=name: self.set_field_column(name, on))
+        if not names:
+            self.fields_menu.addAction("No fields in the recent lines").setEnabled(False)
+
+    def set_field_column(self, name: str, on: bool) -> None:
+        columns = [c for c in self.view.field_columns if c != name]
+        self.view.field_columns = [*columns, name] if on else columns
+        self.view.relayout()
+
     # -- options ---------------------------------------------------------------------------------
 
     def _on_filter(self, on: bool) -> None:
         self.view.filtering = on
-        self.view.relayout()
+        self._refilter()
         if self.view.current_match is not None:
             self.view.scroll_to_line(self.search.lines[self.view.current_match])
 

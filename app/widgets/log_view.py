@@ -6,7 +6,10 @@ keeps the last line in view; scrolling up pauses it and a "n new lines ↓" butt
 
 from __future__ import annotations
 
+import time
 import zlib
+from array import array
+from bisect import bisect_left
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -25,13 +28,86 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QPushButton, QWidget
 
-from app.models.ansi import parse
+from app.models.ansi import parse, strip_ansi
 from app.models.logs import MARK, STDERR, TIME_WIDTH, LogBuffer, LogSearch, readable_time
+from app.models.structured_logs import DEBUG, ERROR, INFO, LEVEL_NAMES, NONE, WARN, LevelIndex
+from app.models.structured_logs import parse as parse_structured
 
 # Colours of merged sources' name prefixes (compose).
 SOURCE_COLORS = ["#2f6fde", "#1a7f37", "#bc3fbc", "#b35900", "#11a8cd", "#cf222e", "#6f42c1", "#9a6700"]
 _GUTTER = 6
 _RULER = 10  # width of the strip of event marks beside the scroll bar
+LEVEL_WIDTH = 6  # "error " and its kin
+FIELD_WIDTH = 16  # a chosen field's column, its value cut with "…"
+LEVEL_COLORS = {ERROR: "#cf222e", WARN: "#9a6700", INFO: "#2f6fde", DEBUG: "#6e7781"}
+
+
+class RowFilter:
+    """The lines shown when filtering by level (and by search, when both): built a slice at a time
+    as lines are levelled, so a million lines never stall the view."""
+
+    def __init__(self, buffer: LogBuffer, search: LogSearch, levels: LevelIndex) -> None:
+        self.buffer = buffer
+        self.search = search
+        self.levels = levels
+        self.wanted: frozenset[int] | None = None  # None: every level
+        self.by_search = False
+        self.rows = array("L")
+        self._scanned = 0  # position in the source: buffer lines, or the search's matching lines
+        self._table = b""
+
+    @property
+    def active(self) -> bool:
+        return self.wanted is not None
+
+    def reset(self, wanted: frozenset[int] | None, by_search: bool) -> None:
+        self.wanted, self.by_search = wanted, by_search
+        self.rows = array("L")
+        self._scanned = 0
+        self._table = bytes(1 if i in (wanted or ()) else 0 for i in range(256))
+
+    @property
+    def done(self) -> bool:
+        if self.wanted is None:
+            return True
+        if self.by_search:
+            return self._scanned >= len(self.search.matching_lines) and self.search.done
+        return self._scanned >= len(self.buffer)
+
+    def step(self, budget: float = 0.004) -> bool:
+        """Extend `rows` for about `budget` seconds; True when it has caught up (for now)."""
+        if self.wanted is None:
+            return True
+        deadline = time.perf_counter() + budget
+        levels, marks, streams = self.levels.levels, self.buffer.marks, self.buffer.stream
+        while time.perf_counter() < deadline:
+            if self.by_search:
+                source = self.search.matching_lines
+                end = min(len(source), self._scanned + 2048)
+                if end <= self._scanned:
+                    return self.done
+                for line in source[self._scanned:end]:
+                    if line >= len(levels):
+                        return False  # not levelled yet: the next steps level it
+                    if self._table[levels[line]] or streams(line) == MARK:
+                        self.rows.append(line)
+                    self._scanned += 1
+            else:
+                end = min(len(levels), self._scanned + 65536)
+                if end <= self._scanned:
+                    return self.done
+                flags = levels[self._scanned:end].translate(self._table)
+                first = bisect_left(marks, self._scanned)
+                for mark in marks[first:bisect_left(marks, end)]:
+                    flags[mark - self._scanned] = 1  # the container's events always show
+                position = flags.find(1)
+                base = self._scanned
+                append = self.rows.append
+                while position >= 0:
+                    append(base + position)
+                    position = flags.find(1, position + 1)
+                self._scanned = end
+        return self.done
 
 
 def source_color(name: str) -> str:
@@ -103,6 +179,10 @@ class LogView(QAbstractScrollArea):
         self.show_timestamps = False
         self.wrap = False
         self.filtering = False
+        self.levels = LevelIndex(buffer)
+        self.row_filter = RowFilter(buffer, search, self.levels)
+        self.show_levels = False  # a level column, once the container writes structured lines
+        self.field_columns: list[str] = []  # structured fields shown as columns
         self.follow = True
         self.new_lines = 0
         self.current_match: int | None = None  # index into search's match arrays
@@ -148,19 +228,38 @@ class LogView(QAbstractScrollArea):
 
     # -- rows ------------------------------------------------------------------------------------
 
+    def _rows(self) -> array | None:  # type: ignore[type-arg]
+        """The lines shown, in order, when filtered (by level, search or both); None: every line."""
+        if self.row_filter.active:
+            return self.row_filter.rows
+        if self.filtering and self.search.active:
+            return self.search.matching_lines
+        return None
+
     def row_count(self) -> int:
-        return len(self.search.matching_lines) if self.filtering and self.search.active else len(self.buffer)
+        rows = self._rows()
+        return len(self.buffer) if rows is None else len(rows)
 
     def line_of_row(self, row: int) -> int:
-        return self.search.matching_lines[row] if self.filtering and self.search.active else row
+        rows = self._rows()
+        return row if rows is None else rows[row]
 
     def row_of_line(self, line: int) -> int | None:
-        if not (self.filtering and self.search.active):
+        rows = self._rows()
+        if rows is None:
             return line
-        from bisect import bisect_left
+        i = bisect_left(rows, line)
+        return i if i < len(rows) and rows[i] == line else None
 
-        i = bisect_left(self.search.matching_lines, line)
-        return i if i < len(self.search.matching_lines) and self.search.matching_lines[i] == line else None
+    def row_at_or_after(self, line: int) -> int:
+        rows = self._rows()
+        return line if rows is None else min(bisect_left(rows, line), max(0, len(rows) - 1))
+
+    def set_level_filter(self, wanted: frozenset[int] | None) -> None:
+        """Show only lines of these levels (NONE: plain lines); None: all. Events always show."""
+        self.row_filter.reset(wanted, self.filtering and self.search.active)
+        self.row_filter.step()
+        self.relayout()
 
     def page_rows(self) -> int:
         return max(1, self.viewport().height() // self._lh)
@@ -217,6 +316,7 @@ class LogView(QAbstractScrollArea):
                 hbar.setRange(0, 0)
             else:
                 stamp = TIME_WIDTH + 1 if self.show_timestamps and self.buffer.timestamped else 0
+                stamp += self.columns_width()
                 width = round((self.buffer.max_length + stamp + 2) * self._cw) + _GUTTER
                 hbar.setRange(0, max(0, width - self.viewport().width()))
                 hbar.setPageStep(self.viewport().width())
@@ -306,9 +406,9 @@ class LogView(QAbstractScrollArea):
         line = min(self.buffer.first_line_at(ns), len(self.buffer) - 1)
         row = self.row_of_line(line)
         if row is None:  # filtered out: the next shown line after it
-            from bisect import bisect_left
-
-            row = min(bisect_left(self.search.matching_lines, line), max(0, self.row_count() - 1))
+            if not self.row_count():
+                return None
+            row = self.row_at_or_after(line)
             line = self.line_of_row(row)
         self.set_follow(False)
         self.scroll_to_line(line)
@@ -420,7 +520,8 @@ class LogView(QAbstractScrollArea):
             visual = 1
             if self.wrap:
                 line = self.line_of_row(row)
-                length = len(self._prefix(line)) + len(self.buffer.plain(line, self.show_timestamps))
+                length = (len(self._prefix(line)) + len(self.buffer.plain(line, self.show_timestamps))
+                          + self.columns_width())
                 visual = max(1, -(-length // columns))
             rect = QRect(0, y, width, visual * self._lh)
             out.append((row, rect))
@@ -443,9 +544,12 @@ class LogView(QAbstractScrollArea):
             pieces.append((prefix, QColor(source_color(name)), None, True))
         if stamp and self.show_timestamps:
             pieces.append((readable_time(stamp) + " ", muted, None, False))
+        is_mark = self.buffer.stream(line) == MARK
+        if self.show_levels or self.field_columns:
+            pieces.extend(self._structured_pieces(strip_ansi(raw) if not is_mark else "", muted))
         lead = sum(len(p[0]) for p in pieces)
-        if self.buffer.stream(line) == MARK:
-            pieces.append((raw, self.mark_color, None, True))
+        if is_mark:
+            pieces.append((raw, self.mark_color_of(self.buffer.mark_kinds.get(line, "")), None, True))
             return pieces, lead
         plain, spans, _ = parse(raw)
         for span in spans:
@@ -455,6 +559,26 @@ class LogView(QAbstractScrollArea):
                 fg, bg = (bg or palette.color(QPalette.ColorRole.Base)), fg
             pieces.append((plain[span.start : span.end], fg, bg, span.style.bold))
         return pieces, lead
+
+    def _structured_pieces(self, text: str, muted: QColor) -> list[tuple[str, QColor, QColor | None, bool]]:
+        """The level column and the chosen fields' columns of a line (blank for a plain line)."""
+        out: list[tuple[str, QColor, QColor | None, bool]] = []
+        structured = parse_structured(text) if text else None
+        if self.show_levels:
+            level = structured.level if structured is not None else NONE
+            name = LEVEL_NAMES.get(level, "")
+            out.append((name.ljust(LEVEL_WIDTH), QColor(LEVEL_COLORS.get(level, "#6e7781")), None, True))
+        for key in self.field_columns:
+            value = structured.fields.get(key, "") if structured is not None else ""
+            value = value.replace("\n", " ")
+            if len(value) > FIELD_WIDTH - 1:
+                value = value[: FIELD_WIDTH - 2] + "…"
+            out.append((value.ljust(FIELD_WIDTH), muted, None, False))
+        return out
+
+    def columns_width(self) -> int:
+        """Characters taken before a line's own text by the level and field columns."""
+        return (LEVEL_WIDTH if self.show_levels else 0) + FIELD_WIDTH * len(self.field_columns)
 
     def origin(self) -> float:
         """The x of column 0 in the viewport."""

@@ -78,7 +78,7 @@ def test_follow_goes_on_after_restarts_with_earlier_runs_above(
         "── started ──", "run 1", "bye 1", "── exited with code 3 ──",
         "── restarted ──", "run 2", "bye 2", "── exited with code 3 ──",
         "── restarted ──", "run 3", "bye 3", "── exited with code 3 ──",
-    ], texts
+    ], [buffer.line(i) for i in range(len(buffer))]
     # The restart lines are marks of their own, coloured apart from the output.
     restart_lines = [i for i, text in enumerate(texts) if text == "── restarted ──"]
     assert all(buffer.stream(i) == MARK for i in restart_lines) and len(restart_lines) == 2
