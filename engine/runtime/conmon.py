@@ -88,7 +88,7 @@ class ConmonRuntime:
             args += ["--log-size-max", str(log_size_max)]
         sync = SyncPipe()
         try:
-            await _spawn(args, {"_OCI_SYNCPIPE": sync.child_end})
+            await _spawn(args, {"_OCI_SYNCPIPE": sync.child_end}, layout.bundle)
         except BaseException:
             sync.close()
             raise
@@ -113,7 +113,7 @@ class ConmonRuntime:
         sync, start, attach = SyncPipe(), StartPipe(), SyncPipe()
         try:
             await _spawn(args, {"_OCI_SYNCPIPE": sync.child_end, "_OCI_STARTPIPE": start.child_end,
-                                "_OCI_ATTACHPIPE": attach.child_end}, before_wait=start)
+                                "_OCI_ATTACHPIPE": attach.child_end}, session.bundle, before_wait=start)
             sync.close_child_end()
             attach.close_child_end()
             start.close_child_end()
@@ -364,16 +364,18 @@ class ExecProcess:
         self._sync.close()
 
 
-async def _spawn(args: list[str], pipes: dict[str, int], before_wait: StartPipe | None = None) -> None:
+async def _spawn(args: list[str], pipes: dict[str, int], cwd: Path, before_wait: StartPipe | None = None) -> None:
     """Run conmon with `pipes` inherited and named in its environment; wait for its first
     process, which exits once the daemonised one has taken over. With a start pipe, conmon
-    reads it once before it forks, so it is signalled first."""
+    reads it once before it forks, so it is signalled first. It runs in `cwd` (the bundle):
+    it writes a file named `oom` in its working directory when the container is OOM-killed."""
     env = dict(os.environ, **{k: str(v) for k, v in pipes.items()})
     try:
         # Its stdio must not be pipes we read: the daemonised child would hold them open.
         proc = await asyncio.create_subprocess_exec(
             *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL, pass_fds=tuple(pipes.values()), env=env, start_new_session=True,
+            cwd=cwd,
         )
     except OSError as e:
         raise RuntimeFailure(f"cannot run conmon: {e}") from e

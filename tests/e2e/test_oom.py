@@ -9,12 +9,15 @@ import time
 import pytest
 
 from tests.support.cli import docker, ok
+from tests.support.daemon import REPO
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_container_out_of_memory_is_reported_oom_killed(docker_env: dict[str, str], busybox_image: str) -> None:
     since = str(int(time.time()) - 1)
+    stray = REPO / "oom"  # conmon's note of the kill, written in its working directory
+    stray.unlink(missing_ok=True)
     # `tail /dev/zero` keeps one endless "line" in memory: 32 MB, no swap, and the kernel kills it.
     run = docker(docker_env, "run", "--name", "berth-oom", "-m", "32m", "--memory-swap", "32m", "busybox",
                  "tail", "/dev/zero", timeout=120)
@@ -26,6 +29,7 @@ def test_a_container_out_of_memory_is_reported_oom_killed(docker_env: dict[str, 
         events = ok(docker_env, "events", "--since", since, "--until", str(int(time.time()) + 1),
                     "--filter", "container=berth-oom", "--format", "{{.Action}}").split()
         assert "oom" in events and events.index("oom") < events.index("die"), events
+        assert not stray.exists(), "conmon ran in berthd's working directory, not the container's bundle"
     finally:
         docker(docker_env, "rm", "-f", "berth-oom")
 
