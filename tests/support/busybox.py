@@ -77,8 +77,9 @@ def foreign_busybox(arch: str, cache: Path = FOREIGN_CACHE) -> Path | None:
         d.mkdir(parents=True, exist_ok=True)
     opts = ["-q", "-o", f"APT::Architectures={platform_deb_arch()},{deb_arch}", "-o", f"Dir::State::Lists={apt}/lists",
             "-o", f"Dir::Cache={apt}/cache"]
-    if subprocess.run(["apt-get", *opts, "update"], capture_output=True, cwd=apt, timeout=300).returncode != 0:
-        return None
+    # An index that fails (a security mirror caught mid-sync) fails the update as a whole, yet the
+    # package may be listed by the others: the download below says whether it was.
+    subprocess.run(["apt-get", *opts, "update"], capture_output=True, cwd=apt, timeout=300)
     if subprocess.run(["apt-get", *opts, "download", f"busybox-static:{deb_arch}"], capture_output=True, cwd=apt,
                       timeout=300).returncode != 0:
         return None
