@@ -268,6 +268,7 @@ class MainWindow(QMainWindow):
         compose.follower.appended.connect(page.logs.on_appended)
         compose.follower.ended.connect(lambda reason: page.logs.show_status(
             f"log stream ended: {reason}" if reason else ""))
+        compose.follower.waiting.connect(page.logs.show_waiting)
         page.openRequested.connect(compose.up_files)
         page.projectSelected.connect(compose.select)
         page.upRequested.connect(compose.up)

@@ -106,10 +106,7 @@ class ContainerDetail(QWidget):
         self.follower.ended.connect(
             lambda reason: self.logs.show_status(f"log stream ended: {reason}" if reason else "")
         )
-        self.follower.waiting.connect(
-            lambda name: self.logs.show_status(f"{name} is not running: its log goes on here when it starts again"
-                                               if name else "")
-        )
+        self.follower.waiting.connect(self.logs.show_waiting)
 
         # Stats
         stats_page = QWidget(self)

@@ -185,6 +185,10 @@ class LogPanel(QWidget):
         self.status.setText(text)
         self.status.setVisible(bool(text))
 
+    def show_waiting(self, name: str) -> None:
+        """A followed container stopped ("" once it runs again): its log goes on when it starts."""
+        self.show_status(f"{name} is not running: its log goes on here when it starts again" if name else "")
+
     def scroll_to_time(self, when: float) -> None:
         """Scroll to the first line written at or after `when` (epoch seconds) and mark it: what a
         click on an event mark or on a point of a stats graph does."""
