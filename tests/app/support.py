@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,19 @@ def run_in_loop(qtbot: Any, coro: Any, timeout: int = 10_000) -> Any:
     task = asyncio.ensure_future(coro)
     qtbot.waitUntil(task.done, timeout=timeout)
     return task.result()
+
+
+def remove_and_close(run_async: Any, engine: Any, *ids: str) -> None:
+    """A test's containers removed (those already gone too) and its engine client closed."""
+    from engine.client import EngineClientError
+
+    async def clean() -> None:
+        for id in ids:
+            with contextlib.suppress(EngineClientError):
+                await engine.remove(id, force=True)
+        await engine.close()
+
+    run_async(clean(), timeout=30_000)
 
 
 def state_text(window: MainWindow, name: str) -> str | None:

@@ -3,7 +3,6 @@ that finds and highlights, and a Copy of the whole document (issue 22)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -11,7 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontInfo, QGuiApplication
 
-from engine.client import EngineClient, EngineClientError
+from engine.client import EngineClient
+from tests.app.support import remove_and_close
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -51,9 +51,4 @@ def test_inspect_shows_the_raw_json_with_search_and_copy(
         assert json.loads(QGuiApplication.clipboard().text())[0]["Name"] == "/berth-gui-inspect"
     finally:
 
-        async def clean() -> None:
-            with contextlib.suppress(EngineClientError):
-                await engine.remove(id, force=True)
-            await engine.close()
-
-        run_async(clean(), timeout=30_000)
+        remove_and_close(run_async, engine, id)

@@ -3,7 +3,6 @@ stop's 10 s grace period) and the detail counts the seconds, until the engine re
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from typing import Any
@@ -11,8 +10,8 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.client import EngineClient, EngineClientError
-from tests.app.support import state_text
+from engine.client import EngineClient
+from tests.app.support import remove_and_close, state_text
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -53,12 +52,7 @@ def test_a_slow_stop_says_stopping_with_the_elapsed_time(
         assert re.match(r"exited \(\d+\)", state_text(window, name) or "")
     finally:
 
-        async def clean() -> None:
-            with contextlib.suppress(EngineClientError):
-                await engine.remove(id, force=True)
-            await engine.close()
-
-        run_async(clean(), timeout=30_000)
+        remove_and_close(run_async, engine, id)
 
 
 @pytest.mark.unit

@@ -3,14 +3,13 @@ outlive the tab (issue 22); the Overview shows the command with its quoting."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import pytest
 
 from app.display import command_line
-from engine.client import EngineClient, EngineClientError
-from tests.app.support import state_text
+from engine.client import EngineClient
+from tests.app.support import remove_and_close, state_text
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -48,12 +47,7 @@ def test_the_shell_ends_when_the_tab_is_left_and_the_command_keeps_its_quotes(
         qtbot.waitUntil(lambda: run_async(shells(id)) == 0, timeout=10_000)  # the exec is gone
     finally:
 
-        async def clean() -> None:
-            with contextlib.suppress(EngineClientError):
-                await engine.remove(id, force=True)
-            await engine.close()
-
-        run_async(clean(), timeout=30_000)
+        remove_and_close(run_async, engine, id)
 
 
 @pytest.mark.unit

@@ -3,14 +3,13 @@ the exec's tty resized to them when it opens and on every resize (issue 22: it s
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 
 import pytest
 
-from engine.client import EngineClient, EngineClientError
-from tests.app.support import state_text
+from engine.client import EngineClient
+from tests.app.support import remove_and_close, state_text
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -55,9 +54,4 @@ def test_a_wide_pane_gives_a_wide_tty(
         assert view.vt.columns < wide
     finally:
 
-        async def clean() -> None:
-            with contextlib.suppress(EngineClientError):
-                await engine.remove(id, force=True)
-            await engine.close()
-
-        run_async(clean(), timeout=30_000)
+        remove_and_close(run_async, engine, id)

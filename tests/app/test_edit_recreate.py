@@ -17,7 +17,7 @@ from PySide6.QtGui import QDesktopServices
 
 from app.dialogs.run_form import PortRow, form_from_inspect, recreate_body
 from engine.client import EngineClient, EngineClientError
-from tests.app.support import state_text
+from tests.app.support import remove_and_close, state_text
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -170,12 +170,7 @@ def test_a_compose_service_opens_its_compose_file(
     finally:
         QDesktopServices.unsetUrlHandler("file")
 
-        async def clean() -> None:
-            with contextlib.suppress(EngineClientError):
-                await engine.remove(id, force=True)
-            await engine.close()
-
-        run_async(clean(), timeout=30_000)
+        remove_and_close(run_async, engine, id)
 
 
 @pytest.mark.unit

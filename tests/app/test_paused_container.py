@@ -3,13 +3,12 @@ asks first, as for a running one (issue 22)."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import pytest
 
-from engine.client import EngineClient, EngineClientError
-from tests.app.support import state_text
+from engine.client import EngineClient
+from tests.app.support import remove_and_close, state_text
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -41,9 +40,4 @@ def test_a_paused_container_offers_stop_and_stops(
         assert page.action_start.isEnabled() and not page.action_stop.isEnabled()
     finally:
 
-        async def clean() -> None:
-            with contextlib.suppress(EngineClientError):
-                await engine.remove(id, force=True)
-            await engine.close()
-
-        run_async(clean(), timeout=30_000)
+        remove_and_close(run_async, engine, id)
