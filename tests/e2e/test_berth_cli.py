@@ -147,7 +147,9 @@ def test_detached_lifecycle_and_listings(env: dict[str, str]) -> None:
 def test_logs_flags(env: dict[str, str]) -> None:
     def scenario(cli: Cli) -> None:
         name = cli.n("logger")
-        cli("run", "--name", name, *LABEL, "busybox", "sh", "-c", "echo one; echo two >&2; echo three")
+        cli("run", "--name", name, *LABEL, "busybox", "sh", "-c",
+            # Apart in time: stdout and stderr are two pipes, read in either order when written at once.
+            "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three")
         cli("logs", name)
         cli("logs", "--tail", "1", name)
         cli("logs", "--since", "2000000000", name)
