@@ -150,6 +150,9 @@ class TerminalSession(QObject):
         self._stream: ExecStream | None = None
         self.exec_id = ""
         self._size = (24, 80)
+        # Keystrokes and resizes go to the engine in the order they happened, one at a time: a
+        # resize is its own request, and a line typed after it must not reach the tty first.
+        self._input: asyncio.Queue[bytes | tuple[int, int]] = asyncio.Queue()
 
     @property
     def active(self) -> bool:
@@ -169,6 +172,7 @@ class TerminalSession(QObject):
             # The exec's process starts just after the stream is attached; until then a resize
             # answers 409 "not running", so the first one is retried (as the docker CLI's initTtySize).
             await self._resize(*self._size, attempts=10)
+            self._tasks.spawn(self._send_input(), name="terminal-input", stream=True)
             while (piece := await self._stream.read()) is not None:
                 self.output.emit(piece[1])
         except (EngineClientError, EngineUnreachable) as exc:
@@ -179,13 +183,26 @@ class TerminalSession(QObject):
         self.ended.emit(reason)
 
     def write(self, data: bytes) -> None:
-        if self._stream is not None and not self._stream.closed:
-            self._tasks.spawn(self._stream.write(data), name="terminal-write")
+        """Types `data` into the shell (kept until the shell's tty has its first size)."""
+        self._input.put_nowait(data)
 
     def resize(self, rows: int, columns: int) -> None:
-        self._size = (rows, columns)
-        if self.exec_id and self.active:
-            self._tasks.spawn(self._resize(rows, columns), name="terminal-resize")
+        if (rows, columns) != self._size:
+            self._size = (rows, columns)
+            self._input.put_nowait((rows, columns))
+
+    async def _send_input(self) -> None:
+        while True:
+            item = await self._input.get()
+            if self._stream is None or self._stream.closed:
+                return
+            if isinstance(item, bytes):
+                try:
+                    await self._stream.write(item)
+                except EngineUnreachable:
+                    return  # the stream broke: the reading end says so
+            elif item == self._size:  # only the latest of several queued resizes is sent
+                await self._resize(*item)
 
     async def _resize(self, rows: int, columns: int, attempts: int = 1) -> None:
         for attempt in range(attempts):
