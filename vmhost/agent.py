@@ -23,17 +23,12 @@ from typing import TYPE_CHECKING, Any
 from vmhost.accel import FIRST_LINE_SECONDS, Refusal, refusal, remember
 from vmhost.image import GuestImage
 from vmhost.localend import forward_engine
-from vmhost.machines import (
-    GUEST_ENGINE_SOCKET,
-    Machine,
-    Machines,
-    Status,
-    may_fall_back,
-    resolve_accel,
-    write_json_atomic,
-)
+from vmhost.machine import GUEST_ENGINE_SOCKET, Machine, Status
+from vmhost.machines import Machines
 from vmhost.npipe import PipeServer, serve_engine
 from vmhost.procs import watch_stop_file
+from vmhost.qemu import may_fall_back, resolve_accel
+from vmhost.store import write_json_atomic
 
 if TYPE_CHECKING:
     from vmhost.ports import PortWatcher, Published

@@ -23,7 +23,8 @@ from typing import Any
 
 from vmhost.arch import ARCHES, arch
 from vmhost.image import GuestImage, build, cache_dir
-from vmhost.machines import Machine, Machines
+from vmhost.machine import Machine
+from vmhost.machines import Machines
 from vmhost.ports import UnixHTTPConnection, engine_get
 
 

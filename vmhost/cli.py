@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from vmhost import dockercontext
-from vmhost.machines import Machine, MachineError, Machines, Progress
+from vmhost.machine import Machine, MachineError, Progress
+from vmhost.machines import Machines
 from vmhost.release import Download
 
 DEFAULT = "default"

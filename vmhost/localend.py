@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,3 +101,20 @@ def forward_engine(connection: Connection, end: LocalEnd, remote_socket: str) ->
     if end.kind == "unix":
         return unix_forward(connection, Path(end.address), remote_socket)
     raise ValueError(f"a tunnel does not listen on a named pipe ({end.address}): pipes relay to its TCP end")
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now, for a machine's forward or tunnel."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

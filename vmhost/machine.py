@@ -1,25 +1,38 @@
-"""A Berth machine: the QEMU VM that runs berthd on hosts that are not Linux.
+"""A Berth machine: what it is made of, as kept in `<machines dir>/<name>/machine.json`.
 
-This module knows what a machine is made of and how QEMU is asked to run it; starting,
-stopping and watching the process live elsewhere.
+Each machine has a directory `<machines dir>/<name>/`:
+
+    machine.json              the settings below
+    id_ed25519(.pub)          the key Berth logs in with
+    guest_host_key(.pub)      the guest's ssh host key, generated here and pinned
+    disk.qcow2                the machine's disk, backed by the guest image's root file system
+    seed.img                  keys, hostname and shared folders, read by the guest at every boot (vmhost.seed)
+    serial.log                the guest's console (the boot log)
+    agent.pid, agent.log, status.json   the supervisor that runs QEMU and the tunnels (vmhost.agent)
+
+Where machines are kept is vmhost.store; how QEMU runs one, vmhost.qemu; their life cycle, vmhost.machines.
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vmhost.arch import ARCHES
+from vmhost.localend import LocalEnd, engine_end
 
-QEMU = "qemu-system-x86_64"
-KVM_DEVICE = Path("/dev/kvm")
+if TYPE_CHECKING:
+    from vmhost.ssh import Endpoint
+
+Progress = Callable[[str], None]
+GUEST_ENGINE_SOCKET = "/run/berth/berth.sock"
+GUEST_USER = "root"
 
 # Machine names become file and directory names.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_ACCELERATORS = ("kvm", "hvf", "whpx", "tcg")
 
 
 @dataclass
@@ -56,115 +69,100 @@ class MachineConfig:
         return self.data_dir / "qemu.pid"
 
 
-def kvm_device_usable(device: Path = KVM_DEVICE) -> bool:
-    """Whether this user may open /dev/kvm (it exists on hosts where we may not use it)."""
-    return device.exists() and os.access(device, os.R_OK | os.W_OK)
+
+class MachineError(Exception):
+    """A failure a person can act on; the message says what to do."""
 
 
-def choose_accel(system: str | None = None, kvm_usable: bool | None = None) -> str:
-    """The hypervisor QEMU should use: the platform's own, else TCG (emulation, slow but sure).
+@dataclass
+class Machine:
+    name: str
+    image: str  # the guest image directory (kernel, initrd, rootfs.qcow2)
+    ssh_port: int  # host loopback port QEMU forwards to the guest's sshd
+    cpus: int = 2
+    memory_mib: int = 2048
+    disk_gib: int = 20
+    ports: list[str] = field(default_factory=list)  # fixed forwards "HOST:GUEST" besides published ports
+    shares: list[str] = field(default_factory=list)  # host directories mounted at the same path in the guest
+    accel: str = "auto"  # auto, kvm, hvf, whpx or tcg
+    qemu: str = ""  # qemu-system-<arch> to use; empty: $BERTH_QEMU, then PATH
+    arch: str = "x86_64"  # the guest image's architecture
+    created: str = ""
+    backend: str = "qemu"  # qemu, or wsl (a WSL2 distro of Berth's own; Windows): see vmhost.backend
+    engine_port: int = 0  # the engine tunnel's loopback TCP port, where the host has no Unix sockets
+    dir: Path = field(default=Path(), compare=False, repr=False)
 
-    `system` is a platform.system() name; `kvm_usable` defaults to probing /dev/kvm.
-    """
-    system = system if system is not None else platform.system()
-    if system == "Darwin":
-        return "hvf"
-    if system == "Windows":
-        return "whpx"
-    if system == "Linux":
-        usable = kvm_usable if kvm_usable is not None else kvm_device_usable()
-        return "kvm" if usable else "tcg"
-    return "tcg"
+    def config(self) -> MachineConfig:
+        # MachineConfig validates the numbers, so building one checks the settings.
+        return MachineConfig(self.name, self.dir / "disk.qcow2", self.ssh_port, self.dir,
+                             self.cpus, self.memory_mib, self.disk_gib, self.arch)
 
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("dir")
+        return data
 
-@dataclass(frozen=True)
-class Boot:
-    """What a Berth guest image needs beyond a disk: a direct kernel boot, its seed and shared folders."""
+    @property
+    def engine_end(self) -> LocalEnd:
+        """The host end of the tunnel to berthd (vmhost.localend chooses: a Unix socket, or loopback TCP on
+        Windows)."""
+        return engine_end(self.dir, self.name, self.engine_port)
 
-    kernel: Path
-    initrd: Path
-    cmdline: str
-    seed: Path | None = None  # raw disk holding the seed archive; the guest finds it by its serial
-    shares: tuple[tuple[str, Path], ...] = ()  # (9p mount tag, host directory)
+    @property
+    def engine_socket(self) -> Path:
+        """The tunnel's Unix socket, on hosts that have them: point DOCKER_HOST here."""
+        end = self.engine_end
+        if end.kind != "unix":
+            raise MachineError(f"machine {self.name}'s engine is at {end.docker_host}, not a Unix socket")
+        return Path(end.address)
 
+    @property
+    def docker_host(self) -> str:
+        return self.engine_end.docker_host
 
-SEED_SERIAL = "berth-seed"
+    @property
+    def boot_log(self) -> Path:
+        return self.dir / "serial.log"
 
+    @property
+    def client_key(self) -> Path:
+        return self.dir / "id_ed25519"
 
-def _board(arch: str, accel: str) -> tuple[str, str]:
-    """QEMU's -machine and -cpu for a guest architecture under an accelerator."""
-    if arch == "aarch64":
-        if accel == "tcg":
-            # A Cortex-A72 has no pointer authentication, which "max" has and TCG emulates slowly.
-            return "virt", "cortex-a72"
-        # hvf on Apple silicon: highmem puts RAM and PCIe windows above 4 GiB, as a machine with more than
-        # 3 GiB needs (QEMU fits the layout to the host's IPA size).
-        return "virt,highmem=on", "host"
-    # Hardware acceleration passes the host CPU through. Under TCG, Nehalem: x86-64-v2 (what RHEL 9 based
-    # images require) without AVX, whose emulation makes glibc's string functions slower than SSE's.
-    return "q35", "Nehalem" if accel == "tcg" else "host"
+    @property
+    def host_key_file(self) -> Path:
+        return self.dir / "guest_host_key"
 
+    @property
+    def host_key_line(self) -> str:
+        return self.host_key_file.with_name("guest_host_key.pub").read_text().strip()
 
-def qemu_argv(config: MachineConfig, accel: str, boot: Boot | None = None, qemu: str | None = None) -> list[str]:
-    """The qemu-system-<arch> command line that boots `config` headless."""
-    if accel not in _ACCELERATORS:
-        raise ValueError(f"unknown accelerator {accel!r}: use one of {', '.join(_ACCELERATORS)}")
-    disk_format = "qcow2" if config.image.suffix == ".qcow2" else "raw"
-    board, cpu = _board(config.arch, accel)
-    # QEMU's WHPX irqchip is unreliable on many Windows builds; the userspace one works.
-    accel_option = "whpx,kernel-irqchip=off" if accel == "whpx" else accel
-    argv = [
-        qemu or ARCHES[config.arch].qemu,
-        "-name",
-        config.name,
-        "-machine",
-        board,
-        "-accel",
-        accel_option,
-        "-cpu",
-        cpu,
-        "-smp",
-        str(config.cpus),
-        "-m",
-        f"{config.memory_mib}M",
-        "-drive",
-        # discard=unmap: blocks the guest frees (fstrim, ext4's discard) are punched out of the disk file,
-        # so removing images gives the host its disk back.
-        f"file={_qemu_path(config.image)},if=virtio,format={disk_format},cache=writeback,discard=unmap,"
-        "detect-zeroes=unmap",
-        # User-mode networking: no host privileges needed. Only loopback can reach the guest's sshd.
-        "-netdev",
-        f"user,id=net0,hostfwd=tcp:127.0.0.1:{config.ssh_port}-:22",
-        "-device",
-        # romfile=: no iPXE option ROM for SeaBIOS to run; the kernel is booted directly.
-        "virtio-net-pci,netdev=net0,romfile=",
-        # The guest reports the pages it frees, and QEMU hands them back to the host at once.
-        "-device",
-        "virtio-balloon-pci,free-page-reporting=on",
-        "-nographic",
-        "-serial",
-        f"file:{config.serial_log}",
-        # -nographic would otherwise put the monitor on stdio, where nobody reads it.
-        "-monitor",
-        "none",
-        "-pidfile",
-        str(config.pidfile),
-    ]
-    if boot is not None:
-        argv += ["-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.cmdline]
-        # Entropy from the host: sshd and Python block on an empty pool otherwise, slowly under TCG.
-        argv += ["-device", "virtio-rng-pci"]
-        if boot.seed is not None:
-            argv += [
-                "-drive", f"file={_qemu_path(boot.seed)},if=none,id=seed,format=raw,readonly=on",
-                "-device", f"virtio-blk-pci,drive=seed,serial={SEED_SERIAL}",
-            ]
-        for tag, path in boot.shares:
-            # security_model=none: files keep the host user's ownership, which bind mounts expect.
-            argv += ["-virtfs", f"local,path={_qemu_path(path)},mount_tag={tag},security_model=none,id={tag}"]
-    return argv
+    def endpoint(self) -> Endpoint:
+        from vmhost.ssh import Endpoint  # paramiko only when a machine is reached
+
+        return Endpoint("127.0.0.1", self.ssh_port, GUEST_USER, self.client_key, self.host_key_line)
+
+    def forwards(self) -> list[tuple[int, int]]:
+        return [parse_port(spec) for spec in self.ports]
 
 
-def _qemu_path(path: Path) -> str:
-    # Inside a -drive option string a comma separates options; QEMU reads ",," as a literal comma.
-    return str(path).replace(",", ",,")
+@dataclass
+class Status:
+    state: str  # stopped, starting, running, stopping, error
+    message: str = ""
+    agent_pid: int | None = None
+    qemu_pid: int | None = None
+    published: list[int] = field(default_factory=list)  # container ports forwarded to 127.0.0.1
+    notice: str = ""  # something the user should read once, e.g. why the machine runs under TCG
+    pipes: list[str] = field(default_factory=list)  # Windows: named pipes the engine is served on
+
+
+def parse_port(spec: str) -> tuple[int, int]:
+    """"8080:80" (host:guest) or "8080" (same on both): ports on the host's loopback and in the guest."""
+    parts = spec.split(":")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (1, 2) or not all(0 < n < 65536 for n in numbers):
+        raise MachineError(f"port {spec!r}: use HOST:GUEST or PORT, with ports 1-65535")
+    return numbers[0], numbers[-1]

@@ -1,336 +1,43 @@
-"""Berth machines: what they are (kept as JSON in the user's config directory) and their life cycle.
+"""The life cycle of Berth machines: create, change, start, stop, inspect, remove.
 
-Each machine has a directory `<machines dir>/<name>/`:
-
-    machine.json              the settings below
-    id_ed25519(.pub)          the key Berth logs in with
-    guest_host_key(.pub)      the guest's ssh host key, generated here and pinned
-    disk.qcow2                the machine's disk, backed by the guest image's root file system
-    seed.img                  keys, hostname and shared folders, read by the guest at every boot
-    serial.log                the guest's console (the boot log)
-    agent.pid, agent.log, status.json   the supervisor that runs QEMU and the tunnels (vmhost.agent)
-
-A running machine is one supervisor process (vmhost.agent) that owns QEMU and the SSH tunnels;
-start and stop talk to it through its pid and status file, so the CLI and the desktop app can both
-drive it and neither has to stay running.
+A running machine is one supervisor process (vmhost.agent, or vmhost.wslagent for a WSL distro) that
+owns QEMU and the SSH tunnels; start and stop talk to it through its pid and status file, so the CLI and
+the desktop app can both drive it and neither has to stay running. What a machine is: vmhost.machine.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vmhost import localend, procs
+from vmhost import procs
 from vmhost.accel import forget, remembered
-from vmhost.arch import ARCHES, host_arch
 from vmhost.arch import arch as guest_arch
+from vmhost.arch import host_arch
 from vmhost.backend import choose as choose_backend
 from vmhost.dockercontext import forget_context
 from vmhost.image import GuestImage, cache_dir, find_image, prepare_kernel
 from vmhost.keys import generate_ed25519, write_private_key
-from vmhost.localend import BERTH_PIPE, LocalEnd, context_endpoint, engine_end
-from vmhost.machine import _ACCELERATORS, QEMU, Boot, MachineConfig, choose_accel, qemu_argv
-from vmhost.procs import pid_alive
+from vmhost.localend import BERTH_PIPE, LocalEnd, context_endpoint, free_port, port_free
+from vmhost.machine import GUEST_USER, Machine, MachineError, Progress, Status, parse_port
+from vmhost.procs import pid_alive, read_pid
+from vmhost.qemu import check_accel, find_qemu, find_qemu_img, machine_argv, requested_accel, resolve_accel
 from vmhost.release import DownloadProgress, ReleaseError, install, install_archive
-
-if TYPE_CHECKING:
-    from vmhost.ssh import Endpoint
-
-Progress = Callable[[str], None]
-GUEST_ENGINE_SOCKET = "/run/berth/berth.sock"
-GUEST_USER = "root"
-# Direct kernel boot, for images from before their manifest named the command line (systemd as init).
-# The root is found by label: virtio disks enumerate in PCI order, so the seed disk may come first.
-KERNEL_CMDLINE = "root=LABEL=berth-root rw console=ttyS0 net.ifnames=0 quiet mitigations=off"
+from vmhost.seed import shares_supported, write_seed
+from vmhost.store import MachineStore
+from vmhost.usage import disk_used_bytes, resident_bytes
 
 
-class MachineError(Exception):
-    """A failure a person can act on; the message says what to do."""
-
-
-def machines_dir() -> Path:
-    env = os.environ.get("BERTH_MACHINES_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "berth" / "machines"
-
-
-@dataclass
-class Machine:
-    name: str
-    image: str  # the guest image directory (kernel, initrd, rootfs.qcow2)
-    ssh_port: int  # host loopback port QEMU forwards to the guest's sshd
-    cpus: int = 2
-    memory_mib: int = 2048
-    disk_gib: int = 20
-    ports: list[str] = field(default_factory=list)  # fixed forwards "HOST:GUEST" besides published ports
-    shares: list[str] = field(default_factory=list)  # host directories mounted at the same path in the guest
-    accel: str = "auto"  # auto, kvm, hvf, whpx or tcg
-    qemu: str = ""  # qemu-system-<arch> to use; empty: $BERTH_QEMU, then PATH
-    arch: str = "x86_64"  # the guest image's architecture
-    created: str = ""
-    backend: str = "qemu"  # qemu, or wsl (a WSL2 distro of Berth's own; Windows): see vmhost.backend
-    engine_port: int = 0  # the engine tunnel's loopback TCP port, where the host has no Unix sockets
-    dir: Path = field(default=Path(), compare=False, repr=False)
-
-    def config(self) -> MachineConfig:
-        # MachineConfig validates the numbers, so building one checks the settings.
-        return MachineConfig(self.name, self.dir / "disk.qcow2", self.ssh_port, self.dir,
-                             self.cpus, self.memory_mib, self.disk_gib, self.arch)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("dir")
-        return data
-
-    @property
-    def engine_end(self) -> LocalEnd:
-        """The host end of the tunnel to berthd (vmhost.localend chooses: a Unix socket, or loopback TCP on
-        Windows)."""
-        return engine_end(self.dir, self.name, self.engine_port)
-
-    @property
-    def engine_socket(self) -> Path:
-        """The tunnel's Unix socket, on hosts that have them: point DOCKER_HOST here."""
-        end = self.engine_end
-        if end.kind != "unix":
-            raise MachineError(f"machine {self.name}'s engine is at {end.docker_host}, not a Unix socket")
-        return Path(end.address)
-
-    @property
-    def docker_host(self) -> str:
-        return self.engine_end.docker_host
-
-    @property
-    def boot_log(self) -> Path:
-        return self.dir / "serial.log"
-
-    @property
-    def client_key(self) -> Path:
-        return self.dir / "id_ed25519"
-
-    @property
-    def host_key_file(self) -> Path:
-        return self.dir / "guest_host_key"
-
-    @property
-    def host_key_line(self) -> str:
-        return self.host_key_file.with_name("guest_host_key.pub").read_text().strip()
-
-    def endpoint(self) -> Endpoint:
-        from vmhost.ssh import Endpoint  # paramiko only when a machine is reached
-
-        return Endpoint("127.0.0.1", self.ssh_port, GUEST_USER, self.client_key, self.host_key_line)
-
-    def forwards(self) -> list[tuple[int, int]]:
-        return [parse_port(spec) for spec in self.ports]
-
-
-@dataclass
-class Status:
-    state: str  # stopped, starting, running, stopping, error
-    message: str = ""
-    agent_pid: int | None = None
-    qemu_pid: int | None = None
-    published: list[int] = field(default_factory=list)  # container ports forwarded to 127.0.0.1
-    notice: str = ""  # something the user should read once, e.g. why the machine runs under TCG
-    pipes: list[str] = field(default_factory=list)  # Windows: named pipes the engine is served on
-
-
-def parse_port(spec: str) -> tuple[int, int]:
-    """"8080:80" (host:guest) or "8080" (same on both): ports on the host's loopback and in the guest."""
-    parts = spec.split(":")
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        numbers = []
-    if len(numbers) not in (1, 2) or not all(0 < n < 65536 for n in numbers):
-        raise MachineError(f"port {spec!r}: use HOST:GUEST or PORT, with ports 1-65535")
-    return numbers[0], numbers[-1]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def find_qemu(machine: Machine | None = None) -> str:
-    """The QEMU binary to run, or a MachineError that says how to get one."""
-    configured = (machine.qemu if machine else "") or os.environ.get("BERTH_QEMU", "")
-    if configured:
-        if shutil.which(configured):
-            return configured
-        raise MachineError(f"QEMU not found at {configured!r} (set by `berth machine set --qemu` or $BERTH_QEMU)")
-    binary = ARCHES[machine.arch].qemu if machine else QEMU
-    found = shutil.which(binary)
-    if found:
-        return found
-    debian = "qemu-system-arm" if binary.endswith("aarch64") else "qemu-system-x86"
-    hint = {
-        "Darwin": "brew install qemu",
-        "Windows": "install QEMU from qemu.org and add it to PATH",
-    }.get(localend.system(), f"apt install {debian} qemu-utils")
-    raise MachineError(f"{binary} not found on PATH: {hint}, or point $BERTH_QEMU at it")
-
-
-def find_qemu_img(qemu: str) -> str:
-    # qemu-img ships next to qemu-system-* in every QEMU distribution.
-    sibling = Path(qemu).with_name("qemu-img" + (".exe" if qemu.endswith(".exe") else ""))
-    if sibling.exists():
-        return str(sibling)
-    found = shutil.which("qemu-img")
-    if found:
-        return found
-    raise MachineError("qemu-img not found: install qemu-utils (or QEMU's full package)")
-
-
-def requested_accel(machine: Machine) -> str:
-    """$BERTH_MACHINE_ACCEL, else the machine's setting: auto or an accelerator's name."""
-    accel = os.environ.get("BERTH_MACHINE_ACCEL") or machine.accel
-    if accel != "auto" and accel not in _ACCELERATORS:
-        raise MachineError(f"accelerator {accel!r}: use auto or one of {', '.join(_ACCELERATORS)}")
-    return accel
-
-
-def resolve_accel(machine: Machine) -> str:
-    """The accelerator to start with: what was asked for, and for auto the host's hypervisor (see
-    choose_accel) unless it refused this guest before (vmhost.accel), then TCG."""
-    accel = requested_accel(machine)
-    if accel != "auto":
-        return accel
-    chosen = choose_accel()
-    refused = remembered(machine.dir)
-    return "tcg" if refused is not None and refused.accel == chosen else chosen
-
-
-def may_fall_back(machine: Machine, accel: str) -> bool:
-    """Whether a refusal of `accel` should be met by trying TCG: only what Berth chose, never what was forced."""
-    return accel != "tcg" and requested_accel(machine) == "auto"
-
-
-def disk_used_bytes(machine: Machine) -> int | None:
-    """What the machine's disk file takes on the host: allocated blocks (holes punched by discards do not
-    count), or its length where the file system does not say (Windows)."""
-    try:
-        info = (machine.dir / "disk.qcow2").stat()
-    except OSError:
-        return None
-    blocks = getattr(info, "st_blocks", None)
-    return blocks * 512 if blocks is not None else info.st_size
-
-
-def resident_bytes(pid: int | None) -> int | None:
-    """A process's resident memory (QEMU's: what the machine takes from the host), where the OS says."""
-    if not pid:
-        return None
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    if sys.platform == "darwin":
-        with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):
-            out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
-            return int(out.stdout.strip()) * 1024
-    return None
-
-
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def write_seed(machine: Machine) -> Path:
-    """The seed disk: a tar archive the guest unpacks at boot (works without any host tool)."""
-    host_key = machine.host_key_file
-    files: dict[str, tuple[bytes, int]] = {
-        "ssh_host_ed25519_key": (host_key.read_bytes(), 0o600),
-        "ssh_host_ed25519_key.pub": ((machine.host_key_line + "\n").encode(), 0o644),
-        "authorized_keys": (machine.client_key.with_name("id_ed25519.pub").read_bytes(), 0o600),
-        "hostname": (f"berth-{machine.name}\n".encode(), 0o644),
-        "shares": ("".join(f"{tag}\t{path}\n" for tag, path in share_tags(machine)).encode(), 0o644),
-    }
-    seed = machine.dir / "seed.img"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, (data, mode) in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    data = buffer.getvalue()
-    data += b"\0" * (-len(data) % 65536)  # whole sectors; a little slack for QEMU's raw driver
-    fd = os.open(seed, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return seed
-
-
-def share_tags(machine: Machine) -> list[tuple[str, str]]:
-    return [(f"share{i}", path) for i, path in enumerate(machine.shares)]
-
-
-def shares_supported() -> bool:
-    # QEMU's virtfs (9p) exists on Linux and macOS builds, not on Windows.
-    return localend.system() != "Windows"
-
-
-class Machines:
-    """The machines of one user (or of a test's directory)."""
-
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root or machines_dir()
-
-    # ---- settings ----
-
-    def all(self) -> list[Machine]:
-        if not self.root.is_dir():
-            return []
-        return [self.get(p.name) for p in sorted(self.root.iterdir()) if (p / "machine.json").is_file()]
-
-    def get(self, name: str) -> Machine:
-        path = self.root / name / "machine.json"
-        if "/" in name or name.startswith(".") or not path.is_file():
-            raise MachineError(f"no such machine: {name} (see `berth machine ls`)")
-        data = json.loads(path.read_text())
-        known = {f.name for f in fields(Machine)} - {"dir"}
-        machine = Machine(**{k: v for k, v in data.items() if k in known})
-        machine.dir = path.parent
-        return machine
-
-    def save(self, machine: Machine) -> None:
-        machine.config()  # validates
-        write_json_atomic(machine.dir / "machine.json", machine.to_json())
+class Machines(MachineStore):
+    """The life cycle of a user's machines: create, change, start, stop, inspect, remove."""
 
     def init(self, name: str = "default", image: Path | None = None, cpus: int = 2, memory_mib: int = 2048,
              disk_gib: int = 20, ports: list[str] | None = None, shares: list[str] | None = None,
@@ -358,27 +65,17 @@ class Machines:
                           shares=[str(Path(s).resolve()) for s in shares], accel=accel, qemu=qemu,
                           arch=guest.arch,
                           created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        machine.dir = self.root / name
-        machine.config()
-        for spec in machine.ports:
-            parse_port(spec)
-        if accel != "auto" and accel not in _ACCELERATORS:
-            raise MachineError(f"accelerator {accel!r}: use auto or one of {', '.join(_ACCELERATORS)}")
+        self._check(machine)
+        check_accel(accel)
         qemu_img = find_qemu_img(find_qemu(machine))
-        machine.dir.mkdir(parents=True, exist_ok=False)
-        try:
-            progress("generating keys")
-            write_private_key(machine.client_key, generate_ed25519(f"berth@{name}"))
-            write_private_key(machine.host_key_file, generate_ed25519(f"root@berth-{name}"))
+
+        def make_disk() -> None:
             progress(f"creating a {disk_gib} GiB disk on {guest.path.name}")
             subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(guest.rootfs),
                             str(machine.dir / "disk.qcow2"), f"{disk_gib}G"], check=True, capture_output=True)
             write_seed(machine)
-            self.save(machine)
-        except BaseException:
-            shutil.rmtree(machine.dir, ignore_errors=True)
-            raise
-        return machine
+
+        return self._create(machine, progress, make_disk)
 
     def _init_wsl(self, name: str, rootfs_tar: Path | None, ports: list[str], progress: Progress,
                   image_url: str | None = None, download: DownloadProgress | None = None) -> Machine:
@@ -390,16 +87,25 @@ class Machines:
         machine = Machine(name=name, image=str(rootfs_tar.resolve()), ssh_port=free_port(), ports=list(ports),
                           shares=[], backend="wsl", engine_port=free_port(),
                           created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        machine.dir = self.root / name
+        self._check(machine)
+        return self._create(machine, progress, lambda: wslmachine.import_distro(machine, rootfs_tar, progress))
+
+    def _check(self, machine: Machine) -> None:
+        """A new machine's settings, checked before anything is made (and where it will live)."""
+        machine.dir = self.root / machine.name
         machine.config()
         for spec in machine.ports:
             parse_port(spec)
+
+    def _create(self, machine: Machine, progress: Progress, make_guest: Callable[[], None]) -> Machine:
+        """Makes the checked `machine`'s directory, keys and guest (`make_guest`) and saves it; a failure
+        part way removes what was made."""
         machine.dir.mkdir(parents=True, exist_ok=False)
         try:
             progress("generating keys")
-            write_private_key(machine.client_key, generate_ed25519(f"berth@{name}"))
-            write_private_key(machine.host_key_file, generate_ed25519(f"root@berth-{name}"))
-            wslmachine.import_distro(machine, rootfs_tar, progress)
+            write_private_key(machine.client_key, generate_ed25519(f"berth@{machine.name}"))
+            write_private_key(machine.host_key_file, generate_ed25519(f"root@berth-{machine.name}"))
+            make_guest()
             self.save(machine)
         except BaseException:
             shutil.rmtree(machine.dir, ignore_errors=True)
@@ -441,8 +147,8 @@ class Machines:
             raise MachineError(f"disks only grow: {name} has {machine.disk_gib} GiB")
         for spec in ports or []:
             parse_port(spec)
-        if accel is not None and accel != "auto" and accel not in _ACCELERATORS:
-            raise MachineError(f"accelerator {accel!r}: use auto or one of {', '.join(_ACCELERATORS)}")
+        if accel is not None:
+            check_accel(accel)
         if disk_gib is not None and disk_gib > machine.disk_gib:
             subprocess.run([find_qemu_img(find_qemu(machine)), "resize", "-q", str(machine.dir / "disk.qcow2"),
                             f"{disk_gib}G"], check=True, capture_output=True)
@@ -481,11 +187,7 @@ class Machines:
 
     def argv(self, machine: Machine, accel: str | None = None) -> list[str]:
         """QEMU's command line for `machine` (also what `inspect` shows); `accel` overrides resolve_accel."""
-        guest = GuestImage(Path(machine.image))
-        shares = tuple((tag, Path(path)) for tag, path in share_tags(machine)) if shares_supported() else ()
-        boot = Boot(guest.boot_kernel(), guest.initrd, guest.cmdline or KERNEL_CMDLINE, machine.dir / "seed.img",
-                    shares)
-        return qemu_argv(machine.config(), accel or resolve_accel(machine), boot, find_qemu(machine))
+        return machine_argv(machine, accel)
 
     def start(self, name: str, progress: Progress = lambda _: None, timeout: float = 600) -> Machine:
         """Boot `name` and wait until berthd answers through the tunnel (or raise MachineError)."""
@@ -518,7 +220,6 @@ class Machines:
         return self._wait_state(machine, {"running"}, progress, timeout + 30)
 
     def _start_wsl(self, machine: Machine, progress: Progress, timeout: float) -> Machine:
-
         for attr in ("ssh_port", "engine_port"):
             if not port_free(getattr(machine, attr)):
                 setattr(machine, attr, free_port())  # something took the port since init: any free one will do

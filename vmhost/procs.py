@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from vmhost import localend
+from vmhost.machine import MachineError
 
 STOP_FILE = "stop"
 # Win32 process creation flags and access rights (winbase.h, winnt.h).
@@ -51,8 +52,6 @@ def launch_supervisor(module: str, machines_root: Path, machine_dir: Path, name:
     # Elsewhere the supervisor daemonizes itself and returns once agent.pid is written.
     launcher = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, env=env)
     if launcher.returncode != 0:
-        from vmhost.machines import MachineError
-
         raise MachineError(f"could not start the machine's supervisor: {launcher.stderr.strip()}")
 
 
@@ -124,3 +123,10 @@ def watch_stop_file(machine_dir: Path, stopping: threading.Event, interval: floa
     thread = threading.Thread(target=watch, name="stop-file", daemon=True)
     thread.start()
     return thread
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None

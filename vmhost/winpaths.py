@@ -98,7 +98,8 @@ def is_wsl_machine_engine(url: str, machines_root: Path | None = None) -> bool:
     """Whether `url` is the engine of a Berth machine on the WSL backend (its tunnel's end, or a pipe its
     supervisor serves): dockerd, Docker Desktop and QEMU machines see the host's paths as they are."""
     from vmhost.localend import LocalEnd
-    from vmhost.machines import MachineError, Machines
+    from vmhost.machine import MachineError
+    from vmhost.machines import Machines
 
     wanted = url.rstrip("/")
     machines = Machines(machines_root)

@@ -27,10 +27,12 @@ import paramiko
 from vmhost import wslmachine
 from vmhost.agent import _daemonize
 from vmhost.localend import LocalEnd, forward_engine
-from vmhost.machines import Machine, MachineError, Machines, write_json_atomic
+from vmhost.machine import Machine, MachineError
+from vmhost.machines import Machines
 from vmhost.npipe import PipeServer, serve_engine
 from vmhost.procs import watch_stop_file
 from vmhost.ssh import Connection, Forward, HostKeyMismatch, tcp_forward
+from vmhost.store import write_json_atomic
 from vmhost.wsl import GUEST_ENGINE_SOCKET, WslError, distro_name, start_script
 
 log = logging.getLogger("vmhost.wslagent")

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vmhost.machine import MachineError
 from vmhost.wsl import Wsl, WslError, distro_name, find_wsl, push_keys_script
 
 if TYPE_CHECKING:
-    from vmhost.machines import Machine, Progress
+    from vmhost.machine import Machine, Progress
     from vmhost.release import DownloadProgress
 
 
@@ -33,7 +34,6 @@ def rootfs_tar(image: Path | None, image_url: str | None = None, progress: Progr
     (vmhost.image.find_image), else the release's, pinned and fetched as the QEMU guest is (vmhost.release)."""
     from vmhost.arch import host_arch
     from vmhost.image import cache_dir, find_image
-    from vmhost.machines import MachineError
     from vmhost.release import ReleaseError, install_rootfs
 
     if image is None:
@@ -83,7 +83,6 @@ def export_rootfs(image_dir: Path) -> Path:
 
 
 def wsl() -> Wsl:
-    from vmhost.machines import MachineError
 
     exe = find_wsl()
     if exe is None:
@@ -92,7 +91,6 @@ def wsl() -> Wsl:
 
 
 def import_distro(machine: Machine, rootfs_tar: Path, progress: Progress) -> None:
-    from vmhost.machines import MachineError
 
     name = distro_name(machine.name)
     runner = wsl()
@@ -127,7 +125,6 @@ def push_keys(machine: Machine) -> None:
 
 def unregister(machine: Machine) -> None:
     """Remove the distro (and its disk); a distro already gone is fine."""
-    from vmhost.machines import MachineError
 
     runner = wsl()
     name = distro_name(machine.name)
@@ -148,7 +145,6 @@ def terminate(machine: Machine) -> None:
 
 def describe(machine: Machine) -> dict[str, Any]:
     """What inspect adds for a WSL machine: the distro as `wsl -l -v` lists it."""
-    from vmhost.machines import MachineError
 
     try:
         distro = wsl().get(distro_name(machine.name))

@@ -19,8 +19,10 @@ from PySide6.QtCore import QObject, Signal
 from app.services.jobs import Job, JobCenter, error_text
 from app.services.tasks import TaskSet
 from vmhost import dockercontext
-from vmhost.machines import Machine, MachineError, Machines, disk_used_bytes, resident_bytes
+from vmhost.machine import Machine, MachineError
+from vmhost.machines import Machines
 from vmhost.release import Download
+from vmhost.usage import disk_used_bytes, resident_bytes
 
 BOOT_LOG_LINES = 200
 _BOOT_LOG_BYTES = 64 * 1024

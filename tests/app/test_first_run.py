@@ -15,7 +15,7 @@ from app.desktop.window import MainWindow
 from tests.app.test_machines_page import FakeMachine
 from tests.app.test_pages_engine import shoot
 from tests.engine.client.fake_engine import short_socket_dir
-from vmhost.machines import MachineError, Status
+from vmhost.machine import MachineError, Status
 from vmhost.release import Download
 
 pytestmark = pytest.mark.gui

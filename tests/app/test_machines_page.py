@@ -20,7 +20,8 @@ from app.models.machines import machines_model
 from tests.app.test_pages_engine import shoot
 from tests.engine.client.fake_engine import FakeEngine
 from vmhost import dockercontext
-from vmhost.machines import MachineError, Machines, Status
+from vmhost.machine import MachineError, Status
+from vmhost.machines import Machines
 
 pytestmark = pytest.mark.gui
 

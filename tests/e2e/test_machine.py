@@ -24,7 +24,8 @@ from tests.support.cli import docker
 from tests.vmhost.release_server import release_server
 from vmhost.arch import ARCHES
 from vmhost.image import apt_mirror, build, cache_dir, missing_tools
-from vmhost.machines import Machine, Machines
+from vmhost.machine import Machine
+from vmhost.machines import Machines
 from vmhost.procs import pid_alive
 from vmhost.release import pack, write_manifest
 

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import vmhost.machines as machines_module
+import vmhost.qemu as qemu_module
 from vmhost.accel import refusal, remembered
 from vmhost.agent import Agent
-from vmhost.machines import Machine, Machines, resolve_accel
+from vmhost.machine import Machine
+from vmhost.machines import Machines
+from vmhost.qemu import resolve_accel
 
 pytestmark = pytest.mark.unit
 
@@ -59,7 +61,7 @@ def fake_kvm_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("BERTH_QEMU", str(qemu))
     monkeypatch.delenv("BERTH_MACHINE_ACCEL", raising=False)
     # This host: /dev/kvm is there and opens, so auto picks kvm.
-    monkeypatch.setattr(machines_module, "choose_accel", lambda: "kvm")
+    monkeypatch.setattr(qemu_module, "choose_accel", lambda: "kvm")
     yield qemu
 
 

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from vmhost.machine import MachineConfig, choose_accel, kvm_device_usable, qemu_argv
+from vmhost.machine import MachineConfig
+from vmhost.qemu import choose_accel, kvm_device_usable, qemu_argv
 
 pytestmark = pytest.mark.unit
 
@@ -111,11 +112,11 @@ def test_choose_accel(system: str, kvm: bool, expected: str) -> None:
 
 
 def test_choose_accel_probes_kvm_on_linux_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    import vmhost.machine as machine_module
+    import vmhost.qemu as qemu_module
 
-    monkeypatch.setattr(machine_module, "kvm_device_usable", lambda: False)
+    monkeypatch.setattr(qemu_module, "kvm_device_usable", lambda: False)
     assert choose_accel("Linux") == "tcg"
-    monkeypatch.setattr(machine_module, "kvm_device_usable", lambda: True)
+    monkeypatch.setattr(qemu_module, "kvm_device_usable", lambda: True)
     assert choose_accel("Linux") == "kvm"
 
 

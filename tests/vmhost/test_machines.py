@@ -14,17 +14,10 @@ import pytest
 
 from vmhost import cli
 from vmhost.keys import fingerprint, public_key_from_line
-from vmhost.machine import qemu_argv
-from vmhost.machines import (
-    KERNEL_CMDLINE,
-    Machine,
-    MachineError,
-    Machines,
-    find_qemu,
-    machines_dir,
-    parse_port,
-    resolve_accel,
-)
+from vmhost.machine import Machine, MachineError, parse_port
+from vmhost.machines import Machines
+from vmhost.qemu import KERNEL_CMDLINE, find_qemu, qemu_argv, resolve_accel
+from vmhost.store import machines_dir
 
 pytestmark = pytest.mark.unit
 
@@ -241,7 +234,7 @@ def test_reclaim_needs_a_running_machine(machines: Machines, image: Path, fake_q
 
 
 def test_resident_bytes_of_a_process() -> None:
-    from vmhost.machines import resident_bytes
+    from vmhost.usage import resident_bytes
 
     own = resident_bytes(os.getpid())
     assert own is not None and own > 1_000_000

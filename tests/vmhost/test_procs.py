@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from vmhost import localend, procs
-from vmhost.machines import Machine, Machines
+from vmhost.machine import Machine
+from vmhost.machines import Machines
 
 pytestmark = pytest.mark.unit
 
@@ -100,7 +101,9 @@ def test_machine_stop_on_windows_reaches_the_supervisor_through_the_file(
 
 def test_no_folder_sharing_and_windows_advice_for_qemu(windows: list[tuple[int, int]],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from vmhost.machines import MachineError, find_qemu, shares_supported
+    from vmhost.machine import MachineError
+    from vmhost.qemu import find_qemu
+    from vmhost.seed import shares_supported
 
     monkeypatch.setenv("PATH", "")
     monkeypatch.delenv("BERTH_QEMU", raising=False)

@@ -16,7 +16,8 @@ import pytest
 from tests.vmhost.release_server import Served, release_server
 from vmhost import cli
 from vmhost.image import GuestImage
-from vmhost.machines import MachineError, Machines
+from vmhost.machine import MachineError
+from vmhost.machines import Machines
 from vmhost.release import (
     Download,
     ReleaseError,

@@ -13,7 +13,7 @@ import pytest
 
 from vmhost import backend, dockercontext, localend
 from vmhost.localend import BERTH_PIPE, DOCKER_PIPE, LocalEnd, context_endpoint, docker_pipes, engine_end
-from vmhost.machines import Machine
+from vmhost.machine import Machine
 from vmhost.winpaths import to_wsl, translate_bind
 from vmhost.wsl import decode, parse_list, start_script
 
@@ -257,7 +257,7 @@ def test_uninstall_forgets_berths_context_and_leaves_a_users_own(tmp_path: Path,
 def test_wsl_machines_find_the_guests_root_file_system_tar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     from vmhost.arch import host_arch
-    from vmhost.machines import MachineError
+    from vmhost.machine import MachineError
     from vmhost.wslmachine import rootfs_tar
 
     monkeypatch.setenv("BERTH_GUEST_CACHE", str(tmp_path / "cache"))

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from vmhost import localend, winpaths
-from vmhost.machines import Machine, Machines
+from vmhost.machine import Machine
+from vmhost.machines import Machines
 
 WINDOWS_BIND = r"C:\Users\me\app:/app:ro"
 WINDOWS_MOUNT = r"D:\data"
