@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine import __version__, emulation
+from engine import __version__, diagnostics, emulation
 from engine.api.app import build_app
 from engine.backend import Backend
 from engine.config import DEFAULT_EXEC_ROOT, DEFAULT_ROOT, DEFAULT_SOCKET, EnginePaths
@@ -209,11 +209,11 @@ async def serve(args: argparse.Namespace) -> None:
              " (socket-activated)" if activated else "", since_exec())
     binfmt = asyncio.create_task(register_emulators())
 
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, diagnostics.log_report)
     await stop.wait()
     log.info("shutting down; containers keep running")
     with contextlib.suppress(Exception):

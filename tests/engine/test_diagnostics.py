@@ -1,0 +1,67 @@
+"""berthd's state on SIGUSR1: its tasks, threads and, when memory is traced, its largest allocations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import tracemalloc
+from typing import Any
+
+import pytest
+
+from engine import diagnostics
+
+
+@pytest.mark.unit
+def test_the_report_counts_tasks_and_threads_and_says_how_to_trace() -> None:
+    async def idle() -> None:
+        await asyncio.sleep(10)
+
+    async def main() -> str:
+        sleepers = [asyncio.create_task(idle()) for _ in range(3)]
+        await asyncio.sleep(0)
+        try:
+            return diagnostics.report()
+        finally:
+            for task in sleepers:
+                task.cancel()
+            await asyncio.gather(*sleepers, return_exceptions=True)
+
+    text = asyncio.run(main())
+    assert "4 tasks:" in text
+    assert any(line.split() == ["3", idle.__qualname__] for line in text.splitlines()), text
+    assert "threads:" in text and "MainThread" in text
+    assert "PYTHONTRACEMALLOC" in text
+
+
+@pytest.mark.unit
+def test_traced_memory_names_the_line_that_holds_it() -> None:
+    tracemalloc.start(5)
+    try:
+        held = [bytearray(1024) for _ in range(2000)]  # 2 MB held by this line
+        text = asyncio.run(_report())
+    finally:
+        tracemalloc.stop()
+    assert "largest by line:" in text
+    first = text.split("largest by line:\n", 1)[1].splitlines()[0]
+    assert "test_diagnostics.py" in first, text
+    assert len(held) == 2000
+
+
+async def _report() -> str:
+    return diagnostics.report()
+
+
+@pytest.mark.integration
+def test_a_running_berthd_writes_its_state_to_the_log_on_sigusr1(berthd: Any) -> None:
+    assert berthd.proc is not None
+    os.kill(berthd.proc.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while "state on SIGUSR1" not in berthd.log.read_text():
+        assert time.monotonic() < deadline, "no report in berthd's log"
+        time.sleep(0.05)
+    assert berthd.proc.poll() is None, "berthd must keep running"
+    report = berthd.log.read_text().split("state on SIGUSR1", 1)[1]
+    assert " tasks:" in report and " threads:" in report
