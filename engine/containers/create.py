@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from engine.containers import hostconfig
 from engine.containers.hostspec import HostSpec
 from engine.errors import InvalidArgument
 from engine.images.platform import Platform, host_platform
@@ -88,9 +87,10 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
 
 def check_host_config(hc: dict[str, Any], runtime_name: str) -> list[str]:
     """Refuse, at create, what a start would stumble on; the warnings dockerd gives."""
-    HostSpec.parse(hc)
+    spec = HostSpec.parse(hc)
     check_runtime(hc, runtime_name)
-    return hostconfig.parse(hc).warnings
+    spec.sandbox.resolve()  # a device or an init binary this host lacks: refused now, not at start
+    return list(spec.sandbox.warnings)
 
 
 def check_runtime(host_config: dict[str, Any], runtime_name: str) -> None:

@@ -82,8 +82,8 @@ class ExecService:
         check_workdir(body.get("WorkingDir"))
         session = ExecSession(
             id=secrets.token_hex(32), container_id=c.id, cmd=list(cmd), env=list(env),
-            user=str(body.get("User") or c.config.get("User") or ""),
-            workdir=str(body.get("WorkingDir") or c.config.get("WorkingDir") or "/"),
+            user=str(body.get("User") or c.config_spec.user),
+            workdir=str(body.get("WorkingDir") or c.config_spec.workdir or "/"),
             tty=bool(body.get("Tty")), privileged=bool(body.get("Privileged")),
             attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
             attach_stderr=bool(body.get("AttachStderr")), detach_keys=str(body.get("DetachKeys") or ""),

@@ -9,11 +9,11 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from engine.containers.configspec import Probe
 from engine.containers.execs import ExecService
-from engine.containers.model import Container, State
+from engine.containers.model import Container
 from engine.containers.service import ContainerService
 from engine.errors import EngineError, NotFound
 from engine.events import EventBus
@@ -21,43 +21,8 @@ from engine.formats import now_ns, rfc3339_nano
 
 log = logging.getLogger(__name__)
 
-NS = 1_000_000_000
-DEFAULT_INTERVAL = 30 * NS
-DEFAULT_TIMEOUT = 30 * NS
-DEFAULT_RETRIES = 3
 KEEP_RESULTS = 5
 MAX_OUTPUT = 4096
-
-
-@dataclass(frozen=True)
-class Probe:
-    command: list[str]
-    interval: float  # seconds
-    timeout: float
-    retries: int
-    start_period: float
-
-    @classmethod
-    def from_config(cls, hc: dict[str, Any] | None) -> Probe | None:
-        """None when there is no check (or it is ["NONE"])."""
-        if not hc:
-            return None
-        test = hc.get("Test") or []
-        if not test or test[0] == "NONE":
-            return None
-        if test[0] == "CMD":
-            command = list(test[1:])
-        elif test[0] == "CMD-SHELL":
-            command = ["/bin/sh", "-c", " ".join(test[1:])]
-        else:
-            command = list(test)
-        if not command:
-            return None
-        return cls(command=command,
-                   interval=(hc.get("Interval") or DEFAULT_INTERVAL) / NS,
-                   timeout=(hc.get("Timeout") or DEFAULT_TIMEOUT) / NS,
-                   retries=hc.get("Retries") or DEFAULT_RETRIES,
-                   start_period=(hc.get("StartPeriod") or 0) / NS)
 
 
 class HealthMonitor:
@@ -71,7 +36,7 @@ class HealthMonitor:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         for c in self.containers.all():
-            if c.state is State.RUNNING:
+            if c.state.can_exec:  # a probe is an exec
                 self._begin(c)
         self._task = loop.create_task(self._follow_events())
 
@@ -96,7 +61,7 @@ class HealthMonitor:
                     task.cancel()
 
     def _begin(self, c: Container) -> None:
-        probe = Probe.from_config(c.config.get("Healthcheck"))
+        probe = c.config_spec.healthcheck
         if probe is None or c.id in self._probes:
             return
         self._probes[c.id] = asyncio.get_running_loop().create_task(self._run(c.id, probe))

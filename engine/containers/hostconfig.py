@@ -1,5 +1,6 @@
-"""The parts of HostConfig that shape the OCI bundle, parsed and checked once at create,
-with errors that say what to fix."""
+"""The sandbox parts of HostConfig that shape the OCI bundle (ulimits, security options, devices,
+shm, --init, extra hosts), parsed and checked once at create with errors that say what to fix,
+and resolved against the host (device nodes, the init binary) at each start."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ipaddress
 import os
 import shutil
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,15 +21,92 @@ INIT_IN_CONTAINER = "/sbin/berth-init"
 INIT_CANDIDATES = ("tini-static", "tini")
 
 
-@dataclass
-class Sandbox:
-    ulimits: list[Ulimit] = field(default_factory=list)
+@dataclass(frozen=True)
+class DeviceRequest:
+    """One HostConfig.Devices entry (`--device host[:container[:rwm]]`), checked at create; the
+    host's node behind it is looked up at each start (`resolve`), as dockerd does."""
+
+    path_on_host: str
+    path_in_container: str
+    permissions: str
+
+    @classmethod
+    def parse(cls, d: Any) -> DeviceRequest:
+        if not isinstance(d, dict) or not d.get("PathOnHost"):
+            raise InvalidArgument("each Devices entry needs PathOnHost (as in --device /dev/fuse)")
+        host = str(d["PathOnHost"])
+        perms = str(d.get("CgroupPermissions") or "rwm")
+        if not perms or set(perms) - set("rwm"):
+            raise InvalidArgument(f"invalid device permissions {perms!r} for {host}: use a mix of r, w and m")
+        return cls(host, str(d.get("PathInContainer") or host), perms)
+
+    def resolve(self) -> Device:
+        host = self.path_on_host
+        try:
+            st = os.stat(host)
+        except OSError as e:
+            raise InvalidArgument(f"error gathering device information while adding device {host!r}: "
+                                  f"{e.strerror}") from None
+        if stat.S_ISCHR(st.st_mode):
+            kind = "c"
+        elif stat.S_ISBLK(st.st_mode):
+            kind = "b"
+        else:
+            raise InvalidArgument(f"{host} is not a device node")
+        return Device(kind=kind, major=os.major(st.st_rdev), minor=os.minor(st.st_rdev),
+                      path=self.path_in_container, access=self.permissions, file_mode=stat.S_IMODE(st.st_mode))
+
+
+SHM_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """HostConfig's sandbox options beyond capabilities and privilege (those are HostSpec's own):
+    parsed at create, kept with the container, resolved against the host at each start."""
+
+    ulimits: tuple[Ulimit, ...] = ()
     no_new_privileges: bool = False
-    seccomp: dict[str, Any] | Literal["unconfined"] | None = None  # None: Docker's default
-    devices: list[Device] = field(default_factory=list)
-    shm_size: int = 64 * 1024 * 1024
-    init: str | None = None  # host path of the init binary run as PID 1 (--init)
-    warnings: list[str] = field(default_factory=list)
+    seccomp: Mapping[str, Any] | Literal["unconfined"] | None = None  # None: Docker's default
+    devices: tuple[DeviceRequest, ...] = ()
+    shm_size: int = SHM_SIZE
+    init: bool = False  # --init: a tiny init runs as PID 1
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (name, address or host-gateway)
+    # Kept as given: berthd does not apply sysctls to the bundle yet (as before this type).
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, host_config: dict[str, Any]) -> SandboxSpec:
+        """Checked without looking at the host's devices or binaries (`resolve` does)."""
+        ulimits = _ulimits(host_config.get("Ulimits") or [])
+        _, warnings = container_rlimits(ulimits)
+        no_new_privileges, profile = False, None
+        for opt in host_config.get("SecurityOpt") or []:
+            no_new_privileges, profile = _security_opt(str(opt), no_new_privileges, profile, warnings)
+        shm = host_config.get("ShmSize")
+        if shm and (not isinstance(shm, int) or shm < 0):
+            raise InvalidArgument("ShmSize must be a positive number of bytes")
+        sysctls = host_config.get("Sysctls") or {}
+        return cls(
+            ulimits=tuple(ulimits), no_new_privileges=no_new_privileges, seccomp=profile,
+            devices=tuple(DeviceRequest.parse(d) for d in host_config.get("Devices") or []),
+            shm_size=shm or SHM_SIZE, init=bool(host_config.get("Init")),
+            extra_hosts=tuple(extra_hosts(host_config)),
+            sysctls={str(k): str(v) for k, v in sysctls.items()} if isinstance(sysctls, dict) else {},
+            warnings=tuple(warnings))
+
+    def resolve(self) -> Sandbox:
+        """The host's side as it is now: device nodes and the init binary."""
+        return Sandbox(devices=[d.resolve() for d in self.devices], init=find_init() if self.init else None)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A SandboxSpec resolved on this host for one start."""
+
+    devices: list[Device]
+    init: str | None  # host path of the init binary run as PID 1 (--init)
 
     def init_mount(self) -> list[Mount]:
         if self.init is None:
@@ -62,24 +141,6 @@ def extra_hosts(host_config: dict[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse(host_config: dict[str, Any]) -> Sandbox:
-    box = Sandbox()
-    extra_hosts(host_config)  # refused at create, not at start
-    box.ulimits = _ulimits(host_config.get("Ulimits") or [])
-    _, box.warnings = container_rlimits(box.ulimits)
-    for opt in host_config.get("SecurityOpt") or []:
-        _security_opt(box, str(opt))
-    box.devices = [_device(d) for d in host_config.get("Devices") or []]
-    shm = host_config.get("ShmSize")
-    if shm:
-        if not isinstance(shm, int) or shm < 0:
-            raise InvalidArgument("ShmSize must be a positive number of bytes")
-        box.shm_size = shm
-    if host_config.get("Init"):
-        box.init = find_init()
-    return box
-
-
 def find_init() -> str:
     for name in INIT_CANDIDATES:
         path = shutil.which(name)
@@ -101,40 +162,19 @@ def _ulimits(items: list[Any]) -> list[Ulimit]:
     return out
 
 
-def _security_opt(box: Sandbox, opt: str) -> None:
+def _security_opt(opt: str, no_new_privileges: bool, profile: Mapping[str, Any] | Literal["unconfined"] | None,
+                  warnings: list[str]) -> tuple[bool, Mapping[str, Any] | Literal["unconfined"] | None]:
     key, sep, value = opt.partition("=")
     if not sep:
         key, sep, value = opt.partition(":")
     if key == "no-new-privileges":
         if value not in ("", "true", "false"):
             raise InvalidArgument(f"invalid --security-opt {opt!r}: no-new-privileges takes true or false")
-        box.no_new_privileges = value != "false"
-    elif key == "seccomp":
-        profile = seccomp.profile_from_security_opt(value)
-        box.seccomp = "unconfined" if profile is None else profile
-    elif key in ("apparmor", "label", "systempaths"):
-        box.warnings.append(f"--security-opt {key} is not supported by berthd and was ignored")
-    else:
-        raise InvalidArgument(f"invalid --security-opt {opt!r}: use no-new-privileges or seccomp=<profile>")
-
-
-def _device(d: Any) -> Device:
-    if not isinstance(d, dict) or not d.get("PathOnHost"):
-        raise InvalidArgument("each Devices entry needs PathOnHost (as in --device /dev/fuse)")
-    host = str(d["PathOnHost"])
-    try:
-        st = os.stat(host)
-    except OSError as e:
-        raise InvalidArgument(f"error gathering device information while adding device {host!r}: "
-                              f"{e.strerror}") from None
-    if stat.S_ISCHR(st.st_mode):
-        kind = "c"
-    elif stat.S_ISBLK(st.st_mode):
-        kind = "b"
-    else:
-        raise InvalidArgument(f"{host} is not a device node")
-    perms = str(d.get("CgroupPermissions") or "rwm")
-    if not perms or set(perms) - set("rwm"):
-        raise InvalidArgument(f"invalid device permissions {perms!r} for {host}: use a mix of r, w and m")
-    return Device(kind=kind, major=os.major(st.st_rdev), minor=os.minor(st.st_rdev),
-                  path=str(d.get("PathInContainer") or host), access=perms, file_mode=stat.S_IMODE(st.st_mode))
+        return value != "false", profile
+    if key == "seccomp":
+        parsed = seccomp.profile_from_security_opt(value)
+        return no_new_privileges, "unconfined" if parsed is None else parsed
+    if key in ("apparmor", "label", "systempaths"):
+        warnings.append(f"--security-opt {key} is not supported by berthd and was ignored")
+        return no_new_privileges, profile
+    raise InvalidArgument(f"invalid --security-opt {opt!r}: use no-new-privileges or seccomp=<profile>")

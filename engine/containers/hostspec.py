@@ -1,15 +1,19 @@
 """HostConfig as typed values: parsed and checked once (at create, and when a stored container is
-first asked), so a start reads fields instead of re-parsing JSON. The raw HostConfig stays beside
-it in the container's row, for inspect, which reports it as it was sent.
+first loaded, by the same function), so a start reads fields instead of re-parsing JSON. The raw
+HostConfig stays beside it in the container's row, for inspect, which reports it as it was sent.
 
-The parts that depend on the host as it is at start (devices, the init binary, seccomp profiles)
-stay in engine/containers/hostconfig.py's Sandbox, resolved at each start."""
+The sandbox options (ulimits, security options, devices, --init...) are hostconfig.py's
+SandboxSpec; the parts of them that depend on the host as it is at start (device nodes, the init
+binary) are resolved at each start."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from engine.containers.hostconfig import SandboxSpec
+from engine.containers.links import Link
+from engine.containers.links import parse as parse_links
 from engine.containers.logs import LogSettings
 from engine.containers.restart import RestartPolicy, restart_policy
 from engine.errors import InvalidArgument
@@ -142,6 +146,8 @@ class HostSpec:
     uts_mode: str
     masked_paths: tuple[str, ...] | None  # None: Docker's defaults
     readonly_paths: tuple[str, ...] | None
+    sandbox: SandboxSpec
+    links: tuple[Link, ...]  # legacy --link
 
     @classmethod
     def parse(cls, hc: dict[str, Any]) -> HostSpec:
@@ -159,6 +165,7 @@ class HostSpec:
             pid_mode=modes["PidMode"], ipc_mode=modes["IpcMode"], uts_mode=modes["UTSMode"],
             masked_paths=None if masked is None else tuple(masked),
             readonly_paths=None if readonly is None else tuple(readonly),
+            sandbox=SandboxSpec.parse(hc), links=tuple(parse_links(hc.get("Links"))),
         )
 
 

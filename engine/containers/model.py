@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.containers.configspec import ConfigSpec
 from engine.containers.hostspec import HostSpec
 from engine.formats import human_duration, now_ns, rfc3339_nano
 
@@ -66,6 +67,26 @@ class State(enum.StrEnum):
         """The runtime holds nothing for it (never started, or its exit already deleted it)."""
         return self in (State.CREATED, State.EXITED)
 
+    @property
+    def can_kill(self) -> bool:
+        """A process to signal (a restarting container has none until its restart)."""
+        return self.is_up
+
+    @property
+    def can_be_joined(self) -> bool:
+        """Its namespaces may be shared (`--pid`, `--ipc`, `--uts container:x`)."""
+        return self is State.RUNNING
+
+    @property
+    def is_frozen(self) -> bool:
+        """Its processes are frozen: a signal lands only once they are thawed."""
+        return self is State.PAUSED
+
+    @property
+    def awaits_restart(self) -> bool:
+        """Exited, and its restart policy starts it again after the back-off."""
+        return self is State.RESTARTING
+
 
 @dataclass
 class Container:
@@ -87,14 +108,24 @@ class Container:
     oom_killed: bool = False
     manually_stopped: bool = False  # restart policies leave such a container alone
     health: dict[str, Any] | None = None  # State.Health: Status, FailingStreak, Log
+    # The typed forms of `host_config` and `config`: given by the store when it parsed the same JSON
+    # before, else parsed at the first question; `host_config_changed` after an edit.
     _spec: HostSpec | None = field(default=None, repr=False, compare=False)
+    _config_spec: ConfigSpec | None = field(default=None, repr=False, compare=False)
 
     @property
     def spec(self) -> HostSpec:
-        """`host_config` typed, parsed at the first question; `host_config_changed` after an edit."""
+        """HostConfig typed."""
         if self._spec is None:
             self._spec = HostSpec.parse(self.host_config)
         return self._spec
+
+    @property
+    def config_spec(self) -> ConfigSpec:
+        """Config typed."""
+        if self._config_spec is None:
+            self._config_spec = ConfigSpec.parse(self.config)
+        return self._config_spec
 
     def host_config_changed(self) -> None:
         self._spec = None
@@ -111,9 +142,15 @@ class Container:
     def running(self) -> bool:
         return self.state.is_live
 
+    # What listings and events report reads the JSON as stored, as inspect does, so a row whose
+    # Config no longer parses is still listed and removable; what runs reads `config_spec`.
+    @property
+    def labels(self) -> dict[str, Any]:
+        return dict(self.config.get("Labels") or {})
+
     @property
     def build_step(self) -> bool:
-        return BUILD_STEP_LABEL in (self.config.get("Labels") or {})
+        return BUILD_STEP_LABEL in self.labels
 
     @property
     def tty(self) -> bool:

@@ -25,6 +25,7 @@ from engine import emulation, mountinfo
 from engine.config import EnginePaths
 from engine.containers import hostconfig, links, names, stdio
 from engine.containers.cgroups import cgroup_reader, container_cgroup_path
+from engine.containers.configspec import ConfigSpec
 from engine.containers.create import (
     check_host_config,
     check_workdir,
@@ -182,8 +183,10 @@ class ContainerService:
         if not config.get("Hostname"):
             config["Hostname"] = cid[:12]
         warnings: list[str] = []
+        # Parsed now: a Config that a start or a stop could not read is refused here.
+        config_spec = ConfigSpec.parse(config)
         c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config,
-                      host_config=normalise_host_config(host_config))
+                      host_config=normalise_host_config(host_config), _config_spec=config_spec)
         if c.host_config.get("Links") is not None:
             c.host_config["Links"] = links.stored(c.host_config["Links"], cname)
             for link in links.parse(c.host_config["Links"]):
@@ -261,8 +264,8 @@ class ContainerService:
             spec = self._runtime_spec(c, rootfs, attachment, extra_mounts)
             oci, _warnings = build_config(spec)
             (bundle / "config.json").write_text(json.dumps(oci))
-            stdin = bool(c.config.get("OpenStdin"))
-            created = await self.runtime.create(c.id, c.name, layout, stdin=stdin, tty=c.tty,
+            cfg = c.config_spec
+            created = await self.runtime.create(c.id, c.name, layout, stdin=cfg.open_stdin, tty=cfg.tty,
                                                 keep_log=c.spec.log.kept)
             await self._connect_hub(c, layout)
             await self.runtime.start(c.id)
@@ -284,33 +287,34 @@ class ContainerService:
 
     def _runtime_spec(self, c: Container, rootfs: Path, net: NetworkAttachment,
                       extra_mounts: list[Mount]) -> RuntimeSpec:
-        cfg, hc, spec = c.config, c.host_config, c.spec
-        user = resolve_user(rootfs, cfg.get("User") or "", list(spec.group_add))
+        cfg, spec = c.config_spec, c.spec
+        user = resolve_user(rootfs, cfg.user, list(spec.group_add))
         peer = self._network_peer(c)
-        hostname = str((peer or c).config.get("Hostname") or (peer or c).short_id)
+        owner = peer or c
+        hostname = owner.config_spec.hostname or owner.short_id
         linked = self._linked(c)  # once per start: the environment and /etc/hosts both need it
-        env = process_env(_link_env(c, linked) + list(cfg.get("Env") or []), home=user.home, hostname=hostname)
-        box = hostconfig.parse(hc)  # the host's side (devices, init, profiles) as it is now
+        env = process_env(_link_env(c, linked) + list(cfg.env), home=user.home, hostname=hostname)
+        box = spec.sandbox.resolve()  # the host's side (devices, init) as it is now
         etc = self._etc_files(c, net, linked) if peer is None else self._etc_mounts(peer)
         mounts = etc + extra_mounts + box.init_mount()
-        args = c.command
+        args = cfg.command
         if box.init is not None:
             args = [hostconfig.INIT_IN_CONTAINER, "--", *args]
-        res = spec.resources
+        res, sandbox = spec.resources, spec.sandbox
         return RuntimeSpec(
             container_id=c.id, rootfs=rootfs, args=args, env=env,
-            cwd=cfg.get("WorkingDir") or "/", uid=user.uid, gid=user.gid,
+            cwd=cfg.workdir or "/", uid=user.uid, gid=user.gid,
             additional_gids=user.additional_gids, hostname=hostname,
-            terminal=c.tty, readonly_rootfs=spec.readonly_rootfs, netns_path=net.netns_path,
+            terminal=cfg.tty, readonly_rootfs=spec.readonly_rootfs, netns_path=net.netns_path,
             host_network=net.host_network,
             cap_add=list(spec.cap_add), cap_drop=list(spec.cap_drop),
             privileged=spec.privileged, mounts=mounts,
             memory_limit=res.memory, pids_limit=res.pids_limit,
             cpu_shares=res.cpu_shares, nano_cpus=res.nano_cpus,
             memory_swap=res.memory_swap, cpuset_cpus=res.cpuset_cpus,
-            cpuset_mems=res.cpuset_mems, domainname=str(cfg.get("Domainname") or ""),
-            devices=box.devices, ulimits=box.ulimits, no_new_privileges=box.no_new_privileges,
-            seccomp=box.seccomp, shm_size=box.shm_size,
+            cpuset_mems=res.cpuset_mems, domainname=cfg.domainname,
+            devices=box.devices, ulimits=list(sandbox.ulimits), no_new_privileges=sandbox.no_new_privileges,
+            seccomp=sandbox.seccomp, shm_size=sandbox.shm_size,
             pid_ns=self._shared_namespace(c, spec.pid_mode, "pid"),
             ipc_ns=self._shared_namespace(c, spec.ipc_mode, "ipc"),
             uts_ns=self._shared_namespace(c, spec.uts_mode, "uts"),
@@ -327,14 +331,14 @@ class ContainerService:
             other = self.get(ref)
         except NotFound:
             raise Conflict(f"cannot join the {kind} namespace of container {ref}: no such container") from None
-        if other.state is not State.RUNNING or other.pid <= 0:
+        if not other.state.can_be_joined or other.pid <= 0:
             raise Conflict(f"cannot join {kind.upper()} of a non running container: {other.id}")
         return f"/proc/{other.pid}/ns/{kind}"
 
     def _linked(self, c: Container) -> list[tuple[links.Link, Container, str]]:
         """Each legacy link with the running container it names and that one's bridge address."""
         out = []
-        for link in links.parse(c.host_config.get("Links")):
+        for link in c.spec.links:
             try:
                 target = self.get(link.target)
             except NotFound:
@@ -364,7 +368,7 @@ class ContainerService:
         web as db): from the rows a listing already holds, not another query."""
         names: dict[str, list[str]] = {}
         for c in containers:
-            for link in links.parse(c.host_config.get("Links")):
+            for link in c.spec.links:
                 names.setdefault(link.target, []).append(f"/{c.name}/{link.alias}")
         return names
 
@@ -389,11 +393,11 @@ class ContainerService:
                    linked: list[tuple[links.Link, Container, str]]) -> list[Mount]:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, owned by the engine."""
         data = self.data_dir(c.id)
-        hostname = str(c.config.get("Hostname") or c.short_id)
+        hostname = c.config_spec.hostname or c.short_id
         (data / "hostname").write_text(hostname + "\n")
         own = [(addr, names) for addr, names in net.hosts] or [("127.0.1.1", hostname)]
         extra = []
-        for name, addr in hostconfig.extra_hosts(c.host_config):
+        for name, addr in c.spec.sandbox.extra_hosts:
             if addr == hostconfig.HOST_GATEWAY:
                 if not net.host_gateway:
                     raise InvalidArgument(f"--add-host {name}:{addr}: this container has no network to the host")
@@ -511,7 +515,7 @@ class ContainerService:
                     c = self.get(cid)
                 except NotFound:
                     return
-                if c.state is not State.RESTARTING:
+                if not c.state.awaits_restart:
                     return
                 c.restart_count += 1
                 try:
@@ -529,7 +533,7 @@ class ContainerService:
         task = self._restart_tasks.pop(c.id, None)
         if task is not None:
             task.cancel()
-        if c.state is State.RESTARTING and c.id not in self._restarting:
+        if c.state.awaits_restart and c.id not in self._restarting:
             c.state = State.EXITED
             self.store.save(c)
 
@@ -543,14 +547,14 @@ class ContainerService:
         # `runtime create` and `runtime start`; the wait for the exit is outside it.
         async with self._lock(c.id):
             c = self.get(c.id)
-            if c.state is State.RESTARTING:
+            if c.state.awaits_restart:
                 raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
-            if not c.running:
+            if not c.state.can_kill:
                 raise Conflict(f"Cannot kill container: {c.name}: container {c.id} is not running")
             exited = self._exit_future(c.id)
             try:
                 await self.runtime.kill(c.id, sig)
-                if sig == signals.SIGKILL and c.state is State.PAUSED:  # a frozen process dies once thawed
+                if sig == signals.SIGKILL and c.state.is_frozen:  # a frozen process dies once thawed
                     await self.runtime.resume(c.id)
             except RuntimeFailure as e:
                 failure = e
@@ -572,7 +576,7 @@ class ContainerService:
         c = self.get(ref)
         async with self._lock(c.id):
             c = self.get(c.id)
-            if c.state is State.RESTARTING:
+            if c.state.awaits_restart:
                 if c.id in self._restarting:  # a restart between its stop and its start
                     raise NotModified("container already stopped")
                 self._cancel_restart(c)
@@ -580,17 +584,17 @@ class ContainerService:
                 self.store.save(c)
                 self.publish(c, "stop")
                 return
-            if not c.running:
+            if not c.state.can_stop:
                 raise NotModified("container already stopped")
             c.manually_stopped = c.id not in self._restarting
             self.store.save(c)
             if timeout is None:
-                timeout = int(c.config.get("StopTimeout") or 10)
-            sig = signal_number(signal or c.config.get("StopSignal"), signals.SIGTERM)
+                timeout = c.config_spec.stop_timeout
+            sig = signal_number(signal or c.config_spec.stop_signal or None, signals.SIGTERM)
             exited = self._exit_future(c.id)
             pid = c.pid
             with contextlib.suppress(RuntimeFailure):
-                if c.state is State.PAUSED:
+                if c.state.is_frozen:
                     await self.runtime.resume(c.id)
                 await self.runtime.kill(c.id, sig)
                 self.publish(c, "kill", signal=str(sig))
@@ -611,7 +615,7 @@ class ContainerService:
         c = self.get(ref)
         self._restarting.add(c.id)
         try:
-            if c.running and c.state is not State.RESTARTING:
+            if c.state.is_up:
                 with contextlib.suppress(NotModified):  # it stopped meanwhile: start it all the same
                     await self.stop(c.id, timeout, signal)
         finally:
@@ -629,7 +633,7 @@ class ContainerService:
         c = self.get(ref)
         async with self._lock(c.id):
             c = self.get(c.id)
-            if c.state is State.PAUSED:
+            if c.state.is_frozen:
                 raise Conflict(f"Container {c.id} is already paused")
             if not c.state.can_pause:
                 raise Conflict(f"Container {c.id} is not running")
@@ -782,7 +786,7 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
-        if c.state is State.RESTARTING and force:
+        if c.state.awaits_restart and force:
             self._cancel_restart(c)
             c = self.get(c.id)
         if c.running:
@@ -791,7 +795,7 @@ class ContainerService:
                     f"cannot remove container \"/{c.name}\": container is running: "
                     "stop the container before removing or force remove"
                 )
-            if c.state is not State.RESTARTING:  # restarting: no process until the restart starts one
+            if c.state.can_kill:  # restarting: no process until the restart starts one
                 # The exit that follows is no reason for its restart policy to start it again (which
                 # kept a forced removal waiting 30 s for an exit that never settled).
                 async with self._lock(c.id):
@@ -857,7 +861,7 @@ class ContainerService:
             hub = await self._hub(c)
         return await hub.serve(write, stdin, stdout=stdout, stderr=stderr, detach_keys=detach_keys,
                                # as dockerd: a TTY's stdin outlives its clients
-                               close_stdin_on_eof=bool(c.config.get("StdinOnce")) and not c.tty)
+                               close_stdin_on_eof=c.config_spec.stdin_once and not c.config_spec.tty)
 
     async def _hub(self, c: Container) -> stdio.AttachHub:
         """The container's attach hub, connected now if berthd restarted since it started."""
@@ -888,7 +892,7 @@ class ContainerService:
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"cannot resize container {c.name}: it is not running")
-        if c.tty:
+        if c.config_spec.tty:
             self.runtime.control(self.bundle_dir(c.id), RESIZE, height, width)
 
     # ---- restore ------------------------------------------------------------------------
@@ -901,7 +905,7 @@ class ContainerService:
         for c in self.store.in_states([State.RUNNING, State.PAUSED, State.RESTARTING, State.REMOVING]):
             if c.state is State.REMOVING:
                 await self.remove(c.id, force=True)
-            elif c.state is State.RESTARTING:
+            elif c.state.awaits_restart:
                 self._schedule_restart(c)
             elif (self.paths.exits / c.id).exists() or not self.runtime.monitor_alive(c.conmon_pid):
                 await self._on_exit(c.id)
@@ -927,7 +931,7 @@ class ContainerService:
         """A crash between the runtime's pause (or resume) and the row's write leaves the row saying the
         other, and unpause would then fail on a process that runs: the freezer is right, the row follows."""
         frozen = cgroup_reader(container_cgroup_path(c.id)).frozen()
-        if frozen is None or frozen == (c.state is State.PAUSED):
+        if frozen is None or frozen == c.state.is_frozen:
             return
         log.info("container %s: recorded %s, but the freezer says otherwise", c.short_id, c.state.value)
         c.state = State.PAUSED if frozen else State.RUNNING
@@ -943,7 +947,7 @@ class ContainerService:
 
     def publish(self, c: Container, action: str, **extra: str) -> None:
         attrs = {"name": c.name, "image": c.image}
-        attrs.update({k: str(v) for k, v in (c.config.get("Labels") or {}).items()})
+        attrs.update({k: str(v) for k, v in c.labels.items()})
         attrs.update(extra)
         self.events.publish("container", action, c.id, attrs)
 
@@ -951,8 +955,8 @@ class ContainerService:
 def _link_env(c: Container, linked: list[tuple[links.Link, Container, str]]) -> list[str]:
     env: list[str] = []
     for link, target, address in linked:
-        env += links.environment(link, c.name, address, list(target.config.get("ExposedPorts") or {}),
-                                 list(target.config.get("Env") or []))
+        env += links.environment(link, c.name, address, list(target.config_spec.exposed_ports),
+                                 list(target.config_spec.env))
     return env
 
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from engine.containers.configspec import ConfigSpec
+from engine.containers.hostspec import HostSpec
 from engine.containers.model import Container, State
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.state.db import Database
@@ -42,10 +45,50 @@ _COLUMNS = ("id", "name", "image", "image_id", "config", "host_config", "created
             "manually_stopped", "health")
 
 
-def _row_to_container(row: sqlite3.Row) -> Container:
+T = TypeVar("T")
+
+
+class _Parsed:
+    """The typed Config and HostConfig of each container, parsed when its row is first loaded and
+    kept with the JSON they came from: a row read again (every request reads its row) reuses them
+    until that JSON changes. A row that no longer parses (an older berthd's) still loads: its
+    container's `spec` raises the parse's own error when asked."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, tuple[str, HostSpec | None]] = {}  # by id: (HostConfig's JSON, its spec)
+        self._configs: dict[str, tuple[str, ConfigSpec | None]] = {}
+
+    def specs(self, cid: str, config: str, host_config: str) -> tuple[HostSpec | None, ConfigSpec | None]:
+        return _kept(self._hosts, cid, host_config, HostSpec.parse), _kept(self._configs, cid, config, ConfigSpec.parse)
+
+    def forget(self, cid: str) -> None:
+        self._hosts.pop(cid, None)
+        self._configs.pop(cid, None)
+
+
+def _kept(cache: dict[str, tuple[str, T | None]], cid: str, text: str,
+          parse: Callable[[dict[str, Any]], T]) -> T | None:
+    kept = cache.get(cid)
+    if kept is not None and kept[0] == text:
+        return kept[1]
+    spec = _parsed(parse, text)
+    cache[cid] = (text, spec)
+    return spec
+
+
+def _parsed(parse: Callable[[dict[str, Any]], T], text: str) -> T | None:
+    try:
+        return parse(json.loads(text))
+    except (InvalidArgument, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _row_to_container(row: sqlite3.Row, parsed: _Parsed) -> Container:
+    host_spec, config_spec = parsed.specs(row["id"], row["config"], row["host_config"])
     return Container(
         id=row["id"], name=row["name"], image=row["image"], image_id=row["image_id"],
         config=json.loads(row["config"]), host_config=json.loads(row["host_config"]),
+        _spec=host_spec, _config_spec=config_spec,
         created_ns=row["created_ns"], state=State(row["state"]), pid=row["pid"],
         conmon_pid=row["conmon_pid"], exit_code=row["exit_code"], error=row["error"],
         started_ns=row["started_ns"], finished_ns=row["finished_ns"],
@@ -66,6 +109,7 @@ class ContainerStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
+        self._parsed = _Parsed()
 
     def insert(self, c: Container) -> None:
         placeholders = ",".join("?" * len(_COLUMNS))
@@ -101,16 +145,17 @@ class ContainerStore:
     def delete(self, container_id: str) -> None:
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+        self._parsed.forget(container_id)
 
     def all(self) -> list[Container]:
         rows = self.db.query("SELECT * FROM containers ORDER BY created_ns DESC")
-        return [_row_to_container(r) for r in rows]
+        return [_row_to_container(r, self._parsed) for r in rows]
 
     def in_states(self, states: Iterable[State]) -> list[Container]:
         values = [s.value for s in states]
         marks = ",".join("?" * len(values))
         rows = self.db.query(f"SELECT * FROM containers WHERE state IN ({marks})", tuple(values))
-        return [_row_to_container(r) for r in rows]
+        return [_row_to_container(r, self._parsed) for r in rows]
 
     def uses_image(self, image_id: str) -> bool:
         return self.db.query_one("SELECT 1 FROM containers WHERE image_id = ? LIMIT 1", (image_id,)) is not None
@@ -129,4 +174,4 @@ class ContainerStore:
             row = rows[0] if rows else None
         if row is None:
             raise NotFound(f"No such container: {ref}")
-        return _row_to_container(row)
+        return _row_to_container(row, self._parsed)

@@ -107,3 +107,44 @@ def test_platforms_dockerd_refuses_for_an_amd64_image(text: str, wanted: str) ->
     assert str(e.value) == (
         "image with reference img:1 was found but does not match the specified platform: "
         f"wanted {wanted}, actual: linux/amd64")
+
+
+def test_sandbox_options_typed() -> None:
+    """Ulimits, security options, devices, shm, --init and extra hosts: parsed at create with the
+    rest, the host's side (device nodes, the init binary) looked up only by resolve()."""
+    from engine.runtime.rlimits import Ulimit
+
+    spec = HostSpec.parse({"Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+                           "SecurityOpt": ["no-new-privileges", "seccomp=unconfined", "apparmor=x"],
+                           "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/nothing",
+                                        "CgroupPermissions": "rw"}],
+                           "ShmSize": 1 << 20, "ExtraHosts": ["db:10.0.0.5", "gw:host-gateway"],
+                           "Sysctls": {"net.core.somaxconn": "1024"},
+                           "Links": ["/db:/web/database"]})
+    box = spec.sandbox
+    assert box.ulimits == (Ulimit("nofile", 1024, 2048),)
+    assert (box.no_new_privileges, box.seccomp, box.shm_size, box.init) == (True, "unconfined", 1 << 20, False)
+    assert box.extra_hosts == (("db", "10.0.0.5"), ("gw", "host-gateway"))
+    assert box.sysctls == {"net.core.somaxconn": "1024"}
+    assert any("apparmor" in w for w in box.warnings)
+    assert [(link.target, link.alias) for link in spec.links] == [("db", "database")]
+    [device] = box.resolve().devices
+    assert (device.kind, device.major, device.minor, device.path, device.access) == ("c", 1, 3, "/dev/nothing", "rw")
+
+
+def test_a_device_the_host_lacks_is_refused_at_resolve() -> None:
+    spec = HostSpec.parse({"Devices": [{"PathOnHost": "/dev/berth-no-such-device"}]})
+    with pytest.raises(InvalidArgument, match="error gathering device information"):
+        spec.sandbox.resolve()
+
+
+@pytest.mark.parametrize(("hc", "message"), [
+    ({"SecurityOpt": ["label=disable", "seccomp-ish"]}, "invalid --security-opt"),
+    ({"Ulimits": [{"Name": "nofile", "Soft": "many"}]}, "Soft and Hard must be integers"),
+    ({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rwx"}]}, "invalid device permissions"),
+    ({"ExtraHosts": ["db"]}, "invalid extra host"),
+    ({"ShmSize": -1}, "ShmSize must be a positive"),
+])
+def test_sandbox_refusals(hc: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        HostSpec.parse(hc)

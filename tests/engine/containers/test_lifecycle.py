@@ -211,3 +211,114 @@ async def test_create_checks_the_requested_platform(engine: Engine) -> None:
     assert engine.svc.all() == []
     c, _ = engine.svc.create({"Image": "busybox"}, "web", host_platform())
     assert c.spec.restart.name == "no"
+
+
+@lifecycle
+async def test_start_reads_the_typed_specs_not_the_json(engine: Engine) -> None:
+    """HostConfig and Config are parsed at create (and at a row's first load), never again at
+    start: starts after the first reuse the specs kept with the row."""
+    from unittest import mock
+
+    from engine.containers.configspec import ConfigSpec
+    from engine.containers.hostspec import HostSpec
+
+    engine.svc.create({"Image": "busybox", "HostConfig": {"Memory": 64 << 20}}, "web")
+    await engine.svc.start("web")
+    await engine.svc.stop("web", timeout=1)
+    with mock.patch.object(HostSpec, "parse", side_effect=AssertionError("HostConfig parsed again")), \
+            mock.patch.object(ConfigSpec, "parse", side_effect=AssertionError("Config parsed again")):
+        await engine.svc.start("web")
+        await engine.svc.stop("web", timeout=1)
+    assert engine.svc.get("web").exit_code == 128 + signals.SIGTERM
+
+
+@lifecycle
+async def test_the_bundle_from_the_typed_specs(engine: Engine) -> None:
+    """config.json and the /etc files carry the Config and the sandbox options asked at create."""
+    import json
+
+    c, _ = engine.svc.create({
+        "Image": "busybox", "Cmd": ["top"], "Env": ["A=1"], "WorkingDir": "/srv", "Hostname": "box",
+        "Domainname": "example.org", "Tty": True,
+        "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 512, "Hard": 512}], "ExtraHosts": ["db:10.0.0.5"],
+                       "SecurityOpt": ["no-new-privileges"], "ReadonlyRootfs": True, "CapDrop": ["ALL"],
+                       "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/nothing"}]},
+    }, "web")
+    await engine.svc.start("web")
+    oci = json.loads((engine.svc.bundle_dir(c.id) / "config.json").read_text())
+    process = oci["process"]
+    assert (process["args"], process["cwd"], process["terminal"]) == (["top"], "/srv", True)
+    assert "A=1" in process["env"] and "HOSTNAME=box" in process["env"]
+    assert {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512} in process["rlimits"]
+    assert process["noNewPrivileges"] is True and process["capabilities"]["effective"] == []
+    assert oci["root"]["readonly"] is True and (oci["hostname"], oci["domainname"]) == ("box", "example.org")
+    assert any(d["path"] == "/dev/nothing" for d in oci["linux"]["devices"])
+    hosts = (engine.paths.containers / c.id / "hosts").read_text()
+    assert "10.0.0.5\tdb\n" in hosts and "127.0.1.1\tbox\n" in hosts
+
+
+@lifecycle
+async def test_docker_restart_is_not_a_final_stop(engine: Engine) -> None:
+    """The stop of a restart leaves the policy alone: no manual stop recorded, no policy restart on
+    top of the restart's own start, one restart event."""
+    c, _ = engine.svc.create({"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "always"}}}, None)
+    await engine.svc.start(c.id)
+    await engine.svc.restart(c.id, timeout=1)
+    c = engine.svc.get(c.id)
+    assert (c.state, c.manually_stopped, c.restart_count) == (State.RUNNING, False, 0)
+    await asyncio.sleep(0.3)  # a policy restart would have come after its 0.1 s back-off
+    assert [call for call, cid in engine.runtime.calls if call == "create" and cid == c.id] == ["create"] * 2
+    assert engine.actions(c.id)[-5:] == ["kill", "die", "stop", "start", "restart"]
+
+
+@lifecycle
+async def test_stop_during_the_back_off_cancels_the_restart(engine: Engine) -> None:
+    c, _ = engine.svc.create({"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "always"}}}, None)
+    await engine.svc.start(c.id)
+    engine.runtime.exit(c.id, 1)
+    await engine.until(c.id, State.RESTARTING)
+    with pytest.raises(Conflict, match="is restarting"):
+        await engine.svc.kill(c.id)
+    await engine.svc.stop(c.id)
+    await asyncio.sleep(0.3)
+    c = engine.svc.get(c.id)
+    assert (c.state, c.manually_stopped, c.restart_count) == (State.EXITED, True, 0)
+
+
+@lifecycle
+async def test_kill_and_resize_refused_when_not_running(engine: Engine) -> None:
+    c, _ = engine.svc.create({"Image": "busybox", "Tty": True}, None)
+    with pytest.raises(Conflict, match="is not running"):
+        await engine.svc.kill(c.id)
+    with pytest.raises(Conflict, match="cannot resize"):
+        engine.svc.resize(c.id, 24, 80)
+    await engine.svc.start(c.id)
+    engine.svc.resize(c.id, 24, 80)
+    assert ("control 1", c.id) in engine.runtime.calls
+
+
+@lifecycle
+async def test_joining_the_namespaces_of_a_stopped_container_is_refused(engine: Engine) -> None:
+    engine.svc.create({"Image": "busybox"}, "db")
+    engine.svc.create({"Image": "busybox", "HostConfig": {"PidMode": "container:db"}}, "web")
+    with pytest.raises(Conflict, match="cannot join PID of a non running container"):
+        await engine.svc.start("web")
+    await engine.svc.start("db")
+    await engine.svc.start("web")
+    assert engine.svc.get("web").state is State.RUNNING
+
+
+@lifecycle
+async def test_a_failed_start_answers_the_waiting_attach(engine: Engine) -> None:
+    engine.runtime.fail_create = True
+    c, _ = engine.svc.create({"Image": "busybox"}, None)
+
+    async def write(_stream: int, _data: bytes) -> None:
+        pass
+
+    attach = asyncio.ensure_future(engine.svc.attach(c.id, write, None, True, True))
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeFailure):
+        await engine.svc.start(c.id)
+    with pytest.raises(RuntimeFailure):
+        await asyncio.wait_for(attach, 2)

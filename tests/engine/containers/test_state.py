@@ -9,18 +9,19 @@ from engine.containers.model import State
 
 pytestmark = pytest.mark.unit
 
-# state: (is_up, is_live, can_start, can_pause, can_unpause, can_stop, can_exec, can_prune, runtime_settled)
+# state: (is_up, is_live, can_start, can_pause, can_unpause, can_stop, can_exec, can_prune, runtime_settled,
+#         can_kill, can_be_joined, is_frozen, awaits_restart)
 TABLE = {
-    State.CREATED: (False, False, True, False, False, False, False, True, True),
-    State.RUNNING: (True, True, False, True, False, True, True, False, False),
-    State.PAUSED: (True, True, False, False, True, True, False, False, False),
-    State.RESTARTING: (False, True, True, False, False, True, False, False, False),
-    State.EXITED: (False, False, True, False, False, False, False, True, True),
-    State.REMOVING: (False, False, False, False, False, False, False, False, False),
-    State.DEAD: (False, False, False, False, False, False, False, True, False),
+    State.CREATED: (False, False, True, False, False, False, False, True, True, False, False, False, False),
+    State.RUNNING: (True, True, False, True, False, True, True, False, False, True, True, False, False),
+    State.PAUSED: (True, True, False, False, True, True, False, False, False, True, False, True, False),
+    State.RESTARTING: (False, True, True, False, False, True, False, False, False, False, False, False, True),
+    State.EXITED: (False, False, True, False, False, False, False, True, True, False, False, False, False),
+    State.REMOVING: (False, False, False, False, False, False, False, False, False, False, False, False, False),
+    State.DEAD: (False, False, False, False, False, False, False, True, False, False, False, False, False),
 }
 FIELDS = ("is_up", "is_live", "can_start", "can_pause", "can_unpause", "can_stop", "can_exec",
-          "can_prune", "runtime_settled")
+          "can_prune", "runtime_settled", "can_kill", "can_be_joined", "is_frozen", "awaits_restart")
 
 
 def test_table_covers_every_state() -> None:
