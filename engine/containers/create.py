@@ -1,14 +1,91 @@
-"""Create: a request's Config and HostConfig merged with the image's defaults and checked, as
-dockerd's daemon/create.go, before anything is stored. Pure: no service state, no I/O."""
+"""Create, as dockerd's daemon/create.go: a request's Config and HostConfig merged with the image's
+defaults and checked (pure functions, unit-tested alone), parsed into the container's typed specs
+(configspec.py, hostspec.py), and only then its directories and row written (`create`)."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 from typing import Any
 
+from engine import emulation
+from engine.containers import links, names
+from engine.containers.configspec import ConfigSpec
+from engine.containers.context import ContainerContext
 from engine.containers.hostspec import HostSpec
-from engine.errors import InvalidArgument
+from engine.containers.model import Container
+from engine.errors import InvalidArgument, NotFound
+from engine.images.manifest import config_platform
 from engine.images.platform import Platform, host_platform
+
+
+def create(ctx: ContainerContext, body: dict[str, Any], name: str | None,
+           platform: Platform | None = None) -> tuple[Container, list[str]]:
+    """POST /containers/create. `platform`: the one the client asked for (API 1.41+), checked
+    against the image's. Returns the container (state created) and dockerd's warnings."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("the request body must be a JSON object (a container config)")
+    image_ref = body.get("Image")
+    if not image_ref or not isinstance(image_ref, str):
+        raise InvalidArgument("config error: no image given: set \"Image\" to the image to run")
+    image_id = ctx.images.resolve(image_ref).id
+    image_platform = config_platform(ctx.images.full_config(image_id))
+    emulation.check_platform(matching_variant(platform, image_platform), image_platform, image_ref)
+    emulation.check_runnable(image_platform)
+    image_cfg = ctx.images.config(image_id)
+    host_config = body.get("HostConfig") or {}
+    if not isinstance(host_config, dict):
+        raise InvalidArgument("HostConfig must be a JSON object")
+    config = merge_config(image_cfg, body)
+    check_workdir(config.get("WorkingDir"))
+    if not config.get("Entrypoint") and not config.get("Cmd"):
+        raise InvalidArgument("no command specified: give a command, or use an image with a CMD")
+    cname = names.validate(name) if name else _unused_name(ctx)
+    cid = secrets.token_hex(32)
+    if not config.get("Hostname"):
+        config["Hostname"] = cid[:12]
+    # Parsed now: a Config that a start or a stop could not read is refused here.
+    config_spec = ConfigSpec.parse(config)
+    c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config,
+                  host_config=normalise_host_config(host_config), _config_spec=config_spec)
+    if c.host_config.get("Links") is not None:
+        c.host_config["Links"] = links.stored(c.host_config["Links"], cname)
+        for link in links.parse(c.host_config["Links"]):
+            try:
+                ctx.store.resolve(link.target)
+            except NotFound:
+                raise InvalidArgument(f"could not get container for {link.target}: no such container "
+                                      f"(--link {link.target}:{link.alias})") from None
+    warnings = check_host_config(c.host_config, ctx.runtime.name)
+    networking_config = body.get("NetworkingConfig") or {}
+    if not isinstance(networking_config, dict):
+        raise InvalidArgument("NetworkingConfig must be a JSON object")
+    ctx.networking.validate(c, networking_config.get("EndpointsConfig"))
+    ctx.mounts.validate(c)
+    # The directories before the row: a crash in between leaves a directory without a row, which
+    # restore removes, never a container that cannot start.
+    data = ctx.data_dir(cid)
+    try:
+        data.mkdir(parents=True, mode=0o710)
+        (data / "upper").mkdir()
+        (data / "work").mkdir()
+        ctx.store.insert(c)
+    except BaseException:
+        shutil.rmtree(data, ignore_errors=True)
+        raise
+    ctx.publish(c, "create")
+    return c, warnings
+
+
+def _unused_name(ctx: ContainerContext) -> str:
+    for _ in range(50):
+        candidate = names.generate()
+        try:
+            ctx.store.resolve(candidate)
+        except NotFound:
+            return candidate
+    return f"{names.generate()}_{secrets.token_hex(2)}"
 
 
 def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
