@@ -8,6 +8,10 @@ It reads as a chart: a legend of each line's colour, name and latest value; a va
 ticks carry their unit; a time axis of clock times; under the pointer a crosshair and a tooltip of
 the time and each line's value there. A click on a mark or a point says when (`pointChosen`), so a
 view can show what else happened at that moment (the container's logs).
+
+From the keyboard it is a control of its own: Left/Right move a cursor over the readings (Home/End
+the first and last, Page Up/Down a tenth of the span, Ctrl+Left/Right the events), each step said to
+a screen reader; Enter or Space does what a click there does; Escape lets the cursor go.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
+    QAccessible,
     QColor,
+    QFocusEvent,
     QFontMetricsF,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPainterPath,
@@ -29,8 +36,9 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
 )
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QSizePolicy, QStyle, QStyleOptionFocusRect, QToolTip, QWidget
 
+from app.widgets.accessibility import Painted, ThrottledDescription, announce, value_changed
 from app.widgets.log_view import source_color
 
 # Marks by kind: red for trouble, green for a start, blue for the rest; each also carries words.
@@ -87,7 +95,17 @@ class Mark:
     kind: str
 
 
-class StatsGraph(QWidget):
+def span_words(start: float, end: float) -> str:
+    """A span as a person says it: "the last 5 minutes, 14:00 to 14:05"."""
+    seconds = end - start
+    amount = (f"{seconds / 86400:g} days" if seconds >= 2 * 86400 else f"{seconds / 3600:g} hours"
+              if seconds >= 2 * 3600 else f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:g} seconds")
+    fmt = "%a %H:%M" if seconds >= 86400 else "%H:%M"
+    return (f"{amount}, {time.strftime(fmt, time.localtime(start))} to "
+            f"{time.strftime(fmt, time.localtime(end))}")
+
+
+class StatsGraph(QWidget, Painted):
     pointChosen = Signal(float)  # Unix seconds of the mark or point clicked (graphs fed by time)
 
     def __init__(self, title: str, formatter: Callable[[float], str], parent: QWidget | None = None) -> None:
@@ -108,6 +126,11 @@ class StatsGraph(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
         self.setAccessibleName(f"{title} graph")
+        # A graph is a control: Tab reaches it, arrows walk its readings (see the module's doc).
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.cursor_t: float | None = None  # the reading under the keyboard cursor
+        self._description = ThrottledDescription(self)
+        self._described_shape: object = None
 
     def set_series(self, series: list[tuple[str, QColor, Sequence[float]]], limit: float | None = None) -> None:
         self.series = series
@@ -126,6 +149,8 @@ class StatsGraph(QWidget):
         self.span = (start, end)
         self.marks = [m for m in marks if start <= m.t <= end]
         self.limit, self.top, self.axis_note = limit, top, axis_note
+        if self.cursor_t is not None and not start <= self.cursor_t <= end:
+            self.cursor_t = None  # its reading scrolled out of the span
         self._described()
         self.update()
 
@@ -136,10 +161,96 @@ class StatsGraph(QWidget):
         return f"{self.title}: " + (" · ".join(parts) if parts else "no data yet")
 
     def _described(self) -> None:
-        """What a screen reader says: the latest values, the axis and the marked events."""
+        """What a screen reader says: its lines and their latest values, the span, the axis, the
+        marked events and the keys. Latest values change every second: said at most every few
+        seconds; a change of lines, span or events at once."""
         marks = "; ".join(f"{time.strftime('%H:%M:%S', time.localtime(m.t))} {m.label}" for m in self.marks[-10:])
         note = f" ({self.axis_note})" if self.axis_note else ""
-        self.setAccessibleDescription(self.caption() + note + (f". Events: {marks}" if marks else ""))
+        span = f" Over {span_words(*self.span)}." if self.span is not None else ""
+        keys = (" Left and Right arrows move over the readings, Ctrl+arrows over the events"
+                + (f", Enter: {self.click_hint.removeprefix('Click: ')}" if self.click_hint else "") + "."
+                if self.span is not None else "")
+        text = self.caption() + note + "." + span + (f" Events: {marks}." if marks else "") + keys
+        shape = ([name for name, _, _ in self.series], round(self.span[1] - self.span[0]) if self.span else None,
+                 self.marks, self.axis_note, self.click_hint)
+        self._description.set(text, now=shape != self._described_shape)
+        self._described_shape = shape
+
+    # -- keyboard --------------------------------------------------------------------------------
+
+    def reading_times(self) -> list[float]:
+        """Every time a line has a reading at, in order: the stops of the keyboard cursor."""
+        return sorted({t for times in self.times for t in times})
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        times = self.reading_times()
+        key = event.key()
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if self.span is None or not times:
+            super().keyPressEvent(event)
+            return
+        current = self.cursor_t
+        i = bisect.bisect_left(times, current) if current is not None else None
+        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and ctrl:
+            target = self._next_mark(current, +1 if key == Qt.Key.Key_Right else -1)
+            if target is None:
+                announce(self, "no more events " + ("after" if key == Qt.Key.Key_Right else "before") + " this")
+                return
+            self.move_cursor(target)
+        elif key == Qt.Key.Key_Left:
+            self.move_cursor(times[-1] if i is None else times[max(0, i - 1)])
+        elif key == Qt.Key.Key_Right:
+            self.move_cursor(times[-1] if i is None else times[min(len(times) - 1, i + (
+                1 if i < len(times) and times[i] == current else 0))])
+        elif key == Qt.Key.Key_Home:
+            self.move_cursor(times[0])
+        elif key == Qt.Key.Key_End:
+            self.move_cursor(times[-1])
+        elif key in (Qt.Key.Key_PageUp, Qt.Key.Key_PageDown):
+            step = (self.span[1] - self.span[0]) / 10 * (1 if key == Qt.Key.Key_PageDown else -1)
+            base = current if current is not None else times[-1]
+            self.move_cursor(times[min(len(times) - 1, max(0, bisect.bisect_left(times, base + step)))])
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space) and current is not None:
+            self.pointChosen.emit(current)
+        elif key == Qt.Key.Key_Escape and current is not None:
+            self.cursor_t = None
+            self.update()
+        else:
+            super().keyPressEvent(event)
+
+    def _next_mark(self, current: float | None, direction: int) -> float | None:
+        marks = sorted(m.t for m in self.marks)
+        if current is None:
+            return marks[-1] if marks else None
+        after = [t for t in marks if (t > current + 1e-6 if direction > 0 else t < current - 1e-6)]
+        return (after[0] if direction > 0 else after[-1]) if after else None
+
+    def move_cursor(self, t: float) -> None:
+        """Put the keyboard cursor at `t` and say what is there."""
+        self.cursor_t = t
+        self.update()
+        announce(self, self.cursor_words())
+        value_changed(self)
+
+    def cursor_words(self) -> str:
+        """The cursor's time, each line's value and the events there, as one sentence."""
+        if self.cursor_t is None:
+            return ""
+        return ", ".join(line for line in self.hover_text(self.cursor_t, hint=False).split("\n") if line)
+
+    def accessible_role(self) -> QAccessible.Role:
+        return QAccessible.Role.Chart
+
+    def accessible_value(self) -> str:
+        return self.cursor_words() or self.caption()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.update()
 
     # -- geometry --------------------------------------------------------------------------------
 
@@ -189,7 +300,7 @@ class StatsGraph(QWidget):
         nearest = min((j for j in (i - 1, i) if 0 <= j < len(times)), key=lambda j: abs(times[j] - t))
         return self.series[index][2][nearest] if abs(times[nearest] - t) <= GAP else None
 
-    def hover_text(self, t: float) -> str:
+    def hover_text(self, t: float, hint: bool = True) -> str:
         """What the tooltip says at time `t`: the clock time, each line's value, marks there."""
         lines = [time.strftime("%H:%M:%S", time.localtime(t))]
         for index, (name, _, _) in enumerate(self.series):
@@ -198,7 +309,7 @@ class StatsGraph(QWidget):
                 lines.append(f"{name}: {self.formatter(value)}")
         area = self.plot_area()
         lines += [mark.label for mark in self.marks if abs(self.x_of(mark.t, area) - self.x_of(t, area)) <= MARK_REACH]
-        if self.click_hint:
+        if self.click_hint and hint:
             lines.append(self.click_hint)
         return "\n".join(lines)
 
@@ -265,6 +376,10 @@ class StatsGraph(QWidget):
             y = area.bottom() - area.height() * (self.limit / top)
             painter.setPen(QPen(QColor("#cf222e"), 1, Qt.PenStyle.DashLine))
             painter.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
+            # The dashed red line is named on the graph, not left to its colour.
+            words = f"limit {self.formatter(self.limit)}"
+            width = QFontMetricsF(painter.font()).horizontalAdvance(words) + 4
+            painter.drawText(QRectF(area.right() - width - 2, y + 1, width, 16), Qt.AlignmentFlag.AlignRight, words)
         painter.save()
         painter.setClipRect(area.adjusted(-1, -1, 1, 1))
         for index, (_, color, values) in enumerate(self.series):
@@ -272,12 +387,40 @@ class StatsGraph(QWidget):
         painter.restore()
         if self.span is not None:
             self._paint_marks(painter, area)
-            for when, color in ((self.moment, QColor("#cf222e")), (self.hover, text)):
+            for when, color in ((self.moment, QColor("#cf222e")), (self.hover, text), (self.cursor_t, text)):
                 if when is not None and self.span[0] <= when <= self.span[1]:
                     x = self.x_of(when, area)
-                    painter.setPen(QPen(color, 1))
+                    painter.setPen(QPen(color, 2 if when == self.cursor_t else 1))
                     painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
+            if self.moment is not None and self.span[0] <= self.moment <= self.span[1]:
+                # The finding's moment is said in words too, not by its red line alone.
+                painter.setPen(QColor("#cf222e"))
+                painter.drawText(QRectF(self.x_of(self.moment, area) + 3, area.bottom() - 16, 90, 14),
+                                 Qt.AlignmentFlag.AlignLeft, "this moment")
+            if self.cursor_t is not None and self.span[0] <= self.cursor_t <= self.span[1]:
+                self._paint_cursor_values(painter, area, text)
+        if self.hasFocus():
+            option = QStyleOptionFocusRect()
+            option.initFrom(self)
+            option.rect = self.rect().adjusted(1, 1, -1, -1)
+            self.style().drawPrimitive(QStyle.PrimitiveElement.PE_FrameFocusRect, option, painter, self)
         painter.end()
+
+    def _paint_cursor_values(self, painter: QPainter, area: QRectF, text: QColor) -> None:
+        """Under the keyboard cursor, what the pointer's tooltip says, in a box beside the line."""
+        assert self.cursor_t is not None
+        words = self.hover_text(self.cursor_t, hint=False).split("\n")
+        metrics = QFontMetricsF(painter.font())
+        width = max(metrics.horizontalAdvance(w) for w in words) + 8
+        height = metrics.height() * len(words) + 4
+        x = self.x_of(self.cursor_t, area) + 6
+        if x + width > area.right():
+            x = self.x_of(self.cursor_t, area) - 6 - width
+        box = QRectF(max(area.left(), x), area.top() + 4, width, height)
+        painter.fillRect(box, self.palette().color(QPalette.ColorRole.ToolTipBase))
+        painter.setPen(self.palette().color(QPalette.ColorRole.ToolTipText))
+        painter.drawText(box.adjusted(4, 2, -4, -2), Qt.AlignmentFlag.AlignLeft, "\n".join(words))
+        painter.setPen(text)
 
     def _paint_legend(self, painter: QPainter, text: QColor, muted: QColor) -> None:
         """The title, then each line as a swatch of its colour, its name and its latest value."""
