@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from app.models.ansi import strip_ansi
 from app.models.logs import LogBuffer, LogSearch
 from app.models.structured_logs import DEBUG, ERROR, INFO, JSON, LOGFMT, NONE, WARN, LevelIndex, common_fields, parse
+from app.widgets.accessibility import ThrottledDescription, announce, named, tab_chain
 from app.widgets.chrome import ask_for_file
 from app.widgets.log_view import LogView
 
@@ -33,6 +34,9 @@ def _toggle(parent: QWidget, text: str, tip: str, checked: bool = False) -> QToo
     button.setChecked(checked)
     button.setAutoRaise(True)
     return button
+
+
+SEARCH_KEYS = "Enter: next match, Shift+Enter: previous (F3 and Shift+F3 from the log)"
 
 
 class LogPanel(QWidget):
@@ -50,6 +54,9 @@ class LogPanel(QWidget):
         self.query.setObjectName("log-search")
         self.query.setPlaceholderText("Search logs (regex)   Ctrl+F")
         self.query.setClearButtonEnabled(True)
+        named(self.query, "Search logs")
+        self._query_description = ThrottledDescription(self.query, 1.0)
+        self._query_description.set(SEARCH_KEYS, now=True)
         self.query.textChanged.connect(self._on_query)
         self.query.returnPressed.connect(self.next_match)
         self.count = QLabel(self)
@@ -60,33 +67,43 @@ class LogPanel(QWidget):
         self.previous.setText("↑")
         self.previous.setToolTip("Previous match (Shift+Enter)")
         self.previous.clicked.connect(self.previous_match)
+        named(self.previous, "Previous match")
         self.next = QToolButton(self)
         self.next.setText("↓")
         self.next.setToolTip("Next match (Enter)")
         self.next.clicked.connect(self.next_match)
+        named(self.next, "Next match")
         self.case = _toggle(self, "Aa", "Match case")
         self.case.toggled.connect(lambda _: self._on_query(self.query.text()))
+        named(self.case, "Match case")
         self.regex = _toggle(self, ".*", "Regular expression", checked=True)
         self.regex.toggled.connect(lambda _: self._on_query(self.query.text()))
+        named(self.regex, "Regular expression")
         self.filter = _toggle(self, "Filter", "Show only the lines that match")
         self.filter.toggled.connect(self._on_filter)
+        named(self.filter, "Filter: only matching lines")
         self.timestamps = _toggle(self, "Time", "Show timestamps (docker logs -t)")
         self.timestamps.toggled.connect(self._on_timestamps)
+        named(self.timestamps, "Show times")
         self.wrap = _toggle(self, "Wrap", "Wrap long lines")
         self.wrap.toggled.connect(self._on_wrap)
+        named(self.wrap, "Wrap long lines")
         self.follow = _toggle(self, "Follow", "Keep the newest line in view (docker logs -f)", checked=True)
         self.follow.toggled.connect(self._on_follow_button)
+        named(self.follow, "Follow the newest line")
         self.view.followChanged.connect(self._on_follow_view)
         self.copy_button = QToolButton(self)
         self.copy_button.setText("Copy")
         self.copy_button.setToolTip("Copy the selected lines (Ctrl+C); all visible lines if none")
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.view.copy)
+        named(self.copy_button, "Copy lines")
         self.save_button = QToolButton(self)
         self.save_button.setText("Save…")
         self.save_button.setToolTip("Save the whole log to a file")
         self.save_button.setAutoRaise(True)
         self.save_button.clicked.connect(self.ask_save)
+        named(self.save_button, "Save the log…")
         self.status = QLabel(self)
         self.status.setProperty("role", "hint")
 
@@ -120,6 +137,7 @@ class LogPanel(QWidget):
         self.fields_button.setText("Fields ▾")
         self.fields_button.setToolTip("Show fields of the structured lines as columns")
         self.fields_button.setAutoRaise(True)
+        named(self.fields_button, "Fields as columns")
         self.fields_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.fields_menu = QMenu(self.fields_button)
         self.fields_menu.aboutToShow.connect(self.fill_fields_menu)
@@ -146,6 +164,19 @@ class LogPanel(QWidget):
         previous.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         previous.triggered.connect(self.previous_match)
         self.query.addAction(previous)
+        # F3 / Shift+F3 step through the matches from anywhere in the panel (the log view too).
+        for keys, step in (("F3", self.next_match), ("Shift+F3", self.previous_match)):
+            action = QAction(self)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(step)
+            self.addAction(action)
+        # Tab goes as the panel reads: the search bar, the level chips, then the log. (The view is
+        # made first, so Qt's default order, that of creation, put it before the bar.)
+        chain = [self.query, self.previous, self.next, self.case, self.regex, self.filter, self.timestamps,
+                 self.wrap, self.follow, self.copy_button, self.save_button, *self.level_chips.values(),
+                 self.fields_button, self.view]
+        tab_chain(chain)
         # Ctrl+F is the window's alone (it searches the log that has the focus): a second Ctrl+F
         # here made the two ambiguous, so that neither fired.
 
@@ -240,6 +271,8 @@ class LogPanel(QWidget):
             current = self.view.current_match
             where = f"{current + 1:,} of " if current is not None and self.search.count else ""
             self.count.setText(f"{where}{self.search.count:,}{more} match{'es' if self.search.count != 1 else ''}")
+        count = self.count.text()
+        self._query_description.set(f"{count}. {SEARCH_KEYS}" if count else SEARCH_KEYS)
 
     def next_match(self) -> None:
         self._go(+1)
@@ -258,6 +291,9 @@ class LogPanel(QWidget):
         self.view.current_match = current
         self.view.scroll_to_line(self.search.lines[current])
         self._update_count()
+        row = self.view.row_of_line(self.search.lines[current])
+        said = self.view.line_words(row).partition(", ")[2] if row is not None else ""
+        announce(self.query, f"match {current + 1:,} of {self.search.count:,}: {said}")
 
     # -- structured logs -------------------------------------------------------------------------
 
@@ -294,7 +330,9 @@ class LogPanel(QWidget):
             self._counted = now
             counts = view.levels.counts()
             for level, chip in self.level_chips.items():
-                chip.setText(f"{chip.objectName().rsplit('-', 1)[1]} {counts[level]:,}")
+                word = chip.objectName().rsplit('-', 1)[1]
+                chip.setText(f"{word} {counts[level]:,}")
+                chip.setAccessibleName(f"{word} lines, {counts[level]:,}")
             self.format_label.setText(f"{view.levels.format} lines")
         return levelled and filtered
 

@@ -2,6 +2,10 @@
 
 The vertical scroll bar counts lines (or matching lines when filtering), not pixels. Follow mode
 keeps the last line in view; scrolling up pauses it and a "n new lines ↓" button brings it back.
+
+From the keyboard: Up/Down move a line cursor (Shift extends the selection) and a screen reader
+says each line; Page Up/Down, Home and End scroll; Alt+Down/Alt+Up go to the next/previous event
+of the container (the marks); Ctrl+C copies.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from bisect import bisect_left
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QAccessible,
     QColor,
     QFont,
     QFontDatabase,
@@ -26,12 +31,13 @@ from PySide6.QtGui import (
     QPalette,
     QResizeEvent,
 )
-from PySide6.QtWidgets import QAbstractScrollArea, QPushButton, QWidget
+from PySide6.QtWidgets import QAbstractScrollArea, QPushButton, QToolTip, QWidget
 
 from app.models.ansi import parse, strip_ansi
 from app.models.logs import MARK, STDERR, TIME_WIDTH, LogBuffer, LogSearch, readable_time
 from app.models.structured_logs import DEBUG, ERROR, INFO, LEVEL_NAMES, NONE, WARN, LevelIndex
 from app.models.structured_logs import parse as parse_structured
+from app.widgets.accessibility import Painted, announce, value_changed
 
 # Colours of merged sources' name prefixes (compose).
 SOURCE_COLORS = ["#2f6fde", "#1a7f37", "#bc3fbc", "#b35900", "#11a8cd", "#cf222e", "#6f42c1", "#9a6700"]
@@ -127,6 +133,8 @@ class MarkRuler(QWidget):
         self.setMouseTracking(True)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAccessibleName("Container events in the log")
+        self.setAccessibleDescription("A tick per event (start, exit, restart, health); a click shows its line. "
+                                      "From the log itself, Alt+Down and Alt+Up go to the next and previous event.")
 
     def ticks(self) -> list[tuple[int, int]]:
         """(y, buffer line) of each mark shown (the rows of a filtered log only)."""
@@ -167,7 +175,11 @@ class MarkRuler(QWidget):
         self.setToolTip(self.view.buffer.plain(line, True).strip("─ ") if line is not None else "")
 
 
-class LogView(QAbstractScrollArea):
+KEYS_DESCRIPTION = ("Up and Down move between lines, Shift with them selects, Ctrl+C copies; Alt+Down and "
+                    "Alt+Up go to the next and previous container event; End follows the newest line.")
+
+
+class LogView(QAbstractScrollArea, Painted):
     followChanged = Signal(bool)
     newLinesChanged = Signal(int)
 
@@ -196,6 +208,9 @@ class LogView(QAbstractScrollArea):
         self.viewport().setFont(font)
         self._metrics()
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAccessibleName("Log")
+        self.setAccessibleDescription(KEYS_DESCRIPTION)
+        self.viewport().setMouseTracking(True)  # a stderr line's bar says what it is under the pointer
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().setSingleStep(3)
         self.horizontalScrollBar().setSingleStep(round(self._cw * 4))
@@ -460,6 +475,13 @@ class LogView(QAbstractScrollArea):
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        position = event.position().toPoint()
+        if position.x() < _GUTTER and not event.buttons():
+            # The red bar is said in words under the pointer: stderr is never marked by colour alone.
+            row = self._row_at(position)
+            stream = self.buffer.stream(self.line_of_row(row)) if row is not None else None
+            QToolTip.showText(event.globalPosition().toPoint(), "written to stderr" if stream == STDERR else "",
+                              self.viewport())
         if event.buttons() & Qt.MouseButton.LeftButton and self._anchor is not None:
             row = self._row_at(event.position().toPoint())
             if row is not None and row != self._cursor:
@@ -481,12 +503,81 @@ class LogView(QAbstractScrollArea):
             bar.setValue(bar.value() + bar.pageStep())
         elif event.key() == Qt.Key.Key_PageUp:
             bar.setValue(bar.value() - bar.pageStep())
-        elif event.key() == Qt.Key.Key_Down:
-            bar.setValue(bar.value() + 1)
-        elif event.key() == Qt.Key.Key_Up:
-            bar.setValue(bar.value() - 1)
+        elif event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up) and event.modifiers() & Qt.KeyboardModifier.AltModifier:
+            self.go_to_mark(+1 if event.key() == Qt.Key.Key_Down else -1)
+        elif event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+            extend = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.move_cursor(+1 if event.key() == Qt.Key.Key_Down else -1, extend)
         else:
             super().keyPressEvent(event)
+
+    # -- keyboard cursor -------------------------------------------------------------------------
+
+    def move_cursor(self, step: int, extend: bool = False) -> None:
+        """Move the line cursor `step` rows (starting from the top or bottom line on screen), keep
+        it in view, select it (or extend the selection) and say the line."""
+        rows = self.row_count()
+        if not rows:
+            return
+        if self._cursor is None or self._cursor >= rows:
+            top = self.top_row()
+            row = top if step > 0 else min(rows - 1, top + self.page_rows() - 1)
+        else:
+            row = max(0, min(rows - 1, self._cursor + step))
+        if extend and self._anchor is not None:
+            self._cursor = row
+        else:
+            self._anchor = self._cursor = row
+        self.keep_in_view(row)
+        self.viewport().update()
+        announce(self, self.line_words(row))
+        value_changed(self)
+
+    def keep_in_view(self, row: int) -> None:
+        bar = self.verticalScrollBar()
+        top, page = self.top_row(), self.page_rows()
+        if row < top:
+            bar.setValue(row)
+        elif row >= top + page:
+            bar.setValue(row - page + 1)
+
+    def go_to_mark(self, direction: int) -> None:
+        """The next (+1) or previous (-1) container event after the cursor (or the top line)."""
+        here = self.line_of_row(self._cursor) if self._cursor is not None and self._cursor < self.row_count() \
+            else self.line_of_row(self.top_row()) if self.row_count() else 0
+        marks = [line for line in self.buffer.marks if self.row_of_line(line) is not None]
+        if direction > 0:
+            found = next((line for line in marks if line > here), None)
+        else:
+            found = next((line for line in reversed(marks) if line < here), None)
+        if found is None:
+            announce(self, f"no {'later' if direction > 0 else 'earlier'} event")
+            return
+        self.show_mark(found)
+        row = self.row_of_line(found)
+        if row is not None:
+            announce(self, self.line_words(row))
+            value_changed(self)
+
+    def line_words(self, row: int) -> str:
+        """A row as a screen reader says it: its place, its stream when stderr, an event, its text."""
+        line = self.line_of_row(row)
+        stream = self.buffer.stream(line)
+        kind = "event: " if stream == MARK else "stderr: " if stream == STDERR else ""
+        text = self.buffer.plain(line, self.show_timestamps)
+        if len(self.buffer.sources) > 1:
+            text = f"{self.buffer.sources[self.buffer.source(line)]}: {text}"
+        return f"line {row + 1:,} of {self.row_count():,}, {kind}{text.strip('─ ') if stream == MARK else text}"
+
+    def accessible_role(self) -> QAccessible.Role:
+        return QAccessible.Role.Document
+
+    def accessible_value(self) -> str:
+        rows = self.row_count()
+        if self._cursor is not None and self._cursor < rows:
+            return self.line_words(self._cursor)
+        state = "following the newest line" if self.follow else f"paused, {self.new_lines:,} new lines below"
+        return f"{rows:,} lines, {state}"
 
     # -- painting --------------------------------------------------------------------------------
 
