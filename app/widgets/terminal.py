@@ -1,13 +1,19 @@
-"""`TerminalView`: a terminal drawn from pyte's screen model; keys go to the exec's stdin."""
+"""`TerminalView`: a terminal drawn from pyte's screen model; keys go to the exec's stdin.
+
+Tab belongs to the shell (completion), so the way out is Ctrl+Tab (Ctrl+Shift+Tab backwards), as in
+VS Code's terminal. A screen reader hears the line the cursor is on, and the new text as it comes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pyte
-from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QAccessible,
     QColor,
+    QFocusEvent,
     QFont,
     QFontDatabase,
     QFontMetrics,
@@ -21,6 +27,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from app.models.ansi import BASIC
+from app.widgets.accessibility import Painted, announce, value_changed
 
 _NAMES = ["black", "red", "green", "brown", "blue", "magenta", "cyan", "white"]
 _KEYS = {
@@ -67,7 +74,12 @@ class _Screen(pyte.Screen):
         self._answer(data)
 
 
-class TerminalView(QWidget):
+LEAVE_KEYS = "Ctrl+Tab"  # what takes the focus out of the terminal (Tab goes to the shell)
+DESCRIPTION = ("Keys go to the shell in the container, Tab too. Ctrl+Tab moves to the next control, "
+               "Ctrl+Shift+Tab to the previous one; Ctrl+Shift+C and Ctrl+Shift+V copy and paste.")
+
+
+class TerminalView(QWidget, Painted):
     typed = Signal(bytes)  # what to send to the process
     resized = Signal(int, int)  # rows, columns
 
@@ -87,6 +99,14 @@ class TerminalView(QWidget):
         self.foreground = QColor("#d4d4d4")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setAccessibleName("Terminal")
+        self.setAccessibleDescription(DESCRIPTION)
+        # New output is said once it settles (a burst is one announcement, not one per chunk).
+        self._said = ""
+        self._say_output = QTimer(self)
+        self._say_output.setSingleShot(True)
+        self._say_output.setInterval(300)
+        self._say_output.timeout.connect(self._announce_output)
 
     @property
     def cell_width(self) -> int:
@@ -103,6 +123,32 @@ class TerminalView(QWidget):
     def feed(self, data: bytes) -> None:
         self.stream.feed(data)
         self.update()
+        if self.hasFocus():
+            self._say_output.start()
+
+    def cursor_line(self) -> str:
+        return self.vt.display[self.vt.cursor.y].rstrip() if 0 <= self.vt.cursor.y < self.vt.lines else ""
+
+    def accessible_role(self) -> QAccessible.Role:
+        return QAccessible.Role.Terminal
+
+    def accessible_value(self) -> str:
+        return self.cursor_line()
+
+    def _announce_output(self) -> None:
+        # What came after the text said last; when the screen scrolled, the lines after the part
+        # of the old screen still showing at the top (its last line may have been typed on since).
+        text = self.text()
+        if text.startswith(self._said):
+            new = text[len(self._said):]
+        else:
+            stable, lines = self._said.split("\n")[:-1], text.split("\n")
+            kept = next((k for k in range(min(len(stable), len(lines)), 0, -1) if stable[-k:] == lines[:k]), 0)
+            new = "\n".join(lines[kept:])
+        self._said = text
+        if new.strip():
+            announce(self, new.strip())
+        value_changed(self)
 
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.vt.display).rstrip("\n")
@@ -135,6 +181,9 @@ class TerminalView(QWidget):
         modifiers = event.modifiers()
         ctrl = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
         shift = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+        if ctrl and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            self.leave(forward=not shift and event.key() == Qt.Key.Key_Tab)
+            return
         if ctrl and shift and event.key() == Qt.Key.Key_C:
             self.copy()
             return
@@ -155,6 +204,22 @@ class TerminalView(QWidget):
 
     def focusNextPrevChild(self, next: bool) -> bool:
         return False  # Tab belongs to the shell
+
+    def leave(self, forward: bool = True) -> None:
+        """Ctrl+Tab: the focus to the next (or previous) control, as Tab does elsewhere."""
+        parent = self.parentWidget()
+        if parent is not None:
+            # Qt's own step (this widget's override refuses it): the window's chain from here.
+            QWidget.focusNextPrevChild(parent, forward)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self._said = self.text()  # what is on screen is read as the value; only new text is announced
+        self.update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -196,4 +261,7 @@ class TerminalView(QWidget):
             color = QColor(self.foreground)
             color.setAlpha(160 if self.hasFocus() else 70)
             painter.fillRect(cursor, color)
+        if self.hasFocus():  # where the keys go is seen, not only guessed from the cursor's shade
+            painter.setPen(self.palette().color(self.palette().ColorRole.Highlight))
+            painter.drawRect(self.rect().adjusted(0, 0, -1, -1))
         painter.end()
