@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs.run_form import RESTART_POLICIES, PortRow, RunForm, image_has_command, image_ports
+from app.widgets.accessibility import named, tab_chain
 
 
 class PairRows(QWidget):
@@ -38,6 +39,7 @@ class PairRows(QWidget):
         self.setObjectName(name)
         self._placeholders = (left, right)
         self._separator = separator
+        self._noun = add_text.removeprefix("+ ")
         self.rows: list[tuple[QWidget, QLineEdit, QLineEdit]] = []
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -57,17 +59,26 @@ class PairRows(QWidget):
         first.setPlaceholderText(self._placeholders[0])
         second.setPlaceholderText(right_hint or self._placeholders[1])
         first.setReadOnly(fixed_left)
+        number = len(self.rows) + 1
+        named(first, f"{self._noun} {number}: {self._placeholders[0]}")
+        named(second, f"{self._noun} {number}: {right_hint or self._placeholders[1]}")
         remove = QToolButton(row)
         remove.setText("\u2212")  # a minus sign, as wide as the +
         remove.setObjectName(f"{self.objectName()}-remove")
         remove.setToolTip("Remove this row")
+        named(remove, f"Remove {self._noun.lower()} {number}")
         layout.addWidget(first, 1)
         layout.addWidget(QLabel(self._separator, row))
         layout.addWidget(second, 1)
         layout.addWidget(remove)
         entry = (row, first, second)
+        before = self.add_button.previousInFocusChain()
+        while before is not None and not before.focusPolicy() & Qt.FocusPolicy.TabFocus and not before.isWindow():
+            before = before.previousInFocusChain()  # Qt orders from a control, not from a label or row
         self.rows.append(entry)
         self._layout.insertWidget(self._layout.count() - 1, row)
+        # A row made later goes in the Tab order where it shows: before the + button.
+        tab_chain([w for w in (before, first, second, remove, self.add_button) if w is not None])
         remove.clicked.connect(lambda: self.remove_row(entry))
         first.textChanged.connect(self.changed)
         second.textChanged.connect(self.changed)
@@ -118,6 +129,8 @@ class RunDialog(QDialog):
         self.advanced_toggle.setObjectName("run-advanced-toggle")
         self.advanced_toggle.setText("Advanced ▸")
         self.advanced_toggle.setCheckable(True)
+        named(self.advanced_toggle, "Advanced settings",
+              "Command, entrypoint, restart, network, --rm, labels, platform")
         self.advanced = QWidget(self)
         self.advanced.setObjectName("run-advanced")
         self.restart = QComboBox(self.advanced)
@@ -161,9 +174,11 @@ class RunDialog(QDialog):
         self.run_line.setReadOnly(True)
         self.run_line.setFont(mono)
         self.run_line.setToolTip("The docker command this form corresponds to")
+        named(self.run_line, "docker run line", "The docker command this form corresponds to")
         self.copy_line = QToolButton(self)
         self.copy_line.setObjectName("run-line-copy")
         self.copy_line.setText("Copy")
+        named(self.copy_line, "Copy the docker run line")
         self.copy_line.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.run_line.text()))
         line_row = QHBoxLayout()
         line_row.addWidget(self.run_line, 1)
@@ -199,6 +214,9 @@ class RunDialog(QDialog):
         form.addRow(self.error)
         form.addRow(self.buttons)
         self.setMinimumWidth(560)
+        # The Advanced fields are made in another order than they show.
+        tab_chain([self.advanced_toggle, self.command, self.entrypoint, self.restart, self.network, self.remove,
+                   self.labels.add_button, self.platform, self.run_line, self.copy_line])
 
         for edit in (self.name, self.platform, self.command, self.entrypoint):
             edit.textChanged.connect(self._update)

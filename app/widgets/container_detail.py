@@ -8,8 +8,8 @@ import posixpath
 import time
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -33,6 +33,7 @@ from app.services.details import Inspector, TerminalSession
 from app.services.engine import EngineConnection
 from app.services.logs import LogFollower
 from app.services.stats import StatsService, sample_of
+from app.widgets.accessibility import named, tab_chain
 from app.widgets.chrome import ask_for_file, show_message
 from app.widgets.inspect_view import InspectView
 from app.widgets.log_panel import LogPanel
@@ -65,6 +66,8 @@ class ContainerDetail(QWidget):
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("detail-tabs")
         self.tabs.setDocumentMode(True)
+        named(self.tabs, "Container detail", "Overview, Logs, Stats, Terminal, Files, Inspect, Environment "
+              "(Ctrl+L: Logs, Ctrl+T: Terminal)")
 
         # Overview
         self.overview = QLabel(self)
@@ -73,6 +76,7 @@ class ContainerDetail(QWidget):
         self.overview.setOpenExternalLinks(True)
         self.overview.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.overview.setWordWrap(True)
+        named(self.overview, "Overview", "The container's id, image, state, command, ports, mounts and networks")
         self.copy_id = QPushButton("Copy id", self)
         self.copy_id.setToolTip("Copy the full container id")
         self.copy_id.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.id))
@@ -144,6 +148,7 @@ class ContainerDetail(QWidget):
         # Files
         self.files_path = QLineEdit("/", self)
         self.files_path.setObjectName("files-path")
+        named(self.files_path, "Folder in the container", "Enter lists it")
         self.files_path.returnPressed.connect(lambda: self.list_files(self.files_path.text()))
         self.files_up = QPushButton("Up", self)
         self.files_up.clicked.connect(lambda: self.list_files(posixpath.dirname(self.files_path.text().rstrip("/"))))
@@ -154,6 +159,7 @@ class ContainerDetail(QWidget):
         self.files.setObjectName("files")
         self.files.setHeaderLabels(["Name", "Size", "Mode", "Link"])
         self.files.setRootIsDecorated(False)
+        named(self.files, "Files", "Enter opens a folder; Backspace goes up")
         self.files.itemActivated.connect(self._on_file_activated)
         self.files_status = QLabel(self)
         self.files_status.setProperty("role", "hint")
@@ -176,6 +182,7 @@ class ContainerDetail(QWidget):
         self.environment.setHorizontalHeaderLabels(["Variable", "Value"])
         self.environment.horizontalHeader().setStretchLastSection(True)
         self.environment.verticalHeader().hide()
+        named(self.environment, "Environment variables")
 
         for widget, name in zip(
             (overview, self.logs, stats_page, terminal_page, files_page, self.inspect_view, self.environment),
@@ -194,6 +201,19 @@ class ContainerDetail(QWidget):
         layout.addWidget(self.stop_progress)
         layout.addWidget(self.tabs, 1)
         self._files_loaded_for = ""
+        # Tab as the eye reads each tab (the terminal is made before its button above it).
+        tab_chain([self.copy_id, self.edit_button])
+        tab_chain([self.terminal_button, self.terminal])
+        tab_chain([self.files_up, self.files_path, self.files_download, self.files])
+        self.files.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Backspace in the Files list goes up a folder, as in file managers.
+        if (watched is self.files and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() == Qt.Key.Key_Backspace):
+            self.files_up.click()
+            return True
+        return super().eventFilter(watched, event)
 
     # -- selection -------------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets.accessibility import named
+
 _MATCH = QColor(255, 200, 0, 110)  # every match
 _CURRENT = QColor(255, 140, 0, 200)  # the one the cursor is on
 
@@ -30,6 +32,7 @@ class InspectView(QWidget):
         self.search.setObjectName("inspect-search")
         self.search.setPlaceholderText("Find in the JSON (Enter: next, Shift+Enter: previous)")
         self.search.setClearButtonEnabled(True)
+        named(self.search, "Find in the JSON", "Enter: next match, Shift+Enter: previous")
         self.search.textChanged.connect(lambda _: self.go_to_match(0))
         self.search.returnPressed.connect(lambda: self.go_to_match(+1))
         previous = QShortcut(QKeySequence("Shift+Return"), self.search)
@@ -41,9 +44,11 @@ class InspectView(QWidget):
         self.copy_button.setObjectName("inspect-copy")
         self.copy_button.setToolTip("Copy the whole JSON (docker inspect)")
         self.copy_button.clicked.connect(self.copy)
+        named(self.copy_button, "Copy the JSON")
         self.text = QPlainTextEdit(self)
         self.text.setObjectName("inspect-json")
         self.text.setReadOnly(True)
+        named(self.text, "Inspect JSON", "docker inspect's output")
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.matches: list[QTextCursor] = []
