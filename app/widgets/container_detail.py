@@ -8,13 +8,14 @@ import posixpath
 import time
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -161,6 +162,10 @@ class ContainerDetail(QWidget):
         self.files.setRootIsDecorated(False)
         named(self.files, "Files", "Enter opens a folder; Backspace goes up")
         self.files.itemActivated.connect(self._on_file_activated)
+        # The menu key (or a right click) offers what the buttons do, for the selected entry.
+        self.files.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.files.customContextMenuRequested.connect(self._files_menu)
+        self.files_menu: QMenu | None = None
         self.files_status = QLabel(self)
         self.files_status.setProperty("role", "hint")
         files_page = QWidget(self)
@@ -212,6 +217,12 @@ class ContainerDetail(QWidget):
         if (watched is self.files and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
                 and event.key() == Qt.Key.Key_Backspace):
             self.files_up.click()
+            return True
+        if (watched is self.files and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() == Qt.Key.Key_Menu):
+            # The menu key opens the menu at the current entry (taken here, so it opens once).
+            item = self.files.currentItem()
+            self._files_menu(self.files.visualItemRect(item).center() if item is not None else QPoint(4, 4))
             return True
         return super().eventFilter(watched, event)
 
@@ -422,7 +433,7 @@ class ContainerDetail(QWidget):
             self.open_terminal()
 
     def _on_terminal_started(self) -> None:
-        self.terminal_status.setText("Connected: /bin/sh (Ctrl+Shift+C/V copy/paste)")
+        self.terminal_status.setText("Connected: /bin/sh (Ctrl+Shift+C/V copy/paste, Ctrl+Tab leaves the terminal)")
         self.terminal_button.setText("Disconnect")  # says what it does now, never "Connect" while connected
         self.terminal_button.setToolTip("End this shell (its processes in the container end with it)")
 
@@ -470,6 +481,19 @@ class ContainerDetail(QWidget):
         entry = item.data(0, Qt.ItemDataRole.UserRole)
         if entry and entry["type"] == "dir":
             self.list_files(posixpath.join(self.files_path.text(), entry["name"]))
+
+    def _files_menu(self, position: QPoint) -> None:
+        item = self.files.currentItem()
+        menu = QMenu(self.files)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        entry = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        if item is not None and entry and entry["type"] == "dir":
+            menu.addAction("Open", lambda: self._on_file_activated(item, 0))
+        if entry:
+            menu.addAction("Download…", self._ask_download)
+        menu.addAction("Up a folder", self.files_up.click)
+        self.files_menu = menu
+        menu.popup(self.files.viewport().mapToGlobal(position))
 
     def _ask_download(self) -> None:
         item = self.files.currentItem()

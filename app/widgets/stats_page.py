@@ -35,6 +35,7 @@ from app.models.metrics_history import (
 from app.models.resources import KEY_ROLE, ResourceModel
 from app.models.stats import overview_row
 from app.services.stats import StatsService
+from app.widgets.accessibility import tab_chain
 from app.widgets.chrome import ask_for_file
 from app.widgets.resource_pages import ResourcePage
 from app.widgets.stats_graph import BLOCK_WORDS, NETWORK_WORDS, Mark, StatsGraph, name_color
@@ -91,6 +92,8 @@ class StatsPage(ResourcePage):
         self.buttons.addWidget(self.container_box)
         self.buttons.addWidget(self.export_csv_button)
         self.buttons.addWidget(self.export_json_button)
+        # Tab as the toolbar reads: the range and the container first, the filter at its right end.
+        tab_chain([self.range_box, self.container_box, self.export_csv_button, self.export_json_button, self.search])
 
         self.summary = QLabel(self)
         self.summary.setObjectName("stats-summary")

@@ -33,7 +33,6 @@ OTHER_PAGES_UNNAMED: set[tuple[str, str, str]] = set()
 # The toolbars put the search field at the right but Tab reaches it first (resource_pages' toolbar);
 # the header's Back comes after the whole sidebar (a column read top to bottom first).
 OTHER_PAGES_OUT_OF_ORDER: set[tuple[str, str, str]] = {
-    ("stats", "QComboBox", "stats-range"),
     ("images", "QLineEdit", "images-search"),
     ("images", "QPushButton", "image-pull"),
     ("volumes", "QPushButton", "volume-create"),
@@ -172,6 +171,17 @@ def test_container_detail_tabs_and_dialogs_on_a_real_container(
             assert detail.tabs.tabBar() in stops, tab
             if tab == "Terminal":
                 assert detail.terminal in stops and detail.terminal_button in stops
+                assert stops.index(detail.terminal_button) < stops.index(detail.terminal)
+                assert "Ctrl+Tab leaves the terminal" in detail.terminal_status.text()  # the way out, said
+            if tab == "Files":
+                qtbot.waitUntil(lambda: detail.files.topLevelItemCount() > 3, timeout=10_000)
+                detail.files.setFocus()
+                detail.files.setCurrentItem(detail.files.topLevelItem(0))
+                qtbot.keyClick(detail.files, Qt.Key.Key_Menu)  # the menu key offers the actions
+                menu = detail.files_menu
+                assert menu is not None and menu.isVisible()
+                assert "Download…" in [a.text() for a in menu.actions()]
+                menu.close()
             if tab == "Stats":
                 assert [g for g in detail.graphs if g in stops] == list(detail.graphs)
         detail.show_tab("Overview")
