@@ -177,6 +177,7 @@ class LogPanel(QWidget):
                  self.wrap, self.follow, self.copy_button, self.save_button, *self.level_chips.values(),
                  self.fields_button, self.view]
         tab_chain(chain)
+        QWidget.setTabOrder(self.view, self.view.jump)  # "n new lines ↓", when shown, right after the log
         # Ctrl+F is the window's alone (it searches the log that has the focus): a second Ctrl+F
         # here made the two ambiguous, so that neither fired.
 

@@ -316,6 +316,11 @@ def test_log_view_line_cursor_marks_and_search_are_said(qtbot: Any) -> None:
     # Tab reads the panel as it shows: the search bar first, the log after its buttons.
     stops = tab_stops(holder, panel)
     assert stops[0] is panel.query and stops.index(view) > stops.index(panel.save_button)
+    view.set_follow(False)
+    view.new_lines = 3
+    view._show_jump()  # paused with new lines below: the jump button comes right after the log
+    stops = tab_stops(holder, panel)
+    assert stops[-1] is view.jump and stops[-2] is view and well_named(view.jump)
 
 
 def test_terminal_keeps_tab_and_lets_go_on_ctrl_tab(qtbot: Any) -> None:
