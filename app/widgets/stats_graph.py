@@ -36,7 +36,7 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
 )
-from PySide6.QtWidgets import QSizePolicy, QStyle, QStyleOptionFocusRect, QToolTip, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from app.widgets.accessibility import Painted, ThrottledDescription, announce, value_changed
 from app.widgets.log_view import source_color
@@ -399,11 +399,9 @@ class StatsGraph(QWidget, Painted):
                                  Qt.AlignmentFlag.AlignLeft, "this moment")
             if self.cursor_t is not None and self.span[0] <= self.cursor_t <= self.span[1]:
                 self._paint_cursor_values(painter, area, text)
-        if self.hasFocus():
-            option = QStyleOptionFocusRect()
-            option.initFrom(self)
-            option.rect = self.rect().adjusted(1, 1, -1, -1)
-            self.style().drawPrimitive(QStyle.PrimitiveElement.PE_FrameFocusRect, option, painter, self)
+        if self.hasFocus():  # where the arrows act is seen (some styles draw no focus rectangle)
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 2))
+            painter.drawRect(QRectF(self.rect()).adjusted(1, 1, -1, -1))
         painter.end()
 
     def _paint_cursor_values(self, painter: QPainter, area: QRectF, text: QColor) -> None:
