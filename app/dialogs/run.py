@@ -89,6 +89,12 @@ class PairRows(QWidget):
         self.rows.remove(entry)
         entry[0].hide()
         entry[0].deleteLater()
+        # The rows left are numbered again: names say the place a row now has.
+        for number, (row, first, second) in enumerate(self.rows, 1):
+            first.setAccessibleName(f"{self._noun} {number}: {self._placeholders[0]}")
+            second.setAccessibleName(f"{self._noun} {number}: {second.accessibleName().partition(': ')[2]}")
+            for remove in row.findChildren(QToolButton):
+                remove.setAccessibleName(f"Remove {self._noun.lower()} {number}")
         self.changed.emit()
 
     def values(self) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.accessibility import named
+from app.widgets.accessibility import announce, named
 
 _MATCH = QColor(255, 200, 0, 110)  # every match
 _CURRENT = QColor(255, 140, 0, 200)  # the one the cursor is on
@@ -100,5 +100,6 @@ class InspectView(QWidget):
             self.text.ensureCursorVisible()
         if needle:
             self.count.setText(f"{self.current + 1} of {len(self.matches)}" if self.matches else "no match")
+            announce(self.search, self.count.text())  # the count is said, not only shown
         else:
             self.count.setText("")

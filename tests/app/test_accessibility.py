@@ -182,6 +182,9 @@ def test_container_detail_tabs_and_dialogs_on_a_real_container(
                 assert menu is not None and menu.isVisible()
                 assert "Download…" in [a.text() for a in menu.actions()]
                 menu.close()
+            if tab == "Inspect":
+                detail.inspect_view.search.setText('"Id"')
+                assert detail.inspect_view.search.property("announced") == "1 of 1"
             if tab == "Stats":
                 assert [g for g in detail.graphs if g in stops] == list(detail.graphs)
         detail.show_tab("Overview")
@@ -202,6 +205,10 @@ def test_container_detail_tabs_and_dialogs_on_a_real_container(
             late = stops.index(dialog.env.rows[-1][1])
             assert stops[late + 1] is dialog.env.rows[-1][2] and stops.index(dialog.env.add_button) > late
             assert stops.index(dialog.command) < stops.index(dialog.restart) < stops.index(dialog.platform)
+            dialog.env.add_row("LAST", "row")
+            dialog.env.remove_row(dialog.env.rows[0])  # the rows left are renumbered in their names
+            assert accessible_name(dialog.env.rows[0][1]) == "Variable 1: NAME"
+            assert accessible_name(dialog.env.rows[-1][2]) == f"Variable {len(dialog.env.rows)}: value"
             dialog.reject()
         assert not unnamed, f"controls without an accessible name: {unnamed}"
         assert not disorder, f"Tab goes against reading order: {disorder}"
