@@ -1,4 +1,4 @@
-"""Light and dark looks from one palette file each (resources/themes/*.json)."""
+"""Light, dark and high-contrast looks from one palette file each (resources/themes/*.json)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app.display import Tone
-from app.resources import theme_path
+from app.resources import set_icon_colors, theme_path
+
+THEMES = ("light", "dark", "high-contrast")  # the files in resources/themes, as Settings offers them
 
 
 @dataclass(frozen=True)
@@ -62,18 +64,43 @@ class Theme:
         return palette
 
     def style_sheet(self) -> str:
-        # Only what a palette cannot say: the sidebar's own background and the hint text colour.
+        """What a palette cannot say: the sidebar's own background, hint and error text, and the one
+        toolbar button look (the page's primary action in the accent colour, a focus ring that shows)."""
+        c = self.colors
+        focus = c.get("focus", c["highlight"])
         return (
-            f"#sidebar {{ background: {self.colors['sidebar']}; "
-            f"border-right: 1px solid {self.colors['border']}; }}\n"
+            f"#sidebar {{ background: {c['sidebar']}; border-right: 1px solid {c['border']}; }}\n"
             "#sidebar #brand { font-size: 16px; font-weight: 600; padding: 0 8px; }\n"
             "QListWidget#places { background: transparent; }\n"
-            "QListWidget#places::item { padding: 5px 8px; border-radius: 4px; }\n"
-            f"QListWidget#places::item:selected {{ background: {self.colors['highlight']}; "
-            f"color: {self.colors['highlighted_text']}; }}\n"
-            f"QLabel[role='hint'] {{ color: {self.colors['muted_text']}; }}\n"
+            "QListWidget#places::item { padding: 4px 8px; border-radius: 4px; }\n"
+            f"QListWidget#places::item:selected {{ background: {c['highlight']}; "
+            f"color: {c['highlighted_text']}; }}\n"
+            f"QLabel[role='hint'] {{ color: {c['muted_text']}; }}\n"
             f"QLabel[role='error'] {{ color: {self.tones[Tone.ERROR]}; }}\n"
+            f"QPushButton[berthToolbar='true'] {{ background: {c['button']}; color: {c['button_text']}; "
+            f"border: 1px solid {c['border']}; border-radius: 4px; padding: 3px 10px; min-height: 20px; }}\n"
+            f"QPushButton[berthToolbar='true']:hover {{ border-color: {focus}; }}\n"
+            f"QPushButton[berthToolbar='true']:pressed {{ background: {c['alternate_base']}; }}\n"
+            f"QPushButton[berthToolbar='true']:disabled {{ color: {c['muted_text']}; "
+            f"border-color: {c['button']}; }}\n"
+            f"QPushButton[berthToolbar='true'][primary='true'] {{ background: {c['highlight']}; "
+            f"color: {c['highlighted_text']}; border-color: {c['highlight']}; font-weight: 600; }}\n"
+            f"QPushButton[berthToolbar='true']:focus, QPushButton[rowAction='true']:focus {{ "
+            f"border: 2px solid {focus}; padding: 2px 9px; }}\n"
+            f"QPushButton[rowAction='true'] {{ background: {c['button']}; border: 1px solid {c['border']}; "
+            "border-radius: 4px; padding: 0; }\n"
+            f"QPushButton[rowAction='true']:hover {{ border-color: {focus}; }}\n"
+            # Fusion draws a radio's ring a shade darker than the window: invisible on a dark one.
+            f"QRadioButton::indicator {{ width: 12px; height: 12px; border-radius: 7px; "
+            f"border: 1px solid {c['muted_text']}; background: {c['base']}; }}\n"
+            f"QRadioButton::indicator:checked {{ border: 4px solid {c['highlight']}; width: 6px; height: 6px; "
+            f"background: {c['highlighted_text']}; }}\n"
+            f"QRadioButton::indicator:focus {{ border-color: {focus}; }}\n"
         )
+
+    def icon_colors(self) -> tuple[str, str]:
+        """Icons in the text's colour, and on an accent (primary, selected) background in its text's."""
+        return self.colors["text"], self.colors["highlighted_text"]
 
 
 def system_theme_name() -> str:
@@ -87,3 +114,4 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     app.setStyle("Fusion")
     app.setPalette(theme.palette())
     app.setStyleSheet(theme.style_sheet())
+    set_icon_colors(*theme.icon_colors())

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.desktop.theme import Theme, apply_theme, system_theme_name
+from app.desktop.theme import THEMES, Theme, apply_theme, system_theme_name
 from app.dialogs.confirm import ask_to_lose_data, ask_to_remove_running, image_loss, volume_loss
 from app.dialogs.palette import Command, CommandPalette
 from app.dialogs.run import RunDialog
@@ -37,7 +37,7 @@ from app.models.containers import ContainersModel
 from app.models.machines import machines_model
 from app.models.resources import image_rows, images_model, networks_model, volume_size, volumes_model
 from app.models.stats import stats_overview_model
-from app.resources import icon_path
+from app.resources import icon_path, set_icon_colors, themed_icon
 from app.services.compose import ComposeService
 from app.services.containers import ContainerService
 from app.services.engine import EngineConnection, EngineStatus
@@ -47,7 +47,7 @@ from app.services.resources import ImageService, NetworkService, VolumeService
 from app.services.settings import Context, Settings
 from app.services.stats import StatsService
 from app.services.watch import ContainerWatch
-from app.widgets.chrome import Header, NoticeBar, TaskPanel, ask_for_file, never_widens
+from app.widgets.chrome import Header, NoticeBar, TaskPanel, ask_for_file, never_widens, refresh_icons
 from app.widgets.compose_page import ComposePage
 from app.widgets.container_detail import ContainerDetail
 from app.widgets.containers_page import ContainersPage
@@ -210,6 +210,8 @@ class MainWindow(QMainWindow):
         page.removeRequested.connect(self._remove)
         page.selectionChanged.connect(self._on_container_selected)
         page.placeRequested.connect(self.show_place)
+        page.runRequested.connect(self._choose_image_to_run)
+        page.logsRequested.connect(lambda id: self._open_container_tab(id, "Logs"))
         self.watch.alert.connect(self.notify)
 
         # A failed action of a page's service shows on that page.
@@ -421,6 +423,13 @@ class MainWindow(QMainWindow):
 
     def use_theme(self, theme: Theme) -> None:
         self.theme = theme
+        # One icon set for every theme, drawn again in this theme's text colours.
+        set_icon_colors(*theme.icon_colors())
+        refresh_icons(self)
+        for row, (key, _) in enumerate(PLACES):
+            item = self.sidebar.places.item(row)
+            if item is not None:
+                item.setIcon(themed_icon(key))
         self.containers_model.set_tone_colors({tone: theme.tone_color(tone) for tone in theme.tones})
         self.containers_page.set_link_color(theme.color("link"))
         self.engine_status.set_tones(dict(theme.tones))
@@ -755,12 +764,26 @@ class MainWindow(QMainWindow):
                          _steps(go(self.show_place, "compose"), self.compose_page.ask_file)))
         commands.append(("Create a machine…", "berth machine init",
                          _steps(go(self.show_place, "machines"), self.machines_page.form.show)))
-        for theme in ("light", "dark", "system"):
+        for theme in (*THEMES, "system"):
             commands.append((f"Theme: {theme}", "settings", go(self.choose_theme, theme)))
         commands.append(("About Berth", "version", self.open_about))
         for context in self.all_contexts():
             commands.append((f"Use engine {context.name}", context.url, go(self.switch_engine, context.url)))
         return commands
+
+    def _choose_image_to_run(self) -> None:
+        """Run… on the Containers page: a container starts from an image, so the Images page shows
+        with the list focused and says what to do there."""
+        self.show_place("images")
+        page = self.images_page
+        if page.model.rowCount():
+            page.show_info("Choose the image to run and press Run… (or double-click it).")
+            if not page.selected_key():
+                page.table.selectRow(0)
+            page.table.setFocus()
+        else:
+            page.show_info("No image yet: Pull… one (e.g. busybox) or Load… a saved one, then Run… it.")
+            page.pull_button.setFocus()
 
     def _open_container_tab(self, id: str, tab: str) -> None:
         if self.containers_page.select_container(id):

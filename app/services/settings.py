@@ -52,7 +52,7 @@ class Settings(QObject):
     @property
     def theme(self) -> str:
         value = str(self._store.value("theme", "system"))
-        return value if value in ("system", "light", "dark") else "system"
+        return value if value in ("system", "light", "dark", "high-contrast") else "system"
 
     @theme.setter
     def theme(self, value: str) -> None:

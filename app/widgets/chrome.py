@@ -4,37 +4,199 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent, QTextCursor
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QMouseEvent, QTextCursor
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
     QBoxLayout,
     QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QTableView,
     QToolButton,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from app.display import breakable
+from app.resources import themed_icon
 from app.services.jobs import Job, JobCenter
 from app.services.settings import Context
 
+ROW_HEIGHT = 28  # every list and tree: one row height on the 4 px grid, room for a state chip
+TOOLBAR_PROPERTY = "berthToolbar"  # set on every button the toolbar factory made (or adopted)
+ICON_PROPERTY = "berthIcon"  # the icon's name, so a theme change can draw it again in its colours
+ACCENT_PROPERTY = "berthIconAccent"  # the icon sits on an accent-coloured (primary) button
 
-def toolbar_button(parent: QWidget, layout: QBoxLayout, text: str, tip: str, name: str) -> QPushButton:
-    """A page's action button: its tooltip names the docker command, as UI.md asks."""
+# An action's first word picks its icon, so the same verb looks the same on every page.
+ICON_FOR_WORD = {
+    "pull": "pull", "build": "build", "load": "load", "import": "import", "run": "run", "tag": "tag",
+    "push": "push", "history": "history", "remove": "remove", "delete": "remove", "create": "create",
+    "add": "create", "browse": "browse", "export": "export", "clone": "clone", "open": "open", "up": "up",
+    "down": "down", "start": "start", "stop": "stop", "restart": "restart", "pause": "pause",
+    "resume": "start", "logs": "logs", "boot": "logs", "yaml": "file", "use": "use", "reclaim": "reclaim",
+    "retry": "retry", "choose": "browse", "make": "use", "set": "machines", "trust": "key",
+}
+
+
+def icon_for(text: str) -> str:
+    """The icon of an action labelled `text` ("Pull…" -> "pull"), "" when the verb has none."""
+    word = text.strip().split(" ", 1)[0].strip("…:.").lower() if text.strip() else ""
+    return ICON_FOR_WORD.get(word, "")
+
+
+def set_icon(widget: QAbstractButton | QAction, name: str, accent: bool = False) -> None:
+    """Give `widget` the themed icon `name`, remembered so `refresh_icons` redraws it for a new theme."""
+    widget.setProperty(ICON_PROPERTY, name)
+    widget.setProperty(ACCENT_PROPERTY, accent)
+    widget.setIcon(themed_icon(name, accent))
+
+
+def refresh_icons(root: QWidget) -> None:
+    """Redraw every icon under `root` that `set_icon` gave, in the current theme's colours."""
+    iconed: list[QAbstractButton | QAction] = [*root.findChildren(QAbstractButton), *root.findChildren(QAction)]
+    for widget in iconed:
+        name = widget.property(ICON_PROPERTY)
+        if name:
+            widget.setIcon(themed_icon(str(name), bool(widget.property(ACCENT_PROPERTY))))
+
+
+def style_toolbar_button(button: QPushButton, icon: str = "", primary: bool = False) -> QPushButton:
+    """The toolbar's one button look: an icon beside the words, the theme's toolbar style, and the
+    accent colour for the page's primary action."""
+    button.setProperty(TOOLBAR_PROPERTY, True)
+    button.setProperty("primary", primary)
+    button.setIconSize(QSize(16, 16))
+    button.setAutoDefault(False)
+    name = icon or icon_for(button.text())
+    if name:
+        set_icon(button, name, accent=primary)
+    if not button.accessibleName():
+        button.setAccessibleName(button.text().rstrip("…"))
+    return button
+
+
+def toolbar_button(parent: QWidget, layout: QBoxLayout | None, text: str, tip: str, name: str, icon: str = "",
+                   primary: bool = False) -> QPushButton:
+    """A page's action button, the one factory of toolbar buttons: its icon from its verb (or
+    `icon`), its tooltip naming the docker command, as UI.md asks; `primary` for the page's main
+    action, drawn in the accent colour."""
     button = QPushButton(text, parent)
     button.setObjectName(name)
     button.setToolTip(tip)
-    layout.addWidget(button)
+    style_toolbar_button(button, icon, primary)
+    if layout is not None:
+        layout.addWidget(button)
     return button
+
+
+def row_button(parent: QWidget, text: str, tip: str, name: str, icon: str) -> QPushButton:
+    """A small icon-only button for a row's own actions (its words as accessible name and tooltip)."""
+    button = QPushButton(parent)
+    button.setObjectName(name)
+    button.setToolTip(tip)
+    button.setAccessibleName(text)
+    button.setProperty("rowAction", True)
+    button.setIconSize(QSize(16, 16))
+    button.setFixedSize(QSize(26, ROW_HEIGHT - 6))
+    button.setAutoDefault(False)
+    set_icon(button, icon)
+    return button
+
+
+class ToolbarLayout(QHBoxLayout):
+    """A toolbar's row of buttons: a plain QPushButton a page adds here takes the factory's look,
+    so no page's toolbar looks apart."""
+
+    def addWidget(self, widget: QWidget, *args: Any, **kwargs: Any) -> None:
+        if isinstance(widget, QPushButton) and not widget.property(TOOLBAR_PROPERTY):
+            style_toolbar_button(widget)
+        super().addWidget(widget, *args, **kwargs)
+
+
+class Toolbar(QWidget):
+    """A page's toolbar: its action buttons from `toolbar_button` on the left, then whatever the page
+    puts at the right (its filter field)."""
+
+    def __init__(self, parent: QWidget, name: str, accessible: str) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setAccessibleName(accessible)
+        self.buttons = ToolbarLayout()
+        self.buttons.setSpacing(4)
+        self._row = QHBoxLayout(self)
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(8)
+        self._row.addLayout(self.buttons)
+        self._row.addStretch(1)
+        self._for_action: dict[int, QPushButton] = {}
+
+    def button(self, text: str, tip: str, name: str, icon: str = "", primary: bool = False) -> QPushButton:
+        return toolbar_button(self, self.buttons, text, tip, name, icon, primary)
+
+    def action_button(self, action: QAction, name: str, icon: str = "", primary: bool = False) -> QPushButton:
+        """A toolbar button that triggers `action` and follows its text and enabled state (the action
+        also serves shortcuts and the context menu)."""
+        button = self.button(action.text(), action.toolTip(), name, icon, primary)
+        button.setAccessibleName(action.text().rstrip("…"))
+        button.clicked.connect(action.trigger)
+
+        def follow() -> None:
+            button.setText(action.text())
+            button.setEnabled(action.isEnabled())
+
+        action.changed.connect(follow)
+        follow()
+        self._for_action[id(action)] = button
+        return button
+
+    def add_trailing(self, widget: QWidget, stretch: int = 1) -> None:
+        """A widget at the toolbar's right end (the page's filter), never squeezed below a useful width."""
+        widget.setMinimumWidth(max(widget.minimumWidth(), 200))
+        self._row.addWidget(widget, stretch)
+
+    def widgetForAction(self, action: QAction) -> QPushButton | None:
+        return self._for_action.get(id(action))
+
+    def factory_buttons(self) -> list[QPushButton]:
+        return [b for b in self.findChildren(QPushButton) if b.parentWidget() is self]
+
+
+def uniform_rows(view: QTableView | QTreeView) -> None:
+    """One row height and header alignment for every table and tree: headers left-aligned as their
+    text is, rows ROW_HEIGHT tall and one line each (a long value is elided, its whole in the tooltip)."""
+    view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
+    if isinstance(view, QTableView):
+        rows = view.verticalHeader()
+        rows.setMinimumSectionSize(ROW_HEIGHT)
+        rows.setDefaultSectionSize(ROW_HEIGHT)
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header = view.horizontalHeader()
+    else:
+        view.setUniformRowHeights(True)
+        header = view.header()
+    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    header.setHighlightSections(False)
+    header.setMinimumHeight(ROW_HEIGHT)
+
+
+def row_height(view: QAbstractItemView) -> int:
+    """The height a view gives its first row (what people see), for tests and checks."""
+    model = view.model()
+    if model is None or model.rowCount() == 0:
+        return -1
+    return view.visualRect(model.index(0, 0)).height()
 
 
 def show_message(label: QLabel, text: str, role: str) -> None:
@@ -75,16 +237,23 @@ class Header(QWidget):
         super().__init__(parent)
         self.setObjectName("header")
         self.back = QToolButton(self)
-        self.back.setText("←")
+        self.back.setObjectName("back")
+        self.back.setAccessibleName("Back")
         self.back.setToolTip("Back (Alt+Left)")
+        set_icon(self.back, "back")
         self.forward = QToolButton(self)
-        self.forward.setText("→")
+        self.forward.setObjectName("forward")
+        self.forward.setAccessibleName("Forward")
         self.forward.setToolTip("Forward (Alt+Right)")
+        set_icon(self.forward, "forward")
         self.palette_button = QPushButton("Search or run a command…   Ctrl+K", self)
         self.palette_button.setObjectName("palette-button")
+        self.palette_button.setAccessibleName("Search or run a command")
+        set_icon(self.palette_button, "search")
         self.palette_button.clicked.connect(self.paletteRequested)
         self.engine = QComboBox(self)
         self.engine.setObjectName("engine-switcher")
+        self.engine.setAccessibleName("Engine")
         self.engine.setToolTip("Which engine this window talks to (berth context)")
         self.engine.setMinimumWidth(220)
         # A long engine address must not widen the window: the combo sizes to a fixed length.
@@ -141,6 +310,8 @@ class TaskPanel(QWidget):
         self.summary = never_widens(QLabel("tasks: none", self))
         self.summary.setObjectName("task-summary")
         self.toggle = QToolButton(self)
+        self.toggle.setObjectName("task-drawer-toggle")
+        self.toggle.setAccessibleName("Show every task")
         self.toggle.setText("▴")
         self.toggle.setToolTip("Show every task with its status and log")
         self.toggle.setCheckable(True)
@@ -148,7 +319,10 @@ class TaskPanel(QWidget):
         self.drawer.setObjectName("task-drawer")
         self.drawer.setFixedHeight(160)
         self.table = QTableView(self.drawer)
+        self.table.setObjectName("task-table")
+        self.table.setAccessibleName("Tasks")
         self.table.setModel(jobs)
+        uniform_rows(self.table)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().hide()
         self.table.setColumnWidth(0, 320)
@@ -157,6 +331,7 @@ class TaskPanel(QWidget):
         self.table.setWordWrap(False)
         self.log = QPlainTextEdit(self.drawer)
         self.log.setObjectName("task-log")
+        self.log.setAccessibleName("Task log")
         self.log.setReadOnly(True)
         self.log.setPlaceholderText("Select a task to read its log")
         self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -227,8 +402,10 @@ class NoticeBar(QFrame):
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.label.setProperty("role", "error")
         self.close_button = QToolButton(self)
-        self.close_button.setText("✕")
+        self.close_button.setObjectName("notice-close")
+        self.close_button.setAccessibleName("Dismiss")
         self.close_button.setToolTip("Dismiss")
+        set_icon(self.close_button, "close")
         self.close_button.clicked.connect(self.dismiss)
         layout = self._layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 6, 6, 6)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from app.models.compose import TonedModel
 from app.models.logs import LogBuffer
 from app.services.compose_yaml import read_project_yaml
-from app.widgets.chrome import ask_for_file, show_message, toolbar_button
+from app.widgets.chrome import Toolbar, ask_for_file, set_icon, show_message
 from app.widgets.log_panel import LogPanel
 from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
@@ -57,10 +57,10 @@ class ComposePage(KeyedTablePage, QWidget):
         self.confirmation: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
 
-        self.buttons = QHBoxLayout()
-        self.buttons.setSpacing(4)
+        self.toolbar = Toolbar(self, "compose-toolbar", "Compose project actions")
+        self.buttons = self.toolbar.buttons
         self.open_button = self._button("Open compose file…", "Bring up a project from its compose.yaml "
-                                        "(docker compose -f FILE up -d)", "compose-open")
+                                        "(docker compose -f FILE up -d)", "compose-open", primary=True)
         self.up_button = self._button("Up", "Create and start the project's containers from its files "
                                       "(docker compose up -d)", "compose-up")
         self.start_button = self._button("Start", "Start the project's stopped containers (docker compose start)",
@@ -79,14 +79,15 @@ class ComposePage(KeyedTablePage, QWidget):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selected())
         self.services, self.services_proxy = keyed_table(self, containers, "compose-services",
                                                          (140, 220, 90, 180, 160, 140))
-        for table in (self.table, self.services):
-            table.setWordWrap(False)
+        self.table.setAccessibleName("Compose projects")
+        self.services.setAccessibleName("The project's services")
         self.detail_title = QLabel(self)
         self.detail_title.setObjectName("compose-detail-title")
         self.logs = LogPanel(log_buffer, self)
         self.logs.hide()
         self.yaml = QPlainTextEdit(self)
         self.yaml.setObjectName("compose-yaml-text")
+        self.yaml.setAccessibleName("Compose file")
         self.yaml.setReadOnly(True)
         self.yaml.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.yaml.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -115,6 +116,8 @@ class ComposePage(KeyedTablePage, QWidget):
         empty_layout.addWidget(self.empty_text)
         self.empty_open = QPushButton("Open compose file…", self.empty)
         self.empty_open.setObjectName("compose-empty-open")
+        self.empty_open.setAccessibleName("Open compose file")
+        set_icon(self.empty_open, "open")
         self.empty_open.setToolTip("docker compose -f FILE up -d")
         self.empty_open.clicked.connect(self.ask_file)
         row = QHBoxLayout()
@@ -130,10 +133,7 @@ class ComposePage(KeyedTablePage, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 4)
         layout.setSpacing(4)
-        top = QHBoxLayout()
-        top.addLayout(self.buttons)
-        top.addStretch(1)
-        layout.addLayout(top)
+        layout.addWidget(self.toolbar)
         layout.addWidget(self.message)
         layout.addWidget(self.stack, 1)
 
@@ -149,8 +149,8 @@ class ComposePage(KeyedTablePage, QWidget):
             signal.connect(lambda *_: self._update_view())
         self._update_view()
 
-    def _button(self, text: str, tip: str, name: str) -> QPushButton:
-        return toolbar_button(self, self.buttons, text, tip, name)
+    def _button(self, text: str, tip: str, name: str, primary: bool = False) -> QPushButton:
+        return self.toolbar.button(text, tip, name, primary=primary)
 
     # -- selection -------------------------------------------------------------------------------
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import (
+    QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPointF,
     QRect,
+    QRectF,
+    QSize,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -24,6 +28,7 @@ from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QSplitter,
@@ -31,7 +36,6 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
-    QToolBar,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -46,12 +50,12 @@ from app.models.containers import (
     RUNNING_ROLE,
     SORT_ROLE,
     STATE_ROLE,
+    TONE_ROLE,
     Column,
     ContainersModel,
 )
-from app.resources import icon_path
 from app.services.engine import EngineStatus
-from app.widgets.chrome import wraps_in_place
+from app.widgets.chrome import ICON_PROPERTY, ROW_HEIGHT, Toolbar, row_button, set_icon, uniform_rows, wraps_in_place
 from app.widgets.unreachable import EngineUnreachablePanel
 
 
@@ -67,6 +71,9 @@ def empty_hint(cli: str) -> str:
         "From a terminal: <code>" + html.escape(cli) + " run -d --name hello busybox sleep 300</code>"
     )
 
+
+ACTION_ICONS = {"start": "start", "stop": "stop", "restart": "restart", "pause": "pause", "unpause": "start",
+                "remove": "remove"}
 
 ACTIONS = {
     # name: (label, busy label, tooltip)
@@ -89,6 +96,8 @@ class ContainerDelegate(QStyledItemDelegate):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cpu_painted: tuple[QRect, QRect] | None = None  # the last CPU cell's text and sparkline
+        # Each container's state chip as last drawn: its rect, fill, tone and word (for tests and checks).
+        self.chips_painted: dict[str, tuple[QRect, QColor, QColor, str]] = {}
 
     def cpu_rects(self, cell: QRect, option: QStyleOptionViewItem) -> tuple[QRect, QRect]:
         """The CPU cell split: the number on the left at the width of "1000.0" (ten CPUs busy), the sparkline in the
@@ -128,6 +137,50 @@ class ContainerDelegate(QStyledItemDelegate):
         painter.restore()
         self.cpu_painted = (drawn, spark_rect)
 
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(super().sizeHint(option, index).width(), ROW_HEIGHT)  # one row height on every page
+
+    @staticmethod
+    def chip_rect(cell: QRect, option: QStyleOptionViewItem, text: str) -> QRect:
+        """The state chip: the word with 8 px either side, 18 px tall, centred in the row."""
+        width = option.fontMetrics.horizontalAdvance(text) + 16
+        height = min(cell.height() - 4, ROW_HEIGHT - 10)
+        return QRect(cell.left() + 4, cell.top() + (cell.height() - height) // 2, min(width, cell.width() - 8), height)
+
+    @staticmethod
+    def chip_fill(base: QColor, tone: QColor) -> QColor:
+        """The chip's background: the tone over the list's base, light enough for the tone's word on it."""
+        mix = 0.18
+        return QColor(round(base.red() + (tone.red() - base.red()) * mix),
+                      round(base.green() + (tone.green() - base.green()) * mix),
+                      round(base.blue() + (tone.blue() - base.blue()) * mix))
+
+    def _paint_state(self, painter: QPainter, option: QStyleOptionViewItem,
+                     index: QModelIndex | QPersistentModelIndex, tone: QColor) -> None:
+        """A container's state as a chip with its word (never colour alone, UI.md): the tone as the
+        chip's border, a tint of it as its fill, the word in the text's colour on it."""
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text, opt.text = opt.text, ""
+        opt.icon = QIcon()
+        opt.features &= ~QStyleOptionViewItem.ViewItemFeature.HasDecoration
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)  # background, selection
+        chip = self.chip_rect(opt.rect, opt, text)
+        fill = self.chip_fill(opt.palette.color(QPalette.ColorRole.Base), tone)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(tone, 1))
+        painter.setBrush(fill)
+        radius = chip.height() / 2
+        painter.drawRoundedRect(QRectF(chip).adjusted(0.5, 0.5, -0.5, -0.5), radius, radius)
+        painter.setPen(opt.palette.color(QPalette.ColorRole.Text))  # the word in the text's colour: it always reads
+        elided = opt.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, chip.width() - 12)
+        painter.drawText(chip, int(Qt.AlignmentFlag.AlignCenter), elided)
+        painter.restore()
+        self.chips_painted[str(index.data(ID_ROLE))] = (chip, fill, QColor(tone), text)
+
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
@@ -135,6 +188,11 @@ class ContainerDelegate(QStyledItemDelegate):
         if column == Column.CPU:
             self._paint_cpu(painter, option, index)
             return
+        if column == Column.STATE and index.data(TONE_ROLE):
+            tone = index.data(Qt.ItemDataRole.ForegroundRole)
+            if isinstance(tone, QColor):
+                self._paint_state(painter, option, index, tone)
+                return
         if column == Column.PORTS and index.data(PORTS_ROLE):
             option.font.setUnderline(True)
             option.palette.setColor(option.palette.ColorRole.Text, self.link)
@@ -145,6 +203,131 @@ class ContainerDelegate(QStyledItemDelegate):
         if index.column() == Column.PORTS and index.data(PORTS_ROLE):
             option.font.setUnderline(True)
             option.palette.setColor(option.palette.ColorRole.Text, self.link)
+
+
+class RowActions(QWidget):
+    """A row's own actions at its right end, as Docker Desktop shows them: Start or Stop (as its state
+    allows), Logs, Remove. They sit on the row under the pointer, else on the selected row; they are
+    real buttons, so the mouse clicks them and the keyboard reaches them with Tab from the list (the
+    selected row's, next in the focus chain)."""
+
+    def __init__(self, page: ContainersPage) -> None:
+        table = page.table
+        super().__init__(table.viewport())
+        self.setObjectName("row-actions")
+        self.page = page
+        self.table = table
+        self.index = QPersistentModelIndex()  # the proxy row the actions are on
+        self.hovered = QPersistentModelIndex()
+        self.toggle = row_button(self, "Start", "Start this container (docker start)", "row-toggle", "start")
+        self.logs = row_button(self, "Logs", "This container's logs (docker logs -f)   Ctrl+L", "row-logs", "logs")
+        self.remove = row_button(self, "Remove", "Remove this container (docker rm)   Delete", "row-remove", "remove")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        for button in (self.toggle, self.logs, self.remove):
+            layout.addWidget(button)
+        QWidget.setTabOrder(table, self.toggle)
+        QWidget.setTabOrder(self.toggle, self.logs)
+        QWidget.setTabOrder(self.logs, self.remove)
+        self.toggle.clicked.connect(self._toggle)
+        self.logs.clicked.connect(self._logs)
+        self.remove.clicked.connect(lambda: self._emit(page.removeRequested, self.ids()))
+        table.setMouseTracking(True)
+        table.entered.connect(self._on_entered)
+        table.viewport().installEventFilter(self)
+        table.verticalScrollBar().valueChanged.connect(lambda *_: self.place())
+        table.header().sectionResized.connect(lambda *_: self.place())
+        table.selectionModel().currentChanged.connect(lambda *_: self.place())
+        proxy = page.proxy
+        for signal in (proxy.dataChanged, proxy.layoutChanged, proxy.rowsInserted, proxy.rowsRemoved,
+                       proxy.modelReset):
+            signal.connect(lambda *_: self.place())
+        self.hide()
+
+    def current(self) -> QModelIndex:
+        """The row the actions are on, as a plain index of the proxy (invalid when none)."""
+        if not self.index.isValid():
+            return QModelIndex()
+        return self.page.proxy.index(self.index.row(), 0, self.index.parent())
+
+    def ids(self) -> list[str]:
+        """The row's container, or a compose group's members for its row."""
+        if not self.index.isValid():
+            return []
+        source = self.page.proxy.mapToSource(self.current())
+        if source.data(PROJECT_ROLE):
+            model = self.page.model
+            return [str(model.index(r, 0, source).data(ID_ROLE)) for r in range(model.rowCount(source))]
+        return [str(source.data(ID_ROLE))]
+
+    def up(self) -> bool:
+        """Whether the row's container (any of a group's) runs or is paused: then it is stopped, not started."""
+        model = self.page.model
+        for id in self.ids():
+            index = model.index_of(id)
+            if index is not None and (index.data(RUNNING_ROLE) or index.data(STATE_ROLE) == "paused"):
+                return True
+        return False
+
+    def place(self) -> None:
+        """Put the actions on the hovered row, else on the current one; hidden when there is none."""
+        focus = QApplication.focusWidget()
+        focused = focus is not None and self.isAncestorOf(focus)
+        if not focused:  # a button holding the focus keeps its row under the keyboard
+            target = self.hovered if self.hovered.isValid() else QPersistentModelIndex(self.table.currentIndex())
+            self.index = QPersistentModelIndex(target.sibling(target.row(), 0)) if target.isValid() else target
+        if not self.index.isValid():
+            self.hide()
+            return
+        row = self.table.visualRect(self.current())
+        viewport = self.table.viewport()
+        if row.isEmpty() or row.bottom() < 0 or row.top() > viewport.height():
+            self.hide()
+            return
+        up = self.up()
+        if self.toggle.property(ICON_PROPERTY) != ("stop" if up else "start"):  # stats redraw rows each second
+            self.toggle.setAccessibleName("Stop" if up else "Start")
+            self.toggle.setToolTip("Stop this container (docker stop)" if up else "Start this container (docker start)")
+            set_icon(self.toggle, "stop" if up else "start")
+        self.logs.setVisible(not self.page.proxy.mapToSource(self.current()).data(PROJECT_ROLE))
+        enabled = self.page.toolbar.isEnabled()
+        for button in (self.toggle, self.logs, self.remove):
+            button.setEnabled(enabled)
+        self.adjustSize()
+        self.move(viewport.width() - self.width() - 6, row.top() + (row.height() - self.height()) // 2)
+        self.show()
+        self.raise_()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Leave:
+            # The pointer left the list (or went onto these buttons, which are inside it: keep the row).
+            if not self.rect().contains(self.mapFromGlobal(self.cursor().pos())):
+                self.hovered = QPersistentModelIndex()
+                self.place()
+        elif event.type() == QEvent.Type.Resize:
+            self.place()
+        return False
+
+    def _on_entered(self, index: QModelIndex) -> None:
+        self.hovered = QPersistentModelIndex(index)
+        self.place()
+
+    def _toggle(self) -> None:
+        if self.up():
+            self._emit(self.page.stopRequested, self.ids())
+        else:
+            self._emit(self.page.startRequested, self.ids())
+
+    def _logs(self) -> None:
+        ids = self.ids()
+        if len(ids) == 1:
+            self.page.logsRequested.emit(ids[0])
+
+    def _emit(self, signal: SignalInstance, ids: list[str]) -> None:
+        if ids:
+            self.page.clear_message()
+            signal.emit(ids)
 
 
 class ContainersPage(QWidget):
@@ -159,6 +342,8 @@ class ContainersPage(QWidget):
     selectionChanged = Signal()
     portOpened = Signal(str)  # the URL opened
     placeRequested = Signal(str)  # a place the empty state's steps link to ("images")
+    runRequested = Signal()  # Run…: a new container, from an image to choose
+    logsRequested = Signal(str)  # a row's Logs action: that container's logs
 
     def __init__(self, model: ContainersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -170,20 +355,24 @@ class ContainersPage(QWidget):
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
 
-        self.toolbar = QToolBar("Container actions", self)
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toolbar = Toolbar(self, "containers-toolbar", "Container actions")
+        self.run_button = self.toolbar.button(
+            "Run…", "Start a new container from an image: choose it on the Images page (docker run)",
+            "containers-run", primary=True)
+        self.run_button.clicked.connect(self.runRequested)
         self.actions_by_name: dict[str, QAction] = {}
         signals = {
             "start": self.startRequested, "stop": self.stopRequested, "restart": self.restartRequested,
             "pause": self.pauseRequested, "unpause": self.unpauseRequested, "remove": self.removeRequested,
         }
         for name, (label, _, tip) in ACTIONS.items():
-            action = QAction(QIcon(str(icon_path(name))) if icon_path(name).exists() else QIcon(), label, self)
+            action = QAction(label, self)
             action.setObjectName(f"action-{name}")
             action.setToolTip(tip)
-            self.toolbar.addAction(action)
+            set_icon(action, ACTION_ICONS[name])
             action.triggered.connect(lambda _=False, n=name, s=signals[name]: self._request(n, s))
             self.actions_by_name[name] = action
+            self.toolbar.action_button(action, f"containers-{name}", ACTION_ICONS[name])
         self.action_start = self.actions_by_name["start"]
         self.action_stop = self.actions_by_name["stop"]
         self.action_remove = self.actions_by_name["remove"]
@@ -192,11 +381,11 @@ class ContainersPage(QWidget):
 
         self.search = QLineEdit(self)
         self.search.setObjectName("containers-search")
+        self.search.setAccessibleName("Filter containers")
         self.search.setPlaceholderText("Filter containers (name, image, state, project)   Ctrl+F")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._on_filter)
-        self.toolbar.addSeparator()
-        self.toolbar.addWidget(self.search)
+        self.toolbar.add_trailing(self.search)
 
         self.table = QTreeView(self)
         self.table.setObjectName("containers-table")
@@ -209,6 +398,8 @@ class ContainersPage(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setUniformRowHeights(True)
         self.table.setRootIsDecorated(True)
+        self.table.setAccessibleName("Containers")
+        uniform_rows(self.table)
         for column, width in ((Column.NAME, 200), (Column.IMAGE, 150), (Column.STATE, 140), (Column.CPU, 110),
                               (Column.MEMORY, 80), (Column.PORTS, 170)):
             self.table.setColumnWidth(column, width)
@@ -220,6 +411,7 @@ class ContainersPage(QWidget):
         model.rowsInserted.connect(self._on_rows)
         model.rowsRemoved.connect(self._update_view)
         model.modelReset.connect(lambda: self._on_rows())
+        self.row_actions = RowActions(self)
 
         self.message = QLabel(self)
         self.message.setObjectName("containers-message")

@@ -14,6 +14,7 @@ class EngineStatusLabel(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("engine-status")
+        self.setAccessibleName("Engine status")
         self._tones: dict[Tone, str] = {Tone.OK: "#1a7f37", Tone.ERROR: "#cf222e", Tone.PENDING: "#0969da"}
         self._status: EngineStatus | None = None
 
@@ -34,6 +35,7 @@ class EngineStatusLabel(QLabel):
             tone, text = Tone.ERROR, f"no engine at {url} · not answering"
         self.setText(f"<span style='color:{self._tones.get(tone, '#888')}'>●</span> engine: {text}")
         self.setToolTip(status.reason or status.url)
+        self.setAccessibleDescription(self.plain_text)  # the words, without the coloured dot's markup
 
     @property
     def plain_text(self) -> str:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.compose import TonedModel
-from app.widgets.chrome import toolbar_button
+from app.widgets.chrome import Toolbar, set_icon
 from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
 LINUX_NOTE = ("On Linux, machines are optional: berthd runs natively here (start it with <code>berthd</code>). "
@@ -48,9 +48,10 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.busy: dict[str, str] = {}
         self.confirmation: QMessageBox | None = None
 
-        self.buttons = QHBoxLayout()
-        self.buttons.setSpacing(4)
-        self.create_button = self._button("Create…", "Make a new machine (berth machine init)", "machine-create")
+        self.toolbar = Toolbar(self, "machines-toolbar", "Machine actions")
+        self.buttons = self.toolbar.buttons
+        self.create_button = self._button("Create…", "Make a new machine (berth machine init)", "machine-create",
+                                          primary=True)
         self.start_button = self._button("Start", "Boot the machine (berth machine start)", "machine-start")
         self.stop_button = self._button("Stop", "Shut the machine down (berth machine stop)", "machine-stop")
         self.use_button = self._button("Use this engine", "Point this window at the machine's berthd "
@@ -74,12 +75,15 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.name_input = QLineEdit(self.form)
         self.name_input.setObjectName("machine-name")
         self.name_input.setPlaceholderText("name, e.g. default")
+        self.name_input.setAccessibleName("Machine name")
         self.cpus_input = self._spin(1, 64, 2, " CPUs", "machine-cpus")
         self.memory_input = self._spin(256, 1024 * 1024, 2048, " MiB", "machine-memory")
         self.memory_input.setSingleStep(512)
         self.disk_input = self._spin(1, 16 * 1024, 20, " GiB", "machine-disk")
         self.create_submit = QPushButton("Create", self.form)
         self.create_submit.setObjectName("machine-create-submit")
+        self.create_submit.setAccessibleName("Create the machine")
+        set_icon(self.create_submit, "create")
         for widget in (self.name_input, self.cpus_input, self.memory_input, self.disk_input, self.create_submit):
             form.addWidget(widget, 2 if widget is self.name_input else 0)
         self.form.hide()
@@ -96,10 +100,13 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.context_text.setWordWrap(True)
         self.context_button = QPushButton("Make docker use Berth", self.context_offer)
         self.context_button.setObjectName("machine-use-context")
+        self.context_button.setAccessibleName("Make docker use Berth")
+        set_icon(self.context_button, "use")
         self.context_button.setToolTip("docker context use berth: the docker command in any terminal then "
                                        "reaches this machine's engine")
         self.context_later = QPushButton("Not now", self.context_offer)
         self.context_later.setObjectName("machine-context-later")
+        self.context_later.setAccessibleName("Not now")
         offer.addWidget(self.context_text, 1)
         offer.addWidget(self.context_button)
         offer.addWidget(self.context_later)
@@ -107,7 +114,7 @@ class MachinesPage(KeyedTablePage, QWidget):
         self._context_machine = ""
 
         self.table, self.proxy = keyed_table(self, model, "machines-table", (160,))
-        self.table.setWordWrap(False)
+        self.table.setAccessibleName("Machines")
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.empty = QLabel(EMPTY_TEXT, self)
         self.empty.setObjectName("machines-empty")
@@ -118,6 +125,7 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.stack.addWidget(self.table)
         self.boot_log = QPlainTextEdit(self)
         self.boot_log.setObjectName("machine-boot-log-view")
+        self.boot_log.setAccessibleName("Boot log")
         self.boot_log.setReadOnly(True)
         self.boot_log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.boot_log.hide()
@@ -125,10 +133,7 @@ class MachinesPage(KeyedTablePage, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 4)
         layout.setSpacing(4)
-        top = QHBoxLayout()
-        top.addLayout(self.buttons)
-        top.addStretch(1)
-        layout.addLayout(top)
+        layout.addWidget(self.toolbar)
         layout.addWidget(self.note)
         layout.addWidget(self.form)
         layout.addWidget(self.message)
@@ -151,8 +156,8 @@ class MachinesPage(KeyedTablePage, QWidget):
             signal.connect(lambda *_: self._update_view())
         self._update_view()
 
-    def _button(self, text: str, tip: str, name: str) -> QPushButton:
-        return toolbar_button(self, self.buttons, text, tip, name)
+    def _button(self, text: str, tip: str, name: str, primary: bool = False) -> QPushButton:
+        return self.toolbar.button(text, tip, name, primary=primary)
 
     def _spin(self, low: int, high: int, value: int, suffix: str, name: str) -> QSpinBox:
         spin = QSpinBox(self.form)

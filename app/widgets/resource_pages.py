@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.resources import ResourceModel
-from app.widgets.chrome import ask_for_file, toolbar_button
+from app.widgets.chrome import Toolbar, ask_for_file, set_icon
 from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
 
@@ -37,10 +37,12 @@ class ResourcePage(KeyedTablePage, QWidget):
         self.table, self.proxy = keyed_table(self, model, f"{name}-table", (220,), sort_by_first=False)
         self.proxy.setFilterKeyColumn(-1)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.buttons = QHBoxLayout()
-        self.buttons.setSpacing(4)
+        self.table.setAccessibleName(name.capitalize())
+        self.toolbar = Toolbar(self, f"{name}-toolbar", f"{name.capitalize()} actions")
+        self.buttons = self.toolbar.buttons
         self.search = QLineEdit(self)
         self.search.setObjectName(f"{name}-search")
+        self.search.setAccessibleName(f"Filter {name}")
         self.search.setPlaceholderText(f"Filter {name}   Ctrl+F")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
@@ -48,6 +50,7 @@ class ResourcePage(KeyedTablePage, QWidget):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.empty = QLabel(empty_hint, self)
         self.empty.setObjectName(f"{name}-empty")
+        self.empty.setAccessibleName(f"No {name}")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.stack = QStackedWidget(self)
@@ -62,19 +65,16 @@ class ResourcePage(KeyedTablePage, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 4)
         layout.setSpacing(4)
-        top = QHBoxLayout()
-        top.addLayout(self.buttons)
-        top.addStretch(1)
-        top.addWidget(self.search, 1)
-        layout.addLayout(top)
+        self.toolbar.add_trailing(self.search, 1)
+        layout.addWidget(self.toolbar)
         self.forms = QVBoxLayout()
         layout.addLayout(self.forms)
         layout.addWidget(self.message)
         layout.addLayout(self.body, 1)
         self._update_view()
 
-    def button(self, text: str, tip: str, name: str) -> QPushButton:
-        return toolbar_button(self, self.buttons, text, tip, name)
+    def button(self, text: str, tip: str, name: str, icon: str = "", primary: bool = False) -> QPushButton:
+        return self.toolbar.button(text, tip, name, icon, primary)
 
     def _toggle(self, form: QWidget, edit: QLineEdit) -> None:
         form.setVisible(not form.isVisible())
@@ -102,8 +102,10 @@ def _form(parent: QWidget, placeholder: str, button_text: str, name: str) -> tup
     edit = QLineEdit(row)
     edit.setObjectName(f"{name}-input")
     edit.setPlaceholderText(placeholder)
+    edit.setAccessibleName(placeholder.split(",")[0].capitalize())
     button = QPushButton(button_text, row)
     button.setObjectName(f"{name}-submit")
+    button.setAccessibleName(button_text)
     layout.addWidget(edit, 1)
     layout.addWidget(button)
     row.hide()
@@ -138,7 +140,8 @@ class ImagesPage(ResourcePage):
             "<b>Import…</b> a root file system tar (<code>docker import</code>).",
             parent,
         )
-        self.pull_button = self.button("Pull…", "Download an image from a registry (docker pull)", "image-pull")
+        self.pull_button = self.button("Pull…", "Download an image from a registry (docker pull)", "image-pull",
+                                       primary=True)
         self.build_button = self.button("Build…", "Build an image from a folder with a Dockerfile (docker build)",
                                         "image-build")
         self.load_button = self.button("Load…", "Load images from a file saved with docker save (docker load)",
@@ -158,9 +161,12 @@ class ImagesPage(ResourcePage):
         self.build_choose = QPushButton("Choose…", self.build_form)
         self.build_choose.setObjectName("build-choose")
         self.build_choose.setToolTip("Pick the folder in a file dialog")
+        self.build_choose.setAccessibleName("Choose the folder")
+        set_icon(self.build_choose, "browse")
         self.build_tag = QLineEdit(self.build_form)
         self.build_tag.setObjectName("build-tag")
         self.build_tag.setPlaceholderText("name, e.g. myapp:latest (optional)")
+        self.build_tag.setAccessibleName("Name of the built image")
         row = cast(QHBoxLayout, self.build_form.layout())
         row.insertWidget(1, self.build_choose)
         row.insertWidget(2, self.build_tag, 1)
@@ -196,6 +202,7 @@ class ImagesPage(ResourcePage):
         self.table.doubleClicked.connect(lambda *_: self._emit_reference(self.runRequested))
         self.history = QListWidget(self)
         self.history.setObjectName("image-history-list")
+        self.history.setAccessibleName("Image history")
         self.history.hide()
         self.body.addWidget(self.history, 2)
         self._update_buttons()
@@ -343,7 +350,8 @@ class VolumesPage(ResourcePage):
             "(<code>-v data:/var/lib/data</code>).",
             parent,
         )
-        self.create_button = self.button("Create…", "Create a named volume (docker volume create)", "volume-create")
+        self.create_button = self.button("Create…", "Create a named volume (docker volume create)", "volume-create",
+                                         primary=True)
         self.browse_button = self.button("Browse", "List the files in the volume", "volume-browse")
         self.export_button = self.button("Export…", "Save the volume's files as a tar", "volume-export")
         self.import_button = self.button("Import…", "Extract a tar into the volume", "volume-import")
@@ -372,12 +380,16 @@ class VolumesPage(ResourcePage):
         self.files_up = QPushButton("Up", self.browser)
         self.files_up.setObjectName("volume-files-up")
         self.files_up.setToolTip("The parent folder")
+        self.files_up.setAccessibleName("Up to the parent folder")
+        set_icon(self.files_up, "up")
         self.files_up.clicked.connect(self.browse_up)
         self.files_path = QLineEdit("/", self.browser)
         self.files_path.setObjectName("volume-files-path")
+        self.files_path.setAccessibleName("Folder in the volume")
         self.files_path.returnPressed.connect(lambda: self.browse(self.files_path.text()))
         self.files = QListWidget(self.browser)
         self.files.setObjectName("volume-files")
+        self.files.setAccessibleName("Files in the volume")
         self.files.itemActivated.connect(self._on_file_activated)
         bar = QHBoxLayout()
         bar.addWidget(self.files_up)
@@ -470,7 +482,8 @@ class NetworksPage(ResourcePage):
             "find each other by name.<br>Create one with <b>Create…</b> above.",
             parent,
         )
-        self.create_button = self.button("Create…", "Create a bridge network (docker network create)", "network-create")
+        self.create_button = self.button("Create…", "Create a bridge network (docker network create)", "network-create",
+                                         primary=True)
         self.remove_button = self.button("Remove", "Remove the selected network (docker network rm)   Delete",
                                          "network-remove")
         self.remove_with_delete_key(self.remove_button)

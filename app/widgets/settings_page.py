@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from app.display import engine_advice
 from app.services.settings import Context
 from app.services.socket_status import SocketStatus, socket_status
-from app.widgets.chrome import ask_for_file, show_message
+from app.widgets.chrome import ask_for_file, set_icon, show_message
 from engine.client.tls import TLSFiles
 
 
@@ -44,12 +44,18 @@ class SettingsPage(QWidget):
         engines = QGroupBox("Engines", self)
         self.contexts = QListWidget(engines)
         self.contexts.setObjectName("contexts")
+        self.contexts.setAccessibleName("Engines")
         self.contexts.itemActivated.connect(self._on_context)
         self.contexts.currentItemChanged.connect(self._on_current)
         self.use = QPushButton("Use this engine", engines)
+        self.use.setObjectName("use-context")
+        self.use.setAccessibleName("Use this engine")
+        set_icon(self.use, "use")
         self.use.clicked.connect(self._use_current)
         self.remove = QPushButton("Remove", engines)
         self.remove.setObjectName("remove-context")
+        self.remove.setAccessibleName("Remove this engine")
+        set_icon(self.remove, "remove")
         self.remove.setEnabled(False)
         self.remove.clicked.connect(self._remove)
         box = QVBoxLayout(engines)
@@ -79,9 +85,11 @@ class SettingsPage(QWidget):
         self.themes = QButtonGroup(self)
         look_row = QHBoxLayout(look)
         self.theme_buttons: dict[str, QRadioButton] = {}
-        for key, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+        for key, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"),
+                           ("high-contrast", "High contrast")):
             button = QRadioButton(label, look)
             button.setObjectName(f"theme-{key}")
+            button.setAccessibleName(f"Theme: {label}")
             self.themes.addButton(button)
             self.theme_buttons[key] = button
             button.toggled.connect(lambda on, k=key: self._on_theme(k, on))
@@ -97,15 +105,18 @@ class SettingsPage(QWidget):
         form_box = QGroupBox("Add an engine", parent)
         self.new_name = QLineEdit(form_box)
         self.new_name.setObjectName("context-name")
+        self.new_name.setAccessibleName("Engine name")
         self.new_name.setPlaceholderText("a name, e.g. build server")
         self.new_url = QLineEdit(form_box)
         self.new_url.setObjectName("context-url")
+        self.new_url.setAccessibleName("Engine address")
         self.new_url.setPlaceholderText("unix:///path/engine.sock, ssh://user@host or tcp://host:2376")
         self.new_url.textChanged.connect(self._on_url_edited)
         # TLS files matter for tcp:// only (dockerd --tlsverify); ssh:// uses the user's SSH keys.
         self.tls = QCheckBox("TLS (dockerd --tlsverify): verify the engine with this CA and show this "
                              "client certificate", form_box)
         self.tls.setObjectName("context-tls")
+        self.tls.setAccessibleName("Use TLS")
         self.tls_files: dict[str, QLineEdit] = {}
         form = QFormLayout(form_box)
         self._form = form
@@ -116,8 +127,12 @@ class SettingsPage(QWidget):
         for key, label in (("ca", "CA certificate"), ("cert", "Client certificate"), ("key", "Client key")):
             edit = QLineEdit(form_box)
             edit.setObjectName(f"context-tls-{key}")
+            edit.setAccessibleName(label)
             edit.setPlaceholderText(f"{key}.pem")
             pick = QPushButton("Choose…", form_box)
+            pick.setObjectName(f"context-tls-{key}-choose")
+            pick.setAccessibleName(f"Choose the {label.lower()}")
+            set_icon(pick, "browse")
             pick.clicked.connect(lambda _=False, e=edit, t=label: self._choose_file(e, t))
             line = QHBoxLayout()
             line.addWidget(edit, 1)
@@ -127,6 +142,8 @@ class SettingsPage(QWidget):
             self.tls_files[key] = edit
         self.add_button = QPushButton("Add", form_box)
         self.add_button.setObjectName("add-context")
+        self.add_button.setAccessibleName("Add the engine")
+        set_icon(self.add_button, "create")
         self.add_button.clicked.connect(self._add)
         form.addRow("", self.add_button)
         self.tls.toggled.connect(self._on_url_edited)

@@ -9,7 +9,7 @@ from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableView, QWidget
 
 from app.models.resources import ITEM_ROLE, KEY_ROLE, SORT_ROLE, ResourceModel
-from app.widgets.chrome import show_message, wraps_in_place
+from app.widgets.chrome import show_message, uniform_rows, wraps_in_place
 
 
 def keyed_table(parent: QWidget, model: QAbstractItemModel, name: str, widths: tuple[int, ...] = (),
@@ -30,6 +30,7 @@ def keyed_table(parent: QWidget, model: QAbstractItemModel, name: str, widths: t
     table.setShowGrid(False)
     table.verticalHeader().hide()
     table.horizontalHeader().setStretchLastSection(True)
+    uniform_rows(table)
     for column, width in enumerate(widths):
         table.setColumnWidth(column, width)
     return table, proxy

@@ -117,10 +117,11 @@ def test_unreachable_then_retry(qtbot: Any, make_window: Any) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.mark.parametrize("theme_name", ["light", "dark"])
+@pytest.mark.parametrize("theme_name", ["light", "dark", "high-contrast"])
 def test_screenshots_in_both_themes(
     qtbot: Any, qapp: Any, fake_engine: FakeEngine, make_window: Any, theme_name: str
 ) -> None:
+    """Every page in each theme, kept under artifacts/screenshots so a change in look is seen."""
     from app.desktop.theme import Theme, apply_theme
 
     for name, state, code in [("web", "running", 0), ("job", "exited", 0), ("crashed", "exited", 2)]:
@@ -129,15 +130,28 @@ def test_screenshots_in_both_themes(
             fake_engine.set_state(id, state, exit_code=code)
     fake_engine.add_container("paused-one", state="paused")
     fake_engine.add_container("fresh", state="created")
+    fake_engine.volumes.append({"Name": "data", "Driver": "local", "Mountpoint": "/v/data", "Labels": {},
+                                "Scope": "local"})
     theme = Theme.load(theme_name)
     apply_theme(qapp, theme)
     try:
         window = make_window(fake_engine.url)
         window.use_theme(theme)
-        window.resize(1100, 420)
+        window.resize(1180, 620)
         qtbot.waitUntil(lambda: window.containers_model.rowCount() == 5)
         qtbot.waitUntil(lambda: window.connection.status.events is True)
+        qtbot.waitUntil(lambda: window.images_model.rowCount() == 1 and window.volumes_model.rowCount() == 1)
         assert state_text(window, "crashed") == "exited (2)"
+        page = window.containers_page
+        # A row selected: its actions show at its end, as on the row under the pointer.
+        assert page.select_container(page.model.ids()[0])
+        qtbot.waitUntil(page.row_actions.isVisible)
         save_screenshot(window, f"containers-fake-{theme_name}.png")
+        for place in ("stats", "images", "volumes", "networks", "compose", "machines", "settings"):
+            window.show_place(place)
+            if place == "images":
+                window.images_page.table.selectRow(0)  # its row actions enabled, as when in use
+            qtbot.wait(20)
+            save_screenshot(window, f"fake-{place}-{theme_name}.png")
     finally:
         apply_theme(qapp, Theme.load("light"))
