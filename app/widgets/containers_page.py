@@ -175,7 +175,9 @@ class ContainerDelegate(QStyledItemDelegate):
         painter.setBrush(fill)
         radius = chip.height() / 2
         painter.drawRoundedRect(QRectF(chip).adjusted(0.5, 0.5, -0.5, -0.5), radius, radius)
-        painter.setPen(opt.palette.color(QPalette.ColorRole.Text))  # the word in the text's colour: it always reads
+        # The word in the list's text colour (the option's is the tone, from the model): it always reads.
+        painter.setPen((widget.palette() if widget is not None else QApplication.palette()).color(
+            QPalette.ColorRole.Text))
         elided = opt.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, chip.width() - 12)
         painter.drawText(chip, int(Qt.AlignmentFlag.AlignCenter), elided)
         painter.restore()
