@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.sidebar)
         layout.addWidget(right, 1)
         self.setCentralWidget(central)
+        # The header's row first, then the sidebar below its brand, then the page (the sidebar was made first).
+        QWidget.setTabOrder(self.header.engine, self.sidebar.places)
 
         self.confirmation: QMessageBox | None = None
         self.run_dialog: RunDialog | None = None

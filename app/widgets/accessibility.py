@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable
 from typing import TypeVar
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QAccessibleEvent, QAccessibleInterface
-from PySide6.QtWidgets import QAccessibleWidget, QWidget
+from PySide6.QtWidgets import QAccessibleWidget, QLayout, QWidget
 
 W = TypeVar("W", bound=QWidget)
 
@@ -36,6 +36,47 @@ def tab_chain(widgets: Iterable[QWidget]) -> None:
     were made in, which is Qt's default. Rows added later are placed with this too."""
     for before, after in itertools.pairwise(widgets):
         QWidget.setTabOrder(before, after)
+
+
+def layout_order(layout: QLayout) -> list[QWidget]:
+    """The Tab stops under `layout` in the order its rows and columns place them, which is the
+    order the eye reads them; inside a widget of its own (a table, a side panel) the order that
+    widget's chain already has, so an order a panel chose for itself is kept."""
+    chain = _chain_positions(layout.parentWidget())
+    out: list[QWidget] = []
+
+    def stops_in(widget: QWidget) -> list[QWidget]:
+        inner = [w for w in widget.findChildren(QWidget) if _takes_tab(w)]
+        return ([widget] if _takes_tab(widget) else []) + sorted(inner, key=lambda w: chain.get(w, len(chain)))
+
+    def walk(level: QLayout) -> None:
+        for index in range(level.count()):
+            item = level.itemAt(index)
+            if item is None:
+                continue
+            if (inner := item.layout()) is not None:
+                walk(inner)
+            elif (widget := item.widget()) is not None:
+                out.extend(stops_in(widget))
+
+    walk(layout)
+    return out
+
+
+def _takes_tab(widget: QWidget) -> bool:
+    return bool(widget.focusPolicy() & Qt.FocusPolicy.TabFocus) and widget.focusProxy() is None
+
+
+def _chain_positions(widget: QWidget | None) -> dict[QWidget, int]:
+    if widget is None:
+        return {}
+    root = widget.window()
+    positions: dict[QWidget, int] = {}
+    current = root.nextInFocusChain()
+    while current is not None and current is not root and current not in positions:
+        positions[current] = len(positions)
+        current = current.nextInFocusChain()
+    return positions
 
 
 def announce(widget: QWidget, text: str) -> None:

@@ -122,6 +122,10 @@ class ToolbarLayout(QHBoxLayout):
         if isinstance(widget, QPushButton) and not widget.property(TOOLBAR_PROPERTY):
             style_toolbar_button(widget)
         super().addWidget(widget, *args, **kwargs)
+        toolbar = self.parentWidget()
+        if isinstance(toolbar, Toolbar) and toolbar.trailing is not None:
+            # The filter at the right end was made before the page's buttons: Tab reaches it after them.
+            QWidget.setTabOrder(widget, toolbar.trailing)
 
 
 class Toolbar(QWidget):
@@ -140,6 +144,7 @@ class Toolbar(QWidget):
         self._row.addLayout(self.buttons)
         self._row.addStretch(1)
         self._for_action: dict[int, QPushButton] = {}
+        self.trailing: QWidget | None = None
 
     def button(self, text: str, tip: str, name: str, icon: str = "", primary: bool = False) -> QPushButton:
         return toolbar_button(self, self.buttons, text, tip, name, icon, primary)
@@ -164,6 +169,7 @@ class Toolbar(QWidget):
         """A widget at the toolbar's right end (the page's filter), never squeezed below a useful width."""
         widget.setMinimumWidth(max(widget.minimumWidth(), 200))
         self._row.addWidget(widget, stretch)
+        self.trailing = widget
 
     def widgetForAction(self, action: QAction) -> QPushButton | None:
         return self._for_action.get(id(action))

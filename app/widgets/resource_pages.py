@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.resources import ResourceModel
+from app.widgets.accessibility import layout_order, tab_chain
 from app.widgets.chrome import Toolbar, ask_for_file, set_icon
 from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
 
@@ -34,6 +35,7 @@ class ResourcePage(KeyedTablePage, QWidget):
         super().__init__(parent)
         self.setObjectName(f"{name}-page")
         self.model = model
+        self._tab_ordered = False
         self.table, self.proxy = keyed_table(self, model, f"{name}-table", (220,), sort_by_first=False)
         self.proxy.setFilterKeyColumn(-1)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -75,6 +77,16 @@ class ResourcePage(KeyedTablePage, QWidget):
 
     def button(self, text: str, tip: str, name: str, icon: str = "", primary: bool = False) -> QPushButton:
         return self.toolbar.button(text, tip, name, icon, primary)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._tab_ordered:
+            # Subclasses add their toolbar buttons, forms and side panels after this class made the
+            # table and the filter; Tab follows the page's layout, made whole by the first show.
+            self._tab_ordered = True
+            layout = self.layout()
+            if layout is not None:
+                tab_chain(layout_order(layout))
+        super().showEvent(event)
 
     def _toggle(self, form: QWidget, edit: QLineEdit) -> None:
         form.setVisible(not form.isVisible())

@@ -25,21 +25,6 @@ pytestmark = pytest.mark.gui
 
 PLACES = ["containers", "stats", "images", "volumes", "networks", "compose", "machines", "settings"]
 
-# Temporary: controls on pages another helper is naming now (chrome, table pages, resource pages,
-# compose, machines, settings). Each entry is (place, class, objectName); the lead empties this list
-# once those pages name them. A control of this list that gets a name fails nothing.
-OTHER_PAGES_UNNAMED: set[tuple[str, str, str]] = set()
-# Temporary too: pairs of controls on those pages whose Tab order goes against reading order.
-# The toolbars put the search field at the right but Tab reaches it first (resource_pages' toolbar);
-# the header's Back comes after the whole sidebar (a column read top to bottom first).
-OTHER_PAGES_OUT_OF_ORDER: set[tuple[str, str, str]] = {
-    ("images", "QLineEdit", "images-search"),
-    ("images", "QPushButton", "image-pull"),
-    ("volumes", "QPushButton", "volume-create"),
-    ("networks", "QPushButton", "network-create"),
-    ("chrome", "QToolButton", "back"),
-}
-
 
 def accessible_name(widget: QWidget) -> str:
     interface = QAccessible.queryAccessibleInterface(widget)
@@ -101,10 +86,10 @@ def check_page(place: str, root: QWidget, within: QWidget, unnamed: list[Any], d
     stops = tab_stops(root, within)
     reached.update(stops)
     for widget in stops:
-        if not well_named(widget) and key(place, widget) not in OTHER_PAGES_UNNAMED:
+        if not well_named(widget):
             unnamed.append((*key(place, widget), accessible_name(widget)))
     for before, after in itertools.pairwise(stops):
-        if out_of_reading_order(before, after) and key(place, after) not in OTHER_PAGES_OUT_OF_ORDER:
+        if out_of_reading_order(before, after):
             disorder.append((place, f"{type(before).__name__}#{before.objectName()} {accessible_name(before)!r}",
                              f"{type(after).__name__}#{after.objectName()} {accessible_name(after)!r}"))
     # Every enabled button and field that shows is a Tab stop.
