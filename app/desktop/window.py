@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
             resources.actionFailed.connect(functools.partial(self._failed, resource_page))
             resources.actionStarted.connect(functools.partial(self._superseded, resource_page))
             resources.actionFinished.connect(functools.partial(self._superseded, resource_page))
+            resources.actionFinished.connect(resource_page.dialog_finished)
         self.images.listed.connect(lambda items: self.images_model.set_items(image_rows(items)))
         self.images.historyReady.connect(self.images_page.show_history)
         self.images_page.pullRequested.connect(self.images.pull)
@@ -544,6 +545,8 @@ class MainWindow(QMainWindow):
         text = f"Could not {action} {target[:40]}: {message}" if target else message
         if "in use" in message and action == "remove":
             text += " — stop and remove the containers that use it first."
+        if page.dialog_failed(target, action, text):
+            return  # said inside the dialog that started it, where the input is to fix
         self._say_failure(page, f"{page.objectName()}:{action}:{target}", f"{action} failed", text)
 
     def _on_stop(self, id: str, action: str, asked: bool) -> None:
@@ -755,13 +758,12 @@ class MainWindow(QMainWindow):
                 commands.append((f"Terminal in {name}", "docker exec -it … sh",
                                  go(self._open_container_tab, id, "Terminal")))
             commands.append((f"Remove {name}", "docker rm", go(self._remove, [id])))
-        commands.append(("Pull an image…", "docker pull", _steps(go(self.show_place, "images"),
-                                                                self.images_page.pull_form.show,
-                                                                self.images_page.pull_input.setFocus)))
+        commands.append(("Pull an image…", "docker pull",
+                         _steps(go(self.show_place, "images"), self.images_page.open_pull_dialog)))
         commands.append(("Build an image…", "docker build",
-                         _steps(go(self.show_place, "images"), self.images_page.open_build_form)))
+                         _steps(go(self.show_place, "images"), self.images_page.open_build_dialog)))
         commands.append(("Create a volume…", "docker volume create",
-                         _steps(go(self.show_place, "volumes"), self.volumes_page.create_form.show)))
+                         _steps(go(self.show_place, "volumes"), self.volumes_page.open_create_dialog)))
         commands.append(("Open a compose file…", "docker compose up",
                          _steps(go(self.show_place, "compose"), self.compose_page.ask_file)))
         commands.append(("Create a machine…", "berth machine init",

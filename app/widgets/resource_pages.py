@@ -1,11 +1,12 @@
-"""The Images, Volumes and Networks pages: a sortable, filterable list, inline forms, errors in place."""
+"""The Images, Volumes and Networks pages: a sortable, filterable list, titled dialogs for the "…"
+actions (their errors inside them), other errors in place."""
 
 from __future__ import annotations
 
 import posixpath
 import re
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.dialogs.form import FormDialog, plain_button
 from app.models.resources import ResourceModel
 from app.widgets.accessibility import layout_order, tab_chain
 from app.widgets.chrome import Toolbar, ask_for_file, set_icon
@@ -69,10 +71,11 @@ class ResourcePage(KeyedTablePage, QWidget):
         layout.setSpacing(4)
         self.toolbar.add_trailing(self.search, 1)
         layout.addWidget(self.toolbar)
-        self.forms = QVBoxLayout()
+        self.forms = QVBoxLayout()  # rows between the toolbar and the list (the Stats page's graphs)
         layout.addLayout(self.forms)
         layout.addWidget(self.message)
         layout.addLayout(self.body, 1)
+        self.dialog: FormDialog | None = None  # the "…" dialog open last (made on first use, kept)
         self._update_view()
 
     def button(self, text: str, tip: str, name: str, icon: str = "", primary: bool = False) -> QPushButton:
@@ -88,10 +91,30 @@ class ResourcePage(KeyedTablePage, QWidget):
                 tab_chain(layout_order(layout))
         super().showEvent(event)
 
-    def _toggle(self, form: QWidget, edit: QLineEdit) -> None:
-        form.setVisible(not form.isVisible())
-        if form.isVisible():
-            edit.setFocus()
+    def open_dialog(self, dialog: FormDialog) -> FormDialog:
+        """Show one of the page's dialogs with open() (never a nested exec() under qasync)."""
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    def start(self, dialog: FormDialog, action: str, target: str, signal: Any, *args: object) -> None:
+        """`signal` starts `action` on `target`; `dialog` waits for the engine's answer."""
+        self.clear_message()
+        dialog.wait_for(action, target)
+        signal.emit(*args)
+
+    def dialog_failed(self, target: str, action: str, text: str) -> bool:
+        """An action a dialog started failed: said inside it (True), where the input is to fix."""
+        dialog = self.dialog
+        if dialog is not None and dialog.awaits(action, target):
+            dialog.failed(text)
+            return True
+        return False
+
+    def dialog_finished(self, target: str, action: str) -> None:
+        dialog = self.dialog
+        if dialog is not None and dialog.awaits(action, target):
+            dialog.succeeded()
 
     def remove_with_delete_key(self, button: QPushButton) -> None:
         """The Delete key in the table presses `button` (Remove), as in the containers list."""
@@ -107,21 +130,13 @@ class ResourcePage(KeyedTablePage, QWidget):
         pass
 
 
-def _form(parent: QWidget, placeholder: str, button_text: str, name: str) -> tuple[QWidget, QLineEdit, QPushButton]:
-    row = QWidget(parent)
-    layout = QHBoxLayout(row)
-    layout.setContentsMargins(0, 0, 0, 0)
-    edit = QLineEdit(row)
-    edit.setObjectName(f"{name}-input")
-    edit.setPlaceholderText(placeholder)
-    edit.setAccessibleName(placeholder.split(",")[0].capitalize())
-    button = QPushButton(button_text, row)
-    button.setObjectName(f"{name}-submit")
-    button.setAccessibleName(button_text)
-    layout.addWidget(edit, 1)
-    layout.addWidget(button)
-    row.hide()
-    return row, edit, button
+def _build_problem(values: dict[str, str]) -> tuple[str, str] | None:
+    folder = values["folder"]
+    if not folder:
+        return "folder", "Choose the folder to build: the one with the Dockerfile."
+    if not Path(folder).is_dir():
+        return "folder", f"There is no folder {folder}: choose the one with the Dockerfile."
+    return None
 
 
 def suggested_tag(folder: str) -> str:
@@ -166,47 +181,16 @@ class ImagesPage(ResourcePage):
         self.history_button = self.button("History", "Show the layers (docker history)", "image-history")
         self.remove_button = self.button("Remove", "Remove the selected image (docker rmi)   Delete", "image-remove")
         self.remove_with_delete_key(self.remove_button)
-        self.pull_form, self.pull_input, pull_go = _form(self, "image to pull, e.g. busybox:latest", "Pull", "pull")
-        self.tag_form, self.tag_input, tag_go = _form(self, "new name, e.g. myrepo/app:v1", "Tag", "tag")
-        self.build_form, self.build_folder, self.build_go = _form(self, "folder with a Dockerfile", "Build", "build")
-        self.build_folder.setObjectName("build-folder")
-        self.build_choose = QPushButton("Choose…", self.build_form)
-        self.build_choose.setObjectName("build-choose")
-        self.build_choose.setToolTip("Pick the folder in a file dialog")
-        self.build_choose.setAccessibleName("Choose the folder")
-        set_icon(self.build_choose, "browse")
-        self.build_tag = QLineEdit(self.build_form)
-        self.build_tag.setObjectName("build-tag")
-        self.build_tag.setPlaceholderText("name, e.g. myapp:latest (optional)")
-        self.build_tag.setAccessibleName("Name of the built image")
-        row = cast(QHBoxLayout, self.build_form.layout())
-        row.insertWidget(1, self.build_choose)
-        row.insertWidget(2, self.build_tag, 1)
-        self.import_form, self.import_name, self.import_go = _form(self, "image name, e.g. rootfs:latest", "Import",
-                                                                   "import")
+        self.pull_dialog: FormDialog | None = None
+        self.tag_dialog: FormDialog | None = None
+        self.build_dialog: FormDialog | None = None
+        self.import_dialog: FormDialog | None = None
         self.import_path = ""
-        self.import_file = QLabel(self.import_form)
-        self.import_file.setObjectName("import-file")
-        cast(QHBoxLayout, self.import_form.layout()).insertWidget(0, self.import_file)
-        self.forms.addWidget(self.pull_form)
-        self.forms.addWidget(self.build_form)
-        self.forms.addWidget(self.import_form)
+        self.pull_button.clicked.connect(self.open_pull_dialog)
+        self.tag_button.clicked.connect(self.open_tag_dialog)
+        self.build_button.clicked.connect(self.open_build_dialog)
         self.load_button.clicked.connect(self.ask_load_file)
         self.import_button.clicked.connect(self.ask_import_file)
-        self.import_go.clicked.connect(self._import)
-        self.import_name.returnPressed.connect(self._import)
-        self.forms.addWidget(self.tag_form)
-        self.build_button.clicked.connect(self._toggle_build_form)
-        self.build_choose.clicked.connect(self.ask_build_folder)
-        self.build_go.clicked.connect(self._build)
-        self.build_folder.returnPressed.connect(self._build)
-        self.build_tag.returnPressed.connect(self._build)
-        self.pull_button.clicked.connect(lambda: self._toggle(self.pull_form, self.pull_input))
-        self.tag_button.clicked.connect(lambda: self._toggle(self.tag_form, self.tag_input))
-        pull_go.clicked.connect(self._pull)
-        self.pull_input.returnPressed.connect(self._pull)
-        tag_go.clicked.connect(self._tag)
-        self.tag_input.returnPressed.connect(self._tag)
         self.run_button.clicked.connect(lambda: self._emit_reference(self.runRequested))
         self.push_button.clicked.connect(lambda: self._emit_reference(self.pushRequested))
         self.remove_button.clicked.connect(lambda: self._emit_reference(self.removeRequested))
@@ -232,36 +216,70 @@ class ImagesPage(ResourcePage):
             self.clear_message()
             signal.emit(reference)
 
-    def _pull(self) -> None:
-        reference = self.pull_input.text().strip()
-        if reference:
-            self.pullRequested.emit(reference)
-            self.pull_input.clear()
-            self.pull_form.hide()
+    def open_pull_dialog(self) -> FormDialog:
+        if self.pull_dialog is None:
+            dialog = self.pull_dialog = FormDialog(
+                self, "Pull an image", "pull-dialog", "Pull",
+                intro="Download an image from its registry (docker pull).",
+                busy_text="Pulling… it goes on in the task panel if you close this.",
+                check=lambda v: None if v["image"] else ("image", "Type the image to pull, e.g. busybox:latest."))
+            dialog.add_field("image", "&Image:", "e.g. busybox:latest or ghcr.io/org/app:1.2", "Image to pull")
+            dialog.submitted.connect(lambda v: self.start(dialog, "pull", v["image"], self.pullRequested, v["image"]))
+            dialog.accepted.connect(lambda: dialog.fields["image"].clear())
+        return self.open_dialog(self.pull_dialog)
 
-    def open_build_form(self) -> None:
-        """Show the build form; with no folder chosen yet, ask for one straight away."""
-        self.build_form.show()
-        if self.build_folder.text().strip():
-            self.build_tag.setFocus()
-        else:
-            self.build_folder.setFocus()
+    def open_tag_dialog(self) -> FormDialog | None:
+        source = self.reference()
+        if not source:
+            return None
+        if self.tag_dialog is None:
+            dialog = self.tag_dialog = FormDialog(
+                self, "Tag an image", "tag-dialog", "Tag",
+                check=lambda v: None if v["name"] else ("name", "Type the new name, e.g. myrepo/app:v1."))
+            dialog.add_field("name", "&New name:", "e.g. myrepo/app:v1", "New name for the image")
+            dialog.submitted.connect(lambda v: self._tag(dialog, v["name"]))
+            dialog.accepted.connect(lambda: dialog.fields["name"].clear())
+        self.tag_dialog.intro.setText(f"Give {source} another name (docker tag).")
+        self.tag_dialog.intro.show()
+        self.tag_dialog.setProperty("source", source)
+        return self.open_dialog(self.tag_dialog)
+
+    def _tag(self, dialog: FormDialog, target: str) -> None:
+        source = str(dialog.property("source") or "")
+        repo, _, tag = target.rpartition(":") if ":" in target.rsplit("/", 1)[-1] else (target, "", "latest")
+        self.start(dialog, "tag", source, self.tagRequested, source, repo, tag)
+
+    def open_build_dialog(self) -> FormDialog:
+        """The build dialog; with no folder chosen yet, the directory chooser opens over it at once.
+        Folder and name stay filled in after a build: building the same folder again is the common
+        next step."""
+        if self.build_dialog is None:
+            dialog = self.build_dialog = FormDialog(
+                self, "Build an image", "build-dialog", "Build",
+                intro="Build an image from a folder with a Dockerfile (docker build -t name folder).",
+                busy_text="Building… it goes on in the task panel if you close this.", check=_build_problem)
+            self.build_choose = plain_button(dialog, "Choose…", "build-choose", "Choose the folder",
+                                             "Pick the folder in a file dialog")
+            self.build_choose.clicked.connect(self.ask_build_folder)
+            dialog.add_field("folder", "&Folder:", "folder with a Dockerfile", "Folder to build",
+                             beside=self.build_choose)
+            dialog.add_field("name", "&Name:", "e.g. myapp:latest (optional)", "Name of the built image")
+            dialog.submitted.connect(lambda v: self.start(dialog, "build", v["name"] or v["folder"],
+                                                          self.buildRequested, v["folder"], v["name"]))
+        dialog = self.open_dialog(self.build_dialog)
+        if not dialog.fields["folder"].text().strip():
             self.ask_build_folder()
-
-    def _toggle_build_form(self) -> None:
-        if self.build_form.isVisible():
-            self.build_form.hide()
-        else:
-            self.open_build_form()
+        return dialog
 
     def ask_build_folder(self) -> QFileDialog:
         """The folder to build, from a directory dialog opened with open() (never a nested exec()
         under qasync) and deleted once closed."""
-        dialog = QFileDialog(self, "Build an image from a folder")
+        parent = self.build_dialog if self.build_dialog is not None else self
+        dialog = QFileDialog(parent, "Build an image from a folder")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.setFileMode(QFileDialog.FileMode.Directory)
         dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        current = self.build_folder.text().strip()
+        current = self.build_dialog.fields["folder"].text().strip() if self.build_dialog is not None else ""
         if current and Path(current).is_dir():
             dialog.setDirectory(current)
         dialog.fileSelected.connect(self._folder_chosen)
@@ -271,22 +289,15 @@ class ImagesPage(ResourcePage):
     def _folder_chosen(self, folder: str) -> None:
         if not folder:
             return
-        self.build_folder.setText(folder)
-        if not self.build_tag.text().strip():
-            self.build_tag.setText(suggested_tag(folder))
-        self.build_form.show()
-        self.build_tag.setFocus()
-        self.build_tag.selectAll()
-
-    def _build(self) -> None:
-        folder = self.build_folder.text().strip()
-        if not folder:
-            self.show_error("Choose the folder to build: the one with the Dockerfile.")
-            return
-        self.clear_message()
-        self.buildRequested.emit(folder, self.build_tag.text().strip())
-        # Folder and name stay filled in: building the same folder again is the common next step.
-        self.build_form.hide()
+        build = self.build_dialog if self.build_dialog is not None else self.open_build_dialog()
+        build.fields["folder"].setText(folder)
+        name = build.fields["name"]
+        if not name.text().strip():
+            name.setText(suggested_tag(folder))
+        if not build.isVisible():
+            self.open_dialog(build)
+        name.setFocus()
+        name.selectAll()
 
     def ask_load_file(self) -> QFileDialog:
         return ask_for_file(self, "Load images saved with docker save", self._load_chosen,
@@ -301,33 +312,24 @@ class ImagesPage(ResourcePage):
         return ask_for_file(self, "Import a root file system tar as an image", self._import_chosen,
                             filters=("Tar archives (*.tar *.tar.gz *.tgz *.tar.xz)", "All files (*)"))
 
-    def _import_chosen(self, path: str) -> None:
+    def _import_chosen(self, path: str) -> FormDialog | None:
         if not path:
-            return
+            return None
         self.import_path = path
+        if self.import_dialog is None:
+            dialog = self.import_dialog = FormDialog(
+                self, "Import a root file system", "import-dialog", "Import",
+                busy_text="Importing… it goes on in the task panel if you close this.",
+                check=lambda v: None if v["name"] else ("name", "Give the image a name, e.g. rootfs:latest."))
+            self.import_file = dialog.add_note("file", "File:")
+            dialog.add_field("name", "&Name:", "e.g. rootfs:latest", "Name of the imported image")
+            dialog.submitted.connect(lambda v: self.start(dialog, "import", v["name"], self.importRequested,
+                                                          self.import_path, v["name"]))
         self.import_file.setText(Path(path).name)
-        self.import_name.setText(suggested_tag(re.sub(r"\.(tar(\.\w+)?|tgz)$", "", Path(path).name)))
-        self.import_form.show()
-        self.import_name.setFocus()
-        self.import_name.selectAll()
-
-    def _import(self) -> None:
-        name = self.import_name.text().strip()
-        if not name:
-            self.show_error("Give the imported image a name, e.g. rootfs:latest.")
-            return
-        self.clear_message()
-        self.importRequested.emit(self.import_path, name)
-        self.import_form.hide()
-
-    def _tag(self) -> None:
-        target = self.tag_input.text().strip()
-        source = self.reference()
-        if target and source:
-            repo, _, tag = target.rpartition(":") if ":" in target.rsplit("/", 1)[-1] else (target, "", "latest")
-            self.tagRequested.emit(source, repo, tag)
-            self.tag_input.clear()
-            self.tag_form.hide()
+        self.import_file.setToolTip(path)
+        self.import_dialog.fields["name"].setText(
+            suggested_tag(re.sub(r"\.(tar(\.\w+)?|tgz)$", "", Path(path).name)))
+        return self.open_dialog(self.import_dialog)
 
     def show_history(self, name: str, layers: list[dict[str, Any]]) -> None:
         from app.display import human_size
@@ -371,16 +373,10 @@ class VolumesPage(ResourcePage):
         self.remove_button = self.button("Remove", "Remove the selected volume (docker volume rm)   Delete",
                                          "volume-remove")
         self.remove_with_delete_key(self.remove_button)
-        self.create_form, self.create_input, create_go = _form(self, "volume name", "Create", "volume-create")
-        self.clone_form, self.clone_input, clone_go = _form(self, "name of the copy", "Clone", "volume-clone")
-        self.forms.addWidget(self.create_form)
-        self.forms.addWidget(self.clone_form)
-        self.create_button.clicked.connect(lambda: self._toggle(self.create_form, self.create_input))
-        self.clone_button.clicked.connect(lambda: self._toggle(self.clone_form, self.clone_input))
-        create_go.clicked.connect(self._create)
-        self.create_input.returnPressed.connect(self._create)
-        clone_go.clicked.connect(self._clone)
-        self.clone_input.returnPressed.connect(self._clone)
+        self.create_dialog: FormDialog | None = None
+        self.clone_dialog: FormDialog | None = None
+        self.create_button.clicked.connect(self.open_create_dialog)
+        self.clone_button.clicked.connect(self.open_clone_dialog)
         self.remove_button.clicked.connect(lambda: self._emit_selected(self.removeRequested))
         self.export_button.clicked.connect(lambda: self._emit_selected(self.exportRequested))
         self.import_button.clicked.connect(lambda: self._emit_selected(self.importRequested))
@@ -420,18 +416,34 @@ class VolumesPage(ResourcePage):
         self.browsed = ""
         self.browse("/")
 
-    def _create(self) -> None:
-        name = self.create_input.text().strip()
-        self.createRequested.emit(name)
-        self.create_input.clear()
-        self.create_form.hide()
+    def open_create_dialog(self) -> FormDialog:
+        if self.create_dialog is None:
+            dialog = self.create_dialog = FormDialog(
+                self, "Create a volume", "volume-create-dialog", "Create",
+                intro="A named volume keeps data beyond a container's life (docker volume create).")
+            dialog.add_field("name", "&Name:", "e.g. data (empty: a generated name)", "Volume name")
+            dialog.submitted.connect(lambda v: self.start(dialog, "create", v["name"], self.createRequested,
+                                                          v["name"]))
+            dialog.accepted.connect(lambda: dialog.fields["name"].clear())
+        return self.open_dialog(self.create_dialog)
 
-    def _clone(self) -> None:
-        name = self.clone_input.text().strip()
-        if name and self.selected_key():
-            self.cloneRequested.emit(self.selected_key(), name)
-            self.clone_input.clear()
-            self.clone_form.hide()
+    def open_clone_dialog(self) -> FormDialog | None:
+        source = self.selected_key()
+        if not source:
+            return None
+        if self.clone_dialog is None:
+            dialog = self.clone_dialog = FormDialog(
+                self, "Clone a volume", "volume-clone-dialog", "Clone",
+                check=lambda v: None if v["name"] else ("name", "Type a name for the copy, e.g. data-copy."))
+            dialog.add_field("name", "&Name of the copy:", "e.g. data-copy", "Name of the copy")
+            dialog.submitted.connect(lambda v: self.start(dialog, "clone", str(dialog.property("source")),
+                                                          self.cloneRequested, str(dialog.property("source")),
+                                                          v["name"]))
+            dialog.accepted.connect(lambda: dialog.fields["name"].clear())
+        self.clone_dialog.setProperty("source", source)
+        self.clone_dialog.intro.setText(f"Copy the files of {source} into a new volume.")
+        self.clone_dialog.intro.show()
+        return self.open_dialog(self.clone_dialog)
 
     def show_files(self, volume: str, listing: dict[str, Any]) -> None:
         from app.display import human_size
@@ -499,20 +511,22 @@ class NetworksPage(ResourcePage):
         self.remove_button = self.button("Remove", "Remove the selected network (docker network rm)   Delete",
                                          "network-remove")
         self.remove_with_delete_key(self.remove_button)
-        self.create_form, self.create_input, create_go = _form(self, "network name", "Create", "network-create")
-        self.forms.addWidget(self.create_form)
-        self.create_button.clicked.connect(lambda: self._toggle(self.create_form, self.create_input))
-        create_go.clicked.connect(self._create)
-        self.create_input.returnPressed.connect(self._create)
+        self.create_dialog: FormDialog | None = None
+        self.create_button.clicked.connect(self.open_create_dialog)
         self.remove_button.clicked.connect(lambda: self._emit_selected(self.removeRequested))
         self._update_buttons()
 
-    def _create(self) -> None:
-        name = self.create_input.text().strip()
-        if name:
-            self.createRequested.emit(name, "bridge")
-            self.create_input.clear()
-            self.create_form.hide()
+    def open_create_dialog(self) -> FormDialog:
+        if self.create_dialog is None:
+            dialog = self.create_dialog = FormDialog(
+                self, "Create a network", "network-create-dialog", "Create",
+                intro="A bridge network: containers on it find each other by name (docker network create).",
+                check=lambda v: None if v["name"] else ("name", "Type the network's name, e.g. backend."))
+            dialog.add_field("name", "&Name:", "e.g. backend", "Network name")
+            dialog.submitted.connect(lambda v: self.start(dialog, "create", v["name"], self.createRequested,
+                                                          v["name"], "bridge"))
+            dialog.accepted.connect(lambda: dialog.fields["name"].clear())
+        return self.open_dialog(self.create_dialog)
 
     def _update_buttons(self) -> None:
         if hasattr(self, "remove_button"):

@@ -214,9 +214,12 @@ def test_task_panel_percentage_never_goes_back_during_a_pull(
     window.show_place("images")
     page = window.images_page
     qtbot.mouseClick(page.pull_button, Qt.MouseButton.LeftButton)
-    qtbot.keyClicks(page.pull_input, "gui/pulled:1")
-    qtbot.keyClick(page.pull_input, Qt.Key.Key_Return)
+    assert page.pull_dialog is not None
+    field = page.pull_dialog.fields["image"]
+    qtbot.keyClicks(field, "gui/pulled:1")
+    qtbot.keyClick(field, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.jobs.jobs[0].state == "done")
+    qtbot.waitUntil(lambda: not page.pull_dialog.isVisible())  # closed once the pull worked
     percentages = [int(line.rsplit(" ", 2)[1]) for line in shown if line.endswith(" %")]
     assert percentages, shown
     assert percentages == sorted(percentages), shown

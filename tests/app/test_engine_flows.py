@@ -163,9 +163,11 @@ def test_volume_export_import_and_clone_from_the_volumes_page(
 
     def create(name: str) -> None:
         page.create_button.click()
-        assert page.create_form.isVisible()
-        qtbot.keyClicks(page.create_input, name)
-        qtbot.keyClick(page.create_input, Qt.Key.Key_Return)
+        dialog = page.create_dialog
+        assert dialog is not None and dialog.isVisible()
+        qtbot.keyClicks(dialog.fields["name"], name)
+        qtbot.keyClick(dialog.fields["name"], Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)  # closes once it is made
         qtbot.waitUntil(lambda: page.select_key(name), timeout=10_000)
 
     create(source)
@@ -194,9 +196,11 @@ def test_volume_export_import_and_clone_from_the_volumes_page(
     # Clone the source under a new name.
     assert page.select_key(source)
     click_when_enabled(qtbot, page.clone_button)
-    assert page.clone_form.isVisible()
-    qtbot.keyClicks(page.clone_input, clone)
-    qtbot.keyClick(page.clone_input, Qt.Key.Key_Return)
+    dialog = page.clone_dialog
+    assert dialog is not None and dialog.isVisible()
+    qtbot.keyClicks(dialog.fields["name"], clone)
+    qtbot.keyClick(dialog.fields["name"], Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
     qtbot.waitUntil(lambda: page.select_key(clone), timeout=10_000)
     assert not page.message.isVisible(), page.message.text()
 
@@ -265,17 +269,20 @@ def test_pull_is_followed_in_the_task_panel(
 
         window.jobs.jobChanged.connect(record)
         qtbot.mouseClick(page.pull_button, Qt.MouseButton.LeftButton)
-        assert page.pull_form.isVisible()
-        qtbot.waitUntil(page.pull_input.hasFocus)  # the form is ready to type in
-        qtbot.keyClicks(page.pull_input, reference)
-        qtbot.keyClick(page.pull_input, Qt.Key.Key_Return)
-        assert not page.pull_form.isVisible()
+        dialog = page.pull_dialog
+        assert dialog is not None and dialog.isVisible() and dialog.windowTitle() == "Pull an image"
+        field = dialog.fields["image"]
+        qtbot.waitUntil(lambda: dialog.focusWidget() is field)  # the dialog is ready to type in
+        qtbot.keyClicks(field, reference)
+        qtbot.keyClick(field, Qt.Key.Key_Return)
+        assert dialog.isVisible() and dialog.status.isVisible()  # it waits for the pull, which goes on
 
         assert len(window.jobs.jobs) == 1
         job = window.jobs.jobs[0]
         assert job.title == f"pulling {reference}"
         qtbot.waitUntil(lambda: job.state != "running", timeout=30_000)
         assert job.state == "done", job.error
+        qtbot.waitUntil(lambda: not dialog.isVisible())  # closed once the pull worked
         assert window.task_panel.summary.text() == f"tasks: pulling {reference} ✓"
         assert seen[0] == (f"tasks: ⟳ pulling {reference}", None, "running")
         # Progress while it ran: a known share of the bytes, shown as a percentage in the panel.
@@ -311,8 +318,11 @@ def test_push_is_followed_in_the_task_panel(
         # A second name, given on the page, is a row of its own (as `docker images` lists names);
         # Push acts on the selected row's name only.
         qtbot.waitUntil(lambda: page.select_key(reference), timeout=10_000)
-        page.tag_input.setText("local/only:keep")
-        page.tag_input.returnPressed.emit()
+        tag_dialog = page.open_tag_dialog()
+        assert tag_dialog is not None
+        tag_dialog.fields["name"].setText("local/only:keep")
+        tag_dialog.submit.click()
+        qtbot.waitUntil(lambda: not tag_dialog.isVisible(), timeout=10_000)
         created.images.append("local/only:keep")
         qtbot.waitUntil(lambda: window.images_model.item("local/only:keep") is not None, timeout=10_000)
         second, first = window.images_model.item("local/only:keep") or {}, window.images_model.item(reference) or {}

@@ -4,7 +4,6 @@ failed step's message on the page. Also how a build's output becomes the job's l
 
 from __future__ import annotations
 
-import html
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,22 +64,24 @@ def test_build_from_the_images_page_is_followed_live_in_the_task_panel(
     window.jobs.jobChanged.connect(
         lambda job: seen.append((job.state, job.fraction, list(job.log), window.task_panel.summary.text())))
 
-    # Build… opens the form and, no folder chosen yet, the directory dialog.
+    # Build… opens its dialog and, no folder chosen yet, the directory dialog over it.
     qtbot.mouseClick(page.build_button, Qt.MouseButton.LeftButton)
-    assert page.build_form.isVisible()
+    dialog = page.build_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.windowTitle() == "Build an image"
     answer_file_dialog(qtbot, window, folder, folder=True)
-    assert page.build_folder.text() == str(folder)
-    assert page.build_tag.text() == "my-app:latest"  # suggested from the folder's name
-    qtbot.waitUntil(page.build_tag.hasFocus)
-    page.build_tag.clear()
-    qtbot.keyClicks(page.build_tag, tag)
-    qtbot.keyClick(page.build_tag, Qt.Key.Key_Return)
-    assert not page.build_form.isVisible()
+    folder_field, name_field = dialog.fields["folder"], dialog.fields["name"]
+    assert folder_field.text() == str(folder)
+    assert name_field.text() == "my-app:latest"  # suggested from the folder's name
+    qtbot.waitUntil(lambda: dialog.focusWidget() is name_field)
+    name_field.clear()
+    qtbot.keyClicks(name_field, tag)
+    qtbot.keyClick(name_field, Qt.Key.Key_Return)
 
     job = window.jobs.jobs[-1]
     assert job.title == f"building {tag}"
     qtbot.waitUntil(lambda: job.state != "running", timeout=30_000)
     assert job.state == "done", job.error
+    qtbot.waitUntil(lambda: not dialog.isVisible())  # closed once the build worked
     assert window.task_panel.summary.text().endswith(f"building {tag} ✓")
 
     # Live: the step's first line was in the panel while it still ran (before its second line).
@@ -125,7 +126,7 @@ def files_in(berthd: Berthd, image: str) -> list[str]:
 
 @pytest.mark.gui
 @pytest.mark.integration
-def test_a_failed_build_shows_the_engines_message_on_the_page(
+def test_a_failed_build_shows_the_engines_message_in_its_dialog(
     qtbot: Any, make_window: Callable[[str], MainWindow], berthd: Berthd, tag: str, tmp_path: Path,
 ) -> None:
     token = uuid.uuid4().hex
@@ -134,34 +135,37 @@ def test_a_failed_build_shows_the_engines_message_on_the_page(
     page = window.images_page
     # Typed rather than chosen, and started from the palette's command.
     command = next(action for title, _, action in window.palette_commands() if title == "Build an image…")
-    page.build_folder.setText(str(tmp_path))
     command()
-    assert page.build_form.isVisible() and not window.findChildren(QFileDialog)
-    page.build_tag.setText(tag)
-    qtbot.mouseClick(page.build_go, Qt.MouseButton.LeftButton)
+    dialog = page.build_dialog
+    assert dialog is not None and dialog.isVisible()
+    chooser = next(d for d in window.findChildren(QFileDialog) if d.isVisible())  # no folder yet: asked
+    chooser.reject()
+    shiboken6.delete(chooser)
+    dialog.fields["folder"].setText(str(tmp_path))
+    dialog.fields["name"].setText(tag)
+    qtbot.mouseClick(dialog.submit, Qt.MouseButton.LeftButton)
 
     job = window.jobs.jobs[-1]
     qtbot.waitUntil(lambda: job.state != "running", timeout=30_000)
     message = "The command '/bin/sh -c"
     assert job.state == "failed" and job.error.startswith(message) and "returned a non-zero code: 3" in job.error
     assert job.log[-1] == token  # the output up to the failure stays
-    assert page.message.isVisible()
-    assert html.unescape(page.message.text()).startswith(f"Could not build {tag}: {message}")
-    assert page.message.property("role") == "error"
-    # Said once, in place: the page is in view, so no toast repeats it, nor does the tasks line.
+    # Said in the dialog, which keeps the folder and name to fix and try again.
+    qtbot.waitUntil(dialog.error.isVisible)
+    assert dialog.isVisible()
+    assert dialog.error.text().replace("\u200b", "").startswith(f"Could not build {tag}: {message}")
+    assert dialog.values() == {"folder": str(tmp_path), "name": tag}
+    assert not page.message.isVisible()
+    # Said once, in place: no toast repeats it, nor does the tasks line.
     assert not any("returned a non-zero code: 3" in notice for notice in window.notices.notices)
     assert "non-zero code" not in window.task_panel.summary.text()
     assert not listed(window, tag)
 
-    # No folder: said on the page, nothing started.
+    # No folder: said in the dialog, nothing started.
     jobs = len(window.jobs.jobs)
-    page.build_folder.clear()
-    page.open_build_form()
-    dialog = next(d for d in window.findChildren(QFileDialog) if d.isVisible())
-    dialog.reject()
-    shiboken6.delete(dialog)
-    qtbot.mouseClick(page.build_go, Qt.MouseButton.LeftButton)
-    assert page.message.text() == "Choose the folder to build: the one with the Dockerfile."
+    dialog.fields["folder"].clear()
+    qtbot.mouseClick(dialog.submit, Qt.MouseButton.LeftButton)
+    assert dialog.error.text() == "Choose the folder to build: the one with the Dockerfile."
     assert len(window.jobs.jobs) == jobs
 
 

@@ -76,10 +76,13 @@ def test_load_and_import_without_a_registry(
 
         page.import_button.click()
         answer_file_dialog(qtbot, window, rootfs)
-        assert page.import_form.isVisible() and page.import_name.text() == "my-rootfs:latest"  # named from the file
-        page.import_name.setText("berth-gui-imported:v2")
-        page.import_go.click()
+        dialog = page.import_dialog
+        assert dialog is not None and dialog.isVisible() and dialog.windowTitle() == "Import a root file system"
+        assert dialog.fields["name"].text() == "my-rootfs:latest"  # named from the file
+        dialog.fields["name"].setText("berth-gui-imported:v2")
+        dialog.submit.click()
         qtbot.waitUntil(lambda: "berth-gui-imported:v2" in names(), timeout=30_000)
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
         assert not page.message.isVisible()
     finally:
 
