@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 from app.cli_format import human_ago_docker, output, table
 from app.display import command_text, container_name, human_size, ports_text, short_id
 from engine.client.errors import EngineClientError
+from engine.client.references import parse_reference
 from vmhost.winpaths import for_engine
 
 if TYPE_CHECKING:
@@ -252,7 +253,8 @@ async def create(engine: EngineClient, args: argparse.Namespace, err: TextIO) ->
     except EngineClientError as exc:
         if not exc.not_found or "image" not in exc.message.lower() or args.pull == "never":
             raise
-        image = args.image if ":" in args.image.rsplit("/", 1)[-1] or "@" in args.image else f"{args.image}:latest"
+        ref = parse_reference(args.image)
+        image = args.image if ref.tag or ref.digest else f"{args.image}:latest"
         print(f"Unable to find image '{image}' locally", file=err)
         await pull_with_progress(engine, image, err, args.platform)
         result = await engine.request("POST", "containers/create", params=params, body=config)

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from app.cli_format import human_ago_docker, output
 from app.display import human_size, short_id
 from engine.client.errors import EngineClientError
-from engine.client.references import split_reference
+from engine.client.references import parse_reference, split_reference
 
 if TYPE_CHECKING:
     from engine.client import EngineClient
@@ -83,25 +83,19 @@ class ProgressView:
 
 async def pull_with_progress(engine: EngineClient, reference: str, out: TextIO, platform: str | None = None,
                              quiet: bool = False) -> None:
-    image, tag = split_reference(reference)
-    params = {"fromImage": image, "tag": tag or ("" if "@" in image else "latest")}
-    if platform:
-        params["platform"] = platform
-    auth = auth_header(reference)
     view = ProgressView(out)
-    async for item in engine.request_lines("POST", "images/create", params=params,
-                                           headers={"X-Registry-Auth": auth} if auth else None):
+    async for item in engine.pull(reference, auth_header(reference), platform=platform):
         if not quiet:
             view.show(item)
 
 
 def canonical_reference(reference: str) -> str:
     """What `docker pull` prints last: busybox -> docker.io/library/busybox:latest."""
-    image, tag = split_reference(reference)
-    full = reference if (tag or "@" in image) else f"{image}:latest"
+    ref = parse_reference(reference)
+    full = reference if (ref.tag or ref.digest) else f"{ref.name}:latest"
     if registry_of(full) != DOCKER_HUB:
         return full
-    return f"docker.io/{'' if '/' in image else 'library/'}{full}"
+    return f"docker.io/{'' if '/' in ref.name else 'library/'}{full}"
 
 
 async def cmd_pull(engine: EngineClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -15,33 +15,33 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.client.address import default_engine_url, normalize_url, socket_path
+    from engine.client.base import CLIENT_API_VERSION
     from engine.client.buildcontext import BuildContextError
-    from engine.client.client import (
-        CLIENT_API_VERSION,
-        EngineClient,
-        build_output,
-        describe_version,
-    )
+    from engine.client.client import EngineClient
     from engine.client.errors import EngineClientError, EngineUnreachable
     from engine.client.execs import ExecStream
-    from engine.client.references import split_reference
+    from engine.client.images import build_output
+    from engine.client.references import ImageReference, parse_reference, split_reference
     from engine.client.stats import PullProgress, StatsSample
     from engine.client.streams import LogChunk
+    from engine.client.system import describe_version
 
 _HOMES = {
-    "CLIENT_API_VERSION": "client",
+    "CLIENT_API_VERSION": "base",
     "BuildContextError": "buildcontext",
     "EngineClient": "client",
     "EngineClientError": "errors",
     "EngineUnreachable": "errors",
     "ExecStream": "execs",
+    "ImageReference": "references",
     "LogChunk": "streams",
     "PullProgress": "stats",
     "StatsSample": "stats",
-    "build_output": "client",
+    "build_output": "images",
     "default_engine_url": "address",
-    "describe_version": "client",
+    "describe_version": "system",
     "normalize_url": "address",
+    "parse_reference": "references",
     "socket_path": "address",
     "split_reference": "references",
 }
@@ -53,6 +53,7 @@ __all__ = [
     "EngineClientError",
     "EngineUnreachable",
     "ExecStream",
+    "ImageReference",
     "LogChunk",
     "PullProgress",
     "StatsSample",
@@ -60,6 +61,7 @@ __all__ = [
     "default_engine_url",
     "describe_version",
     "normalize_url",
+    "parse_reference",
     "socket_path",
     "split_reference",
 ]

@@ -1,18 +1,105 @@
-"""`ExecStream`: the hijacked connection of a started exec (or attach), bytes both ways.
+"""Execs and attach: `ExecsAPI` (create, start, inspect, resize; attach to a container) and
+`ExecStream`, the hijacked connection of a started exec (or attach), bytes both ways.
 
-aiodocker's `Stream` does the upgrade and the frame parsing; this wrapper keeps its type out of
-callers and turns its errors into the client's two kinds.
+aiodocker's `Stream` does the upgrade and the frame parsing; `ExecStream` keeps its type out of
+callers and turns its errors into the client's two kinds. A command whose output is only read
+(compose's `exec -T`) needs no upgrade: `exec_output` reads the answer's frames.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiodocker.stream
 import aiohttp
 from aiodocker.exceptions import DockerError
+from yarl import URL
 
+from engine.client.base import STREAM_TIMEOUT, EngineBase, _object
 from engine.client.errors import EngineClientError, EngineUnreachable
-from engine.client.streams import STREAM_NAMES
+from engine.client.streams import STREAM_NAMES, FrameSplitter
+
+
+class ExecsAPI(EngineBase):
+    async def exec_create(
+        self,
+        id: str,
+        cmd: list[str],
+        *,
+        tty: bool = True,
+        stdin: bool = True,
+        env: list[str] | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        privileged: bool = False,
+        output: bool = True,
+    ) -> str:
+        """Create an exec instance in a running container; returns its id. Without `output` its
+        stdout and stderr are not attached (a detached exec)."""
+        config: dict[str, Any] = {
+            "Cmd": cmd,
+            "Tty": tty,
+            "AttachStdin": stdin,
+            "AttachStdout": output,
+            "AttachStderr": output,
+        }
+        if env:
+            config["Env"] = env
+        if user:
+            config["User"] = user
+        if workdir:
+            config["WorkingDir"] = workdir
+        if privileged:
+            config["Privileged"] = True
+        result = await self._json("POST", f"containers/{id}/exec", body=config)
+        return str(result["Id"])
+
+    async def exec_start(self, exec_id: str, *, tty: bool = True) -> ExecStream:
+        """Start an exec and take over the connection (101 Upgrade): bytes flow both ways."""
+        await self._negotiate()
+        docker = self._connection()
+        body = json.dumps({"Detach": False, "Tty": tty}).encode()
+
+        async def setup() -> tuple[Any, bytes | None, bool]:
+            return URL(f"exec/{exec_id}/start"), body, tty
+
+        stream = ExecStream(aiodocker.stream.Stream(docker, setup, timeout=STREAM_TIMEOUT), self.url)
+        await stream.open()
+        return stream
+
+    async def exec_detached(self, exec_id: str) -> None:
+        """Start an exec and leave it running (`docker exec -d`)."""
+        await self._call("POST", f"exec/{exec_id}/start", body={"Detach": True, "Tty": False})
+
+    async def exec_output(self, exec_id: str, *, tty: bool = False) -> AsyncIterator[tuple[str, bytes]]:
+        """Start an exec that reads no stdin; its output as (stream name, bytes) until it ends."""
+        async with self._stream("POST", f"exec/{exec_id}/start", body={"Detach": False, "Tty": tty}) as response:
+            frames = FrameSplitter(raw=tty)
+            async for data in self._read(response, "exec stream"):
+                for frame in frames.feed(data):
+                    yield frame
+
+    async def attach(self, id: str, *, tty: bool, stdin: bool = True, logs: bool = False) -> ExecStream:
+        """Take over `/containers/{id}/attach` (101 Upgrade): the container's stdio both ways. Opened
+        before a start, no output is missed; `logs` replays what it printed already."""
+        await self._negotiate()
+        docker = self._connection()
+        query = f"stream=1&stdin={int(stdin)}&stdout=1&stderr=1&logs={int(logs)}"
+
+        async def setup() -> tuple[Any, bytes | None, bool]:
+            return URL(f"containers/{id}/attach?{query}"), None, tty
+
+        stream = ExecStream(aiodocker.stream.Stream(docker, setup, timeout=STREAM_TIMEOUT), self.url)
+        await stream.open()
+        return stream
+
+    async def exec_resize(self, exec_id: str, rows: int, columns: int) -> None:
+        await self._call("POST", f"exec/{exec_id}/resize", params={"h": rows, "w": columns})
+
+    async def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return _object(await self._json("GET", f"exec/{exec_id}/json"))
 
 
 class ExecStream:

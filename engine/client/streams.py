@@ -26,27 +26,40 @@ class LogChunk:
     text: str
 
 
-class FrameDecoder:
-    """Feed bytes as they arrive; get back whole `LogChunk`s (text decoded per stream)."""
+class FrameSplitter:
+    """Feed bytes as they arrive; get back whole frames as (stream name, bytes), undecoded (an exec's
+    output may be binary). With `raw` (a TTY) every piece is stdout as it comes."""
 
     def __init__(self, *, raw: bool = False) -> None:
         self._raw = raw
         self._buffer = bytearray()
-        self._decoders: dict[str, codecs.IncrementalDecoder] = {}
 
-    def feed(self, data: bytes) -> list[LogChunk]:
+    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
         if self._raw:
-            return self._text("stdout", data)
+            return [("stdout", bytes(data))] if data else []
         self._buffer.extend(data)
-        chunks: list[LogChunk] = []
+        frames: list[tuple[str, bytes]] = []
         while len(self._buffer) >= _HEADER.size:
             stream_id, length = _HEADER.unpack_from(self._buffer)
             end = _HEADER.size + length
             if len(self._buffer) < end:
                 break
-            payload = bytes(self._buffer[_HEADER.size : end])
+            frames.append((STREAM_NAMES.get(stream_id, "stdout"), bytes(self._buffer[_HEADER.size : end])))
             del self._buffer[:end]
-            chunks.extend(self._text(STREAM_NAMES.get(stream_id, "stdout"), payload))
+        return frames
+
+
+class FrameDecoder:
+    """Feed bytes as they arrive; get back whole `LogChunk`s (text decoded per stream)."""
+
+    def __init__(self, *, raw: bool = False) -> None:
+        self._frames = FrameSplitter(raw=raw)
+        self._decoders: dict[str, codecs.IncrementalDecoder] = {}
+
+    def feed(self, data: bytes) -> list[LogChunk]:
+        chunks: list[LogChunk] = []
+        for stream, payload in self._frames.feed(data):
+            chunks.extend(self._text(stream, payload))
         return chunks
 
     def _text(self, stream: str, payload: bytes) -> list[LogChunk]:

@@ -348,7 +348,9 @@ class FakeEngine:
 
     async def _pull(self, request: web.Request) -> web.StreamResponse:
         name = request.query.get("fromImage", "")
-        reference = _with_tag(f"{name}:{request.query['tag']}" if request.query.get("tag") else name)
+        tag = request.query.get("tag", "")
+        # As dockerd: a `tag` that is a digest (the docker CLI's digest pull) names the content.
+        reference = _with_tag(f"{name}{'@' if ':' in tag else ':'}{tag}" if tag else name)
         if reference not in self.registry:
             # dockerd's answer when the registry has no such repository: an error before any progress.
             return web.json_response({"message": f"pull access denied for {name}, repository does not exist or "

@@ -198,3 +198,15 @@ def test_default_url_order(tmp_path: Path) -> None:
 )
 def test_describe_version(version: dict[str, Any], expected: str) -> None:
     assert describe_version(version) == expected
+
+
+@pytest.mark.parametrize("reference", ["busybox@sha256:" + "ab" * 32, "fake.registry:5000/team/app:1.0"])
+def test_pull_asks_as_the_docker_cli_does(fake_engine: FakeEngine, reference: str) -> None:
+    # A digest goes in `tag` with the bare name in `fromImage`; a registry's port stays on the name.
+    fake_engine.registry.add(reference)
+
+    async def work(engine: EngineClient) -> list[dict[str, Any]]:
+        return [item async for item in engine.pull(reference)]
+
+    assert run(fake_engine.url, work)
+    assert reference in fake_engine.pulled

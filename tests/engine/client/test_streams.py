@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from engine.client.streams import FrameDecoder, JSONStreamDecoder, LogChunk
+from engine.client.streams import FrameDecoder, FrameSplitter, JSONStreamDecoder, LogChunk
 
 pytestmark = pytest.mark.unit
 
@@ -37,3 +37,13 @@ def test_json_stream_objects_across_chunks() -> None:
     assert decoder.feed(b'{"a": 1}\n{"b"') == [{"a": 1}]
     assert decoder.feed(b': 2}{"c": 3}\n') == [{"b": 2}, {"c": 3}]
     assert decoder.feed(b"  \n") == []
+
+
+def test_frame_splitter_keeps_bytes_as_they_are() -> None:
+    # An exec's output may be binary: frames come back whole and undecoded, split anywhere.
+    data = frame(1, b"\xff\xfe") + frame(2, b"err") + frame(1, b"")
+    for cut in range(len(data)):
+        splitter = FrameSplitter()
+        frames = splitter.feed(data[:cut]) + splitter.feed(data[cut:])
+        assert frames == [("stdout", b"\xff\xfe"), ("stderr", b"err"), ("stdout", b"")]
+    assert FrameSplitter(raw=True).feed(b"\x01tty") == [("stdout", b"\x01tty")]
