@@ -22,7 +22,7 @@ from app.services.jobs import Job, JobCenter, error_text
 from app.services.logs import LogFollower
 from app.services.tasks import TaskSet
 from engine import compose
-from engine.client import EngineClientError, EngineUnreachable
+from engine.client import EngineClient, EngineClientError, EngineUnreachable
 
 
 def unreadable(files: list[str]) -> list[str]:
@@ -47,8 +47,6 @@ class ComposeService(QObject):
         self._connection = connection
         self._jobs = jobs
         self._tasks = TaskSet()
-        self._engine: compose.EngineConnection | None = None
-        self._engine_url = ""
         self._listing: asyncio.Task[Any] | None = None
         self.projects: dict[str, dict[str, Any]] = {}
         self._closed = False
@@ -66,25 +64,17 @@ class ComposeService(QObject):
     # -- engine ----------------------------------------------------------------------------------
 
     @property
-    def engine(self) -> compose.EngineConnection:
+    def engine(self) -> EngineClient:
+        """The window's own client (the connection owns it and closes it): compose runs on it too."""
         if self._closed:
             raise compose.ComposeError("the window is closing")
-        client = self._connection.client  # its address: an ssh:// engine's is the tunnel's local socket
-        if self._engine is None or self._engine_url != client.url:
-            if self._engine is not None:
-                self._tasks.spawn(self._engine.close(), name="compose-close")
-            self._engine_url = client.url
-            self._engine = compose.EngineConnection(client.url, client.tls)
-        return self._engine
+        return self._connection.client
 
     def _on_switched(self, _url: str) -> None:
-        old, self._engine = self._engine, None
         self.projects.clear()
         self.current = ""
         self.follower.stop()
         self.listed.emit([])
-        if old is not None:
-            self._tasks.spawn(old.close(), name="compose-close")
 
     def _on_event(self, event: dict[str, Any]) -> None:
         # Any container change may concern a project (an engine need not copy labels into events);
@@ -207,8 +197,8 @@ class ComposeService(QObject):
                 await call(self.engine, project, progress=self._reporter(job))
                 return
             # Without its files the order of services is unknown: act on each container.
-            client = self._connection.client
-            for c in await compose.ps(self.engine, name, all=True):
+            client = self.engine
+            for c in await compose.ps(client, name, all=True):
                 job.update(None, f"Container {c.name}  {action}")
                 await (client.start(c.id) if action == "start" else client.restart(c.id))
 
@@ -258,8 +248,3 @@ class ComposeService(QObject):
         self.follower.stop()
         await self.follower.close()
         await self._tasks.close()
-        if self._engine is not None:
-            await self._engine.close()
-            self._engine = None
-            # The sockets close on the loop's next turns (Qt timers under qasync): let them, or they leak.
-            await asyncio.sleep(0.1)

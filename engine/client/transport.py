@@ -1,7 +1,7 @@
 """How bytes reach an engine: an aiohttp connector and base URL for each kind of address.
 
-Both of Berth's API clients (`EngineClient` and compose's connection) build their sessions here,
-so unix://, tcp:// and tcp:// with TLS behave the same everywhere.
+`EngineClient`'s request layer (`base.py`) builds its session here, for the desktop, the `berth`
+CLI and compose alike, so unix://, tcp:// and tcp:// with TLS behave the same everywhere.
 """
 
 from __future__ import annotations

@@ -5,15 +5,17 @@ compose page. It talks only the Docker Engine API, so it drives berthd and a sto
 labels what it makes as Docker Compose does, so projects made by either tool are recognised by both.
 
     project = load_project(["compose.yaml"])
-    async with EngineConnection(url) as engine:
+    async with EngineClient(url) as engine:  # engine.client's, as every other caller's
         await up(engine, project, progress=print)
         print(await ps(engine, project))
         await down(engine, project, volumes=True)
+
+An engine's refusal or absence is the client's `EngineClientError` or `EngineUnreachable`;
+`ComposeError` is what compose itself finds wrong (a file, a dependency that never became healthy).
 """
 
 from __future__ import annotations
 
-from engine.compose.engine import EngineConnection, EngineError
 from engine.compose.errors import ComposeError, ConfigError
 from engine.compose.loader import find_compose_files, load_project, load_project_from_dict, normalize_project_name
 from engine.compose.model import Project, Service
@@ -41,8 +43,6 @@ __all__ = [
     "ComposeError",
     "ConfigError",
     "ContainerState",
-    "EngineConnection",
-    "EngineError",
     "LogLine",
     "Progress",
     "ProgressCallback",

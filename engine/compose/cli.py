@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
+from engine.client.client import EngineClient
+from engine.client.errors import EngineClientError, EngineUnreachable
 from engine.compose import operations as ops
-from engine.compose.engine import EngineConnection
 from engine.compose.errors import ComposeError
 from engine.compose.loader import load_project
 from engine.compose.model import Project
@@ -142,8 +143,11 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         return asyncio.run(_dispatch(args))
-    except ComposeError as exc:
+    except (ComposeError, EngineUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except EngineClientError as exc:  # the engine's own words, as docker compose prints them
+        print(f"error: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -195,11 +199,11 @@ def _env_pairs(items: list[str]) -> dict[str, str]:
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "config":
         return _config(args, _project(args))
-    async with EngineConnection(args.host) as engine:
+    async with EngineClient(args.host) as engine:
         if args.command == "ls":
             return await _ls(engine, args)
         project = _project(args)
-        handler: Callable[[EngineConnection, Project, argparse.Namespace], Coroutine[Any, Any, int]] = {
+        handler: Callable[[EngineClient, Project, argparse.Namespace], Coroutine[Any, Any, int]] = {
             "up": _up, "down": _down, "ps": _ps, "logs": _logs, "start": _start, "stop": _stop,
             "restart": _restart, "pull": _pull, "build": _build, "exec": _exec, "run": _run,
         }[args.command]
@@ -235,7 +239,7 @@ def _scale(items: list[str]) -> dict[str, int]:
     return out
 
 
-async def _up(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _up(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     abort = bool(args.abort_on_container_exit or args.exit_code_from)
     if abort and (args.detach or args.no_start):
         raise ComposeError("--abort-on-container-exit and --exit-code-from watch the containers: "
@@ -271,12 +275,12 @@ async def _up(engine: EngineConnection, project: Project, args: argparse.Namespa
     return 0
 
 
-async def _stop_gracefully(engine: EngineConnection, project: Project, args: argparse.Namespace) -> None:
+async def _stop_gracefully(engine: EngineClient, project: Project, args: argparse.Namespace) -> None:
     print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
     await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
 
 
-async def _up_until_one_exits(engine: EngineConnection, project: Project, args: argparse.Namespace,
+async def _up_until_one_exits(engine: EngineClient, project: Project, args: argparse.Namespace,
                               started: list[ops.ContainerState], follow: asyncio.Future[None]) -> int:
     """`up --abort-on-container-exit`: when the first container stops, stop the rest; the exit code
     is that container's, or with --exit-code-from the chosen service's."""
@@ -300,7 +304,7 @@ async def _up_until_one_exits(engine: EngineConnection, project: Project, args: 
     return await ops.wait_exit(engine, chosen[0].id) if chosen else 1
 
 
-async def _print_logs(engine: EngineConnection, project: Project, services: list[str] | None, *, follow: bool,
+async def _print_logs(engine: EngineClient, project: Project, services: list[str] | None, *, follow: bool,
                       tail: str = "all", timestamps: bool = False, colour: bool = False, prefix: bool = True
                       ) -> None:
     members = await ops.containers(engine, project.name, services)
@@ -317,13 +321,13 @@ async def _print_logs(engine: EngineConnection, project: Project, services: list
         sys.stdout.flush()
 
 
-async def _down(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _down(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     await ops.down(engine, project, volumes=args.volumes, rmi=args.rmi, remove_orphans=args.remove_orphans,
                    timeout=args.timeout, progress=_progress)
     return 0
 
 
-async def _ps(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _ps(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     found = await ops.ps(engine, project, args.services or None, all=args.all)
     if args.quiet:
         print("\n".join(c.id for c in found))
@@ -341,7 +345,7 @@ async def _ps(engine: EngineConnection, project: Project, args: argparse.Namespa
     return 0
 
 
-async def _logs(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _logs(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     try:
         await _print_logs(engine, project, args.services or None, follow=args.follow, tail=args.tail,
                           timestamps=args.timestamps, colour=_colour(args), prefix=not args.no_log_prefix)
@@ -350,28 +354,28 @@ async def _logs(engine: EngineConnection, project: Project, args: argparse.Names
     return 0
 
 
-async def _start(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _start(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     await ops.start(engine, project, args.services or None, progress=_progress)
     return 0
 
 
-async def _stop(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _stop(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     await ops.stop(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
     return 0
 
 
-async def _restart(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _restart(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     await ops.restart(engine, project, args.services or None, timeout=args.timeout, progress=_progress)
     return 0
 
 
-async def _pull(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _pull(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     await ops.pull_images(engine, project, args.services or None, ignore_failures=args.ignore_pull_failures,
                           progress=None if args.quiet else _progress)
     return 0
 
 
-async def _build(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _build(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     await ops.build_images(engine, project, args.services or None, no_cache=args.no_cache, pull=args.pull,
                            progress=None if args.quiet else _progress)
     return 0
@@ -387,7 +391,7 @@ def _command(items: list[str]) -> list[str]:
     return items[1:] if items[:1] == ["--"] else items
 
 
-async def _exec(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _exec(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     cmd = _command(args.cmd)
     if not cmd:
         raise ComposeError("exec needs a command")
@@ -396,7 +400,7 @@ async def _exec(engine: EngineConnection, project: Project, args: argparse.Names
                                   detach=args.detach, output=_write)
 
 
-async def _run(engine: EngineConnection, project: Project, args: argparse.Namespace) -> int:
+async def _run(engine: EngineClient, project: Project, args: argparse.Namespace) -> int:
     cmd = _command(args.cmd) or None
     entrypoint = [args.entrypoint] if args.entrypoint else None
     labels = _env_pairs(args.label)
@@ -409,7 +413,7 @@ async def _run(engine: EngineConnection, project: Project, args: argparse.Namesp
     return code
 
 
-async def _ls(engine: EngineConnection, args: argparse.Namespace) -> int:
+async def _ls(engine: EngineClient, args: argparse.Namespace) -> int:
     projects = [p for p in await ops.list_projects(engine) if args.all or p.running]
     if args.format == "json":
         print(json.dumps([{"Name": p.name, "Status": f"running({p.running})" if p.running else "exited",

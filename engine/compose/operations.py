@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.client.buildcontext import BuildContextError, locate_dockerfile, write_context
+from engine.client.buildcontext import BuildContextError
+from engine.client.client import EngineClient
+from engine.client.errors import EngineClientError
 from engine.compose.convert import container_name, create_body, endpoint_config
-from engine.compose.engine import EngineConnection, EngineError
 from engine.compose.errors import ComposeError
 from engine.compose.model import (
     COMPOSE_VERSION,
@@ -36,6 +35,7 @@ from engine.compose.model import (
     Project,
     Service,
 )
+from engine.labels import labels_match
 
 _POLL = 0.25
 
@@ -129,20 +129,46 @@ class LogLine:
 # -- finding a project's things ------------------------------------------------------------------
 
 
-async def containers(engine: EngineConnection, project: str, services: Iterable[str] | None = None, *,
+async def _labelled(engine: EngineClient, labels: list[str], *, all: bool = True) -> list[dict[str, Any]]:
+    found = await engine.containers(all=all, filters={"label": labels})
+    # Filter again: an engine that ignores a filter must not make us touch another project.
+    return [c for c in found if labels_match(c.get("Labels") or {}, labels)]
+
+
+async def _found(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+    """An inspect's answer, or None when the engine says there is no such thing (404)."""
+    try:
+        return await call
+    except EngineClientError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+async def _removed(call: Awaitable[Any]) -> bool:
+    """True when a removal removed something, False when it was already gone (404)."""
+    try:
+        await call
+    except EngineClientError as exc:
+        if exc.not_found:
+            return False
+        raise
+    return True
+
+
+async def containers(engine: EngineClient, project: str, services: Iterable[str] | None = None, *,
                      all: bool = True, oneoff: bool | None = False) -> list[ContainerState]:
     """The project's containers (one-off `run` containers only when `oneoff` is True or None)."""
     wanted = set(services or [])
-    found = [ContainerState.from_summary(c)
-             for c in await engine.containers([f"{LABEL_PROJECT}={project}"], all=all)]
+    found = [ContainerState.from_summary(c) for c in await _labelled(engine, [f"{LABEL_PROJECT}={project}"], all=all)]
     return sorted((c for c in found if (not wanted or c.service in wanted)
                    and (oneoff is None or c.oneoff == oneoff)), key=lambda c: (c.service, c.number, c.name))
 
 
-async def list_projects(engine: EngineConnection) -> list[ProjectSummary]:
+async def list_projects(engine: EngineClient) -> list[ProjectSummary]:
     """Every compose project on the engine, as the desktop groups them."""
     groups: dict[str, list[ContainerState]] = {}
-    for item in await engine.containers([LABEL_PROJECT], all=True):
+    for item in await _labelled(engine, [LABEL_PROJECT], all=True):
         state = ContainerState.from_summary(item)
         groups.setdefault(state.labels[LABEL_PROJECT], []).append(state)
     out = []
@@ -159,7 +185,7 @@ async def list_projects(engine: EngineConnection) -> list[ProjectSummary]:
 # -- up ------------------------------------------------------------------------------------------
 
 
-async def up(engine: EngineConnection, project: Project, services: Iterable[str] | None = None, *,
+async def up(engine: EngineClient, project: Project, services: Iterable[str] | None = None, *,
              build: bool = False, no_build: bool = False, pull: str = "missing", force_recreate: bool = False,
              no_recreate: bool = False, no_deps: bool = False, remove_orphans: bool = False,
              scale: dict[str, int] | None = None, no_start: bool = False, timeout: int | None = None,
@@ -225,7 +251,7 @@ async def _all_or_nothing(jobs: list[Awaitable[None]]) -> None:
         raise
 
 
-async def _handle_orphans(engine: EngineConnection, project: Project, remove: bool, report: ProgressCallback,
+async def _handle_orphans(engine: EngineClient, project: Project, remove: bool, report: ProgressCallback,
                           timeout: int | None) -> None:
     known = project.all_service_names()
     orphans = [c for c in await containers(engine, project.name) if c.service not in known]
@@ -240,14 +266,14 @@ async def _handle_orphans(engine: EngineConnection, project: Project, remove: bo
     await asyncio.gather(*(_remove_container(engine, c, report, timeout) for c in orphans))
 
 
-async def _converge(engine: EngineConnection, project: Project, service: Service, current: list[ContainerState],
+async def _converge(engine: EngineClient, project: Project, service: Service, current: list[ContainerState],
                     replicas: int, *, force: bool, no_recreate: bool, no_start: bool, timeout: int | None,
                     report: ProgressCallback) -> None:
     current = sorted(current, key=lambda c: c.number)
     keep, extra = current[:replicas], current[replicas:]
     await asyncio.gather(*(_remove_container(engine, c, report, timeout) for c in extra))
     want = service.config_hash()
-    image = await engine.inspect_image(service.image)
+    image = await _found(engine.inspect_image(service.image))
     image_id = str((image or {}).get("Id", ""))
 
     async def one(c: ContainerState) -> None:
@@ -261,7 +287,7 @@ async def _converge(engine: EngineConnection, project: Project, service: Service
             await _create(engine, project, service, c.number, no_start=no_start, report=report, verb="Recreated")
         elif c.state != "running" and not no_start:
             report(Progress("container", c.name, "Starting"))
-            await engine.call("POST", f"/containers/{c.id}/start")
+            await engine.start(c.id)
             report(Progress("container", c.name, "Started"))
         else:
             report(Progress("container", c.name, "Running"))
@@ -272,39 +298,35 @@ async def _converge(engine: EngineConnection, project: Project, service: Service
                          *(_create(engine, project, service, n, no_start=no_start, report=report) for n in numbers))
 
 
-async def _create(engine: EngineConnection, project: Project, service: Service, number: int, *, no_start: bool,
+async def _create(engine: EngineClient, project: Project, service: Service, number: int, *, no_start: bool,
                   report: ProgressCallback, verb: str = "Created") -> str:
     name = container_name(project, service, number)
     report(Progress("container", name, "Creating"))
     body = create_body(project, service, number)
-    result = await engine.call("POST", "/containers/create", params={"name": name}, body=body)
-    ident = str(result["Id"])
+    ident = await engine.create_container(body, name)
     await _connect_other_networks(engine, project, service, ident, number)
     report(Progress("container", name, verb))
     if not no_start:
         report(Progress("container", name, "Starting"))
-        await engine.call("POST", f"/containers/{ident}/start")
+        await engine.start(ident)
         report(Progress("container", name, "Started"))
     return ident
 
 
-async def _connect_other_networks(engine: EngineConnection, project: Project, service: Service, ident: str,
+async def _connect_other_networks(engine: EngineClient, project: Project, service: Service, ident: str,
                                   number: int) -> None:
     if "network_mode" in service.config:
         return
     for key in list(service.networks)[1:]:
-        await engine.call("POST", f"/networks/{project.network_name(key)}/connect",
-                          body={"Container": ident, "EndpointConfig": endpoint_config(service, key, number)})
+        await engine.connect_network(project.network_name(key), ident, endpoint_config(service, key, number))
 
 
-async def wait_exit(engine: EngineConnection, ident: str) -> int:
+async def wait_exit(engine: EngineClient, ident: str) -> int:
     """Block until the container is not running; its exit code (the wait may last as long as it runs)."""
-    async with engine.stream("POST", f"/containers/{ident}/wait", params={"condition": "not-running"}) as answer:
-        result = json.loads(await answer.text() or "{}")
-    return int(result.get("StatusCode", 0)) if isinstance(result, dict) else 0
+    return await engine.wait(ident, condition="not-running")
 
 
-async def first_exit(engine: EngineConnection, members: Iterable[ContainerState]) -> tuple[ContainerState, int]:
+async def first_exit(engine: EngineClient, members: Iterable[ContainerState]) -> tuple[ContainerState, int]:
     """The first of `members` to stop, and its exit code (`up --abort-on-container-exit`)."""
     waits = {asyncio.ensure_future(wait_exit(engine, c.id)): c for c in members}
     if not waits:
@@ -319,7 +341,7 @@ async def first_exit(engine: EngineConnection, members: Iterable[ContainerState]
         await asyncio.gather(*waits, return_exceptions=True)
 
 
-async def wait_for_condition(engine: EngineConnection, project: Project, service: str, condition: str,
+async def wait_for_condition(engine: EngineClient, project: Project, service: str, condition: str,
                              report: ProgressCallback) -> None:
     """Block until every container of `service` meets a `depends_on` condition; raise if it never can."""
     if condition == "service_started":
@@ -366,31 +388,25 @@ def _used_networks(project: Project, services: Iterable[str]) -> list[str]:
     return keys
 
 
-async def ensure_networks(engine: EngineConnection, project: Project, services: Iterable[str],
+async def ensure_networks(engine: EngineClient, project: Project, services: Iterable[str],
                           report: ProgressCallback) -> None:
     for key in _used_networks(project, services):
         cfg = project.networks.get(key, {})
         name = project.network_name(key)
-        if await engine.get_or_none(f"/networks/{name}") is not None:
+        if await _found(engine.inspect_network(name)) is not None:
             continue
         if cfg.get("external"):
             raise ComposeError(f"network {name} declared as external, but could not be found")
-        body: dict[str, Any] = {
-            "Name": name, "Driver": cfg.get("driver") or "bridge", "CheckDuplicate": True,
-            "Labels": {**(cfg.get("labels") or {}), LABEL_PROJECT: project.name, LABEL_NETWORK: key,
-                       LABEL_VERSION: COMPOSE_VERSION},
-            "Internal": bool(cfg.get("internal", False)), "Attachable": bool(cfg.get("attachable", False)),
-        }
-        if cfg.get("enable_ipv6"):
-            body["EnableIPv6"] = True
-        if cfg.get("driver_opts"):
-            body["Options"] = {k: str(v) for k, v in cfg["driver_opts"].items()}
         ipam = cfg.get("ipam") or {}
-        if ipam:
-            body["IPAM"] = {"Driver": ipam.get("driver") or "default",
-                            "Config": [{_camel(k): v for k, v in c.items()} for c in ipam.get("config") or []]}
         report(Progress("network", name, "Creating"))
-        await engine.call("POST", "/networks/create", body=body)
+        await engine.create_network(
+            name, cfg.get("driver") or "bridge", internal=bool(cfg.get("internal", False)),
+            attachable=bool(cfg.get("attachable", False)), ipv6=bool(cfg.get("enable_ipv6")),
+            labels={**(cfg.get("labels") or {}), LABEL_PROJECT: project.name, LABEL_NETWORK: key,
+                    LABEL_VERSION: COMPOSE_VERSION},
+            options={k: str(v) for k, v in (cfg.get("driver_opts") or {}).items()},
+            ipam={"Driver": ipam.get("driver") or "default",
+                  "Config": [{_camel(k): v for k, v in c.items()} for c in ipam.get("config") or []]} if ipam else None)
         report(Progress("network", name, "Created"))
 
 
@@ -399,7 +415,7 @@ def _camel(key: str) -> str:
             "aux_addresses": "AuxiliaryAddresses"}.get(key, key)
 
 
-async def ensure_volumes(engine: EngineConnection, project: Project, services: Iterable[str],
+async def ensure_volumes(engine: EngineClient, project: Project, services: Iterable[str],
                          report: ProgressCallback) -> None:
     keys: list[str] = []
     for name in services:
@@ -409,26 +425,26 @@ async def ensure_volumes(engine: EngineConnection, project: Project, services: I
     for key in keys:
         cfg = project.volumes.get(key, {})
         name = project.volume_name(key)
-        if await engine.get_or_none(f"/volumes/{name}") is not None:
+        if await _found(engine.inspect_volume(name)) is not None:
             continue
         if cfg.get("external"):
             raise ComposeError(f"volume {name} declared as external, but could not be found")
         report(Progress("volume", name, "Creating"))
-        await engine.call("POST", "/volumes/create", body={
-            "Name": name, "Driver": cfg.get("driver") or "local",
-            "DriverOpts": {k: str(v) for k, v in (cfg.get("driver_opts") or {}).items()},
-            "Labels": {**(cfg.get("labels") or {}), LABEL_PROJECT: project.name, LABEL_VOLUME: key,
-                       LABEL_VERSION: COMPOSE_VERSION}})
+        labels = {**(cfg.get("labels") or {}), LABEL_PROJECT: project.name, LABEL_VOLUME: key,
+                  LABEL_VERSION: COMPOSE_VERSION}
+        await engine.create_volume(
+            name, cfg.get("driver") or "local", labels,
+            driver_opts={k: str(v) for k, v in (cfg.get("driver_opts") or {}).items()})
         report(Progress("volume", name, "Created"))
 
 
-async def ensure_images(engine: EngineConnection, project: Project, services: Iterable[str], *, build: bool,
+async def ensure_images(engine: EngineClient, project: Project, services: Iterable[str], *, build: bool,
                         no_build: bool, pull: str, report: ProgressCallback) -> None:
     to_build, to_pull = [], []
     for name in services:
         service = project.service(name)
         policy = str(service.config.get("pull_policy") or pull)
-        present = await engine.inspect_image(service.image) is not None
+        present = await _found(engine.inspect_image(service.image)) is not None
         if service.build is not None and not no_build and (build or not present or policy == "build"):
             to_build.append(name)
         elif policy == "always" or (not present and policy != "never"):
@@ -441,38 +457,25 @@ async def ensure_images(engine: EngineConnection, project: Project, services: It
         await build_images(engine, project, to_build, progress=report)
 
 
-def split_image(reference: str) -> tuple[str, str]:
-    """`repo[:tag|@digest]` into what `POST /images/create` takes as fromImage and tag."""
-    if "@" in reference:
-        repo, _, digest = reference.partition("@")
-        return repo, digest
-    slash = reference.rfind("/")
-    colon = reference.rfind(":")
-    if colon > slash:
-        return reference[:colon], reference[colon + 1:]
-    return reference, "latest"
-
-
-async def pull_images(engine: EngineConnection, project: Project, services: Iterable[str] | None = None, *,
+async def pull_images(engine: EngineClient, project: Project, services: Iterable[str] | None = None, *,
                       ignore_failures: bool = False, progress: ProgressCallback | None = None) -> None:
     report = progress or _ignore
     images = {project.service(n).image for n in (services or project.services)
               if project.service(n).config.get("image") and (services or project.service(n).build is None)}
     for image in sorted(images):
-        repo, tag = split_image(image)
         report(Progress("image", image, "Pulling"))
         try:
-            async for _ in engine.json_lines("POST", "/images/create", params={"fromImage": repo, "tag": tag}):
+            async for _ in engine.pull(image):
                 pass
-        except EngineError as exc:
+        except EngineClientError as exc:
             if not ignore_failures:
-                raise ComposeError(f"pulling {image}: {exc}") from exc
-            report(Progress("image", image, "Error", str(exc)))
+                raise ComposeError(f"pulling {image}: {exc.message}") from exc
+            report(Progress("image", image, "Error", exc.message))
             continue
         report(Progress("image", image, "Pulled"))
 
 
-async def build_images(engine: EngineConnection, project: Project, services: Iterable[str] | None = None, *,
+async def build_images(engine: EngineClient, project: Project, services: Iterable[str] | None = None, *,
                        no_cache: bool = False, pull: bool = False, progress: ProgressCallback | None = None
                        ) -> list[str]:
     """`POST /build` for each service with a build section; returns the images built.
@@ -488,68 +491,50 @@ async def build_images(engine: EngineConnection, project: Project, services: Ite
         context = Path(spec["context"])
         if not context.is_dir():
             raise ComposeError(f"service {name}: build context {context} is not a directory")
-        tar, dockerfile = context_tar(context, str(spec.get("dockerfile", "Dockerfile")))
-        params: dict[str, Any] = {"t": service.image, "dockerfile": dockerfile, "rm": True,
-                                  "nocache": no_cache or bool(spec.get("no_cache")), "pull": pull}
-        if spec.get("args"):
-            params["buildargs"] = json.dumps(spec["args"])
-        if spec.get("target"):
-            params["target"] = spec["target"]
-        if spec.get("labels"):
-            params["labels"] = json.dumps(spec["labels"])
-        if spec.get("network"):
-            params["networkmode"] = spec["network"]
         report(Progress("image", service.image, "Building"))
         try:
-            async for item in engine.json_lines("POST", "/build", params=params, data=tar,
-                                                headers={"Content-Type": "application/x-tar"}):
+            async for item in engine.build_image(
+                context, service.image, str(spec.get("dockerfile", "Dockerfile")),
+                nocache=no_cache or bool(spec.get("no_cache")), pull=pull, build_args=spec.get("args") or None,
+                labels=spec.get("labels") or None, target=spec.get("target") or None,
+                network=spec.get("network") or None,
+            ):
                 text = str(item.get("stream", "")).strip()
                 if text:
                     report(Progress("image", service.image, "Building", text))
-        except EngineError as exc:
-            if exc.status in (404, 405, 501):
+        except BuildContextError as exc:  # no Dockerfile, an unreadable file: found before the engine is asked
+            raise ComposeError(exc.message) from None
+        except EngineClientError as exc:
+            if exc.not_implemented:
                 report(Progress("image", service.image, "Skipped",
                                 f"the engine cannot build (POST /build answered {exc.status})"))
-                if await engine.inspect_image(service.image) is None:
+                if await _found(engine.inspect_image(service.image)) is None:
                     raise ComposeError(f"service {name}: the engine cannot build and image {service.image} "
                                        "is not present") from exc
                 continue
-            raise ComposeError(f"building {service.image}: {exc}") from exc
+            raise ComposeError(f"building {service.image}: {exc.message}") from exc
         report(Progress("image", service.image, "Built"))
         built.append(service.image)
     return built
 
 
-def context_tar(context: Path, dockerfile: str) -> tuple[bytes, str]:
-    """The build context as `docker build` sends it (its `.dockerignore` applied, the Dockerfile
-    always in), and the Dockerfile's name inside it."""
-    try:
-        found = locate_dockerfile(context, dockerfile)
-        out = io.BytesIO()
-        write_context(context, found, out)
-    except BuildContextError as exc:
-        raise ComposeError(exc.message) from None
-    return out.getvalue(), found.name
-
-
 # -- down, start, stop, restart ------------------------------------------------------------------
 
 
-async def _remove_container(engine: EngineConnection, c: ContainerState, report: ProgressCallback,
+async def _remove_container(engine: EngineClient, c: ContainerState, report: ProgressCallback,
                             timeout: int | None, volumes: bool = False) -> None:
     if c.state in ("running", "paused", "restarting"):
         report(Progress("container", c.name, "Stopping"))
         await _stop(engine, c.id, timeout)
         report(Progress("container", c.name, "Stopped"))
     report(Progress("container", c.name, "Removing"))
-    await engine.delete(f"/containers/{c.id}", params={"force": True, "v": volumes})
+    await _removed(engine.remove(c.id, force=True, volumes=volumes))
     report(Progress("container", c.name, "Removed"))
 
 
-async def _stop(engine: EngineConnection, ident: str, timeout: int | None) -> None:
-    params = {"t": timeout} if timeout is not None else None
-    with contextlib.suppress(EngineError):  # already stopped or gone: the goal is met
-        await engine.call("POST", f"/containers/{ident}/stop", params=params)
+async def _stop(engine: EngineClient, ident: str, timeout: int | None) -> None:
+    with contextlib.suppress(EngineClientError):  # already stopped or gone: the goal is met
+        await engine.stop(ident, timeout)
 
 
 def _stop_order(project: Project, found: list[ContainerState]) -> list[list[ContainerState]]:
@@ -561,7 +546,7 @@ def _stop_order(project: Project, found: list[ContainerState]) -> list[list[Cont
     return [g for g in groups if g]
 
 
-async def down(engine: EngineConnection, project: Project, *, volumes: bool = False, rmi: str | None = None,
+async def down(engine: EngineClient, project: Project, *, volumes: bool = False, rmi: str | None = None,
                remove_orphans: bool = False, timeout: int | None = None,
                progress: ProgressCallback | None = None) -> None:
     """Stop and remove the project's containers and networks; with `volumes` its named volumes too;
@@ -579,16 +564,19 @@ async def down(engine: EngineConnection, project: Project, *, volumes: bool = Fa
     for group in _stop_order(project, found):
         await asyncio.gather(*(_remove_container(engine, c, report, timeout, volumes=volumes) for c in group))
     names = {project.network_name(k) for k, cfg in project.networks.items() if not cfg.get("external")}
-    names |= {str(n["Name"]) for n in await engine.networks([f"{LABEL_PROJECT}={project.name}"])}
+    labels = [f"{LABEL_PROJECT}={project.name}"]
+    names |= {str(n["Name"]) for n in await engine.networks(filters={"label": labels})
+              if labels_match(n.get("Labels") or {}, labels)}
     for name in sorted(names):
-        if await engine.delete(f"/networks/{name}"):
+        if await _removed(engine.remove_network(name)):
             report(Progress("network", name, "Removed"))
     if volumes:
         vols = {project.volume_name(k) for k, cfg in project.volumes.items() if not cfg.get("external")}
         if not project.services:
-            vols |= {str(v["Name"]) for v in await engine.volumes([f"{LABEL_PROJECT}={project.name}"])}
+            vols |= {str(v["Name"]) for v in await engine.volumes(False, filters={"label": labels})
+                     if labels_match(v.get("Labels") or {}, labels)}
         for name in sorted(vols):
-            if await engine.delete(f"/volumes/{name}"):
+            if await _removed(engine.remove_volume(name)):
                 report(Progress("volume", name, "Removed"))
     if rmi:
         if rmi not in ("all", "local"):
@@ -597,14 +585,14 @@ async def down(engine: EngineConnection, project: Project, *, volumes: bool = Fa
                          if rmi == "all" or (s.build is not None and s.image == f"{project.name}-{s.name}")})
         for image in images:
             try:
-                removed = await engine.delete(f"/images/{image}")
-            except EngineError as exc:
-                raise ComposeError(f"removing image {image}: {exc}") from exc
+                removed = await _removed(engine.remove_image(image))
+            except EngineClientError as exc:
+                raise ComposeError(f"removing image {image}: {exc.message}") from exc
             if removed:
                 report(Progress("image", image, "Removed"))
 
 
-async def start(engine: EngineConnection, project: Project, services: Iterable[str] | None = None, *,
+async def start(engine: EngineClient, project: Project, services: Iterable[str] | None = None, *,
                 progress: ProgressCallback | None = None) -> None:
     """Start the existing containers of the services, dependencies first, honouring their conditions."""
     report = progress or _ignore
@@ -620,12 +608,12 @@ async def start(engine: EngineConnection, project: Project, services: Iterable[s
         group = [c for c in found if c.service == name and c.state != "running"]
         for c in group:
             report(Progress("container", c.name, "Starting"))
-        await asyncio.gather(*(engine.call("POST", f"/containers/{c.id}/start") for c in group))
+        await asyncio.gather(*(engine.start(c.id) for c in group))
         for c in group:
             report(Progress("container", c.name, "Started"))
 
 
-async def stop(engine: EngineConnection, project: Project, services: Iterable[str] | None = None, *,
+async def stop(engine: EngineClient, project: Project, services: Iterable[str] | None = None, *,
                timeout: int | None = None, progress: ProgressCallback | None = None) -> None:
     report = progress or _ignore
     found = await containers(engine, project.name, list(services or []) or None, all=False)
@@ -637,21 +625,20 @@ async def stop(engine: EngineConnection, project: Project, services: Iterable[st
             report(Progress("container", c.name, "Stopped"))
 
 
-async def restart(engine: EngineConnection, project: Project, services: Iterable[str] | None = None, *,
+async def restart(engine: EngineClient, project: Project, services: Iterable[str] | None = None, *,
                   timeout: int | None = None, progress: ProgressCallback | None = None) -> None:
     report = progress or _ignore
     found = await containers(engine, project.name, list(services or []) or None)
-    params = {"t": timeout} if timeout is not None else None
     for name in project.start_order(list(services or []) or None):
         group = [c for c in found if c.service == name]
         for c in group:
             report(Progress("container", c.name, "Restarting"))
-        await asyncio.gather(*(engine.call("POST", f"/containers/{c.id}/restart", params=params) for c in group))
+        await asyncio.gather(*(engine.restart(c.id, timeout) for c in group))
         for c in group:
             report(Progress("container", c.name, "Started"))
 
 
-async def ps(engine: EngineConnection, project: Project | str, services: Iterable[str] | None = None, *,
+async def ps(engine: EngineClient, project: Project | str, services: Iterable[str] | None = None, *,
              all: bool = False) -> list[ContainerState]:
     name = project if isinstance(project, str) else project.name
     return await containers(engine, name, services, all=all)
@@ -660,19 +647,19 @@ async def ps(engine: EngineConnection, project: Project | str, services: Iterabl
 # -- logs ----------------------------------------------------------------------------------------
 
 
-async def logs(engine: EngineConnection, project: Project | str, services: Iterable[str] | None = None, *,
+async def logs(engine: EngineClient, project: Project | str, services: Iterable[str] | None = None, *,
                follow: bool = False, tail: str = "all", timestamps: bool = False) -> AsyncIterator[LogLine]:
     """Every container's output, line by line, merged as it comes (ordered per container)."""
     name = project if isinstance(project, str) else project.name
     members = await containers(engine, name, services)
     queue: asyncio.Queue[LogLine | None] = asyncio.Queue()
 
+    params = {"stdout": True, "stderr": True, "follow": follow, "tail": tail, "timestamps": timestamps}
+
     async def pump(c: ContainerState) -> None:
-        info = await engine.inspect_container(c.id)
-        tty = bool((info.get("Config") or {}).get("Tty"))
         pending: dict[str, str] = {}
         try:
-            async for chunk in engine.logs(c.id, follow=follow, tail=tail, timestamps=timestamps, tty=tty):
+            async for chunk in engine.stream_output(c.id, params):
                 text = pending.pop(chunk.stream, "") + chunk.text
                 *lines, rest = text.split("\n")
                 for line in lines:
@@ -706,24 +693,7 @@ async def logs(engine: EngineConnection, project: Project | str, services: Itera
 Output = Callable[[str, bytes], None]
 
 
-async def _pump_frames(engine: EngineConnection, path: str, body: dict[str, Any], output: Output, tty: bool
-                       ) -> None:
-    async with engine.stream("POST", path, body=body) as response:
-        buffer = bytearray()
-        async for data in response.content.iter_any():
-            if tty:
-                output("stdout", data)
-                continue
-            buffer.extend(data)
-            while len(buffer) >= 8:
-                size = int.from_bytes(buffer[4:8], "big")
-                if len(buffer) < 8 + size:
-                    break
-                output("stderr" if buffer[0] == 2 else "stdout", bytes(buffer[8:8 + size]))
-                del buffer[:8 + size]
-
-
-async def exec_command(engine: EngineConnection, project: Project, service: str, command: list[str], *,
+async def exec_command(engine: EngineClient, project: Project, service: str, command: list[str], *,
                        index: int = 1, env: dict[str, str] | None = None, user: str | None = None,
                        workdir: str | None = None, privileged: bool = False, detach: bool = False,
                        output: Output | None = None) -> int:
@@ -731,22 +701,16 @@ async def exec_command(engine: EngineConnection, project: Project, service: str,
     members = [c for c in await containers(engine, project.name, [service], all=False) if c.number == index]
     if not members:
         raise ComposeError(f"service {service} is not running (no container number {index})")
-    body: dict[str, Any] = {"Cmd": command, "AttachStdout": not detach, "AttachStderr": not detach,
-                            "AttachStdin": False, "Tty": False, "Privileged": privileged,
-                            "Env": [f"{k}={v}" for k, v in (env or {}).items()]}
-    if user:
-        body["User"] = user
-    if workdir:
-        body["WorkingDir"] = workdir
-    created = await engine.call("POST", f"/containers/{members[0].id}/exec", body=body)
-    exec_id = str(created["Id"])
+    exec_id = await engine.exec_create(
+        members[0].id, command, tty=False, stdin=False, env=[f"{k}={v}" for k, v in (env or {}).items()],
+        user=user, workdir=workdir, privileged=privileged, output=not detach)
     if detach:
-        await engine.call("POST", f"/exec/{exec_id}/start", body={"Detach": True, "Tty": False})
+        await engine.exec_detached(exec_id)
         return 0
-    await _pump_frames(engine, f"/exec/{exec_id}/start", {"Detach": False, "Tty": False},
-                       output or _discard, tty=False)
-    info = await engine.call("GET", f"/exec/{exec_id}/json")
-    code = info.get("ExitCode")
+    sink = output or _discard
+    async for stream, data in engine.exec_output(exec_id):
+        sink(stream, data)
+    code = (await engine.exec_inspect(exec_id)).get("ExitCode")
     return int(code) if code is not None else 0
 
 
@@ -754,7 +718,7 @@ def _discard(_: str, __: bytes) -> None:
     return None
 
 
-async def run(engine: EngineConnection, project: Project, service: str, command: list[str] | None = None, *,
+async def run(engine: EngineClient, project: Project, service: str, command: list[str] | None = None, *,
               name: str | None = None, entrypoint: list[str] | None = None, env: dict[str, str] | None = None,
               user: str | None = None, workdir: str | None = None, remove: bool = False, detach: bool = False,
               no_deps: bool = False, service_ports: bool = False, labels: dict[str, str] | None = None,
@@ -784,22 +748,19 @@ async def run(engine: EngineConnection, project: Project, service: str, command:
     if detach and remove:
         body["HostConfig"]["AutoRemove"] = True
     report(Progress("container", cname, "Creating"))
-    created = await engine.call("POST", "/containers/create", params={"name": cname}, body=body)
-    ident = str(created["Id"])
+    ident = await engine.create_container(body, cname)
     await _connect_other_networks(engine, project, one, ident, 1)
     try:
         if detach:
-            await engine.call("POST", f"/containers/{ident}/start")
+            await engine.start(ident)
             report(Progress("container", cname, "Started"))
             return cname, 0
-        tty = bool(body.get("Tty"))
-        await engine.call("POST", f"/containers/{ident}/start")
+        await engine.start(ident)
         sink = output or _discard
-        async for chunk in engine.logs(ident, follow=True, tty=tty):
+        async for chunk in engine.stream_logs(ident, follow=True):
             sink(chunk.stream, chunk.text.encode())
-        result = await engine.call("POST", f"/containers/{ident}/wait")
-        return cname, int(result.get("StatusCode", 0))
+        return cname, await engine.wait(ident)
     finally:
         if remove and not detach:
-            with contextlib.suppress(EngineError):
-                await engine.call("DELETE", f"/containers/{ident}", params={"force": True, "v": True})
+            with contextlib.suppress(EngineClientError):
+                await engine.remove(ident, force=True, volumes=True)

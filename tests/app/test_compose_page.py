@@ -173,7 +173,7 @@ def test_compose_project_up_stop_up_logs_down(
     finally:
 
         async def cleanup() -> None:
-            async with compose.EngineConnection(berthd.url) as engine:
+            async with EngineClient(berthd.url) as engine:
                 bare = compose.load_project_from_dict({"services": {}}, name=PROJECT, working_dir=tmp_path)
                 with contextlib.suppress(compose.ComposeError):
                     await compose.down(engine, bare, volumes=True)

@@ -11,7 +11,7 @@ import pytest
 
 from engine.client import EngineClient, EngineUnreachable
 from engine.client.tls import TLSFiles
-from engine.compose.engine import EngineConnection
+from engine.compose import list_projects
 from tests.support.certs import make_pki
 from tests.support.daemon import Berthd
 from tests.support.remote import SshHost, TLSDockerd
@@ -72,15 +72,15 @@ def test_tls_files_that_do_not_exist_are_named(tls_engine: TLSDockerd, tmp_path:
         _describe(tls_engine.url, TLSFiles(tls_engine.pki.ca, tls_engine.pki.cert, tmp_path / "absent.pem"))
 
 
-def test_compose_connection_speaks_tls(tls_engine: TLSDockerd) -> None:
+def test_compose_runs_on_a_tls_client(tls_engine: TLSDockerd) -> None:
+    # Compose has no connection of its own: it lists projects through the client's TLS session.
     pki = tls_engine.pki
 
     async def main() -> object:
-        async with EngineConnection(tls_engine.url, TLSFiles(pki.ca, pki.cert, pki.key)) as engine:
-            return await engine.call("GET", "/version")
+        async with EngineClient(tls_engine.url, TLSFiles(pki.ca, pki.cert, pki.key)) as engine:
+            return await list_projects(engine)
 
-    version = asyncio.run(main())
-    assert isinstance(version, dict) and "ApiVersion" in version
+    assert asyncio.run(main()) == []
 
 
 def test_berth_cli_tls_flags(tls_engine: TLSDockerd) -> None:

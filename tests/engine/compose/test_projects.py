@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from engine.client import EngineClient
 from engine.compose import (
     ComposeError,
-    EngineConnection,
     Progress,
     build_images,
     down,
@@ -63,7 +63,7 @@ def test_stack_lifecycle(berthd: Berthd, projects: list[str], tmp_path: Path) ->
 
     async def bring_up(**kwargs: Any) -> dict[str, list[str]]:
         project = load_project([path], environ={})
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             found = await up(engine, project, progress=events.append, **kwargs)
         ids: dict[str, list[str]] = {}
         for c in found:
@@ -79,7 +79,7 @@ def test_stack_lifecycle(berthd: Berthd, projects: list[str], tmp_path: Path) ->
     project = load_project([path], environ={})
 
     async def states() -> dict[str, tuple[str, str, str]]:
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             return {c.name: (c.service, c.state, c.health) for c in await ps(engine, project)}
 
     assert go(states()) == {f"{name}-db-1": ("db", "running", "healthy"), f"{name}-web-1": ("web", "running", ""),
@@ -97,7 +97,7 @@ def test_stack_lifecycle(berthd: Berthd, projects: list[str], tmp_path: Path) ->
     assert volume["Labels"]["com.docker.compose.volume"] == "data"
 
     async def worker_output() -> str:
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             return "\n".join([line.text async for line in logs(engine, project, ["worker"])])
 
     # The workers reach web by its service name on the project's network.
@@ -115,7 +115,7 @@ def test_stack_lifecycle(berthd: Berthd, projects: list[str], tmp_path: Path) ->
     assert len(changed["worker"]) == 2 and not set(changed["worker"]) & set(scaled["worker"])
 
     async def first_mark() -> int | str:
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             out: list[bytes] = []
             code = await exec_command(engine, project, "db", ["cat", "/data/first"],
                                       output=lambda _, data: out.append(data))
@@ -126,7 +126,7 @@ def test_stack_lifecycle(berthd: Berthd, projects: list[str], tmp_path: Path) ->
 
     # down keeps named volumes: the data is there after up.
     async def take_down(volumes: bool) -> None:
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             await down(engine, load_project([path], environ={}), volumes=volumes)
 
     go(take_down(False))
@@ -169,7 +169,7 @@ def test_completed_successfully_gates_and_failures_stop_up(berthd: Berthd, proje
 
     async def run(profiles: list[str]) -> dict[str, str]:
         project = load_project([path], environ={}, profiles=profiles)
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             await up(engine, project)
             return {c.service: c.state for c in await ps(engine, project, all=True)}
 
@@ -180,7 +180,7 @@ def test_completed_successfully_gates_and_failures_stop_up(berthd: Berthd, proje
     assert f"{name}-after-broken-1" not in names
 
     async def summary() -> list[str]:
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             return [p.name for p in await list_projects(engine)]
 
     assert name in go(summary())
@@ -208,13 +208,13 @@ def test_build_then_run(berthd: Berthd, projects: list[str], tmp_path: Path) -> 
     events: list[Progress] = []
 
     async def go_up() -> str:
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             await up(engine, project, progress=events.append)
             return "\n".join([line.text async for line in logs(engine, project)])
 
     if berthd.api.request("POST", "/build")[0] == 404:
         async def build() -> None:
-            async with EngineConnection(berthd.url) as engine:
+            async with EngineClient(berthd.url) as engine:
                 await build_images(engine, project, progress=events.append)
 
         with pytest.raises(ComposeError, match="the engine cannot build"):
@@ -228,7 +228,7 @@ def test_build_then_run(berthd: Berthd, projects: list[str], tmp_path: Path) -> 
     assert (f"{name}-app", "Built") in [(e.name, e.action) for e in events]
 
     async def go_down() -> None:
-        async with EngineConnection(berthd.url) as engine:
+        async with EngineClient(berthd.url) as engine:
             await down(engine, project, rmi="local")
 
     go(go_down())
@@ -258,7 +258,7 @@ def test_same_project_on_stock_dockerd(tmp_path: Path, busybox_tar: Path) -> Non
             "volumes": {"data": {}}}, name="peer", working_dir=tmp_path)
 
         async def roundtrip() -> list[tuple[str, str, str]]:
-            async with EngineConnection(dockerd.url) as engine:
+            async with EngineClient(dockerd.url) as engine:
                 await up(engine, project)
                 found = [(c.name, c.state, c.health) for c in await ps(engine, project)]
                 await down(engine, project, volumes=True)
