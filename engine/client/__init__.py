@@ -1,8 +1,10 @@
-"""engine.client: the async client Berth Desktop and the `berth` CLI use to reach any engine.
+"""engine.client: the one async client Berth Desktop, the `berth` CLI and compose use to reach any engine.
 
 No Qt here, and nothing from berthd's server side: it speaks only the Docker Engine API, so the
-same code drives berthd, a machine's berthd, dockerd or podman. (One pure module is shared:
+same code drives berthd, a machine's berthd, dockerd or podman. (Pure modules are shared:
 `engine.dockerignore`, Docker's `.dockerignore` matcher, which a build context needs too.)
+`EngineClient` is made of one part per resource (`containers.py`, `images.py`, ...) on one request
+layer (`base.py`), as docker-py's `APIClient` is.
 
 The names below are loaded on first use (PEP 562): importing aiohttp and aiodocker costs ~200 ms,
 which `berth ps` (engine.client.quick) must not pay just for reaching `engine.client.address`.
