@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from engine.client.errors import EngineClientError, EngineUnreachable
     from engine.client.execs import ExecStream
     from engine.client.images import build_output
+    from engine.client.models import ContainerSummary, PortMapping
     from engine.client.references import ImageReference, parse_reference, split_reference
     from engine.client.stats import PullProgress, StatsSample
     from engine.client.streams import LogChunk
@@ -31,12 +32,14 @@ if TYPE_CHECKING:
 _HOMES = {
     "CLIENT_API_VERSION": "base",
     "BuildContextError": "buildcontext",
+    "ContainerSummary": "models",
     "EngineClient": "client",
     "EngineClientError": "errors",
     "EngineUnreachable": "errors",
     "ExecStream": "execs",
     "ImageReference": "references",
     "LogChunk": "streams",
+    "PortMapping": "models",
     "PullProgress": "stats",
     "StatsSample": "stats",
     "build_output": "images",
@@ -51,12 +54,14 @@ _HOMES = {
 __all__ = [
     "CLIENT_API_VERSION",
     "BuildContextError",
+    "ContainerSummary",
     "EngineClient",
     "EngineClientError",
     "EngineUnreachable",
     "ExecStream",
     "ImageReference",
     "LogChunk",
+    "PortMapping",
     "PullProgress",
     "StatsSample",
     "build_output",

@@ -18,6 +18,7 @@ from typing import Any
 from engine.client.buildcontext import BuildContextError
 from engine.client.client import EngineClient
 from engine.client.errors import EngineClientError
+from engine.client.models import ContainerSummary
 from engine.compose.convert import container_name, create_body, endpoint_config
 from engine.compose.errors import ComposeError
 from engine.compose.model import (
@@ -86,22 +87,15 @@ class ContainerState:
 
     @classmethod
     def from_summary(cls, item: dict[str, Any]) -> ContainerState:
-        labels = dict(item.get("Labels") or {})
-        names = item.get("Names") or [""]
-        ports = []
-        for port in item.get("Ports") or []:
-            inner = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
-            if port.get("PublicPort"):
-                ports.append(f"{port.get('IP') or '0.0.0.0'}:{port['PublicPort']}->{inner}")
-            else:
-                ports.append(inner)
+        summary = ContainerSummary.from_api(item)
+        labels = dict(summary.labels)
         try:
             number = int(labels.get(LABEL_NUMBER, "0"))
         except ValueError:
             number = 0
-        return cls(id=str(item.get("Id", "")), name=str(names[0]).lstrip("/"), service=labels.get(LABEL_SERVICE, ""),
-                   number=number, image=str(item.get("Image", "")), state=str(item.get("State", "")),
-                   status=str(item.get("Status", "")), ports=sorted(set(ports)),
+        return cls(id=summary.id, name=summary.name, service=labels.get(LABEL_SERVICE, ""), number=number,
+                   image=summary.image, state=summary.state, status=summary.status,
+                   ports=sorted({str(port) for port in summary.ports}),
                    oneoff=labels.get(LABEL_ONEOFF, "False").lower() == "true",
                    config_hash=labels.get(LABEL_CONFIG_HASH, ""), labels=labels)
 
