@@ -128,10 +128,11 @@ class ContainerStore:
             raise
 
     def save(self, c: Container) -> None:
-        """Persist the whole row; called on every transition."""
-        sets = ",".join(f"{col} = ?" for col in _COLUMNS[1:])
+        """Persist the row but its name; called on every transition. The name is rename's alone: an
+        exit saved from a copy loaded before a rename must not write the old name back."""
+        sets = ",".join(f"{col} = ?" for col in _COLUMNS[2:])
         with self.db.transaction() as tx:
-            tx.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*_values(c)[1:], c.id))
+            tx.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*_values(c)[2:], c.id))
 
     def rename(self, c: Container) -> None:
         try:

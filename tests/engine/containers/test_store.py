@@ -57,3 +57,17 @@ def test_a_row_that_no_longer_parses_still_loads(tmp_path: Path) -> None:
     assert c.name == "web" and c.spec.resources.memory == 1 << 20
     with pytest.raises(InvalidArgument, match="StopTimeout"):
         c.config_spec  # noqa: B018
+
+
+def test_a_transition_saved_from_an_older_copy_keeps_a_rename(tmp_path: Path) -> None:
+    """A container that exits as it is renamed (docker-py's test_rename runs `echo hello`): the exit
+    watcher loaded the row before the rename and saves the exit after it."""
+    store = _store(tmp_path)
+    store.insert(_container())
+    exiting, renaming = store.resolve("web"), store.resolve("web")
+    renaming.name = "web2"
+    store.rename(renaming)
+    exiting.exit_code = 0
+    store.save(exiting)
+    again = store.resolve(exiting.id)
+    assert again.name == "web2" and again.exit_code == 0
