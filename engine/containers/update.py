@@ -37,11 +37,14 @@ async def update(ctx: ContainerContext, ref: str, body: dict[str, Any]) -> list[
         if old_swap > 0 and old_swap < changes["Memory"]:
             raise InvalidArgument("Memory limit should be smaller than already set memoryswap limit, "
                                   "update the memoryswap at the same time")
-    if c.state.is_up:
-        await ctx.runtime.update(c.id, {k: v for k, v in changes.items() if k != "RestartPolicy"})
-    c = ctx.get(c.id)
-    c.host_config.update(changes)
-    c.host_config_changed()
-    ctx.store.save(c)
+    # Under the container's lock: an exit being recorded saves the row it loaded before its awaits,
+    # and would write the old HostConfig back over this one.
+    async with ctx.lock(c.id):
+        c = ctx.get(c.id)
+        if c.state.is_up:
+            await ctx.runtime.update(c.id, {k: v for k, v in changes.items() if k != "RestartPolicy"})
+        c.host_config.update(changes)
+        c.host_config_changed()
+        ctx.store.save(c)
     ctx.publish(c, "update")
     return []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import EnginePaths
-from engine.containers.model import State
+from engine.containers.model import Container, State
 from engine.containers.service import ContainerService
 from engine.containers.store import ContainerStore
 from engine.errors import Conflict, NotFound, NotModified, RuntimeFailure
@@ -322,3 +322,28 @@ async def test_a_failed_start_answers_the_waiting_attach(engine: Engine) -> None
         await engine.svc.start(c.id)
     with pytest.raises(RuntimeFailure):
         await asyncio.wait_for(attach, 2)
+
+
+@lifecycle
+async def test_an_update_while_an_exit_is_recorded_is_kept(engine: Engine) -> None:
+    """`docker update` as the container exits: the exit, recorded from the row it loaded before its
+    teardown's awaits, must not write the old HostConfig back over the update."""
+    c, _ = engine.svc.create({"Image": "busybox"}, None)
+    await engine.svc.start(c.id)
+    gate, detaching = asyncio.Event(), asyncio.Event()
+    detach = engine.networking.detach
+
+    async def slow_detach(container: Container) -> None:
+        detaching.set()
+        await gate.wait()
+        await detach(container)
+
+    engine.networking.detach = slow_detach  # type: ignore[method-assign]
+    engine.runtime.exit(c.id, 0)
+    await asyncio.wait_for(detaching.wait(), 2)
+    update = asyncio.create_task(engine.svc.update(c.id, {"RestartPolicy": {"Name": "unless-stopped"}}))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.wait_for(update, 2)
+    await engine.until(c.id, State.EXITED)
+    assert engine.svc.get(c.id).host_config["RestartPolicy"] == {"Name": "unless-stopped"}
