@@ -338,7 +338,7 @@ async def test_an_update_while_an_exit_is_recorded_is_kept(engine: Engine) -> No
         await gate.wait()
         await detach(container)
 
-    engine.networking.detach = slow_detach  # type: ignore[method-assign]
+    engine.networking.detach = slow_detach  # type: ignore[method-assign,assignment]
     engine.runtime.exit(c.id, 0)
     await asyncio.wait_for(detaching.wait(), 2)
     update = asyncio.create_task(engine.svc.update(c.id, {"RestartPolicy": {"Name": "unless-stopped"}}))
