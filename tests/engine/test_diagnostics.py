@@ -15,7 +15,7 @@ from engine import diagnostics
 
 
 @pytest.mark.unit
-def test_the_report_counts_tasks_and_threads_and_says_how_to_trace() -> None:
+def test_the_report_counts_tasks_and_threads_and_starts_tracing_memory() -> None:
     async def idle() -> None:
         await asyncio.sleep(10)
 
@@ -33,7 +33,10 @@ def test_the_report_counts_tasks_and_threads_and_says_how_to_trace() -> None:
     assert "4 tasks:" in text
     assert any(line.split() == ["3", idle.__qualname__] for line in text.splitlines()), text
     assert "threads:" in text and "MainThread" in text
-    assert "PYTHONTRACEMALLOC" in text
+    try:
+        assert "memory tracing started now" in text and tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
 
 
 @pytest.mark.unit
@@ -48,6 +51,26 @@ def test_traced_memory_names_the_line_that_holds_it() -> None:
     first = text.split("largest by line:\n", 1)[1].splitlines()[0]
     assert "test_diagnostics.py" in first, text
     assert len(held) == 2000
+
+
+@pytest.mark.unit
+def test_a_second_report_names_what_grew_since_the_first() -> None:
+    tracemalloc.start(5)
+    try:
+        asyncio.run(_report())
+        grown = _grow()
+        text = asyncio.run(_report())
+    finally:
+        tracemalloc.stop()
+    growth = text.split("grown since the previous report", 1)[1]
+    first = growth.split("KiB", 1)[0].splitlines()[-1]
+    assert float(first.strip()) > 1500, growth  # the 2 MB _grow holds, the largest growth
+    assert "_grow" in growth.split("KiB", 2)[1] or "bytearray(1024)" in growth.split("KiB", 2)[1], growth
+    assert len(grown) == 2000
+
+
+def _grow() -> list[bytearray]:
+    return [bytearray(1024) for _ in range(2000)]
 
 
 async def _report() -> str:
