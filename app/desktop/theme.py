@@ -111,7 +111,14 @@ def system_theme_name() -> str:
 
 def apply_theme(app: QApplication, theme: Theme) -> None:
     # Fusion draws the palette faithfully on every platform, so both themes look the same everywhere.
-    app.setStyle("Fusion")
-    app.setPalette(theme.palette())
-    app.setStyleSheet(theme.style_sheet())
+    # Each step re-polishes every widget: skipped when it would change nothing (a theme applied
+    # before the window was made, then again by the window).
+    if app.style().name().lower() != "fusion":
+        app.setStyle("Fusion")
+    palette = theme.palette()
+    if app.palette() != palette:
+        app.setPalette(palette)
+    sheet = theme.style_sheet()
+    if app.styleSheet() != sheet:
+        app.setStyleSheet(sheet)
     set_icon_colors(*theme.icon_colors())

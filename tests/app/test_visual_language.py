@@ -355,3 +355,36 @@ def test_controls_have_accessible_names(qtbot: Any, fake_engine: FakeEngine, mak
                 text = widget.text() if isinstance(widget, QAbstractButton | QLineEdit) else ""
                 missing.append(f"{type(widget).__name__} {widget.objectName() or text}")
     assert not missing, missing
+
+
+def test_icons_are_drawn_on_first_use_each_size_once(
+    qtbot: Any, fake_engine: FakeEngine, make_window: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Start is not slowed by icons: an icon renders its SVG when a size is first painted, once."""
+    from PySide6.QtSvg import QSvgRenderer
+
+    import app.resources
+
+    rendered: list[int] = []
+
+    class Counting(QSvgRenderer):
+        def render(self, painter: Any, *args: Any) -> None:
+            rendered.append(painter.device().width())
+            super().render(painter, *args)
+
+    monkeypatch.setattr(app.resources, "QSvgRenderer", Counting)
+    icon = themed_icon("pull", color="#123456")
+    assert rendered == []  # made, not drawn
+    icon.pixmap(16, 16)
+    icon.pixmap(16, 16)
+    assert rendered == [16]
+    icon.pixmap(32, 32)
+    assert rendered == [16, 32]
+    # A window gives dozens of buttons and places their icons, but draws only the ones shown.
+    rendered.clear()
+    app.resources._cache.clear()
+    window = make_window(fake_engine.url)
+    qtbot.waitUntil(lambda: window.connection.status.reachable is True)
+    icons = [b for b in window.findChildren(QAbstractButton) if not b.icon().isNull()]
+    assert len(icons) > 40
+    assert len(rendered) < len(icons), (len(rendered), len(icons))
