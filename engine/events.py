@@ -79,6 +79,11 @@ class EventBus:
         for q in self._subscribers:
             q.put_nowait(ev)
 
+    @property
+    def listeners(self) -> int:
+        """How many /events streams are open (dockerd's NEventsListener)."""
+        return len(self._subscribers)
+
     def since(self, since_nano: int, until_nano: int | None = None) -> list[Event]:
         return [e for e in self._history
                 if e.time_nano >= since_nano and (until_nano is None or e.time_nano <= until_nano)]

@@ -16,6 +16,7 @@ from aiohttp import web
 from engine import __version__
 from engine.api.app import Handler, Routes, backend
 from engine.api.params import filters, flag, json_body
+from engine.containers.logs import KEPT_DRIVERS
 from engine.containers.stats import host_memory
 from engine.errors import Conflict, NotImplementedHere
 from engine.swarm.service import NodeDescription, SwarmService
@@ -32,8 +33,9 @@ def swarm(request: web.Request) -> SwarmService:
 def _me(request: web.Request) -> NodeDescription:
     return NodeDescription(hostname=backend(request).hostname, architecture=platform.machine(),
                            ncpu=os.cpu_count() or 1, memory=host_memory(), engine_version=__version__,
-                           plugins=(("Log", "k8s-file"), ("Network", "bridge"), ("Network", "host"),
-                                    ("Network", "null"), ("Network", "overlay"), ("Volume", "local")))
+                           plugins=(*(("Log", d) for d in sorted(KEPT_DRIVERS)), ("Network", "bridge"),
+                                    ("Network", "host"), ("Network", "null"), ("Network", "overlay"),
+                                    ("Volume", "local")))
 
 
 async def init(request: web.Request) -> web.Response:

@@ -14,7 +14,9 @@ from aiohttp import web
 from engine import API_VERSION, MIN_API_VERSION, __version__
 from engine.api import containers as containers_api
 from engine.api.app import Routes, backend
+from engine.containers.logs import KEPT_DRIVERS
 from engine.containers.model import State
+from engine.containers.reported import DEFAULT_LOG_DRIVER
 from engine.containers.stats import host_memory
 from engine.emulation import Binfmt
 from engine.formats import now_ns, rfc3339_nano
@@ -78,13 +80,13 @@ async def info(request: web.Request) -> web.Response:
         "Driver": "overlay",
         "DriverStatus": [["Backing Filesystem", "overlayfs"]],
         "DockerRootDir": str(b.paths.root),
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["k8s-file"]},
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": sorted(KEPT_DRIVERS)},
         "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "OomKillDisable": False,
         "IPv4Forwarding": True, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
-        "NGoroutines": 0, "SystemTime": _now_rfc3339(), "LoggingDriver": "k8s-file",
+        "NGoroutines": 0, "SystemTime": _now_rfc3339(), "LoggingDriver": DEFAULT_LOG_DRIVER,
         "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if mode == "v2" else "1",
-        "NEventsListener": 0, "KernelVersion": platform.release(),
+        "NEventsListener": b.events.listeners, "KernelVersion": platform.release(),
         "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "NCPU": os.cpu_count() or 1, "MemTotal": host_memory(), "IndexServerAddress": "",
         "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},

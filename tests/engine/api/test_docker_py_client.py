@@ -271,3 +271,20 @@ def test_build_step_containers_are_not_listed(client: docker.DockerClient) -> No
     info = client.info()
     assert info["Containers"] == len(client.api.containers(all=True))
     client.images.remove("berth-step-hidden:latest")
+
+
+def test_info_counts_event_listeners_and_names_the_default_log_driver(client: docker.DockerClient) -> None:
+    """dockerd's /info: NEventsListener is the number of open /events streams, LoggingDriver the driver
+    a container gets when it asks for none (what its inspect then says)."""
+    before = client.info()["NEventsListener"]
+    stream = client.events(decode=True)
+    try:
+        deadline = time.monotonic() + 10
+        while (info := client.info())["NEventsListener"] != before + 1:
+            assert time.monotonic() < deadline, info["NEventsListener"]
+            time.sleep(0.05)
+    finally:
+        stream.close()
+    container = client.containers.create("busybox", "true", labels={"berth.test": "docker-py-client"})
+    assert info["LoggingDriver"] == container.attrs["HostConfig"]["LogConfig"]["Type"] == "json-file"
+    assert "json-file" in info["Plugins"]["Log"]
