@@ -60,11 +60,15 @@ class Database:
                 raise
             self.conn.execute("COMMIT")
 
+    # Reads take the lock too: on the one shared connection, a read from another thread while a
+    # worker thread is inside `transaction()` would see that transaction's uncommitted half.
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return list(self.conn.execute(sql, params))
+        with self._lock:
+            return list(self.conn.execute(sql, params))
 
     def query_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        with self._lock:
+            row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
         return row
 
     def close(self) -> None:

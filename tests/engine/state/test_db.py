@@ -38,3 +38,29 @@ def test_schema_inside_a_transaction_is_refused_and_the_transaction_kept(tmp_pat
     assert db.query("SELECT x FROM t") == []  # rolled back whole, not committed half-way
     assert "later" not in _tables(db)
     db.close()
+
+
+def test_a_read_from_another_thread_never_sees_a_transaction_half_made(tmp_path: Path) -> None:
+    """A worker thread's transaction (volume copy-up, for one) is seen whole or not at all by the
+    event loop's reads on the shared connection."""
+    import threading
+
+    db = Database(tmp_path / "berth.db")
+    db.ensure_schema("CREATE TABLE IF NOT EXISTS t (x INTEGER);")
+    inside, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO t VALUES (1)")
+            inside.set()
+            done.wait(0.3)  # a read comes now, while the row is not committed
+            tx.execute("INSERT INTO t VALUES (2)")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(5)
+    seen = [r["x"] for r in db.query("SELECT x FROM t")]
+    done.set()
+    thread.join(5)
+    assert seen in ([], [1, 2]), f"a read saw a transaction half made: {seen}"
+    db.close()
