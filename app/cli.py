@@ -539,7 +539,7 @@ def engine_tls(args: argparse.Namespace) -> TLSFiles | None:
 async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import asyncio
 
-    from engine.client import EngineClient
+    from app.client import engine_client
 
     url = engine_url(args)
     remote = None
@@ -555,7 +555,7 @@ async def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"berth: {exc}", file=err)
             return 1
     try:
-        async with EngineClient(url, engine_tls(args)) as engine:
+        async with engine_client(url, engine_tls(args)) as engine:
             return await guarded(run_command(engine, args, out, err), err)
     finally:
         if remote is not None:
@@ -671,9 +671,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     # Whole command families with parsers of their own: compose projects and machines.
     if words[:1] == ["compose"]:
+        from app.client import engine_client
         from engine.compose.cli import main as compose_main
 
-        return compose_main(words[1:])
+        return compose_main(words[1:], engine_client)
     if words[:1] == ["machine"]:
         from vmhost.cli import run as machine_run
 

@@ -19,7 +19,6 @@ from app.cli_format import human_ago_docker, output, table
 from app.display import command_text, container_name, human_size, ports_text, short_id
 from engine.client.errors import EngineClientError
 from engine.client.references import parse_reference
-from vmhost.winpaths import for_engine
 
 if TYPE_CHECKING:
     from engine.client import EngineClient
@@ -240,16 +239,11 @@ async def create(engine: EngineClient, args: argparse.Namespace, err: TextIO) ->
     """Create the container, pulling its image first if the engine lacks it (as docker does)."""
     from app.cli_images import pull_with_progress
 
-    config = for_engine(container_config(args), engine.url)  # C:\\app -> /mnt/c/app for a WSL machine
-    params: dict[str, str] = {}
-    if args.name:
-        params["name"] = args.name
-    if args.platform:
-        params["platform"] = args.platform
+    config = container_config(args)
     if args.pull == "always":
         await pull_with_progress(engine, args.image, err, args.platform)
     try:
-        result = await engine.request("POST", "containers/create", params=params, body=config)
+        result = await engine.create(config, name=args.name, platform=args.platform)
     except EngineClientError as exc:
         if not exc.not_found or "image" not in exc.message.lower() or args.pull == "never":
             raise
@@ -257,7 +251,7 @@ async def create(engine: EngineClient, args: argparse.Namespace, err: TextIO) ->
         image = args.image if ref.tag or ref.digest else f"{args.image}:latest"
         print(f"Unable to find image '{image}' locally", file=err)
         await pull_with_progress(engine, image, err, args.platform)
-        result = await engine.request("POST", "containers/create", params=params, body=config)
+        result = await engine.create(config, name=args.name, platform=args.platform)
     for warning in result.get("Warnings") or []:
         print(f"WARNING: {warning}", file=err)
     return str(result["Id"])

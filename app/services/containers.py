@@ -11,7 +11,6 @@ from PySide6.QtCore import QObject, Signal
 from app.services.engine import EngineConnection
 from app.services.tasks import TaskSet
 from engine.client import EngineClientError, EngineUnreachable
-from vmhost.winpaths import for_engine
 
 
 class ContainerService(QObject):
@@ -107,14 +106,9 @@ class ContainerService(QObject):
 
     async def _run(self, config: dict[str, Any], name: str | None, platform: str = "") -> None:
         client = self._connection.client
-        config = for_engine(config, self._connection.url)  # C:\\app -> /mnt/c/app for a WSL machine
         self.actionStarted.emit("", "run")
         try:
-            if platform:  # docker run --platform: a query parameter of the create
-                params = {"platform": platform, **({"name": name} if name else {})}
-                id = str((await client.request("POST", "containers/create", params=params, body=config))["Id"])
-            else:
-                id = await client.create_container(config, name=name or None)
+            id = str((await client.create(config, name=name, platform=platform))["Id"])
             await client.start(id)
         except EngineUnreachable:
             self.actionFailed.emit("", "run", "the engine does not answer")

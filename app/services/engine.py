@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.client import engine_client
 from app.display import plain_reason
 from app.services.tasks import TaskSet
 from engine.client import EngineClient, EngineClientError, EngineUnreachable, default_engine_url, normalize_url
@@ -88,7 +89,7 @@ class EngineConnection(QObject):
         """A client for `url`; an ssh:// engine is reached through a local socket its tunnel forwards."""
         self._remote, self._remote_error = None, ""
         if not url.startswith("ssh://"):
-            return EngineClient(url, tls)
+            return engine_client(url, tls)
         # paramiko is imported only when an SSH engine is used: it costs a tenth of the cold start.
         from vmhost.remote import RemoteEngine, RemoteEngineError
 
@@ -96,8 +97,8 @@ class EngineConnection(QObject):
             self._remote = RemoteEngine(url)
         except RemoteEngineError as exc:
             self._remote_error = str(exc)
-            return EngineClient(url)  # never used: _check reports the error
-        return EngineClient(self._remote.local_url)
+            return engine_client(url)  # never used: _check reports the error
+        return engine_client(self._remote.local_url)
 
     def check(self) -> None:
         """Ask the engine whether it answers; the outcome arrives as `statusChanged`."""

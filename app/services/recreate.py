@@ -35,11 +35,8 @@ async def recreate(client: EngineClient, old: dict[str, Any], body: dict[str, An
     name = str(old.get("Name", "")).lstrip("/")
     was_running = bool((old.get("State") or {}).get("Running"))
     token = secrets.token_hex(3)
-    params: dict[str, Any] = {"name": f"{name}-berth-new-{token}"}
-    if platform:
-        params["platform"] = platform
     try:
-        new_id = str((await client.request("POST", "containers/create", params=params, body=body))["Id"])
+        new_id = str((await client.create(body, name=f"{name}-berth-new-{token}", platform=platform))["Id"])
     except (EngineClientError, EngineUnreachable) as exc:
         raise RecreateFailed(f"the new container could not be created: {_words(exc)}", kept=True) from exc
     aside = f"{name}-berth-old-{token}"

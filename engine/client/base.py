@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Self
 
@@ -38,6 +38,8 @@ STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_read=None, connect=5)
 
 Params = Mapping[str, Any]
 Filters = Mapping[str, list[str]]
+# A create body as the front end wrote it, and the engine's address -> the body that engine is sent.
+PrepareCreate = Callable[[dict[str, Any], str], dict[str, Any]]
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -64,8 +66,12 @@ class EngineBase:
     Use it as `async with EngineClient(url) as engine: ...`, or call `close()` when done.
     """
 
-    def __init__(self, url: str | None = None, tls: TLSFiles | None = None) -> None:
+    def __init__(self, url: str | None = None, tls: TLSFiles | None = None, *,
+                 prepare_create: PrepareCreate | None = None) -> None:
         self.url = normalize_url(url) if url else default_engine_url()
+        # What every create body goes through before it is sent: where the engine runs may need it
+        # adapted (Windows bind paths for a WSL machine), which the front end that made this client knows.
+        self.prepare_create = prepare_create
         # TLS applies to tcp:// only; without files given, the docker CLI's DOCKER_TLS* variables decide.
         self.tls = (tls or TLSFiles.from_env()) if self.url.startswith("tcp://") else None
         self._docker: aiodocker.Docker | None = None

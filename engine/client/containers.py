@@ -34,9 +34,17 @@ class ContainersAPI(EngineBase):
 
     async def create_container(self, config: Mapping[str, Any], name: str | None = None) -> str:
         """Create a container from a `ContainerConfig` body; returns its id."""
-        params = {"name": name} if name else None
-        result = await self._json("POST", "containers/create", params=params, body=dict(config))
-        return str(result["Id"])
+        return str((await self.create(config, name=name))["Id"])
+
+    async def create(self, config: Mapping[str, Any], *, name: str | None = None,
+                     platform: str = "") -> dict[str, Any]:
+        """`POST /containers/create` (`docker create --name --platform`): the engine's answer, its Id
+        and Warnings. The body goes through the client's `prepare_create` first."""
+        body = dict(config)
+        if self.prepare_create is not None:
+            body = self.prepare_create(body, self.url)
+        params = {"name": name or None, "platform": platform or None}
+        return _object(await self._json("POST", "containers/create", params=params, body=body))
 
     async def start(self, id: str) -> None:
         await self._call("POST", f"containers/{id}/start")

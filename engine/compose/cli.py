@@ -139,10 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], make_client: Callable[[str | None], EngineClient] = EngineClient) -> int:
+    """`berth compose ...`; `make_client` makes the engine's client (Berth's CLI passes its own, which adapts
+    create bodies to where the engine runs)."""
     args = _parser().parse_args(argv)
     try:
-        return asyncio.run(_dispatch(args))
+        return asyncio.run(_dispatch(args, make_client))
     except (ComposeError, EngineUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -196,10 +198,10 @@ def _env_pairs(items: list[str]) -> dict[str, str]:
     return out
 
 
-async def _dispatch(args: argparse.Namespace) -> int:
+async def _dispatch(args: argparse.Namespace, make_client: Callable[[str | None], EngineClient]) -> int:
     if args.command == "config":
         return _config(args, _project(args))
-    async with EngineClient(args.host) as engine:
+    async with make_client(args.host) as engine:
         if args.command == "ls":
             return await _ls(engine, args)
         project = _project(args)

@@ -15,7 +15,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import jsonschema
@@ -280,7 +280,11 @@ def _words(value: Any) -> list[str] | None:
 def _host_path(source: str, workdir: Path) -> str:
     if source.startswith("~"):
         return str(Path(source).expanduser())
-    return str((workdir / source).resolve()) if not source.startswith("/") else source
+    if source.startswith("/") or PureWindowsPath(source).is_absolute():
+        # C:\Users\me\app is absolute wherever the file is read: the client sends it on as written
+        # (Berth's translates it for a WSL machine).
+        return source
+    return str((workdir / source).resolve())
 
 
 def normalize_service(name: str, raw: Mapping[str, Any], workdir: Path, source: str = "") -> dict[str, Any]:

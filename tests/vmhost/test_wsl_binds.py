@@ -191,9 +191,9 @@ def test_a_wsl_machine_served_on_a_pipe_is_known_by_the_pipe(windows: Machines, 
 def test_the_desktops_run_sends_wsl_paths_to_a_wsl_machine(engine: Recorder, windows: Machines) -> None:
     from PySide6.QtCore import QObject, Signal
 
+    from app.client import engine_client
     from app.dialogs.run_form import RunForm
     from app.services.containers import ContainerService
-    from engine.client import EngineClient
 
     class Connection(QObject):
         resyncNeeded = Signal()
@@ -202,7 +202,7 @@ def test_the_desktops_run_sends_wsl_paths_to_a_wsl_machine(engine: Recorder, win
         def __init__(self, url: str) -> None:
             super().__init__()
             self.url = url
-            self.client = EngineClient(url)
+            self.client = engine_client(url)  # as the window's EngineConnection makes it
 
     async def run(url: str) -> None:
         connection = Connection(url)
@@ -220,3 +220,27 @@ def test_the_desktops_run_sends_wsl_paths_to_a_wsl_machine(engine: Recorder, win
     add_machine(windows, "default", "wsl", engine.url)
     asyncio.run(run(engine.url))
     assert engine.creates[-1]["HostConfig"]["Binds"] == ["/mnt/c/Users/me/app:/app"]
+
+
+@pytest.mark.unit
+def test_compose_creates_send_wsl_paths_to_a_wsl_machine(engine: Recorder, windows: Machines) -> None:
+    """`berth compose up` (and the desktop's compose) create through the client Berth's front ends make: a
+    service's bind of a Windows folder reaches a WSL machine as its distro's path, any other engine as typed."""
+    from app.client import engine_client
+    from engine.compose import operations
+    from engine.compose.loader import load_project_from_dict
+
+    project = load_project_from_dict({"services": {"web": {"image": "busybox", "volumes": [
+        {"type": "bind", "source": r"C:\Users\me\app", "target": "/app"}]}}}, name="demo", working_dir=Path("/w"))
+
+    async def create() -> dict[str, Any]:
+        async with engine_client(engine.url) as client:
+            await operations._create(client, project, project.services["web"], 1, no_start=True,
+                                     report=lambda progress: None)
+        return engine.creates[-1]["HostConfig"]
+
+    host = asyncio.run(create())  # no machine: dockerd or Docker Desktop
+    assert host["Binds"] == [r"C:\Users\me\app:/app:rw"]
+    add_machine(windows, "default", "wsl", engine.url)
+    host = asyncio.run(create())
+    assert host["Binds"] == ["/mnt/c/Users/me/app:/app:rw"]
