@@ -62,7 +62,11 @@ def host_memory(proc: Path = PROC) -> int:
 def network_stats(pid: int, proc: Path = PROC) -> dict[str, dict[str, int]]:
     """Per-interface counters of the network namespace `pid` is in (loopback left out)."""
     try:
-        text = (proc / str(pid) / "net" / "dev").read_text()
+        # A str path, not a Path: pathlib (before 3.12) interns every component, and a new pid string
+        # interned and freed at each reading of each container left the interpreter's table of interned
+        # strings resizing every few minutes, which grew berthd's memory in steps in the soak.
+        with open(f"{proc}/{pid}/net/dev") as f:
+            text = f.read()
     except OSError:
         return {}
     out: dict[str, dict[str, int]] = {}

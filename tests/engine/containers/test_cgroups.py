@@ -194,3 +194,17 @@ def test_stopped_container_reports_zeros() -> None:
     assert report["memory_stats"] == {} and report["pids_stats"] == {}
     assert report["cpu_stats"]["cpu_usage"]["total_usage"] == 0
     assert report["precpu_stats"] == report["cpu_stats"]
+
+
+def test_a_network_reading_interns_no_pid(proc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pathlib (Python 3.11) interns each component of a path it parses: a reading per container per
+    second that put a pid in a Path interned a string that was freed at once, and the interpreter's
+    table of interned strings, full of such holes, was reallocated every few minutes (berthd's RSS
+    grew in steps in the soak). Readings build their per-pid paths as plain strings."""
+    import sys
+
+    interned: list[str] = []
+    intern = sys.intern
+    monkeypatch.setattr(sys, "intern", lambda s: interned.append(s) or intern(s))
+    assert network_stats(42, proc)
+    assert "42" not in interned
