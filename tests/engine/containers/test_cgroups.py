@@ -205,6 +205,11 @@ def test_a_network_reading_interns_no_pid(proc: Path, monkeypatch: pytest.Monkey
 
     interned: list[str] = []
     intern = sys.intern
-    monkeypatch.setattr(sys, "intern", lambda s: interned.append(s) or intern(s))
+
+    def recording(s: str) -> str:
+        interned.append(s)
+        return intern(s)
+
+    monkeypatch.setattr(sys, "intern", recording)
     assert network_stats(42, proc)
     assert "42" not in interned
