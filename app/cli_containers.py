@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from app.cli_format import human_ago_docker, output, table
-from app.display import command_text, container_name, human_size, ports_text, short_id
+from app.cli_format import output, table
+from app.display import command_text, container_name, human_ago, human_size, ports_text, short_id
 from engine.client.errors import EngineClientError
 from engine.client.references import parse_reference
 
@@ -54,7 +54,7 @@ def ps_row(item: Mapping[str, Any], truncate: bool = True) -> dict[str, str | No
         "Networks": ",".join(sorted(networks)),
         "Platform": None,  # docker's ps --format json has it, always null for local containers
         "Ports": ports_text(item.get("Ports")),
-        "RunningFor": human_ago_docker(created),
+        "RunningFor": human_ago(created),
         "Size": human_size(float(item.get("SizeRw", 0) or 0)),
         "State": str(item.get("State", "")),
         "Status": str(item.get("Status", "")),

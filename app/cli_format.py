@@ -19,8 +19,6 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.formats import human_duration
-
 _ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
 
 
@@ -79,17 +77,6 @@ def _evaluate(action: str, item: Any) -> str:
         return "\n"
     raise FormatError(f"template: unsupported action {{{{{action}}}}} (berth supports .Field, json, upper, "
                       "lower, len, index, join, println)")
-
-
-def human_duration_docker(seconds: float) -> str:
-    """docker's units.HumanDuration, so CREATED columns read the same as docker's."""
-    return human_duration(seconds)
-
-
-def human_ago_docker(timestamp: float) -> str:
-    import time
-
-    return f"{human_duration_docker(max(0.0, time.time() - timestamp))} ago"
 
 
 # A parsed template: text, an action, or a block (`range X` / `if X`, its body, an `else` body).

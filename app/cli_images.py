@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlencode
 
-from app.cli_format import human_ago_docker, output
-from app.display import human_size, short_id
+from app.cli_format import output
+from app.display import human_ago, human_size, short_id
 from engine.client.errors import EngineClientError
 from engine.client.references import parse_reference, split_reference
 
@@ -172,7 +172,7 @@ def image_rows(images: list[dict[str, Any]], no_trunc: bool, digests: bool) -> l
             repository, _, name = str(tag).rpartition(":")
             created = float(image.get("Created", 0))
             rows.append({"Repository": repository or "<none>", "Tag": name or "<none>",
-                         "ID": id if no_trunc else short_id(id), "CreatedSince": human_ago_docker(created),
+                         "ID": id if no_trunc else short_id(id), "CreatedSince": human_ago(created),
                          "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(created)),
                          "Size": human_size(float(image.get("Size", 0))), "Digest": digest})
     return rows
@@ -220,7 +220,7 @@ async def cmd_history(engine: EngineClient, args: argparse.Namespace, out: TextI
         if not args.no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
         rows.append({"ID": id if (args.no_trunc or id == "<missing>") else short_id(id),
-                     "CreatedSince": human_ago_docker(float(layer.get("Created", 0))), "CreatedBy": created_by,
+                     "CreatedSince": human_ago(float(layer.get("Created", 0))), "CreatedBy": created_by,
                      "Size": human_size(float(layer.get("Size", 0))), "Comment": str(layer.get("Comment", ""))})
     headers = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY", "Size": "SIZE",
                "Comment": "COMMENT"}

@@ -118,11 +118,7 @@ def human_ago(timestamp: float, now: float | None = None) -> str:
 
 def human_size(size: float) -> str:
     """Decimal units, as docker prints image sizes: 4.26MB, 1.2GB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.3g}{unit}"
-        size /= 1000
-    return f"{size:.3g}TB"
+    return formats.human_size(size, 3)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], gap: int = 3) -> str:

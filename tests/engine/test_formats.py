@@ -53,6 +53,12 @@ def test_human_size_is_go_units(size: float, docker: str) -> None:
     assert human_size(size) == docker
 
 
+def test_human_size_with_precision_as_docker_images_prints_sizes() -> None:
+    """docker images and ps --size call HumanSizeWithPrecision(size, 3); df the four-digit HumanSize."""
+    assert human_size(1048576, 3) == "1.05MB" and human_size(1048576) == "1.049MB"
+    assert human_size(4_261_234, 3) == "4.26MB" and human_size(999, 3) == "999B"
+
+
 @pytest.mark.parametrize(("size", "docker"), [
     (1024, "1KiB"), (1024 * 1024, "1MiB"), (1048576 * 2, "2MiB"), (3.42 * 1024 ** 3, "3.42GiB"),
     (5.372 * 1024 ** 4, "5.372TiB"), (2.22 * 1024 ** 5, "2.22PiB"), (1023, "1023B"),
