@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QW
 
 from app import __version__
 from app.resources import icon_path
+from app.widgets.chrome import set_icon
 
 
 class AboutDialog(QDialog):
@@ -27,5 +28,8 @@ class AboutDialog(QDialog):
         blurb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(blurb)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close = buttons.button(QDialogButtonBox.StandardButton.Close)
+        if close is not None:
+            set_icon(close, "close")
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

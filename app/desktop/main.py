@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from app.desktop.theme import Theme, apply_theme, system_theme_name
+from app.desktop.theme import THEMES, Theme, apply_theme, system_theme_name
 from app.desktop.window import MainWindow
 from app.resources import icon_path
 from app.services.engine import EngineStatus
@@ -19,7 +19,7 @@ from app.services.engine import EngineStatus
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="berth-desktop", description="Berth Desktop")
     parser.add_argument("-H", "--host", help="engine address (default: $BERTH_HOST, $DOCKER_HOST, berthd)")
-    parser.add_argument("--theme", choices=["system", "light", "dark"],
+    parser.add_argument("--theme", choices=["system", *THEMES],
                         help="look for this run (default: the one chosen in Settings, else the system's)")
     parser.add_argument(
         "--smoke-test",

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from app.widgets.chrome import set_icon
+
 
 def ask_to_remove_running(parent: QWidget, names: Sequence[str], on_confirmed: Callable[[], None]) -> QMessageBox:
     """Ask before removing running containers (their processes are killed); returns the open box."""
@@ -26,7 +28,8 @@ def ask_to_remove_running(parent: QWidget, names: Sequence[str], on_confirmed: C
         "(docker rm --force). Volumes are kept."
     )
     remove = box.addButton("Stop and remove", QMessageBox.ButtonRole.DestructiveRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
+    set_icon(remove, "remove")
+    set_icon(box.addButton(QMessageBox.StandardButton.Cancel), "close")
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
 
     def finished() -> None:
@@ -55,6 +58,8 @@ def ask_to_lose_data(parent: QWidget, title: str, text: str, details: str, actio
     box.setInformativeText(details)
     remove = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    set_icon(remove, "remove")
+    set_icon(cancel, "close")
     box.setDefaultButton(remove)
     box.setEscapeButton(cancel)
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.dialogs.run_form import RESTART_POLICIES, PortRow, RunForm, image_has_command, image_ports
 from app.widgets.accessibility import named, tab_chain
+from app.widgets.chrome import icon_beside_text, set_icon
 
 
 class PairRows(QWidget):
@@ -185,6 +186,7 @@ class RunDialog(QDialog):
         self.copy_line.setObjectName("run-line-copy")
         self.copy_line.setText("Copy")
         named(self.copy_line, "Copy the docker run line")
+        icon_beside_text(self.copy_line, "copy")
         self.copy_line.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.run_line.text()))
         line_row = QHBoxLayout()
         line_row.addWidget(self.run_line, 1)
@@ -198,6 +200,10 @@ class RunDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
         self.run_button = self.buttons.addButton("Run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_button.setObjectName("run-submit")
+        set_icon(self.run_button, "run")
+        cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        if cancel is not None:
+            set_icon(cancel, "close")
         self.run_button.setDefault(True)
         self.buttons.accepted.connect(self._submit)
         self.buttons.rejected.connect(self.reject)

@@ -34,7 +34,8 @@ from app.services.jobs import Job, JobCenter
 from app.services.settings import Context
 
 ROW_HEIGHT = 28  # every list and tree: one row height on the 4 px grid, room for a state chip
-TOOLBAR_PROPERTY = "berthToolbar"  # set on every button the toolbar factory made (or adopted)
+TOOLBAR_PROPERTY = "berthToolbar"  # the toolbar's look, set by style_toolbar_button
+FACTORY_PROPERTY = "berthToolbarFactory"  # set only on the buttons toolbar_button made
 ICON_PROPERTY = "berthIcon"  # the icon's name, so a theme change can draw it again in its colours
 ACCENT_PROPERTY = "berthIconAccent"  # the icon sits on an accent-coloured (primary) button
 
@@ -60,6 +61,14 @@ def set_icon(widget: QAbstractButton | QAction, name: str, accent: bool = False)
     widget.setProperty(ICON_PROPERTY, name)
     widget.setProperty(ACCENT_PROPERTY, accent)
     widget.setIcon(themed_icon(name, accent))
+
+
+def icon_beside_text(button: QToolButton, name: str) -> QToolButton:
+    """A tool button with words and the icon `name` before them (a tool button shows only its icon
+    once it has one, unless told)."""
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    set_icon(button, name)
+    return button
 
 
 def refresh_icons(root: QWidget) -> None:
@@ -94,6 +103,7 @@ def toolbar_button(parent: QWidget, layout: QBoxLayout | None, text: str, tip: s
     button = QPushButton(text, parent)
     button.setObjectName(name)
     button.setToolTip(tip)
+    button.setProperty(FACTORY_PROPERTY, True)
     style_toolbar_button(button, icon, primary)
     if layout is not None:
         layout.addWidget(button)
@@ -115,12 +125,10 @@ def row_button(parent: QWidget, text: str, tip: str, name: str, icon: str) -> QP
 
 
 class ToolbarLayout(QHBoxLayout):
-    """A toolbar's row of buttons: a plain QPushButton a page adds here takes the factory's look,
-    so no page's toolbar looks apart."""
+    """A toolbar's row: buttons from `toolbar_button` (the test of every page's toolbar refuses any
+    other), and the page's pickers (a range, a container)."""
 
     def addWidget(self, widget: QWidget, *args: Any, **kwargs: Any) -> None:
-        if isinstance(widget, QPushButton) and not widget.property(TOOLBAR_PROPERTY):
-            style_toolbar_button(widget)
         super().addWidget(widget, *args, **kwargs)
         toolbar = self.parentWidget()
         if isinstance(toolbar, Toolbar) and toolbar.trailing is not None:

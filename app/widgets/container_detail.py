@@ -35,7 +35,7 @@ from app.services.engine import EngineConnection
 from app.services.logs import LogFollower
 from app.services.stats import StatsService, sample_of
 from app.widgets.accessibility import named, tab_chain
-from app.widgets.chrome import ask_for_file, show_message
+from app.widgets.chrome import ask_for_file, set_icon, show_message
 from app.widgets.inspect_view import InspectView
 from app.widgets.log_panel import LogPanel
 from app.widgets.stats_graph import BLOCK_WORDS, NETWORK_WORDS, Mark, StatsGraph, name_color
@@ -80,6 +80,7 @@ class ContainerDetail(QWidget):
         named(self.overview, "Overview", "The container's id, image, state, command, ports, mounts and networks")
         self.copy_id = QPushButton("Copy id", self)
         self.copy_id.setToolTip("Copy the full container id")
+        set_icon(self.copy_id, "copy")
         self.copy_id.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.id))
         overview = QWidget(self)
         box = QVBoxLayout(overview)
@@ -88,6 +89,7 @@ class ContainerDetail(QWidget):
         self.edit_flow = EditFlow(connection, self)
         self.edit_button = QPushButton("Edit…", self)
         self.edit_button.setObjectName("detail-edit")
+        set_icon(self.edit_button, "edit")
         self.edit_button.setToolTip("Change its environment, ports, volumes, restart policy, command or labels "
                                     "and recreate it under the same name (docker rm, then docker run)")
         self.edit_button.clicked.connect(lambda: self.edit_flow.edit(self.inspected))
@@ -137,6 +139,7 @@ class ContainerDetail(QWidget):
         self.terminal_status.setProperty("role", "hint")
         self.terminal_button = QPushButton("Connect", self)
         self.terminal_button.setObjectName("terminal-connect")
+        set_icon(self.terminal_button, "terminal")
         self.terminal_button.clicked.connect(self._on_terminal_button)
         terminal_page = QWidget(self)
         tbox = QVBoxLayout(terminal_page)
@@ -152,9 +155,11 @@ class ContainerDetail(QWidget):
         named(self.files_path, "Folder in the container", "Enter lists it")
         self.files_path.returnPressed.connect(lambda: self.list_files(self.files_path.text()))
         self.files_up = QPushButton("Up", self)
+        set_icon(self.files_up, "previous")
         self.files_up.clicked.connect(lambda: self.list_files(posixpath.dirname(self.files_path.text().rstrip("/"))))
         self.files_download = QPushButton("Download…", self)
         self.files_download.setToolTip("Save the selected file (docker cp)")
+        set_icon(self.files_download, "save")
         self.files_download.clicked.connect(self._ask_download)
         self.files = QTreeWidget(self)
         self.files.setObjectName("files")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.widgets.accessibility import announce, named
+from app.widgets.chrome import set_icon
 
 _MATCH = QColor(255, 200, 0, 110)  # every match
 _CURRENT = QColor(255, 140, 0, 200)  # the one the cursor is on
@@ -42,6 +43,7 @@ class InspectView(QWidget):
         self.count.setProperty("role", "hint")
         self.copy_button = QPushButton("Copy", self)
         self.copy_button.setObjectName("inspect-copy")
+        set_icon(self.copy_button, "copy")
         self.copy_button.setToolTip("Copy the whole JSON (docker inspect)")
         self.copy_button.clicked.connect(self.copy)
         named(self.copy_button, "Copy the JSON")

@@ -22,7 +22,7 @@ from app.models.ansi import strip_ansi
 from app.models.logs import LogBuffer, LogSearch
 from app.models.structured_logs import DEBUG, ERROR, INFO, JSON, LOGFMT, NONE, WARN, LevelIndex, common_fields, parse
 from app.widgets.accessibility import ThrottledDescription, announce, named, tab_chain
-from app.widgets.chrome import ask_for_file
+from app.widgets.chrome import ask_for_file, icon_beside_text, set_icon
 from app.widgets.log_view import LogView
 
 
@@ -68,11 +68,13 @@ class LogPanel(QWidget):
         self.previous.setToolTip("Previous match (Shift+Enter)")
         self.previous.clicked.connect(self.previous_match)
         named(self.previous, "Previous match")
+        set_icon(self.previous, "previous")
         self.next = QToolButton(self)
         self.next.setText("↓")
         self.next.setToolTip("Next match (Enter)")
         self.next.clicked.connect(self.next_match)
         named(self.next, "Next match")
+        set_icon(self.next, "next")
         self.case = _toggle(self, "Aa", "Match case")
         self.case.toggled.connect(lambda _: self._on_query(self.query.text()))
         named(self.case, "Match case")
@@ -82,6 +84,7 @@ class LogPanel(QWidget):
         self.filter = _toggle(self, "Filter", "Show only the lines that match")
         self.filter.toggled.connect(self._on_filter)
         named(self.filter, "Filter: only matching lines")
+        icon_beside_text(self.filter, "filter")
         self.timestamps = _toggle(self, "Time", "Show timestamps (docker logs -t)")
         self.timestamps.toggled.connect(self._on_timestamps)
         named(self.timestamps, "Show times")
@@ -91,6 +94,7 @@ class LogPanel(QWidget):
         self.follow = _toggle(self, "Follow", "Keep the newest line in view (docker logs -f)", checked=True)
         self.follow.toggled.connect(self._on_follow_button)
         named(self.follow, "Follow the newest line")
+        icon_beside_text(self.follow, "follow")
         self.view.followChanged.connect(self._on_follow_view)
         self.copy_button = QToolButton(self)
         self.copy_button.setText("Copy")
@@ -98,12 +102,14 @@ class LogPanel(QWidget):
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.view.copy)
         named(self.copy_button, "Copy lines")
+        icon_beside_text(self.copy_button, "copy")
         self.save_button = QToolButton(self)
         self.save_button.setText("Save…")
         self.save_button.setToolTip("Save the whole log to a file")
         self.save_button.setAutoRaise(True)
         self.save_button.clicked.connect(self.ask_save)
         named(self.save_button, "Save the log…")
+        icon_beside_text(self.save_button, "save")
         self.status = QLabel(self)
         self.status.setProperty("role", "hint")
 

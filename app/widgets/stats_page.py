@@ -85,13 +85,11 @@ class StatsPage(ResourcePage):
         self.container_box.setToolTip("The heaviest running containers, or one container (running or not)")
         self.container_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.container_box.currentIndexChanged.connect(lambda *_: self.redraw(totals=True))
-        self.export_csv_button = self._export_button("Export CSV…", "csv")
-        self.export_json_button = self._export_button("Export JSON…", "json")
         self.buttons.addWidget(QLabel("Range", self))
         self.buttons.addWidget(self.range_box)
         self.buttons.addWidget(self.container_box)
-        self.buttons.addWidget(self.export_csv_button)
-        self.buttons.addWidget(self.export_json_button)
+        self.export_csv_button = self._export_button("Export CSV…", "csv")
+        self.export_json_button = self._export_button("Export JSON…", "json")
         # Tab as the toolbar reads: the range and the container first, the filter at its right end.
         tab_chain([self.range_box, self.container_box, self.export_csv_button, self.export_json_button, self.search])
 
@@ -139,9 +137,8 @@ class StatsPage(ResourcePage):
         self.show_running({})
 
     def _export_button(self, text: str, fmt: str) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(f"stats-export-{fmt}")
-        button.setToolTip(f"Save the graphs' history over the range as {fmt.upper()}")
+        button = self.button(text, f"Save the graphs' history over the range as {fmt.upper()}",
+                             f"stats-export-{fmt}")
         button.clicked.connect(lambda: ask_for_file(
             self, f"Export stats as {fmt.upper()}", lambda path: self.export(path, fmt), save=True,
             suggested=f"berth-stats.{fmt}", filters=[f"{fmt.upper()} (*.{fmt})"], suffix=fmt))

@@ -6,11 +6,10 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.display import engine_advice, plain_reason
-from app.resources import icon_path
+from app.widgets.chrome import set_icon
 
 SETUP_LABELS = {"create": "Set up Berth", "start": "Start Berth's machine", "use": "Use Berth's machine"}
 SETUP_PRIMARY_STYLE = ("QPushButton { background: palette(highlight); color: palette(highlighted-text); "
@@ -38,7 +37,8 @@ class EngineUnreachablePanel(QWidget):
         self.detail.setWordWrap(True)
         self.detail.setProperty("role", "hint")
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.retry = QPushButton(QIcon(str(icon_path("retry"))), "Retry")
+        self.retry = QPushButton("Retry")
+        set_icon(self.retry, "retry")
         self.retry.setObjectName("retry-button")
         self.retry.setToolTip("Check again whether the engine answers")
         self.retry.clicked.connect(self.retryRequested)
@@ -47,11 +47,13 @@ class EngineUnreachablePanel(QWidget):
         self.setup_button.setProperty("role", "primary")
         self.setup_button.setStyleSheet(SETUP_PRIMARY_STYLE)
         self.setup_button.setDefault(True)
+        set_icon(self.setup_button, "start", accent=True)
         self.setup_button.setToolTip("Create (if needed) and start the Linux machine that runs Berth's engine")
         self.setup_button.clicked.connect(self._on_setup_clicked)
         self.setup_button.hide()
         self.trust_button = QPushButton("Trust this host key and connect")
         self.trust_button.setObjectName("trust-host-key")
+        set_icon(self.trust_button, "key")
         self.trust_button.setToolTip("Only after checking the fingerprint with the host's owner: it is kept in "
                                      "Berth's known_hosts and later connections accept this key only")
         self._host_key = ""

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.desktop.theme import THEMES, Theme
 from app.display import Tone
 from app.resources import RESOURCES, themed_icon
-from app.widgets.chrome import ROW_HEIGHT, TOOLBAR_PROPERTY, Toolbar
+from app.widgets.chrome import FACTORY_PROPERTY, ROW_HEIGHT, TOOLBAR_PROPERTY, Toolbar
 from app.widgets.containers_page import ContainerDelegate
 from app.widgets.sidebar import PLACES
 from tests.app.support import state_text
@@ -102,11 +102,14 @@ def test_every_toolbar_comes_from_the_factory(qtbot: Any, fake_engine: FakeEngin
         assert buttons, key
         for button in buttons:
             label = f"{key}: {button.text()}"
-            assert button.property(TOOLBAR_PROPERTY) is True, f"{label} not made by toolbar_button"
+            assert button.property(TOOLBAR_PROPERTY) is True, f"{label} has not the toolbar's look"
+            assert button.property(FACTORY_PROPERTY) is True, f"{label} not made by toolbar_button"
             assert not button.icon().isNull(), f"{label} has no icon"
             assert button.accessibleName(), label
             assert button.toolTip(), label
         primaries[key] = [b.text() for b in buttons if b.property("primary")]
+    stats_buttons = {b.text() for b in window.stats_page.toolbar.findChildren(QPushButton)}
+    assert {"Export CSV…", "Export JSON…"} <= stats_buttons, stats_buttons
     assert primaries == {
         "containers": ["Run…"], "stats": [], "images": ["Pull…"], "volumes": ["Create…"],
         "networks": ["Create…"], "compose": ["Open compose file…"], "machines": ["Create…"],
@@ -388,3 +391,52 @@ def test_icons_are_drawn_on_first_use_each_size_once(
     icons = [b for b in window.findChildren(QAbstractButton) if not b.icon().isNull()]
     assert len(icons) > 40
     assert len(rendered) < len(icons), (len(rendered), len(icons))
+
+
+def test_every_action_button_has_an_icon_of_the_set(qtbot: Any, fake_engine: FakeEngine, make_window: Any) -> None:
+    """Beyond the toolbars: the unreachable panel, the container detail (overview, terminal, files,
+    inspect), the log panel's actions and the dialogs' buttons carry an icon of the set, redrawn with
+    the theme (their names remembered for it)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.dialogs.confirm import ask_to_lose_data
+    from app.dialogs.run import RunDialog
+    from app.widgets.chrome import ICON_PROPERTY
+
+    window = make_window(fake_engine.url)
+    detail, logs = window.detail, window.detail.logs
+    unreachable = window.containers_page.unreachable
+    buttons: dict[str, QAbstractButton] = {
+        "retry": unreachable.retry, "trust": unreachable.trust_button, "set up": unreachable.setup_button,
+        "copy id": detail.copy_id, "edit": detail.edit_button, "terminal": detail.terminal_button,
+        "files up": detail.files_up, "download": detail.files_download, "inspect copy": detail.inspect_view.copy_button,
+        "previous match": logs.previous, "next match": logs.next, "filter": logs.filter, "follow": logs.follow,
+        "copy lines": logs.copy_button, "save log": logs.save_button,
+    }
+    run = RunDialog("busybox:latest", window)
+    buttons["run"] = run.run_button
+    buttons["run copy line"] = run.copy_line
+    box = ask_to_lose_data(window, "Remove?", "text", "details", "Remove volume", lambda: None)
+    for button in box.buttons():
+        buttons[f"confirm {box.buttonRole(button).name}"] = button
+    assert isinstance(box, QMessageBox)
+    window.show_place("networks")
+    dialog = window.networks_page.open_create_dialog()
+    buttons["dialog submit"], buttons["dialog cancel"] = dialog.submit, dialog.cancel
+    for label, button in buttons.items():
+        assert not button.icon().isNull(), f"{label} has no icon"
+        assert button.property(ICON_PROPERTY), f"{label}'s icon is not of the set (not redrawn with the theme)"
+    # A tool button with words shows them beside its icon.
+    for button in (logs.filter, logs.follow, logs.copy_button, logs.save_button, run.copy_line):
+        assert button.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonTextBesideIcon, button.text()
+    dialog.reject()
+    box.reject()
+    run.reject()
+
+
+@pytest.mark.unit
+def test_the_desktop_takes_every_theme_on_its_command_line() -> None:
+    from app.desktop.main import parse_args
+
+    for name in (*THEMES, "system"):
+        assert parse_args(["--theme", name]).theme == name
