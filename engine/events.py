@@ -8,7 +8,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from engine.shapes import EventMessage
 
 HISTORY = 1024
 
@@ -21,9 +22,9 @@ class Event:
     attributes: Mapping[str, str] = field(default_factory=dict)
     time_nano: int = field(default_factory=time.time_ns)
 
-    def to_api(self) -> dict[str, Any]:
+    def to_api(self) -> EventMessage:
         """The EventMessage shape, with the legacy top-level fields the CLI still reads."""
-        body: dict[str, Any] = {
+        body: EventMessage = {
             "Type": self.type,
             "Action": self.action,
             "Actor": {"ID": self.actor_id, "Attributes": dict(self.attributes)},

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from engine.containers.model import Container
 from engine.runtime.spec import Mount
+from engine.shapes import MountPoint
 
 
 @dataclass
@@ -67,7 +68,7 @@ class ContainerMounts(Protocol):
     def remove(self, c: Container, remove_anonymous: bool) -> None:
         """The container is being removed (`v=1` also removes its anonymous volumes)."""
 
-    def inspect(self, c: Container) -> list[dict[str, Any]]:
+    def inspect(self, c: Container) -> list[MountPoint]:
         """The Mounts list of inspect and of GET /containers/json."""
 
     def host_binds(self, c: Container) -> list[Mount]:

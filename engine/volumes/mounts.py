@@ -23,6 +23,7 @@ from engine.containers.model import Container
 from engine.errors import InvalidArgument, NotFound, RuntimeFailure
 from engine.events import EventBus
 from engine.runtime.spec import Mount
+from engine.shapes import MountPoint
 from engine.volumes.service import VolumeService
 from engine.volumes.specs import MountSpec, container_specs
 from engine.volumes.store import Volume, VolumeStore
@@ -195,7 +196,7 @@ class VolumeMounts:
         """Kept for engine/api/images.py's old /system/df until it goes: VolumeService.disk_usage."""
         return self.service.disk_usage()
 
-    def inspect(self, c: Container) -> list[dict[str, Any]]:
+    def inspect(self, c: Container) -> list[MountPoint]:
         try:
             specs = self.specs(c)
         except InvalidArgument:
@@ -203,11 +204,11 @@ class VolumeMounts:
         if not specs:
             return []  # most containers: no query at all
         refs = self.store.refs(c.id)
-        out: list[dict[str, Any]] = []
+        out: list[MountPoint] = []
         for spec in specs:
             if spec.origin == "tmpfs":
                 continue  # HostConfig.Tmpfs is reported there only, as dockerd does
-            entry: dict[str, Any] = {"Type": spec.type, "Source": spec.source, "Destination": spec.target,
+            entry: MountPoint = {"Type": spec.type, "Source": spec.source, "Destination": spec.target,
                                      "Mode": spec.mode, "RW": not spec.read_only, "Propagation": ""}
             if spec.type == "bind":
                 entry["Propagation"] = spec.propagation or "rprivate"
@@ -215,7 +216,8 @@ class VolumeMounts:
                 entry["Source"] = ""
             else:
                 name = refs.get(spec.target, spec.source)
-                entry.update(Name=name, Source=str(self.store.root / name / "_data"), Driver="local")
+                entry["Name"], entry["Driver"] = name, "local"
+                entry["Source"] = str(self.store.root / name / "_data")
                 if not spec.mode and spec.origin != "mounts":
                     entry["Mode"] = "z" if spec.origin == "binds" else ""
             out.append(entry)
