@@ -35,10 +35,19 @@ async def recreate(client: EngineClient, old: dict[str, Any], body: dict[str, An
     name = str(old.get("Name", "")).lstrip("/")
     was_running = bool((old.get("State") or {}).get("Running"))
     token = secrets.token_hex(3)
+    body = kept_restart_count(body, old)
     try:
         new_id = str((await client.create(body, name=f"{name}-berth-new-{token}", platform=platform))["Id"])
     except (EngineClientError, EngineUnreachable) as exc:
         raise RecreateFailed(f"the new container could not be created: {_words(exc)}", kept=True) from exc
+    for network, endpoint in other_networks(body, old).items():
+        try:
+            await client.request("POST", f"networks/{network}/connect",
+                                 body={"Container": new_id, "EndpointConfig": endpoint})
+        except (EngineClientError, EngineUnreachable) as exc:
+            with contextlib.suppress(EngineClientError, EngineUnreachable):
+                await client.remove(new_id, force=True)
+            raise RecreateFailed(f"the new container could not join {network}: {_words(exc)}", kept=True) from exc
     aside = f"{name}-berth-old-{token}"
     stage = "stop"
     try:
@@ -58,6 +67,33 @@ async def recreate(client: EngineClient, old: dict[str, Any], body: dict[str, An
     with contextlib.suppress(EngineClientError, EngineUnreachable):
         await client.remove(old_id, force=True)
     return new_id
+
+
+def kept_restart_count(body: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """The form says a restart policy by name only: an on-failure policy that stays on-failure keeps
+    its retry count (--restart on-failure:3), which the form does not show."""
+    policy = (body.get("HostConfig") or {}).get("RestartPolicy") or {}
+    before = (old.get("HostConfig") or {}).get("RestartPolicy") or {}
+    count = before.get("MaximumRetryCount")
+    if policy.get("Name") != before.get("Name") or not count or policy.get("MaximumRetryCount"):
+        return body
+    return {**body, "HostConfig": {**body["HostConfig"], "RestartPolicy": {**policy, "MaximumRetryCount": count}}}
+
+
+def other_networks(body: dict[str, Any], old: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The networks the old container was connected to after its create (`docker network connect`, a
+    compose service's second network), with their aliases and addresses: the new one joins them too.
+    The networks the form and the old container name as their own are not among them; none are joined
+    when the form leaves the container without a network of its own (none, host, another container's)."""
+    mode = str((body.get("HostConfig") or {}).get("NetworkMode") or "default")
+    if mode in ("none", "host") or mode.startswith("container:"):
+        return {}
+    # The create's own network, and the old one's (the form may have moved the container off it).
+    was = str((old.get("HostConfig") or {}).get("NetworkMode") or "default")
+    primary = {"bridge" if m == "default" else m for m in (mode, was)}
+    return {network: {key: endpoint[key] for key in ("Aliases", "IPAMConfig", "DriverOpts") if endpoint.get(key)}
+            for network, endpoint in ((old.get("NetworkSettings") or {}).get("Networks") or {}).items()
+            if network not in primary}
 
 
 async def _roll_back(client: EngineClient, old_id: str, new_id: str, name: str, stage: str, was_running: bool) -> bool:
