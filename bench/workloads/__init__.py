@@ -13,10 +13,11 @@ from bench.workloads.list_all import ListAll
 from bench.workloads.logs import LogsThroughput
 from bench.workloads.pull import PullThroughput
 from bench.workloads.run_rm import RunRm
-from bench.workloads.scale import Scale
+from bench.workloads.scale import Scale, ScaleNetworks
 from bench.workloads.stats_stream import StatsStreaming
 
 
 def all_workloads() -> list[Workload]:
     return [RunRm(), CreateAndStart(), ListAll(), ExecLatency(), LogsThroughput(), PullThroughput(),
-            BuildAndRebuild(), StatsStreaming(), DesktopFigures(), BerthCli(), EmulationCost(), Scale()]
+            BuildAndRebuild(), StatsStreaming(), DesktopFigures(), BerthCli(), EmulationCost(), Scale(),
+            ScaleNetworks()]

@@ -1,7 +1,11 @@
 """Scale: how the costs grow with the number of objects, 1,000 → 10,000 containers (created through the
 API, a step at a time, listed at each step through the API and the CLI), `/events` while 100 of them
 start, 500 networks and 5,000 volumes. Run on request only (`--only scale`): ten thousand containers
-take a while on every engine. `--quick` stops at 2,000 containers, 100 networks and 1,000 volumes."""
+take a while on every engine. `--quick` stops at 2,000 containers, 100 networks and 1,000 volumes.
+
+`scale-networks` (on request too) runs the network rows alone, in a minute, on both passes: with
+`--network none` dockerd runs with `--iptables=false` and writes no rules, while on the default
+bridge every engine, in a namespace of its own, writes the rules a network needs."""
 
 from __future__ import annotations
 
@@ -39,8 +43,7 @@ class Scale(Workload):
         networks, volumes = (100, 1000) if ctx.quick else (500, 5000)
         rows += [Metric("scale_events", f"/events: start of {STARTED} among the most containers, last event after",
                         "ms", "lower"),
-                 Metric("scale_networks_create", f"network create, per network, up to {networks}", "ms", "lower"),
-                 Metric("scale_networks_ls", f"  GET /networks with {networks}", "ms", "lower"),
+                 *_network_metrics(networks),
                  Metric("scale_volumes_create", f"volume create, per volume, up to {volumes:,}", "ms", "lower"),
                  Metric("scale_volumes_ls", f"  GET /volumes with {volumes:,}", "ms", "lower")]
         return rows
@@ -64,16 +67,47 @@ class Scale(Workload):
         finally:
             remove_containers(engine, ids, workers=SETUP_WORKERS)
         networks, volumes = (100, 1000) if ctx.quick else (500, 5000)
-        # Every engine's default address pools hold about 30 networks: each gets a /24 of 10.128.0.0/9.
-        out.update(_objects(engine, "networks", networks, budget,
-                            lambda i: engine.api.json("POST", "/networks/create", {
-                                "Name": f"bench-scale-{i}", "Internal": True,
-                                "IPAM": {"Config": [{"Subnet": f"10.{128 + i // 256}.{i % 256}.0/24"}]}})["Id"],
-                            lambda ref: engine.api.request("DELETE", f"/networks/{ref}", timeout=60)))
+        out.update(_networks(engine, networks, budget))
         out.update(_objects(engine, "volumes", volumes, budget,
                             lambda i: engine.api.json("POST", "/volumes/create", {"Name": f"bench-scale-{i}"})["Name"],
                             lambda ref: engine.api.request("DELETE", f"/volumes/{ref}", timeout=60)))
         return out
+
+
+class ScaleNetworks(Workload):
+    """The network rows of `scale` alone: what a change to network create is measured with."""
+
+    name = "scale-networks"
+    title = "scale: networks created, listed and removed, 4 clients at a time"
+    full_seconds = 300
+    quick_seconds = 120
+    on_request = True
+    networked = True
+
+    def _count(self, ctx: Context) -> int:
+        return 100 if ctx.quick else 500
+
+    def metrics(self, ctx: Context) -> list[Metric]:
+        return _network_metrics(self._count(ctx))
+
+    def run(self, engine: Engine, ctx: Context, budget: Budget) -> dict[str, Result]:
+        return _networks(engine, self._count(ctx), budget)
+
+
+def _network_metrics(count: int) -> list[Metric]:
+    return [Metric("scale_networks_create", f"network create, per network, up to {count}", "ms", "lower"),
+            Metric("scale_networks_ls", f"  GET /networks with {count}", "ms", "lower"),
+            Metric("scale_networks_rm", f"  network rm, per network, {count} (4 clients)", "ms", "lower")]
+
+
+def _networks(engine: Engine, count: int, budget: Budget) -> dict[str, Result]:
+    """`count` internal networks created 4 at a time, listed, then removed 4 at a time, each timed.
+    Every engine's default address pools hold about 30 networks: each gets a /24 of 10.128.0.0/9."""
+    return _objects(engine, "networks", count, budget,
+                    lambda i: engine.api.json("POST", "/networks/create", {
+                        "Name": f"bench-scale-{i}", "Internal": True,
+                        "IPAM": {"Config": [{"Subnet": f"10.{128 + i // 256}.{i % 256}.0/24"}]}})["Id"],
+                    lambda ref: engine.api.request("DELETE", f"/networks/{ref}", timeout=60), timed_rm=True)
 
 
 def _timed_many(make: Callable[[int], str], count: int, budget: Budget) -> tuple[list[tuple[str, float]], list[str]]:
@@ -141,15 +175,27 @@ def _events_while_starting(engine: Engine, ids: list[str], budget: Budget) -> Re
 
 
 def _objects(engine: Engine, kind: str, count: int, budget: Budget, make: Callable[[int], str],
-             remove: Callable[[str], object]) -> dict[str, Result]:
+             remove: Callable[[str], object], timed_rm: bool = False) -> dict[str, Result]:
+    """Make `count` objects, list them, remove them; `timed_rm`: a row for the removals too."""
     made, failed = _timed_many(make, count, budget)
+    removals: list[float] = []
+
+    def remove_timed(ref: str) -> None:
+        t0 = time.perf_counter()
+        remove(ref)
+        removals.append(1000 * (time.perf_counter() - t0))
+
     try:
         listed = _repeat_api(engine, f"/{kind}", 5, budget)
     finally:
         with ThreadPoolExecutor(SETUP_WORKERS) as pool:
-            list(pool.map(remove, [ref for ref, _ in made]))
+            list(pool.map(remove_timed, [ref for ref, _ in made]))
     note = _note(failed)
-    return {f"scale_{kind}_create": Samples([ms for _, ms in made], note), f"scale_{kind}_ls": Samples(listed, note)}
+    out: dict[str, Result] = {f"scale_{kind}_create": Samples([ms for _, ms in made], note),
+                              f"scale_{kind}_ls": Samples(listed, note)}
+    if timed_rm:
+        out[f"scale_{kind}_rm"] = Samples(removals)
+    return out
 
 
 def _note(failed: list[str]) -> str:
