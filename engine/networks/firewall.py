@@ -1,16 +1,24 @@
 """NAT, forwarding and isolation rules, in chains of berthd's own.
 
-The rules are a pure function of the networks and published ports (`rules()`), written whole
-with one `iptables-restore --noflush` per change: declaring a chain there flushes it, so each
-write replaces berthd's chains atomically and stale rules (after a crash, say) cannot survive a
-sync. The built-in chains only get one jump each, inserted first: a stock dockerd sets the
+The rules are a pure function of the networks and published ports (`ruleset()`), written with one
+`iptables-restore --noflush` per family and change. The first write of a berthd is whole: declaring a
+chain there flushes it, so it replaces berthd's chains atomically and stale rules (after a crash, say)
+cannot survive it. Later writes carry only the difference from what the previous one wrote
+(`changes()`): a new network's rules appended, a removed one's deleted, a chain whose order would
+change rewritten whole; the result is exactly what a whole write would give. A difference that fails
+to apply (someone flushed our chains) is followed by a whole write, and so is the first write after
+each check of the jumps into our chains (at most every JUMP_RECHECK seconds), so that rules removed
+behind our back come back. With iptables' nft backend a whole write costs time in proportion to all
+of our rules (~45 ms with 100 networks), an append ~2 ms.
+
+The built-in chains only get one jump each, inserted first: a stock dockerd sets the
 FORWARD policy to DROP, so nothing here relies on a default policy.
 
 iptables is used whichever backend it has (nft or legacy): that is the host's choice, and the
 rules must sit in the same tables as other engines' (an accept in a separate nft table would
 not override a drop in iptables' FORWARD).
 
-IPv6 gets the same chains through ip6tables (`rules6()`): the same isolation and forwarding for
+IPv6 gets the same chains through ip6tables (`ruleset6()`): the same isolation and forwarding for
 every bridge, and masquerade for dual-stack networks. Published ports stay IPv4 (no IPv6 DNAT).
 """
 
@@ -21,6 +29,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,17 +126,67 @@ def _forwarding(chains: Chains, n: NetworkRules) -> tuple[list[str], list[str]]:
     return iso, fwd
 
 
-def _document(chains: Chains, iso: list[str], fwd: list[str], inp: list[str], nat_pre: list[str],
-              nat_out: list[str], nat_post: list[str]) -> str:
-    lines = ["*filter", f":{chains.forward} - [0:0]", f":{chains.isolate} - [0:0]", f":{chains.input} - [0:0]",
-             *iso, *fwd, *inp, "COMMIT",
-             "*nat", f":{chains.prerouting} - [0:0]", f":{chains.output} - [0:0]", f":{chains.postrouting} - [0:0]",
-             *nat_pre, *nat_out, *nat_post, "COMMIT", ""]
-    return "\n".join(lines)
+Ruleset = dict[tuple[str, str], list[str]]
+"""(table, chain) -> that chain's rules in order, as iptables-restore lines ("-A <chain> ...")."""
+
+TABLES = ("filter", "nat")
 
 
-def rules(chains: Chains, state: FirewallState) -> str:
-    """The iptables-restore input that makes our chains say exactly what `state` needs."""
+def _ruleset(chains: Chains, iso: list[str], fwd: list[str], inp: list[str], nat_pre: list[str],
+             nat_out: list[str], nat_post: list[str]) -> Ruleset:
+    return {("filter", chains.forward): fwd, ("filter", chains.isolate): iso, ("filter", chains.input): inp,
+            ("nat", chains.prerouting): nat_pre, ("nat", chains.output): nat_out,
+            ("nat", chains.postrouting): nat_post}
+
+
+def document(rules: Ruleset) -> str:
+    """The iptables-restore input that makes each chain of `rules` say exactly that (a whole write)."""
+    lines: list[str] = []
+    for table in TABLES:
+        mine = [(chain, lines_) for (t, chain), lines_ in rules.items() if t == table]
+        lines += [f"*{table}", *(f":{chain} - [0:0]" for chain, _ in mine)]
+        lines += [line for _, lines_ in mine for line in lines_]
+        lines.append("COMMIT")
+    return "\n".join([*lines, ""])
+
+
+def changes(old: Ruleset, new: Ruleset) -> str:
+    """The iptables-restore input that turns chains saying `old` into chains saying `new` ("" for none).
+
+    A chain whose kept rules stay in order with the new ones after them gets deletes and appends;
+    any other changed chain (an insertion in the middle, a rule twice) is declared, which flushes it,
+    and written whole. Either way the chain then says exactly `new`'s lines in `new`'s order."""
+    out: list[str] = []
+    for table in TABLES:
+        declared: list[str] = []
+        edits: list[str] = []
+        for (t, chain), wanted in new.items():
+            if t != table:
+                continue
+            had = old.get((t, chain))
+            if had == wanted:
+                continue
+            if had is None or len(set(had)) != len(had) or len(set(wanted)) != len(wanted):
+                declared.append(chain)
+                edits += wanted
+                continue
+            keep = set(wanted)
+            kept = [line for line in had if line in keep]
+            gone = [line for line in had if line not in keep]
+            # Deleting costs more than writing (nft compares every rule): a chain mostly gone is rewritten.
+            if wanted[:len(kept)] != kept or len(gone) > len(wanted):
+                declared.append(chain)
+                edits += wanted
+                continue
+            edits += ["-D" + line[2:] for line in gone]
+            edits += wanted[len(kept):]
+        if declared or edits:
+            out += [f"*{table}", *(f":{chain} - [0:0]" for chain in declared), *edits, "COMMIT"]
+    return "\n".join([*out, ""]) if out else ""
+
+
+def ruleset(chains: Chains, state: FirewallState) -> Ruleset:
+    """IPv4: the rules of each of our chains that `state` needs."""
     fwd: list[str] = []
     iso: list[str] = []
     inp: list[str] = []
@@ -155,12 +214,22 @@ def rules(chains: Chains, state: FirewallState) -> str:
         nat_pre.append(f"-A {chains.prerouting} -p {m.proto}{dst} --dport {m.host_port}"
                        f" -j DNAT --to-destination {m.container_ip}:{m.container_port}")
     nat_out = [line.replace(f"-A {chains.prerouting} ", f"-A {chains.output} ", 1) for line in nat_pre]
-    return _document(chains, iso, fwd, inp, nat_pre, nat_out, nat_post)
+    return _ruleset(chains, iso, fwd, inp, nat_pre, nat_out, nat_post)
+
+
+def rules(chains: Chains, state: FirewallState) -> str:
+    """The iptables-restore input that makes our chains say exactly what `state` needs."""
+    return document(ruleset(chains, state))
 
 
 def rules6(chains: Chains, state: FirewallState) -> str:
-    """The ip6tables-restore input: every bridge isolated as in IPv4 (so IPv6 cannot go round the
-    isolation), dual-stack networks masqueraded on their way out."""
+    """The ip6tables-restore input for `state`, written whole."""
+    return document(ruleset6(chains, state))
+
+
+def ruleset6(chains: Chains, state: FirewallState) -> Ruleset:
+    """IPv6: every bridge isolated as in IPv4 (so IPv6 cannot go round the isolation), dual-stack
+    networks masqueraded on their way out."""
     fwd: list[str] = []
     iso: list[str] = []
     nat_post: list[str] = []
@@ -170,7 +239,7 @@ def rules6(chains: Chains, state: FirewallState) -> str:
         fwd += n_fwd
         if n.subnet6 and not n.internal and n.masquerade:
             nat_post.append(f"-A {chains.postrouting} -s {n.subnet6} ! -o {n.bridge} -j MASQUERADE")
-    return _document(chains, iso, fwd, [], [], [], nat_post)
+    return _ruleset(chains, iso, fwd, [], [], [], nat_post)
 
 
 @dataclass(frozen=True)
@@ -180,20 +249,24 @@ class _Family:
     name: str
     tool: str  # iptables or ip6tables
     restore: str  # its -restore
-    render: Callable[[Chains, FirewallState], str]
+    render: Callable[[Chains, FirewallState], Ruleset]
 
 
 class Firewall:
-    """Writes `rules()` with iptables and `rules6()` with ip6tables; without iptables it logs once
-    and does nothing (without ip6tables, IPv6 goes unfiltered: logged too)."""
+    """Writes `ruleset()` with iptables and `ruleset6()` with ip6tables, both at once, each whole the
+    first time and then as differences; without iptables it logs once and does nothing (without
+    ip6tables, IPv6 goes unfiltered: logged too). One sync at a time: the caller serialises them."""
 
     def __init__(self, chains: Chains, iptables: str | None = None, ip6tables: str | None = None) -> None:
         self.chains = chains
         self.iptables = iptables if iptables is not None else (shutil.which("iptables") or "")
         # No IPv4 firewall (a test's stand-in, a host without iptables): no IPv6 one either, unless asked.
         v6 = ip6tables if ip6tables is not None else (shutil.which("ip6tables") or "" if self.iptables else "")
-        self.families = [f for f in (_family("IPv4", self.iptables, rules), _family("IPv6", v6, rules6))
+        self.families = [f for f in (_family("IPv4", self.iptables, ruleset), _family("IPv6", v6, ruleset6))
                          if f.tool and f.restore]
+        # What each family's chains say since our last write; none: unknown, so the next write is whole.
+        self._written: dict[str, Ruleset] = {}
+        self._pool: ThreadPoolExecutor | None = None
         if not any(f.name == "IPv4" for f in self.families):
             log.warning("iptables not found: no NAT, published ports or network isolation")
         elif self.iptables and not any(f.name == "IPv6" for f in self.families) and ip6tables is None:
@@ -211,23 +284,51 @@ class Firewall:
         return out
 
     def sync(self, state: FirewallState, check_jumps: bool = False) -> None:
+        """Make our chains say what `state` needs. `check_jumps` (at start): a whole write, and the
+        jumps into our chains checked; otherwise both are done at most every JUMP_RECHECK seconds."""
         if not self.available:
             return
-        for family in self.families:
-            self._run(family.restore, "-w", "--noflush", stdin=family.render(self.chains, state))
+        now = time.monotonic()
+        jumps = check_jumps or now - self._jumps_checked >= JUMP_RECHECK
+        if jumps:
+            self._jumps_checked = now
+        if jumps:
+            # Whole at start, and then with the jumps' check: rules someone removed from our chains
+            # behind our back (which an append would not notice) are back within JUMP_RECHECK seconds.
+            self._written.clear()
+        if len(self.families) == 1:
+            self._sync_family(self.families[0], state, jumps)
+            return
+        # The families' tools run side by side: each is a process and a kernel transaction of its own.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self.families), thread_name_prefix="firewall")
+        for done in [self._pool.submit(self._sync_family, f, state, jumps) for f in self.families]:
+            done.result()
+
+    def _sync_family(self, family: _Family, state: FirewallState, jumps: bool) -> None:
+        wanted = family.render(self.chains, state)
+        had = self._written.pop(family.name, None)
+        if had is None:
+            self._run(family.restore, "-w", "--noflush", stdin=document(wanted))
+        else:
+            edits = changes(had, wanted)
+            if edits:
+                try:
+                    self._run(family.restore, "-w", "--noflush", stdin=edits)
+                except RuntimeFailure as e:  # our chains are not what we wrote: write them whole
+                    log.info("%s rules changed behind berthd's back, rewriting them: %s", family.name, e.message)
+                    self._run(family.restore, "-w", "--noflush", stdin=document(wanted))
+        self._written[family.name] = wanted
         # Checking the jumps costs a process each: done at start and then at most every JUMP_RECHECK
         # seconds, which puts them back soon after someone flushes the built-in chains.
-        now = time.monotonic()
-        if not check_jumps and now - self._jumps_checked < JUMP_RECHECK:
-            return
-        self._jumps_checked = now
-        for family in self.families:
+        if jumps:
             for table, chain, rule in self.chains.jumps():
                 if self._run(family.tool, "-w", "-t", table, "-C", chain, *rule, check=False).returncode != 0:
                     self._run(family.tool, "-w", "-t", table, "-I", chain, "1", *rule)
 
     def teardown(self) -> None:
         """Remove our jumps and chains: nothing of this berthd's stays in the host's tables."""
+        self._written.clear()
         c = self.chains
         for family in self.families:
             for table, chain, rule in c.jumps():
@@ -251,5 +352,5 @@ class Firewall:
         return found
 
 
-def _family(name: str, tool: str, render: Callable[[Chains, FirewallState], str]) -> _Family:
+def _family(name: str, tool: str, render: Callable[[Chains, FirewallState], Ruleset]) -> _Family:
     return _Family(name, tool, (shutil.which(f"{Path(tool).name}-restore") or "") if tool else "", render)

@@ -4,8 +4,9 @@ collaborator (validate, attach, detach, release, settings, ports).
 A bridge-networked container gets a network namespace bind-mounted at
 `<exec-root>/netns/<id>`, one veth per network (eth0, eth1...) into that network's bridge, the
 address its endpoint holds, and a default route through its first network that has a way out.
-Published ports become DNAT rules; the firewall's chains are rewritten from the store after
-every change, so they always say what the store says.
+Published ports become DNAT rules; the firewall's chains are brought up to date with the store
+after every change (`rulesync.py`: one write at a time, serving every change asked for meanwhile),
+so they always say what the store says.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from engine.networks.config import NetworkConfig
 from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
 from engine.networks.ipam import Net, Net6, mac_for, parse_subnet, pick_subnet
 from engine.networks.ports import Binding, PortRequest, PortReservations, exposed, parse_port_key, requested
+from engine.networks.rulesync import RuleSync
 from engine.networks.spec import (
     BRIDGE_NAME_OPT,
     EndpointSpec,
@@ -74,7 +76,9 @@ class NetworkService:
         # them skips that (6-8 netlink and sysctl round trips) unless the bridge turns out to be gone.
         self._up: set[str] = set()
         self._lock = asyncio.Lock()
-        self._synced_state: FirewallState | None = None  # what the rules last said
+        self._rules = RuleSync(self.firewall_state, self.firewall.sync)
+        # Bridges being deleted, by name: a network made meanwhile under the same name waits for it.
+        self._deleting: dict[str, asyncio.Task[None]] = {}
         self._ensure_predefined()
 
     # ---- naming -------------------------------------------------------------------------
@@ -130,17 +134,19 @@ class NetworkService:
             raise Forbidden(f"operation is not permitted on predefined {spec.name} network")
         if self.store.by_name(spec.name) is not None:
             raise Conflict(f"network with name {spec.name} already exists")
-        ingress = next((n for n in self.store.all() if n.ingress), None)
-        if spec.ingress and ingress is not None:
-            raise Conflict(f"ingress network ({ingress.id}) is already present")
         if spec.config_from:
             spec = self._configured_from(spec)
         nid = secrets.token_hex(32)
         bridge = "" if spec.config_only else (spec.options.get(BRIDGE_NAME_OPT) or f"br-{nid[:12]}")
-        others = [n for n in self.store.all() if not n.config_only]
-        if bridge and any(n.bridge == bridge for n in others):
-            raise Conflict(f"bridge {bridge} is already used by another network")
         async with self._lock:
+            # Read under the lock, once: two creates at once must not both take one subnet or bridge.
+            existing = self.store.all()
+            ingress = next((n for n in existing if n.ingress), None)
+            if spec.ingress and ingress is not None:
+                raise Conflict(f"ingress network ({ingress.id}) is already present")
+            others = [n for n in existing if not n.config_only]
+            if bridge and any(n.bridge == bridge for n in others):
+                raise Conflict(f"bridge {bridge} is already used by another network")
             n = Network(id=nid, name=spec.name, driver="null" if spec.config_only else spec.driver,
                         created_ns=now_ns(), internal=spec.internal, attachable=spec.attachable, labels=spec.labels,
                         options=spec.options, bridge=bridge, enable_ipv6=spec.enable_ipv6,
@@ -151,13 +157,30 @@ class NetworkService:
             if not n.config_only:  # (which has no bridge: it only holds configuration)
                 try:
                     await self._bring_up(n)
-                    await self._sync_firewall()
                 except BaseException:
-                    await asyncio.to_thread(links.delete_link, bridge)
-                    self.store.delete(n.id)
+                    await self._forget(n)
                     raise
+        if not n.config_only:
+            # Outside the lock: the creates that arrive while the rules are written share the next write.
+            try:
+                await self._sync_firewall()
+            except BaseException:
+                async with self._lock:
+                    await self._forget(n)
+                with contextlib.suppress(Exception):
+                    await self._sync_firewall()  # its rules, if they were written, go too
+                raise
         self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
         return n
+
+    async def _forget(self, n: Network) -> None:
+        """Undo a create that failed half-way (under the lock)."""
+        responder = self.responders.pop(n.id, None)
+        if responder is not None:
+            responder.close()
+        self._up.discard(n.id)
+        self.store.delete(n.id)
+        await asyncio.to_thread(links.delete_link, n.bridge)
 
     def _configured_from(self, spec: NetworkSpec) -> NetworkSpec:
         """A network made from a config-only one takes its IPAM, options and IPv6 setting."""
@@ -197,6 +220,9 @@ class NetworkService:
 
     async def _bring_up(self, n: Network) -> None:
         assert n.subnet is not None and n.gateway is not None
+        deleting = self._deleting.get(n.bridge)
+        if deleting is not None:  # a removed network's bridge of the same name, still going
+            await asyncio.shield(deleting)
         gateway6 = str(n.gateway6) if n.ipv6 else None
         prefixlen6 = n.subnet6.prefixlen if n.subnet6 is not None else 64
         await asyncio.to_thread(links.ensure_bridge, n.bridge, str(n.gateway), n.subnet.prefixlen,
@@ -229,10 +255,26 @@ class NetworkService:
                 responder.close()
             self.store.delete(n.id)
             self._up.discard(n.id)
-            if n.bridge:
-                await asyncio.to_thread(links.delete_link, n.bridge)
+            deleting = self._delete_bridge(n.bridge) if n.bridge else None
+        # Outside the lock: the kernel's wait for a deleted bridge's readers (~40 ms) and the rules'
+        # write overlap, and removals that arrive meanwhile share the next write.
+        try:
             await self._sync_firewall()
+        finally:
+            if deleting is not None:
+                await asyncio.shield(deleting)
         self.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
+
+    def _delete_bridge(self, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(asyncio.to_thread(links.delete_link, name), name=f"networks: delete {name}")
+        self._deleting[name] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            if self._deleting.get(name) is task:
+                del self._deleting[name]
+
+        task.add_done_callback(done)
+        return task
 
     async def remove_swarm_networks(self) -> list[str]:
         """When this node leaves its swarm: every swarm-scoped network goes, its containers
@@ -746,13 +788,9 @@ class NetworkService:
         return state
 
     async def _sync_firewall(self, check_jumps: bool = False) -> None:
-        """Rewrite berthd's rules if what they should say has changed (most container starts
-        and stops, those without published ports, change nothing)."""
-        state = self.firewall_state()
-        if not check_jumps and state == self._synced_state:
-            return
-        await asyncio.to_thread(self.firewall.sync, state, check_jumps)
-        self._synced_state = state
+        """Bring berthd's rules up to date with the store, if what they should say has changed (most
+        container starts and stops, those without published ports, change nothing)."""
+        await self._rules.sync(check_jumps)
 
     # ---- start-up -----------------------------------------------------------------------
 

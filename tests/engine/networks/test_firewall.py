@@ -3,6 +3,7 @@ leaves the host's tables as they were."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -10,7 +11,17 @@ import uuid
 
 import pytest
 
-from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping, rules, rules6
+from engine.networks.firewall import (
+    Chains,
+    Firewall,
+    FirewallState,
+    NetworkRules,
+    PortMapping,
+    changes,
+    rules,
+    rules6,
+    ruleset,
+)
 
 
 def _state() -> FirewallState:
@@ -94,3 +105,87 @@ def test_ipv6_sync_then_teardown_leaves_nothing() -> None:
         fw.teardown()
     assert fw.leftovers() == []
     assert fw.chains.prefix not in subprocess.run(["ip6tables-save"], capture_output=True, text=True).stdout
+
+
+def _many(count: int, internal_from: int = 10**6) -> FirewallState:
+    return FirewallState(networks=[NetworkRules(f"br-{i}", f"10.{128 + i // 256}.{i % 256}.0/24", dns=True,
+                                                internal=i >= internal_from) for i in range(count)])
+
+
+def _apply(old: list[str], document_text: str) -> list[str]:
+    """What a chain's rules become under an iptables-restore --noflush document (declare flushes, -A
+    appends, -D deletes the first rule that matches)."""
+    rules_ = list(old)
+    for line in document_text.splitlines():
+        if line.startswith(":"):
+            rules_ = []
+        elif line.startswith("-A "):
+            rules_.append(line)
+        elif line.startswith("-D "):
+            rules_.remove("-A" + line[2:])
+    return rules_
+
+
+@pytest.mark.unit
+def test_changes_append_a_new_network_and_delete_a_removed_one() -> None:
+    c = Chains("BT")
+    hundred, more = ruleset(c, _many(100)), ruleset(c, _many(101))
+    edits = changes(hundred, more).splitlines()
+    # only the new network's rules, appended: no chain declared (which would flush and rewrite it)
+    assert not any(line.startswith(":") for line in edits)
+    assert all("br-100" in line for line in edits if line.startswith("-"))
+    assert "-A BT-FWD -i br-100 ! -o br-100 -j BT-ISO" in edits
+    fewer = FirewallState(networks=[n for n in _many(100).networks if n.bridge != "br-42"])
+    edits = changes(hundred, ruleset(c, fewer)).splitlines()
+    assert [line for line in edits if line.startswith("-")] == [
+        line.replace("-A", "-D", 1) for lines in ruleset(c, FirewallState(networks=[
+            n for n in _many(100).networks if n.bridge == "br-42"])).values() for line in lines]
+    assert changes(hundred, ruleset(c, _many(100))) == ""
+
+
+@pytest.mark.unit
+def test_changes_leave_every_chain_as_a_whole_write_would() -> None:
+    """Whatever the change, the chains end as `new` says, in its order (an insertion in the middle
+    rewrites that chain)."""
+    c = Chains("BT")
+    states = [_many(5), _many(8), _many(3), FirewallState(networks=_many(8).networks[::-1]), _many(8, internal_from=4),
+              _state(), FirewallState(), _many(2)]
+    for old_state, new_state in itertools.pairwise(states):
+        old, new = ruleset(c, old_state), ruleset(c, new_state)
+        edits = changes(old, new)
+        for key, wanted in new.items():
+            table, chain = key
+            section = edits.partition(f"*{table}\n")[2].partition("COMMIT")[0]
+            mine = "\n".join(line for line in section.splitlines() if line.split(" ")[:2] in (
+                [f":{chain}", "-"], ["-A", chain], ["-D", chain]) or line.startswith(f":{chain} "))
+            assert _apply(old[key], mine) == wanted, (key, edits)
+
+
+@pytest.mark.integration
+def test_incremental_syncs_leave_what_a_whole_write_leaves() -> None:
+    if os.geteuid() != 0 or not shutil.which("iptables"):
+        pytest.skip("needs root and iptables")
+    fw = Firewall(Chains("BERTH-t" + uuid.uuid4().hex[:6]))
+    whole = Firewall(fw.chains)
+
+    def ours() -> list[str]:
+        return [line for line in fw.leftovers() if " -A " in line]
+
+    try:
+        fw.sync(_many(6), check_jumps=True)
+        for state in (_many(7), _many(4), _state(), _many(9, internal_from=5)):
+            fw.sync(state)
+            incremental = ours()
+            whole.sync(state, check_jumps=True)  # a berthd starting now would write this
+            assert ours() == incremental
+        # someone flushed our chains: the next difference (a delete) fails to apply, a whole write follows
+        fw.sync(_many(9, internal_from=5))
+        for family in fw.families:
+            subprocess.run([family.tool, "-w", "-F", fw.chains.forward], check=True)
+        fw.sync(_many(8, internal_from=5))
+        after_flush = ours()
+        whole.sync(_many(8, internal_from=5), check_jumps=True)
+        assert ours() == after_flush and any(f"-A {fw.chains.forward} -i br-2 " in line for line in after_flush)
+    finally:
+        fw.teardown()
+    assert fw.leftovers() == []
