@@ -19,6 +19,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -338,6 +339,52 @@ def test_the_host_by_name_and_host_gateway(busybox_image: str, docker_env: dict[
         ).encode(),
             {"Content-Type": "application/json"})
         assert status == 400 and says in json.loads(body)["message"], body
+
+
+def test_networks_made_at_once_have_their_rules_when_create_returns(berthd: Berthd, busybox_image: str,
+                                                                    docker_env: dict[str, str],
+                                                                    made: list[tuple[str, str]],
+                                                                    outside: Outside) -> None:
+    """Creates and removals at once share firewall writes: each still returns with its own rules in
+    place (or gone), and a container started right after a create reaches the outside and publishes."""
+    fw = Firewall(Chains(config_for(berthd.exec_root).chain_prefix))
+    names = ["n" + uid() for _ in range(4)]
+    made += [("network", name) for name in names]
+
+    def create(name: str) -> tuple[str, list[str]]:
+        bridge = "br-" + ok(docker_env, "network", "create", name).strip()[:12]
+        return bridge, fw.leftovers()  # the rules as the create returns
+
+    with ThreadPoolExecutor(4) as pool:
+        created = list(pool.map(create, names))
+    for bridge, rules in created:
+        assert any(f"-A {fw.chains.forward} -i {bridge} -j ACCEPT" in line for line in rules), (bridge, rules)
+        assert any(f"-A {fw.chains.isolate} -o {bridge} -j DROP" in line for line in rules)
+        assert any(f"! -o {bridge} -j MASQUERADE" in line for line in rules)
+    port = free_port()
+    web(docker_env, made, busybox_image, "--network", names[0], "-p", f"{port}:80", text="at-once")
+    assert eventually(lambda: _get_or_none(f"http://127.0.0.1:{port}/") == "at-once\n", timeout=10)
+    out = fetch(docker_env, busybox_image, names[1], f"http://{outside.ip}/")
+    assert out.stdout == "the outside\n", out.stderr
+
+    docker(docker_env, "rm", "-f", *[name for kind, name in made if kind == "container"])
+    bridges = [bridge for bridge, _ in created]
+
+    def remove(name: str, bridge: str) -> list[str]:
+        ok(docker_env, "network", "rm", name)
+        return [line for line in fw.leftovers() if f" {bridge} " in f"{line} "]  # its rules as the rm returns
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(remove, names, bridges)) == [[]] * 4
+    assert not any(f" {b} " in f"{line} " for line in fw.leftovers() for b in bridges)
+    assert not {link.name for link in links.owned_links(config_for(berthd.exec_root).alias_tag)} & set(bridges)
+
+
+def _get_or_none(url: str) -> str | None:
+    try:
+        return http_get(url, timeout=2)
+    except OSError:
+        return None
 
 
 def test_network_ls_filters_prune_and_errors(docker_env: dict[str, str], made: list[tuple[str, str]],
