@@ -677,12 +677,19 @@ class MainWindow(QMainWindow):
 
     # -- images, volumes -------------------------------------------------------------------------
 
-    def open_run_dialog(self, image: str) -> RunDialog:
-        dialog = RunDialog(image, self)
+    def open_run_dialog(self, image: str = "") -> RunDialog:
+        """The Run dialog for `image`, or with the image to choose among the local ones."""
+        names = sorted({str(item.get("Tag")) for key in self.images_model.all_keys()
+                        if (item := self.images_model.item(key)) and item.get("Tag")})
+        dialog = RunDialog(image, self, images=names)
         dialog.runRequested.connect(lambda config, name, platform: self.containers.run(config, name, platform))
+        dialog.imageChosen.connect(self.images.run_details)
         dialog.open()  # never exec(): no nested loop
         self.run_dialog = dialog
-        self.images.run_details(image)  # its EXPOSE ports, whether it has a command, the networks
+        if image:
+            self.images.run_details(image)  # its EXPOSE ports, whether it has a command, the networks
+        else:
+            dialog.image_box.setFocus()
         return dialog
 
     def _on_run_details(self, image: str, details: dict[str, Any], networks: list[str]) -> None:
@@ -781,19 +788,9 @@ class MainWindow(QMainWindow):
             commands.append((f"Use engine {context.name}", context.url, go(self.switch_engine, context.url)))
         return commands
 
-    def _choose_image_to_run(self) -> None:
-        """Run… on the Containers page: a container starts from an image, so the Images page shows
-        with the list focused and says what to do there."""
-        self.show_place("images")
-        page = self.images_page
-        if page.model.rowCount():
-            page.show_info("Choose the image to run and press Run… (or double-click it).")
-            if not page.selected_key():
-                page.table.selectRow(0)
-            page.table.setFocus()
-        else:
-            page.show_info("No image yet: Pull… one (e.g. busybox) or Load… a saved one, then Run… it.")
-            page.pull_button.setFocus()
+    def _choose_image_to_run(self) -> RunDialog:
+        """Run… on the Containers page: the Run dialog at once, its image picked among the local ones."""
+        return self.open_run_dialog("")
 
     def _open_container_tab(self, id: str, tab: str) -> None:
         if self.containers_page.select_container(id):

@@ -5,9 +5,10 @@ Opened with `open()`; it stays, with everything typed, until the engine has star
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -104,12 +105,32 @@ class PairRows(QWidget):
 
 class RunDialog(QDialog):
     runRequested = Signal(dict, str, str)  # create body, name, platform
+    imageChosen = Signal(str)  # another image typed or picked: its details are wanted
 
-    def __init__(self, image: str, parent: QWidget | None = None) -> None:
+    def __init__(self, image: str, parent: QWidget | None = None, images: Sequence[str] = ()) -> None:
         super().__init__(parent)
         self.setObjectName("run-dialog")
-        self.setWindowTitle(f"Run {image}")
+        self.setWindowTitle(f"Run {image}" if image else "Run a container")
         self.image = image
+        # The image: an editable choice of the local ones (Run… on the Containers page opens here).
+        self.image_box = QComboBox(self)
+        self.image_box.setObjectName("run-image")
+        self.image_box.setEditable(True)
+        self.image_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.image_box.addItems(sorted(set(images) - {image}) if image else sorted(set(images)))
+        if image:
+            self.image_box.insertItem(0, image)
+        self.image_box.setCurrentText(image)
+        line = self.image_box.lineEdit()
+        if line is not None:
+            line.setPlaceholderText("a local image, e.g. busybox:latest")
+        named(self.image_box, "Image", "One of the local images; pull others on the Images page")
+        self.image_box.setToolTip("The image to run, one of the local images (docker run IMAGE)")
+        self._typed = QTimer(self)
+        self._typed.setSingleShot(True)
+        self._typed.setInterval(600)
+        self._typed.timeout.connect(lambda: self.choose_image(self.image_box.currentText()))
+        self.image_box.currentTextChanged.connect(self._on_image_text)
         self.editing = ""  # the name of the container being edited (Edit and recreate), else ""
         self.has_command: bool | None = None  # unknown until the image's config is read
         self._image_ports: set[str] = set()
@@ -208,7 +229,7 @@ class RunDialog(QDialog):
         self.buttons.accepted.connect(self._submit)
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
-        form.addRow("Image", QLabel(f"<b>{image}</b>"))
+        form.addRow("Image", self.image_box)
         self.edit_note = QLabel(self)
         self.edit_note.setObjectName("run-edit-note")
         self.edit_note.setWordWrap(True)
@@ -235,6 +256,7 @@ class RunDialog(QDialog):
         for rows in (self.ports, self.volumes, self.env, self.labels):
             rows.changed.connect(self._update)
         self.restart.currentTextChanged.connect(self._update)
+        self.image_box.currentTextChanged.connect(self._update)
         self.network.currentTextChanged.connect(self._update)
         self.remove.toggled.connect(self._update)
         self._update()
@@ -285,6 +307,7 @@ class RunDialog(QDialog):
         """The image's config (its EXPOSE ports become rows, its command decides the warning) and
         the engine's networks for the Network choice."""
         self.has_command = image_has_command(details)
+        self._drop_image_ports()
         shown = {first.text().strip().removesuffix("/tcp") for _, first, _ in self.ports.rows}
         for port in image_ports(details):
             if port not in self._image_ports and port not in shown:
@@ -294,6 +317,34 @@ class RunDialog(QDialog):
             if self.network.findText(network) < 0:
                 self.network.addItem(network)
         self._update()
+
+    def choose_image(self, image: str) -> None:
+        """Run `image` instead: the last image's EXPOSE rows go (unless typed in), its details are asked for."""
+        image = image.strip()
+        if image == self.image:
+            return
+        self.image = image
+        self.setWindowTitle(f"Run {image}" if image else "Run a container")
+        self.has_command = None
+        self._drop_image_ports()
+        self._update()
+        if image:
+            self.imageChosen.emit(image)
+
+    def _on_image_text(self, text: str) -> None:
+        # A pick from the list is a choice at once; typing is one once it pauses.
+        if self.image_box.findText(text) >= 0:
+            self.choose_image(text)
+        else:
+            self._typed.start()
+
+    def _drop_image_ports(self) -> None:
+        """Rows an image's EXPOSE made, not published by hand: they belong to that image only."""
+        for entry in list(self.ports.rows):
+            _, first, second = entry
+            if first.isReadOnly() and first.text() in self._image_ports and not second.text().strip():
+                self.ports.remove_row(entry)
+        self._image_ports.clear()
 
     def show_advanced(self, shown: bool = True) -> None:
         self.advanced_toggle.setChecked(shown)
@@ -307,7 +358,8 @@ class RunDialog(QDialog):
         ports = tuple(PortRow(container, host, container in self._image_ports and first.isReadOnly())
                       for (_, first, _), (container, host) in zip(self.ports.rows, self.ports.values(), strict=True))
         return RunForm(
-            image=self.image, name=self.name.text(), ports=ports, volumes=tuple(self.volumes.values()),
+            image=self.image_box.currentText().strip(), name=self.name.text(), ports=ports,
+            volumes=tuple(self.volumes.values()),
             env=tuple(self.env.values()), command=self.command.text(), entrypoint=self.entrypoint.text(),
             restart=self.restart.currentText(), network=self.network.currentText(), remove=self.remove.isChecked(),
             labels=tuple(self.labels.values()), platform=self.platform.text(),
@@ -327,6 +379,11 @@ class RunDialog(QDialog):
             self.warning.hide()
 
     def _submit(self) -> None:
+        if not self.image_box.currentText().strip():
+            self.image_box.setFocus()
+            self.show_error("Choose the image to run, e.g. busybox:latest.")
+            return
+        self.choose_image(self.image_box.currentText())
         if self._missing_command():
             # Said before the engine refuses it, and where to type the fix.
             self.show_advanced(True)

@@ -98,6 +98,7 @@ class ContainerDelegate(QStyledItemDelegate):
         self.cpu_painted: tuple[QRect, QRect] | None = None  # the last CPU cell's text and sparkline
         # Each container's state chip as last drawn: its rect, fill, tone and word (for tests and checks).
         self.chips_painted: dict[str, tuple[QRect, QColor, QColor, str]] = {}
+        self.trailing_reserve = 0  # pixels at the list's right end kept for the row's hover actions
 
     def cpu_rects(self, cell: QRect, option: QStyleOptionViewItem) -> tuple[QRect, QRect]:
         """The CPU cell split: the number on the left at the width of "1000.0" (ten CPUs busy), the sparkline in the
@@ -198,7 +199,28 @@ class ContainerDelegate(QStyledItemDelegate):
         if column == Column.PORTS and index.data(PORTS_ROLE):
             option.font.setUnderline(True)
             option.palette.setColor(option.palette.ColorRole.Text, self.link)
+        if column == Column.CREATED and self.trailing_reserve:
+            self._paint_before_actions(painter, option, index)
+            return
         super().paint(painter, option, index)
+
+    def _paint_before_actions(self, painter: QPainter, option: QStyleOptionViewItem,
+                              index: QModelIndex | QPersistentModelIndex) -> None:
+        """The last column: its background across the cell, its text elided before the row's hover
+        actions, which sit at the list's right end (so they never cover the words)."""
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text, opt.text = opt.text, ""
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        viewport = widget.viewport() if isinstance(widget, QAbstractItemView) else None
+        end = min(opt.rect.right(), (viewport.width() if viewport is not None else opt.rect.right())
+                  - self.trailing_reserve)
+        opt.rect.setRight(end)
+        opt.text = text
+        if opt.rect.width() > 8:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         super().initStyleOption(option, index)
@@ -414,6 +436,9 @@ class ContainersPage(QWidget):
         model.rowsRemoved.connect(self._update_view)
         model.modelReset.connect(lambda: self._on_rows())
         self.row_actions = RowActions(self)
+        delegate = self.table.itemDelegate()
+        if isinstance(delegate, ContainerDelegate):
+            delegate.trailing_reserve = self.row_actions.sizeHint().width() + 12
 
         self.message = QLabel(self)
         self.message.setObjectName("containers-message")

@@ -25,11 +25,11 @@ def test_a_refused_run_keeps_the_dialog_and_its_input(
     qtbot.waitUntil(lambda: window.connection.status.reachable is True)
     calls: list[dict[str, Any]] = []
 
-    async def refuse(config: dict[str, Any], name: str | None = None) -> str:
+    async def refuse(config: dict[str, Any], *, name: str | None = None, platform: str = "") -> dict[str, Any]:
         calls.append(config)
         raise EngineClientError(400, "no command specified")
 
-    monkeypatch.setattr(window.connection.client, "create_container", refuse)
+    monkeypatch.setattr(window.connection.client, "create", refuse)
     window.show_place("images")
     dialog = window.open_run_dialog("busybox:latest")
     dialog.name.setText("web")
@@ -129,3 +129,37 @@ def test_exposed_ports_publish_and_a_missing_command_is_said_first(
             await engine.close()
 
         run_async(clean(), timeout=30_000)
+
+
+def test_run_on_the_containers_page_opens_the_dialog_with_an_image_picker(
+    qtbot: Any, fake_engine: FakeEngine, make_window: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PySide6.QtCore import Qt
+
+    window = make_window(fake_engine.url)
+    qtbot.waitUntil(lambda: window.images_model.rowCount() > 0)
+    asked: list[str] = []
+    monkeypatch.setattr(window.images, "run_details", asked.append)
+    page = window.containers_page
+    run = next(b for b in page.toolbar.factory_buttons() if b.text() == "Run…")
+    qtbot.mouseClick(run, Qt.MouseButton.LeftButton)
+    dialog = window.run_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert window.pages.currentWidget() is page  # no detour through the Images page
+    assert dialog.windowTitle() == "Run a container" and dialog.image_box.accessibleName() == "Image"
+    assert dialog.focusWidget() is dialog.image_box or dialog.image_box.isAncestorOf(dialog.focusWidget())
+    assert [dialog.image_box.itemText(i) for i in range(dialog.image_box.count())] == ["busybox:latest"]
+    # No image yet: said in the dialog, nothing sent.
+    sent: list[dict[str, Any]] = []
+    dialog.runRequested.connect(lambda config, name, platform: sent.append(config))
+    dialog.image_box.setCurrentText("")
+    dialog.run_button.click()
+    assert dialog.error.text() == "Choose the image to run, e.g. busybox:latest." and not sent
+    # Picked from the list: the image's details are asked for, the line and the run follow it.
+    dialog.image_box.setCurrentIndex(0)
+    dialog.image_box.setCurrentText("busybox:latest")
+    assert asked == ["busybox:latest"] and dialog.windowTitle() == "Run busybox:latest"
+    assert dialog.run_line.text() == "docker run -d busybox:latest"
+    dialog.has_command = True
+    dialog.run_button.click()
+    assert sent and sent[0]["Image"] == "busybox:latest"

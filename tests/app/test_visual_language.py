@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.desktop.theme import THEMES, Theme
 from app.display import Tone
+from app.models.containers import Column
 from app.resources import RESOURCES, themed_icon
 from app.widgets.chrome import FACTORY_PROPERTY, ROW_HEIGHT, TOOLBAR_PROPERTY, Toolbar
 from app.widgets.containers_page import ContainerDelegate
@@ -440,3 +441,42 @@ def test_the_desktop_takes_every_theme_on_its_command_line() -> None:
 
     for name in (*THEMES, "system"):
         assert parse_args(["--theme", name]).theme == name
+
+
+def test_row_actions_never_cover_the_created_column(qtbot: Any, fake_engine: FakeEngine, make_window: Any) -> None:
+    """The hover actions sit at the list's right end, over the last column (Created): its words stop
+    before them, however narrow the column."""
+    fake_engine.add_container("web", state="running")
+    window = make_window(fake_engine.url)
+    window.resize(1180, 600)
+    page = window.containers_page
+    table, actions = page.table, page.row_actions
+    qtbot.waitUntil(lambda: state_text(window, "web") == "running")
+    row = row_of(window, "web")
+    table.setCurrentIndex(table.model().index(row, 0))
+    qtbot.waitUntil(actions.isVisible)
+    header = table.header()
+    created = int(Column.CREATED)
+
+    def ink(image: QImage, xs: range, cell: Any) -> list[int]:
+        """The columns of `xs` where something is drawn on the cell's background (its words)."""
+        ground = image.pixelColor(cell.left() + 1, cell.top() + 2)
+        return [x for x in xs for y in range(cell.top() + 4, cell.bottom() - 4)
+                if max(abs(image.pixelColor(x, y).red() - ground.red()),
+                       abs(image.pixelColor(x, y).green() - ground.green()),
+                       abs(image.pixelColor(x, y).blue() - ground.blue())) > 60]
+
+    for width in (60, 90, 140, 260):  # the Created column's width left by the others
+        others = sum(header.sectionSize(c) for c in range(created))
+        table.setColumnWidth(0, max(40, header.sectionSize(0) + table.viewport().width() - others - width))
+        QApplication.processEvents()
+        actions.place()
+        cell = table.visualRect(table.model().index(row, created))
+        assert cell.width() > 0 and actions.isVisible()
+        actions.hide()
+        image = table.viewport().grab().toImage()
+        actions.show()
+        under = ink(image, range(actions.geometry().left(), min(cell.right(), image.width() - 1)), cell)
+        assert not under, f"Created's words under the row actions at width {width}: x {min(under)}…{max(under)}"
+    # The words are there, before the actions, when the column has room.
+    assert ink(image, range(cell.left(), actions.geometry().left()), cell)
