@@ -11,9 +11,13 @@ left out; two writes never run at once (the firewall keeps what it last wrote to
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 
 from engine.networks.firewall import FirewallState
+
+log = logging.getLogger(__name__)
 
 
 class RuleSync:
@@ -22,6 +26,7 @@ class RuleSync:
         self._write = write  # makes them say it (blocking: run in a worker thread)
         self._next: asyncio.Future[None] | None = None  # the write that the requests arriving now wait for
         self._check_jumps = False  # asked of the next write
+        self._asked = 0  # requests the next write serves (for the debug log)
         self._runner: asyncio.Task[None] | None = None
         self.synced: FirewallState | None = None  # what the rules said after the last write
         self.writes = 0  # how many writes reached the firewall (for tests and the debug log)
@@ -33,6 +38,7 @@ class RuleSync:
             # Nobody waiting is no reason to log "exception never retrieved": the waiters get it.
             self._next.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._check_jumps |= check_jumps
+        self._asked += 1
         waited = self._next
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="networks: firewall sync")
@@ -45,13 +51,19 @@ class RuleSync:
             while self._next is not None:
                 done, self._next = self._next, None
                 check_jumps, self._check_jumps = self._check_jumps, False
+                asked, self._asked = self._asked, 0
                 try:
+                    began = time.perf_counter()
                     state = self._state()
                     if check_jumps or state != self.synced:
                         self.synced = None  # unknown until the write ends
+                        read = time.perf_counter()
                         await asyncio.to_thread(self._write, state, check_jumps)
                         self.synced = state
                         self.writes += 1
+                        log.debug("firewall written for %d request(s): %.1f ms (state %.1f, write %.1f)", asked,
+                                  1000 * (time.perf_counter() - began), 1000 * (read - began),
+                                  1000 * (time.perf_counter() - read))
                 except Exception as e:
                     done.set_exception(e)
                 else:

@@ -45,7 +45,7 @@ from engine.networks.spec import (
     parse_endpoint,
     parse_pools,
 )
-from engine.networks.store import Endpoint, Network, NetworkStore, network_row_fields
+from engine.networks.store import Claim, Endpoint, Network, NetworkStore, network_row_fields
 from engine.state.db import Database
 
 log = logging.getLogger(__name__)
@@ -138,14 +138,16 @@ class NetworkService:
             spec = self._configured_from(spec)
         nid = secrets.token_hex(32)
         bridge = "" if spec.config_only else (spec.options.get(BRIDGE_NAME_OPT) or f"br-{nid[:12]}")
+        laps = Laps()
         async with self._lock:
+            laps.mark("lock")
             # Read under the lock, once: two creates at once must not both take one subnet or bridge.
-            existing = self.store.all()
-            ingress = next((n for n in existing if n.ingress), None)
+            existing = self.store.claims()
+            ingress = next((c for c in existing if c.ingress), None)
             if spec.ingress and ingress is not None:
                 raise Conflict(f"ingress network ({ingress.id}) is already present")
-            others = [n for n in existing if not n.config_only]
-            if bridge and any(n.bridge == bridge for n in others):
+            others = [c for c in existing if not c.config_only]
+            if bridge and any(c.bridge == bridge for c in others):
                 raise Conflict(f"bridge {bridge} is already used by another network")
             n = Network(id=nid, name=spec.name, driver="null" if spec.config_only else spec.driver,
                         created_ns=now_ns(), internal=spec.internal, attachable=spec.attachable, labels=spec.labels,
@@ -154,16 +156,19 @@ class NetworkService:
                         config_from=spec.config_from, scope=spec.scope, ingress=spec.ingress)
             self._address(n, spec, others, swarm if spec.scope == "swarm" else None)
             self.store.insert(n)
+            laps.mark("store")
             if not n.config_only:  # (which has no bridge: it only holds configuration)
                 try:
                     await self._bring_up(n)
                 except BaseException:
                     await self._forget(n)
                     raise
+                laps.mark("bridge and dns")
         if not n.config_only:
             # Outside the lock: the creates that arrive while the rules are written share the next write.
             try:
                 await self._sync_firewall()
+                laps.mark("firewall")
             except BaseException:
                 async with self._lock:
                     await self._forget(n)
@@ -171,6 +176,7 @@ class NetworkService:
                     await self._sync_firewall()  # its rules, if they were written, go too
                 raise
         self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
+        log.debug("network create of %s: %s", n.name, laps)
         return n
 
     async def _forget(self, n: Network) -> None:
@@ -195,7 +201,7 @@ class NetworkService:
         spec.enable_ipv6, spec.config_from = source.enable_ipv6, source.name
         return spec
 
-    def _address(self, n: Network, spec: NetworkSpec, others: list[Network], swarm: SwarmScope | None) -> None:
+    def _address(self, n: Network, spec: NetworkSpec, others: list[Claim], swarm: SwarmScope | None) -> None:
         """`n`'s subnets, gateways, ranges and auxiliary addresses from `spec`; an IPv4 subnet of the
         default pools when it gives none (of the swarm's pool for a swarm network, 10.0.0.0/24 first
         as dockerd; a config-only network keeps only what it was given)."""
@@ -884,7 +890,7 @@ def _check_attachable(n: Network) -> None:
         raise Forbidden(f"Could not attach to network {n.name}: network {n.name} not manually attachable")
 
 
-def _check_overlap(subnet: Net | Net6, others: list[Network]) -> None:
+def _check_overlap(subnet: Net | Net6, others: list[Claim]) -> None:
     for other in others:
         theirs = other.subnet if subnet.version == 4 else other.subnet6
         if theirs is not None and subnet.overlaps(theirs):
