@@ -79,6 +79,10 @@ class NetworkService:
         self._rules = RuleSync(self.firewall_state, self.firewall.sync)
         # Bridges being deleted, by name: a network made meanwhile under the same name waits for it.
         self._deleting: dict[str, asyncio.Task[None]] = {}
+        # Networks whose bridge is being brought up, by id: whoever else needs it up joins that.
+        self._bringing: dict[str, asyncio.Task[None]] = {}
+        # Networks stored but whose create has not returned: a removal waits for the create to end.
+        self._creating: dict[str, asyncio.Future[None]] = {}
         self._ensure_predefined()
 
     # ---- naming -------------------------------------------------------------------------
@@ -157,16 +161,14 @@ class NetworkService:
             self._address(n, spec, others, swarm if spec.scope == "swarm" else None)
             self.store.insert(n)
             laps.mark("store")
-            if not n.config_only:  # (which has no bridge: it only holds configuration)
-                try:
-                    await self._bring_up(n)
-                except BaseException:
-                    await self._forget(n)
-                    raise
-                laps.mark("bridge and dns")
-        if not n.config_only:
-            # Outside the lock: the creates that arrive while the rules are written share the next write.
+        if not n.config_only:  # (which has no bridge: it only holds configuration)
+            # Outside the lock: creates at once make their bridges side by side, and those that arrive
+            # while the rules are written share the next write. A removal of this network waits.
+            creating = asyncio.get_running_loop().create_future()
+            self._creating[n.id] = creating
             try:
+                await self._bring_up(n)
+                laps.mark("bridge and dns")
                 await self._sync_firewall()
                 laps.mark("firewall")
             except BaseException:
@@ -175,12 +177,18 @@ class NetworkService:
                 with contextlib.suppress(Exception):
                     await self._sync_firewall()  # its rules, if they were written, go too
                 raise
+            finally:
+                del self._creating[n.id]
+                creating.set_result(None)
         self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
         log.debug("network create of %s: %s", n.name, laps)
         return n
 
     async def _forget(self, n: Network) -> None:
         """Undo a create that failed half-way (under the lock)."""
+        bringing = self._bringing.get(n.id)
+        if bringing is not None:  # (a create cut short leaves it running): it must not come back after this
+            await asyncio.wait([bringing])
         responder = self.responders.pop(n.id, None)
         if responder is not None:
             responder.close()
@@ -225,6 +233,20 @@ class NetworkService:
                 _check_overlap(pool.subnet, others)
 
     async def _bring_up(self, n: Network) -> None:
+        """`n`'s bridge, addresses, forwarding and DNS in place; one bring-up of a network at a time."""
+        task = self._bringing.get(n.id)
+        if task is None:
+            task = asyncio.create_task(self._bring_up_now(n), name=f"networks: bring up {n.bridge}")
+            self._bringing[n.id] = task
+
+            def done(_: asyncio.Task[None]) -> None:
+                if self._bringing.get(n.id) is task:
+                    del self._bringing[n.id]
+
+            task.add_done_callback(done)
+        await asyncio.shield(task)
+
+    async def _bring_up_now(self, n: Network) -> None:
         assert n.subnet is not None and n.gateway is not None
         deleting = self._deleting.get(n.bridge)
         if deleting is not None:  # a removed network's bridge of the same name, still going
@@ -249,7 +271,12 @@ class NetworkService:
         n = self.get(ref)
         if n.predefined:
             raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
+        creating = self._creating.get(n.id)
+        if creating is not None:  # its create is still bringing it up: let that end first
+            await asyncio.shield(creating)
         async with self._lock:
+            if not self._exists(n.id):  # removed meanwhile (or its create failed)
+                raise NotFound(f"network {ref} not found")
             users = [ep.container_id for ep in self.store.endpoints(network_id=n.id)
                      if ep.container_id in self.active]
             if users:
