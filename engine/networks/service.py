@@ -239,9 +239,11 @@ class NetworkService:
             task = asyncio.create_task(self._bring_up_now(n), name=f"networks: bring up {n.bridge}")
             self._bringing[n.id] = task
 
-            def done(_: asyncio.Task[None]) -> None:
-                if self._bringing.get(n.id) is task:
+            def done(finished: asyncio.Task[None]) -> None:
+                if self._bringing.get(n.id) is finished:
                     del self._bringing[n.id]
+                if not finished.cancelled():
+                    finished.exception()  # its callers get it; none left is no reason to log it
 
             task.add_done_callback(done)
         await asyncio.shield(task)
@@ -302,9 +304,11 @@ class NetworkService:
         task = asyncio.create_task(asyncio.to_thread(links.delete_link, name), name=f"networks: delete {name}")
         self._deleting[name] = task
 
-        def done(_: asyncio.Task[None]) -> None:
-            if self._deleting.get(name) is task:
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._deleting.get(name) is finished:
                 del self._deleting[name]
+            if not finished.cancelled():
+                finished.exception()  # the removal that started it gets it
 
         task.add_done_callback(done)
         return task
