@@ -36,6 +36,7 @@ from engine.errors import EngineError
 from engine.events import EventBus
 from engine.images.registry import RegistryConfig
 from engine.images.service import ImageService
+from engine.memory import trim_periodically
 from engine.networks.config import config_for
 from engine.networks.service import NetworkService
 from engine.runtime.conmon import ConmonRuntime
@@ -208,6 +209,7 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("serving the Docker Engine API on unix://%s%s, %.2f s after start", sock,
              " (socket-activated)" if activated else "", since_exec())
     binfmt = asyncio.create_task(register_emulators())
+    trimming = asyncio.create_task(trim_periodically())
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -216,6 +218,7 @@ async def serve(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGUSR1, diagnostics.log_report)
     await stop.wait()
     log.info("shutting down; containers keep running")
+    trimming.cancel()
     with contextlib.suppress(Exception):
         await binfmt  # a thread: nothing to cancel, and it is short
     if repair is not None and not repair.done():

@@ -22,6 +22,18 @@ LIBC.unshare.restype = ctypes.c_int
 LIBC.syscall.restype = ctypes.c_long
 
 
+def malloc_trim() -> bool:
+    """glibc's malloc_trim(0): free pages anywhere in the heap go back to the system, not only at its
+    top. False where the C library has none (musl)."""
+    trim = getattr(LIBC, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True
+
+
 def last_error(what: str) -> OSError:
     """The OSError for the call that just failed, its message prefixed with `what`."""
     err = ctypes.get_errno()
