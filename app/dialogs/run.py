@@ -5,6 +5,7 @@ Opened with `open()`; it stays, with everything typed, until the engine has star
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -369,7 +370,9 @@ class RunDialog(QDialog):
         return self.has_command is False and not self.command.text().strip() and not self.entrypoint.text().strip()
 
     def _update(self, *_: object) -> None:
-        self.run_line.setText(self.form().docker_run_line())
+        form = self.form()
+        # No image chosen yet: the line says where it goes rather than quoting an empty word.
+        self.run_line.setText((form if form.image else dataclasses.replace(form, image="IMAGE")).docker_run_line())
         self.run_line.setCursorPosition(0)
         if self._missing_command():
             self.warning.setText(f"{self.image} has no command of its own, so it would not start: "

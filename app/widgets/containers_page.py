@@ -424,8 +424,9 @@ class ContainersPage(QWidget):
         self.table.setRootIsDecorated(True)
         self.table.setAccessibleName("Containers")
         uniform_rows(self.table)
-        for column, width in ((Column.NAME, 200), (Column.IMAGE, 150), (Column.STATE, 140), (Column.CPU, 110),
-                              (Column.MEMORY, 80), (Column.PORTS, 170)):
+        # Room left for Created beside the row actions at its end in a window of the default size.
+        for column, width in ((Column.NAME, 180), (Column.IMAGE, 150), (Column.STATE, 120), (Column.CPU, 100),
+                              (Column.MEMORY, 80), (Column.PORTS, 140)):
             self.table.setColumnWidth(column, width)
         self.table.addActions(list(self.actions_by_name.values()))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.app.support import run_in_loop, save_screenshot, state_text
+from tests.app.support import SCREENSHOTS, run_in_loop, save_screenshot, state_text
 from tests.engine.client.fake_engine import FakeEngine, short_socket_dir
 
 pytestmark = pytest.mark.gui
@@ -153,5 +153,19 @@ def test_screenshots_in_both_themes(
                 window.images_page.table.selectRow(0)  # its row actions enabled, as when in use
             qtbot.wait(20)
             save_screenshot(window, f"fake-{place}-{theme_name}.png")
+        # The dialogs: a "…" action's, refused with its words and the next step; Run… with its picker.
+        window.show_place("images")
+        pull = window.images_page.open_pull_dialog()
+        pull.fields["image"].setText("busybox:nosuchtag")
+        pull.failed("Could not pull busybox:nosuchtag: manifest unknown")
+        qtbot.wait(20)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        assert pull.grab().save(str(SCREENSHOTS / f"dialog-pull-{theme_name}.png"))
+        pull.reject()
+        window.show_place("containers")
+        run = window.open_run_dialog("")
+        qtbot.wait(20)
+        assert run.grab().save(str(SCREENSHOTS / f"dialog-run-{theme_name}.png"))
+        run.reject()
     finally:
         apply_theme(qapp, Theme.load("light"))
