@@ -122,9 +122,11 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6:
     dual-stack network), and no other address (idempotent)."""
     with netlink().IPRoute() as ipr:
         idx = find_link(ipr, name)
+        made = False  # by this call: it holds no address yet
         if idx is None:
             try:
                 ipr.link("add", ifname=name, kind="bridge")
+                made = True
             except netlink().NetlinkError as e:
                 if e.code != errno.EEXIST:
                     raise RuntimeFailure(f"cannot create bridge {name}: {e}") from None
@@ -137,7 +139,10 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, alias: str, gateway6:
             _set_sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
         wanted = {(gateway, prefixlen)} | ({(gateway6, prefixlen6)} if gateway6 else set())
         for family in (2, 10):
-            have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=family)}
+            # Reading a link's addresses dumps every address of the host (pyroute2 filters them here):
+            # ~100 ms with 500 bridges, so a bridge just made, which has none, is not read.
+            have: set[tuple[str, int]] = set() if made else {
+                (a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=family)}
             for address, length in have - wanted:
                 # An address the network no longer has (the bridge outlived a berthd whose state was
                 # reset, and its network got another subnet): left there, it would keep its subnet
