@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ def test_requests_from_bindings_and_publish_all() -> None:
         "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}, {"HostPort": ""}],
         "53/udp": [{"HostIp": "::", "HostPort": "53"}, {"HostIp": "0.0.0.0", "HostPort": "5300-5310"}]},
         "PublishAllPorts": True}
-    cfg = {"ExposedPorts": {"80/tcp": {}, "443/tcp": {}}}
+    cfg: dict[str, Any] = {"ExposedPorts": {"80/tcp": {}, "443/tcp": {}}}
     assert requested(hc, cfg) == [
         PortRequest(80, "tcp", "127.0.0.1", 8080, 8080), PortRequest(80, "tcp", "", 0, 0),
         PortRequest(53, "udp", "", 5300, 5310), PortRequest(443, "tcp", "", 0, 0)]
