@@ -199,8 +199,11 @@ class MainWindow(QMainWindow):
         service.actionFailed.connect(lambda id, action, message: self._on_stop(id, action, False))
         service.ran.connect(self._on_ran)
         service.actionFinished.connect(functools.partial(self._superseded, page))
-        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
             signal.connect(lambda *_: self._containers_settled.start())
+        # A row's whole change (a state) says no roles; a second's readings say theirs and change no
+        # state: following them walked every row each second with thousands listed.
+        model.dataChanged.connect(lambda _first, _last, roles=(): None if roles else self._containers_settled.start())
         self.stats.sampled.connect(model.set_stats)
         self.stats.sampled.connect(lambda *_: self.stats_page.refresh())
         self.stats_page.containerChosen.connect(self._open_container_stats)

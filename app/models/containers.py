@@ -431,14 +431,6 @@ class ContainersModel(QAbstractItemModel):
         for first, last in _runs(sorted(rows)):
             self.dataChanged.emit(self.index(first, Column.CPU), self.index(last, Column.MEMORY), roles)
 
-    def refresh_times(self) -> None:
-        if self._top:
-            self.dataChanged.emit(
-                self.index(0, Column.CREATED),
-                self.index(len(self._top) - 1, Column.CREATED),
-                [Qt.ItemDataRole.DisplayRole],
-            )
-
     def set_tone_colors(self, colors: dict[Tone, QColor]) -> None:
         self._tones = dict(colors)
         self._dots.clear()
