@@ -5,6 +5,7 @@ as marks in the log that a click brings into view."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -92,13 +93,18 @@ def test_compose_logs_merge_services_in_time_order_with_name_colours(
         berthd: Berthd, containers: Containers, make_window: Callable[[str], Any], qtbot: Any) -> None:
     project = PREFIX.rstrip("-").replace("-", "") + "merge"
 
-    def service(name: str, delay: str) -> str:
+    # Both begin at the same wall-clock second, not when each was started (a start takes longer under
+    # load): web writes at once and db 0.2 s after, each line 0.4 s apart, so their lines alternate.
+    begin = int(time.time()) + 3
+
+    def service(name: str, delay_us: int) -> str:
         labels = {"com.docker.compose.project": project, "com.docker.compose.service": name,
                   "com.docker.compose.container-number": "1", "com.docker.compose.oneoff": "False"}
-        script = f'sleep {delay}; for i in 1 2 3 4 5 6; do echo "{name} $i"; sleep 0.2; done'
+        script = (f'while [ "$(date +%s)" -lt {begin} ]; do usleep 5000; done; usleep {delay_us}; '
+                  f'for i in 1 2 3 4 5 6; do echo "{name} $i"; usleep 400000; done')
         return containers.create(f"{project}-{name}", script, Labels=labels)
 
-    web, db = service("web", "0"), service("db", "0.1")  # db writes 0.1 s after web, each 0.2 s apart
+    web, db = service("web", 0), service("db", 200_000)
     containers.start(web)
     containers.start(db)
     assert containers.wait(web) == 0 and containers.wait(db) == 0
