@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from tests.support.api import RawApi
 
@@ -53,7 +54,7 @@ class Berthd:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"berthd exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                self._failed(f"berthd exited with {self.proc.returncode}")
             if self.socket.exists():
                 try:
                     status, _, _ = self.api.request("GET", "/_ping")
@@ -62,7 +63,14 @@ class Berthd:
                 except OSError:
                     pass
             time.sleep(0.05)
-        raise RuntimeError(f"berthd did not answer within {timeout}s:\n{self.log.read_text()}")
+        self._failed(f"berthd did not answer within {timeout}s")
+
+    def _failed(self, what: str) -> NoReturn:
+        """A start that failed undoes what the daemon made before it failed (its default bridge and
+        rules among them: left behind, they exhaust the address pools of every engine here)."""
+        log = self.log.read_text(errors="replace")
+        self.cleanup()
+        raise RuntimeError(f"{what}:\n{log}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         if self.proc is None:
