@@ -32,3 +32,31 @@ EventMessage = TypedDict("EventMessage", {
     "Type": str, "Action": str, "Actor": EventActor, "scope": str, "time": int, "timeNano": int,
     "status": NotRequired[str], "id": NotRequired[str], "from": NotRequired[str],
 })
+
+
+class EndpointIPAMConfig(TypedDict, total=False):
+    """The addresses a container asked for on a network (only those given)."""
+
+    IPv4Address: str
+    IPv6Address: str
+    LinkLocalIPs: list[str]
+
+
+class EndpointSettings(TypedDict):
+    """One network of a container's `NetworkSettings.Networks` (inspect and GET /containers/json), built
+    by the networks' service and read by the containers' routers."""
+
+    IPAMConfig: EndpointIPAMConfig | None
+    Links: list[str] | None
+    Aliases: list[str] | None
+    MacAddress: str
+    DriverOpts: dict[str, str] | None
+    NetworkID: str
+    EndpointID: str
+    Gateway: str
+    IPAddress: str
+    IPPrefixLen: int
+    IPv6Gateway: str
+    GlobalIPv6Address: str
+    GlobalIPv6PrefixLen: int
+    DNSNames: list[str] | None

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from engine.containers.model import Container
 from engine.runtime.spec import Mount
-from engine.shapes import MountPoint
+from engine.shapes import EndpointSettings, MountPoint
 
 
 @dataclass
@@ -51,7 +51,7 @@ class ContainerNetworking(Protocol):
     def ports(self, c: Container) -> list[dict[str, Any]]:
         """The Ports list of GET /containers/json."""
 
-    def summaries(self, containers: list[Container]) -> dict[str, dict[str, Any]]:
+    def summaries(self, containers: list[Container]) -> dict[str, dict[str, EndpointSettings]]:
         """NetworkSettings.Networks for each container, in one go (GET /containers/json)."""
 
 

@@ -46,6 +46,7 @@ from engine.networks.spec import (
     parse_pools,
 )
 from engine.networks.store import Claim, Endpoint, Network, NetworkStore, network_row_fields
+from engine.shapes import EndpointIPAMConfig, EndpointSettings
 from engine.state.db import Database
 
 log = logging.getLogger(__name__)
@@ -716,20 +717,22 @@ class NetworkService:
     def settings(self, c: Container) -> dict[str, Any]:
         networks = self._networks_of(c, self.store.endpoints(container_id=c.id), None)
         running = c.id in self.active
-        default = networks.get("bridge") or {}
+        default = networks.get("bridge")
         return {
             "Bridge": "", "SandboxID": c.id if running else "",
             "SandboxKey": str(self.netns_path(c.id)) if running else "",
             "Ports": self._port_map(c) if running else {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-            "EndpointID": default.get("EndpointID", ""), "Gateway": default.get("Gateway", ""),
-            "GlobalIPv6Address": default.get("GlobalIPv6Address", ""),
-            "GlobalIPv6PrefixLen": default.get("GlobalIPv6PrefixLen", 0), "IPAddress": default.get("IPAddress", ""),
-            "IPPrefixLen": default.get("IPPrefixLen", 0), "IPv6Gateway": default.get("IPv6Gateway", ""),
-            "MacAddress": default.get("MacAddress", ""), "Networks": networks,
+            "EndpointID": default["EndpointID"] if default else "", "Gateway": default["Gateway"] if default else "",
+            "GlobalIPv6Address": default["GlobalIPv6Address"] if default else "",
+            "GlobalIPv6PrefixLen": default["GlobalIPv6PrefixLen"] if default else 0,
+            "IPAddress": default["IPAddress"] if default else "",
+            "IPPrefixLen": default["IPPrefixLen"] if default else 0,
+            "IPv6Gateway": default["IPv6Gateway"] if default else "",
+            "MacAddress": default["MacAddress"] if default else "", "Networks": networks,
         }
 
-    def summaries(self, containers: list[Container]) -> dict[str, dict[str, Any]]:
+    def summaries(self, containers: list[Container]) -> dict[str, dict[str, EndpointSettings]]:
         """The NetworkSettings.Networks of many containers from one query: what `ps` lists."""
         by_container: dict[str, list[Endpoint]] = {}
         for ep in self.store.endpoints():
@@ -738,9 +741,9 @@ class NetworkService:
         return {c.id: self._networks_of(c, by_container.get(c.id, []), networks) for c in containers}
 
     def _networks_of(self, c: Container, endpoints: list[Endpoint],
-                     networks_by_id: dict[str, Network] | None) -> dict[str, Any]:
+                     networks_by_id: dict[str, Network] | None) -> dict[str, EndpointSettings]:
         running = c.id in self.active
-        networks: dict[str, Any] = {}
+        networks: dict[str, EndpointSettings] = {}
         for ep in endpoints:
             if networks_by_id is not None:
                 found = networks_by_id.get(ep.network_id)
@@ -903,9 +906,9 @@ def _addresses(ep: Endpoint) -> list[str]:
     return [str(a) for a in (ep.ip, ep.ip6) if a is not None]
 
 
-def _ipam_config(ep: Endpoint) -> dict[str, Any] | None:
+def _ipam_config(ep: Endpoint) -> EndpointIPAMConfig | None:
     """EndpointIPAMConfig as asked for: only the fields given (dockerd omits empty ones), null for none."""
-    config: dict[str, Any] = {}
+    config: EndpointIPAMConfig = {}
     if ep.static_ip:
         config["IPv4Address"] = ep.static_ip
     if ep.static_ip6:
