@@ -22,15 +22,18 @@ LIBC.unshare.restype = ctypes.c_int
 LIBC.syscall.restype = ctypes.c_long
 
 
+_MALLOC_TRIM = getattr(LIBC, "malloc_trim", None)  # glibc only
+if _MALLOC_TRIM is not None:
+    _MALLOC_TRIM.argtypes = [ctypes.c_size_t]
+    _MALLOC_TRIM.restype = ctypes.c_int
+
+
 def malloc_trim() -> bool:
     """glibc's malloc_trim(0): free pages anywhere in the heap go back to the system, not only at its
     top. False where the C library has none (musl)."""
-    trim = getattr(LIBC, "malloc_trim", None)
-    if trim is None:
+    if _MALLOC_TRIM is None:
         return False
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    trim(0)
+    _MALLOC_TRIM(0)
     return True
 
 

@@ -42,8 +42,7 @@ async def recreate(client: EngineClient, old: dict[str, Any], body: dict[str, An
         raise RecreateFailed(f"the new container could not be created: {_words(exc)}", kept=True) from exc
     for network, endpoint in other_networks(body, old).items():
         try:
-            await client.request("POST", f"networks/{network}/connect",
-                                 body={"Container": new_id, "EndpointConfig": endpoint})
+            await client.connect_network(network, new_id, endpoint)
         except (EngineClientError, EngineUnreachable) as exc:
             with contextlib.suppress(EngineClientError, EngineUnreachable):
                 await client.remove(new_id, force=True)
