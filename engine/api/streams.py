@@ -4,8 +4,12 @@ JSON-lines progress, and the hijacked connection of attach and exec."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import socket
 import struct
+import termios
+import time
 from typing import Any
 
 from aiohttp import web
@@ -81,7 +85,34 @@ async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamRes
         resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
     resp.force_close()
     await resp.prepare(request)
+    if upgrade:
+        await _headers_read(request)
     return resp, reader
+
+
+HEADERS_READ_WAIT = 0.1  # seconds; a client that never reads gets its stream anyway
+
+
+async def _headers_read(request: web.Request) -> None:
+    """Wait (briefly) until the client has read the 101 response. docker-py reads the headers
+    through a buffered file and then takes the bare socket: bytes that arrived with the headers
+    stay in that buffer and are lost, so a quick `echo` replayed at once came back empty.
+    The socket's unread count (SIOCOUTQ: on a Unix socket, what the peer has not read yet)
+    says when the headers are gone; the docker CLI reads them at once, so this costs ~nothing."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family != socket.AF_UNIX:
+        return
+    buf = bytearray(4)
+    deadline = time.monotonic() + HEADERS_READ_WAIT
+    while time.monotonic() < deadline:
+        try:
+            fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
+        except OSError:
+            return
+        if int.from_bytes(buf, "little") == 0:
+            return
+        await asyncio.sleep(0.0005)
 
 
 async def json_stream(request: web.Request, status: int = 200) -> web.StreamResponse:

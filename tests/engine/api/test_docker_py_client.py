@@ -135,6 +135,32 @@ def test_attach_with_logs_replays_what_was_printed(client: docker.DockerClient) 
     assert ctr.attach(stream=False, logs=True) == b"hello\n"
 
 
+def test_attach_output_waits_for_a_client_that_reads_the_upgrade_late(berthd, client: docker.DockerClient) -> None:
+    """docker-py reads the 101 through a buffered file, then takes the bare socket: output that
+    arrived together with the headers stayed in that buffer and was lost. The client here reads
+    the headers 50 ms late, as a loaded machine does, the way docker-py does."""
+    ctr = create(client, "echo hello")
+    ctr.start()
+    ctr.wait()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    try:
+        sock.connect(str(berthd.socket))
+        sock.sendall(f"POST /v1.45/containers/{ctr.id}/attach?logs=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+                     "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n".encode())
+        time.sleep(0.05)
+        with sock.makefile("rb") as headers:  # buffered, as http.client reads a response
+            assert headers.readline().startswith(b"HTTP/1.1 101")
+            while headers.readline() not in (b"\r\n", b""):
+                pass
+        data = b""
+        while chunk := sock.recv(4096):  # the bare socket, as docker-py's attach reads it
+            data += chunk
+        assert data == b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n"
+    finally:
+        sock.close()
+
+
 def test_exec_terminal_comes_from_create_and_framing_from_start(client: docker.DockerClient) -> None:
     ctr = create(client, "cat", stdin_open=True)
     ctr.start()
