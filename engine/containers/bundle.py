@@ -7,8 +7,10 @@ since what they name may have changed since create."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Literal
 
 from engine.containers import hostconfig, links
 from engine.containers.context import ContainerContext
@@ -68,6 +70,7 @@ class Bundle:
             ipc_ns=self._shared_namespace(spec.ipc_mode, "ipc"),
             uts_ns=self._shared_namespace(spec.uts_mode, "uts"),
             masked_paths=_list_or_none(spec.masked_paths), readonly_paths=_list_or_none(spec.readonly_paths),
+            sysctls=sandbox.sysctls, netns_owner=_netns_owner(peer, net),
         )
 
     def _shared_namespace(self, mode: str, kind: str) -> str | None:
@@ -158,6 +161,19 @@ def _link_env(c: Container, linked: Linked) -> list[str]:
         env += links.environment(link, c.name, address, list(target.config_spec.exposed_ports),
                                  list(target.config_spec.env))
     return env
+
+
+def _netns_owner(peer: Container | None, net: NetworkAttachment) -> Literal["own", "other", "host"]:
+    """Whose network namespace the container gets. One joined through a container is the host's
+    when that container has the host's network: the same test as runc's, the namespace's inode
+    against berthd's own."""
+    if peer is None:
+        return "own"
+    try:
+        joined, mine = os.stat(net.netns_path or ""), os.stat("/proc/self/ns/net")
+    except OSError:
+        return "other"
+    return "host" if (joined.st_dev, joined.st_ino) == (mine.st_dev, mine.st_ino) else "other"
 
 
 def _list_or_none(paths: tuple[str, ...] | None) -> list[str] | None:

@@ -1,5 +1,5 @@
 """The sandbox parts of HostConfig that shape the OCI bundle (ulimits, security options, devices,
-shm, --init, extra hosts), parsed and checked once at create with errors that say what to fix,
+shm, --init, extra hosts, sysctls), parsed and checked once at create with errors that say what to fix,
 and resolved against the host (device nodes, the init binary) at each start."""
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ class SandboxSpec:
     shm_size: int = SHM_SIZE
     init: bool = False  # --init: a tiny init runs as PID 1
     extra_hosts: tuple[tuple[str, str], ...] = ()  # (name, address or host-gateway)
-    # Kept as given: berthd does not apply sysctls to the bundle yet (as before this type).
+    # As given: which of them the container's namespaces allow is decided at each start, as
+    # dockerd leaves it to runc (engine/runtime/spec.py check_sysctl), since --network container:x
+    # may name a container of the host's network by then.
     sysctls: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -88,12 +90,15 @@ class SandboxSpec:
         if shm and (not isinstance(shm, int) or shm < 0):
             raise InvalidArgument("ShmSize must be a positive number of bytes")
         sysctls = host_config.get("Sysctls") or {}
+        if not isinstance(sysctls, dict):
+            raise InvalidArgument('HostConfig.Sysctls must be an object of names to values, as in '
+                                  '{"net.ipv4.ip_forward": "1"}')
         return cls(
             ulimits=tuple(ulimits), no_new_privileges=no_new_privileges, seccomp=profile,
             devices=tuple(DeviceRequest.parse(d) for d in host_config.get("Devices") or []),
             shm_size=shm or SHM_SIZE, init=bool(host_config.get("Init")),
             extra_hosts=tuple(extra_hosts(host_config)),
-            sysctls={str(k): str(v) for k, v in sysctls.items()} if isinstance(sysctls, dict) else {},
+            sysctls={str(k): str(v) for k, v in sysctls.items()},
             warnings=tuple(warnings))
 
     def resolve(self) -> Sandbox:

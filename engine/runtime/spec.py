@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.errors import InvalidArgument
+from engine.errors import InvalidArgument, RuntimeFailure
 from engine.runtime import seccomp
 from engine.runtime.detect import CgroupMode, cgroup_mode
 from engine.runtime.rlimits import Ulimit, container_rlimits
@@ -105,6 +105,15 @@ DEFAULT_DEVICE_RULES: tuple[tuple[str, int | None, int | None, str], ...] = (
 
 _CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+# Sysctls a container may set, by the namespace that keeps them its own (as runc checks them):
+# these IPC ones and fs.mqueue.* need an IPC namespace of its own, net.* a network namespace
+# other than the host's, kernel.domainname a UTS namespace of its own.
+IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                         "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
+# dockerd's own in a network namespace of the container's own (a request's Sysctls win): any user
+# may bind ports below 1024 and open ICMP echo sockets, the capabilities given by default allow it.
+DEFAULT_NETWORK_SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+
 
 @dataclass(frozen=True)
 class Mount:
@@ -136,6 +145,8 @@ class HostFacts:
     bounding_capabilities: frozenset[str]  # berthd's own: a container cannot get more
     arch: str  # platform.machine()
     kernel: tuple[int, int]
+    # DEFAULT_NETWORK_SYSCTLS that this kernel has (dockerd sets only those).
+    default_sysctls: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +164,9 @@ class RuntimeSpec:
     readonly_rootfs: bool = False
     netns_path: str | None = None  # None: a new private network namespace
     host_network: bool = False  # True: no network namespace, the host's network (--network host)
+    # Whose network namespace the container has: its own (dockerd's default sysctls go there),
+    # another container's (--network container:x), or the host's through such a container.
+    netns_owner: Literal["own", "other", "host"] = "own"
     # PID, IPC and UTS namespaces: None a new private one, "host" the host's, a path one to join
     # (/proc/<pid>/ns/<kind> of another container: --pid container:x, --ipc container:x)
     pid_ns: str | None = None
@@ -179,6 +193,7 @@ class RuntimeSpec:
     devices: list[Device] = field(default_factory=list)  # host devices made visible (--device)
     masked_paths: list[str] | None = None  # None: Docker's list (none when privileged)
     readonly_paths: list[str] | None = None  # None: Docker's list (none when privileged)
+    sysctls: Mapping[str, str] = field(default_factory=dict)  # HostConfig.Sysctls
 
 
 @functools.cache
@@ -189,6 +204,7 @@ def probe_host() -> HostFacts:
         bounding_capabilities=frozenset(_bounding_set(Path("/proc/self/status"))),
         arch=platform.machine(),
         kernel=seccomp.host_kernel(),
+        default_sysctls={k: v for k, v in DEFAULT_NETWORK_SYSCTLS.items() if _sysctl_path(k).exists()},
     )
 
 
@@ -241,6 +257,9 @@ def build_config(spec: RuntimeSpec, host: HostFacts | None = None) -> tuple[dict
     profile = _seccomp(spec, capabilities, host)
     if profile is not None:
         linux["seccomp"] = profile
+    sysctls = _sysctls(spec, host)
+    if sysctls:
+        linux["sysctl"] = sysctls
 
     config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
@@ -367,6 +386,46 @@ def _resources(spec: RuntimeSpec) -> dict[str, Any]:
     if cpu:
         resources["cpu"] = cpu
     return resources
+
+
+def _sysctls(spec: RuntimeSpec, host: HostFacts) -> dict[str, str]:
+    """linux.sysctl as dockerd makes it: its defaults in a network namespace of the container's
+    own, then HostConfig.Sysctls over them, each checked as runc checks it (so crun, which
+    checks less, refuses the same): the same words, and dockerd's 500 at start."""
+    host_net = spec.host_network or spec.netns_owner == "host"
+    for name in spec.sysctls:
+        check_sysctl(name, host_net=host_net, host_ipc=spec.ipc_ns == "host", own_uts=spec.uts_ns is None)
+    private = not host_net and spec.netns_owner == "own"
+    return {**(host.default_sysctls if private else {}), **spec.sysctls}
+
+
+def check_sysctl(name: str, *, host_net: bool, host_ipc: bool, own_uts: bool) -> None:
+    """Refuse a sysctl the container's namespaces do not keep to it, in runc's words (what dockerd
+    answers) followed by what to change. Its value is the kernel's to check, at start."""
+    if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
+        if host_ipc:
+            raise RuntimeFailure(f'sysctl "{name}" is not allowed in the hosts ipc namespace: it needs an IPC '
+                                 "namespace of the container's own (drop --ipc host, or this --sysctl)")
+        return
+    if name.startswith("net."):
+        if host_net:
+            raise RuntimeFailure(f'sysctl "{name}" not allowed in host network namespace: a net.* sysctl '
+                                 "needs a network namespace of the container's own (drop --network host, "
+                                 "or this --sysctl)")
+        return
+    if own_uts and name == "kernel.domainname":
+        return
+    if own_uts and name == "kernel.hostname":
+        raise RuntimeFailure('sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" '
+                             'field: set the hostname with --hostname')
+    raise RuntimeFailure(f'sysctl "{name}" is not in a separate kernel namespace: a container may set only '
+                         "net.*, fs.mqueue.*, kernel.domainname and the IPC ones (kernel.msgmax, kernel.msgmnb, "
+                         "kernel.msgmni, kernel.sem, kernel.shmall, kernel.shmmax, kernel.shmmni, "
+                         "kernel.shm_rmid_forced); the others are the whole host's")
+
+
+def _sysctl_path(name: str) -> Path:
+    return Path("/proc/sys") / name.replace(".", "/")
 
 
 def _paths(override: list[str] | None, default: tuple[str, ...], privileged: bool) -> list[str]:
