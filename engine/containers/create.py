@@ -79,13 +79,14 @@ def create(ctx: ContainerContext, body: dict[str, Any], name: str | None,
 
 
 def _unused_name(ctx: ContainerContext) -> str:
-    for _ in range(50):
-        candidate = names.generate()
+    def taken(candidate: str) -> bool:
         try:
             ctx.store.resolve(candidate)
         except NotFound:
-            return candidate
-    return f"{names.generate()}_{secrets.token_hex(2)}"
+            return False
+        return True
+
+    return names.unused(taken)
 
 
 def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
