@@ -82,6 +82,14 @@ def rfc3339_nano(ns: int) -> str:
     return f"{base}.{frac:09d}Z"
 
 
+def rfc3339_seconds(ns: int) -> str:
+    """RFC 3339 to the second, as dockerd reports a volume's CreatedAt; ~3x quicker than
+    rfc3339_nano's datetime, which counts with 5,000 volumes in a list."""
+    if ns <= 0:
+        return ZERO_TIME
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS))
+
+
 def rfc3339_ns(value: str) -> int:
     """An RFC 3339 time with up to nine fractional digits (conmon's log stamps, dockerd's times) in
     ns; one without a zone is UTC. Fast: the log reader parses one per line."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.formats import now_ns, rfc3339_nano
+from engine.formats import now_ns, rfc3339_seconds
 from engine.labels import prune_labels_match
 from engine.state.db import Database
 from engine.storage import overlay
@@ -55,17 +55,21 @@ DRIVER_OPTIONS = ("type", "device", "o")
 @dataclass
 class Volume:
     name: str
-    mountpoint: Path  # the _data dir containers see
+    data_dir: str  # the _data dir containers see; a string, as a list of 5,000 reports it
     created_ns: int
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     anonymous: bool = False
     driver: str = "local"
 
+    @property
+    def mountpoint(self) -> Path:
+        return Path(self.data_dir)
+
     def to_api(self, usage: tuple[int, int] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "Name": self.name, "Driver": self.driver, "Mountpoint": str(self.mountpoint),
-            "CreatedAt": rfc3339_nano(self.created_ns).split(".")[0] + "Z", "Labels": self.labels or None,
+            "Name": self.name, "Driver": self.driver, "Mountpoint": self.data_dir,
+            "CreatedAt": rfc3339_seconds(self.created_ns), "Labels": self.labels or None,
             "Scope": "local", "Options": self.options or None,
         }
         if usage is not None:
@@ -102,7 +106,7 @@ class VolumeStore:
         labels = dict(labels or {})
         if anonymous:
             labels.setdefault(ANONYMOUS_LABEL, "")
-        vol = Volume(name=name, mountpoint=self.root / name / "_data", created_ns=now_ns(), labels=labels,
+        vol = Volume(name=name, data_dir=self._data_dir(name), created_ns=now_ns(), labels=labels,
                      options=options, anonymous=anonymous)
         vol.mountpoint.mkdir(parents=True, exist_ok=True)
         with self.db.transaction() as tx:
@@ -121,9 +125,12 @@ class VolumeStore:
         row = self.db.query_one("SELECT * FROM volumes WHERE name = ?", (name,))
         return None if row is None else self._volume(row)
 
+    def _data_dir(self, name: str) -> str:
+        return f"{self.root}/{name}/_data"
+
     def _volume(self, row: Any) -> Volume:
-        return Volume(name=row["name"], mountpoint=self.root / row["name"] / "_data", created_ns=row["created_ns"],
-                      labels=json.loads(row["labels"]), options=json.loads(row["options"]),
+        return Volume(name=row["name"], data_dir=self._data_dir(row["name"]), created_ns=row["created_ns"],
+                      labels=_mapping(row["labels"]), options=_mapping(row["options"]),
                       anonymous=bool(row["anonymous"]), driver=row["driver"])
 
     def all(self) -> list[Volume]:
@@ -240,3 +247,8 @@ def disk_usage(path: Path) -> int:
                     total += st.st_blocks * 512
         dirnames[:] = [d for d in dirnames if os.lstat(os.path.join(dirpath, d)).st_dev == dev]
     return total
+
+
+def _mapping(text: str) -> dict[str, str]:
+    # Most volumes have no labels nor options: skip the decoder for those.
+    return {} if text == "{}" else dict(json.loads(text))

@@ -20,6 +20,7 @@ from engine.formats import (
     ram_in_bytes,
     rfc3339_nano,
     rfc3339_ns,
+    rfc3339_seconds,
     timestamp_ns,
 )
 
@@ -166,3 +167,9 @@ def test_rfc3339_both_ways() -> None:
     # conmon's log stamps carry +00:00; another offset moves the instant.
     assert rfc3339_ns("2026-11-28T02:40:42.571542124+00:00") == rfc3339_ns("2026-11-28T02:40:42.571542124Z")
     assert rfc3339_ns("2006-01-02T16:04:05+01:00") == 1136214245 * S
+
+
+def test_rfc3339_seconds_is_the_nano_form_cut_at_the_second() -> None:
+    ns = 1_764_979_200_123_456_789
+    assert rfc3339_seconds(ns) == rfc3339_nano(ns).split(".")[0] + "Z" == "2025-12-06T00:00:00Z"
+    assert rfc3339_seconds(0) == ZERO_TIME
