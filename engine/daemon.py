@@ -36,7 +36,7 @@ from engine.errors import EngineError
 from engine.events import EventBus
 from engine.images.registry import RegistryConfig
 from engine.images.service import ImageService
-from engine.memory import trim_periodically
+from engine.memory import manage_memory
 from engine.networks.config import config_for
 from engine.networks.service import NetworkService
 from engine.runtime.conmon import ConmonRuntime
@@ -209,7 +209,7 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("serving the Docker Engine API on unix://%s%s, %.2f s after start", sock,
              " (socket-activated)" if activated else "", since_exec())
     binfmt = asyncio.create_task(register_emulators())
-    trimming = asyncio.create_task(trim_periodically())
+    trimming = asyncio.create_task(manage_memory())
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,16 @@ def test_the_daemon_trims_every_few_minutes(monkeypatch: pytest.MonkeyPatch) -> 
         trims.append(1)
         return len(trims) < 3  # then: a C library without it, and the loop ends
 
+    tuned: list[int] = []
     monkeypatch.setattr(memory, "malloc_trim", trim)
-    asyncio.run(asyncio.wait_for(memory.trim_periodically(every=0.01), 5))
-    assert len(trims) == 3
+    monkeypatch.setattr(memory, "tune_collector", lambda: tuned.append(1))
+    asyncio.run(asyncio.wait_for(memory.manage_memory(every=0.01), 5))
+    assert len(trims) == 3 and tuned == [1]
+
+
+def test_the_collector_leaves_start_up_alone_and_runs_less_often() -> None:
+    child = ("import gc; from engine import memory; memory.tune_collector(); "
+             "print(gc.get_freeze_count() > 1000, gc.get_threshold())")
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.strip() == f"True {memory.COLLECTOR_THRESHOLDS}"
