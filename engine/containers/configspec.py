@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import InvalidArgument
+from engine.volumes.specs import config_volumes
 
 NS = 1_000_000_000
 DEFAULT_INTERVAL = 30 * NS
@@ -75,6 +76,7 @@ class ConfigSpec:
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
     labels: Mapping[str, str] = field(default_factory=dict)
     exposed_ports: tuple[str, ...] = ()  # "80/tcp"
+    volumes: tuple[str, ...] = ()  # Config.Volumes (`-v /path`): container paths, cleaned
     tty: bool = False
     open_stdin: bool = False
     stdin_once: bool = False
@@ -98,6 +100,7 @@ class ConfigSpec:
             healthcheck=Probe.from_config(cfg.get("Healthcheck")),
             stop_signal="" if stop_signal in (None, "") else str(stop_signal), stop_timeout=timeout,
             labels=_labels(cfg.get("Labels")), exposed_ports=tuple(_keys(cfg.get("ExposedPorts"))),
+            volumes=config_volumes(cfg),
             tty=bool(cfg.get("Tty")), open_stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")),
         )
 

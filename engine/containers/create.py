@@ -45,19 +45,22 @@ def create(ctx: ContainerContext, body: dict[str, Any], name: str | None,
     cid = secrets.token_hex(32)
     if not config.get("Hostname"):
         config["Hostname"] = cid[:12]
-    # Parsed now: a Config that a start or a stop could not read is refused here.
+    # Parsed now, once: what a start or a stop could not read is refused here, and networking,
+    # mounts and every start read these typed specs.
     config_spec = ConfigSpec.parse(config)
-    c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config,
-                  host_config=normalise_host_config(host_config), _config_spec=config_spec)
-    if c.host_config.get("Links") is not None:
-        c.host_config["Links"] = links.stored(c.host_config["Links"], cname)
-        for link in links.parse(c.host_config["Links"]):
+    host_config = normalise_host_config(host_config)
+    if host_config.get("Links") is not None:
+        host_config["Links"] = links.stored(host_config["Links"], cname)
+        for link in links.parse(host_config["Links"]):
             try:
                 ctx.store.resolve(link.target)
             except NotFound:
                 raise InvalidArgument(f"could not get container for {link.target}: no such container "
                                       f"(--link {link.target}:{link.alias})") from None
-    warnings = check_host_config(c.host_config, ctx.runtime.name)
+    spec = checked_host_spec(host_config, ctx.runtime.name)
+    warnings = list(spec.sandbox.warnings)
+    c = Container(id=cid, name=cname, image=image_ref, image_id=image_id, config=config, host_config=host_config,
+                  _spec=spec, _config_spec=config_spec)
     networking_config = body.get("NetworkingConfig") or {}
     if not isinstance(networking_config, dict):
         raise InvalidArgument("NetworkingConfig must be a JSON object")
@@ -165,10 +168,15 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
 
 def check_host_config(hc: dict[str, Any], runtime_name: str) -> list[str]:
     """Refuse, at create, what a start would stumble on; the warnings dockerd gives."""
+    return list(checked_host_spec(hc, runtime_name).sandbox.warnings)
+
+
+def checked_host_spec(hc: dict[str, Any], runtime_name: str) -> HostSpec:
+    """HostConfig typed, and what a start would stumble on refused now."""
     spec = HostSpec.parse(hc)
     check_runtime(hc, runtime_name)
     spec.sandbox.resolve()  # a device or an init binary this host lacks: refused now, not at start
-    return list(spec.sandbox.warnings)
+    return spec
 
 
 def check_runtime(host_config: dict[str, Any], runtime_name: str) -> None:

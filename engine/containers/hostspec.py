@@ -1,5 +1,6 @@
 """HostConfig as typed values: parsed and checked once (at create, and when a stored container is
-first loaded, by the same function), so a start reads fields instead of re-parsing JSON. The raw
+first loaded, by the same function), so a start reads fields instead of re-parsing JSON, and so do
+networking (the network mode, published ports) and mounts (binds, mounts, tmpfs, volumes-from). The raw
 HostConfig stays beside it in the container's row, for inspect, which reports it as it was sent.
 
 The sandbox options (ulimits, security options, devices, --init...) are hostconfig.py's
@@ -17,6 +18,8 @@ from engine.containers.links import parse as parse_links
 from engine.containers.logs import LogSettings
 from engine.containers.restart import RestartPolicy, restart_policy
 from engine.errors import InvalidArgument
+from engine.networks.ports import PublishSpec
+from engine.volumes.specs import MountSpec, VolumesFrom, explicit_mounts, parse_volumes_from
 
 NAMESPACE_MODES = {
     "PidMode": ("", "host"),
@@ -148,6 +151,9 @@ class HostSpec:
     readonly_paths: tuple[str, ...] | None
     sandbox: SandboxSpec
     links: tuple[Link, ...]  # legacy --link
+    publish: PublishSpec  # PortBindings, PublishAllPorts
+    mounts: tuple[MountSpec, ...]  # Binds, Mounts and Tmpfs (Config.Volumes is ConfigSpec's)
+    volumes_from: tuple[VolumesFrom, ...]
 
     @classmethod
     def parse(cls, hc: dict[str, Any]) -> HostSpec:
@@ -166,6 +172,8 @@ class HostSpec:
             masked_paths=None if masked is None else tuple(masked),
             readonly_paths=None if readonly is None else tuple(readonly),
             sandbox=SandboxSpec.parse(hc), links=tuple(parse_links(hc.get("Links"))),
+            publish=PublishSpec.parse(hc), mounts=explicit_mounts(hc),
+            volumes_from=parse_volumes_from(hc.get("VolumesFrom")),
         )
 
 

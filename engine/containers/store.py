@@ -43,6 +43,7 @@ CREATE INDEX IF NOT EXISTS containers_created ON containers(created_ns);
 _COLUMNS = ("id", "name", "image", "image_id", "config", "host_config", "created_ns", "state", "pid",
             "conmon_pid", "exit_code", "error", "started_ns", "finished_ns", "restart_count", "oom_killed",
             "manually_stopped", "health")
+_CONFIG, _HOST_CONFIG = _COLUMNS.index("config"), _COLUMNS.index("host_config")
 
 
 T = TypeVar("T")
@@ -60,6 +61,13 @@ class _Parsed:
 
     def specs(self, cid: str, config: str, host_config: str) -> tuple[HostSpec | None, ConfigSpec | None]:
         return _kept(self._hosts, cid, host_config, HostSpec.parse), _kept(self._configs, cid, config, ConfigSpec.parse)
+
+    def keep(self, c: Container, config: str, host_config: str) -> None:
+        """A new row's specs, as its create parsed them from this JSON: its first load reuses them."""
+        if c._spec is not None:
+            self._hosts[c.id] = (host_config, c._spec)
+        if c._config_spec is not None:
+            self._configs[c.id] = (config, c._config_spec)
 
     def forget(self, cid: str) -> None:
         self._hosts.pop(cid, None)
@@ -113,10 +121,11 @@ class ContainerStore:
 
     def insert(self, c: Container) -> None:
         placeholders = ",".join("?" * len(_COLUMNS))
+        values = _values(c)
         try:
             with self.db.transaction() as tx:
                 tx.execute(f"INSERT INTO containers ({','.join(_COLUMNS)}) VALUES ({placeholders})",
-                           _values(c))
+                           values)
         except sqlite3.IntegrityError as e:
             other = self.db.query_one("SELECT id FROM containers WHERE name = ?", (c.name,))
             if other is not None:
@@ -126,6 +135,7 @@ class ContainerStore:
                     "reuse that name."
                 ) from e
             raise
+        self._parsed.keep(c, config=str(values[_CONFIG]), host_config=str(values[_HOST_CONFIG]))
 
     def save(self, c: Container) -> None:
         """Persist the row but its name; called on every transition. The name is rename's alone: an

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import ipaddress
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,40 +70,65 @@ def _host_range(text: str, key: str) -> tuple[int, int]:
     return lo, hi
 
 
-def requested(host_config: dict[str, Any], config: dict[str, Any]) -> list[PortRequest]:
-    """Every binding the container asks for, checked."""
-    out: list[PortRequest] = []
-    bindings = host_config.get("PortBindings") or {}
-    if not isinstance(bindings, dict):
-        raise InvalidArgument('HostConfig.PortBindings must be an object like {"80/tcp": [{"HostPort": "8080"}]}')
-    for key, entries in bindings.items():
-        cport, proto = parse_port_key(key)
-        for entry in entries or [{}]:
-            if not isinstance(entry, dict):
-                raise InvalidArgument(f"invalid port binding for {key}: expected {{\"HostIp\", \"HostPort\"}}")
-            host_ip = str(entry.get("HostIp") or "")
-            if host_ip in ("0.0.0.0",):
-                host_ip = ""
-            elif host_ip:
-                try:
-                    addr = ipaddress.ip_address(host_ip)
-                except ValueError:
-                    raise InvalidArgument(f"invalid host IP {host_ip!r} for port {key}") from None
-                if addr.version == 6:
-                    continue  # ports are published on IPv4 only (no IPv6 DNAT): the IPv4 binding serves
-            lo, hi = _host_range(str(entry.get("HostPort") or ""), key)
-            out.append(PortRequest(cport, proto, host_ip, lo, hi))
-    if host_config.get("PublishAllPorts"):
-        bound = {(r.container_port, r.proto) for r in out}
-        for key in (config.get("ExposedPorts") or {}):
+@dataclass(frozen=True)
+class PublishSpec:
+    """HostConfig.PortBindings and PublishAllPorts, checked once (a container's HostSpec keeps it)."""
+
+    bindings: tuple[PortRequest, ...] = ()  # PortBindings as requests (IPv6 host addresses left out)
+    ports: tuple[tuple[int, str], ...] = ()  # every container port PortBindings names
+    publish_all: bool = False
+
+    @classmethod
+    def parse(cls, host_config: dict[str, Any]) -> PublishSpec:
+        out: list[PortRequest] = []
+        bindings = host_config.get("PortBindings") or {}
+        if not isinstance(bindings, dict):
+            raise InvalidArgument('HostConfig.PortBindings must be an object like {"80/tcp": [{"HostPort": "8080"}]}')
+        ports = []
+        for key, entries in bindings.items():
             cport, proto = parse_port_key(key)
-            if (cport, proto) not in bound:
-                out.append(PortRequest(cport, proto, "", 0, 0))
-    return out
+            ports.append((cport, proto))
+            for entry in entries or [{}]:
+                if not isinstance(entry, dict):
+                    raise InvalidArgument(f"invalid port binding for {key}: expected {{\"HostIp\", \"HostPort\"}}")
+                host_ip = str(entry.get("HostIp") or "")
+                if host_ip in ("0.0.0.0",):
+                    host_ip = ""
+                elif host_ip:
+                    try:
+                        addr = ipaddress.ip_address(host_ip)
+                    except ValueError:
+                        raise InvalidArgument(f"invalid host IP {host_ip!r} for port {key}") from None
+                    if addr.version == 6:
+                        continue  # ports are published on IPv4 only (no IPv6 DNAT): the IPv4 binding serves
+                lo, hi = _host_range(str(entry.get("HostPort") or ""), key)
+                out.append(PortRequest(cport, proto, host_ip, lo, hi))
+        return cls(tuple(out), tuple(ports), bool(host_config.get("PublishAllPorts")))
+
+    def requested(self, exposed_ports: Iterable[str]) -> list[PortRequest]:
+        """Every binding the container asks for: PortBindings, then (PublishAllPorts) each exposed
+        port (Config.ExposedPorts) they leave out, on any free host port."""
+        out = list(self.bindings)
+        if self.publish_all:
+            bound = {(r.container_port, r.proto) for r in out}
+            for key in exposed_ports:
+                cport, proto = parse_port_key(key)
+                if (cport, proto) not in bound:
+                    out.append(PortRequest(cport, proto, "", 0, 0))
+        return out
+
+    def exposed(self, exposed_ports: Iterable[str]) -> list[tuple[int, str]]:
+        """Every container port the container exposes (Config.ExposedPorts) or publishes."""
+        return sorted({parse_port_key(k) for k in exposed_ports} | set(self.ports))
+
+
+def requested(host_config: dict[str, Any], config: dict[str, Any]) -> list[PortRequest]:
+    """Every binding a create request asks for, checked."""
+    return PublishSpec.parse(host_config).requested(config.get("ExposedPorts") or {})
 
 
 def exposed(config: dict[str, Any], host_config: dict[str, Any]) -> list[tuple[int, str]]:
-    """Every container port the container exposes or publishes."""
+    """Every container port a create request exposes or publishes."""
     ports = {parse_port_key(k) for k in (config.get("ExposedPorts") or {})}
     with contextlib.suppress(InvalidArgument):
         ports |= {parse_port_key(k) for k in (host_config.get("PortBindings") or {})}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.containers.hooks import NetworkAttachment
+from engine.containers.hostspec import HostNetwork, JoinContainer, NetworkMode, NoNetwork
 from engine.containers.model import Container
 from engine.errors import Conflict, EngineError, Forbidden, InvalidArgument, NotFound
 from engine.events import EventBus
@@ -33,7 +34,7 @@ from engine.networks import dns, links
 from engine.networks.config import NetworkConfig
 from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
 from engine.networks.ipam import Net, Net6, mac_for, parse_subnet, pick_subnet
-from engine.networks.ports import Binding, PortRequest, PortReservations, exposed, parse_port_key, requested
+from engine.networks.ports import Binding, PortRequest, PortReservations, parse_port_key
 from engine.networks.rulesync import RuleSync
 from engine.networks.spec import (
     BRIDGE_NAME_OPT,
@@ -374,10 +375,6 @@ class NetworkService:
 
     # ---- ContainerNetworking: create time -----------------------------------------------
 
-    def _mode(self, c: Container) -> str:
-        """The network mode in Docker's words ("bridge", "host", "none", "container:<ref>", a network)."""
-        return c.spec.network.name
-
     def validate(self, c: Container, endpoints_config: dict[str, Any] | None = None) -> None:
         """Check the network settings; record the container's endpoints (aliases, static addresses).
 
@@ -389,25 +386,25 @@ class NetworkService:
             raise InvalidArgument(e.message) from None
 
     def _validate(self, c: Container, endpoints_config: dict[str, Any] | None) -> None:
-        mode = self._mode(c)
-        requests = requested(c.host_config, c.config)
-        if mode in ("host", "none"):
+        mode = c.spec.network
+        requests = c.spec.publish.requested(c.config_spec.exposed_ports)
+        if isinstance(mode, HostNetwork | NoNetwork):
             return
-        if mode.startswith("container:"):
+        if isinstance(mode, JoinContainer):
             if requests:
                 raise InvalidArgument("conflicting options: port publishing and the container type network mode")
-            other = self.lookup(mode.partition(":")[2])
+            other = self.lookup(mode.ref)
             if other.id == c.id:
                 raise InvalidArgument("cannot join own network namespace")
             return
-        primary = self.get(mode)
+        primary = self.get(mode.name)
         if not primary.is_bridge:
             raise InvalidArgument(f"network {primary.name} cannot be combined with others")
         _check_attachable(primary)
         wanted: list[tuple[Network, dict[str, Any]]] = [(primary, {})]
         for key, settings in (endpoints_config or {}).items():
             # The CLI names the primary network as given: "default" when none was.
-            n = primary if key in ("default", c.host_config.get("NetworkMode")) else self.get(key)
+            n = primary if key in ("default", mode.name) else self.get(key)
             if not n.is_bridge:
                 raise InvalidArgument(f"container cannot be connected to network {n.name} and to others")
             _check_attachable(n)
@@ -457,13 +454,13 @@ class NetworkService:
     # ---- ContainerNetworking: run time --------------------------------------------------
 
     async def attach(self, c: Container) -> NetworkAttachment:
-        mode = self._mode(c)
-        if mode == "host":
+        mode = c.spec.network
+        if isinstance(mode, HostNetwork):
             return NetworkAttachment(host_network=True, host_gateway=self._default_gateway())
-        if mode == "none":
+        if isinstance(mode, NoNetwork):
             return NetworkAttachment()
-        if mode.startswith("container:"):
-            other = self.lookup(mode.partition(":")[2])
+        if isinstance(mode, JoinContainer):
+            other = self.lookup(mode.ref)
             if not other.running or not other.pid:
                 raise Conflict(f"cannot join the network of container {other.name}: it is not running")
             path = self.netns_path(other.id)
@@ -471,7 +468,7 @@ class NetworkService:
             return NetworkAttachment(netns_path=netns, hosts=self._hosts(other), resolv_conf=self._resolv(other),
                                      host_gateway=self._host_gateway(other))
         async with self._lock:
-            return await self._attach_bridged(c, mode)
+            return await self._attach_bridged(c, mode.name)
 
     async def _attach_bridged(self, c: Container, mode: str) -> NetworkAttachment:
         laps = Laps()
@@ -497,7 +494,7 @@ class NetworkService:
             # host_binding_ipv4 option says (every address unless it says otherwise).
             host_ip = self.get(eps[0].network_id).host_binding_ipv4 if eps else ""
             wanted = [r if r.host_ip or not host_ip else dataclasses.replace(r, host_ip=host_ip)
-                      for r in requested(c.host_config, c.config)]
+                      for r in c.spec.publish.requested(c.config_spec.exposed_ports)]
             bindings = self.reservations.reserve(c.id, wanted)
             self.store.set_bindings(c.id, bindings)
             laps.mark("ports")
@@ -539,7 +536,7 @@ class NetworkService:
         return routed[0] or gateway is not None, routed[1] or gateway6 is not None
 
     async def detach(self, c: Container) -> None:
-        if self._mode(c) in ("host", "none") or self._mode(c).startswith("container:"):
+        if _shares_namespace(c.spec.network):
             return
         if c.id not in self.active and not self.netns_path(c.id).exists():
             return  # already detached (removal follows the exit's detach)
@@ -580,13 +577,13 @@ class NetworkService:
     async def connect(self, ref: str, container_ref: str, settings: dict[str, Any] | None) -> None:
         n = self.get(ref)
         c = self.lookup(container_ref)
-        mode = self._mode(c)
+        mode = c.spec.network
         if not n.is_bridge:
             raise Forbidden(f"container cannot be connected to the {n.name} network")
         _check_attachable(n)
-        if mode in ("host", "none") or mode.startswith("container:"):
+        if _shares_namespace(mode):
             raise Forbidden(f"container sharing network namespace with another container or host cannot be "
-                            f"connected to any other network (network mode {mode})")
+                            f"connected to any other network (network mode {mode.name})")
         async with self._lock:
             if self.store.endpoint(n.id, c.id) is not None:
                 raise Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
@@ -643,7 +640,7 @@ class NetworkService:
         return None
 
     def _hosts(self, c: Container) -> list[tuple[str, str]]:
-        hostname = str(c.config.get("Hostname") or c.short_id)
+        hostname = c.config_spec.hostname or c.short_id
         found = self._primary(c)
         if found is None or found[1].ip is None:
             return []
@@ -768,12 +765,12 @@ class NetworkService:
                 "GlobalIPv6PrefixLen": n.subnet6.prefixlen if v6 and n.subnet6 else 0,
                 "DNSNames": [c.name, c.short_id, *ep.aliases] if n.user_defined else None,
             }
-        mode = self._mode(c)
-        if mode in ("host", "none"):
-            special = (next((n for n in networks_by_id.values() if n.name == mode), None)
-                       if networks_by_id is not None else self.store.by_name(mode))
+        mode = c.spec.network
+        if isinstance(mode, HostNetwork | NoNetwork):
+            special = (next((n for n in networks_by_id.values() if n.name == mode.name), None)
+                       if networks_by_id is not None else self.store.by_name(mode.name))
             if special is not None:
-                networks[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                networks[mode.name] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
                                   "NetworkID": special.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
                                   "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                                   "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
@@ -782,7 +779,7 @@ class NetworkService:
     def _port_map(self, c: Container) -> dict[str, Any]:
         out: dict[str, Any] = {}
         try:
-            for port, proto in exposed(c.config, c.host_config):
+            for port, proto in c.spec.publish.exposed(c.config_spec.exposed_ports):
                 out[f"{port}/{proto}"] = None
         except InvalidArgument:
             pass
@@ -916,6 +913,11 @@ def _ipam_config(ep: Endpoint) -> EndpointIPAMConfig | None:
     if ep.link_local_ips:
         config["LinkLocalIPs"] = list(ep.link_local_ips)
     return config or None
+
+
+def _shares_namespace(mode: NetworkMode) -> bool:
+    """host, none and container:x have no endpoint of their own on any network."""
+    return isinstance(mode, HostNetwork | NoNetwork | JoinContainer)
 
 
 def _check_attachable(n: Network) -> None:

@@ -25,7 +25,7 @@ from engine.events import EventBus
 from engine.runtime.spec import Mount
 from engine.shapes import MountPoint
 from engine.volumes.service import VolumeService
-from engine.volumes.specs import MountSpec, container_specs
+from engine.volumes.specs import MountSpec, with_volumes
 from engine.volumes.store import Volume, VolumeStore
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class VolumeMounts:
         self.lookup = lookup
 
     def specs(self, c: Container) -> list[MountSpec]:
-        specs = container_specs(c.config, c.host_config, self.image_volumes(c.image_id))
+        specs = with_volumes(c.spec.mounts, c.config_spec.volumes, self.image_volumes(c.image_id))
         inherited = self._volumes_from(c, {c.id})
         if not inherited:
             return specs
@@ -61,21 +61,14 @@ class VolumeMounts:
     def _volumes_from(self, c: Container, seen: set[str]) -> list[MountSpec]:
         """HostConfig.VolumesFrom (`name[:ro|rw]`): the other containers' volumes and binds at the
         same paths, read-only where asked, their own tmpfs mounts left out."""
-        entries = c.host_config.get("VolumesFrom") or []
-        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-            raise InvalidArgument("HostConfig.VolumesFrom must be a list of container[:ro|rw] strings")
         out: list[MountSpec] = []
-        for entry in entries:
-            ref, _, mode = entry.partition(":")
-            if mode not in ("", "ro", "rw") or not ref:
-                raise InvalidArgument(f"invalid --volumes-from {entry!r}: write a container's name or id, "
-                                      "then :ro or :rw if you like")
+        for source in c.spec.volumes_from:
             if self.lookup is None:
                 raise InvalidArgument("--volumes-from is not available here")
             try:
-                other = self.lookup(ref)
+                other = self.lookup(source.ref)
             except NotFound:
-                raise InvalidArgument(f"--volumes-from {entry}: no such container: {ref}") from None
+                raise InvalidArgument(f"--volumes-from {source.entry}: no such container: {source.ref}") from None
             if other.id in seen:
                 continue
             refs = self.store.refs(other.id)
@@ -83,7 +76,7 @@ class VolumeMounts:
                 if spec.type == "tmpfs" or (spec.type == "volume" and spec.target not in refs):
                     continue
                 copy = dataclasses.replace(spec, origin="volumes-from", nocopy=True,
-                                           read_only=spec.read_only if not mode else mode == "ro")
+                                           read_only=spec.read_only if not source.mode else source.mode == "ro")
                 if spec.type == "volume":
                     copy.source = refs[spec.target]
                 out.append(copy)

@@ -216,9 +216,9 @@ def parse_tmpfs(target: str, options: str) -> MountSpec:
     return spec
 
 
-def container_specs(config: dict[str, Any], host_config: dict[str, Any],
-                    image_volumes: Iterable[str] = ()) -> list[MountSpec]:
-    """Every mount a container asks for, checked, with no two on one destination."""
+def explicit_mounts(host_config: dict[str, Any]) -> tuple[MountSpec, ...]:
+    """HostConfig's Binds, Mounts and Tmpfs, checked, with no two on one destination: parsed once,
+    at create (a container's HostSpec keeps them) and never changed after."""
     specs: list[MountSpec] = []
     binds = host_config.get("Binds") or []
     if not isinstance(binds, list):
@@ -232,19 +232,61 @@ def container_specs(config: dict[str, Any], host_config: dict[str, Any],
     if not isinstance(tmpfs, dict):
         raise InvalidArgument('HostConfig.Tmpfs must be an object like {"/run": "size=64m"}')
     specs += [parse_tmpfs(str(t), str(o or "")) for t, o in tmpfs.items()]
-    seen: dict[str, MountSpec] = {}
+    seen: set[str] = set()
     for spec in specs:
         if spec.target in seen:
             raise InvalidArgument(f"Duplicate mount point: {spec.target}")
-        seen[spec.target] = spec
-    # Config.Volumes (`-v /path`) and the image's VOLUMEs yield to an explicit mount on the same path.
+        seen.add(spec.target)
+    return tuple(specs)
+
+
+def config_volumes(config: dict[str, Any]) -> tuple[str, ...]:
+    """Config.Volumes (`-v /path`): the container paths, checked and cleaned."""
     volumes = config.get("Volumes") or {}
     if not isinstance(volumes, dict):
         raise InvalidArgument('Config.Volumes must be an object like {"/data": {}}')
-    for origin, paths in (("config", list(volumes)), ("image", list(image_volumes))):
-        for path in paths:
-            target = clean_target(str(path), f"invalid volume {path!r} in {origin}")
+    return tuple(clean_target(str(path), f"invalid volume {path!r} in config") for path in volumes)
+
+
+def with_volumes(explicit: Iterable[MountSpec], volumes: Iterable[str],
+                 image_volumes: Iterable[str] = ()) -> list[MountSpec]:
+    """Every mount of a container: its explicit ones, then an anonymous volume for each path of
+    Config.Volumes (`volumes`, cleaned) and of the image's VOLUMEs that no explicit mount takes."""
+    specs = list(explicit)
+    seen = {spec.target for spec in specs}
+    image = (clean_target(str(path), f"invalid volume {path!r} in image") for path in image_volumes)
+    for origin, targets in (("config", volumes), ("image", image)):
+        for target in targets:
             if target not in seen:
-                seen[target] = MountSpec(type="volume", target=target, origin=origin)
-                specs.append(seen[target])
+                seen.add(target)
+                specs.append(MountSpec(type="volume", target=target, origin=origin))
     return specs
+
+
+@dataclass(frozen=True)
+class VolumesFrom:
+    """One HostConfig.VolumesFrom entry (`name[:ro|rw]`)."""
+
+    entry: str  # as given, for messages
+    ref: str  # the container's name or id
+    mode: str  # "", "ro" or "rw": "" keeps each mount's own
+
+
+def parse_volumes_from(value: Any) -> tuple[VolumesFrom, ...]:
+    entries = value or []
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise InvalidArgument("HostConfig.VolumesFrom must be a list of container[:ro|rw] strings")
+    out = []
+    for entry in entries:
+        ref, _, mode = entry.partition(":")
+        if mode not in ("", "ro", "rw") or not ref:
+            raise InvalidArgument(f"invalid --volumes-from {entry!r}: write a container's name or id, "
+                                  "then :ro or :rw if you like")
+        out.append(VolumesFrom(entry, ref, mode))
+    return tuple(out)
+
+
+def container_specs(config: dict[str, Any], host_config: dict[str, Any],
+                    image_volumes: Iterable[str] = ()) -> list[MountSpec]:
+    """Every mount a create request asks for, checked, with no two on one destination."""
+    return with_volumes(explicit_mounts(host_config), config_volumes(config), image_volumes)

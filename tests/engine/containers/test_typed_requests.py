@@ -1,0 +1,84 @@
+"""Networking and mounts read a container's typed specs, parsed once at create, never its
+HostConfig JSON again (#21): the published ports, the binds, mounts and tmpfs, --volumes-from,
+Config.Volumes; and a new row's first load reuses the specs its create parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.containers.configspec import ConfigSpec
+from engine.containers.hostspec import HostSpec
+from engine.containers.model import Container
+from engine.containers.store import ContainerStore
+from engine.errors import InvalidArgument
+from engine.events import EventBus
+from engine.networks.ports import PortRequest, PublishSpec
+from engine.state.db import Database
+from engine.volumes.mounts import VolumeMounts
+from engine.volumes.specs import VolumesFrom
+from engine.volumes.store import VolumeStore
+
+pytestmark = pytest.mark.unit
+
+HOST_CONFIG = {
+    "Binds": ["/srv/www:/www:ro", "cache:/cache"],
+    "Mounts": [{"Type": "tmpfs", "Target": "/scratch"}],
+    "Tmpfs": {"/run": "size=64m"},
+    "PortBindings": {"80/tcp": [{"HostPort": "8080"}], "53/udp": [{"HostIp": "::1", "HostPort": "53"}]},
+    "PublishAllPorts": True,
+    "VolumesFrom": ["data:ro"],
+}
+
+
+def test_hostconfig_is_typed_once_with_its_ports_and_mounts() -> None:
+    spec = HostSpec.parse(HOST_CONFIG)
+    assert spec.publish == PublishSpec(bindings=(PortRequest(80, "tcp", "", 8080, 8080),),
+                                       ports=((80, "tcp"), (53, "udp")), publish_all=True)
+    # PublishAllPorts adds the exposed ports the bindings leave out.
+    assert spec.publish.requested(["80/tcp", "443/tcp"]) == [PortRequest(80, "tcp", "", 8080, 8080),
+                                                             PortRequest(443, "tcp", "", 0, 0)]
+    assert spec.publish.exposed(["443/tcp"]) == [(53, "udp"), (80, "tcp"), (443, "tcp")]
+    assert [(m.type, m.target, m.origin) for m in spec.mounts] == [
+        ("bind", "/www", "binds"), ("volume", "/cache", "binds"), ("tmpfs", "/scratch", "mounts"),
+        ("tmpfs", "/run", "tmpfs")]
+    assert spec.volumes_from == (VolumesFrom("data:ro", "data", "ro"),)
+    assert ConfigSpec.parse({"Volumes": {"/data/": {}, "/logs": {}}}).volumes == ("/data", "/logs")
+
+
+@pytest.mark.parametrize(("host_config", "words"), [
+    ({"PortBindings": {"80/sctp": []}}, "protocol 'sctp' is not supported"),
+    ({"Binds": ["/a:/b", "/c:/b"]}, "Duplicate mount point: /b"),
+    ({"Tmpfs": ["/run"]}, "HostConfig.Tmpfs must be an object"),
+    ({"VolumesFrom": ["data:rx"]}, "invalid --volumes-from 'data:rx'"),
+])
+def test_a_bad_request_is_refused_when_typed(host_config: dict[str, object], words: str) -> None:
+    with pytest.raises(InvalidArgument, match=words):
+        HostSpec.parse(host_config)
+
+
+def test_mounts_read_the_typed_spec_not_the_json(tmp_path: Path) -> None:
+    db = Database(tmp_path / "db.sqlite")
+    mounts = VolumeMounts(VolumeStore(tmp_path / "volumes", db, lambda _c: False), EventBus(),
+                          image_volumes=lambda _i: ["/image-vol"])
+    c = Container(id="c" * 64, name="web", image="busybox", image_id="sha256:" + "b" * 64,
+                  config={"Cmd": ["sh"], "Volumes": {"/cfg": {}}},
+                  host_config={"Binds": ["/srv:/srv"], "Tmpfs": {"/run": ""}})
+    typed = c.spec
+    # The JSON is for inspect alone: what a start mounts comes from the spec parsed before.
+    c.host_config["Binds"] = "not a list"
+    c.host_config["Tmpfs"] = {"/elsewhere": ""}
+    assert c.spec is typed
+    assert [(s.target, s.origin) for s in mounts.specs(c)] == [
+        ("/srv", "binds"), ("/run", "tmpfs"), ("/cfg", "config"), ("/image-vol", "image")]
+
+
+def test_a_new_rows_first_load_reuses_the_specs_its_create_parsed(tmp_path: Path) -> None:
+    store = ContainerStore(Database(tmp_path / "berth.db"))
+    spec, config_spec = HostSpec.parse(HOST_CONFIG), ConfigSpec.parse({"Cmd": ["sh"]})
+    store.insert(Container(id="a" * 64, name="web", image="busybox", image_id="sha256:" + "b" * 64,
+                           config={"Cmd": ["sh"]}, host_config=dict(HOST_CONFIG), _spec=spec,
+                           _config_spec=config_spec))
+    loaded = store.resolve("web")
+    assert loaded.spec is spec and loaded.config_spec is config_spec
