@@ -41,6 +41,7 @@ from engine.networks.config import config_for
 from engine.networks.service import NetworkService
 from engine.runtime.conmon import ConmonRuntime
 from engine.runtime.detect import detect_runtime
+from engine.runtime.fastexec import FastExec
 from engine.state.db import Database
 from engine.swarm.service import SwarmService
 from engine.volumes.mounts import VolumeMounts
@@ -149,8 +150,8 @@ def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registr
     )
     images.in_use = containers.store.uses_image
     return Backend(paths=paths, db=db, events=events, images=images, containers=containers,
-                   execs=ExecService(containers), networks=networking, swarm=SwarmService(db, networking),
-                   volumes=mounts,
+                   execs=ExecService(containers, direct=FastExec()), networks=networking,
+                   swarm=SwarmService(db, networking), volumes=mounts,
                    runtime=choice, engine_id=engine_id(db))
 
 
@@ -228,6 +229,7 @@ async def serve(args: argparse.Namespace) -> None:
     await health.close()
     await rotator.close()
     await backend.containers.close()
+    await backend.execs.close()
     await runner.cleanup()
     if activated is None:
         sock.unlink(missing_ok=True)

@@ -4,10 +4,12 @@ so the lifecycle and the restart policy run without root."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.runtime.conmon import ConmonLayout, Created, ExecLayout, ExecProcess
+from engine.runtime.fastexec import FastExecProcess
 
 
 class OCIRuntime(Protocol):
@@ -33,3 +35,15 @@ class OCIRuntime(Protocol):
     def monitor_alive(self, monitor_pid: int) -> bool: ...
     def control(self, bundle: Path, kind: int, height: int = 0, width: int = 0) -> None:
         """Resize the terminal (RESIZE) or reopen the log (REOPEN_LOG)."""
+
+
+class DirectExec(Protocol):
+    """The exec fast path beside the runtime: berthd enters the running container itself
+    (`FastExec`, through its zygote). It refuses what it would not do as the runtime does."""
+
+    def refusal(self, config: Mapping[str, Any], process: Mapping[str, Any]) -> str | None:
+        """Why an exec of `process` (the OCI process spec) must take the runtime's path, or None."""
+    async def exec(self, init_pid: int, config: Mapping[str, Any], process: Mapping[str, Any], *,
+                   stdin: bool, stdout: bool, stderr: bool) -> FastExecProcess:
+        """Start it; raises `Unsupported` (nothing started) when the container needs the runtime."""
+    async def close(self) -> None: ...
