@@ -9,11 +9,14 @@ so the rows of an older berthd still load."""
 
 from __future__ import annotations
 
+import re
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import InvalidArgument
+from engine.runtime.conmon import signal_number
 from engine.volumes.specs import config_volumes
 
 NS = 1_000_000_000
@@ -72,7 +75,8 @@ class ConfigSpec:
     hostname: str = ""
     domainname: str = ""
     healthcheck: Probe | None = None
-    stop_signal: str = ""  # a name or number; "": SIGTERM
+    stop_signal: str = ""  # as given: a name or number; "": SIGTERM
+    stop_signo: int = signal.SIGTERM  # stop_signal as a number, parsed once
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
     labels: Mapping[str, str] = field(default_factory=dict)
     exposed_ports: tuple[str, ...] = ()  # "80/tcp"
@@ -98,11 +102,33 @@ class ConfigSpec:
             user=str(cfg.get("User") or ""), workdir=str(cfg.get("WorkingDir") or ""),
             hostname=str(cfg.get("Hostname") or ""), domainname=str(cfg.get("Domainname") or ""),
             healthcheck=Probe.from_config(cfg.get("Healthcheck")),
-            stop_signal="" if stop_signal in (None, "") else str(stop_signal), stop_timeout=timeout,
+            stop_signal="" if stop_signal in (None, "") else str(stop_signal),
+            stop_signo=parse_signal(stop_signal) or signal.SIGTERM, stop_timeout=timeout,
             labels=_labels(cfg.get("Labels")), exposed_ports=tuple(_keys(cfg.get("ExposedPorts"))),
             volumes=config_volumes(cfg),
             tty=bool(cfg.get("Tty")), open_stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")),
         )
+
+
+_REALTIME = re.compile(r"^(?:SIG)?RT(MIN|MAX)([+-]\d+)?$")
+
+
+def parse_signal(value: object) -> int:
+    """A signal's name (SIGUSR1, usr1, RTMIN+3) or number as dockerd's ParseSignal reads it; 0 when
+    it names no signal, which create refuses (create.check_stop_signal), while an older berthd's
+    row with such a StopSignal still loads, and stops with SIGTERM."""
+    if value in (None, ""):
+        return 0
+    text = str(value).strip().upper()
+    realtime = _REALTIME.match(text)
+    if realtime:
+        base = signal.SIGRTMIN if realtime.group(1) == "MIN" else signal.SIGRTMAX
+        number = base + int(realtime.group(2) or 0)
+        return number if signal.SIGRTMIN <= number <= signal.SIGRTMAX else 0
+    try:
+        return max(signal_number(text), 0)
+    except InvalidArgument:
+        return 0
 
 
 def _strings(value: object) -> tuple[str, ...]:

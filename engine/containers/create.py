@@ -11,7 +11,7 @@ from typing import Any
 
 from engine import emulation
 from engine.containers import links, names
-from engine.containers.configspec import ConfigSpec
+from engine.containers.configspec import ConfigSpec, parse_signal
 from engine.containers.context import ContainerContext
 from engine.containers.hostspec import HostSpec
 from engine.containers.model import Container
@@ -39,6 +39,7 @@ def create(ctx: ContainerContext, body: dict[str, Any], name: str | None,
         raise InvalidArgument("HostConfig must be a JSON object")
     config = merge_config(image_cfg, body)
     check_workdir(config.get("WorkingDir"))
+    check_stop_signal(config.get("StopSignal"))
     if not config.get("Entrypoint") and not config.get("Cmd"):
         raise InvalidArgument("no command specified: give a command, or use an image with a CMD")
     cname = names.validate(name) if name else _unused_name(ctx)
@@ -154,6 +155,13 @@ def check_workdir(workdir: object) -> None:
     if len(parts) >= 3 and parts[0] == "proc" and parts[2] in ("fd", "fdinfo", "cwd", "root"):
         raise InvalidArgument(f"the working directory '{workdir}' is invalid: a path under /proc/<pid>/{parts[2]} "
                               "refers to the runtime's own descriptors, not a directory in the container")
+
+
+def check_stop_signal(value: object) -> None:
+    """As dockerd: a StopSignal that names no signal is refused at create, in its words, not found
+    out at the first stop (which could then not stop the container gracefully)."""
+    if value not in (None, "") and not parse_signal(value):
+        raise InvalidArgument(f"Invalid signal: {value}: give a signal's name (SIGTERM, TERM) or number")
 
 
 def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:

@@ -149,7 +149,7 @@ class Lifecycle:
             ctx.store.save(c)
             if timeout is None:
                 timeout = c.config_spec.stop_timeout
-            sig = signal_number(signal or c.config_spec.stop_signal or None, signals.SIGTERM)
+            sig = signal_number(signal, c.config_spec.stop_signo)
             exited = ctx.waiters.exit_future(c.id)
             pid = c.pid
             with contextlib.suppress(RuntimeFailure):

@@ -1,14 +1,17 @@
 """Networking and mounts read a container's typed specs, parsed once at create, never its
 HostConfig JSON again (#21): the published ports, the binds, mounts and tmpfs, --volumes-from,
-Config.Volumes; and a new row's first load reuses the specs its create parsed."""
+Config.Volumes; a new row's first load reuses the specs its create parsed; the stop signal is a
+number from create on, and one that names no signal is refused there, as dockerd refuses it."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
-from engine.containers.configspec import ConfigSpec
+from engine.containers.configspec import ConfigSpec, parse_signal
+from engine.containers.create import check_stop_signal
 from engine.containers.hostspec import HostSpec
 from engine.containers.model import Container
 from engine.containers.store import ContainerStore
@@ -82,3 +85,23 @@ def test_a_new_rows_first_load_reuses_the_specs_its_create_parsed(tmp_path: Path
                            _config_spec=config_spec))
     loaded = store.resolve("web")
     assert loaded.spec is spec and loaded.config_spec is config_spec
+
+
+@pytest.mark.parametrize(("value", "number"), [
+    ("SIGUSR1", 10), ("usr1", 10), ("15", 15), ("99", 99), ("RTMIN+3", 37), ("SIGRTMAX-1", 63),
+    ("FOO", 0), ("0", 0), ("RTMAX+1", 0), ("", 0)])
+def test_a_stop_signal_is_read_as_dockerds_parsesignal_reads_it(value: str, number: int) -> None:
+    assert parse_signal(value) == number
+
+
+def test_the_stop_signal_is_a_number_once_and_a_bad_one_is_refused_at_create() -> None:
+    assert ConfigSpec.parse({"StopSignal": "usr1"}).stop_signo == signal.SIGUSR1
+    assert ConfigSpec.parse({}).stop_signo == signal.SIGTERM
+    # An older berthd's row with a StopSignal that names no signal still loads, and stops with SIGTERM.
+    assert ConfigSpec.parse({"StopSignal": "FOO"}).stop_signo == signal.SIGTERM
+    with pytest.raises(InvalidArgument, match=r"^Invalid signal: FOO"):
+        check_stop_signal("FOO")
+    with pytest.raises(InvalidArgument, match=r"^Invalid signal: 0"):
+        check_stop_signal("0")
+    check_stop_signal("SIGRTMIN+3")
+    check_stop_signal(None)
