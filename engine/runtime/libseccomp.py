@@ -20,7 +20,7 @@ import ctypes.util
 import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 EPERM = 1
@@ -84,7 +84,7 @@ def action_code(action: str, errno_ret: int | None, default_errno: int = EPERM) 
     return codes[action]
 
 
-def condition_groups(args: list[Mapping[str, Any]]) -> list[list[tuple[int, int, int, int]]]:
+def condition_groups(args: Sequence[Mapping[str, Any]]) -> list[list[tuple[int, int, int, int]]]:
     """A rule's conditions as (index, op, value, valueTwo) groups, one libseccomp rule per group:
     one group holding them all, or one per condition when two test the same argument."""
     conds = []
