@@ -78,13 +78,12 @@ def rfc3339_nano(ns: int) -> str:
     if ns <= 0:
         return ZERO_TIME
     secs, frac = divmod(ns, NS)
-    base = datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{frac:09d}Z"
+    # time.strftime: a third of datetime's cost, which counts in lists of thousands of objects
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(secs))}.{frac:09d}Z"
 
 
 def rfc3339_seconds(ns: int) -> str:
-    """RFC 3339 to the second, as dockerd reports a volume's CreatedAt; ~3x quicker than
-    rfc3339_nano's datetime, which counts with 5,000 volumes in a list."""
+    """RFC 3339 to the second, as dockerd reports a volume's CreatedAt."""
     if ns <= 0:
         return ZERO_TIME
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS))

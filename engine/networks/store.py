@@ -224,24 +224,34 @@ _claimed_subnet = functools.lru_cache(maxsize=4096)(parse_subnet)
 _claimed_subnet6 = functools.lru_cache(maxsize=4096)(parse_subnet6)
 
 
+_stored_address = functools.lru_cache(maxsize=4096)(parse_address)
+_stored_address6 = functools.lru_cache(maxsize=4096)(parse_address6)
+
+
 def _json_or_none(text: str) -> Any:
     return json.loads(text) if text else None
 
 
+def _mapping(text: str) -> Any:
+    # Most networks have no labels, options or aux addresses: skip the decoder for those.
+    return {} if text == "{}" else json.loads(text)
+
+
 def _network(row: sqlite3.Row) -> Network:
+    # The stored texts were checked when stored; their parsed values are immutable, so shared.
     return Network(
         id=row["id"], name=row["name"], driver=row["driver"], created_ns=row["created_ns"],
-        subnet=parse_subnet(row["subnet"]) if row["subnet"] else None,
-        gateway=parse_address(row["gateway"], "gateway") if row["gateway"] else None,
-        ip_range=parse_subnet(row["ip_range"]) if row["ip_range"] else None,
-        internal=bool(row["internal"]), attachable=bool(row["attachable"]), labels=json.loads(row["labels"]),
-        options=json.loads(row["options"]), bridge=row["bridge"], predefined=bool(row["predefined"]),
+        subnet=_claimed_subnet(row["subnet"]) if row["subnet"] else None,
+        gateway=_stored_address(row["gateway"], "gateway") if row["gateway"] else None,
+        ip_range=_claimed_subnet(row["ip_range"]) if row["ip_range"] else None,
+        internal=bool(row["internal"]), attachable=bool(row["attachable"]), labels=_mapping(row["labels"]),
+        options=_mapping(row["options"]), bridge=row["bridge"], predefined=bool(row["predefined"]),
         enable_ipv6=bool(row["enable_ipv6"]),
-        subnet6=parse_subnet6(row["subnet6"]) if row["subnet6"] else None,
-        gateway6=parse_address6(row["gateway6"], "gateway") if row["gateway6"] else None,
-        ip_range6=parse_subnet6(row["ip_range6"]) if row["ip_range6"] else None,
-        aux={k: ipaddress.ip_address(v) for k, v in json.loads(row["aux"]).items()},
-        ipam_options=json.loads(row["ipam_options"]), ipam_config=_json_or_none(row["ipam_config"]),
+        subnet6=_claimed_subnet6(row["subnet6"]) if row["subnet6"] else None,
+        gateway6=_stored_address6(row["gateway6"], "gateway") if row["gateway6"] else None,
+        ip_range6=_claimed_subnet6(row["ip_range6"]) if row["ip_range6"] else None,
+        aux={k: ipaddress.ip_address(v) for k, v in _mapping(row["aux"]).items()},
+        ipam_options=_mapping(row["ipam_options"]), ipam_config=_json_or_none(row["ipam_config"]),
         config_only=bool(row["config_only"]), config_from=row["config_from"], scope=row["scope"],
         ingress=bool(row["ingress"]),
     )
