@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import logging
@@ -160,6 +161,26 @@ def cgroup_procs_files(cgroup_text: str, mounts: Sequence[mountinfo.MountEntry])
     return files
 
 
+def sealed_copy(path: str) -> int:
+    """A sealed in-memory copy of the interpreter for the zygote to run from. An exec process runs
+    the zygote's code until its execve, so its /proc/self/exe is the zygote's binary; a command that
+    is a script naming /proc/self/exe as its interpreter would run that binary in the container and
+    could keep it open to write it later (runc's CVE-2019-5736). A sealed memfd cannot be written."""
+    fd = os.memfd_create("berth-exec-zygote", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        with open(path, "rb") as source:
+            size = os.fstat(source.fileno()).st_size
+            offset = 0
+            while offset < size:
+                offset += os.sendfile(fd, source.fileno(), offset, size - offset)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                    fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class FastExec:
     """berthd's end of the exec zygote, started on first use and kept; one per berthd."""
 
@@ -177,17 +198,20 @@ class FastExec:
                 return self._sock
             self._drop()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            binary = sealed_copy(os.path.realpath(sys.executable))
             try:
-                # -S: the zygote imports the standard library alone; start it from its file, no package
+                # -S: the zygote imports the standard library alone; started from its file, no package
                 self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-S", str(Path(__file__).with_name("nsenter.py")), str(theirs.fileno()),
-                    pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, start_new_session=True, cwd="/")
+                    f"/proc/self/fd/{binary}", "-S", str(Path(__file__).with_name("nsenter.py")),
+                    str(theirs.fileno()), pass_fds=(theirs.fileno(), binary), stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL, start_new_session=True, cwd="/",
+                    env={"PYTHONHOME": sys.base_prefix, "PATH": os.defpath})
             except BaseException:
                 ours.close()
                 raise
             finally:
                 theirs.close()
+                os.close(binary)
             log.debug("exec zygote started: pid %d", self._proc.pid)
             self._sock = ours
             return ours

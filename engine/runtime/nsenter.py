@@ -36,6 +36,7 @@ import sys
 from typing import Any
 
 CLONE_NEWPID = 0x20000000
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
@@ -112,10 +113,15 @@ def _become_exec(req: dict[str, Any], fds: list[int]) -> None:
     """In the exec process: enter the container and exec the command. Never returns."""
     errfd = fds[ERRPIPE]
     try:
+        # Until execve this process is the zygote (its memory, its binary) inside the container: not
+        # dumpable, so the container's processes cannot open its /proc files or trace it, and
+        # holding no fd but this request's (not the zygote's socket, nor other execs')
+        prctl(PR_SET_DUMPABLE, 0, what="making the exec process undumpable")
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)  # Python ignores SIGPIPE and SIGXFSZ: not the command's
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        _close_all_but(fds)
         os.setsid()
         for path in req["cgroups"]:  # host paths: before the mount namespace
             with open(path, "w") as f:
@@ -182,6 +188,15 @@ def describe(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         return f"{e.filename}: {e.strerror.lower()}" if e.filename else e.strerror.lower()
     return str(e) or repr(e)
+
+
+def _close_all_but(keep: list[int]) -> None:
+    low = 3
+    for fd in sorted(set(keep)):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 1 << 20)
 
 
 def _try_chdir(path: str) -> bool:

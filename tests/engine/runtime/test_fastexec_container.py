@@ -131,6 +131,11 @@ def test_the_fast_path_started_it_and_reports_its_pid(env: dict[str, str], berth
     assert info["Running"] is True and info["Pid"] > 0
     parent = Path(f"/proc/{info['Pid']}/status").read_text().split("PPid:")[1].split()[0]
     assert "nsenter.py" in Path(f"/proc/{parent}/cmdline").read_bytes().decode()  # the zygote, not conmon
+    assert os.readlink(f"/proc/{parent}/exe").startswith("/memfd:berth-exec-zygote")  # sealed, never written
+    # a command whose interpreter is /proc/self/exe never gets a binary of the host's it could write
+    ok(env, "exec", "fx-pid", "sh", "-c", "printf '#!/proc/self/exe\\n' > /x.sh; chmod +x /x.sh")
+    probe = docker(env, "exec", "fx-pid", "/x.sh", "-S", "-c", "import os; os.open('/proc/self/exe', os.O_WRONLY)")
+    assert probe.returncode != 0, probe
     os.kill(info["Pid"], signal.SIGTERM)
     assert eventually(lambda: inspect_exec(berthd, exec_id)["Running"] is False)
     assert inspect_exec(berthd, exec_id)["ExitCode"] == 128 + signal.SIGTERM
