@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +140,28 @@ def test_the_fast_path_started_it_and_reports_its_pid(env: dict[str, str], berth
     os.kill(info["Pid"], signal.SIGTERM)
     assert eventually(lambda: inspect_exec(berthd, exec_id)["Running"] is False)
     assert inspect_exec(berthd, exec_id)["ExitCode"] == 128 + signal.SIGTERM
+
+
+def test_execs_at_once_and_a_zygote_that_died(env: dict[str, str], berthd: Berthd) -> None:
+    run_d(env, "--name", "fx-many", "busybox", "sleep", "300")
+    procs = [subprocess.Popen(["docker", "exec", "fx-many", "sh", "-c", f"echo {i}; exit {i % 4}"], env=env,
+                              stdout=subprocess.PIPE, text=True) for i in range(12)]
+    results = [(p.communicate(timeout=60)[0], p.returncode) for p in procs]
+    assert results == [(f"{i}\n", i % 4) for i in range(12)]
+    assert berthd.proc is not None
+    zygotes = [pid for pid in os.listdir("/proc") if pid.isdigit() and zygote_of(pid, berthd.proc.pid)]
+    assert len(zygotes) == 1
+    os.kill(int(zygotes[0]), signal.SIGKILL)  # this berthd's own, no other
+    assert ok(env, "exec", "fx-many", "echo", "again") == "again"  # a new zygote
+
+
+def zygote_of(pid: str, daemon: int) -> bool:
+    """Whether process `pid` is the exec zygote of the berthd whose pid is `daemon`."""
+    try:
+        parent = int(Path(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0])
+        return parent == daemon and os.readlink(f"/proc/{pid}/exe").startswith("/memfd:berth-exec-zygote")
+    except (OSError, IndexError, ValueError):
+        return False
 
 
 def test_paused_and_stopped_containers_are_refused(env: dict[str, str]) -> None:
