@@ -672,6 +672,21 @@ class ContainersModel(QAbstractItemModel):
                 return id
         return None
 
+    def running_names(self) -> dict[str, str]:
+        """id -> name of every running container."""
+        return {id: container_name(node.item) for id, node in self._nodes.items() if node.state.running}
+
+    def names_using_image(self, image_id: str) -> list[str]:
+        return [container_name(node.item) for node in self._nodes.values() if node.item.get("ImageID") == image_id]
+
+    def names_using_volume(self, name: str) -> list[str]:
+        return [container_name(node.item) for node in self._nodes.values()
+                if any(m.get("Name") == name for m in node.item.get("Mounts") or [])]
+
+    def names_on_network(self, name: str) -> list[str]:
+        return [container_name(node.item) for node in self._nodes.values()
+                if name in ((node.item.get("NetworkSettings") or {}).get("Networks") or {})]
+
     def stats_of(self, id: str) -> StatsSample | None:
         return self._stats.get(id)
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.models.compose import TonedModel
 from app.models.logs import LogBuffer
 from app.services.compose_yaml import read_project_yaml
+from app.services.logs import LogFollower
 from app.widgets.chrome import Toolbar, ask_for_file, set_icon, show_message
 from app.widgets.log_panel import LogPanel
 from app.widgets.table_page import KeyedTablePage, keyed_table, message_label
@@ -179,6 +180,12 @@ class ComposePage(KeyedTablePage, QWidget):
             self.yaml.hide()
             self.logs.show()
             self.logsRequested.emit(name)
+
+    def follow_logs(self, follower: LogFollower) -> None:
+        """Show what `follower` reads (the project's merged logs) in the page's log panel."""
+        follower.appended.connect(self.logs.on_appended)
+        follower.ended.connect(lambda reason: self.logs.show_status(f"log stream ended: {reason}" if reason else ""))
+        follower.waiting.connect(self.logs.show_waiting)
 
     def show_yaml(self) -> None:
         """The selected project's compose file in place of its logs, or why it cannot be read here."""

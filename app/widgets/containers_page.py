@@ -1,7 +1,9 @@
 """The Containers page: a tree grouped by compose project, live CPU/memory, search, actions on a
 multi-selection, and the selected container's detail below.
 
-A view only: it asks for actions through signals; the window decides what they do.
+A view only: it asks for actions through its intents (`actionRequested` with an action of
+`app.models.container_actions`, which also says each action's words and when it applies); the
+containers controller decides what they do.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from PySide6.QtCore import (
     QTimer,
     QUrl,
     Signal,
-    SignalInstance,
 )
 from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QKeySequence, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.display import breakable, cli_command
+from app.models.container_actions import MENU, TOOLBAR, ContainerAction, Facts, action, offered
 from app.models.containers import (
     HISTORY_ROLE,
     ID_ROLE,
@@ -72,18 +74,9 @@ def empty_hint(cli: str) -> str:
     )
 
 
-ACTION_ICONS = {"start": "start", "stop": "stop", "restart": "restart", "pause": "pause", "unpause": "start",
-                "remove": "remove"}
-
-ACTIONS = {
-    # name: (label, busy label, tooltip)
-    "start": ("Start", "Starting…", "Start the selected containers (docker start)"),
-    "stop": ("Stop", "Stopping…", "Stop the selected containers (docker stop)"),
-    "restart": ("Restart", "Restarting…", "Restart the selected containers (docker restart)"),
-    "pause": ("Pause", "Pausing…", "Pause the selected containers (docker pause)"),
-    "unpause": ("Resume", "Resuming…", "Resume the selected paused containers (docker unpause)"),
-    "remove": ("Remove", "Removing…", "Remove the selected containers (docker rm)"),
-}
+def facts_of(index: QModelIndex | QPersistentModelIndex) -> Facts:
+    """What the action table needs to know of a container's row."""
+    return Facts(str(index.data(STATE_ROLE) or ""), bool(index.data(RUNNING_ROLE)))
 
 
 class ContainersProxy(QSortFilterProxyModel):
@@ -256,9 +249,10 @@ class RowActions(QWidget):
         self.table = table
         self.index = QPersistentModelIndex()  # the proxy row the actions are on
         self.hovered = QPersistentModelIndex()
-        self.toggle = row_button(self, "Start", "Start this container (docker start)", "row-toggle", "start")
-        self.logs = row_button(self, "Logs", "This container's logs (docker logs -f)   Ctrl+L", "row-logs", "logs")
-        self.remove = row_button(self, "Remove", "Remove this container (docker rm)   Delete", "row-remove", "remove")
+        start, logs, remove = action("start"), action("logs"), action("remove")
+        self.toggle = row_button(self, start.label, start.tooltip(start.row_tip), "row-toggle", start.icon)
+        self.logs = row_button(self, logs.label, logs.tooltip(logs.row_tip), "row-logs", logs.icon)
+        self.remove = row_button(self, remove.label, remove.tooltip(remove.row_tip), "row-remove", remove.icon)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
@@ -269,7 +263,7 @@ class RowActions(QWidget):
         QWidget.setTabOrder(self.logs, self.remove)
         self.toggle.clicked.connect(self._toggle)
         self.logs.clicked.connect(self._logs)
-        self.remove.clicked.connect(lambda: self._emit(page.removeRequested, self.ids()))
+        self.remove.clicked.connect(lambda: self._emit(remove, self.ids()))
         table.setMouseTracking(True)
         table.entered.connect(self._on_entered)
         table.viewport().installEventFilter(self)
@@ -303,7 +297,7 @@ class RowActions(QWidget):
         model = self.page.model
         for id in self.ids():
             index = model.index_of(id)
-            if index is not None and (index.data(RUNNING_ROLE) or index.data(STATE_ROLE) == "paused"):
+            if index is not None and facts_of(index).up:
                 return True
         return False
 
@@ -322,11 +316,11 @@ class RowActions(QWidget):
         if row.isEmpty() or row.bottom() < 0 or row.top() > viewport.height():
             self.hide()
             return
-        up = self.up()
-        if self.toggle.property(ICON_PROPERTY) != ("stop" if up else "start"):  # stats redraw rows each second
-            self.toggle.setAccessibleName("Stop" if up else "Start")
-            self.toggle.setToolTip("Stop this container (docker stop)" if up else "Start this container (docker start)")
-            set_icon(self.toggle, "stop" if up else "start")
+        toggle = action("stop" if self.up() else "start")
+        if self.toggle.property(ICON_PROPERTY) != toggle.icon:  # stats redraw rows each second
+            self.toggle.setAccessibleName(toggle.label)
+            self.toggle.setToolTip(toggle.tooltip(toggle.row_tip))
+            set_icon(self.toggle, toggle.icon)
         self.logs.setVisible(not self.page.proxy.mapToSource(self.current()).data(PROJECT_ROLE))
         enabled = self.page.toolbar.isEnabled()
         for button in (self.toggle, self.logs, self.remove):
@@ -351,36 +345,27 @@ class RowActions(QWidget):
         self.place()
 
     def _toggle(self) -> None:
-        if self.up():
-            self._emit(self.page.stopRequested, self.ids())
-        else:
-            self._emit(self.page.startRequested, self.ids())
+        self._emit(action("stop" if self.up() else "start"), self.ids())
 
     def _logs(self) -> None:
         ids = self.ids()
         if len(ids) == 1:
-            self.page.logsRequested.emit(ids[0])
+            self.page.actionRequested.emit("logs", ids)
 
-    def _emit(self, signal: SignalInstance, ids: list[str]) -> None:
+    def _emit(self, chosen: ContainerAction, ids: list[str]) -> None:
         if ids:
             self.page.clear_message()
-            signal.emit(ids)
+            self.page.actionRequested.emit(chosen.name, ids)
 
 
 class ContainersPage(QWidget):
-    startRequested = Signal(list)  # container ids
-    stopRequested = Signal(list)
-    restartRequested = Signal(list)
-    pauseRequested = Signal(list)
-    unpauseRequested = Signal(list)
-    removeRequested = Signal(list)
+    actionRequested = Signal(str, list)  # an action of the table (its name), on these container ids
     retryRequested = Signal()
     trustRequested = Signal(str)
     selectionChanged = Signal()
     portOpened = Signal(str)  # the URL opened
     placeRequested = Signal(str)  # a place the empty state's steps link to ("images")
     runRequested = Signal()  # Run…: a new container, from an image to choose
-    logsRequested = Signal(str)  # a row's Logs action: that container's logs
 
     def __init__(self, model: ContainersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -397,23 +382,25 @@ class ContainersPage(QWidget):
             "Run…", "Start a new container from an image: choose it on the Images page (docker run)",
             "containers-run", primary=True)
         self.run_button.clicked.connect(self.runRequested)
+        # The selection's actions, from the action table: on the toolbar, and all of them in the
+        # list's context menu (its shortcuts work while the window is active).
         self.actions_by_name: dict[str, QAction] = {}
-        signals = {
-            "start": self.startRequested, "stop": self.stopRequested, "restart": self.restartRequested,
-            "pause": self.pauseRequested, "unpause": self.unpauseRequested, "remove": self.removeRequested,
-        }
-        for name, (label, _, tip) in ACTIONS.items():
-            action = QAction(label, self)
-            action.setObjectName(f"action-{name}")
-            action.setToolTip(tip)
-            set_icon(action, ACTION_ICONS[name])
-            action.triggered.connect(lambda _=False, n=name, s=signals[name]: self._request(n, s))
-            self.actions_by_name[name] = action
-            self.toolbar.action_button(action, f"containers-{name}", ACTION_ICONS[name])
+        self._offered = offered(MENU)
+        for described in self._offered:
+            qaction = QAction(described.label, self)
+            qaction.setObjectName(f"action-{described.name}")
+            qaction.setToolTip(described.tooltip(described.tip))
+            set_icon(qaction, described.icon)
+            if described.shortcut and not described.single:
+                qaction.setShortcut(QKeySequence(described.shortcut))
+            qaction.triggered.connect(lambda _=False, chosen=described: self._request(chosen))
+            self.actions_by_name[described.name] = qaction
+        for described in offered(TOOLBAR):
+            self.toolbar.action_button(self.actions_by_name[described.name], f"containers-{described.name}",
+                                       described.icon)
         self.action_start = self.actions_by_name["start"]
         self.action_stop = self.actions_by_name["stop"]
         self.action_remove = self.actions_by_name["remove"]
-        self.action_remove.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         self._busy: dict[str, int] = {}
 
         self.search = QLineEdit(self)
@@ -441,7 +428,7 @@ class ContainersPage(QWidget):
         for column, width in ((Column.NAME, 180), (Column.IMAGE, 150), (Column.STATE, 120), (Column.CPU, 100),
                               (Column.MEMORY, 80), (Column.PORTS, 140)):
             self.table.setColumnWidth(column, width)
-        self.table.addActions(list(self.actions_by_name.values()))
+        self.table.addActions(list(self.actions_by_name.values()))  # the context menu
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.clicked.connect(self._on_clicked)
@@ -527,14 +514,15 @@ class ContainersPage(QWidget):
         self.message.clear()
         self.message.hide()
 
-    def set_busy(self, action: str, delta: int) -> None:
+    def set_busy(self, name: str, delta: int) -> None:
         """An action started (+1) or ended (-1): its button says so while any runs."""
-        if action not in self.actions_by_name:
+        if name not in self.actions_by_name:
             return
-        self._busy[action] = max(0, self._busy.get(action, 0) + delta)
-        label, busy, _ = ACTIONS[action]
-        count = self._busy[action]
-        self.actions_by_name[action].setText(f"{busy} ({count})" if count > 1 else busy if count else label)
+        self._busy[name] = max(0, self._busy.get(name, 0) + delta)
+        described = action(name)
+        count = self._busy[name]
+        self.actions_by_name[name].setText(
+            f"{described.busy} ({count})" if count > 1 else described.busy if count else described.label)
         self._update_actions()
 
     def busy(self, action: str) -> int:
@@ -542,10 +530,9 @@ class ContainersPage(QWidget):
 
     # -- selection -------------------------------------------------------------------------------
 
-    def selected_ids(self, running: bool | None = None, state: str | None = None, up: bool | None = None
-                     ) -> list[str]:
-        """The selected containers (a compose group's members for its row), those `running`, in
-        `state`, or `up` (running or paused: a paused one is stopped, not started) when asked."""
+    def selected_ids(self, applying: ContainerAction | None = None) -> list[str]:
+        """The selected containers (a compose group's members for its row), those `applying` applies
+        to when given (Start: those not up, Pause: those running, ...)."""
         ids: list[str] = []
         for index in self.table.selectionModel().selectedRows():
             source = self.proxy.mapToSource(index)
@@ -555,13 +542,7 @@ class ContainersPage(QWidget):
             )
             for member in members:
                 id = str(member.data(ID_ROLE))
-                if id in ids:
-                    continue
-                if running is not None and bool(member.data(RUNNING_ROLE)) != running:
-                    continue
-                if state is not None and member.data(STATE_ROLE) != state:
-                    continue
-                if up is not None and (bool(member.data(RUNNING_ROLE)) or member.data(STATE_ROLE) == "paused") != up:
+                if id in ids or (applying is not None and not applying.applies(facts_of(member))):
                     continue
                 ids.append(id)
         return ids
@@ -591,15 +572,19 @@ class ContainersPage(QWidget):
         )
         return True
 
-    def _request(self, name: str, signal: SignalInstance) -> None:
-        filters = {
-            "start": {"up": False}, "stop": {"up": True}, "restart": {},
-            "pause": {"state": "running"}, "unpause": {"state": "paused"}, "remove": {},
-        }[name]
-        ids = self.selected_ids(**filters)  # type: ignore[arg-type]
+    def _request(self, chosen: ContainerAction) -> None:
+        ids = self.selected_ids(chosen)
         if ids:
             self.clear_message()
-            signal.emit(ids)
+            self.actionRequested.emit(chosen.name, ids)
+
+    # -- detail ----------------------------------------------------------------------------------
+
+    def show_detail(self) -> None:
+        self.detail_holder.show()
+
+    def hide_detail(self) -> None:
+        self.detail_holder.hide()
 
     def _on_selection(self, *args: object) -> None:
         self._update_actions()
@@ -636,16 +621,9 @@ class ContainersPage(QWidget):
 
     def _update_actions(self, *args: object) -> None:
         reachable = self._reachable is True
-        enabled = {
-            "start": bool(self.selected_ids(up=False)),
-            "stop": bool(self.selected_ids(up=True)),
-            "restart": bool(self.selected_ids()),
-            "pause": bool(self.selected_ids(state="running")),
-            "unpause": bool(self.selected_ids(state="paused")),
-            "remove": bool(self.selected_ids()),
-        }
-        for name, action in self.actions_by_name.items():
-            action.setEnabled(reachable and enabled[name] and not self._busy.get(name))
+        for described in self._offered:
+            self.actions_by_name[described.name].setEnabled(
+                reachable and bool(self.selected_ids(described)) and not self._busy.get(described.name))
 
     def _update_view(self, *args: object) -> None:
         if self._reachable is False:

@@ -200,6 +200,10 @@ class MachinesPage(KeyedTablePage, QWidget):
         self.context_button.setEnabled(True)
         self.show_error(f"Could not set the docker context: {message}")
 
+    def open_create_form(self) -> None:
+        """Create a machine…: the form shown."""
+        self.form.show()
+
     def toggle_form(self) -> None:
         self.form.setVisible(not self.form.isVisible())
         if self.form.isVisible():

@@ -9,6 +9,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
+from app.models.container_actions import TRAY, TRAY_ORDER, offered
 from app.services.settings import Context
 
 # The dot's colours say the state; the tooltip and the menu's first line say it in words too.
@@ -33,7 +34,7 @@ def state_icon(base: QIcon, reachable: bool | None, size: int = 64) -> QIcon:
 
 class BerthTray(QSystemTrayIcon):
     openRequested = Signal()
-    containerAction = Signal(str, str)  # container id, "logs" | "restart" | "stop"
+    containerAction = Signal(str, str)  # container id, an action of the table offered in the tray
     contextChosen = Signal(str)  # engine url
     quitRequested = Signal()
 
@@ -78,9 +79,9 @@ class BerthTray(QSystemTrayIcon):
         self.containers.clear()
         for id, name in list(running)[:MAX_CONTAINERS]:
             sub = self.containers.addMenu(name)
-            for label, action in (("Show logs", "logs"), ("Restart", "restart"), ("Stop", "stop")):
-                sub.addAction(label).triggered.connect(
-                    lambda _=False, i=id, a=action: self.containerAction.emit(i, a))
+            for action in offered(TRAY, TRAY_ORDER):
+                sub.addAction(action.menu_text).triggered.connect(
+                    lambda _=False, i=id, a=action.name: self.containerAction.emit(i, a))
         if len(running) > MAX_CONTAINERS:
             self.containers.addAction(f"… {len(running) - MAX_CONTAINERS} more in the window").setEnabled(False)
         if not running:
