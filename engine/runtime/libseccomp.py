@@ -9,8 +9,9 @@ same argument: then each is a rule of its own, since no value could pass both). 
 cannot express the same way (a notify listener, filter flags) raises `Unsupported`, and the exec
 takes the runtime's path instead.
 
-One difference from runc remains: runc prepends a stub answering ENOSYS to syscalls newer than any
-its profile names; without it such a syscall gets the default action (EPERM), which is no weaker.
+As runc does, a stub before the program answers ENOSYS (not the default action's EPERM) to a native
+syscall numbered above every syscall the profile names: a syscall newer than the profile, which a C
+library probes and falls back from only on ENOSYS (glibc's fchmodat2, for one).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ctypes.util
 import functools
 import json
 import os
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,6 +38,11 @@ _ACT_ALLOW = 0x7FFF0000
 _OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
         "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 _NR_SCMP_ERROR = -1
+ENOSYS = 38
+_X32_SYSCALL_BIT = 0x40000000
+# classic BPF opcodes, and the offsets of struct seccomp_data's nr and arch
+_LD_W_ABS, _JEQ_K, _JGE_K, _JGT_K, _RET_K = 0x20, 0x15, 0x35, 0x25, 0x06
+_NR_OFFSET, _ARCH_OFFSET = 0, 4
 
 
 class Unsupported(Exception):
@@ -67,6 +74,8 @@ def _lib() -> ctypes.CDLL:
     lib.seccomp_rule_add_array.restype = ctypes.c_int
     lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
                                            ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_arch_native.restype = ctypes.c_uint32
+    lib.seccomp_arch_native.argtypes = []
     lib.seccomp_export_bpf.restype = ctypes.c_int
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     return lib
@@ -125,6 +134,7 @@ def _compile(text: str) -> bytes:
     lib = _lib()
     default_errno = section.get("defaultErrnoRet")
     default = action_code(section["defaultAction"], default_errno)
+    highest = -1
     ctx = lib.seccomp_init(default)
     if not ctx:
         raise Unsupported("seccomp_init failed")
@@ -138,13 +148,14 @@ def _compile(text: str) -> bytes:
                 raise Unsupported(f"seccomp_arch_add({arch}) failed: {os.strerror(-rc)}")
         for rule in section.get("syscalls") or ():
             action = action_code(rule["action"], rule.get("errnoRet"))
-            if action == default:
-                continue  # libseccomp refuses a rule that repeats the default; it means nothing
             groups = condition_groups(list(rule.get("args") or ()))
             for name in rule.get("names") or ():
                 nr = lib.seccomp_syscall_resolve_name(str(name).encode())
                 if nr == _NR_SCMP_ERROR:
                     continue  # a syscall this libseccomp does not know (runc leaves it out too)
+                highest = max(highest, nr)
+                if action == default:
+                    continue  # libseccomp refuses a rule that repeats the default; it means nothing
                 for group in groups:
                     array = (_ArgCmp * max(1, len(group)))(*(_ArgCmp(i, op, a, b) for i, op, a, b in group))
                     rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), array)
@@ -156,8 +167,28 @@ def _compile(text: str) -> bytes:
             if rc < 0:
                 raise Unsupported(f"seccomp_export_bpf failed: {os.strerror(-rc)}")
             size = os.lseek(fd, 0, os.SEEK_END)
-            return os.pread(fd, size, 0)
+            program = os.pread(fd, size, 0)
         finally:
             os.close(fd)
+        if highest < 0 or default in (_ACT_ALLOW, _ACT_LOG) or default == _ACT_ERRNO | ENOSYS:
+            return program
+        return enosys_stub(lib.seccomp_arch_native(), highest) + program
     finally:
         lib.seccomp_release(ctx)
+
+
+def enosys_stub(arch: int, highest: int) -> bytes:
+    """BPF answering ENOSYS to a syscall of `arch` (not x32's) numbered above `highest`, and
+    falling through to the program after it for every other."""
+    def insn(code: int, jt: int, jf: int, k: int) -> bytes:
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    return b"".join((
+        insn(_LD_W_ABS, 0, 0, _ARCH_OFFSET),
+        insn(_JEQ_K, 0, 4, arch),  # another architecture: to the program
+        insn(_LD_W_ABS, 0, 0, _NR_OFFSET),
+        insn(_JGE_K, 2, 0, _X32_SYSCALL_BIT),  # x32's numbers: to the program
+        insn(_JGT_K, 0, 1, highest),
+        insn(_RET_K, 0, 0, _ACT_ERRNO | ENOSYS),
+    ))
+

@@ -3,8 +3,10 @@ it joins, the seccomp program it compiles (and that the kernel enforces it as me
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import platform
 import resource
 import signal
 from typing import Any
@@ -12,10 +14,10 @@ from typing import Any
 import pytest
 
 from engine import mountinfo
-from engine.runtime import libseccomp
+from engine.runtime import libseccomp, seccomp
 from engine.runtime.fastexec import Unsupported, build_request, cgroup_procs_files, refusal
 from engine.runtime.nsenter import exit_code, load_seccomp, prctl
-from engine.runtime.spec import capability_mask
+from engine.runtime.spec import capability_mask, capability_set
 
 pytestmark = pytest.mark.unit
 
@@ -122,6 +124,31 @@ def test_a_compiled_filter_is_cached_and_enforced_by_the_kernel() -> None:
             os._exit(code)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_syscall_newer_than_the_profile_gets_enosys_as_under_runc() -> None:
+    profile = seccomp.to_oci(seccomp.default_profile(), capability_set([], [], privileged=False))
+    program = libseccomp.compile_bpf(profile)
+    libc = ctypes.CDLL(None, use_errno=True)
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            prctl(38, 1)
+            load_seccomp(program)
+            newer = libc.syscall(1000), ctypes.get_errno()  # numbered above any syscall of the profile
+            denied = libc.syscall(272, 0x10000000), ctypes.get_errno()  # unshare(CLONE_NEWUSER), x86_64
+            code = 0 if newer == (-1, errno.ENOSYS) and (platform.machine() != "x86_64"
+                                                         or denied == (-1, errno.EPERM)) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    allowing = libseccomp.compile_bpf({"defaultAction": "SCMP_ACT_ALLOW",
+                                       "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})
+    stub_head = libseccomp.enosys_stub(libseccomp._lib().seccomp_arch_native(), 0)[:16]  # load arch, compare
+    assert program.startswith(stub_head)
+    assert not allowing.startswith(stub_head)  # nothing to stub when all else is allowed
 
 
 def test_exit_codes_are_reported_as_docker_reports_them() -> None:
