@@ -56,7 +56,7 @@ from app.widgets.log_panel import LogPanel
 from app.widgets.machines_controller import MachinesController
 from app.widgets.machines_page import MachinesPage
 from app.widgets.notices import Notices
-from app.widgets.resource_pages import ImagesPage, NetworksPage, VolumesPage
+from app.widgets.resource_pages import ImagesPage, NetworksPage, ResourcePage, VolumesPage
 from app.widgets.resources_controller import ResourcesController
 from app.widgets.settings_page import SettingsPage
 from app.widgets.sidebar import PLACES, Sidebar
@@ -213,8 +213,8 @@ class MainWindow(QMainWindow):
 
         self.header.paletteRequested.connect(self.open_palette)
         self.header.contextChosen.connect(self.switch_engine)
-        self.header.back.clicked.connect(self.go_back)
-        self.header.forward.clicked.connect(self.go_forward)
+        self.header.backRequested.connect(self.go_back)
+        self.header.forwardRequested.connect(self.go_forward)
         self.settings_page.contextChosen.connect(self.switch_engine)
         self.settings_page.contextAdded.connect(self._add_context)
         self.settings_page.contextRemoved.connect(self._remove_context)
@@ -282,18 +282,14 @@ class MainWindow(QMainWindow):
             self._future.append(self.current_place())
             place = self._history.pop()
             self.pages.setCurrentIndex(self._page_index[place])
-            self.sidebar.places.blockSignals(True)
-            self.sidebar.select_place(place)
-            self.sidebar.places.blockSignals(False)
+            self.sidebar.select_place(place, quietly=True)
 
     def go_forward(self) -> None:
         if self._future:
             self._history.append(self.current_place())
             place = self._future.pop()
             self.pages.setCurrentIndex(self._page_index[place])
-            self.sidebar.places.blockSignals(True)
-            self.sidebar.select_place(place)
-            self.sidebar.places.blockSignals(False)
+            self.sidebar.select_place(place, quietly=True)
 
     def focus_search(self) -> None:
         place = self.current_place()
@@ -301,16 +297,18 @@ class MainWindow(QMainWindow):
         # it or in the detail around it, else the page's list (UI.md: the current list or log).
         widget = QApplication.focusWidget()
         while widget is not None:
-            if isinstance(widget, LogPanel) or (widget is self.detail and self.detail.logs.isVisible()):
-                (widget if isinstance(widget, LogPanel) else self.detail.logs).focus_search()
+            if isinstance(widget, LogPanel):
+                widget.focus_search()
+                return
+            if widget is self.detail and self.detail.search_logs():
                 return
             widget = widget.parentWidget()
-        search = {"containers": self.containers_page.search, "stats": self.stats_page.search,
-                  "images": self.images_page.search, "volumes": self.volumes_page.search,
-                  "networks": self.networks_page.search}.get(place)
-        if search is not None:
-            search.setFocus()
-            search.selectAll()
+        searchable: dict[str, ContainersPage | ResourcePage] = {
+            "containers": self.containers_page, "stats": self.stats_page, "images": self.images_page,
+            "volumes": self.volumes_page, "networks": self.networks_page}
+        page = searchable.get(place)
+        if page is not None:
+            page.focus_search()
 
     def open_detail_tab(self, tab: str) -> None:
         self.containers_controller.open_detail_tab(tab)
@@ -341,10 +339,7 @@ class MainWindow(QMainWindow):
         # One icon set for every theme, drawn again in this theme's text colours.
         set_icon_colors(*theme.icon_colors())
         refresh_icons(self)
-        for row, (key, _) in enumerate(PLACES):
-            item = self.sidebar.places.item(row)
-            if item is not None:
-                item.setIcon(themed_icon(key))
+        self.sidebar.set_icons(themed_icon)
         self.containers_model.set_tone_colors({tone: theme.tone_color(tone) for tone in theme.tones})
         self.containers_page.set_link_color(theme.color("link"))
         self.engine_status.set_tones(dict(theme.tones))

@@ -246,6 +246,8 @@ def ask_for_file(parent: QWidget, title: str, chosen: Callable[[str], object], *
 class Header(QWidget):
     paletteRequested = Signal()
     contextChosen = Signal(str)  # url
+    backRequested = Signal()
+    forwardRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -260,6 +262,8 @@ class Header(QWidget):
         self.forward.setAccessibleName("Forward")
         self.forward.setToolTip("Forward (Alt+Right)")
         set_icon(self.forward, "forward")
+        self.back.clicked.connect(self.backRequested)
+        self.forward.clicked.connect(self.forwardRequested)
         self.palette_button = QPushButton("Search or run a command…   Ctrl+K", self)
         self.palette_button.setObjectName("palette-button")
         self.palette_button.setAccessibleName("Search or run a command")

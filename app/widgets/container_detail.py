@@ -287,6 +287,13 @@ class ContainerDetail(QWidget):
             grace = (self.inspected.get("Config") or {}).get("StopTimeout") if self.inspected.get("Id") == id else None
             self.stop_progress.start(id, int(grace) if isinstance(grace, int) else 10)
 
+    def search_logs(self) -> bool:
+        """Ctrl+F with the focus in the detail: its log's search, when the Logs tab is in view."""
+        if not self.logs.isVisible():
+            return False
+        self.logs.focus_search()
+        return True
+
     def show_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TABS.index(name))
 

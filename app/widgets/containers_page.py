@@ -510,6 +510,11 @@ class ContainersPage(QWidget):
         self.message.setText(html.escape(breakable(text)))
         self.message.show()
 
+    def focus_search(self) -> None:
+        """Ctrl+F: the list's filter, its text selected to type over."""
+        self.search.setFocus()
+        self.search.selectAll()
+
     def clear_message(self) -> None:
         self.message.clear()
         self.message.hide()

@@ -78,6 +78,11 @@ class ResourcePage(KeyedTablePage, QWidget):
         self.dialog: FormDialog | None = None  # the "…" dialog open last (made on first use, kept)
         self._update_view()
 
+    def focus_search(self) -> None:
+        """Ctrl+F: the list's filter, its text selected to type over."""
+        self.search.setFocus()
+        self.search.selectAll()
+
     def button(self, text: str, tip: str, name: str, icon: str = "", primary: bool = False) -> QPushButton:
         return self.toolbar.button(text, tip, name, icon, primary)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QFrame, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 PLACES: list[tuple[str, str]] = [
@@ -47,11 +50,21 @@ class Sidebar(QWidget):
     def setCurrentRow(self, row: int) -> None:
         self.places.setCurrentRow(row)
 
-    def select_place(self, key: str) -> None:
+    def select_place(self, key: str, quietly: bool = False) -> None:
+        """Select `key`'s row; `quietly`: without saying so (back and forward move the page themselves)."""
         for row, (place, _) in enumerate(PLACES):
             if place == key:
+                blocked = self.places.blockSignals(quietly)
                 self.setCurrentRow(row)
+                self.places.blockSignals(blocked)
                 return
+
+    def set_icons(self, icon: Callable[[str], QIcon]) -> None:
+        """Each place's icon by its key (drawn again for a new theme)."""
+        for row, (key, _) in enumerate(PLACES):
+            item = self.places.item(row)
+            if item is not None:
+                item.setIcon(icon(key))
 
     def _on_row(self, row: int) -> None:
         if 0 <= row < len(PLACES):
