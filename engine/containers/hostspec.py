@@ -19,6 +19,7 @@ from engine.containers.logs import LogSettings
 from engine.containers.restart import RestartPolicy, restart_policy
 from engine.errors import InvalidArgument
 from engine.networks.ports import PublishSpec
+from engine.networks.resolvconf import DnsSpec
 from engine.volumes.specs import MountSpec, VolumesFrom, explicit_mounts, parse_volumes_from
 
 NAMESPACE_MODES = {
@@ -154,6 +155,7 @@ class HostSpec:
     publish: PublishSpec  # PortBindings, PublishAllPorts
     mounts: tuple[MountSpec, ...]  # Binds, Mounts and Tmpfs (Config.Volumes is ConfigSpec's)
     volumes_from: tuple[VolumesFrom, ...]
+    dns: DnsSpec  # Dns, DnsSearch, DnsOptions: resolv.conf and the embedded DNS's forwarders
 
     @classmethod
     def parse(cls, hc: dict[str, Any]) -> HostSpec:
@@ -163,8 +165,12 @@ class HostSpec:
             raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
         modes = {key: namespace_mode(hc, key) for key in NAMESPACE_MODES}
         masked, readonly = paths_or_none(hc.get("MaskedPaths")), paths_or_none(hc.get("ReadonlyPaths"))
+        network, dns = network_mode(hc.get("NetworkMode")), DnsSpec.parse(hc)
+        if isinstance(network, JoinContainer) and dns.servers:
+            # The other container's resolv.conf is this one's (DnsSearch and DnsOptions are ignored).
+            raise InvalidArgument("conflicting options: dns and the network mode")
         return cls(
-            network=network_mode(hc.get("NetworkMode")), restart=restart, resources=Resources.parse(hc),
+            network=network, restart=restart, resources=Resources.parse(hc),
             log=LogSettings.from_host_config(hc), auto_remove=bool(hc.get("AutoRemove")),
             privileged=bool(hc.get("Privileged")), readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
             cap_add=_strings(hc, "CapAdd"), cap_drop=_strings(hc, "CapDrop"), group_add=_strings(hc, "GroupAdd"),
@@ -173,7 +179,7 @@ class HostSpec:
             readonly_paths=None if readonly is None else tuple(readonly),
             sandbox=SandboxSpec.parse(hc), links=tuple(parse_links(hc.get("Links"))),
             publish=PublishSpec.parse(hc), mounts=explicit_mounts(hc),
-            volumes_from=parse_volumes_from(hc.get("VolumesFrom")),
+            volumes_from=parse_volumes_from(hc.get("VolumesFrom")), dns=dns,
         )
 
 

@@ -3,8 +3,9 @@
 One UDP socket and one TCP listener per network on its gateway address, port 53 (containers
 find it in their resolv.conf; resolvers retry over TCP when an answer was truncated, and some
 always use it). A query for a container name or alias is answered from berthd's own records,
-scoped to the networks of the container that asks; any other name is forwarded to the host's
-resolvers (not on internal networks, which have no way out).
+scoped to the networks of the container that asks; any other name is forwarded to the servers
+that container was given (`--dns`), or else to the host's resolvers (not on internal networks,
+which have no way out).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ TCP_IDLE = 10.0  # seconds a TCP client may stay quiet between queries
 
 # (network id, asking address, name) -> the name's addresses; None when the name is not ours.
 Lookup = Callable[[str, str, str], list[str] | None]
+# (network id, asking address) -> the servers that container's other queries go to; None: the default.
+Upstreams = Callable[[str, str], list[tuple[str, int]] | None]
 
 
 @dataclass(frozen=True)
@@ -110,11 +113,12 @@ class _Upstream(asyncio.DatagramProtocol):
 
 class DnsResponder:
     def __init__(self, network_id: str, lookup: Lookup, forwarders: list[tuple[str, int]],
-                 forward: bool = True) -> None:
+                 forward: bool = True, upstreams: Upstreams | None = None) -> None:
         self.network_id = network_id
         self.lookup = lookup
         self.forwarders = forwarders
         self.forward = forward
+        self.upstreams = upstreams
         self._protocol: _Protocol | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._tcp: asyncio.Server | None = None
@@ -164,14 +168,27 @@ class DnsResponder:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.sendto(data, addr)
 
-    def _local_answer(self, data: bytes, q: Question, client: str) -> bytes | None:
+    def _servers_for(self, client: str) -> list[tuple[str, int]]:
+        """Where `client`'s queries for other names go: its own servers, or the default ones."""
+        if not self.forward:
+            return []
+        own = None
+        if self.upstreams is not None:
+            try:
+                own = self.upstreams(self.network_id, client)
+            except Exception:
+                log.exception("DNS servers of %s unknown", client)
+        return self.forwarders if own is None else own
+
+    def _local_answer(self, data: bytes, q: Question, client: str,
+                      servers: list[tuple[str, int]]) -> bytes | None:
         """The answer from berthd's records (or NXDOMAIN where nothing is forwarded); None: forward it."""
         try:
             found = self.lookup(self.network_id, client, q.name)
         except Exception:
             log.exception("DNS lookup of %s failed", q.name)
             found = None
-        if found is not None or not self.forward or not self.forwarders:
+        if found is not None or not servers:
             return answer(data, q, found)
         return None
 
@@ -179,13 +196,14 @@ class DnsResponder:
         q = parse_question(data)
         if q is None:
             return
-        local = self._local_answer(data, q, addr[0])
+        servers = self._servers_for(addr[0])
+        local = self._local_answer(data, q, addr[0], servers)
         if local is not None:
             self._send(local, addr)
             return
         if len(self._pending) >= MAX_PENDING:
             return  # the client retries; we do not queue without bound
-        task = asyncio.get_running_loop().create_task(self._forward(data, q, addr))
+        task = asyncio.get_running_loop().create_task(self._forward(data, q, addr, servers))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -205,7 +223,9 @@ class DnsResponder:
                 q = parse_question(data)
                 if q is None:
                     return
-                reply = self._local_answer(data, q, client) or await self._upstream_answer(data, q)
+                servers = self._servers_for(client)
+                reply = (self._local_answer(data, q, client, servers)
+                         or await self._upstream_answer(data, q, servers))
                 writer.write(struct.pack("!H", len(reply)) + reply)
                 await writer.drain()
         finally:
@@ -214,13 +234,14 @@ class DnsResponder:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    async def _forward(self, data: bytes, q: Question, addr: tuple[str, int]) -> None:
-        self._send(await self._upstream_answer(data, q), addr)
+    async def _forward(self, data: bytes, q: Question, addr: tuple[str, int],
+                       servers: list[tuple[str, int]]) -> None:
+        self._send(await self._upstream_answer(data, q, servers), addr)
 
-    async def _upstream_answer(self, data: bytes, q: Question) -> bytes:
-        """The host's resolvers' answer (over UDP), or SERVFAIL when none answers in time."""
+    async def _upstream_answer(self, data: bytes, q: Question, servers: list[tuple[str, int]]) -> bytes:
+        """The first of `servers` to answer (over UDP), or SERVFAIL when none answers in time."""
         loop = asyncio.get_running_loop()
-        for server in self.forwarders[:3]:
+        for server in servers[:3]:
             reply: asyncio.Future[bytes] = loop.create_future()
             try:
                 transport, _ = await loop.create_datagram_endpoint(
@@ -248,25 +269,3 @@ def host_resolvers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
                     if ipaddress.ip_address(parts[1]).version == 4:
                         out.append((parts[1], 53))
     return out
-
-
-def container_resolv_conf(nameserver: str | None, path: str = "/etc/resolv.conf") -> str:
-    """A container's resolv.conf: the host's search and options, with our nameserver or the host's
-    (loopback ones removed: they would point into the container itself)."""
-    lines: list[str] = []
-    servers: list[str] = []
-    with contextlib.suppress(OSError), open(path) as f:
-        for line in f:
-            parts = line.split()
-            if not parts or parts[0].startswith(("#", ";")):
-                continue
-            if parts[0] == "nameserver" and len(parts) >= 2:
-                with contextlib.suppress(ValueError):
-                    if not ipaddress.ip_address(parts[1]).is_loopback:
-                        servers.append(parts[1])
-            elif parts[0] in ("search", "domain", "options"):
-                lines.append(" ".join(parts))
-    if nameserver is not None:
-        servers = [nameserver]
-        lines = [ln for ln in lines if not ln.startswith("options")] + ["options ndots:0"]
-    return "".join(f"nameserver {s}\n" for s in servers) + "".join(f"{ln}\n" for ln in lines)

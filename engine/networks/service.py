@@ -30,7 +30,7 @@ from engine.events import EventBus
 from engine.formats import now_ns, rfc3339_nano
 from engine.labels import prune_labels_match
 from engine.laps import Laps
-from engine.networks import dns, links
+from engine.networks import dns, links, resolvconf
 from engine.networks.config import NetworkConfig
 from engine.networks.firewall import Chains, Firewall, FirewallState, NetworkRules, PortMapping
 from engine.networks.ipam import Net, Net6, mac_for, parse_subnet, pick_subnet
@@ -263,7 +263,8 @@ class NetworkService:
             await asyncio.to_thread(links.enable_forwarding, n.ipv6)
         self._up.add(n.id)
         if n.user_defined and n.id not in self.responders:
-            responder = dns.DnsResponder(n.id, self.resolve_name, self.forwarders, forward=not n.internal)
+            responder = dns.DnsResponder(n.id, self.resolve_name, self.forwarders, forward=not n.internal,
+                                         upstreams=self.upstreams_of)
             try:
                 await responder.start(str(n.gateway))
             except OSError as e:
@@ -456,9 +457,10 @@ class NetworkService:
     async def attach(self, c: Container) -> NetworkAttachment:
         mode = c.spec.network
         if isinstance(mode, HostNetwork):
-            return NetworkAttachment(host_network=True, host_gateway=self._default_gateway())
+            return NetworkAttachment(host_network=True, host_gateway=self._default_gateway(),
+                                     resolv_conf=resolvconf.shared_or_none(c.spec.dns))
         if isinstance(mode, NoNetwork):
-            return NetworkAttachment()
+            return NetworkAttachment(resolv_conf=resolvconf.shared_or_none(c.spec.dns))
         if isinstance(mode, JoinContainer):
             other = self.lookup(mode.ref)
             if not other.running or not other.pid:
@@ -670,7 +672,18 @@ class NetworkService:
                 if n.user_defined and n.id in self.responders:
                     nameserver = str(n.gateway)
                     break
-        return dns.container_resolv_conf(nameserver)
+        return resolvconf.own_namespace(c.spec.dns, nameserver, resolvconf.ResolvFile.read())
+
+    def upstreams_of(self, network_id: str, client: str) -> list[tuple[str, int]] | None:
+        """The embedded DNS: where the container at `client` on the network sends names not ours,
+        when it was given servers of its own (`--dns`); None for the default ones."""
+        for ep in self.store.endpoints(network_id=network_id):
+            if str(ep.ip) == client and ep.container_id in self.active:
+                try:
+                    return self.lookup(ep.container_id).spec.dns.forwarders()
+                except NotFound:
+                    return None
+        return None
 
     def resolve_name(self, network_id: str, client: str, name: str) -> list[str] | None:
         """The embedded DNS: `name` as a container on the asking container's networks sees it

@@ -43,10 +43,11 @@ def test_parse_and_answer() -> None:
         assert dns.parse_question(junk) is None
 
 
-async def _ask(addr: tuple[str, int], data: bytes) -> bytes:
+async def _ask(addr: tuple[str, int], data: bytes, source: str = "127.0.0.1") -> bytes:
     loop = asyncio.get_running_loop()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setblocking(False)
+        s.bind((source, 0))
         s.connect(addr)
         s.send(data)
         return await asyncio.wait_for(loop.sock_recv(s, 512), 5)
@@ -70,13 +71,16 @@ async def _ask_tcp(addr: tuple[str, int], *queries: bytes) -> list[bytes]:
 class _Upstream(asyncio.DatagramProtocol):
     """A fake resolver on loopback that answers every name with 10.0.0.9 (never sent anywhere)."""
 
+    def __init__(self, address: str = "10.0.0.9") -> None:
+        self.address = address
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         q = dns.parse_question(data)
         assert q is not None
-        self.transport.sendto(dns.answer(data, q, ["10.0.0.9"]), addr)  # type: ignore[attr-defined]
+        self.transport.sendto(dns.answer(data, q, [self.address]), addr)  # type: ignore[attr-defined]
 
 
 def test_responder_answers_known_names_and_forwards_the_rest() -> None:
@@ -111,11 +115,40 @@ def test_responder_answers_known_names_and_forwards_the_rest() -> None:
     asyncio.run(main())
 
 
-def test_resolv_conf_for_containers(tmp_path: Path) -> None:
+def test_host_resolvers(tmp_path: Path) -> None:
     host = tmp_path / "resolv.conf"
-    host.write_text("# comment\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nsearch corp.test\noptions edns0\n")
-    assert dns.container_resolv_conf(None, str(host)) == (
-        "nameserver 10.1.1.1\nsearch corp.test\noptions edns0\n")
-    assert dns.container_resolv_conf("172.18.0.1", str(host)) == (
-        "nameserver 172.18.0.1\nsearch corp.test\noptions ndots:0\n")
+    host.write_text("# comment\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nnameserver ::1\nsearch corp.test\n")
     assert dns.host_resolvers(str(host)) == [("127.0.0.53", 53), ("10.1.1.1", 53)]
+
+
+def test_each_client_forwards_to_its_own_servers() -> None:
+    """`--dns`: a container that named servers has its queries sent there, the others to the default
+    ones; one whose servers are all unusable gets NXDOMAIN rather than the host's answer."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        default, _ = await loop.create_datagram_endpoint(_Upstream, local_addr=("127.0.0.1", 0))
+        own, _ = await loop.create_datagram_endpoint(lambda: _Upstream("10.0.0.7"), local_addr=("127.0.0.1", 0))
+        asked: list[tuple[str, str]] = []
+
+        def upstreams(network: str, client: str) -> list[tuple[str, int]] | None:
+            asked.append((network, client))
+            return {"127.0.0.1": [own.get_extra_info("sockname")], "127.0.0.2": []}.get(client)
+
+        responder = dns.DnsResponder("net1", lambda *_: None, [default.get_extra_info("sockname")],
+                                     upstreams=upstreams)
+        await responder.start("127.0.0.1", 0)
+        try:
+            assert (await _ask(responder.address, query("example.test"))).endswith(socket.inet_aton("10.0.0.7"))
+            _, by_tcp = await _ask_tcp(responder.address, query("web", qid=7), query("example.test", qid=8))
+            assert by_tcp.endswith(socket.inet_aton("10.0.0.7"))
+            none = await _ask(responder.address, query("example.test"), source="127.0.0.2")
+            assert struct.unpack("!H", none[2:4])[0] & 0xF == 3
+            other = await _ask(responder.address, query("example.test"), source="127.0.0.3")
+            assert other.endswith(socket.inet_aton("10.0.0.9"))
+            assert asked[0] == ("net1", "127.0.0.1") and ("net1", "127.0.0.3") in asked
+        finally:
+            responder.close()
+            default.close()
+            own.close()
+
+    asyncio.run(main())
