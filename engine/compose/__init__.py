@@ -12,32 +12,64 @@ labels what it makes as Docker Compose does, so projects made by either tool are
 
 An engine's refusal or absence is the client's `EngineClientError` or `EngineUnreachable`;
 `ComposeError` is what compose itself finds wrong (a file, a dependency that never became healthy).
+
+The names below are loaded on first use (PEP 562), as engine.client's are: the desktop reads
+`ContainerState` and `ProjectSummary` before its first paint, and the operations would bring the
+client's HTTP stack and the loader YAML and the Compose schema's validator (~250 ms) with them.
 """
 
 from __future__ import annotations
 
-from engine.compose.errors import ComposeError, ConfigError
-from engine.compose.loader import find_compose_files, load_project, load_project_from_dict, normalize_project_name
-from engine.compose.model import Project, Service
-from engine.compose.operations import (
-    ContainerState,
-    LogLine,
-    Progress,
-    ProgressCallback,
-    ProjectSummary,
-    build_images,
-    down,
-    exec_command,
-    list_projects,
-    logs,
-    ps,
-    pull_images,
-    restart,
-    run,
-    start,
-    stop,
-    up,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.compose.errors import ComposeError, ConfigError
+    from engine.compose.loader import find_compose_files, load_project, load_project_from_dict, normalize_project_name
+    from engine.compose.model import Project, Service
+    from engine.compose.operations import (
+        build_images,
+        down,
+        exec_command,
+        list_projects,
+        logs,
+        ps,
+        pull_images,
+        restart,
+        run,
+        start,
+        stop,
+        up,
+    )
+    from engine.compose.results import ContainerState, LogLine, Progress, ProgressCallback, ProjectSummary
+
+_HOMES = {
+    "ComposeError": "errors",
+    "ConfigError": "errors",
+    "ContainerState": "results",
+    "LogLine": "results",
+    "Progress": "results",
+    "ProgressCallback": "results",
+    "Project": "model",
+    "ProjectSummary": "results",
+    "Service": "model",
+    "build_images": "operations",
+    "down": "operations",
+    "exec_command": "operations",
+    "find_compose_files": "loader",
+    "list_projects": "operations",
+    "load_project": "loader",
+    "load_project_from_dict": "loader",
+    "logs": "operations",
+    "normalize_project_name": "loader",
+    "ps": "operations",
+    "pull_images": "operations",
+    "restart": "operations",
+    "run": "operations",
+    "start": "operations",
+    "stop": "operations",
+    "up": "operations",
+}
 
 __all__ = [
     "ComposeError",
@@ -66,3 +98,12 @@ __all__ = [
     "stop",
     "up",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'engine.compose' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"engine.compose.{home}"), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value

@@ -21,6 +21,7 @@ from engine.compose import operations as ops
 from engine.compose.errors import ComposeError
 from engine.compose.loader import load_project
 from engine.compose.model import Project
+from engine.compose.results import ContainerState, Progress
 
 # ANSI colours for service prefixes in merged logs, in the order services are met.
 _COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
@@ -172,7 +173,7 @@ def _project(args: argparse.Namespace) -> Project:
     return project
 
 
-def _progress(progress: ops.Progress) -> None:
+def _progress(progress: Progress) -> None:
     if progress.action in _QUIET_ACTIONS:
         return
     if progress.action == "Building" and progress.detail:
@@ -283,7 +284,7 @@ async def _stop_gracefully(engine: EngineClient, project: Project, args: argpars
 
 
 async def _up_until_one_exits(engine: EngineClient, project: Project, args: argparse.Namespace,
-                              started: list[ops.ContainerState], follow: asyncio.Future[None]) -> int:
+                              started: list[ContainerState], follow: asyncio.Future[None]) -> int:
     """`up --abort-on-container-exit`: when the first container stops, stop the rest; the exit code
     is that container's, or with --exit-code-from the chosen service's."""
     watch = asyncio.ensure_future(ops.first_exit(engine, started))

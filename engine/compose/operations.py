@@ -11,113 +11,33 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.client.buildcontext import BuildContextError
 from engine.client.client import EngineClient
 from engine.client.errors import EngineClientError
-from engine.client.models import ContainerSummary
 from engine.compose.convert import container_name, create_body, endpoint_config
 from engine.compose.errors import ComposeError
 from engine.compose.model import (
     COMPOSE_VERSION,
     LABEL_CONFIG_FILES,
-    LABEL_CONFIG_HASH,
     LABEL_NETWORK,
-    LABEL_NUMBER,
-    LABEL_ONEOFF,
     LABEL_PROJECT,
-    LABEL_SERVICE,
     LABEL_VERSION,
     LABEL_VOLUME,
     LABEL_WORKING_DIR,
     Project,
     Service,
 )
+from engine.compose.results import ContainerState, LogLine, Progress, ProgressCallback, ProjectSummary
 from engine.labels import labels_match
 
 _POLL = 0.25
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One step of an operation: `Container web-1 Started`, `Network app_default Created`."""
-
-    kind: str  # "container", "network", "volume", "image", "project"
-    name: str
-    action: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        text = f"{self.kind.capitalize()} {self.name}  {self.action}"
-        return f"{text}: {self.detail}" if self.detail else text
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
 def _ignore(_: Progress) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    """A project's container as `ps` shows it."""
-
-    id: str
-    name: str
-    service: str
-    number: int
-    image: str
-    state: str  # running, exited, created, paused, restarting, dead
-    status: str  # the engine's words: "Up 3 seconds (healthy)"
-    ports: list[str]
-    oneoff: bool
-    config_hash: str
-    labels: dict[str, str] = field(repr=False)
-
-    @property
-    def health(self) -> str:
-        for word in ("healthy", "unhealthy", "starting"):
-            if f"({word})" in self.status or f"(health: {word})" in self.status:
-                return word
-        return ""
-
-    @classmethod
-    def from_summary(cls, item: dict[str, Any]) -> ContainerState:
-        summary = ContainerSummary.from_api(item)
-        labels = dict(summary.labels)
-        try:
-            number = int(labels.get(LABEL_NUMBER, "0"))
-        except ValueError:
-            number = 0
-        return cls(id=summary.id, name=summary.name, service=labels.get(LABEL_SERVICE, ""), number=number,
-                   image=summary.image, state=summary.state, status=summary.status,
-                   ports=sorted({str(port) for port in summary.ports}),
-                   oneoff=labels.get(LABEL_ONEOFF, "False").lower() == "true",
-                   config_hash=labels.get(LABEL_CONFIG_HASH, ""), labels=labels)
-
-
-@dataclass(frozen=True)
-class ProjectSummary:
-    """A project found on an engine by its labels (made by Berth or by Docker Compose)."""
-
-    name: str
-    working_dir: str
-    config_files: list[str]
-    services: list[str]
-    running: int
-    total: int
-
-
-@dataclass(frozen=True)
-class LogLine:
-    container: str
-    service: str
-    text: str
-    stream: str = "stdout"
 
 
 # -- finding a project's things ------------------------------------------------------------------
