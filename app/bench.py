@@ -13,6 +13,7 @@ import asyncio
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -141,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     engine = FakeEngine(directory / "engine.sock").start()
     results: list[tuple[str, str, str]] = []
     try:
-        start_s = min(cold_start(engine.url) for _ in range(3))
-        results.append(("cold start to first painted window", f"{start_s * 1000:.0f} ms", "< 1000 ms"))
+        starts = sorted(cold_start(engine.url) for _ in range(5))
+        results.append(("cold start to first painted window, median of 5",
+                        f"{statistics.median(starts) * 1000:.0f} ms", "< 700 ms"))
+        results.append(("cold start, fastest of the 5", f"{starts[0] * 1000:.0f} ms", ""))
 
         app = QApplication.instance() or QApplication([sys.argv[0]])
         apply_theme(app, Theme.load("light"))  # type: ignore[arg-type]

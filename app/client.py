@@ -8,10 +8,17 @@ gets the path as typed.
 
 from __future__ import annotations
 
-from engine.client import EngineClient
-from engine.client.tls import TLSFiles
+from typing import TYPE_CHECKING
+
 from vmhost.winpaths import for_engine
+
+if TYPE_CHECKING:
+    from engine.client import EngineClient
+    from engine.client.tls import TLSFiles
 
 
 def engine_client(url: str | None = None, tls: TLSFiles | None = None) -> EngineClient:
+    # Imported here: the client brings aiohttp (~100 ms), which the desktop's first paint can do without.
+    from engine.client import EngineClient
+
     return EngineClient(url, tls, prepare_create=for_engine)

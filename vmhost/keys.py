@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-if TYPE_CHECKING:  # paramiko is imported where keys are used: the desktop starts without it
+if TYPE_CHECKING:  # paramiko and cryptography are imported where keys are used: the desktop starts without
     import paramiko
 
 
@@ -26,6 +23,9 @@ class KeyPair:
 
 
 def generate_ed25519(comment: str) -> KeyPair:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()

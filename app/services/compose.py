@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -22,7 +22,10 @@ from app.services.jobs import Job, JobCenter, error_text
 from app.services.logs import LogFollower
 from app.services.tasks import TaskSet
 from engine import compose
-from engine.client import EngineClient, EngineClientError, EngineUnreachable
+from engine.client import EngineClientError, EngineUnreachable
+
+if TYPE_CHECKING:
+    from engine.client import EngineClient
 
 
 def unreadable(files: list[str]) -> list[str]:

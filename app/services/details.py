@@ -7,13 +7,16 @@ import contextlib
 import io
 import posixpath
 import tarfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.services.engine import EngineConnection
 from app.services.tasks import TaskSet
-from engine.client import EngineClientError, EngineUnreachable, ExecStream
+from engine.client import EngineClientError, EngineUnreachable
+
+if TYPE_CHECKING:
+    from engine.client import ExecStream
 
 # Listing a directory reads its tar; stop reading past this many bytes (e.g. "/" of a big image).
 _LISTING_LIMIT = 64 * 1024 * 1024

@@ -20,14 +20,17 @@ import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.models.logs import MARK, STDERR, STDOUT, LogBuffer, stamp_ns
 from app.models.metrics_events import DIE, HEALTH, OOM, RESTART, START, ContainerEvent, event_from_api
 from app.services.tasks import TaskSet
-from engine.client import EngineClient, EngineClientError, EngineUnreachable
+from engine.client import EngineClientError, EngineUnreachable
+
+if TYPE_CHECKING:
+    from engine.client import EngineClient
 
 # How long a burst of output may hold the loop before the follower lets Qt paint.
 _SLICE = 0.008

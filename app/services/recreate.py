@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.services.engine import EngineConnection
 from app.services.tasks import TaskSet
-from engine.client import EngineClient, EngineClientError, EngineUnreachable
+from engine.client import EngineClientError, EngineUnreachable
+
+if TYPE_CHECKING:
+    from engine.client import EngineClient
 
 
 class RecreateFailed(Exception):

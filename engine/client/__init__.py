@@ -22,11 +22,10 @@ if TYPE_CHECKING:
     from engine.client.client import EngineClient
     from engine.client.errors import EngineClientError, EngineUnreachable
     from engine.client.execs import ExecStream
-    from engine.client.images import build_output
     from engine.client.models import ContainerSummary, PortMapping
     from engine.client.references import ImageReference, parse_reference, split_reference
     from engine.client.stats import PullProgress, StatsSample
-    from engine.client.streams import LogChunk
+    from engine.client.streams import LogChunk, build_output
     from engine.client.system import describe_version
 
 _HOMES = {
@@ -42,7 +41,7 @@ _HOMES = {
     "PortMapping": "models",
     "PullProgress": "stats",
     "StatsSample": "stats",
-    "build_output": "images",
+    "build_output": "streams",
     "default_engine_url": "address",
     "describe_version": "system",
     "normalize_url": "address",

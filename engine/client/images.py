@@ -21,6 +21,7 @@ from engine.client.buildcontext import (
 )
 from engine.client.errors import EngineClientError
 from engine.client.references import parse_reference, split_reference
+from engine.client.streams import build_output as build_output  # its old home, still importable
 
 
 class ImagesAPI(EngineBase):
@@ -121,15 +122,3 @@ class ImagesAPI(EngineBase):
 
     async def remove_image(self, name: str, force: bool = False) -> list[dict[str, Any]]:
         return _list(await self._json("DELETE", f"images/{name}", params={"force": force} if force else None))
-
-
-def build_output(item: Mapping[str, Any]) -> str:
-    """What `docker build` (classic) prints of one line of a build's answer: step output as it is;
-    a FROM image being pulled as status lines, its byte counts left out; nothing for `aux`."""
-    stream = item.get("stream")
-    if isinstance(stream, str):
-        return stream
-    status = item.get("status")
-    if isinstance(status, str) and status and not item.get("progressDetail"):
-        return f"{item['id']}: {status}\n" if item.get("id") else f"{status}\n"
-    return ""

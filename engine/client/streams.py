@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +97,15 @@ class JSONStreamDecoder:
             self._text = stripped[end:]
             if isinstance(value, dict):
                 objects.append(value)
+
+
+def build_output(item: Mapping[str, Any]) -> str:
+    """What `docker build` (classic) prints of one line of a build's answer: step output as it is;
+    a FROM image being pulled as status lines, its byte counts left out; nothing for `aux`."""
+    stream = item.get("stream")
+    if isinstance(stream, str):
+        return stream
+    status = item.get("status")
+    if isinstance(status, str) and status and not item.get("progressDetail"):
+        return f"{item['id']}: {status}\n" if item.get("id") else f"{status}\n"
+    return ""
