@@ -26,6 +26,7 @@ from engine.containers import archive
 from engine.containers.cgroups import cgroup_reader, container_cgroup_path
 from engine.containers.changes import container_changes
 from engine.containers.export import write_export
+from engine.containers.hostspec import HostNetwork
 from engine.containers.model import Container
 from engine.containers.rootview import RootfsViews
 from engine.containers.stats import StatsSampler, stats_json
@@ -138,7 +139,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
 async def archive_put(request: web.Request) -> web.Response:
     c = _container(request)
     path = _path_param(request)
-    if c.host_config.get("ReadonlyRootfs"):
+    if c.spec.readonly_rootfs:
         raise Forbidden("container rootfs is marked read-only")
     no_overwrite = flag(request, "noOverwriteDirNonDir")
     copy_uid_gid = flag(request, "copyUIDGID")
@@ -221,7 +222,7 @@ async def top(request: web.Request) -> web.Response:
 
 def _sampler(c: Container) -> StatsSampler:
     return StatsSampler(c.name, c.id, cgroup_reader(container_cgroup_path(c.id)), c.pid,
-                        with_networks=c.host_config.get("NetworkMode") != "host")
+                        with_networks=not isinstance(c.spec.network, HostNetwork))
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
