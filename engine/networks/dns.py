@@ -180,30 +180,28 @@ class DnsResponder:
                 log.exception("DNS servers of %s unknown", client)
         return self.forwarders if own is None else own
 
-    def _local_answer(self, data: bytes, q: Question, client: str,
-                      servers: list[tuple[str, int]]) -> bytes | None:
-        """The answer from berthd's records (or NXDOMAIN where nothing is forwarded); None: forward it."""
+    def _resolve(self, data: bytes, q: Question, client: str) -> bytes | list[tuple[str, int]]:
+        """The answer from berthd's records (or NXDOMAIN where nothing is forwarded), else the
+        servers to forward the query to (looked for only then: most queries are for containers)."""
         try:
             found = self.lookup(self.network_id, client, q.name)
         except Exception:
             log.exception("DNS lookup of %s failed", q.name)
             found = None
-        if found is not None or not servers:
-            return answer(data, q, found)
-        return None
+        servers = self._servers_for(client) if found is None else []
+        return servers or answer(data, q, found)
 
     def received(self, data: bytes, addr: tuple[str, int]) -> None:
         q = parse_question(data)
         if q is None:
             return
-        servers = self._servers_for(addr[0])
-        local = self._local_answer(data, q, addr[0], servers)
-        if local is not None:
-            self._send(local, addr)
+        resolved = self._resolve(data, q, addr[0])
+        if isinstance(resolved, bytes):
+            self._send(resolved, addr)
             return
         if len(self._pending) >= MAX_PENDING:
             return  # the client retries; we do not queue without bound
-        task = asyncio.get_running_loop().create_task(self._forward(data, q, addr, servers))
+        task = asyncio.get_running_loop().create_task(self._forward(data, q, addr, resolved))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -223,9 +221,8 @@ class DnsResponder:
                 q = parse_question(data)
                 if q is None:
                     return
-                servers = self._servers_for(client)
-                reply = (self._local_answer(data, q, client, servers)
-                         or await self._upstream_answer(data, q, servers))
+                resolved = self._resolve(data, q, client)
+                reply = resolved if isinstance(resolved, bytes) else await self._upstream_answer(data, q, resolved)
                 writer.write(struct.pack("!H", len(reply)) + reply)
                 await writer.drain()
         finally:
