@@ -2,9 +2,10 @@
 and uses them (HostConfig.Dns, DnsSearch, DnsOptions: `--dns`, `--dns-search`, `--dns-option`).
 
 What dockerd 20.10 (the one Debian ships) does, checked against it:
-- Without any of the three, the host's file: on a network namespace of the container's own its
-  loopback nameservers are dropped (they would point into the container); with the host's network,
-  or none, it is copied as it is.
+- Without any of the three, the host's file: with the host's network it is copied as it is; in a
+  network namespace of the container's own (`none` too) its loopback nameservers are dropped (they
+  would point into the container), and its IPv6 ones unless a network of the container has IPv6;
+  when no nameserver is left, Google's public ones are written, as dockerd does.
 - With any of them, the file is built from the given ones, each list taken from the host's file where
   not given: `search`, then the nameservers, then `options` (a search of "." alone is no search line).
   Dockerd writes the values as they were sent: the docker CLI checks addresses, the API does not.
@@ -31,6 +32,14 @@ from engine.errors import InvalidArgument
 HOST_RESOLV_CONF = "/etc/resolv.conf"
 EMBEDDED_NDOTS = "ndots:0"
 _GO_INT = re.compile(r"[+-]?[0-9]+")
+# dockerd's own patterns (libnetwork/resolvconf), so that its filter removes the same text.
+_IPV4 = r"(([0-9]{1,3}\.){3}[0-9]{1,3})"
+_IPV6 = r"(([0-9A-Fa-f]{0,4}:){2,7}([0-9A-Fa-f]{0,4})(%\w+)?)"
+_LOCALHOST_NS = re.compile(r"^\s*nameserver\s*((127\.([0-9]{1,3}\.){2}[0-9]{1,3})|(::1)$)\s*\n*", re.MULTILINE)
+_IPV6_NS = re.compile(r"^\s*nameserver\s*" + _IPV6 + r"\s*\n*", re.MULTILINE)
+_ANY_NS = re.compile(r"^\s*nameserver\s*(" + _IPV4 + "|" + _IPV6 + r")\s*$", re.MULTILINE)
+DEFAULT_IPV4 = ("8.8.8.8", "8.8.4.4")
+DEFAULT_IPV6 = ("2001:4860:4860::8888", "2001:4860:4860::8844")
 
 
 @dataclass(frozen=True)
@@ -82,32 +91,30 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 @dataclass(frozen=True)
 class ResolvFile:
-    """The parts of a resolv.conf dockerd reads: nameservers (addresses only), and the last
-    `search` and `options` lines."""
+    """A resolv.conf as dockerd reads one: nameservers (addresses only), the last `search` and
+    `options` lines, and the text (its filter edits the text). A missing file is an empty one."""
 
     nameservers: tuple[str, ...] = ()
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
-    lines: tuple[str, ...] = ()  # every line that is not a comment, as it was
+    text: str = ""  # the file as it is
 
     @classmethod
     def parse(cls, text: str) -> ResolvFile:
         servers: list[str] = []
         search: list[str] = []
         options: list[str] = []
-        lines: list[str] = []
         for line in text.splitlines():
             parts = line.split()
             if not parts or parts[0].startswith(("#", ";")):
                 continue
-            lines.append(" ".join(parts))
             if parts[0] == "nameserver" and len(parts) == 2 and _ip(parts[1]) is not None:
                 servers.append(parts[1])
             elif parts[0] == "search":
                 search = parts[1:]
             elif parts[0] == "options":
                 options = parts[1:]
-        return cls(tuple(servers), tuple(search), tuple(options), tuple(lines))
+        return cls(tuple(servers), tuple(search), tuple(options), text)
 
     @classmethod
     def read(cls, path: str = HOST_RESOLV_CONF) -> ResolvFile:
@@ -128,18 +135,17 @@ def build(servers: tuple[str, ...] | list[str], search: tuple[str, ...] | list[s
     return out
 
 
-def _filtered(host: ResolvFile) -> str:
-    """The host's file without loopback nameservers (as berthd has always written it)."""
-    kept = []
-    for line in host.lines:
-        parts = line.split()
-        if parts[0] == "nameserver":
-            ip = _ip(parts[1]) if len(parts) >= 2 else None
-            if ip is None or ip.is_loopback:
-                continue
-            kept.append(line)
-    rest = [ln for ln in host.lines if ln.split()[0] in ("search", "domain", "options")]
-    return "".join(f"{ln}\n" for ln in kept + rest)
+def filtered(host: ResolvFile, ipv6: bool) -> str:
+    """The host's file for a network namespace of the container's own, as dockerd's
+    FilterResolvDNS makes it: its loopback nameservers removed, and its IPv6 ones unless `ipv6`
+    (a network of the container has IPv6); Google's public servers when none is left."""
+    text = _LOCALHOST_NS.sub("", host.text)
+    if not ipv6:
+        text = _IPV6_NS.sub("", text)
+    if not _ANY_NS.search(text):
+        servers = DEFAULT_IPV4 + (DEFAULT_IPV6 if ipv6 else ())
+        text += "\n" + "\n".join(f"nameserver {s}" for s in servers)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def _ndots_set(options: list[str]) -> bool | None:
@@ -155,13 +161,13 @@ def _ndots_set(options: list[str]) -> bool | None:
     return False
 
 
-def own_namespace(spec: DnsSpec, embedded: str | None, host: ResolvFile) -> str:
+def own_namespace(spec: DnsSpec, embedded: str | None, host: ResolvFile, ipv6: bool = False) -> str:
     """The resolv.conf of a container with a network namespace of its own: `embedded` is the
-    address of its embedded DNS, if one of its networks has one."""
+    address of its embedded DNS, if one of its networks has one; `ipv6`, whether one has IPv6."""
     if spec.given:
         base = build(spec.servers or host.nameservers, spec.search or host.search, spec.options or host.options)
     else:
-        base = _filtered(host)
+        base = filtered(host, ipv6)
     if embedded is None:
         return base
     written = ResolvFile.parse(base)
@@ -175,9 +181,9 @@ def own_namespace(spec: DnsSpec, embedded: str | None, host: ResolvFile) -> str:
     return build([embedded, *v6], written.search, options)
 
 
-def shared_or_none(spec: DnsSpec, host_path: str = HOST_RESOLV_CONF) -> str | None:
-    """The resolv.conf of a container with the host's network or none: None for a copy of the
-    host's (nothing given), else the file built from what was given."""
+def host_network(spec: DnsSpec, host_path: str = HOST_RESOLV_CONF) -> str | None:
+    """The resolv.conf of a container with the host's network: None for a copy of the host's
+    (nothing given), else the file built from what was given."""
     if not spec.given:
         return None
     host = ResolvFile.read(host_path)

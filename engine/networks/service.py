@@ -458,9 +458,10 @@ class NetworkService:
         mode = c.spec.network
         if isinstance(mode, HostNetwork):
             return NetworkAttachment(host_network=True, host_gateway=self._default_gateway(),
-                                     resolv_conf=resolvconf.shared_or_none(c.spec.dns))
+                                     resolv_conf=resolvconf.host_network(c.spec.dns))
         if isinstance(mode, NoNetwork):
-            return NetworkAttachment(resolv_conf=resolvconf.shared_or_none(c.spec.dns))
+            return NetworkAttachment(resolv_conf=resolvconf.own_namespace(c.spec.dns, None,
+                                                                          resolvconf.ResolvFile.read()))
         if isinstance(mode, JoinContainer):
             other = self.lookup(mode.ref)
             if not other.running or not other.pid:
@@ -662,17 +663,18 @@ class NetworkService:
         return ""
 
     def _resolv(self, c: Container) -> str:
-        """The embedded DNS of the container's first user-defined network, if it has one: as in
-        dockerd, a container of the default bridge also connected to a user-defined network
-        resolves names through it (the answer is scoped to all its networks either way)."""
-        nameserver = None
+        """The container's resolv.conf, with the embedded DNS of its first user-defined network if it
+        has one: as in dockerd, a container of the default bridge also connected to a user-defined
+        network resolves names through it (the answer is scoped to all its networks either way).
+        The host's IPv6 servers are kept when one of its networks has IPv6."""
+        nameserver, ipv6 = None, False
         for ep in self.store.endpoints(container_id=c.id):
             with contextlib.suppress(NotFound):
                 n = self.get(ep.network_id)
-                if n.user_defined and n.id in self.responders:
+                ipv6 = ipv6 or n.ipv6
+                if nameserver is None and n.user_defined and n.id in self.responders:
                     nameserver = str(n.gateway)
-                    break
-        return resolvconf.own_namespace(c.spec.dns, nameserver, resolvconf.ResolvFile.read())
+        return resolvconf.own_namespace(c.spec.dns, nameserver, resolvconf.ResolvFile.read(), ipv6)
 
     def upstreams_of(self, network_id: str, client: str) -> list[tuple[str, int]] | None:
         """The embedded DNS: where the container at `client` on the network sends names not ours,

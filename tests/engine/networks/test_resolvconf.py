@@ -1,5 +1,5 @@
 """A container's resolv.conf from HostConfig.Dns, DnsSearch and DnsOptions: the expected files are
-what dockerd 20.10 wrote for the same requests on a host whose resolv.conf has one nameserver."""
+what dockerd 20.10 wrote for the same requests with the same host resolv.conf."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from engine.containers.hostspec import HostSpec
 from engine.errors import InvalidArgument
-from engine.networks.resolvconf import DnsSpec, ResolvFile, own_namespace, shared_or_none
+from engine.networks.resolvconf import DnsSpec, ResolvFile, host_network, own_namespace
 
 pytestmark = pytest.mark.unit
 
@@ -71,25 +71,56 @@ def test_own_namespace_as_dockerd_writes_it(spec: DnsSpec, embedded: str | None,
     assert own_namespace(spec, embedded, HOST) == expected
 
 
-def test_the_hosts_file_without_flags_drops_loopback_servers() -> None:
-    host = ResolvFile.parse("# comment\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nsearch corp.test\n"
-                            "options edns0\n")
-    assert own_namespace(DnsSpec(), None, host) == "nameserver 10.1.1.1\nsearch corp.test\noptions edns0\n"
-    assert own_namespace(DnsSpec(), "172.18.0.1", host) == (
-        "search corp.test\nnameserver 172.18.0.1\noptions edns0 ndots:0\n")
-    # a given search keeps the host's servers and options, as dockerd's build does
-    assert own_namespace(DnsSpec(search=("a.test",)), None, host) == (
-        "search a.test\nnameserver 127.0.0.53\nnameserver 10.1.1.1\noptions edns0\n")
+MIXED = ResolvFile.parse("# host comment\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nnameserver fd00::53\n"
+                        "search corp.test\noptions edns0\n")
 
 
-def test_host_and_none_copy_the_hosts_file_unless_given(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("spec", "embedded", "ipv6", "expected"), [
+    # the default bridge, or none: loopback and (without IPv6) IPv6 servers dropped, the rest as it was
+    (DnsSpec(), None, False, "# host comment\nnameserver 10.1.1.1\nsearch corp.test\noptions edns0\n"),
+    (DnsSpec(), None, True,
+     "# host comment\nnameserver 10.1.1.1\nnameserver fd00::53\nsearch corp.test\noptions edns0\n"),
+    # a given value: each list not given is the host's, unfiltered
+    (DnsSpec(search=("a.test",)), None, False,
+     "search a.test\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nnameserver fd00::53\noptions edns0\n"),
+    (DnsSpec(options=("rotate",)), None, False,
+     "search corp.test\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nnameserver fd00::53\noptions rotate\n"),
+    (DnsSpec(servers=("192.0.2.1",)), None, False, "search corp.test\nnameserver 192.0.2.1\noptions edns0\n"),
+    # the embedded DNS
+    (DnsSpec(), "172.18.0.1", False, "search corp.test\nnameserver 172.18.0.1\noptions edns0 ndots:0\n"),
+    (DnsSpec(options=("rotate",)), "172.18.0.1", False,
+     "search corp.test\nnameserver 172.18.0.1\nnameserver fd00::53\noptions rotate ndots:0\n"),
+    (DnsSpec(search=("a.test",)), "172.18.0.1", False,
+     "search a.test\nnameserver 172.18.0.1\nnameserver fd00::53\noptions edns0 ndots:0\n"),
+])
+def test_with_the_hosts_servers_as_dockerd_writes_it(spec: DnsSpec, embedded: str | None, ipv6: bool,
+                                                     expected: str) -> None:
+    assert own_namespace(spec, embedded, MIXED, ipv6) == expected
+
+
+@pytest.mark.parametrize(("host", "ipv6", "expected"), [
+    ("nameserver 127.0.0.53\nsearch corp.test\n", False,
+     "search corp.test\n\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"),
+    ("nameserver 127.0.0.1\n\n\nsearch corp.test\n", False,
+     "search corp.test\n\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"),
+    ("nameserver ::1\n", True, "\nnameserver 8.8.8.8\nnameserver 8.8.4.4\nnameserver 2001:4860:4860::8888\n"
+                              "nameserver 2001:4860:4860::8844\n"),
+])
+def test_only_loopback_servers_give_dockerds_defaults(host: str, ipv6: bool, expected: str) -> None:
+    assert own_namespace(DnsSpec(), None, ResolvFile.parse(host), ipv6) == expected
+    assert own_namespace(DnsSpec(), "172.18.0.1", ResolvFile.parse(host), ipv6) == (
+        "search corp.test\nnameserver 172.18.0.1\noptions ndots:0\n" if "search" in host else
+        "nameserver 172.18.0.1\nnameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844\noptions ndots:0\n")
+
+
+def test_the_host_network_copies_the_hosts_file_unless_given(tmp_path: Path) -> None:
     host = tmp_path / "resolv.conf"
-    host.write_text("nameserver 10.255.255.53\nsearch corp.test\n")
-    assert shared_or_none(DnsSpec(), str(host)) is None
-    assert shared_or_none(GIVEN, str(host)) == "search example.test\nnameserver 192.0.2.53\noptions ndots:3\n"
-    assert shared_or_none(DnsSpec(search=("a.test",)), str(host)) == "search a.test\nnameserver 10.255.255.53\n"
-    assert shared_or_none(DnsSpec(options=("rotate",)), str(host)) == (
-        "search corp.test\nnameserver 10.255.255.53\noptions rotate\n")
+    host.write_text("nameserver 127.0.0.53\nsearch corp.test\n")
+    assert host_network(DnsSpec(), str(host)) is None
+    assert host_network(GIVEN, str(host)) == "search example.test\nnameserver 192.0.2.53\noptions ndots:3\n"
+    assert host_network(DnsSpec(search=("a.test",)), str(host)) == "search a.test\nnameserver 127.0.0.53\n"
+    assert host_network(DnsSpec(options=("rotate",)), str(host)) == (
+        "search corp.test\nnameserver 127.0.0.53\noptions rotate\n")
 
 
 def test_forwarders_are_the_containers_ipv4_servers_outside_loopback() -> None:
