@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import docker, ok
+from tests.support.cli import docker, ok, removing_labelled
 from tests.support.daemon import Berthd
 
 pytestmark = pytest.mark.e2e
@@ -19,10 +19,7 @@ LABEL = "berth.test=sysctls"
 
 @pytest.fixture
 def env(docker_env: dict[str, str], busybox_image: str) -> Iterator[dict[str, str]]:
-    yield docker_env
-    ids = docker(docker_env, "ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
-    if ids:
-        docker(docker_env, "rm", "-f", *ids)
+    yield from removing_labelled(docker_env, LABEL)
 
 
 def run(env: dict[str, str], *args: str) -> str:

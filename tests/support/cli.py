@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 def docker(env: dict[str, str], *args: str, timeout: float = 60, input: str | None = None
@@ -38,3 +38,12 @@ def eventually(check: Callable[[], bool], timeout: float = 15, interval: float =
             return True
         time.sleep(interval)
     return check()
+
+
+def removing_labelled(env: dict[str, str], label: str) -> Iterator[dict[str, str]]:
+    """A fixture's body: `env` for the test, then every container labelled `label` removed."""
+    yield env
+    ids = docker(env, "ps", "-aq", "--filter", f"label={label}").stdout.split()
+    if ids:
+        docker(env, "rm", "-f", *ids)
+

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import docker, eventually, ok
+from tests.support.cli import docker, eventually, ok, removing_labelled
 from tests.support.daemon import Berthd
 
 pytestmark = pytest.mark.integration
@@ -35,10 +35,7 @@ PROBE = (
 
 @pytest.fixture
 def env(docker_env: dict[str, str], busybox_image: str) -> Iterator[dict[str, str]]:
-    yield docker_env
-    ids = docker(docker_env, "ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
-    if ids:
-        docker(docker_env, "rm", "-f", *ids)
+    yield from removing_labelled(docker_env, LABEL)
 
 
 def run_d(env: dict[str, str], *args: str) -> str:
