@@ -169,12 +169,12 @@ class EngineConnection(QObject):
         url = normalize_url(url)
         if url == self.url and tls == self._tls:
             return
-        old, old_remote = self.client, self._remote
+        old, old_remote = self._client, self._remote  # none yet if nothing asked for it
         self._url, self._tls = url, tls
         self._client = self._open(url, tls)
         self._tasks.spawn(self._replace(old, old_remote), name="engine-switch")
 
-    async def _replace(self, old: EngineClient, old_remote: RemoteEngine | None) -> None:
+    async def _replace(self, old: EngineClient | None, old_remote: RemoteEngine | None) -> None:
         if self._events_task is not None:
             self._events_task.cancel()
             self._events_task = None
@@ -182,7 +182,8 @@ class EngineConnection(QObject):
         # Views start over and stop their streams first; calls to the old engine then get a moment to end.
         self.switched.emit(self.url)
         self.check()
-        await old.close()
+        if old is not None:
+            await old.close()
         if old_remote is not None:
             await asyncio.to_thread(old_remote.close)
 
