@@ -83,10 +83,8 @@ def rfc3339_nano(ns: int) -> str:
 
 
 def rfc3339_seconds(ns: int) -> str:
-    """RFC 3339 to the second, as dockerd reports a volume's CreatedAt."""
-    if ns <= 0:
-        return ZERO_TIME
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS))
+    """RFC 3339 to the second, as dockerd reports a volume's CreatedAt: rfc3339_nano's, cut."""
+    return ZERO_TIME if ns <= 0 else rfc3339_nano(ns)[:19] + "Z"
 
 
 def rfc3339_ns(value: str) -> int:

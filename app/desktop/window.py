@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         self.stats.sampled.connect(self.containers_model.set_stats)
         self.stats.sampled.connect(lambda *_: self.stats_page.refresh())
         self.stats_page.containerChosen.connect(containers.open_stats)
-        self.stats_page.momentChosen.connect(self.open_container_at)
+        self.stats_page.momentChosen.connect(containers.open_at)
         self.watch.alert.connect(self.notify)
         if self.tray is not None:
             self.tray.openRequested.connect(self._bring_to_front)
@@ -312,9 +312,6 @@ class MainWindow(QMainWindow):
 
     def open_detail_tab(self, tab: str) -> None:
         self.containers_controller.open_detail_tab(tab)
-
-    def open_container_at(self, id: str, when: float) -> None:
-        self.containers_controller.open_at(id, when)
 
     def open_run_dialog(self, image: str = "") -> RunDialog:
         return self.containers_controller.open_run_dialog(image)

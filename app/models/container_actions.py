@@ -62,7 +62,6 @@ class ContainerAction:
     row_tip: str  # for one row: "Stop this container"
     palette: str  # a palette command's title, "{name}" the container's: "Stop {name}"
     applies: Callable[[Facts], bool]  # offered (enabled) for a container in this state
-    call: Callable[[ContainerIntents, list[str]], None]  # what it asks for
     places: frozenset[str]
     shortcut: str = ""  # as QKeySequence reads it
     menu_label: str = ""  # in a menu, when the button's word is not enough ("Show logs")
@@ -84,8 +83,9 @@ class ContainerAction:
         return self.palette_hint or self.cli
 
     def perform(self, intents: ContainerIntents, ids: Sequence[str]) -> None:
+        """Ask for it: each action's name is its intent's (ContainerIntents.stop for "stop")."""
         if ids:
-            self.call(intents, list(ids))
+            getattr(intents, self.name)(list(ids))
 
 
 def _always(facts: Facts) -> bool:
@@ -112,77 +112,35 @@ def _running(facts: Facts) -> bool:
     return facts.running
 
 
-class _Ask:
-    """Each intent as a function of the intents: what an action calls. (A Protocol's own methods
-    are stubs: calling ContainerIntents.start(intents, ids) would run the stub, not the intents'.)"""
-
-    @staticmethod
-    def start(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.start(ids)
-
-    @staticmethod
-    def stop(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.stop(ids)
-
-    @staticmethod
-    def restart(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.restart(ids)
-
-    @staticmethod
-    def pause(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.pause(ids)
-
-    @staticmethod
-    def unpause(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.unpause(ids)
-
-    @staticmethod
-    def kill(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.kill(ids)
-
-    @staticmethod
-    def remove(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.remove(ids)
-
-    @staticmethod
-    def logs(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.logs(ids)
-
-    @staticmethod
-    def terminal(intents: ContainerIntents, ids: list[str]) -> None:
-        intents.terminal(ids)
-
-
-_ask = _Ask
 _SELECTION = frozenset({TOOLBAR, MENU, PALETTE})
 
 ACTIONS: tuple[ContainerAction, ...] = (
     ContainerAction("start", "Start", "Starting…", "start", "docker start", "Start the selected containers",
-                    "Start this container", "Start {name}", _down, _ask.start,
+                    "Start this container", "Start {name}", _down,
                     _SELECTION | {ROW}),
     ContainerAction("stop", "Stop", "Stopping…", "stop", "docker stop", "Stop the selected containers",
-                    "Stop this container", "Stop {name}", _up, _ask.stop, _SELECTION | {ROW, TRAY}),
+                    "Stop this container", "Stop {name}", _up, _SELECTION | {ROW, TRAY}),
     ContainerAction("restart", "Restart", "Restarting…", "restart", "docker restart",
                     "Restart the selected containers", "Restart this container", "Restart {name}", _always,
-                    _ask.restart, _SELECTION | {TRAY}),
+                    _SELECTION | {TRAY}),
     ContainerAction("pause", "Pause", "Pausing…", "pause", "docker pause", "Pause the selected containers",
-                    "Pause this container", "Pause {name}", _running_state, _ask.pause, _SELECTION),
+                    "Pause this container", "Pause {name}", _running_state, _SELECTION),
     ContainerAction("unpause", "Resume", "Resuming…", "start", "docker unpause",
                     "Resume the selected paused containers", "Resume this container", "Resume {name}", _paused,
-                    _ask.unpause, _SELECTION),
+                    _SELECTION),
     ContainerAction("kill", "Kill", "Killing…", "close", "docker kill",
                     "Kill the selected containers at once, without a stop's grace period",
-                    "Kill this container", "Kill {name}", _up, _ask.kill, frozenset({MENU, PALETTE})),
+                    "Kill this container", "Kill {name}", _up, frozenset({MENU, PALETTE})),
     ContainerAction("remove", "Remove", "Removing…", "remove", "docker rm", "Remove the selected containers",
-                    "Remove this container", "Remove {name}", _always, _ask.remove,
+                    "Remove this container", "Remove {name}", _always,
                     _SELECTION | {ROW}, shortcut="Delete"),
     ContainerAction("logs", "Logs", "", "logs", "docker logs -f", "The selected container's logs",
-                    "This container's logs", "Container {name}", _always, _ask.logs,
+                    "This container's logs", "Container {name}", _always,
                     frozenset({ROW, PALETTE, TRAY}), shortcut="Ctrl+L", menu_label="Show logs",
                     palette_hint="show its logs", single=True),
     ContainerAction("terminal", "Terminal", "", "terminal", "docker exec -it … sh",
                     "A shell in the selected container", "A shell in this container", "Terminal in {name}",
-                    _running, _ask.terminal, frozenset({PALETTE}), shortcut="Ctrl+T", single=True),
+                    _running, frozenset({PALETTE}), shortcut="Ctrl+T", single=True),
 )
 
 BY_NAME = {action.name: action for action in ACTIONS}

@@ -280,10 +280,6 @@ class ContainersModel(QAbstractItemModel):
             return sample.memory if sample else -1
         return self._text(node.id, node.item, self._shown_state(node), column).lower()
 
-    def _project_key(self, project: ProjectNode, column: Column) -> Any:
-        """What a project's row sorts by in `column` (its SORT_ROLE)."""
-        return self._project_data(project, column, SORT_ROLE)
-
     def _project_data(self, project: ProjectNode, column: Column, role: int) -> Any:
         children = project.children
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
@@ -325,13 +321,10 @@ class ContainersModel(QAbstractItemModel):
     def sort_column(self) -> int:
         return self._sort_column
 
-    def sort_order(self) -> Qt.SortOrder:
-        return Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
-
     def _key(self, node: Node) -> Any:
         column = _COLUMNS[self._sort_column]
         if isinstance(node, ProjectNode):
-            return self._project_key(node, column)
+            return self._project_data(node, column, SORT_ROLE)
         return self._container_key(node, column)
 
     def _sorted(self, level: Sequence[Node]) -> list[Node]:

@@ -432,7 +432,9 @@ class ContainersPage(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.clicked.connect(self._on_clicked)
-        model.dataChanged.connect(self._update_actions)
+        # A row's whole change (a state) says no roles; a second's readings say theirs and change
+        # nothing an action depends on: following them walked the selection each second.
+        model.dataChanged.connect(lambda _first, _last, roles=(): None if roles else self._update_actions())
         model.rowsInserted.connect(self._on_rows)
         model.rowsRemoved.connect(self._update_view)
         model.modelReset.connect(lambda: self._on_rows())

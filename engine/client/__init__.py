@@ -12,8 +12,9 @@ which `berth ps` (engine.client.quick) must not pay just for reaching `engine.cl
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.client.lazy import attribute_loader
 
 if TYPE_CHECKING:
     from engine.client.address import default_engine_url, normalize_url, socket_path
@@ -73,10 +74,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'engine.client' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"engine.client.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = attribute_loader(__name__, _HOMES, globals())

@@ -20,8 +20,9 @@ client's HTTP stack and the loader YAML and the Compose schema's validator (~250
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.client.lazy import attribute_loader
 
 if TYPE_CHECKING:
     from engine.compose.errors import ComposeError, ConfigError
@@ -100,10 +101,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'engine.compose' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"engine.compose.{home}"), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
+__getattr__ = attribute_loader(__name__, _HOMES, globals())

@@ -174,11 +174,6 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check_host_config(hc: dict[str, Any], runtime_name: str) -> list[str]:
-    """Refuse, at create, what a start would stumble on; the warnings dockerd gives."""
-    return list(checked_host_spec(hc, runtime_name).sandbox.warnings)
-
-
 def checked_host_spec(hc: dict[str, Any], runtime_name: str) -> HostSpec:
     """HostConfig typed, and what a start would stumble on refused now."""
     spec = HostSpec.parse(hc)

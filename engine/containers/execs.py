@@ -133,8 +133,8 @@ class ExecService:
             self._ended(session)
             raise
         use_stdin = session.attach_stdin and stdin is not None
-        reason = "not available" if self.direct is None or c.pid <= 0 else self.direct.refusal(config, process)
-        if reason is None and self.direct is not None:
+        reason = "not available"
+        if self.direct is not None and c.pid > 0:
             try:
                 fast = await self.direct.exec(c.pid, config, process, stdin=use_stdin,
                                               stdout=write is not None and session.attach_stdout,
@@ -159,15 +159,12 @@ class ExecService:
             proc.close()
             self._ended(session)
             raise
-        session.running = True
-        self.containers.publish(c, f"exec_start: {' '.join(session.cmd)}", execID=session.id)
-        waiter = asyncio.get_running_loop().create_task(self._wait(session, None))
+        waiter = self._running(session, c, None)
         if write is None:
             return
         watcher = stdio.DetachWatcher(stdio.parse_detach_keys(session.detach_keys))
         await proc.pump(write, stdin, detach=watcher.feed)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
+        await self._linger(waiter)
 
     async def _run_runtime(self, session: ExecSession, c: Container, process: dict[str, Any],
                            write: stdio.OutputWriter | None, stdin: asyncio.StreamReader | None,
@@ -195,14 +192,22 @@ class ExecService:
             self._ended(session)
             shutil.rmtree(layout.bundle, ignore_errors=True)
             raise
-        session.running = True
-        self.containers.publish(c, f"exec_start: {' '.join(session.cmd)}", execID=session.id)
-        waiter = asyncio.get_running_loop().create_task(self._wait(session, layout))
+        waiter = self._running(session, c, layout)
         if sock is None or write is None:
             return
         await stdio.pump(sock, write, stdin if session.attach_stdin else None,
                          stdout=session.attach_stdout, stderr=session.attach_stderr,
                          detach_keys=stdio.parse_detach_keys(session.detach_keys))
+        await self._linger(waiter)
+
+    def _running(self, session: ExecSession, c: Container, layout: ExecLayout | None) -> asyncio.Task[None]:
+        """The process runs: announced, and its exit awaited in the background."""
+        session.running = True
+        self.containers.publish(c, f"exec_start: {' '.join(session.cmd)}", execID=session.id)
+        return asyncio.get_running_loop().create_task(self._wait(session, layout))
+
+    @staticmethod
+    async def _linger(waiter: asyncio.Task[None]) -> None:
         # The client learns the exit code from inspect right after the stream ends.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(waiter), timeout=5)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from engine.networks import resolvconf
+
 log = logging.getLogger(__name__)
 
 TYPE_A = 1
@@ -256,13 +258,5 @@ class DnsResponder:
 
 
 def host_resolvers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
-    """The host's nameservers, for names that are not containers'."""
-    out: list[tuple[str, int]] = []
-    with contextlib.suppress(OSError), open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "nameserver":
-                with contextlib.suppress(ValueError):
-                    if ipaddress.ip_address(parts[1]).version == 4:
-                        out.append((parts[1], 53))
-    return out
+    """The host's IPv4 nameservers, for names that are not containers'."""
+    return [(s, 53) for s in resolvconf.ResolvFile.read(path).nameservers if ipaddress.ip_address(s).version == 4]

@@ -9,7 +9,6 @@ traffic before any local socket would see it.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import socket
@@ -120,19 +119,6 @@ class PublishSpec:
     def exposed(self, exposed_ports: Iterable[str]) -> list[tuple[int, str]]:
         """Every container port the container exposes (Config.ExposedPorts) or publishes."""
         return sorted({parse_port_key(k) for k in exposed_ports} | set(self.ports))
-
-
-def requested(host_config: dict[str, Any], config: dict[str, Any]) -> list[PortRequest]:
-    """Every binding a create request asks for, checked."""
-    return PublishSpec.parse(host_config).requested(config.get("ExposedPorts") or {})
-
-
-def exposed(config: dict[str, Any], host_config: dict[str, Any]) -> list[tuple[int, str]]:
-    """Every container port a create request exposes or publishes."""
-    ports = {parse_port_key(k) for k in (config.get("ExposedPorts") or {})}
-    with contextlib.suppress(InvalidArgument):
-        ports |= {parse_port_key(k) for k in (host_config.get("PortBindings") or {})}
-    return sorted(ports)
 
 
 class PortReservations:

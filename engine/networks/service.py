@@ -58,6 +58,15 @@ ContainerLookup = Callable[[str], Container]
 ContainerList = Callable[[], list[Container]]
 
 
+# A network's settings without an endpoint in it: the host and none networks as inspect shows them,
+# and the top-level fields of a container that is not on the default bridge.
+_NO_ENDPOINT: EndpointSettings = {
+    "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "", "EndpointID": "",
+    "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+    "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
+}
+
+
 class NetworkService:
     def __init__(self, db: Database, events: EventBus, config: NetworkConfig, lookup: ContainerLookup,
                  all_containers: ContainerList, firewall: Firewall | None = None,
@@ -729,19 +738,16 @@ class NetworkService:
     def settings(self, c: Container) -> dict[str, Any]:
         networks = self._networks_of(c, self.store.endpoints(container_id=c.id), None)
         running = c.id in self.active
-        default = networks.get("bridge")
+        default = networks.get("bridge", _NO_ENDPOINT)
         return {
             "Bridge": "", "SandboxID": c.id if running else "",
             "SandboxKey": str(self.netns_path(c.id)) if running else "",
             "Ports": self._port_map(c) if running else {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-            "EndpointID": default["EndpointID"] if default else "", "Gateway": default["Gateway"] if default else "",
-            "GlobalIPv6Address": default["GlobalIPv6Address"] if default else "",
-            "GlobalIPv6PrefixLen": default["GlobalIPv6PrefixLen"] if default else 0,
-            "IPAddress": default["IPAddress"] if default else "",
-            "IPPrefixLen": default["IPPrefixLen"] if default else 0,
-            "IPv6Gateway": default["IPv6Gateway"] if default else "",
-            "MacAddress": default["MacAddress"] if default else "", "Networks": networks,
+            "EndpointID": default["EndpointID"], "Gateway": default["Gateway"],
+            "GlobalIPv6Address": default["GlobalIPv6Address"], "GlobalIPv6PrefixLen": default["GlobalIPv6PrefixLen"],
+            "IPAddress": default["IPAddress"], "IPPrefixLen": default["IPPrefixLen"],
+            "IPv6Gateway": default["IPv6Gateway"], "MacAddress": default["MacAddress"], "Networks": networks,
         }
 
     def summaries(self, containers: list[Container]) -> dict[str, dict[str, EndpointSettings]]:
@@ -785,10 +791,8 @@ class NetworkService:
             special = (next((n for n in networks_by_id.values() if n.name == mode.name), None)
                        if networks_by_id is not None else self.store.by_name(mode.name))
             if special is not None:
-                networks[mode.name] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-                                  "NetworkID": special.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
-                                  "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                                  "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
+                networks[mode.name] = _NO_ENDPOINT.copy()
+                networks[mode.name]["NetworkID"] = special.id
         return networks
 
     def _port_map(self, c: Container) -> dict[str, Any]:

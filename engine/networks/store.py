@@ -29,7 +29,7 @@ from engine.networks.ipam import (
     parse_subnet6,
 )
 from engine.networks.ports import Binding
-from engine.state.db import Database
+from engine.state.db import Database, json_object
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS networks (
@@ -232,11 +232,6 @@ def _json_or_none(text: str) -> Any:
     return json.loads(text) if text else None
 
 
-def _mapping(text: str) -> Any:
-    # Most networks have no labels, options or aux addresses: skip the decoder for those.
-    return {} if text == "{}" else json.loads(text)
-
-
 def _network(row: sqlite3.Row) -> Network:
     # The stored texts were checked when stored; their parsed values are immutable, so shared.
     return Network(
@@ -244,14 +239,14 @@ def _network(row: sqlite3.Row) -> Network:
         subnet=_claimed_subnet(row["subnet"]) if row["subnet"] else None,
         gateway=_stored_address(row["gateway"], "gateway") if row["gateway"] else None,
         ip_range=_claimed_subnet(row["ip_range"]) if row["ip_range"] else None,
-        internal=bool(row["internal"]), attachable=bool(row["attachable"]), labels=_mapping(row["labels"]),
-        options=_mapping(row["options"]), bridge=row["bridge"], predefined=bool(row["predefined"]),
+        internal=bool(row["internal"]), attachable=bool(row["attachable"]), labels=json_object(row["labels"]),
+        options=json_object(row["options"]), bridge=row["bridge"], predefined=bool(row["predefined"]),
         enable_ipv6=bool(row["enable_ipv6"]),
         subnet6=_claimed_subnet6(row["subnet6"]) if row["subnet6"] else None,
         gateway6=_stored_address6(row["gateway6"], "gateway") if row["gateway6"] else None,
         ip_range6=_claimed_subnet6(row["ip_range6"]) if row["ip_range6"] else None,
-        aux={k: ipaddress.ip_address(v) for k, v in _mapping(row["aux"]).items()},
-        ipam_options=_mapping(row["ipam_options"]), ipam_config=_json_or_none(row["ipam_config"]),
+        aux={k: ipaddress.ip_address(v) for k, v in json_object(row["aux"]).items()},
+        ipam_options=json_object(row["ipam_options"]), ipam_config=_json_or_none(row["ipam_config"]),
         config_only=bool(row["config_only"]), config_from=row["config_from"], scope=row["scope"],
         ingress=bool(row["ingress"]),
     )

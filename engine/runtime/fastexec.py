@@ -29,7 +29,7 @@ from typing import Any
 
 from engine import mountinfo
 from engine.errors import RuntimeFailure
-from engine.runtime import libseccomp
+from engine.runtime import libseccomp, rlimits
 from engine.runtime.libseccomp import Unsupported
 from engine.runtime.spec import capability_mask
 
@@ -72,10 +72,10 @@ def last_capability() -> int:
 
 
 def rlimit_number(name: str) -> int:
-    value = getattr(resource, str(name).upper(), None)
-    if not isinstance(value, int):
+    number = rlimits.resource_number(name)
+    if number is None:
         raise Unsupported(f"rlimit {name}")
-    return value
+    return number
 
 
 def build_request(process: Mapping[str, Any], *, namespaces: Sequence[int], pid_namespace: bool,
@@ -189,9 +189,6 @@ class FastExec:
         self._proc: asyncio.subprocess.Process | None = None
         self._starting = asyncio.Lock()
 
-    def refusal(self, config: Mapping[str, Any], process: Mapping[str, Any]) -> str | None:
-        return refusal(config, process)
-
     async def _control(self) -> socket.socket:
         async with self._starting:
             if self._sock is not None and self._proc is not None and self._proc.returncode is None:
@@ -236,6 +233,9 @@ class FastExec:
                    stdin: bool, stdout: bool, stderr: bool) -> FastExecProcess:
         """Start `process` in the container whose init is `init_pid`; raises `Unsupported` before
         anything started when the fast path cannot give the same result. Await `started()` next."""
+        reason = refusal(config, process)
+        if reason is not None:
+            raise Unsupported(reason)
         joined, pid_ns = namespaces_to_join(init_pid)
         cgroups = cgroup_procs_files(Path(f"/proc/{init_pid}/cgroup").read_text(), _cgroup_mounts())
         section = (config.get("linux") or {}).get("seccomp")

@@ -41,8 +41,6 @@ class DirectExec(Protocol):
     """The exec fast path beside the runtime: berthd enters the running container itself
     (`FastExec`, through its zygote). It refuses what it would not do as the runtime does."""
 
-    def refusal(self, config: Mapping[str, Any], process: Mapping[str, Any]) -> str | None:
-        """Why an exec of `process` (the OCI process spec) must take the runtime's path, or None."""
     async def exec(self, init_pid: int, config: Mapping[str, Any], process: Mapping[str, Any], *,
                    stdin: bool, stdout: bool, stderr: bool) -> FastExecProcess:
         """Start it; raises `Unsupported` (nothing started) when the container needs the runtime."""

@@ -56,11 +56,14 @@ class _ArgCmp(ctypes.Structure):
 
 @functools.cache
 def _lib() -> ctypes.CDLL:
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    # The soname first: find_library runs `ldconfig -p` in a subprocess (engine/libc.py avoids it too).
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
-    except OSError as e:
-        raise Unsupported(f"libseccomp is not available: {e}") from None
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError:
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so", use_errno=True)
+        except OSError as e:
+            raise Unsupported(f"libseccomp is not available: {e}") from None
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
     lib.seccomp_release.restype = None

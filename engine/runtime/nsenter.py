@@ -137,8 +137,7 @@ def _become_exec(req: dict[str, Any], fds: list[int]) -> None:
         os.set_inheritable(errfd, False)  # it must close at execve: that is how berthd learns it happened
         for target in (STDIN, STDOUT, STDERR):
             os.dup2(fds[target], target)
-        os.closerange(3, errfd)
-        os.closerange(errfd + 1, 1 << 20)
+        _close_all_but([errfd])
         program = bytes.fromhex(req["seccomp"]) if req.get("seccomp") else b""
         if program and not req["no_new_privs"]:
             load_seccomp(program)  # a privileged step without no_new_privs: while root still may

@@ -41,6 +41,15 @@ _RESOURCES: dict[str, tuple[int, str]] = {
 }
 
 
+# OCI rlimit types -> resource numbers (an exec started by berthd itself sets them).
+_NUMBERS: dict[str, int] = {oci: number for number, oci in _RESOURCES.values()}
+
+
+def resource_number(oci_type: str) -> int | None:
+    """The resource number of an OCI rlimit type ("RLIMIT_NOFILE"), None for one Docker does not name."""
+    return _NUMBERS.get(str(oci_type).upper())
+
+
 @dataclass(frozen=True)
 class Ulimit:
     """One `--ulimit name=soft:hard`; -1 means unlimited, as in Docker."""

@@ -9,6 +9,7 @@ must not span an `await`.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -73,3 +74,10 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def json_object(text: str) -> Any:
+    """A JSON object column (labels, options). Most are empty: `{}` skips the decoder, which counts
+    when a list reads thousands of rows."""
+    return {} if text == "{}" else json.loads(text)
+

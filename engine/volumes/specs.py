@@ -284,9 +284,3 @@ def parse_volumes_from(value: Any) -> tuple[VolumesFrom, ...]:
                                   "then :ro or :rw if you like")
         out.append(VolumesFrom(entry, ref, mode))
     return tuple(out)
-
-
-def container_specs(config: dict[str, Any], host_config: dict[str, Any],
-                    image_volumes: Iterable[str] = ()) -> list[MountSpec]:
-    """Every mount a create request asks for, checked, with no two on one destination."""
-    return with_volumes(explicit_mounts(host_config), config_volumes(config), image_volumes)

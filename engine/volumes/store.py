@@ -24,7 +24,7 @@ from typing import Any
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.formats import now_ns, rfc3339_seconds
 from engine.labels import prune_labels_match
-from engine.state.db import Database
+from engine.state.db import Database, json_object
 from engine.storage import overlay
 from engine.volumes.specs import check_volume_name
 
@@ -130,7 +130,7 @@ class VolumeStore:
 
     def _volume(self, row: Any) -> Volume:
         return Volume(name=row["name"], data_dir=self._data_dir(row["name"]), created_ns=row["created_ns"],
-                      labels=_mapping(row["labels"]), options=_mapping(row["options"]),
+                      labels=json_object(row["labels"]), options=json_object(row["options"]),
                       anonymous=bool(row["anonymous"]), driver=row["driver"])
 
     def all(self) -> list[Volume]:
@@ -247,8 +247,3 @@ def disk_usage(path: Path) -> int:
                     total += st.st_blocks * 512
         dirnames[:] = [d for d in dirnames if os.lstat(os.path.join(dirpath, d)).st_dev == dev]
     return total
-
-
-def _mapping(text: str) -> dict[str, str]:
-    # Most volumes have no labels nor options: skip the decoder for those.
-    return {} if text == "{}" else dict(json.loads(text))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import docker, eventually
+from tests.support.cli import docker, eventually, removing_labelled
 from tests.support.registry import Registry, running_registry
 
 pytestmark = pytest.mark.e2e
@@ -87,10 +87,7 @@ def compare(scenario: Callable[[Cli], None], env: dict[str, str]) -> None:
 @pytest.fixture
 def env(docker_env: dict[str, str], busybox_image: str, docker_cli: str) -> Iterator[dict[str, str]]:
     assert BERTH.exists(), f"{BERTH}: install the project (pip install -e .)"
-    yield docker_env
-    leftovers = docker(docker_env, "ps", "-aq", "--filter", "label=berth.test=berth-cli").stdout.split()
-    if leftovers:
-        docker(docker_env, "rm", "-f", *leftovers)
+    yield from removing_labelled(docker_env, "berth.test=berth-cli")
 
 
 LABEL = ("--label", "berth.test=berth-cli")

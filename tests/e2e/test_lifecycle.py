@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import docker, eventually, ok
+from tests.support.cli import docker, eventually, ok, removing_labelled
 from tests.support.daemon import Berthd
 from tests.support.terminal import Terminal
 
@@ -25,10 +25,7 @@ TICKER = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.1; done"
 
 @pytest.fixture
 def env(docker_env: dict[str, str], busybox_image: str) -> Iterator[dict[str, str]]:
-    yield docker_env
-    ids = docker(docker_env, "ps", "-aq", "--filter", "label=berth.test=lifecycle").stdout.split()
-    if ids:
-        docker(docker_env, "rm", "-f", *ids)
+    yield from removing_labelled(docker_env, "berth.test=lifecycle")
 
 
 def run_d(env: dict[str, str], *args: str) -> str:

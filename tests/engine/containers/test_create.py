@@ -7,10 +7,15 @@ from typing import Any
 import pytest
 
 from engine.containers import names
-from engine.containers.create import check_host_config, check_workdir, merge_config, normalise_host_config
+from engine.containers.create import check_workdir, checked_host_spec, merge_config, normalise_host_config
 from engine.errors import InvalidArgument
 
 pytestmark = pytest.mark.unit
+
+
+def check_host_config(hc: dict[str, Any], runtime_name: str) -> list[str]:
+    """Refuse, at create, what a start would stumble on; the warnings dockerd gives."""
+    return list(checked_host_spec(hc, runtime_name).sandbox.warnings)
 
 
 @pytest.mark.parametrize(("hc", "message"), [

@@ -8,9 +8,17 @@ from typing import Any
 import pytest
 
 from engine.errors import Conflict, InvalidArgument
-from engine.networks.ports import PortRequest, PortReservations, exposed, parse_port_key, requested
+from engine.networks.ports import PortRequest, PortReservations, PublishSpec, parse_port_key
 
 pytestmark = pytest.mark.unit
+
+
+def requested(host_config: dict[str, Any], config: dict[str, Any]) -> list[PortRequest]:
+    return PublishSpec.parse(host_config).requested(config.get("ExposedPorts") or {})
+
+
+def exposed(config: dict[str, Any], host_config: dict[str, Any]) -> list[tuple[int, str]]:
+    return PublishSpec.parse(host_config).exposed(config.get("ExposedPorts") or {})
 
 
 def test_requests_from_bindings_and_publish_all() -> None:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
 
 from engine.errors import InvalidArgument
-from engine.volumes.specs import container_specs, parse_bind, parse_mount, parse_tmpfs
+from engine.volumes.specs import (
+    MountSpec,
+    config_volumes,
+    explicit_mounts,
+    parse_bind,
+    parse_mount,
+    parse_tmpfs,
+    with_volumes,
+)
 
 pytestmark = pytest.mark.unit
+
+
+def container_specs(config: dict[str, Any], host_config: dict[str, Any],
+                    image_volumes: Iterable[str] = ()) -> list[MountSpec]:
+    """Every mount a create request asks for, checked, with no two on one destination."""
+    return with_volumes(explicit_mounts(host_config), config_volumes(config), image_volumes)
 
 
 def test_bind_forms() -> None:
