@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from engine import libc
 from engine.errors import RuntimeFailure
 from engine.laps import Laps
+from engine.networks import rtnl
 from engine.storage import overlay
 
 if TYPE_CHECKING:
@@ -48,28 +49,34 @@ def _setns(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def netns_route(path: Path) -> Iterator[IPRoute]:
-    """A netlink socket inside the namespace at `path`.
+def _inside(path: Path) -> Iterator[None]:
+    """The calling (worker) thread in the network namespace at `path` for the block, then back.
 
-    The calling (worker) thread enters the namespace just long enough to open the socket, which
-    stays bound to it, then returns. pyroute2's own `IPRoute(netns=...)` forks a child instead, and
-    a forked copy of berthd that gets SIGTERM reports it through the event loop's inherited
-    signal wake-up fd: berthd would think it was told to stop.
+    A netlink socket opened inside stays bound to that namespace after the thread returns. (pyroute2's
+    own `IPRoute(netns=...)` forks a child instead, and a forked copy of berthd that gets SIGTERM
+    reports it through the event loop's inherited signal wake-up fd: berthd would think it was told
+    to stop.)
     """
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _setns(target)
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            ipr = netlink().IPRoute()
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
         finally:
             _setns(own)  # cannot fail with a valid fd to our own namespace; if it did, we must not go on
-    except BaseException:
+    finally:
         os.close(own)
-        os.close(target)
-        raise
-    os.close(own)
-    os.close(target)
+
+
+@contextlib.contextmanager
+def netns_route(path: Path) -> Iterator[IPRoute]:
+    """A pyroute2 netlink socket inside the namespace at `path`."""
+    with _inside(path):
+        ipr = netlink().IPRoute()
     try:
         yield ipr
     finally:
@@ -104,14 +111,9 @@ def find_link(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]["index"]) if found else None
 
 
-IFA_F_NODAD = 0x02  # <linux/if_addr.h>: no duplicate address detection, so the address works at once
-
-
 def _add_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> None:
     if ":" in address:
-        # Without NODAD an IPv6 address stays "tentative" (unusable) for a second or more after
-        # it is added; berthd hands out addresses itself, so no other node can hold it.
-        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen, flags=IFA_F_NODAD)
+        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen, flags=rtnl.IFA_F_NODAD)
     else:
         ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
 
@@ -248,70 +250,79 @@ class Plug:
     mtu: int = 0  # 0: the kernel's default
 
 
+_bridge_index: dict[str, int] = {}  # by name: a bridge made again gets a new index, never an old one
+
+
 def plug(netns: Path, p: Plug) -> None:
-    """The veth pair in one request: the host end enslaved to the bridge and up, the container end
-    made inside the namespace under its final name and MAC; then its addresses and routes there.
-    Every netlink round trip through pyroute2 costs about half a millisecond of a container's start."""
+    """Two batches of requests, one in each namespace: the veth pair made with the host end enslaved to
+    the bridge and up, its alias and hairpin mode set, the container end made inside the namespace under
+    its final name and MAC; then, inside, lo up and the container end's addresses, state and routes."""
     laps = Laps()
-    with netlink().IPRoute() as ipr:
+    with rtnl.Socket() as host:
         laps.mark("socket")
-        bridge = find_link(ipr, p.bridge)
-        if bridge is None:
-            raise BridgeMissing(f"bridge {p.bridge} is missing")
-        fd = os.open(netns, os.O_RDONLY)
-        try:
-            extra = {"mtu": p.mtu} if p.mtu else {}
-            ipr.link("add", ifname=p.host_name, kind="veth", master=bridge, state="up",
-                     peer={"ifname": p.ifname, "address": p.mac, "net_ns_fd": fd, **extra}, **extra)
-        except netlink().NetlinkError as e:
-            raise RuntimeFailure(f"cannot create a veth pair for {p.ifname}: {e}") from None
-        finally:
-            os.close(fd)
+        peer = _host_end(host, netns, p)
         laps.mark("veth")
-        try:
-            host = find_link(ipr, p.host_name)
-            if host is None:
-                raise RuntimeFailure(f"veth {p.host_name} vanished after creation")
-            ipr.link("set", index=host, ifalias=p.alias)  # a new link's alias is not taken at creation
-        except BaseException:
-            delete_link(p.host_name)
-            raise
-        try:
-            # Hairpin: a container reaching its own published port through the host is DNATed back to
-            # itself, and the bridge must be allowed to send that frame out of the port it came in by.
-            # Through netlink: /sys/class/net shows the namespace sysfs was mounted in, not berthd's.
-            ipr.brport("set", index=host, mode=1)
-        except netlink().NetlinkError as e:
-            log.warning("no hairpin mode on %s (a container cannot reach its own published port): %s",
-                        p.host_name, e)
-        laps.mark("alias and hairpin")
     try:
-        with netns_route(netns) as ns:
+        if p.address6:
+            _set_sysctl_in_ns(f"/proc/sys/net/ipv6/conf/{p.ifname}/disable_ipv6", "0", netns)
+        with _inside(netns):
+            inside = rtnl.Socket()
+        with inside:
             laps.mark("socket inside")
-            idx = find_link(ns, p.ifname)
-            if idx is None:
-                raise RuntimeFailure(f"the container end of {p.host_name} did not arrive in its namespace")
-            lo = find_link(ns, "lo")
-            if lo is not None:
-                ns.link("set", index=lo, state="up")
+            requests = [rtnl.link("bringing lo up", index=rtnl.LOOPBACK_INDEX, up=True),
+                        rtnl.address(peer, p.address, p.prefixlen)]
             if p.address6:
-                _set_sysctl_in_ns(f"/proc/sys/net/ipv6/conf/{p.ifname}/disable_ipv6", "0", netns)
-            ns.addr("add", index=idx, address=p.address, prefixlen=p.prefixlen)
-            if p.address6:
-                _add_address(ns, idx, p.address6, p.prefixlen6)
-            for local in p.link_local:
-                # As dockerd: on the interface, with the whole link-local prefix.
-                _add_address(ns, idx, local, 64 if ":" in local else 16)
-            ns.link("set", index=idx, state="up")
-            if p.gateway:
-                ns.route("replace", dst="0.0.0.0/0", gateway=p.gateway, oif=idx)
-            if p.gateway6:
-                ns.route("replace", dst="::/0", gateway=p.gateway6, oif=idx, family=10)
+                requests.append(rtnl.address(peer, p.address6, p.prefixlen6))
+            # As dockerd: on the interface, with the whole link-local prefix.
+            requests += [rtnl.address(peer, local, 64 if ":" in local else 16) for local in p.link_local]
+            requests.append(rtnl.link(f"bringing {p.ifname} up", index=peer, up=True))
+            requests += [rtnl.default_route(peer, gateway) for gateway in (p.gateway, p.gateway6) if gateway]
+            inside.send(*requests)
             laps.mark("addresses and routes")
+    except rtnl.NetlinkError as e:
+        delete_link(p.host_name)
+        raise RuntimeFailure(f"cannot set up {p.ifname} of a container: {e.strerror}") from None
     except BaseException:
         delete_link(p.host_name)
         raise
     log.debug("plugged %s: %s", p.ifname, laps)
+
+
+def _host_end(host: rtnl.Socket, netns: Path, p: Plug) -> int:
+    """The veth pair of `p`, host end on the bridge; the index of its container end, inside."""
+    for attempt in range(2):
+        bridge = _bridge_index.get(p.bridge)
+        try:
+            if bridge is None:
+                bridge = _bridge_index[p.bridge] = rtnl.link_index(host.send(rtnl.get_link(p.bridge))[0])
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                # Hairpin: a container reaching its own published port through the host is DNATed back to
+                # itself, and the bridge must be allowed to send that frame out of the port it came in by.
+                # The batch looks the bridge up again: an index gone stale fails the veth's creation.
+                made = host.send(rtnl.get_link(p.bridge),
+                                 rtnl.veth(p.host_name, p.ifname, p.mac, fd, master=bridge, mtu=p.mtu),
+                                 rtnl.bridge_port(p.host_name, p.alias, hairpin=True), rtnl.get_link(p.host_name))
+            finally:
+                os.close(fd)
+            if rtnl.link_index(made[0]) == bridge:
+                return rtnl.peer_index(made[3])
+        except rtnl.NetlinkError as e:
+            if e.position == 2:  # the veth is there, on the bridge: only its hairpin mode was refused
+                log.warning("no hairpin mode on %s (a container cannot reach its own published port): %s",
+                            p.host_name, e)
+                made = host.send(rtnl.bridge_port(p.host_name, p.alias, hairpin=False), rtnl.get_link(p.host_name))
+                return rtnl.peer_index(made[1])
+            delete_link(p.host_name)  # whatever of it was made
+            _bridge_index.pop(p.bridge, None)
+            if e.missing and e.position == 0:
+                raise BridgeMissing(f"bridge {p.bridge} is missing") from None
+            if attempt or e.position != 1:
+                raise RuntimeFailure(f"cannot plug {p.ifname} of a container into {p.bridge}: {e.strerror}") from None
+            continue  # the bridge may have been made again since its index was read
+        delete_link(p.host_name)
+        _bridge_index.pop(p.bridge, None)
+    raise RuntimeFailure(f"cannot plug {p.ifname} of a container into {p.bridge}: it keeps being made again")
 
 
 def unplug(host_name: str) -> None:
@@ -322,17 +333,8 @@ def unplug(host_name: str) -> None:
 def _set_sysctl_in_ns(path: str, value: str, netns: Path) -> bool:
     """A per-interface sysctl of another namespace: /proc/sys shows the namespace of the thread
     that opens it, so the worker thread enters the namespace just for the write."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(target)
-        try:
-            return _set_sysctl(path, value)
-        finally:
-            _setns(own)
-    finally:
-        os.close(own)
-        os.close(target)
+    with _inside(netns):
+        return _set_sysctl(path, value)
 
 
 def set_default_route(netns: Path, ifname: str, gateway: str | None) -> None:
