@@ -19,6 +19,7 @@ from engine.containers.restart import Backoff
 from engine.containers.teardown import teardown
 from engine.errors import NotFound
 from engine.formats import now_ns
+from engine.laps import Laps
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class ExitWatcher:
 
     async def on_exit(self, cid: str) -> None:
         ctx = self.ctx
+        laps = Laps()
         async with ctx.lock(cid):
             try:
                 c = ctx.get(cid)
@@ -80,7 +82,9 @@ class ExitWatcher:
             code = ctx.runtime.exit_status(exit_file)
             # Read before the runtime deletes the cgroup: dockerd reports OOMKilled and an "oom" event.
             c.oom_killed = await asyncio.to_thread(_oom_killed, c)
+            laps.mark("exit status")
             await teardown(ctx, c)
+            laps.mark("teardown")
             c.exit_code = code if code is not None else 255
             if code is None:
                 c.error = "conmon exited without recording the container's exit code"
@@ -93,6 +97,7 @@ class ExitWatcher:
             if c.health is not None:
                 c.health = {**c.health, "Status": "unhealthy" if c.health_status == "unhealthy" else "starting"}
             ctx.store.save(c)
+            laps.mark("state")
         self.attachments.exited(cid)
         if c.oom_killed:
             ctx.publish(c, "oom")
@@ -105,6 +110,8 @@ class ExitWatcher:
                 await self._remove(cid)
             except Exception:
                 log.exception("auto-removing container %s failed", cid)
+            laps.mark("removal")
+        log.debug("exit of %s: %s", c.name, laps)
 
     @staticmethod
     def _policy_restarts(c: Container) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import signal as signals
 
@@ -20,7 +21,10 @@ from engine.containers.model import Container, State
 from engine.containers.teardown import teardown
 from engine.errors import Conflict, EngineError, NotFound, NotModified, RuntimeFailure
 from engine.formats import now_ns
+from engine.laps import Laps
 from engine.runtime.conmon import signal_number
+
+log = logging.getLogger(__name__)
 
 KILL_WAIT = 10.0  # seconds a SIGKILL waits for the container's exit to be recorded
 REMOVE_WAIT = 30.0  # seconds a forced removal waits for the exit of its SIGKILL
@@ -62,6 +66,7 @@ class Lifecycle:
     async def start_locked(self, c: Container) -> None:
         """Rootfs, network, mounts, bundle, then the runtime; a failure undoes it all (teardown)."""
         ctx = self.ctx
+        laps = Laps()
         layout = ctx.layout(c)
         rootfs = layout.bundle / "rootfs"
         layout.bundle.mkdir(parents=True, exist_ok=True)
@@ -69,15 +74,22 @@ class Lifecycle:
         data = ctx.data_dir(c.id)
         lowers = ctx.images.layer_dirs(c.image_id)
         await asyncio.to_thread(ctx.rootfs.mount, lowers, data / "upper", data / "work", rootfs)
+        laps.mark("rootfs")
         try:
             attachment = await ctx.networking.attach(c)
+            laps.mark("network")
             extra_mounts = await asyncio.to_thread(ctx.mounts.prepare, c, rootfs)
+            laps.mark("mounts")
             self.bundle.write(c, rootfs, attachment, extra_mounts)
+            laps.mark("bundle")
             cfg = c.config_spec
             created = await ctx.runtime.create(c.id, c.name, layout, stdin=cfg.open_stdin, tty=cfg.tty,
                                                keep_log=c.spec.log.kept)
+            laps.mark("runtime create")
             await self.attachments.connect(c, layout)
+            laps.mark("attach")
             await ctx.runtime.start(c.id)
+            laps.mark("runtime start")
         except BaseException as e:
             await teardown(ctx, c, runtime_errors=(Exception,))
             self.attachments.fail_pending(c.id, e)
@@ -93,6 +105,8 @@ class Lifecycle:
         ctx.store.save(c)
         ctx.publish(c, "start")
         self.exits.watch(c)
+        laps.mark("state")
+        log.debug("start of %s: %s", c.name, laps)
 
     # ---- stop / kill --------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import InvalidArgument, RuntimeFailure
+from engine.runtime import runcstate
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ class ConmonRuntime:
         ]
 
     async def start(self, container_id: str) -> None:
+        if self.name == "runc" and await runcstate.start(self.state_root / container_id):
+            return
         await self._run("start", container_id)
 
     async def kill(self, container_id: str, signal: int, all_processes: bool = False) -> None:
@@ -163,6 +166,8 @@ class ConmonRuntime:
 
     async def delete(self, container_id: str) -> None:
         """Remove the runtime's state and cgroups; quietly succeeds if already gone."""
+        if self.name == "runc" and runcstate.delete_stopped(self.state_root / container_id):
+            return
         try:
             await self._run("delete", "--force", container_id)
         except RuntimeFailure as e:

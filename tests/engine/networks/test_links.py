@@ -73,7 +73,8 @@ def _bridge_and_netns(tmp_path: Path) -> tuple[NetworkConfig, str, Path]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     tag = "t" + uuid.uuid4().hex[:7]
-    return NetworkConfig(exec_root=tmp_path, tag=tag, bridge_name="bt" + tag[1:]), tag, tmp_path / "ns" / "c1"
+    config = NetworkConfig(exec_root=tmp_path, tag=tag, bridge_name="bt" + tag[1:])
+    return config, tag, config.netns_dir / "c1"
 
 
 def _inside(netns: Path, command: str) -> str:
