@@ -1,4 +1,5 @@
-"""The C library's system calls that Python's `os` lacks: mount, umount2, setns, unshare and raw syscall(2).
+"""The C library's system calls that Python's `os` lacks: mount, umount2, setns, unshare, statx and raw
+syscall(2).
 
 One handle, found without `ctypes.util.find_library`: that runs `ldconfig -p` in a subprocess, a cost
 paid at every berthd start, and a noticeable one in a machine under emulation. `CDLL(None)` is the
@@ -8,7 +9,9 @@ process's own symbol table, which holds the C library on glibc and musl alike.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
+import struct
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 LIBC.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -63,3 +66,32 @@ def unshare(flags: int) -> None:
     """For the calling thread only, where the namespace kinds in `flags` are per-thread (network is)."""
     if LIBC.unshare(flags) != 0:
         raise last_error("unshare")
+
+
+AT_FDCWD = -100
+AT_NO_AUTOMOUNT = 0x800
+STATX_ATTR_MOUNT_ROOT = 0x2000  # Linux 5.8
+_STATX_SIZE = 256  # struct statx
+_STATX = getattr(LIBC, "statx", None)  # glibc 2.28
+if _STATX is not None:
+    _STATX.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+    _STATX.restype = ctypes.c_int
+
+
+def is_mount_root(path: bytes) -> bool | None:
+    """Whether `path` (symlinks followed) is the root of a mount, from one statx; None where neither the
+    C library nor the kernel can say, and the caller reads the mount table instead."""
+    if _STATX is None:
+        return None
+    buf = ctypes.create_string_buffer(_STATX_SIZE)
+    if _STATX(AT_FDCWD, path, AT_NO_AUTOMOUNT, 0, buf) != 0:
+        err = ctypes.get_errno()
+        if err in (errno.ENOENT, errno.ENOTDIR):
+            return False
+        return None
+    # struct statx: u32 mask, u32 blksize, u64 attributes @8, ..., u64 attributes_mask @56
+    attributes, = struct.unpack_from("=Q", buf, 8)
+    supported, = struct.unpack_from("=Q", buf, 56)
+    if not supported & STATX_ATTR_MOUNT_ROOT:
+        return None
+    return bool(attributes & STATX_ATTR_MOUNT_ROOT)

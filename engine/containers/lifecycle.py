@@ -108,6 +108,14 @@ class Lifecycle:
         laps.mark("state")
         log.debug("start of %s: %s", c.name, laps)
 
+    def _remove_files(self, c: Container, volumes: bool) -> None:
+        ctx = self.ctx
+        with contextlib.suppress(Exception):
+            ctx.rootfs.unmount(ctx.bundle_dir(c.id) / "rootfs")
+        ctx.mounts.remove(c, volumes)
+        shutil.rmtree(ctx.bundle_dir(c.id), True)
+        shutil.rmtree(ctx.data_dir(c.id), True)
+
     # ---- stop / kill --------------------------------------------------------------------
 
     async def kill(self, ref: str, signal: str | int | None = None) -> None:
@@ -268,12 +276,8 @@ class Lifecycle:
             if not settled:
                 with contextlib.suppress(RuntimeFailure):
                     await ctx.runtime.delete(c.id)
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(ctx.rootfs.unmount, ctx.bundle_dir(c.id) / "rootfs")
             await ctx.networking.release(c)
-            await asyncio.to_thread(ctx.mounts.remove, c, volumes)
-            await asyncio.to_thread(shutil.rmtree, ctx.bundle_dir(c.id), True)
-            await asyncio.to_thread(shutil.rmtree, ctx.data_dir(c.id), True)
+            await asyncio.to_thread(self._remove_files, c, volumes)  # one hop to a thread: each costs
             ctx.exit_file(c.id).unlink(missing_ok=True)
             ctx.store.delete(c.id)
         ctx.forget_lock(c.id)

@@ -143,3 +143,28 @@ def test_container_layer_without_image_layers(tmp_path: Path, mounts: list[Path]
 def test_container_layer_rejects_path_like_ids(tmp_path: Path, bad: str) -> None:
     with pytest.raises(InvalidArgument):
         ContainerLayer(tmp_path, bad)
+
+
+def test_is_mounted_agrees_with_the_mount_table(tmp_path: Path, mounts: list[Path]) -> None:
+    """One statx says what the mount table says: for every mount point in it, for paths inside mounts
+    and for a bind mount of a file (a network namespace's) and of a directory, before and after."""
+    from engine import libc, mountinfo
+
+    assert libc.is_mount_root(b"/") is True  # this kernel answers: the fast path is what is tested
+    listed = {e.mount_point for e in mountinfo.entries()}
+    for point in sorted(listed)[:200]:
+        if os.path.exists(point) and os.path.realpath(point) == point:
+            assert is_mounted(Path(point)), point
+    for plain in (tmp_path, Path("/etc/hostname").resolve().parent / "passwd", tmp_path / "missing"):
+        assert str(plain) not in listed and not is_mounted(plain)
+    directory, file = tmp_path / "dir", tmp_path / "file"
+    directory.mkdir()
+    file.touch()
+    for target, source in ((directory, tmp_path / "src"), (file, Path("/proc/self/ns/net"))):
+        if source.name == "src":
+            source.mkdir()
+        mounts.append(target)
+        libc.mount(os.fsencode(source), os.fsencode(target), None, 4096, None, "bind")  # MS_BIND
+        assert is_mounted(target) and str(target) in {e.mount_point for e in mountinfo.entries()}
+        unmount(target)
+        assert not is_mounted(target)
