@@ -20,6 +20,7 @@ from engine.containers.hostspec import JoinContainer
 from engine.containers.model import Container
 from engine.containers.users import resolve_user
 from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.networks import resolvconf
 from engine.runtime.spec import Mount, RuntimeSpec, build_config
 
 Linked = list[tuple[links.Link, Container, str]]  # each link, the container it names, its address
@@ -149,7 +150,7 @@ class Bundle:
             resolv.write_text(net.resolv_conf)
         else:
             try:
-                shutil.copyfile("/etc/resolv.conf", resolv)
+                shutil.copyfile(resolvconf.host_path(), resolv)
             except OSError:
                 resolv.write_text("")
         return self._etc_mounts(c)

@@ -257,6 +257,6 @@ class DnsResponder:
         return struct.pack("!HH", q.id, 0x8000 | (q.flags & 0x0100) | 0x0080 | 2) + data[4:q.end]
 
 
-def host_resolvers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
+def host_resolvers(path: str | None = None) -> list[tuple[str, int]]:
     """The host's IPv4 nameservers, for names that are not containers'."""
     return [(s, 53) for s in resolvconf.ResolvFile.read(path).nameservers if ipaddress.ip_address(s).version == 4]

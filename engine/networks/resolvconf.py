@@ -17,11 +17,15 @@ What dockerd 20.10 (the one Debian ships) does, checked against it:
   some (a loopback one means the container's own loopback, which the responder cannot reach, so it
   is never asked), otherwise to the host's.
 - `--network container:x` has x's file; dockerd refuses Dns there at create, and ignores the rest.
+- "The host's file" is /etc/resolv.conf, unless its one nameserver is systemd-resolved's stub
+  (127.0.0.53, unreachable from a container): then resolved's own list of the real servers,
+  /run/systemd/resolve/resolv.conf, as dockerd decides once at its start (Ubuntu's default setup).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -30,6 +34,8 @@ from typing import Any
 from engine.errors import InvalidArgument
 
 HOST_RESOLV_CONF = "/etc/resolv.conf"
+RESOLVED_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"  # systemd-resolved's, with the real servers
+RESOLVED_STUB = "127.0.0.53"
 EMBEDDED_NDOTS = "ndots:0"
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 # dockerd's own patterns (libnetwork/resolvconf), so that its filter removes the same text.
@@ -117,10 +123,24 @@ class ResolvFile:
         return cls(tuple(servers), tuple(search), tuple(options), text)
 
     @classmethod
-    def read(cls, path: str = HOST_RESOLV_CONF) -> ResolvFile:
-        with contextlib.suppress(OSError), open(path) as f:
+    def read(cls, path: str | None = None) -> ResolvFile:
+        """The file at `path`, by default the host's (host_path())."""
+        with contextlib.suppress(OSError), open(path or host_path()) as f:
             return cls.parse(f.read())
         return cls()
+
+
+@functools.cache
+def host_path() -> str:
+    """The host's resolv.conf, decided once as dockerd does (see the module's notes)."""
+    return choose_host_path(HOST_RESOLV_CONF, RESOLVED_RESOLV_CONF)
+
+
+def choose_host_path(default: str, resolved: str) -> str:
+    with contextlib.suppress(OSError), open(default) as f:
+        if ResolvFile.parse(f.read()).nameservers == (RESOLVED_STUB,):
+            return resolved
+    return default
 
 
 def build(servers: tuple[str, ...] | list[str], search: tuple[str, ...] | list[str],
@@ -181,10 +201,10 @@ def own_namespace(spec: DnsSpec, embedded: str | None, host: ResolvFile, ipv6: b
     return build([embedded, *v6], written.search, options)
 
 
-def host_network(spec: DnsSpec, host_path: str = HOST_RESOLV_CONF) -> str | None:
+def host_network(spec: DnsSpec, path: str | None = None) -> str | None:
     """The resolv.conf of a container with the host's network: None for a copy of the host's
     (nothing given), else the file built from what was given."""
     if not spec.given:
         return None
-    host = ResolvFile.read(host_path)
+    host = ResolvFile.read(path)
     return build(spec.servers or host.nameservers, spec.search or host.search, spec.options or host.options)

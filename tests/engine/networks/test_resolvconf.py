@@ -9,7 +9,7 @@ import pytest
 
 from engine.containers.hostspec import HostSpec
 from engine.errors import InvalidArgument
-from engine.networks.resolvconf import DnsSpec, ResolvFile, host_network, own_namespace
+from engine.networks.resolvconf import DnsSpec, ResolvFile, choose_host_path, host_network, own_namespace
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +129,22 @@ def test_forwarders_are_the_containers_ipv4_servers_outside_loopback() -> None:
     spec = DnsSpec(servers=("192.0.2.53", " 192.0.2.54", "2001:db8::1", "127.0.0.1", "notanip"))
     assert spec.forwarders() == [("192.0.2.53", 53), ("192.0.2.54", 53)]
     assert DnsSpec(servers=("127.0.0.1",)).forwarders() == []
+
+
+@pytest.mark.parametrize(("host", "resolved"), [
+    ("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n", True),  # Ubuntu's stub resolver
+    ("nameserver 127.0.0.53\nnameserver 192.0.2.1\n", False),  # the stub is not the only one
+    ("nameserver 127.0.0.1\n", False),
+    ("", False),
+])
+def test_systemd_resolveds_stub_is_replaced_by_its_real_servers(tmp_path: Path, host: str, resolved: bool) -> None:
+    """As dockerd's resolvconf.Path(): a host whose one nameserver is resolved's stub gives containers
+    the servers resolved itself uses."""
+    default, real = tmp_path / "resolv.conf", tmp_path / "resolved.conf"
+    default.write_text(host)
+    real.write_text("nameserver 192.0.2.53\nsearch lan\n")
+    chosen = choose_host_path(str(default), str(real))
+    assert chosen == str(real if resolved else default)
+    if resolved:
+        assert own_namespace(DnsSpec(), None, ResolvFile.read(chosen)) == "nameserver 192.0.2.53\nsearch lan\n"
+    assert choose_host_path(str(tmp_path / "missing"), str(real)) == str(tmp_path / "missing")
