@@ -9,7 +9,6 @@ so the rows of an older berthd still load."""
 
 from __future__ import annotations
 
-import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,23 +109,14 @@ class ConfigSpec:
         )
 
 
-_REALTIME = re.compile(r"^(?:SIG)?RT(MIN|MAX)([+-]\d+)?$")
-
-
 def parse_signal(value: object) -> int:
-    """A signal's name (SIGUSR1, usr1, RTMIN+3) or number as dockerd's ParseSignal reads it; 0 when
-    it names no signal, which create refuses (create.check_stop_signal), while an older berthd's
-    row with such a StopSignal still loads, and stops with SIGTERM."""
+    """A StopSignal's number (runtime.conmon.signal_number reads it as dockerd does); 0 when it names no
+    signal, which create refuses (create.check_stop_signal), while an older berthd's row with such a
+    StopSignal still loads, and stops with SIGTERM."""
     if value in (None, ""):
         return 0
-    text = str(value).strip().upper()
-    realtime = _REALTIME.match(text)
-    if realtime:
-        base = signal.SIGRTMIN if realtime.group(1) == "MIN" else signal.SIGRTMAX
-        number = base + int(realtime.group(2) or 0)
-        return number if signal.SIGRTMIN <= number <= signal.SIGRTMAX else 0
     try:
-        return max(signal_number(text), 0)
+        return max(signal_number(str(value)), 0)
     except InvalidArgument:
         return 0
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal as signals
 from dataclasses import dataclass
 from pathlib import Path
@@ -432,17 +433,28 @@ def _runtime_message(text: str) -> str:
     return msg
 
 
+_REALTIME = re.compile(r"RT(MIN|MAX)(?:([+-])(\d+))?")
+
+
 def signal_number(value: str | int | None, default: int = signals.SIGTERM) -> int:
-    """Parse "SIGTERM", "TERM", "15" or 15 into a signal number, with a clear error."""
+    """A signal as dockerd's ParseSignal reads one: a number, or a name with or without SIG in any case
+    ("SIGTERM", "term", "RTMIN+3"), exactly as sent; a clear error for anything else."""
     if value is None or value == "":
         return default
     if isinstance(value, int):
         return value
-    v = value.strip().upper()
-    if v.isdigit():
-        return int(v)
-    name = v if v.startswith("SIG") else "SIG" + v
-    try:
-        return int(signals.Signals[name])
-    except KeyError:
-        raise InvalidArgument(f"invalid signal: {value}") from None
+    if re.fullmatch(r"[+-]?\d+", value):
+        if int(value) == 0:
+            raise InvalidArgument(f"Invalid signal: {value}")
+        return int(value)
+    name = value.upper().removeprefix("SIG")
+    realtime = _REALTIME.fullmatch(name)
+    if realtime:
+        # dockerd's table: RTMIN, RTMIN+1..RTMIN+15, RTMAX-14..RTMAX-1, RTMAX
+        kind, sign, offset = realtime.group(1), realtime.group(2), int(realtime.group(3) or 0)
+        if sign is None or (sign == ("+" if kind == "MIN" else "-") and 1 <= offset <= (15 if kind == "MIN" else 14)):
+            return (signals.SIGRTMIN + offset) if kind == "MIN" else (signals.SIGRTMAX - offset)
+    elif name.isalnum():
+        with contextlib.suppress(KeyError):
+            return int(signals.Signals["SIG" + name])
+    raise InvalidArgument(f"Invalid signal: {value}")

@@ -40,3 +40,15 @@ def test_docker_stop_sends_the_stop_signal(env: dict[str, str]) -> None:
     ok(env, "stop", "-t", "20", "stopsig")
     assert "got-usr1" in docker(env, "logs", "stopsig").stdout
     assert ok(env, "inspect", "-f", "{{.State.ExitCode}} {{.Config.StopSignal}}", "stopsig") == "0 usr1"
+
+
+def test_docker_kill_sends_a_real_time_signal(env: dict[str, str]) -> None:
+    """`docker kill -s RTMIN+3`, as dockerd takes it (kill refused real-time names, stop took them)."""
+    ok(env, "run", "-d", "--name", "killrt", "--label", LABEL, "busybox", "sh", "-c",
+       "trap 'exit 7' 37; echo ready; while true; do sleep 0.1; done")  # 37: SIGRTMIN+3
+    assert eventually(lambda: "ready" in docker(env, "logs", "killrt").stdout)
+    ok(env, "kill", "-s", "RTMIN+3", "killrt")
+    assert eventually(lambda: ok(env, "inspect", "-f", "{{.State.Status}}", "killrt") == "exited")
+    assert ok(env, "inspect", "-f", "{{.State.ExitCode}}", "killrt") == "7"
+    bad = docker(env, "kill", "-s", "RTMIN+16", "killrt")
+    assert bad.returncode != 0 and "Invalid signal: RTMIN+16" in bad.stderr

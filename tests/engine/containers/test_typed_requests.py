@@ -5,6 +5,7 @@ number from create on, and one that names no signal is refused there, as dockerd
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from engine.containers.store import ContainerStore
 from engine.errors import InvalidArgument
 from engine.events import EventBus
 from engine.networks.ports import PortRequest, PublishSpec
+from engine.runtime.conmon import signal_number
 from engine.state.db import Database
 from engine.volumes.mounts import VolumeMounts
 from engine.volumes.specs import VolumesFrom
@@ -89,7 +91,8 @@ def test_a_new_rows_first_load_reuses_the_specs_its_create_parsed(tmp_path: Path
 
 @pytest.mark.parametrize(("value", "number"), [
     ("SIGUSR1", 10), ("usr1", 10), ("15", 15), ("99", 99), ("RTMIN+3", 37), ("SIGRTMAX-1", 63),
-    ("FOO", 0), ("0", 0), ("RTMAX+1", 0), ("", 0)])
+    ("FOO", 0), ("0", 0), ("RTMAX+1", 0), ("", 0), ("RTMIN+15", 49), ("RTMIN+16", 0), ("rtmax-14", 50),
+    ("RTMAX-15", 0), ("RTMIN", 34), ("+15", 15), (" TERM", 0), ("TERM ", 0), ("SIG", 0), ("SIGSIGTERM", 0)])
 def test_a_stop_signal_is_read_as_dockerds_parsesignal_reads_it(value: str, number: int) -> None:
     assert parse_signal(value) == number
 
@@ -105,3 +108,11 @@ def test_the_stop_signal_is_a_number_once_and_a_bad_one_is_refused_at_create() -
         check_stop_signal("0")
     check_stop_signal("SIGRTMIN+3")
     check_stop_signal(None)
+
+
+def test_kill_and_stop_read_a_signal_as_create_does() -> None:
+    """One reader for every signal a request names: kill's and stop's take real-time names too."""
+    assert signal_number("RTMIN+3") == 37 and signal_number("sigrtmax") == 64 and signal_number(None, 9) == 9
+    for bad in ("RTMIN+16", " TERM", "FOO", "0"):
+        with pytest.raises(InvalidArgument, match=f"^Invalid signal: {re.escape(bad)}$"):
+            signal_number(bad)
