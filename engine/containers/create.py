@@ -118,6 +118,10 @@ def merge_config(image: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     exposed = dict(image.get("ExposedPorts") or {})
     exposed.update(cfg.get("ExposedPorts") or {})
     cfg["ExposedPorts"] = exposed or None
+    requested = cfg.get("Volumes")
+    if requested is None or isinstance(requested, dict):  # anything else is refused when it is parsed
+        # As dockerd: the image's VOLUMEs join the request's in Config.Volumes, which inspect shows.
+        cfg["Volumes"] = {**(image.get("Volumes") or {}), **(requested or {})} or None
     cfg["Image"] = req.get("Image")
     return cfg
 

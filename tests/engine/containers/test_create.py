@@ -53,6 +53,16 @@ def test_merge_config_takes_image_defaults_under_the_request() -> None:
     assert merge_config(image, {"Image": "busybox", "Entrypoint": "top"}).get("Cmd") is None  # as dockerd
 
 
+def test_merge_config_joins_the_images_volumes_to_the_requests() -> None:
+    """As dockerd: inspect's Config.Volumes names the image's VOLUMEs too (it named the request's only)."""
+    image = {"Cmd": ["sh"], "Volumes": {"/data": {}, "/logs": {}}}
+    assert merge_config(image, {"Image": "x", "Volumes": {"/cache": {}}})["Volumes"] == {
+        "/data": {}, "/logs": {}, "/cache": {}}
+    assert merge_config(image, {"Image": "x"})["Volumes"] == {"/data": {}, "/logs": {}}
+    assert merge_config({"Cmd": ["sh"]}, {"Image": "x", "Volumes": {}})["Volumes"] is None
+    assert merge_config(image, {"Image": "x", "Volumes": ["/bad"]})["Volumes"] == ["/bad"]  # refused later
+
+
 def test_generated_names_never_repeat_one_in_use() -> None:
     """10,000 creates without a name: the plain names run out and suffixed ones are checked too
     (the scale benchmark's creates failed with a Conflict on a name berthd had made up)."""
