@@ -221,7 +221,7 @@ async def top(request: web.Request) -> web.Response:
 
 
 def _sampler(c: Container) -> StatsSampler:
-    return StatsSampler(c.name, c.id, cgroup_reader(container_cgroup_path(c.id)), c.pid,
+    return StatsSampler(c.name, c.id, container_cgroup_path(c.id), c.pid,
                         with_networks=not isinstance(c.spec.network, HostNetwork))
 
 
@@ -236,31 +236,42 @@ async def stats(request: web.Request) -> web.StreamResponse:
         if not c.running:
             return web.json_response(stats_json(c.name, c.id, None, None))
         sampler = _sampler(c)
-        report = await _in_thread(sampler.report)
-        if not one_shot:
-            # Like dockerd: a second reading a tick later, so precpu_stats is filled in and
-            # `docker stats --no-stream` can compute CPU %.
-            await asyncio.sleep(STATS_INTERVAL)
+        try:
             report = await _in_thread(sampler.report)
+            if not one_shot:
+                # Like dockerd: a second reading a tick later, so precpu_stats is filled in and
+                # `docker stats --no-stream` can compute CPU %.
+                await asyncio.sleep(STATS_INTERVAL)
+                report = await _in_thread(sampler.report)
+        finally:
+            sampler.close()
         return web.json_response(report)
     resp = await json_stream(request)
     current: StatsSampler | None = None
-    with contextlib.suppress(ConnectionResetError):
-        while True:
-            started = time.monotonic()
-            try:
-                c = svc.get(c.id)
-            except NotFound:
-                break  # removed: the stream ends, as dockerd's does
-            if c.running:
-                if current is None or current.pid != c.pid:
-                    current = _sampler(c)
-                report = await _in_thread(current.report)
-            else:
-                current = None
-                report = stats_json(c.name, c.id, None, None)
-            await resp.write(json.dumps(report).encode() + b"\n")
-            await asyncio.sleep(max(0.0, STATS_INTERVAL - (time.monotonic() - started)))
+    try:
+        with contextlib.suppress(ConnectionResetError):
+            while True:
+                started = time.monotonic()
+                try:
+                    c = svc.get(c.id)
+                except NotFound:
+                    break  # removed: the stream ends, as dockerd's does
+                if c.running:
+                    if current is None or current.pid != c.pid:
+                        if current is not None:
+                            current.close()
+                        current = _sampler(c)
+                    report = await _in_thread(current.report)
+                else:
+                    if current is not None:
+                        current.close()
+                    current = None
+                    report = stats_json(c.name, c.id, None, None)
+                await resp.write(json.dumps(report).encode() + b"\n")
+                await asyncio.sleep(max(0.0, STATS_INTERVAL - (time.monotonic() - started)))
+    finally:
+        if current is not None:
+            current.close()
     return resp
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from engine.containers.kernfiles import ONCE, FileReads
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 USER_HZ = 100  # the unit of cpuacct.stat, fixed by the kernel ABI whatever CONFIG_HZ is
 # v1 reports "no limit" as the largest page-aligned value that fits a signed 64-bit int.
@@ -79,26 +81,20 @@ class CgroupReader(Protocol):
         """Whether the freezer holds the cgroup (a paused container); None where it cannot say."""
 
 
-def cgroup_reader(cgroups_path: str, fs_root: Path = CGROUP_ROOT) -> CgroupReader:
-    """The reader for this host's hierarchy: v2 when the root is a cgroup2 mount."""
+def cgroup_reader(cgroups_path: str, fs_root: Path = CGROUP_ROOT, files: FileReads = ONCE) -> CgroupReader:
+    """The reader for this host's hierarchy: v2 when the root is a cgroup2 mount. `files`: a
+    KeptFiles for readings taken again and again (a stats stream's)."""
     rel = cgroups_path.strip("/")
     if (fs_root / "cgroup.controllers").exists():
-        return CgroupV2Reader(fs_root / rel)
-    return CgroupV1Reader(fs_root, rel)
+        return CgroupV2Reader(fs_root / rel, files)
+    return CgroupV1Reader(fs_root, rel, files)
 
 
 # ---- file helpers ------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except (FileNotFoundError, ProcessLookupError, OSError):
-        return None
-
-
-def _int(path: Path, unlimited: Iterable[str] = ()) -> int | None:
-    text = _read(path)
+def _int(files: FileReads, path: str, unlimited: Iterable[str] = ()) -> int | None:
+    text = files.text(path)
     if text is None:
         return None
     text = text.strip()
@@ -110,10 +106,10 @@ def _int(path: Path, unlimited: Iterable[str] = ()) -> int | None:
         return None
 
 
-def _flat_keyed(path: Path) -> dict[str, int]:
+def _flat_keyed(files: FileReads, path: str) -> dict[str, int]:
     """`key value` lines (memory.stat, cpu.stat, cpuacct.stat)."""
     out: dict[str, int] = {}
-    for line in (_read(path) or "").splitlines():
+    for line in (files.text(path) or "").splitlines():
         key, _, value = line.partition(" ")
         with contextlib.suppress(ValueError):
             out[key] = int(value.strip())
@@ -126,7 +122,7 @@ def _procs(directory: Path) -> list[int] | None:
         return None
     pids: set[int] = set()
     for procs in [directory / "cgroup.procs", *directory.rglob("*/cgroup.procs")]:
-        for line in (_read(procs) or "").split():
+        for line in (ONCE.text(str(procs)) or "").split():
             with contextlib.suppress(ValueError):
                 pids.add(int(line))
     return sorted(pids)
@@ -147,16 +143,26 @@ class CgroupV1Reader:
     }
     _PROCS_FROM = ("pids", "memory", "cpuacct", "cpu", "blkio", "systemd", "unified")
 
-    def __init__(self, fs_root: Path, rel: str) -> None:
+    def __init__(self, fs_root: Path, rel: str, files: FileReads = ONCE) -> None:
         self.fs_root = fs_root
         self.rel = rel
+        self.files = files
+        self._dirs: dict[str, Path] = {}
 
     def _dir(self, controller: str) -> Path:
-        for name in self._ALIASES.get(controller, (controller,)):
-            mount = self.fs_root / name
-            if mount.is_dir():
-                return mount / self.rel
-        return self.fs_root / controller / self.rel
+        found = self._dirs.get(controller)
+        if found is None:
+            found = self.fs_root / controller / self.rel
+            for name in self._ALIASES.get(controller, (controller,)):
+                mount = self.fs_root / name
+                if mount.is_dir():
+                    found = mount / self.rel
+                    break
+            self._dirs[controller] = found
+        return found
+
+    def _file(self, controller: str, name: str) -> str:
+        return f"{self._dir(controller)}/{name}"
 
     def pids(self) -> list[int]:
         for controller in self._PROCS_FROM:
@@ -166,46 +172,47 @@ class CgroupV1Reader:
         return []
 
     def oom_kills(self) -> int:
-        return _flat_keyed(self._dir("memory") / "memory.oom_control").get("oom_kill", 0)
+        return _flat_keyed(self.files, self._file("memory", "memory.oom_control")).get("oom_kill", 0)
 
     def frozen(self) -> bool | None:
-        state = _read(self._dir("freezer") / "freezer.state")
+        state = self.files.text(self._file("freezer", "freezer.state"))
         return None if state is None else state.strip() in ("FROZEN", "FREEZING")
 
     def sample(self) -> CgroupSample:
         s = CgroupSample()
-        cpuacct, cpu, memory = self._dir("cpuacct"), self._dir("cpu"), self._dir("memory")
-        s.cpu_total_ns = _int(cpuacct / "cpuacct.usage") or 0
-        percpu = _read(cpuacct / "cpuacct.usage_percpu")
+        f, cpuacct, memory = self.files, self._file("cpuacct", ""), self._file("memory", "")
+        s.cpu_total_ns = _int(f, cpuacct + "cpuacct.usage") or 0
+        percpu = f.text(cpuacct + "cpuacct.usage_percpu")
         if percpu is not None:
             s.cpu_percpu_ns = [int(v) for v in percpu.split() if v.isdigit()]
-        ticks = _flat_keyed(cpuacct / "cpuacct.stat")
+        ticks = _flat_keyed(f, cpuacct + "cpuacct.stat")
         s.cpu_user_ns = ticks.get("user", 0) * (1_000_000_000 // USER_HZ)
         s.cpu_kernel_ns = ticks.get("system", 0) * (1_000_000_000 // USER_HZ)
-        throttling = _flat_keyed(cpu / "cpu.stat")
+        throttling = _flat_keyed(f, self._file("cpu", "cpu.stat"))
         s.throttle_periods = throttling.get("nr_periods", 0)
         s.throttled_periods = throttling.get("nr_throttled", 0)
         s.throttled_ns = throttling.get("throttled_time", 0)
-        s.memory_usage = _int(memory / "memory.usage_in_bytes") or 0
-        s.memory_max_usage = _int(memory / "memory.max_usage_in_bytes") or 0
-        s.memory_failcnt = _int(memory / "memory.failcnt") or 0
-        limit = _int(memory / "memory.limit_in_bytes")
+        s.memory_usage = _int(f, memory + "memory.usage_in_bytes") or 0
+        s.memory_max_usage = _int(f, memory + "memory.max_usage_in_bytes") or 0
+        s.memory_failcnt = _int(f, memory + "memory.failcnt") or 0
+        limit = _int(f, memory + "memory.limit_in_bytes")
         s.memory_limit = limit if limit is not None and limit < V1_UNLIMITED else None
-        s.memory_stats = _flat_keyed(memory / "memory.stat")
-        pids = self._dir("pids")
-        s.pids_current = _int(pids / "pids.current") or 0
-        s.pids_limit = _int(pids / "pids.max", unlimited=("max",))
-        blkio = self._dir("blkio")
-        s.io_service_bytes = _v1_blkio(blkio, "io_service_bytes_recursive")
-        s.io_serviced = _v1_blkio(blkio, "io_serviced_recursive")
+        s.memory_stats = _flat_keyed(f, memory + "memory.stat")
+        pids = self._file("pids", "")
+        s.pids_current = _int(f, pids + "pids.current") or 0
+        s.pids_limit = _int(f, pids + "pids.max", unlimited=("max",))
+        blkio = self._file("blkio", "")
+        s.io_service_bytes = _v1_blkio(f, blkio, "io_service_bytes_recursive")
+        s.io_serviced = _v1_blkio(f, blkio, "io_serviced_recursive")
         return s
 
 
-def _v1_blkio(directory: Path, name: str) -> list[BlkioEntry]:
+def _v1_blkio(files: FileReads, directory: str, name: str) -> list[BlkioEntry]:
+    """`directory` ends in a slash."""
     # The throttle files count all I/O; the plain ones only what CFQ/BFQ scheduled.
-    text = _read(directory / f"blkio.throttle.{name}")
+    text = files.text(f"{directory}blkio.throttle.{name}")
     if text is None:
-        text = _read(directory / f"blkio.{name}") or ""
+        text = files.text(f"{directory}blkio.{name}") or ""
     out: list[BlkioEntry] = []
     for line in text.splitlines():
         fields = line.split()
@@ -223,43 +230,45 @@ def _v1_blkio(directory: Path, name: str) -> list[BlkioEntry]:
 class CgroupV2Reader:
     version = 2
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, files: FileReads = ONCE) -> None:
         self.directory = directory
+        self.files = files
+        self._prefix = f"{directory}/"
 
     def pids(self) -> list[int]:
         return _procs(self.directory) or []
 
     def oom_kills(self) -> int:
-        return _flat_keyed(self.directory / "memory.events").get("oom_kill", 0)
+        return _flat_keyed(self.files, self._prefix + "memory.events").get("oom_kill", 0)
 
     def frozen(self) -> bool | None:
-        state = _read(self.directory / "cgroup.freeze")
+        state = self.files.text(self._prefix + "cgroup.freeze")
         return None if state is None else state.strip() == "1"
 
     def sample(self) -> CgroupSample:
-        d = self.directory
+        d, f = self._prefix, self.files
         s = CgroupSample()
-        cpu = _flat_keyed(d / "cpu.stat")
+        cpu = _flat_keyed(f, d + "cpu.stat")
         s.cpu_total_ns = cpu.get("usage_usec", 0) * 1000
         s.cpu_user_ns = cpu.get("user_usec", 0) * 1000
         s.cpu_kernel_ns = cpu.get("system_usec", 0) * 1000
         s.throttle_periods = cpu.get("nr_periods", 0)
         s.throttled_periods = cpu.get("nr_throttled", 0)
         s.throttled_ns = cpu.get("throttled_usec", 0) * 1000
-        s.memory_usage = _int(d / "memory.current") or 0
-        s.memory_limit = _int(d / "memory.max", unlimited=("max",))
-        s.memory_stats = _flat_keyed(d / "memory.stat")
-        s.pids_current = _int(d / "pids.current") or 0
-        s.pids_limit = _int(d / "pids.max", unlimited=("max",))
-        s.io_service_bytes, s.io_serviced = _v2_io(d / "io.stat")
+        s.memory_usage = _int(f, d + "memory.current") or 0
+        s.memory_limit = _int(f, d + "memory.max", unlimited=("max",))
+        s.memory_stats = _flat_keyed(f, d + "memory.stat")
+        s.pids_current = _int(f, d + "pids.current") or 0
+        s.pids_limit = _int(f, d + "pids.max", unlimited=("max",))
+        s.io_service_bytes, s.io_serviced = _v2_io(f.text(d + "io.stat") or "")
         return s
 
 
-def _v2_io(path: Path) -> tuple[list[BlkioEntry], list[BlkioEntry]]:
+def _v2_io(text: str) -> tuple[list[BlkioEntry], list[BlkioEntry]]:
     """io.stat lines `8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...`, as Docker maps them."""
     service_bytes: list[BlkioEntry] = []
     serviced: list[BlkioEntry] = []
-    for line in (_read(path) or "").splitlines():
+    for line in text.splitlines():
         device, *pairs = line.split()
         major, _, minor = device.partition(":")
         try:

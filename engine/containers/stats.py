@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.containers.cgroups import CgroupReader, CgroupSample
+from engine.containers.cgroups import CGROUP_ROOT, CgroupReader, CgroupSample, cgroup_reader
+from engine.containers.kernfiles import ONCE, FileReads, KeptFiles
 from engine.formats import ZERO_TIME, rfc3339_nano
 
 PROC = Path("/proc")
@@ -36,38 +37,31 @@ class StatsReading:
     networks: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def system_cpu_ns(proc: Path = PROC) -> int:
+def system_cpu_ns(proc: Path = PROC, files: FileReads = ONCE) -> int:
     """The host's CPU time since boot, all CPUs, in ns: what Docker puts in system_cpu_usage."""
-    with open(proc / "stat") as f:
-        for line in f:
-            if line.startswith("cpu "):
-                # user nice system idle iowait irq softirq, in clock ticks (steal and guests excluded,
-                # as Docker does)
-                ticks = sum(int(v) for v in line.split()[1:8])
-                return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    for line in (files.text(f"{proc}/stat") or "").splitlines():
+        if line.startswith("cpu "):
+            # user nice system idle iowait irq softirq, in clock ticks (steal and guests excluded,
+            # as Docker does)
+            ticks = sum(int(v) for v in line.split()[1:8])
+            return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     return 0
 
 
-def host_memory(proc: Path = PROC) -> int:
-    try:
-        with open(proc / "meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+def host_memory(proc: Path = PROC, files: FileReads = ONCE) -> int:
+    for line in (files.text(f"{proc}/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
     return 0
 
 
-def network_stats(pid: int, proc: Path = PROC) -> dict[str, dict[str, int]]:
+def network_stats(pid: int, proc: Path = PROC, files: FileReads = ONCE) -> dict[str, dict[str, int]]:
     """Per-interface counters of the network namespace `pid` is in (loopback left out)."""
-    try:
-        # A str path, not a Path: pathlib (before 3.12) interns every component, and a new pid string
-        # interned and freed at each reading of each container left the interpreter's table of interned
-        # strings resizing every few minutes, which grew berthd's memory in steps in the soak.
-        with open(f"{proc}/{pid}/net/dev") as f:
-            text = f.read()
-    except OSError:
+    # A str path, not a Path: pathlib (before 3.12) interns every component, and a new pid string
+    # interned and freed at each reading of each container left the interpreter's table of interned
+    # strings resizing every few minutes, which grew berthd's memory in steps in the soak.
+    text = files.text(f"{proc}/{pid}/net/dev")
+    if text is None:
         return {}
     out: dict[str, dict[str, int]] = {}
     for line in text.splitlines()[2:]:  # two header lines
@@ -84,16 +78,17 @@ def network_stats(pid: int, proc: Path = PROC) -> dict[str, dict[str, int]]:
     return out
 
 
-def take_reading(reader: CgroupReader, pid: int, *, with_networks: bool = True, proc: Path = PROC) -> StatsReading:
+def take_reading(reader: CgroupReader, pid: int, *, with_networks: bool = True, proc: Path = PROC,
+                 files: FileReads = ONCE) -> StatsReading:
     """One reading of everything a report needs. Blocking (small files): fine in a thread."""
     return StatsReading(
         read_ns=time.time_ns(),
         cgroup=reader.sample(),
         cgroup_version=reader.version,
-        system_cpu_ns=system_cpu_ns(proc),
+        system_cpu_ns=system_cpu_ns(proc, files),
         online_cpus=os.sysconf("SC_NPROCESSORS_ONLN"),
-        host_memory=host_memory(proc),
-        networks=network_stats(pid, proc) if with_networks and pid > 0 else {},
+        host_memory=host_memory(proc, files),
+        networks=network_stats(pid, proc, files) if with_networks and pid > 0 else {},
     )
 
 
@@ -166,13 +161,15 @@ def stats_json(name: str, cid: str, current: StatsReading | None, previous: Stat
 
 
 class StatsSampler:
-    """Reports for one container, each over the one before."""
+    """Reports for one container, each over the one before. Its files stay open between readings:
+    `close()` once done."""
 
-    def __init__(self, name: str, cid: str, reader: CgroupReader, pid: int, *, with_networks: bool = True,
-                 proc: Path = PROC) -> None:
+    def __init__(self, name: str, cid: str, cgroups_path: str, pid: int, *, with_networks: bool = True,
+                 proc: Path = PROC, cgroup_root: Path = CGROUP_ROOT) -> None:
         self.name = name
         self.cid = cid
-        self.reader = reader
+        self.files = KeptFiles()
+        self.reader = cgroup_reader(cgroups_path, cgroup_root, self.files)
         self.pid = pid
         self.with_networks = with_networks
         self.proc = proc
@@ -180,7 +177,11 @@ class StatsSampler:
 
     def report(self) -> dict[str, Any]:
         """Take a reading and report it. Blocking (a few small files): fine in a thread."""
-        current = take_reading(self.reader, self.pid, with_networks=self.with_networks, proc=self.proc)
+        current = take_reading(self.reader, self.pid, with_networks=self.with_networks, proc=self.proc,
+                               files=self.files)
         out = stats_json(self.name, self.cid, current, self.previous)
         self.previous = current
         return out
+
+    def close(self) -> None:
+        self.files.close()

@@ -154,7 +154,7 @@ def test_system_cpu_excludes_steal(proc: Path) -> None:
 
 
 def test_stats_response_v1(v1: Path, proc: Path) -> None:
-    sampler = StatsSampler("web", CID, cgroup_reader(container_cgroup_path(CID), v1), 42, proc=proc)
+    sampler = StatsSampler("web", CID, container_cgroup_path(CID), 42, proc=proc, cgroup_root=v1)
     first = sampler.report()
     second = sampler.report()
     json.dumps(second)  # plain JSON all the way down
@@ -178,8 +178,8 @@ def test_stats_response_v1(v1: Path, proc: Path) -> None:
 
 
 def test_stats_response_v2(v2: Path, proc: Path) -> None:
-    report = StatsSampler("db", CID, cgroup_reader(container_cgroup_path(CID), v2), 42,
-                          with_networks=False, proc=proc).report()
+    report = StatsSampler("db", CID, container_cgroup_path(CID), 42, with_networks=False, proc=proc,
+                          cgroup_root=v2).report()
     assert "percpu_usage" not in report["cpu_stats"]["cpu_usage"]
     assert report["memory_stats"] == {"usage": 5242880, "stats": {"anon": 4096, "file": 8192, "inactive_file": 100},
                                       "limit": 1073741824}
