@@ -96,7 +96,7 @@ async def prune(request: web.Request) -> web.Response:
     labels = list(flt.get("label", [])) + ["!" + v for v in flt.get("label!", [])]
     until = _until(flt["until"][-1]) if flt.get("until") else None
     removed = await networks(request).prune(labels, until)
-    return web.json_response({"NetworksDeleted": removed})
+    return web.json_response({"NetworksDeleted": removed or None})  # as dockerd: null when none went
 
 
 def _until(value: str) -> int:

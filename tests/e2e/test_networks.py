@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -388,7 +389,7 @@ def _get_or_none(url: str) -> str | None:
 
 
 def test_network_ls_filters_prune_and_errors(docker_env: dict[str, str], made: list[tuple[str, str]],
-                                            busybox_image: str) -> None:
+                                            busybox_image: str, berthd: Berthd) -> None:
     label = "t" + uid()
     net, _ = network(docker_env, made, "--label", f"suite={label}", "--subnet", "10.231.0.0/24",
                      "--gateway", "10.231.0.254", "--ip-range", "10.231.0.128/25")
@@ -409,6 +410,10 @@ def test_network_ls_filters_prune_and_errors(docker_env: dict[str, str], made: l
     pruned = ok(docker_env, "network", "prune", "-f", "--filter", f"label=suite={label}")
     assert net in pruned
     assert docker(docker_env, "network", "inspect", net).returncode != 0
+    # Nothing left to prune: dockerd answers null, not an empty list (aiodocker's suite checks it).
+    status, _, body = berthd.api.request("POST", "/networks/prune?filters=" + urllib.parse.quote(
+        json.dumps({"label": [f"suite={label}"]})))
+    assert status == 200 and json.loads(body) == {"NetworksDeleted": None}, body
 
 
 # ---- a private berthd: restart, crash reconciliation, nothing left behind ----------------------

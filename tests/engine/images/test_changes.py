@@ -91,5 +91,17 @@ def test_platforms() -> None:
     assert parse_platform("LINUX").architecture == host.architecture
     with pytest.raises(InvalidArgument, match="not supported"):
         parse_platform("windows/amd64")
-    with pytest.raises(InvalidArgument, match="os\\[/arch"):
+    with pytest.raises(InvalidArgument, match=r'^"" is an invalid component of "linux//v7"'):
         parse_platform("linux//v7")
+    # As containerd's platforms.Parse, which dockerd's words come from: an architecture alone is linux's
+    assert parse_platform("arm64") == Platform("linux", "arm64")
+    assert parse_platform("aarch64") == Platform("linux", "arm64")
+    assert parse_platform("linux/arm64/v8") == Platform("linux", "arm64")
+    with pytest.raises(InvalidArgument, match=r'^"foo": unknown operating system or architecture: invalid argument$'):
+        parse_platform("foo")
+    with pytest.raises(InvalidArgument, match="wildcards"):
+        parse_platform("linux/*")
+    with pytest.raises(InvalidArgument, match="cannot parse"):
+        parse_platform("linux/arm/v7/x")
+    with pytest.raises(InvalidArgument, match="not supported"):
+        parse_platform("darwin")
