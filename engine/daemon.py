@@ -17,7 +17,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -70,6 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST|CIDR",
                    help="registry reachable over plain HTTP or unverified TLS (loopback always is); repeatable")
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="URL",
+                   help="a mirror Docker Hub's images are pulled through first, http(s)://host[:port]; "
+                        "repeatable, tried in order before Docker Hub itself")
     p.add_argument("--check", action="store_true",
                    help="do not serve: check the stopped engine's roots, repair what is safe, report (engine/check.py)")
     p.add_argument("--version", action="version", version=f"berthd {__version__}")
@@ -116,12 +118,12 @@ def lock_exec_root(paths: EnginePaths) -> int:
     return fd
 
 
-def build_backend(paths: EnginePaths, runtime_name: str | None, insecure_registries: Sequence[str] = ()) -> Backend:
+def build_backend(paths: EnginePaths, runtime_name: str | None, registries: RegistryConfig | None = None) -> Backend:
     paths.ensure()
     db = Database(paths.database)
     choice = detect_runtime(runtime_name)
     events = EventBus()
-    images = ImageService(paths.images, db, registries=RegistryConfig.from_flags(insecure_registries))
+    images = ImageService(paths.images, db, registries=registries)
     store = ContainerStore(db)
 
     def container_exists(cid: str) -> bool:
@@ -173,7 +175,8 @@ async def serve(args: argparse.Namespace) -> None:
     paths.ensure()
     lock_fd = lock_exec_root(paths)
     try:
-        backend = build_backend(paths, args.runtime, args.insecure_registry)
+        registries = RegistryConfig.from_flags(args.insecure_registry, args.registry_mirror)
+        backend = build_backend(paths, args.runtime, registries)
     except EngineError as e:
         raise SystemExit(f"berthd: {e.message}") from None
     log.info("berthd %s: runtime %s (%s), root %s; imported and wired %.2f s after start", __version__,

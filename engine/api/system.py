@@ -89,7 +89,7 @@ async def info(request: web.Request) -> web.Response:
         "NEventsListener": b.events.listeners, "KernelVersion": platform.release(),
         "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "NCPU": os.cpu_count() or 1, "MemTotal": host_memory(), "IndexServerAddress": "",
-        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+        "RegistryConfig": b.images.registries.info(),
         "GenericResources": None, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": b.hostname, "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
         "Runtimes": {b.runtime.name: {"path": b.runtime.path}},

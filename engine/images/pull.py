@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import aiohttp
 
-from engine.errors import NotFound
+from engine.errors import EngineError, NotFound
 from engine.images import progress
-from engine.images.auth import Credentials, repository_scope
+from engine.images.auth import ANONYMOUS, Credentials, repository_scope
 from engine.images.content import LayerBlob
 from engine.images.manifest import (
     FOREIGN_LAYER_TYPES,
@@ -101,9 +101,7 @@ class Pull:
         ref = self.ref
         wanted = ref.digest or ref.tag or "latest"
         async with new_session() as session:
-            client = RegistryClient(session, ref.domain, self.images.registries, self.credentials,
-                                    [repository_scope(self.repo, "pull")])
-            doc = await client.get_manifest(self.repo, wanted)
+            client, doc = await self._first_answer(session, wanted)
             # Only once the registry answered, as dockerd: an unreachable registry or unknown
             # name is then a plain error response (docker-py's pull() raises it), not a 200
             # whose last line is the error. dockerd names the repository by its path.
@@ -125,6 +123,24 @@ class Pull:
         verb = "Downloaded newer image" if result.new else "Image is up to date"
         progress.status(self.sink, f"Status: {verb} for {ref.familiar()}")
         return result
+
+    async def _first_answer(self, session: aiohttp.ClientSession,
+                            wanted: str) -> tuple[RegistryClient, Manifest | Index]:
+        """The client of the first endpoint that has the manifest: Docker Hub's mirrors in turn, then
+        the registry itself, whose failure is the pull's (a mirror's is only logged, as dockerd does).
+        A mirror gets no credentials: they are the registry's."""
+        endpoints = self.images.registries.pull_endpoints(self.ref.domain)
+        for mirror in endpoints:
+            client = RegistryClient(session, self.ref.domain, self.images.registries,
+                                    self.credentials if mirror is None else ANONYMOUS,
+                                    [repository_scope(self.repo, "pull")], mirror=mirror)
+            try:
+                return client, await client.get_manifest(self.repo, wanted)
+            except EngineError as e:
+                if mirror is None:
+                    raise
+                log.info("pulling %s through mirror %s failed, trying the next: %s", self.ref.familiar(), mirror, e)
+        raise AssertionError("the registry itself is always the last endpoint")
 
     def _name(self, digest: str, image_id: str) -> None:
         if self.ref.tag is not None:

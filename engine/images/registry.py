@@ -76,14 +76,16 @@ def registry_error(status: int, message: str) -> EngineError:
 
 @dataclass(frozen=True)
 class RegistryConfig:
-    """Which registries may be reached without verified TLS (`--insecure-registry`)."""
+    """Which registries may be reached without verified TLS (`--insecure-registry`), and the mirrors
+    that Docker Hub's images are pulled through first (`--registry-mirror`)."""
 
     insecure: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()  # "scheme://host[:port]/", as dockerd normalises them
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=(), repr=False)
     _hosts: frozenset[str] = field(default=frozenset(), repr=False)
 
     @classmethod
-    def from_flags(cls, insecure: Iterable[str] = ()) -> RegistryConfig:
+    def from_flags(cls, insecure: Iterable[str] = (), mirrors: Iterable[str] = ()) -> RegistryConfig:
         networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         hosts: set[str] = set()
         for item in insecure:
@@ -94,7 +96,24 @@ class RegistryConfig:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
                 hosts.add(item.lower())
-        return cls(insecure=tuple(insecure), _networks=tuple(networks), _hosts=frozenset(hosts))
+        return cls(insecure=tuple(insecure), mirrors=tuple(dict.fromkeys(mirror_url(m) for m in mirrors)),
+                   _networks=tuple(networks), _hosts=frozenset(hosts))
+
+    def pull_endpoints(self, domain: str) -> list[str | None]:
+        """Where an image of `domain` is pulled from, in order: Docker Hub's mirrors first, then the
+        registry itself (None). Other registries have no mirrors, as with dockerd."""
+        return [*(self.mirrors if domain == DEFAULT_DOMAIN else ()), None]
+
+    def info(self) -> dict[str, Any]:
+        """`docker info`'s RegistryConfig."""
+        indexes: dict[str, Any] = {DEFAULT_DOMAIN: {"Name": DEFAULT_DOMAIN, "Mirrors": list(self.mirrors),
+                                                    "Secure": True, "Official": True}}
+        for host in sorted(self._hosts):
+            indexes[host] = {"Name": host, "Mirrors": [], "Secure": False, "Official": False}
+        cidrs = dict.fromkeys(["127.0.0.0/8", *(str(n) for n in self._networks)])
+        return {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+                "InsecureRegistryCIDRs": list(cidrs), "IndexConfigs": indexes, "Mirrors": list(self.mirrors)}
+
 
     def is_insecure(self, host: str) -> bool:
         """`host` as in a reference (`localhost:5000`, `127.0.0.1:5000`, `[::1]:5000`)."""
@@ -109,6 +128,18 @@ class RegistryConfig:
         except ValueError:
             return False
         return ip.is_loopback or any(ip in net for net in self._networks)
+
+
+def mirror_url(text: str) -> str:
+    """A `--registry-mirror` as dockerd's ValidateMirror takes one: http(s)://host[:port], nothing after."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidArgument(f"invalid mirror: unsupported scheme or address in {text!r}: give "
+                              "http://host[:port] or https://host[:port]")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise InvalidArgument(f"invalid mirror: {text!r} has a path, query or credentials after the "
+                              "address: give http(s)://host[:port] alone")
+    return f"{parts.scheme}://{parts.netloc.lower()}/"
 
 
 def _host_without_port(host: str) -> str:
@@ -131,12 +162,14 @@ def new_session() -> aiohttp.ClientSession:
 
 class RegistryClient:
     def __init__(self, session: aiohttp.ClientSession, domain: str, config: RegistryConfig,
-                 credentials: Credentials = ANONYMOUS, scopes: Iterable[str] = ()) -> None:
+                 credentials: Credentials = ANONYMOUS, scopes: Iterable[str] = (), mirror: str | None = None) -> None:
+        """`mirror`: one of config.mirrors, spoken to in its own scheme, in place of `domain`'s registry."""
         self.session = session
         self.domain = domain
-        self.host = api_host(domain)
+        self.host = api_host(domain) if mirror is None else urlsplit(mirror).netloc
         self.config = config
-        self.insecure = config.is_insecure(domain)
+        self.mirror = mirror
+        self.insecure = config.is_insecure(domain if mirror is None else self.host)
         self.credentials = credentials
         self.scopes: list[str] = list(dict.fromkeys(scopes))
         self.base: str | None = None  # scheme://host once pinged
@@ -154,6 +187,8 @@ class RegistryClient:
         if self.base is not None:
             return
         schemes = ["https", "http"] if self.insecure else ["https"]
+        if self.mirror is not None:
+            schemes = [urlsplit(self.mirror).scheme]  # a mirror's address names its scheme
         last: Exception | None = None
         for scheme in schemes:
             url = f"{scheme}://{self.host}/v2/"
@@ -169,7 +204,8 @@ class RegistryClient:
             except (TimeoutError, aiohttp.ClientError, ssl.SSLError, OSError) as e:
                 last = e
         # dockerd answers 500 here too (Get "https://.../v2/": dial tcp: ...): the registry, not the request, failed.
-        raise RegistryError(f"cannot reach registry {self.domain}: {_describe(last)}")
+        where = self.domain if self.mirror is None else f"mirror {self.mirror}"
+        raise RegistryError(f"cannot reach registry {where}: {_describe(last)}")
 
     def add_scope(self, scope: str) -> None:
         if scope not in self.scopes:

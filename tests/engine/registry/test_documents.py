@@ -148,6 +148,25 @@ def test_insecure_registries() -> None:
         assert not config.is_insecure(host), host
 
 
+def test_registry_mirrors_as_dockerd_takes_them() -> None:
+    config = RegistryConfig.from_flags(["10.0.0.0/8", "myregistry:5000"],
+                                       ["http://127.0.0.1:5000", "https://Mirror.Example.com/", "http://127.0.0.1:5000/"])
+    assert config.mirrors == ("http://127.0.0.1:5000/", "https://mirror.example.com/")
+    # Docker Hub's images go through the mirrors first, then Docker Hub; other registries have none.
+    assert config.pull_endpoints("docker.io") == ["http://127.0.0.1:5000/", "https://mirror.example.com/", None]
+    assert config.pull_endpoints("myregistry:5000") == [None]
+    info = config.info()
+    assert info["Mirrors"] == ["http://127.0.0.1:5000/", "https://mirror.example.com/"]
+    assert info["IndexConfigs"]["docker.io"] == {"Name": "docker.io", "Mirrors": info["Mirrors"], "Secure": True,
+                                                  "Official": True}
+    assert info["IndexConfigs"]["myregistry:5000"]["Secure"] is False
+    assert info["InsecureRegistryCIDRs"] == ["127.0.0.0/8", "10.0.0.0/8"]
+    for bad, says in (("127.0.0.1:5000", "unsupported scheme"), ("ftp://m", "unsupported scheme"),
+                      ("http://m/v2", "has a path"), ("https://u:p@m", "credentials")):
+        with pytest.raises(InvalidArgument, match=says):
+            RegistryConfig.from_flags(mirrors=[bad])
+
+
 def test_registry_domain_of_login_addresses() -> None:
     assert registry_domain("https://index.docker.io/v1/") == "docker.io"
     assert registry_domain("") == "docker.io"

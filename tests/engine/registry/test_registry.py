@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 
 from engine.errors import NotFound
 from engine.images.manifest import DOCKER_LAYER_GZIP, DOCKER_MANIFEST
+from engine.images.registry import RegistryConfig
 from engine.images.service import ImageService
+from engine.state.db import Database
 from tests.engine.registry.conftest import Progress, run
 from tests.support.registry import Registry, require, skopeo
 
@@ -99,6 +102,26 @@ def test_pull_by_tag_and_by_digest_into_a_fresh_engine(
     assert third.resolve(f"{registry.host}/pull/busybox@{digest}").id == busybox_id
     # The digest form the CLI sends (tag=sha256:...) works too.
     assert run(third.pull(f"{registry.host}/pull/busybox", digest)).image_id == busybox_id
+
+
+def test_docker_hub_images_are_pulled_through_the_first_mirror_that_answers(
+        registry: Registry, service: ImageService, busybox_id: str, tmp_path: Path) -> None:
+    """--registry-mirror: a mirror that is down is passed over for the next; the image is named as Docker
+    Hub's. Nothing here reaches Docker Hub: the second mirror answers."""
+    service.tag(busybox_id, f"{registry.host}/library/busybox", "mirrored")
+    run(service.push(f"{registry.host}/library/busybox", "mirrored"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening: refused
+        db = Database(tmp_path / "mirrored.db")
+        try:
+            mirrored = ImageService(tmp_path / "mirrored", db, registries=RegistryConfig.from_flags(
+                mirrors=[down, f"http://{registry.host}"]))
+            result = run(mirrored.pull("busybox", "mirrored"))
+            assert result.image_id == busybox_id
+            assert mirrored.inspect("docker.io/library/busybox:mirrored")["Id"] == busybox_id
+        finally:
+            db.close()
 
 
 def test_pull_of_a_missing_tag_is_not_found(registry: Registry, service: ImageService) -> None:
