@@ -176,6 +176,57 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def attach_ws(request: web.Request) -> web.WebSocketResponse:
+    """GET /containers/{id}/attach/ws: attach over a websocket, as dockerd serves it. The output is not
+    multiplexed (stdout and stderr alike), in binary frames from API 1.28 (text before); every frame
+    the client sends is stdin; the client closing the socket detaches it."""
+    svc = backend(request).containers
+    c = svc.get(request.match_info["id"])
+    keys = parse_detach_keys(request.query.get("detachKeys"))
+    binary = not requested_below(request, "1.28")
+    stdin = asyncio.StreamReader() if flag(request, "stdin") and c.config.get("OpenStdin") else None
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+
+    async def write(stream: int, data: bytes) -> None:
+        if binary:
+            await ws.send_bytes(data)
+        else:
+            await ws.send_str(data.decode(errors="replace"))
+
+    async def from_client() -> None:
+        async for msg in ws:  # also answers the client's pings and close
+            if stdin is not None and msg.type in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
+                stdin.feed_data(msg.data.encode() if isinstance(msg.data, str) else msg.data)
+        if stdin is not None:
+            stdin.feed_eof()
+
+    async def to_client() -> None:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            if flag(request, "logs") and c.spec.log.kept:
+                query = LogQuery(stdout=flag(request, "stdout"), stderr=flag(request, "stderr"), since_ns=0,
+                                 until_ns=0, tail=None, follow=False)
+                async for batch in read_log(svc.log_path(c.id), query, lambda: False):
+                    for line in batch:
+                        await write(line.stream, line.data)
+            if flag(request, "stream"):
+                await svc.attach(c.id, write, stdin, flag(request, "stdout"), flag(request, "stderr"), keys)
+
+    reading, writing = asyncio.create_task(from_client()), asyncio.create_task(to_client())
+    try:
+        await asyncio.wait({reading, writing}, return_when=asyncio.FIRST_COMPLETED)
+        if not writing.done():  # the client closed: its stdin's end gets a moment to land, then it detaches
+            await asyncio.wait({writing}, timeout=0.2)
+            writing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writing
+    finally:
+        for task in (reading, writing):
+            task.cancel()
+        await ws.close()
+    return ws
+
+
 async def resize(request: web.Request) -> web.Response:
     h, w = integer(request, "h", 0) or 0, integer(request, "w", 0) or 0
     backend(request).containers.resize(request.match_info["id"], h, w)
@@ -275,6 +326,7 @@ def register(routes: Routes) -> None:
     routes.add("POST", "/containers/{id}/kill", kill)
     routes.add("POST", "/containers/{id}/wait", wait)
     routes.add("POST", "/containers/{id}/attach", attach)
+    routes.add("GET", "/containers/{id}/attach/ws", attach_ws)
     routes.add("GET", "/containers/{id}/logs", logs)
     routes.add("POST", "/containers/{id}/resize", resize)
     routes.add("POST", "/containers/{id}/restart", restart)

@@ -314,3 +314,37 @@ def test_info_counts_event_listeners_and_names_the_default_log_driver(client: do
     container = client.containers.create("busybox", "true", labels={"berth.test": "docker-py-client"})
     assert info["LoggingDriver"] == container.attrs["HostConfig"]["LogConfig"]["Type"] == "json-file"
     assert "json-file" in info["Plugins"]["Log"]
+
+
+def test_attach_over_a_websocket(berthd, client: docker.DockerClient) -> None:
+    """GET /containers/{id}/attach/ws, as aiodocker's container.websocket() uses it: stdin from the
+    client's frames, the output back in binary frames (text before API 1.28), the logs replayed first;
+    closing the socket detaches and leaves the container running."""
+    import asyncio
+
+    import aiohttp
+
+    ctr = create(client, "sh -c 'echo ready; cat'", stdin_open=True)
+    ctr.start()
+
+    async def talk() -> tuple[bytes, str]:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(berthd.socket))) as session:
+            async with session.ws_connect(f"http://docker/v1.45/containers/{ctr.id}/attach/ws"
+                                          "?logs=1&stream=1&stdin=1&stdout=1&stderr=1") as ws:
+                got = b""
+                while b"ready\n" not in got:
+                    msg = await asyncio.wait_for(ws.receive(), 10)
+                    assert msg.type == aiohttp.WSMsgType.BINARY, msg
+                    got += msg.data
+                await ws.send_str("hello over ws\n")
+                while b"hello over ws\n" not in got:
+                    got += await asyncio.wait_for(ws.receive_bytes(), 10)
+            async with session.ws_connect(f"http://docker/v1.27/containers/{ctr.id}/attach/ws?logs=1&stdout=1") as old:
+                text = await asyncio.wait_for(old.receive_str(), 10)  # text frames before API 1.28
+            return got, text
+
+    got, text = asyncio.run(talk())
+    assert got.startswith(b"ready\n") and got.endswith(b"hello over ws\n")
+    assert text.startswith("ready\n")
+    ctr.reload()
+    assert ctr.status == "running"
