@@ -173,6 +173,13 @@ class _Parser:
         return out
 
 
+def _records(data: bytes) -> list[bytes]:
+    """The records of whole lines of the file: split at newlines only. (bytes.splitlines() also splits at
+    a carriage return, which a terminal's output ends each line with and a progress bar redraws by: the
+    text after one lost its record's prefix and was dropped, and a TTY's "\r\n" came back as "\n".)"""
+    return data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
+
+
 def rotated_files(log_path: Path) -> list[Path]:
     """The log's files, oldest first, the live one last (container.log.2, .1, container.log)."""
     old = sorted((p for p in log_path.parent.glob(log_path.name + ".*") if p.suffix[1:].isdigit()),
@@ -194,7 +201,7 @@ def _read_history(path: Path, parser: _Parser, query: LogQuery) -> tuple[list[Lo
             continue
         data = f.read()
         cut = data.rfind(b"\n") + 1
-        lines += [ln for ln in parser.feed(data[:cut].splitlines()) if query.wants(ln)]
+        lines += [ln for ln in parser.feed(_records(data[:cut])) if query.wants(ln)]
         if p == path:
             live, rest = f, data[cut:]
         else:
@@ -230,7 +237,7 @@ async def read_log(path: Path, query: LogQuery, running: Callable[[], bool]) -> 
             if chunk:
                 pending += chunk
                 cut = pending.rfind(b"\n") + 1
-                batch = [ln for ln in parser.feed(pending[:cut].splitlines()) if query.wants(ln)]
+                batch = [ln for ln in parser.feed(_records(pending[:cut])) if query.wants(ln)]
                 pending = pending[cut:]
                 if batch:
                     yield batch
