@@ -61,7 +61,7 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 async def resize(request: web.Request) -> web.Response:
     h, w = integer(request, "h", 0) or 0, integer(request, "w", 0) or 0
-    backend(request).execs.resize(request.match_info["id"], h, w)
+    await backend(request).execs.resize(request.match_info["id"], h, w)
     return web.Response(status=200)
 
 

@@ -56,6 +56,7 @@ class ExecSession:
     pid: int = 0
     process: ExecProcess | FastExecProcess | None = field(default=None, repr=False)
     ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    began: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # its process runs (or ran)
 
     def inspect(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,9 @@ class ExecSession:
             "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0] if self.cmd else "",
                               "arguments": self.cmd[1:], "privileged": self.privileged, "user": self.user},
         }
+
+
+RESIZE_WAIT = 10.0  # seconds a resize waits for its exec's process, as dockerd's
 
 
 class ExecService:
@@ -203,6 +207,7 @@ class ExecService:
     def _running(self, session: ExecSession, c: Container, layout: ExecLayout | None) -> asyncio.Task[None]:
         """The process runs: announced, and its exit awaited in the background."""
         session.running = True
+        session.began.set()
         self.containers.publish(c, f"exec_start: {' '.join(session.cmd)}", execID=session.id)
         return asyncio.get_running_loop().create_task(self._wait(session, layout))
 
@@ -231,8 +236,15 @@ class ExecService:
             c = self.containers.get(session.container_id)
             self.containers.publish(c, "exec_die", execID=session.id, exitCode=str(session.exit_code))
 
-    def resize(self, exec_id: str, height: int, width: int) -> None:
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        """As dockerd: a resize that comes before the process runs (a client resizing as it starts the
+        exec, before the runtime has made it) waits for it, up to RESIZE_WAIT."""
         session = self.get(exec_id)
+        if not session.began.is_set() and not session.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.began.wait(), RESIZE_WAIT)
+            if not session.began.is_set():
+                raise Conflict(f"exec {exec_id} is not running: timeout waiting for exec session ready")
         if not session.running:
             raise Conflict(f"exec {exec_id} is not running")
         if session.tty:

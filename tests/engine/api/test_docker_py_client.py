@@ -348,3 +348,26 @@ def test_attach_over_a_websocket(berthd, client: docker.DockerClient) -> None:
     assert text.startswith("ready\n")
     ctr.reload()
     assert ctr.status == "running"
+
+
+def test_an_exec_resized_before_its_process_runs_gets_the_size(client: docker.DockerClient) -> None:
+    """As dockerd: a resize that comes before the exec's process exists waits for it (aiodocker resizes
+    right after starting; berthd answered 409 'is not running')."""
+    ctr = create(client, "sleep 60")
+    ctr.start()
+    exec_id = client.api.exec_create(ctr.id, ["sh", "-c", "sleep 1; stty size"], tty=True)["Id"]
+    failures: list[BaseException] = []
+
+    def resize() -> None:
+        try:
+            client.api.exec_resize(exec_id, height=30, width=100)
+        except BaseException as e:  # reported below
+            failures.append(e)
+
+    resizer = threading.Thread(target=resize)
+    resizer.start()
+    time.sleep(0.2)  # the resize is waiting before the start is asked for
+    out = client.api.exec_start(exec_id, tty=True)
+    resizer.join(15)
+    assert not failures, failures
+    assert b"30 100" in out
