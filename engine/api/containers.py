@@ -15,7 +15,7 @@ from engine.containers import reported
 from engine.containers.create import requested_platform
 from engine.containers.logs import LogQuery, read_log
 from engine.containers.model import Container
-from engine.containers.stdio import parse_detach_keys
+from engine.containers.stdio import OutputWriter, parse_detach_keys
 from engine.errors import InvalidArgument, NotFound, NotImplementedHere
 from engine.formats import FormatError, rfc3339_nano, timestamp_ns
 
@@ -162,26 +162,31 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
     keys = parse_detach_keys(request.query.get("detachKeys"))
     with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-        if flag(request, "logs") and c.spec.log.kept:
-            # What was printed so far, then (with stream=1) what comes, as dockerd replays it.
-            query = LogQuery(stdout=flag(request, "stdout"), stderr=flag(request, "stderr"), since_ns=0,
-                             until_ns=0, tail=None, follow=False)
-            async for batch in read_log(svc.log_path(c.id), query, lambda: False):
-                for line in batch:
-                    await write(line.stream, line.data)
-        if flag(request, "stream"):
-            await svc.attach(c.id, write, reader if want_stdin else None,
-                             flag(request, "stdout"), flag(request, "stderr"), keys)
+        await _attached(request, c, write, reader if want_stdin else None, keys)
         await resp.write_eof()
     return resp
+
+
+async def _attached(request: web.Request, c: Container, write: OutputWriter, stdin: asyncio.StreamReader | None,
+                    keys: bytes) -> None:
+    """What an attach sends, whatever carries it: with logs=1 what was printed so far, then with stream=1
+    what comes (stdin fed to the container meanwhile), as dockerd replays and streams it."""
+    svc = backend(request).containers
+    if flag(request, "logs") and c.spec.log.kept:
+        query = LogQuery(stdout=flag(request, "stdout"), stderr=flag(request, "stderr"), since_ns=0,
+                         until_ns=0, tail=None, follow=False)
+        async for batch in read_log(svc.log_path(c.id), query, lambda: False):
+            for line in batch:
+                await write(line.stream, line.data)
+    if flag(request, "stream"):
+        await svc.attach(c.id, write, stdin, flag(request, "stdout"), flag(request, "stderr"), keys)
 
 
 async def attach_ws(request: web.Request) -> web.WebSocketResponse:
     """GET /containers/{id}/attach/ws: attach over a websocket, as dockerd serves it. The output is not
     multiplexed (stdout and stderr alike), in binary frames from API 1.28 (text before); every frame
     the client sends is stdin; the client closing the socket detaches it."""
-    svc = backend(request).containers
-    c = svc.get(request.match_info["id"])
+    c = backend(request).containers.get(request.match_info["id"])
     keys = parse_detach_keys(request.query.get("detachKeys"))
     binary = not requested_below(request, "1.28")
     stdin = asyncio.StreamReader() if flag(request, "stdin") and c.config.get("OpenStdin") else None
@@ -203,14 +208,7 @@ async def attach_ws(request: web.Request) -> web.WebSocketResponse:
 
     async def to_client() -> None:
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-            if flag(request, "logs") and c.spec.log.kept:
-                query = LogQuery(stdout=flag(request, "stdout"), stderr=flag(request, "stderr"), since_ns=0,
-                                 until_ns=0, tail=None, follow=False)
-                async for batch in read_log(svc.log_path(c.id), query, lambda: False):
-                    for line in batch:
-                        await write(line.stream, line.data)
-            if flag(request, "stream"):
-                await svc.attach(c.id, write, stdin, flag(request, "stdout"), flag(request, "stderr"), keys)
+            await _attached(request, c, write, stdin, keys)
 
     reading, writing = asyncio.create_task(from_client()), asyncio.create_task(to_client())
     try:
