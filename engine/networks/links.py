@@ -263,9 +263,9 @@ def plug(netns: Path, p: Plug) -> None:
         peer = _host_end(host, netns, p)
         laps.mark("veth")
     try:
-        if p.address6:
-            _set_sysctl_in_ns(f"/proc/sys/net/ipv6/conf/{p.ifname}/disable_ipv6", "0", netns)
-        with _inside(netns):
+        with _inside(netns):  # one entry for the sysctl and the socket
+            if p.address6:
+                _set_sysctl(f"/proc/sys/net/ipv6/conf/{p.ifname}/disable_ipv6", "0")
             inside = rtnl.Socket()
         with inside:
             laps.mark("socket inside")
@@ -328,13 +328,6 @@ def _host_end(host: rtnl.Socket, netns: Path, p: Plug) -> int:
 def unplug(host_name: str) -> None:
     """Deleting one end of a veth pair deletes the other, inside the container too."""
     delete_link(host_name)
-
-
-def _set_sysctl_in_ns(path: str, value: str, netns: Path) -> bool:
-    """A per-interface sysctl of another namespace: /proc/sys shows the namespace of the thread
-    that opens it, so the worker thread enters the namespace just for the write."""
-    with _inside(netns):
-        return _set_sysctl(path, value)
 
 
 def set_default_route(netns: Path, ifname: str, gateway: str | None) -> None:

@@ -167,7 +167,8 @@ class ConmonRuntime:
 
     async def delete(self, container_id: str) -> None:
         """Remove the runtime's state and cgroups; quietly succeeds if already gone."""
-        if self.name == "runc" and runcstate.delete_stopped(self.state_root / container_id):
+        # In a worker thread: the state file is read and every cgroup hierarchy's directory removed.
+        if self.name == "runc" and await asyncio.to_thread(runcstate.delete_stopped, self.state_root / container_id):
             return
         try:
             await self._run("delete", "--force", container_id)
